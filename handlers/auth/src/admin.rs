@@ -1,0 +1,218 @@
+//! User administration and settings: `/admin/users*`, `/admin/settings`.
+
+use nexuma_sdk::db::{self, Pool, Value};
+use nexuma_sdk::{clock, log, response, ApiError, Request, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::session;
+use crate::users::{self, Changes, User, COLUMNS, ROLES, STATUSES};
+use crate::{settings, validate};
+
+pub const DEFAULT_LIMIT: i64 = 50;
+pub const MAX_LIMIT: i64 = 200;
+
+/// A query-string integer in `min..=max`; empty or absent gives `default`.
+fn int_param(req: &Request, name: &str, default: i64, min: i64, max: i64) -> Result<i64, ApiError> {
+    match req.query(name).map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(default),
+        Some(raw) => raw
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .ok_or_else(|| {
+                ApiError::validation(name, format!("must be an integer from {min} to {max}"))
+            }),
+    }
+}
+
+#[derive(Serialize)]
+struct Page<'a> {
+    items: Vec<users::Profile<'a>>,
+    total: i64,
+    limit: i64,
+    offset: i64,
+}
+
+pub fn list_users(req: &Request) -> Result<Response, ApiError> {
+    let limit = int_param(req, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)?;
+    let offset = int_param(req, "offset", 0, 0, i64::MAX)?;
+    let status = match req.query("status").map(str::trim).filter(|v| !v.is_empty()) {
+        Some(raw) => Some(validate::one_of("status", raw, &STATUSES)?),
+        None => None,
+    };
+
+    let mut params: Vec<Value> = Vec::new();
+    let filter = match status {
+        Some(status) => {
+            params.push(status.into());
+            "WHERE status = $1"
+        }
+        None => "",
+    };
+    let total = db::query(
+        &format!("SELECT CAST(COUNT(*) AS BIGINT) AS total FROM users {filter}"),
+        &params,
+    )?
+    .first()
+    .map(|row| row.i64("total"))
+    .transpose()?
+    .unwrap_or(0);
+
+    let sql = format!(
+        "SELECT {COLUMNS} FROM users {filter} ORDER BY created_at, id LIMIT ${} OFFSET ${}",
+        params.len() + 1,
+        params.len() + 2
+    );
+    params.push(limit.into());
+    params.push(offset.into());
+    let rows = db::query(&sql, &params)?;
+    let found = rows
+        .iter()
+        .map(User::from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    response::json(
+        200,
+        &Page {
+            items: found.iter().map(User::profile).collect(),
+            total,
+            limit,
+            offset,
+        },
+    )
+}
+
+pub fn get_user(req: &Request) -> Result<Response, ApiError> {
+    let user = users::get(&Pool, req.param("id")?)?;
+    response::json(200, &user.profile())
+}
+
+#[derive(Deserialize)]
+struct UserPatch {
+    status: Option<String>,
+    blocked: Option<bool>,
+    role: Option<String>,
+    name: Option<String>,
+    email: Option<String>,
+}
+
+pub fn update_user(req: &Request) -> Result<Response, ApiError> {
+    let admin = req.caller()?;
+    let id = req.param("id")?;
+    let body: UserPatch = req.json()?;
+    if body.status.is_none()
+        && body.blocked.is_none()
+        && body.role.is_none()
+        && body.name.is_none()
+        && body.email.is_none()
+    {
+        return Err(ApiError::bad_request(
+            "validation_error",
+            "at least one of status, blocked, role, name or email is required",
+        ));
+    }
+    let status = body
+        .status
+        .as_deref()
+        .map(|s| validate::one_of("status", s, &STATUSES))
+        .transpose()?;
+    let role = body
+        .role
+        .as_deref()
+        .map(|r| validate::one_of("role", r, &ROLES))
+        .transpose()?;
+    let name = body
+        .name
+        .as_deref()
+        .map(|raw| validate::name("name", raw))
+        .transpose()?;
+    let email = body
+        .email
+        .as_deref()
+        .map(|raw| validate::email("email", raw))
+        .transpose()?;
+
+    let user = users::get(&Pool, id)?;
+    let mut changes = Changes::default();
+    if let Some(status) = status {
+        changes.set("status", status);
+    }
+    if let Some(blocked) = body.blocked {
+        changes.set("blocked", blocked);
+    }
+    if let Some(role) = role {
+        changes.set("role", role);
+    }
+    if let Some(name) = name {
+        changes.set("name", name);
+    }
+    if let Some(email) = email {
+        if user.email.as_deref() != Some(email.as_str()) {
+            if users::email_taken(&Pool, &email, &user.id)? {
+                return Err(users::email_taken_error());
+            }
+            changes.set("email", email);
+        }
+    }
+    // A user who may no longer log in must not keep a session alive through refresh.
+    let locks_out = body.blocked == Some(true) || matches!(status, Some("rejected" | "pending"));
+
+    let now = clock::now_ms();
+    let tx = db::begin()?;
+    if !changes.is_empty() {
+        changes
+            .apply(&tx, &user.id, now)
+            .map_err(users::email_conflict)?;
+    }
+    let revoked = if locks_out {
+        session::revoke_all(&tx, &user.id, now)?
+    } else {
+        0
+    };
+    let updated = users::get(&tx, &user.id)?;
+    tx.commit()?;
+
+    log::info(
+        "user updated by admin",
+        &[
+            ("userId", &updated.id),
+            ("adminId", &admin.id),
+            ("status", &updated.status),
+            ("blocked", &updated.blocked.to_string()),
+            ("role", &updated.role),
+            ("sessionsRevoked", &revoked.to_string()),
+        ],
+    );
+    response::json(200, &updated.profile())
+}
+
+fn settings_body(require_approval: bool) -> serde_json::Value {
+    json!({ "registrationRequireApproval": require_approval })
+}
+
+pub fn get_settings(_req: &Request) -> Result<Response, ApiError> {
+    response::json(200, &settings_body(settings::require_approval(&Pool)?))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SettingsPatch {
+    registration_require_approval: bool,
+}
+
+pub fn update_settings(req: &Request) -> Result<Response, ApiError> {
+    let admin = req.caller()?;
+    let body: SettingsPatch = req.json()?;
+    settings::set_require_approval(&Pool, body.registration_require_approval, clock::now_ms())?;
+    log::info(
+        "settings updated",
+        &[
+            ("adminId", &admin.id),
+            (
+                "registrationRequireApproval",
+                &body.registration_require_approval.to_string(),
+            ),
+        ],
+    );
+    response::json(200, &settings_body(body.registration_require_approval))
+}

@@ -1,0 +1,133 @@
+//! The caller's own account: `GET /me`, `PATCH /me/profile`.
+
+use nexuma_sdk::db::{self, Pool};
+use nexuma_sdk::{clock, log, passwords, response, ApiError, Request, Response};
+use serde::Deserialize;
+
+use crate::session::{self, Throttle};
+use crate::users::{self, Changes, User};
+use crate::validate;
+
+/// Wrong `currentPassword` answers allowed per user in one window: the route is a password
+/// oracle for whoever holds an access token.
+const CURRENT_PASSWORD_FAILURE_LIMIT: i64 = 5;
+
+/// The caller's row; a deleted account is 404 and a blocked one 403 (its access token may still
+/// be valid for a few minutes).
+fn load_caller(req: &Request) -> Result<User, ApiError> {
+    let caller = req.caller()?;
+    let user = users::get(&Pool, &caller.id)?;
+    if user.blocked {
+        return Err(ApiError::forbidden(
+            "account_blocked",
+            "this account has been blocked by an administrator",
+        ));
+    }
+    Ok(user)
+}
+
+pub fn get(req: &Request) -> Result<Response, ApiError> {
+    let user = load_caller(req)?;
+    response::json(200, &user.profile())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ProfilePatch {
+    name: Option<String>,
+    email: Option<String>,
+    password: Option<String>,
+    current_password: Option<String>,
+}
+
+pub fn update(req: &Request) -> Result<Response, ApiError> {
+    let body: ProfilePatch = req.json()?;
+    if body.name.is_none() && body.email.is_none() && body.password.is_none() {
+        return Err(ApiError::bad_request(
+            "validation_error",
+            "at least one of name, email or password is required",
+        ));
+    }
+    // Validate everything before any lookup or hashing.
+    let name = body
+        .name
+        .as_deref()
+        .map(|raw| validate::name("name", raw))
+        .transpose()?;
+    let email = body
+        .email
+        .as_deref()
+        .map(|raw| validate::email("email", raw))
+        .transpose()?;
+    if let Some(password) = &body.password {
+        validate::password("password", password)?;
+    }
+
+    let user = load_caller(req)?;
+    let mut changes = Changes::default();
+    if let Some(name) = name {
+        changes.set("name", name);
+    }
+    if let Some(email) = email {
+        if user.email.as_deref() != Some(email.as_str()) {
+            if users::email_taken(&Pool, &email, &user.id)? {
+                return Err(users::email_taken_error());
+            }
+            changes.set("email", email);
+        }
+    }
+    if let Some(password) = &body.password {
+        // An account made through Telegram has no password yet; its first one needs no current.
+        if let Some(hash) = &user.password_hash {
+            check_current_password(&user.id, body.current_password.as_deref(), hash)?;
+        }
+        changes.set("password_hash", passwords::hash(password));
+    }
+
+    if changes.is_empty() {
+        return response::json(200, &user.profile());
+    }
+    let password_changed = changes.touches("password_hash");
+    let now = clock::now_ms();
+    let tx = db::begin()?;
+    changes
+        .apply(&tx, &user.id, now)
+        .map_err(users::email_conflict)?;
+    if password_changed {
+        // The token does not say which session it came from, so every session ends; the current
+        // access token keeps working until it expires.
+        session::revoke_all(&tx, &user.id, now)?;
+    }
+    let updated = users::get(&tx, &user.id)?;
+    tx.commit()?;
+    if password_changed {
+        log::info(
+            "password changed; sessions revoked",
+            &[("userId", &user.id)],
+        );
+    }
+    response::json(200, &updated.profile())
+}
+
+fn check_current_password(
+    user_id: &str,
+    current: Option<&str>,
+    hash: &str,
+) -> Result<(), ApiError> {
+    let current = current.ok_or_else(|| {
+        ApiError::validation("currentPassword", "is required to change the password")
+    })?;
+    let throttle = Throttle::new(
+        format!("auth:password-fail:user:{user_id}"),
+        CURRENT_PASSWORD_FAILURE_LIMIT,
+    );
+    throttle.check()?;
+    if !passwords::verify(current, hash) {
+        throttle.record_failure()?;
+        return Err(ApiError::forbidden(
+            "wrong_password",
+            "the current password is wrong",
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,117 @@
+//! Field validation shared by registration, profile and admin updates.
+
+use nexuma_sdk::ApiError;
+
+pub const PASSWORD_MIN: usize = 8;
+pub const PASSWORD_MAX: usize = 128;
+pub const NAME_MAX: usize = 100;
+pub const EMAIL_MAX: usize = 254;
+
+/// Trims and lower-cases an email and checks it looks like `local@domain.tld`. Deliberately loose:
+/// the only real check of an address is mail reaching it.
+pub fn email(field: &str, raw: &str) -> Result<String, ApiError> {
+    let email = raw.trim().to_lowercase();
+    if email.len() > EMAIL_MAX || !looks_like_email(&email) {
+        return Err(ApiError::validation(field, "must be a valid email address"));
+    }
+    Ok(email)
+}
+
+fn looks_like_email(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    let no_bad_chars = |s: &str| {
+        !s.chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '@')
+    };
+    !local.is_empty()
+        && local.len() <= 64
+        && no_bad_chars(local)
+        && no_bad_chars(domain)
+        && domain.contains('.')
+        && domain.split('.').all(|label| !label.is_empty())
+}
+
+pub fn password(field: &str, password: &str) -> Result<(), ApiError> {
+    let len = password.chars().count();
+    if !(PASSWORD_MIN..=PASSWORD_MAX).contains(&len) {
+        return Err(ApiError::validation(
+            field,
+            format!("must be {PASSWORD_MIN} to {PASSWORD_MAX} characters long"),
+        ));
+    }
+    Ok(())
+}
+
+/// A display name: trimmed, at most 100 characters; empty means "no name" (`None`).
+pub fn name(field: &str, raw: &str) -> Result<Option<String>, ApiError> {
+    let name = raw.trim();
+    if name.chars().count() > NAME_MAX {
+        return Err(ApiError::validation(
+            field,
+            format!("must be at most {NAME_MAX} characters long"),
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ApiError::validation(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok((!name.is_empty()).then(|| name.to_string()))
+}
+
+/// `value` must be one of `allowed`.
+pub fn one_of<'a>(field: &str, value: &str, allowed: &[&'a str]) -> Result<&'a str, ApiError> {
+    allowed
+        .iter()
+        .find(|a| **a == value)
+        .copied()
+        .ok_or_else(|| {
+            ApiError::validation(field, format!("must be one of {}", allowed.join(", ")))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails() {
+        assert_eq!(
+            email("email", " Bob@Example.COM ").ok().as_deref(),
+            Some("bob@example.com")
+        );
+        for bad in [
+            "",
+            "bob",
+            "bob@",
+            "@x.io",
+            "bob@localhost",
+            "a b@x.io",
+            "a@b@x.io",
+            "a@x..io",
+            "a@.x.io",
+            "a@x.io.",
+        ] {
+            assert!(email("email", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn passwords_and_names() {
+        assert!(password("password", "1234567").is_err());
+        assert!(password("password", "12345678").is_ok());
+        assert!(password("password", &"x".repeat(128)).is_ok());
+        assert!(password("password", &"x".repeat(129)).is_err());
+        assert_eq!(name("name", "  ").ok(), Some(None));
+        assert_eq!(name("name", " Ann ").ok(), Some(Some("Ann".to_string())));
+        assert!(name("name", &"x".repeat(101)).is_err());
+        assert_eq!(
+            one_of("role", "admin", &["user", "admin"]).ok(),
+            Some("admin")
+        );
+        assert!(one_of("role", "root", &["user", "admin"]).is_err());
+    }
+}

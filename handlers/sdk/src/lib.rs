@@ -1,0 +1,111 @@
+//! Guest SDK for Nexuma handler components.
+//!
+//! A component serves a few HTTP routes from inside the host's wasmtime sandbox. The host owns
+//! every capability (database, key-value store, token secrets, password hashing, clock, log) and
+//! lends it through the WIT world `nexuma:core/handler`; this crate wraps those imports in small
+//! Rust helpers so component code stays short:
+//!
+//! ```ignore
+//! use nexuma_sdk::{export_component, response, ApiError, AuthLevel, Component, Request, Response, Route};
+//!
+//! struct Hello;
+//!
+//! impl Component for Hello {
+//!     fn routes() -> Vec<Route> {
+//!         vec![Route::get("/hello/:name").auth(AuthLevel::Public).summary("Greets someone")]
+//!     }
+//!
+//!     fn handle(req: &Request) -> Result<Response, ApiError> {
+//!         match (req.method.as_str(), req.route.as_str()) {
+//!             ("GET", "/hello/:name") => {
+//!                 let name = req.param("name")?;
+//!                 response::json(200, &serde_json::json!({ "hello": name }))
+//!             }
+//!             _ => Err(req.unhandled()),
+//!         }
+//!     }
+//! }
+//!
+//! export_component!(Hello);
+//! ```
+//!
+//! Errors are values: every helper returns `Result<_, ApiError>` (or an error that converts into
+//! one), so handlers use `?` and the SDK turns the error into the JSON error response
+//! `{"error": {"code": "...", "message": "..."}}`.
+
+/// The raw bindings generated from `wit/nexuma.wit`, for anything the helpers do not cover.
+pub mod bindings {
+    wit_bindgen::generate!({
+        world: "handler",
+        path: "../../wit",
+        pub_export_macro: true,
+        export_macro_name: "export_handler",
+    });
+}
+
+pub mod db;
+mod error;
+pub mod id;
+pub mod log;
+mod request;
+pub mod response;
+mod route;
+
+pub use bindings::nexuma::core::types::{AuthLevel, Caller, Request, Response, Route};
+pub use error::ApiError;
+
+/// Wall-clock time from the host (`clock::now_ms()`, epoch milliseconds).
+pub use bindings::nexuma::core::clock;
+/// The shared key-value store (Redis or in-process). `KvError` converts into a 503 `ApiError`.
+pub use bindings::nexuma::core::kv;
+/// Password hashing (argon2id) done natively by the host.
+pub use bindings::nexuma::core::passwords;
+/// Telegram Login Widget checks with the host's bot token.
+pub use bindings::nexuma::core::telegram;
+/// Access and refresh tokens; the signing secrets stay in the host.
+pub use bindings::nexuma::core::tokens;
+
+/// What a component implements: the routes it declares and how it answers them.
+///
+/// The host calls `routes` once at load time to build its route table (and OpenAPI document) and
+/// then, for every request, a fresh instance's `handle`. `req.route` is the matched pattern (for
+/// example `/admin/users/:id`), so `handle` usually matches on `(method, route)`.
+pub trait Component {
+    /// The routes this component serves.
+    fn routes() -> Vec<Route>;
+    /// Answers one request; an `Err` becomes the JSON error response.
+    fn handle(req: &Request) -> Result<Response, ApiError>;
+}
+
+/// Runs a component's `handle` and turns an error into its response. Used by
+/// [`export_component!`]; public only so the macro can reach it.
+#[doc(hidden)]
+pub fn dispatch<C: Component>(req: &Request) -> Response {
+    match C::handle(req) {
+        Ok(response) => response,
+        Err(err) => err.into_response(),
+    }
+}
+
+/// Exports a [`Component`] implementation as the component's `routes` and `handle`.
+///
+/// Use it once per component crate, at the crate root: `export_component!(MyComponent);`.
+#[macro_export]
+macro_rules! export_component {
+    ($component:ty) => {
+        #[doc(hidden)]
+        struct __NexumaGuest;
+
+        impl $crate::bindings::Guest for __NexumaGuest {
+            fn routes() -> ::std::vec::Vec<$crate::Route> {
+                <$component as $crate::Component>::routes()
+            }
+
+            fn handle(req: $crate::Request) -> $crate::Response {
+                $crate::dispatch::<$component>(&req)
+            }
+        }
+
+        $crate::bindings::export_handler!(__NexumaGuest with_types_in $crate::bindings);
+    };
+}

@@ -1,0 +1,167 @@
+//! Helpers on the request record the host hands to `handle`.
+
+use serde::de::DeserializeOwned;
+
+use crate::{ApiError, Caller, Request};
+
+impl Request {
+    /// A `:name` segment of the matched route. The host always fills the pattern's parameters,
+    /// so a missing one is a mismatch between code and route table: 500.
+    pub fn param(&self, name: &str) -> Result<&str, ApiError> {
+        pair_value(&self.params, name).ok_or_else(|| {
+            ApiError::internal(format!("route {} has no parameter `{name}`", self.route))
+        })
+    }
+
+    /// The first query-string value named `name`.
+    pub fn query(&self, name: &str) -> Option<&str> {
+        pair_value(&self.query, name)
+    }
+
+    /// Every query-string value named `name`, in order.
+    pub fn query_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.query
+            .iter()
+            .filter(move |(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A request header (names are matched case-insensitively).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The authenticated caller. The host sets it on every non-public route; on a public route it
+    /// is absent, which answers 401.
+    pub fn caller(&self) -> Result<&Caller, ApiError> {
+        self.caller
+            .as_ref()
+            .ok_or_else(|| ApiError::unauthorized("unauthorized", "authentication required"))
+    }
+
+    /// Parses the body as a JSON object into `T`.
+    ///
+    /// Malformed JSON is 400 `invalid_json`; a missing field or a value of the wrong type is 400
+    /// `validation_error` whose message (and `field`) names the field, e.g.
+    /// `email: missing field `email``.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        parse_json_object(&self.body)
+    }
+
+    /// The error for a `(method, route)` that `handle` does not know: 404 `route_not_found`.
+    pub fn unhandled(&self) -> ApiError {
+        ApiError::not_found(
+            "route_not_found",
+            format!("no handler for {} {}", self.method, self.route),
+        )
+    }
+}
+
+fn pair_value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+const NOT_AN_OBJECT: &str = "request body must be a JSON object";
+
+fn parse_json_object<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let start = body.iter().position(|b| !b.is_ascii_whitespace());
+    match start.map(|i| body[i]) {
+        Some(b'{') => {}
+        // Empty, or a JSON value that is not an object: both are the same mistake to the client.
+        _ => return Err(ApiError::bad_request("invalid_json", NOT_AN_OBJECT)),
+    }
+
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let path = err.path().to_string();
+        classify(err.into_inner(), &path)
+    })?;
+    de.end().map_err(|err| classify(err, "."))?;
+    Ok(value)
+}
+
+fn classify(err: serde_json::Error, path: &str) -> ApiError {
+    let message = strip_position(&err.to_string());
+    match err.classify() {
+        serde_json::error::Category::Data => {
+            let field = match missing_field(&message) {
+                Some(name) if path == "." => name.to_string(),
+                Some(name) => format!("{path}.{name}"),
+                None => path.to_string(),
+            };
+            if field == "." {
+                ApiError::bad_request("validation_error", message)
+            } else {
+                ApiError::validation(field, message)
+            }
+        }
+        _ => ApiError::bad_request("invalid_json", format!("malformed JSON: {message}")),
+    }
+}
+
+/// serde_json appends " at line X column Y"; that helps nobody reading an API error.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) if message[i..].contains(" column ") => message[..i].to_string(),
+        _ => message.to_string(),
+    }
+}
+
+/// The field name in serde's "missing field `email`".
+fn missing_field(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Body {
+        email: String,
+        age: Option<u32>,
+    }
+
+    fn err(body: &str) -> ApiError {
+        match parse_json_object::<Body>(body.as_bytes()) {
+            Ok(v) => panic!("expected an error, got {v:?}"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn classifies_errors() {
+        let e = err("");
+        assert_eq!((e.status, e.code.as_str()), (400, "invalid_json"));
+        assert_eq!(e.message, NOT_AN_OBJECT);
+        assert_eq!(err("[1]").message, NOT_AN_OBJECT);
+        let e = err("{\"email\": ");
+        assert_eq!(e.code, "invalid_json");
+        assert!(!e.message.contains("line"), "{}", e.message);
+        let e = err("{}");
+        assert_eq!(e.code, "validation_error");
+        assert_eq!(e.field.as_deref(), Some("email"));
+        assert_eq!(e.message, "email: missing field `email`");
+        let e = err("{\"email\": 5}");
+        assert_eq!(e.field.as_deref(), Some("email"));
+        assert!(
+            e.message.starts_with("email: invalid type: integer `5`"),
+            "{}",
+            e.message
+        );
+        let e = err("{\"email\": \"a\", \"age\": -1}");
+        assert_eq!(e.field.as_deref(), Some("age"));
+        assert_eq!(err("{\"email\": \"a\"} x").code, "invalid_json");
+        assert!(parse_json_object::<Body>(b" {\"email\": \"a\"} ").is_ok());
+    }
+}

@@ -1,0 +1,156 @@
+//! `probe`: a component used only by the host's tests and benchmarks. Each route exercises one
+//! host behaviour: routing and params, auth levels, kv and db plumbing, and the sandbox limits
+//! (epoch deadline, traps, memory cap).
+
+use nexuma_sdk::{
+    db, export_component, kv, response, ApiError, AuthLevel, Component, Request, Response, Route,
+};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+struct Probe;
+
+fn pairs_to_object(pairs: &[(String, String)]) -> Map<String, Value> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect()
+}
+
+fn caller_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["id", "role"],
+        "properties": { "id": { "type": "string" }, "role": { "type": "string" } }
+    })
+}
+
+impl Component for Probe {
+    fn routes() -> Vec<Route> {
+        vec![
+            Route::get("/test/echo")
+                .summary("Echoes the request's route, params and query without any I/O")
+                .response_schema(json!({
+                    "type": "object",
+                    "required": ["ok", "route", "params", "query", "requestId"],
+                    "properties": {
+                        "ok": { "type": "boolean" },
+                        "route": { "type": "string" },
+                        "params": { "type": "object", "additionalProperties": { "type": "string" } },
+                        "query": { "type": "object", "additionalProperties": { "type": "string" } },
+                        "requestId": { "type": "string" }
+                    }
+                })),
+            Route::get("/test/items/:id")
+                .summary("Echoes the `id` path parameter")
+                .response_schema(json!({
+                    "type": "object",
+                    "required": ["id"],
+                    "properties": { "id": { "type": "string" } }
+                })),
+            Route::get("/test/spin").summary("Loops forever, to hit the epoch deadline"),
+            Route::get("/test/trap").summary("Panics, to trap the instance"),
+            Route::get("/test/whoami")
+                .auth(AuthLevel::User)
+                .summary("Returns the authenticated caller")
+                .response_schema(caller_schema()),
+            Route::get("/test/admin")
+                .auth(AuthLevel::Admin)
+                .summary("Returns the authenticated admin caller")
+                .response_schema(caller_schema()),
+            Route::get("/test/node")
+                .auth(AuthLevel::Node)
+                .summary("Returns the authenticated node caller")
+                .response_schema(caller_schema()),
+            Route::post("/test/kv")
+                .summary("Sets a key, then reads it and its TTL back")
+                .request_schema(json!({
+                    "type": "object",
+                    "required": ["key", "value"],
+                    "properties": {
+                        "key": { "type": "string" },
+                        "value": { "type": "string" },
+                        "ttlMs": { "type": ["integer", "null"], "minimum": 0 }
+                    }
+                }))
+                .response_schema(json!({
+                    "type": "object",
+                    "required": ["value", "ttlMs"],
+                    "properties": {
+                        "value": { "type": ["string", "null"] },
+                        "ttlMs": { "type": ["integer", "null"] }
+                    }
+                })),
+            Route::get("/test/db")
+                .summary("Counts users through the db interface")
+                .response_schema(json!({
+                    "type": "object",
+                    "required": ["users"],
+                    "properties": { "users": { "type": "integer" } }
+                })),
+            Route::get("/test/alloc").summary("Allocates and touches 200 MiB, to hit the memory cap"),
+        ]
+    }
+
+    fn handle(req: &Request) -> Result<Response, ApiError> {
+        match (req.method.as_str(), req.route.as_str()) {
+            ("GET", "/test/echo") => response::json(
+                200,
+                &json!({
+                    "ok": true,
+                    "route": req.route,
+                    "params": pairs_to_object(&req.params),
+                    "query": pairs_to_object(&req.query),
+                    "requestId": req.request_id,
+                }),
+            ),
+            ("GET", "/test/items/:id") => response::json(200, &json!({ "id": req.param("id")? })),
+            ("GET", "/test/spin") => loop {
+                std::hint::black_box(());
+            },
+            ("GET", "/test/trap") => panic!("probe: deliberate trap"),
+            ("GET", "/test/whoami" | "/test/admin" | "/test/node") => {
+                let caller = req.caller()?;
+                response::json(200, &json!({ "id": caller.id, "role": caller.role }))
+            }
+            ("POST", "/test/kv") => kv_roundtrip(req),
+            ("GET", "/test/db") => {
+                let rows = db::query("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM users", &[])?;
+                let users = match rows.first() {
+                    Some(row) => row.i64("n")?,
+                    None => 0,
+                };
+                response::json(200, &json!({ "users": users }))
+            }
+            ("GET", "/test/alloc") => {
+                const SIZE: usize = 200 << 20;
+                let mut block = vec![0u8; SIZE];
+                // Write one byte per page so every page is really committed, not just reserved.
+                for i in (0..SIZE).step_by(4096) {
+                    block[i] = (i >> 12) as u8;
+                }
+                std::hint::black_box(&block);
+                response::json(200, &json!({ "allocatedMiB": SIZE >> 20 }))
+            }
+            _ => Err(req.unhandled()),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct KvBody {
+    key: String,
+    value: String,
+    ttl_ms: Option<u64>,
+}
+
+fn kv_roundtrip(req: &Request) -> Result<Response, ApiError> {
+    let body: KvBody = req.json()?;
+    kv::set(&body.key, &body.value, body.ttl_ms)?;
+    let value = kv::get(&body.key)?;
+    let ttl_ms = kv::ttl_ms(&body.key)?;
+    response::json(200, &json!({ "value": value, "ttlMs": ttl_ms }))
+}
+
+export_component!(Probe);

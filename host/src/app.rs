@@ -1,0 +1,99 @@
+//! The running Core: configuration, capabilities, the component runtime and the loaded set.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::config::Config;
+use crate::iface::db::Database;
+use crate::iface::kv::Store;
+use crate::iface::telegram::Telegram;
+use crate::iface::tokens::Tokens;
+use crate::registry::{self, Registry};
+use crate::runtime::{Capabilities, LoadError, Runtime};
+
+pub struct Core {
+    pub config: Config,
+    pub caps: Arc<Capabilities>,
+    pub runtime: Arc<Runtime>,
+    pub registry: Registry,
+}
+
+/// How long start-up waits for the database (e.g. a compose stack still starting).
+const DB_WAIT: Duration = Duration::from_secs(30);
+
+/// Opens the database and applies pending migrations, retrying while it is unreachable.
+pub async fn open_database(config: &Config) -> anyhow::Result<Database> {
+    let db = Database::open(&config.database).context("cannot open the database")?;
+    let started = std::time::Instant::now();
+    let mut delay = Duration::from_millis(250);
+    loop {
+        match db.migrate().await {
+            Ok(()) => return Ok(db),
+            Err(sqlx::migrate::MigrateError::Execute(e))
+                if is_unreachable(&e) && started.elapsed() < DB_WAIT =>
+            {
+                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "database unreachable; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(4));
+            }
+            Err(e) => {
+                return Err(e).context(format!(
+                    "database migrations failed ({})",
+                    config.describe_stores().0
+                ))
+            }
+        }
+    }
+}
+
+fn is_unreachable(e: &sqlx::Error) -> bool {
+    matches!(
+        e,
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_)
+    )
+}
+
+impl Core {
+    pub async fn start(config: Config) -> anyhow::Result<Arc<Core>> {
+        let (db_desc, kv_desc) = config.describe_stores();
+        let db = open_database(&config).await?;
+        let kv = Store::connect(&config.kv)
+            .await
+            .with_context(|| format!("cannot connect to the key-value store ({kv_desc})"))?;
+        tracing::info!(database = %db_desc, kv = %kv_desc, "stores ready");
+        let caps = Arc::new(Capabilities {
+            db,
+            kv,
+            kv_prefix: config.kv_prefix.clone(),
+            tokens: Tokens::new(&config),
+            telegram: Telegram::new(config.telegram_bot_token.clone()),
+        });
+        let runtime = Runtime::new(config.limits.clone(), config.cache_dir.clone())?;
+        let set = registry::load_dir(&runtime, &caps, &config.components_dir)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot load the components in {}",
+                    config.components_dir.display()
+                )
+            })?;
+        Ok(Arc::new(Core {
+            config,
+            caps,
+            runtime,
+            registry: Registry::new(set),
+        }))
+    }
+
+    /// Loads the components folder again and swaps the new set in; the old set keeps serving
+    /// when anything in the new one fails to load.
+    pub async fn reload(&self) -> Result<usize, LoadError> {
+        let set =
+            registry::load_dir(&self.runtime, &self.caps, &self.config.components_dir).await?;
+        let count = set.components.len();
+        self.registry.replace(set);
+        Ok(count)
+    }
+}

@@ -1,0 +1,422 @@
+//! Configuration from the environment: the seed's variables with their defaults, plus
+//! `DATABASE_URL`, `REDIS_URL` and the host's own limits. Every subcommand reads this.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use thiserror::Error;
+
+/// The insecure secrets used when none are set; refused with `NODE_ENV=production`.
+pub const DEV_JWT_SECRET: &str = "nexuma-development-access-secret-change-me";
+pub const DEV_JWT_REFRESH_SECRET: &str = "nexuma-development-refresh-secret-change-me";
+const MIN_SECRET_LEN: usize = 32;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("{name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+    #[error("refusing to start in production: {0}")]
+    Insecure(String),
+}
+
+/// Where relational data lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DatabaseTarget {
+    Postgres(String),
+    Sqlite(PathBuf),
+}
+
+/// Where the shared key-value store lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KvTarget {
+    Redis(String),
+    Memory,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub port: u16,
+    pub bind: String,
+    pub production: bool,
+    pub database: DatabaseTarget,
+    pub kv: KvTarget,
+    /// Prefix of every key a component writes, so a shared Redis stays tidy.
+    pub kv_prefix: String,
+    pub jwt_secret: String,
+    pub jwt_expires_in: Duration,
+    pub jwt_refresh_secret: String,
+    pub jwt_refresh_expires_in: Duration,
+    pub telegram_bot_token: Option<String>,
+    /// `None` means any origin (`*`).
+    pub cors_origins: Option<Vec<String>>,
+    pub components_dir: PathBuf,
+    /// Compiled components, keyed by content hash and engine; shared safely between processes.
+    pub cache_dir: PathBuf,
+    pub body_limit: usize,
+    pub limits: ComponentLimits,
+}
+
+/// Per-request bounds on a component instance.
+#[derive(Clone, Debug)]
+pub struct ComponentLimits {
+    pub memory_bytes: usize,
+    pub timeout: Duration,
+    /// Instances that may run at once (pooling allocator slots).
+    pub max_instances: u32,
+}
+
+/// A source of variables: the process environment in production, a map in tests.
+pub trait Env {
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.is_empty())
+    }
+}
+
+impl<const N: usize> Env for [(&str, &str); N] {
+    fn var(&self, name: &str) -> Option<String> {
+        self.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+            .filter(|v| !v.is_empty())
+    }
+}
+
+impl Config {
+    pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
+        let production = env.var("NODE_ENV").as_deref() == Some("production");
+        let jwt_secret = env
+            .var("JWT_SECRET")
+            .unwrap_or_else(|| DEV_JWT_SECRET.into());
+        let jwt_refresh_secret = env
+            .var("JWT_REFRESH_SECRET")
+            .unwrap_or_else(|| DEV_JWT_REFRESH_SECRET.into());
+        let data_dir = PathBuf::from(env.var("DATA_DIR").unwrap_or_else(|| "./data".into()));
+        let config = Config {
+            port: parse(env, "PORT", 3000)?,
+            bind: env.var("BIND").unwrap_or_else(|| "0.0.0.0".into()),
+            production,
+            database: database_target(env, &data_dir)?,
+            kv: kv_target(env)?,
+            kv_prefix: env.var("KV_PREFIX").unwrap_or_else(|| "nexuma:".into()),
+            jwt_secret,
+            jwt_expires_in: duration(env, "JWT_EXPIRES_IN", "15m")?,
+            jwt_refresh_secret,
+            jwt_refresh_expires_in: duration(env, "JWT_REFRESH_EXPIRES_IN", "7d")?,
+            telegram_bot_token: env.var("TELEGRAM_BOT_TOKEN"),
+            cors_origins: cors_origins(env),
+            components_dir: PathBuf::from(
+                env.var("COMPONENTS_DIR")
+                    .unwrap_or_else(|| "./components".into()),
+            ),
+            cache_dir: env
+                .var("COMPONENT_CACHE_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| data_dir.join("cache")),
+            body_limit: parse(env, "BODY_LIMIT_BYTES", 1024 * 1024)?,
+            limits: ComponentLimits {
+                memory_bytes: parse::<usize>(env, "COMPONENT_MEMORY_MB", 64)? * 1024 * 1024,
+                timeout: Duration::from_millis(parse(env, "COMPONENT_TIMEOUT_MS", 10_000)?),
+                max_instances: parse(env, "COMPONENT_MAX_INSTANCES", 256)?,
+            },
+        };
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.limits.memory_bytes == 0 || self.limits.timeout.is_zero() {
+            return Err(ConfigError::Invalid {
+                name: "COMPONENT_MEMORY_MB/COMPONENT_TIMEOUT_MS",
+                reason: "must be greater than zero".into(),
+            });
+        }
+        if !self.production {
+            return Ok(());
+        }
+        for (name, value, dev) in [
+            ("JWT_SECRET", &self.jwt_secret, DEV_JWT_SECRET),
+            (
+                "JWT_REFRESH_SECRET",
+                &self.jwt_refresh_secret,
+                DEV_JWT_REFRESH_SECRET,
+            ),
+        ] {
+            if value == dev {
+                return Err(ConfigError::Insecure(format!(
+                    "{name} is the insecure development default; set {name} to a long random value"
+                )));
+            }
+            if value.len() < MIN_SECRET_LEN {
+                return Err(ConfigError::Insecure(format!(
+                    "{name} is shorter than {MIN_SECRET_LEN} characters; set {name} to a long random value"
+                )));
+            }
+        }
+        if self.jwt_secret == self.jwt_refresh_secret {
+            return Err(ConfigError::Insecure(
+                "JWT_SECRET and JWT_REFRESH_SECRET are the same; set JWT_REFRESH_SECRET to a different value".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A one-line summary for the start-up log, without secrets.
+    pub fn describe_stores(&self) -> (String, String) {
+        let db = match &self.database {
+            DatabaseTarget::Postgres(url) => format!("postgres {}", redact_url(url)),
+            DatabaseTarget::Sqlite(path) => format!("sqlite {}", path.display()),
+        };
+        let kv = match &self.kv {
+            KvTarget::Redis(url) => format!("redis {}", redact_url(url)),
+            KvTarget::Memory => "in-process".to_string(),
+        };
+        (db, kv)
+    }
+}
+
+fn parse<T: std::str::FromStr>(
+    env: &impl Env,
+    name: &'static str,
+    default: T,
+) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    match env.var(name) {
+        None => Ok(default),
+        Some(raw) => raw
+            .trim()
+            .parse()
+            .map_err(|e: T::Err| ConfigError::Invalid {
+                name,
+                reason: format!("{raw:?}: {e}"),
+            }),
+    }
+}
+
+fn duration(env: &impl Env, name: &'static str, default: &str) -> Result<Duration, ConfigError> {
+    let raw = env.var(name).unwrap_or_else(|| default.into());
+    let parsed = match raw.trim().parse::<u64>() {
+        // A bare number is seconds, as the `jsonwebtoken`-style `expiresIn` convention has it.
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => humantime::parse_duration(raw.trim()).map_err(|e| ConfigError::Invalid {
+            name,
+            reason: format!("{raw:?}: {e} (use e.g. 15m, 12h, 7d)"),
+        })?,
+    };
+    if parsed.is_zero() {
+        return Err(ConfigError::Invalid {
+            name,
+            reason: "must be greater than zero".into(),
+        });
+    }
+    Ok(parsed)
+}
+
+fn database_target(
+    env: &impl Env,
+    data_dir: &std::path::Path,
+) -> Result<DatabaseTarget, ConfigError> {
+    if let Some(url) = env.var("DATABASE_URL") {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(DatabaseTarget::Postgres(url));
+        }
+        if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            if path.is_empty() {
+                return Err(ConfigError::Invalid {
+                    name: "DATABASE_URL",
+                    reason: "sqlite:// needs a file path, e.g. sqlite://./data/nexuma.db".into(),
+                });
+            }
+            return Ok(DatabaseTarget::Sqlite(PathBuf::from(path)));
+        }
+        return Err(ConfigError::Invalid {
+            name: "DATABASE_URL",
+            reason: "must start with postgres:// or sqlite://".into(),
+        });
+    }
+    let names = ["DB_HOST", "DB_PORT", "DB_USER", "DB_PASSWORD", "DB_NAME"];
+    if names.iter().any(|n| env.var(n).is_some()) {
+        let mut url =
+            url::Url::parse("postgres://localhost").map_err(|e| ConfigError::Invalid {
+                name: "DB_HOST",
+                reason: e.to_string(),
+            })?;
+        let host = env.var("DB_HOST").unwrap_or_else(|| "localhost".into());
+        url.set_host(Some(&host))
+            .map_err(|e| ConfigError::Invalid {
+                name: "DB_HOST",
+                reason: format!("{host:?}: {e}"),
+            })?;
+        let port: u16 = parse(env, "DB_PORT", 5432)?;
+        let _ = url.set_port(Some(port));
+        let _ = url.set_username(&env.var("DB_USER").unwrap_or_else(|| "postgres".into()));
+        if let Some(password) = env.var("DB_PASSWORD") {
+            let _ = url.set_password(Some(&password));
+        }
+        url.set_path(&env.var("DB_NAME").unwrap_or_else(|| "nexuma".into()));
+        return Ok(DatabaseTarget::Postgres(url.into()));
+    }
+    Ok(DatabaseTarget::Sqlite(data_dir.join("nexuma.db")))
+}
+
+fn kv_target(env: &impl Env) -> Result<KvTarget, ConfigError> {
+    if let Some(url) = env.var("REDIS_URL") {
+        if url == "memory://" || url == "memory" {
+            return Ok(KvTarget::Memory);
+        }
+        if url.starts_with("redis://") || url.starts_with("rediss://") {
+            return Ok(KvTarget::Redis(url));
+        }
+        return Err(ConfigError::Invalid {
+            name: "REDIS_URL",
+            reason: "must start with redis://, rediss:// or be memory://".into(),
+        });
+    }
+    let names = ["REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD", "REDIS_DB"];
+    if names.iter().any(|n| env.var(n).is_some()) {
+        let host = env.var("REDIS_HOST").unwrap_or_else(|| "localhost".into());
+        let port: u16 = parse(env, "REDIS_PORT", 6379)?;
+        let db: u32 = parse(env, "REDIS_DB", 0)?;
+        let mut url = url::Url::parse("redis://localhost").map_err(|e| ConfigError::Invalid {
+            name: "REDIS_HOST",
+            reason: e.to_string(),
+        })?;
+        url.set_host(Some(&host))
+            .map_err(|e| ConfigError::Invalid {
+                name: "REDIS_HOST",
+                reason: format!("{host:?}: {e}"),
+            })?;
+        let _ = url.set_port(Some(port));
+        if let Some(password) = env.var("REDIS_PASSWORD") {
+            let _ = url.set_password(Some(&password));
+        }
+        url.set_path(&format!("/{db}"));
+        return Ok(KvTarget::Redis(url.into()));
+    }
+    Ok(KvTarget::Memory)
+}
+
+fn cors_origins(env: &impl Env) -> Option<Vec<String>> {
+    let raw = env.var("CORS_ORIGINS").unwrap_or_else(|| "*".into());
+    let origins: Vec<String> = raw
+        .split(',')
+        .map(|o| o.trim().trim_end_matches('/').to_string())
+        .filter(|o| !o.is_empty())
+        .collect();
+    if origins.is_empty() || origins.iter().any(|o| o == "*") {
+        None
+    } else {
+        Some(origins)
+    }
+}
+
+/// Hides the password of a connection URL.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) => {
+            if url.password().is_some() {
+                let _ = url.set_password(Some("***"));
+            }
+            url.into()
+        }
+        Err(_) => "<unparseable url>".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nothing_set_runs_embedded() {
+        let c = Config::from_env(&[("X", "")]).expect("config");
+        assert_eq!(c.port, 3000);
+        assert_eq!(
+            c.database,
+            DatabaseTarget::Sqlite(PathBuf::from("./data/nexuma.db"))
+        );
+        assert_eq!(c.kv, KvTarget::Memory);
+        assert_eq!(c.jwt_expires_in, Duration::from_secs(15 * 60));
+        assert_eq!(c.jwt_refresh_expires_in, Duration::from_secs(7 * 86400));
+        assert!(c.cors_origins.is_none());
+    }
+
+    #[test]
+    fn db_and_redis_variables_select_servers() {
+        let c = Config::from_env(&[
+            ("DB_HOST", "db.internal"),
+            ("DB_PASSWORD", "p@ss"),
+            ("REDIS_HOST", "redis"),
+            ("REDIS_DB", "2"),
+        ])
+        .expect("config");
+        assert_eq!(
+            c.database,
+            DatabaseTarget::Postgres("postgres://postgres:p%40ss@db.internal:5432/nexuma".into())
+        );
+        assert_eq!(c.kv, KvTarget::Redis("redis://redis:6379/2".into()));
+    }
+
+    #[test]
+    fn urls_win_over_parts() {
+        let c = Config::from_env(&[
+            ("DATABASE_URL", "sqlite://./x.db"),
+            ("DB_HOST", "db"),
+            ("REDIS_URL", "memory://"),
+            ("REDIS_HOST", "redis"),
+        ])
+        .expect("config");
+        assert_eq!(c.database, DatabaseTarget::Sqlite(PathBuf::from("./x.db")));
+        assert_eq!(c.kv, KvTarget::Memory);
+    }
+
+    #[test]
+    fn production_refuses_dev_secrets_and_names_the_variable() {
+        let err = Config::from_env(&[("NODE_ENV", "production")]).expect_err("must refuse");
+        assert!(err.to_string().contains("set JWT_SECRET"), "{err}");
+        let long = "a".repeat(40);
+        let err = Config::from_env(&[("NODE_ENV", "production"), ("JWT_SECRET", &long)])
+            .expect_err("must refuse");
+        assert!(err.to_string().contains("set JWT_REFRESH_SECRET"), "{err}");
+        let other = "b".repeat(40);
+        Config::from_env(&[
+            ("NODE_ENV", "production"),
+            ("JWT_SECRET", &long),
+            ("JWT_REFRESH_SECRET", &other),
+        ])
+        .expect("long distinct secrets are accepted");
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let err = Config::from_env(&[("PORT", "eighty")]).expect_err("bad port");
+        assert!(err.to_string().starts_with("PORT is invalid"), "{err}");
+        let err = Config::from_env(&[("JWT_EXPIRES_IN", "soon")]).expect_err("bad duration");
+        assert!(err.to_string().contains("JWT_EXPIRES_IN"), "{err}");
+        let err = Config::from_env(&[("DATABASE_URL", "mysql://x")]).expect_err("bad url");
+        assert!(err.to_string().contains("DATABASE_URL"), "{err}");
+    }
+
+    #[test]
+    fn cors_list_is_trimmed() {
+        let c = Config::from_env(&[("CORS_ORIGINS", "https://a.example/, https://b.example")])
+            .expect("config");
+        assert_eq!(
+            c.cors_origins,
+            Some(vec![
+                "https://a.example".to_string(),
+                "https://b.example".to_string()
+            ])
+        );
+    }
+}

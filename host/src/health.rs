@@ -1,0 +1,46 @@
+//! `GET /health`: database, key-value store and the loaded components with their hashes.
+//! 503 when the database is unreachable; a key-value outage only degrades.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::app::Core;
+use crate::server::{json, Response};
+
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub async fn respond(core: &Core) -> Response {
+    let (db, kv) = tokio::join!(
+        tokio::time::timeout(CHECK_TIMEOUT, core.caps.db.ping()),
+        tokio::time::timeout(CHECK_TIMEOUT, core.caps.kv.ping()),
+    );
+    let db_ok = matches!(db, Ok(Ok(())));
+    let kv_ok = matches!(kv, Ok(Ok(())));
+    if let Ok(Err(e)) = &db {
+        tracing::warn!(error = %e, "health: database check failed");
+    }
+    if let Ok(Err(e)) = &kv {
+        tracing::warn!(error = %e, "health: key-value check failed");
+    }
+    let set = core.registry.current();
+    let components: Vec<_> = set
+        .components
+        .iter()
+        .map(|c| json!({ "name": &*c.name, "sha256": c.sha256, "routes": c.routes.len() }))
+        .collect();
+    let status = match (db_ok, kv_ok) {
+        (false, _) => "error",
+        (true, false) => "degraded",
+        (true, true) => "ok",
+    };
+    let check = |ok: bool, backend: &str| json!({ "status": if ok { "ok" } else { "unreachable" }, "backend": backend });
+    let body = json!({
+        "status": status,
+        "version": env!("CARGO_PKG_VERSION"),
+        "database": check(db_ok, core.caps.db.backend()),
+        "kv": check(kv_ok, core.caps.kv.backend()),
+        "components": components,
+    });
+    json(if db_ok { 200 } else { 503 }, &body)
+}

@@ -1,0 +1,365 @@
+//! `nexuma:core/db`: SQL on the Core's database through sqlx, for PostgreSQL and SQLite.
+//!
+//! Components send portable SQL with `$n` placeholders; this module binds the WIT values,
+//! turns rows back into WIT values by their runtime type, and keeps open transactions in the
+//! instance's resource table (dropped = rolled back by sqlx).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::error::ErrorKind;
+use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Column, Row, TypeInfo, ValueRef};
+use wasmtime::component::Resource;
+
+use crate::bindings::nexuma::core::db::{self as wit, DbError, ErrorKind as Kind, RowSet, Value};
+use crate::config::DatabaseTarget;
+use crate::runtime::State;
+
+static PG_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+
+/// The Core's database: one pool, either backend.
+#[derive(Clone, Debug)]
+pub enum Database {
+    Postgres(PgPool),
+    Sqlite(SqlitePool),
+}
+
+/// An open transaction held in an instance's resource table.
+pub enum Transaction {
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    /// Committed; further use is an error.
+    Finished,
+}
+
+impl Database {
+    /// Opens the pool. Nothing is contacted yet: `migrate` is the first real use.
+    pub fn open(target: &DatabaseTarget) -> Result<Self, sqlx::Error> {
+        match target {
+            DatabaseTarget::Postgres(url) => {
+                let pool = PgPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect_lazy(url)?;
+                Ok(Database::Postgres(pool))
+            }
+            DatabaseTarget::Sqlite(path) => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir)?;
+                }
+                let options = SqliteConnectOptions::from_str("sqlite://")?
+                    .filename(path)
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(5));
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect_lazy_with(options);
+                Ok(Database::Sqlite(pool))
+            }
+        }
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Database::Postgres(_) => "postgres",
+            Database::Sqlite(_) => "sqlite",
+        }
+    }
+
+    /// Applies the migrations of this backend (`migrations/<backend>`), compiled into the binary.
+    pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
+        match self {
+            Database::Postgres(pool) => PG_MIGRATIONS.run(pool).await,
+            Database::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await,
+        }
+    }
+
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        self.execute("SELECT 1", &[]).await.map(|_| ())
+    }
+
+    pub async fn query(&self, sql: &str, params: &[Value]) -> Result<RowSet, sqlx::Error> {
+        match self {
+            Database::Postgres(pool) => pg_rows(&bind_pg(sql, params).fetch_all(pool).await?),
+            Database::Sqlite(pool) => sqlite_rows(&bind_sqlite(sql, params).fetch_all(pool).await?),
+        }
+    }
+
+    pub async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, sqlx::Error> {
+        match self {
+            Database::Postgres(pool) => {
+                Ok(bind_pg(sql, params).execute(pool).await?.rows_affected())
+            }
+            Database::Sqlite(pool) => Ok(bind_sqlite(sql, params)
+                .execute(pool)
+                .await?
+                .rows_affected()),
+        }
+    }
+
+    pub async fn begin(&self) -> Result<Transaction, sqlx::Error> {
+        match self {
+            Database::Postgres(pool) => Ok(Transaction::Postgres(pool.begin().await?)),
+            Database::Sqlite(pool) => Ok(Transaction::Sqlite(pool.begin().await?)),
+        }
+    }
+}
+
+impl Transaction {
+    pub async fn query(&mut self, sql: &str, params: &[Value]) -> Result<RowSet, sqlx::Error> {
+        match self {
+            Transaction::Postgres(tx) => pg_rows(&bind_pg(sql, params).fetch_all(&mut **tx).await?),
+            Transaction::Sqlite(tx) => {
+                sqlite_rows(&bind_sqlite(sql, params).fetch_all(&mut **tx).await?)
+            }
+            Transaction::Finished => Err(finished()),
+        }
+    }
+
+    pub async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, sqlx::Error> {
+        match self {
+            Transaction::Postgres(tx) => Ok(bind_pg(sql, params)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected()),
+            Transaction::Sqlite(tx) => Ok(bind_sqlite(sql, params)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected()),
+            Transaction::Finished => Err(finished()),
+        }
+    }
+
+    pub async fn commit(&mut self) -> Result<(), sqlx::Error> {
+        match std::mem::replace(self, Transaction::Finished) {
+            Transaction::Postgres(tx) => tx.commit().await,
+            Transaction::Sqlite(tx) => tx.commit().await,
+            Transaction::Finished => Err(finished()),
+        }
+    }
+}
+
+fn finished() -> sqlx::Error {
+    sqlx::Error::Protocol("the transaction is already committed".into())
+}
+
+/// A NULL whose type PostgreSQL infers from the statement (OID 0), so it fits any column.
+struct UntypedNull;
+
+impl sqlx::Type<sqlx::Postgres> for UntypedNull {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        sqlx::postgres::PgTypeInfo::with_oid(sqlx::postgres::types::Oid(0))
+    }
+}
+
+impl sqlx::Encode<'_, sqlx::Postgres> for UntypedNull {
+    fn encode_by_ref(
+        &self,
+        _buf: &mut sqlx::postgres::PgArgumentBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        Ok(sqlx::encode::IsNull::Yes)
+    }
+}
+
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+fn bind_pg<'q>(sql: &'q str, params: &'q [Value]) -> PgQuery<'q> {
+    params.iter().fold(sqlx::query(sql), |q, p| match p {
+        Value::Null => q.bind(UntypedNull),
+        Value::Int(v) => q.bind(*v),
+        Value::Float(v) => q.bind(*v),
+        Value::Text(v) => q.bind(v.as_str()),
+        Value::Blob(v) => q.bind(v.as_slice()),
+        Value::Boolean(v) => q.bind(*v),
+    })
+}
+
+fn bind_sqlite<'q>(sql: &'q str, params: &'q [Value]) -> SqliteQuery<'q> {
+    params.iter().fold(sqlx::query(sql), |q, p| match p {
+        Value::Null => q.bind(Option::<i64>::None),
+        Value::Int(v) => q.bind(*v),
+        Value::Float(v) => q.bind(*v),
+        Value::Text(v) => q.bind(v.as_str()),
+        Value::Blob(v) => q.bind(v.as_slice()),
+        Value::Boolean(v) => q.bind(*v),
+    })
+}
+
+fn columns<R: Row>(rows: &[R]) -> Vec<String> {
+    rows.first()
+        .map(|r| r.columns().iter().map(|c| c.name().to_string()).collect())
+        .unwrap_or_default()
+}
+
+fn conversion(column: &str, type_name: &str) -> sqlx::Error {
+    sqlx::Error::ColumnDecode {
+        index: column.to_string(),
+        source: format!(
+            "column type {type_name} has no WIT value; cast it to BIGINT, TEXT or a float"
+        )
+        .into(),
+    }
+}
+
+fn pg_rows(rows: &[PgRow]) -> Result<RowSet, sqlx::Error> {
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let mut values = Vec::with_capacity(row.len());
+        for (i, column) in row.columns().iter().enumerate() {
+            let raw = row.try_get_raw(i)?;
+            if raw.is_null() {
+                values.push(Value::Null);
+                continue;
+            }
+            let type_name = column.type_info().name().to_string();
+            values.push(match type_name.as_str() {
+                "BOOL" => Value::Boolean(row.try_get(i)?),
+                "INT2" => Value::Int(row.try_get::<i16, _>(i)?.into()),
+                "INT4" => Value::Int(row.try_get::<i32, _>(i)?.into()),
+                "INT8" => Value::Int(row.try_get(i)?),
+                "FLOAT4" => Value::Float(row.try_get::<f32, _>(i)?.into()),
+                "FLOAT8" => Value::Float(row.try_get(i)?),
+                "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CHAR" => Value::Text(row.try_get(i)?),
+                "BYTEA" => Value::Blob(row.try_get(i)?),
+                "VOID" => Value::Null,
+                other => return Err(conversion(column.name(), other)),
+            });
+        }
+        out.push(values);
+    }
+    Ok(RowSet {
+        columns: columns(rows),
+        rows: out,
+    })
+}
+
+fn sqlite_rows(rows: &[SqliteRow]) -> Result<RowSet, sqlx::Error> {
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let mut values = Vec::with_capacity(row.len());
+        for (i, column) in row.columns().iter().enumerate() {
+            let raw = row.try_get_raw(i)?;
+            // SQLite types values, not columns: read the value's own storage class.
+            let type_name = raw.type_info().name().to_string();
+            if raw.is_null() {
+                values.push(Value::Null);
+                continue;
+            }
+            values.push(match type_name.as_str() {
+                "INTEGER" | "BOOLEAN" => Value::Int(row.try_get_unchecked(i)?),
+                "REAL" => Value::Float(row.try_get_unchecked(i)?),
+                "TEXT" | "DATE" | "TIME" | "DATETIME" => Value::Text(row.try_get_unchecked(i)?),
+                "BLOB" => Value::Blob(row.try_get_unchecked(i)?),
+                "NULL" => Value::Null,
+                other => return Err(conversion(column.name(), other)),
+            });
+        }
+        out.push(values);
+    }
+    Ok(RowSet {
+        columns: columns(rows),
+        rows: out,
+    })
+}
+
+/// Maps a sqlx error to what a component may see and act on.
+pub fn to_wit_error(err: sqlx::Error) -> DbError {
+    let kind = match &err {
+        sqlx::Error::Database(db) => match db.kind() {
+            ErrorKind::UniqueViolation => Kind::UniqueViolation,
+            ErrorKind::ForeignKeyViolation => Kind::ForeignKeyViolation,
+            ErrorKind::NotNullViolation | ErrorKind::CheckViolation => Kind::ConstraintViolation,
+            _ => Kind::Query,
+        },
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => Kind::Unavailable,
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => Kind::Conversion,
+        _ => Kind::Query,
+    };
+    DbError {
+        kind,
+        message: err.to_string(),
+    }
+}
+
+impl wit::Host for State {
+    async fn query(
+        &mut self,
+        sql: String,
+        params: Vec<Value>,
+    ) -> wasmtime::Result<Result<RowSet, DbError>> {
+        Ok(self
+            .caps
+            .db
+            .query(&sql, &params)
+            .await
+            .map_err(to_wit_error))
+    }
+
+    async fn execute(
+        &mut self,
+        sql: String,
+        params: Vec<Value>,
+    ) -> wasmtime::Result<Result<u64, DbError>> {
+        Ok(self
+            .caps
+            .db
+            .execute(&sql, &params)
+            .await
+            .map_err(to_wit_error))
+    }
+
+    async fn begin(&mut self) -> wasmtime::Result<Result<Resource<Transaction>, DbError>> {
+        match self.caps.db.begin().await {
+            Ok(tx) => Ok(Ok(self.table.push(tx)?)),
+            Err(e) => Ok(Err(to_wit_error(e))),
+        }
+    }
+}
+
+impl wit::HostTransaction for State {
+    async fn query(
+        &mut self,
+        tx: Resource<Transaction>,
+        sql: String,
+        params: Vec<Value>,
+    ) -> wasmtime::Result<Result<RowSet, DbError>> {
+        let tx = self.table.get_mut(&tx)?;
+        Ok(tx.query(&sql, &params).await.map_err(to_wit_error))
+    }
+
+    async fn execute(
+        &mut self,
+        tx: Resource<Transaction>,
+        sql: String,
+        params: Vec<Value>,
+    ) -> wasmtime::Result<Result<u64, DbError>> {
+        let tx = self.table.get_mut(&tx)?;
+        Ok(tx.execute(&sql, &params).await.map_err(to_wit_error))
+    }
+
+    async fn commit(&mut self, tx: Resource<Transaction>) -> wasmtime::Result<Result<(), DbError>> {
+        let tx = self.table.get_mut(&tx)?;
+        Ok(tx.commit().await.map_err(to_wit_error))
+    }
+
+    async fn drop(&mut self, tx: Resource<Transaction>) -> wasmtime::Result<()> {
+        // Dropping an uncommitted sqlx transaction rolls it back.
+        self.table.delete(tx)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,347 @@
+//! `nexuma:core/kv`: a shared key-value store — Redis, or an in-process map when embedded.
+//!
+//! Every key is prefixed (`KV_PREFIX`, default `nexuma:`) so a Redis shared with other
+//! programs stays tidy; components never see the prefix.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::AsyncCommands;
+use thiserror::Error;
+
+use crate::bindings::nexuma::core::kv::{self as wit, KvError};
+use crate::config::KvTarget;
+use crate::runtime::State;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("redis did not answer within {0:?}")]
+    Timeout(Duration),
+}
+
+/// The key-value store behind `kv`.
+#[derive(Clone)]
+pub enum Store {
+    Redis(ConnectionManager),
+    Memory(MemoryStore),
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.backend())
+    }
+}
+
+const REDIS_TIMEOUT: Duration = Duration::from_secs(3);
+
+impl Store {
+    pub async fn connect(target: &KvTarget) -> Result<Self, StoreError> {
+        match target {
+            KvTarget::Memory => Ok(Store::Memory(MemoryStore::default())),
+            KvTarget::Redis(url) => {
+                let client = redis::Client::open(url.as_str())?;
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(REDIS_TIMEOUT)
+                    .set_response_timeout(REDIS_TIMEOUT)
+                    .set_number_of_retries(2);
+                let manager = tokio::time::timeout(
+                    REDIS_TIMEOUT * 3,
+                    ConnectionManager::new_with_config(client, config),
+                )
+                .await
+                .map_err(|_| StoreError::Timeout(REDIS_TIMEOUT * 3))??;
+                Ok(Store::Redis(manager))
+            }
+        }
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Redis(_) => "redis",
+            Store::Memory(_) => "memory",
+        }
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Redis(conn) => {
+                let mut conn = conn.clone();
+                let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+                Ok(())
+            }
+            Store::Memory(_) => Ok(()),
+        }
+    }
+
+    pub async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        match self {
+            Store::Redis(conn) => Ok(conn.clone().get(key).await?),
+            Store::Memory(m) => Ok(m.get(key)),
+        }
+    }
+
+    pub async fn set(
+        &self,
+        key: &str,
+        value: &str,
+        ttl: Option<Duration>,
+    ) -> Result<(), StoreError> {
+        match self {
+            Store::Redis(conn) => {
+                let mut conn = conn.clone();
+                match ttl {
+                    Some(ttl) => conn.pset_ex::<_, _, ()>(key, value, millis(ttl)).await?,
+                    None => conn.set::<_, _, ()>(key, value).await?,
+                }
+                Ok(())
+            }
+            Store::Memory(m) => {
+                m.set(key, value.to_string(), ttl);
+                Ok(())
+            }
+        }
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<bool, StoreError> {
+        match self {
+            Store::Redis(conn) => Ok(conn.clone().del::<_, u64>(key).await? > 0),
+            Store::Memory(m) => Ok(m.delete(key)),
+        }
+    }
+
+    pub async fn incr(&self, key: &str, by: i64, ttl: Option<Duration>) -> Result<i64, StoreError> {
+        match self {
+            Store::Redis(conn) => {
+                let mut conn = conn.clone();
+                let mut pipe = redis::pipe();
+                pipe.atomic();
+                if let Some(ttl) = ttl {
+                    // Creates the key with its expiry only when it is missing; INCRBY keeps the TTL.
+                    pipe.cmd("SET")
+                        .arg(key)
+                        .arg(0)
+                        .arg("PX")
+                        .arg(millis(ttl))
+                        .arg("NX")
+                        .ignore();
+                }
+                pipe.cmd("INCRBY").arg(key).arg(by);
+                let (value,): (i64,) = pipe.query_async(&mut conn).await?;
+                Ok(value)
+            }
+            Store::Memory(m) => Ok(m.incr(key, by, ttl)),
+        }
+    }
+
+    pub async fn ttl(&self, key: &str) -> Result<Option<Duration>, StoreError> {
+        match self {
+            Store::Redis(conn) => {
+                let ms: i64 = redis::cmd("PTTL")
+                    .arg(key)
+                    .query_async(&mut conn.clone())
+                    .await?;
+                Ok((ms >= 0).then(|| Duration::from_millis(ms as u64)))
+            }
+            Store::Memory(m) => Ok(m.ttl(key)),
+        }
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+/// The embedded store: a map with lazy expiry, swept now and then.
+#[derive(Clone, Default)]
+pub struct MemoryStore {
+    inner: Arc<Mutex<MemoryInner>>,
+}
+
+#[derive(Default)]
+struct MemoryInner {
+    entries: HashMap<String, Entry>,
+    writes: u64,
+}
+
+struct Entry {
+    value: String,
+    expires: Option<Instant>,
+}
+
+impl Entry {
+    fn live(&self, now: Instant) -> bool {
+        self.expires.is_none_or(|t| t > now)
+    }
+}
+
+impl MemoryStore {
+    fn lock(&self) -> std::sync::MutexGuard<'_, MemoryInner> {
+        // A panic while holding the lock cannot leave a half-written entry, so go on.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn get(&self, key: &str) -> Option<String> {
+        let now = Instant::now();
+        let inner = self.lock();
+        inner
+            .entries
+            .get(key)
+            .filter(|e| e.live(now))
+            .map(|e| e.value.clone())
+    }
+
+    fn set(&self, key: &str, value: String, ttl: Option<Duration>) {
+        let mut inner = self.lock();
+        inner.note_write();
+        let expires = ttl.map(|t| Instant::now() + t);
+        inner
+            .entries
+            .insert(key.to_string(), Entry { value, expires });
+    }
+
+    fn delete(&self, key: &str) -> bool {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        inner.entries.remove(key).is_some_and(|e| e.live(now))
+    }
+
+    fn incr(&self, key: &str, by: i64, ttl: Option<Duration>) -> i64 {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        inner.note_write();
+        let entry = inner
+            .entries
+            .entry(key.to_string())
+            .and_modify(|e| {
+                if !e.live(now) {
+                    *e = Entry {
+                        value: "0".into(),
+                        expires: ttl.map(|t| now + t),
+                    };
+                }
+            })
+            .or_insert_with(|| Entry {
+                value: "0".into(),
+                expires: ttl.map(|t| now + t),
+            });
+        let next = entry.value.parse::<i64>().unwrap_or(0).saturating_add(by);
+        entry.value = next.to_string();
+        next
+    }
+
+    fn ttl(&self, key: &str) -> Option<Duration> {
+        let now = Instant::now();
+        let inner = self.lock();
+        inner
+            .entries
+            .get(key)
+            .filter(|e| e.live(now))
+            .and_then(|e| e.expires)
+            .map(|t| t.saturating_duration_since(now))
+    }
+}
+
+impl MemoryInner {
+    /// Drops expired entries every so many writes, so the map cannot grow without bound.
+    fn note_write(&mut self) {
+        self.writes += 1;
+        if self.writes.is_multiple_of(1024) {
+            let now = Instant::now();
+            self.entries.retain(|_, e| e.live(now));
+        }
+    }
+}
+
+fn kv_error(err: StoreError) -> KvError {
+    KvError {
+        message: err.to_string(),
+    }
+}
+
+impl State {
+    fn kv_key(&self, key: &str) -> String {
+        format!("{}{key}", self.caps.kv_prefix)
+    }
+}
+
+impl wit::Host for State {
+    async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<String>, KvError>> {
+        Ok(self.caps.kv.get(&self.kv_key(&key)).await.map_err(kv_error))
+    }
+
+    async fn set(
+        &mut self,
+        key: String,
+        value: String,
+        ttl_ms: Option<u64>,
+    ) -> wasmtime::Result<Result<(), KvError>> {
+        let ttl = ttl_ms.map(Duration::from_millis);
+        Ok(self
+            .caps
+            .kv
+            .set(&self.kv_key(&key), &value, ttl)
+            .await
+            .map_err(kv_error))
+    }
+
+    async fn delete(&mut self, key: String) -> wasmtime::Result<Result<bool, KvError>> {
+        Ok(self
+            .caps
+            .kv
+            .delete(&self.kv_key(&key))
+            .await
+            .map_err(kv_error))
+    }
+
+    async fn incr(
+        &mut self,
+        key: String,
+        by: i64,
+        ttl_ms: Option<u64>,
+    ) -> wasmtime::Result<Result<i64, KvError>> {
+        let ttl = ttl_ms.map(Duration::from_millis);
+        Ok(self
+            .caps
+            .kv
+            .incr(&self.kv_key(&key), by, ttl)
+            .await
+            .map_err(kv_error))
+    }
+
+    async fn ttl_ms(&mut self, key: String) -> wasmtime::Result<Result<Option<u64>, KvError>> {
+        let ttl = self.caps.kv.ttl(&self.kv_key(&key)).await.map_err(kv_error);
+        Ok(ttl.map(|t| t.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_incr_keeps_the_first_expiry() {
+        let m = MemoryStore::default();
+        assert_eq!(m.incr("k", 1, Some(Duration::from_secs(60))), 1);
+        assert_eq!(m.incr("k", 2, Some(Duration::from_secs(600))), 3);
+        let ttl = m.ttl("k").expect("has ttl");
+        assert!(ttl <= Duration::from_secs(60), "{ttl:?}");
+    }
+
+    #[test]
+    fn memory_expired_entries_read_as_missing() {
+        let m = MemoryStore::default();
+        m.set("k", "v".into(), Some(Duration::from_millis(1)));
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(m.get("k"), None);
+        assert!(!m.delete("k"));
+        assert_eq!(
+            m.incr("k", 5, None),
+            5,
+            "an expired counter starts again from 0"
+        );
+    }
+}

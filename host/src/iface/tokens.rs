@@ -1,0 +1,229 @@
+//! `nexuma:core/tokens`: HS256 access and refresh tokens. The secrets stay here; the host
+//! itself verifies access tokens before a component runs (see `auth`).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::bindings::nexuma::core::tokens::{
+    self as wit, AccessToken, RefreshClaims, RefreshToken, TokenError,
+};
+use crate::config::Config;
+use crate::runtime::State;
+
+/// Clock skew tolerated between Core replicas.
+const LEEWAY_SECS: u64 = 5;
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum VerifyError {
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is invalid")]
+    Invalid,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub sub: String,
+    pub role: String,
+    pub typ: String,
+    pub iat: u64,
+    pub exp: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct RefreshJwt {
+    sub: String,
+    jti: String,
+    fam: String,
+    typ: String,
+    iat: u64,
+    exp: u64,
+}
+
+struct KeyPair {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    ttl: Duration,
+}
+
+impl KeyPair {
+    fn new(secret: &str, ttl: Duration) -> Self {
+        KeyPair {
+            encoding: EncodingKey::from_secret(secret.as_bytes()),
+            decoding: DecodingKey::from_secret(secret.as_bytes()),
+            ttl,
+        }
+    }
+}
+
+/// Signs and verifies the Core's tokens.
+pub struct Tokens {
+    access: KeyPair,
+    refresh: KeyPair,
+    validation: Validation,
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl Tokens {
+    pub fn new(config: &Config) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = LEEWAY_SECS;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        Tokens {
+            access: KeyPair::new(&config.jwt_secret, config.jwt_expires_in),
+            refresh: KeyPair::new(&config.jwt_refresh_secret, config.jwt_refresh_expires_in),
+            validation,
+        }
+    }
+
+    pub fn issue_access(&self, subject: &str, role: &str) -> AccessToken {
+        let iat = now_secs();
+        let claims = AccessClaims {
+            sub: subject.into(),
+            role: role.into(),
+            typ: "access".into(),
+            iat,
+            exp: iat + self.access.ttl.as_secs(),
+        };
+        AccessToken {
+            token: self.sign(&claims, &self.access.encoding),
+            expires_in: self.access.ttl.as_secs(),
+        }
+    }
+
+    pub fn issue_refresh(&self, subject: &str, token_id: &str, family_id: &str) -> RefreshToken {
+        let iat = now_secs();
+        let exp = iat + self.refresh.ttl.as_secs();
+        let claims = RefreshJwt {
+            sub: subject.into(),
+            jti: token_id.into(),
+            fam: family_id.into(),
+            typ: "refresh".into(),
+            iat,
+            exp,
+        };
+        RefreshToken {
+            token: self.sign(&claims, &self.refresh.encoding),
+            expires_in: self.refresh.ttl.as_secs(),
+            expires_at: i64::try_from(exp.saturating_mul(1000)).unwrap_or(i64::MAX),
+        }
+    }
+
+    fn sign<C: Serialize>(&self, claims: &C, key: &EncodingKey) -> String {
+        // HS256 over a serialisable struct cannot fail; an empty token would be refused anyway.
+        encode(&Header::new(Algorithm::HS256), claims, key).unwrap_or_default()
+    }
+
+    pub fn verify_access(&self, token: &str) -> Result<AccessClaims, VerifyError> {
+        let claims = decode::<AccessClaims>(token, &self.access.decoding, &self.validation)
+            .map_err(classify)?
+            .claims;
+        if claims.typ != "access" {
+            return Err(VerifyError::Invalid);
+        }
+        Ok(claims)
+    }
+
+    pub fn verify_refresh(&self, token: &str) -> Result<RefreshClaims, VerifyError> {
+        let claims = decode::<RefreshJwt>(token, &self.refresh.decoding, &self.validation)
+            .map_err(classify)?
+            .claims;
+        if claims.typ != "refresh" {
+            return Err(VerifyError::Invalid);
+        }
+        Ok(RefreshClaims {
+            subject: claims.sub,
+            token_id: claims.jti,
+            family_id: claims.fam,
+            expires_at: i64::try_from(claims.exp.saturating_mul(1000)).unwrap_or(i64::MAX),
+        })
+    }
+}
+
+fn classify(err: jsonwebtoken::errors::Error) -> VerifyError {
+    match err.kind() {
+        jsonwebtoken::errors::ErrorKind::ExpiredSignature => VerifyError::Expired,
+        _ => VerifyError::Invalid,
+    }
+}
+
+impl wit::Host for State {
+    async fn issue_access(
+        &mut self,
+        subject: String,
+        role: String,
+    ) -> wasmtime::Result<AccessToken> {
+        Ok(self.caps.tokens.issue_access(&subject, &role))
+    }
+
+    async fn issue_refresh(
+        &mut self,
+        subject: String,
+        token_id: String,
+        family_id: String,
+    ) -> wasmtime::Result<RefreshToken> {
+        Ok(self
+            .caps
+            .tokens
+            .issue_refresh(&subject, &token_id, &family_id))
+    }
+
+    async fn verify_refresh(
+        &mut self,
+        token: String,
+    ) -> wasmtime::Result<Result<RefreshClaims, TokenError>> {
+        Ok(self
+            .caps
+            .tokens
+            .verify_refresh(&token)
+            .map_err(|e| match e {
+                VerifyError::Expired => TokenError::Expired,
+                VerifyError::Invalid => TokenError::Invalid,
+            }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens() -> Tokens {
+        Tokens::new(&Config::from_env(&[("X", "")]).expect("config"))
+    }
+
+    #[test]
+    fn access_round_trip_and_no_cross_use() {
+        let t = tokens();
+        let access = t.issue_access("u1", "admin");
+        let claims = t.verify_access(&access.token).expect("valid");
+        assert_eq!((claims.sub.as_str(), claims.role.as_str()), ("u1", "admin"));
+        let refresh = t.issue_refresh("u1", "t1", "f1");
+        assert_eq!(
+            t.verify_access(&refresh.token).unwrap_err(),
+            VerifyError::Invalid
+        );
+        assert_eq!(
+            t.verify_refresh(&access.token).unwrap_err(),
+            VerifyError::Invalid
+        );
+        let r = t.verify_refresh(&refresh.token).expect("valid refresh");
+        assert_eq!((r.token_id.as_str(), r.family_id.as_str()), ("t1", "f1"));
+    }
+
+    #[test]
+    fn tampered_token_is_invalid() {
+        let t = tokens();
+        let mut token = t.issue_access("u1", "user").token;
+        token.push('x');
+        assert_eq!(t.verify_access(&token).unwrap_err(), VerifyError::Invalid);
+    }
+}

@@ -1,0 +1,18 @@
+//! Nexuma Core as a library: the `nexuma` binary's pieces, also used by the benchmarks.
+//!
+//! A request goes `server` → `routes` → `auth` → `runtime` (a fresh component instance) and
+//! back; the component reaches the world only through `iface`, one module per WIT interface.
+
+pub mod admin;
+pub mod app;
+pub mod auth;
+pub mod bindings;
+pub mod config;
+pub mod health;
+pub mod iface;
+pub mod metrics;
+pub mod openapi;
+pub mod registry;
+pub mod routes;
+pub mod runtime;
+pub mod server;

@@ -1,0 +1,143 @@
+//! `nexuma`: the Nexuma Core. Subcommands share one configuration read from the environment.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokio::signal::unix::{signal, SignalKind};
+
+use nexuma_host::app::{self, Core};
+use nexuma_host::config::{Config, ProcessEnv};
+use nexuma_host::{admin, server};
+
+#[derive(Parser)]
+#[command(
+    name = "nexuma",
+    version,
+    about = "Nexuma Core: the control plane for xray-based VPN nodes"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP API (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage administrator accounts.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an admin account, or make an existing account an active admin with this password.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// The password; prefer NEXUMA_ADMIN_PASSWORD so it stays out of the process list.
+        #[arg(long, env = "NEXUMA_ADMIN_PASSWORD", hide_env_values = true)]
+        password: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,wasmtime=warn,cranelift=warn"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
+    if std::env::var("LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
+        builder.json().flatten_event(true).init();
+    } else {
+        builder.init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    init_logging();
+    let cli = Cli::parse();
+    let config = Config::from_env(&ProcessEnv)?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::Migrate => {
+            app::open_database(&config).await?;
+            tracing::info!(database = %config.describe_stores().0, "migrations applied");
+            Ok(())
+        }
+        Command::Admin {
+            command:
+                AdminCommand::Create {
+                    email,
+                    password,
+                    name,
+                },
+        } => {
+            let db = app::open_database(&config).await?;
+            let outcome = admin::create(&db, &email, &password, name.as_deref()).await?;
+            println!("{outcome}");
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let addr: SocketAddr = format!("{}:{}", config.bind, config.port)
+        .parse()
+        .with_context(|| {
+            format!(
+                "BIND/PORT do not form an address: {}:{}",
+                config.bind, config.port
+            )
+        })?;
+    let core = Core::start(config).await?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let routes: usize = core
+        .registry
+        .current()
+        .components
+        .iter()
+        .map(|c| c.routes.len())
+        .sum();
+    tracing::info!(%addr, routes, production = core.config.production, "nexuma listening");
+    spawn_reload_on_sighup(Arc::clone(&core))?;
+    let mut term = signal(SignalKind::terminate())?;
+    let shutdown = async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = term.recv() => {},
+        }
+    };
+    server::serve(core, listener, shutdown).await;
+    Ok(())
+}
+
+/// SIGHUP loads the components folder again and swaps the new set in atomically.
+fn spawn_reload_on_sighup(core: Arc<Core>) -> anyhow::Result<()> {
+    let mut hup = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            match core.reload().await {
+                Ok(count) => tracing::info!(components = count, "components reloaded"),
+                Err(e) => {
+                    tracing::error!(error = %e, "reload failed; the previous components keep serving")
+                }
+            }
+        }
+    });
+    Ok(())
+}

@@ -1,0 +1,99 @@
+//! Prometheus metrics: requests and latency by route and status, component instantiations,
+//! traps and deadline hits. Served as text on `GET /metrics`.
+
+use std::sync::LazyLock;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
+
+struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+    instantiations: IntCounterVec,
+    traps: IntCounterVec,
+    deadlines: IntCounterVec,
+}
+
+fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("static metric definition");
+    registry
+        .register(Box::new(c.clone()))
+        .expect("metric registered once");
+    c
+}
+
+static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
+    let registry = Registry::new();
+    let latency = HistogramVec::new(
+        HistogramOpts::new(
+            "nexuma_http_request_duration_seconds",
+            "HTTP request latency",
+        )
+        .buckets(vec![
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ]),
+        &["method", "route", "status"],
+    )
+    .expect("static metric definition");
+    registry
+        .register(Box::new(latency.clone()))
+        .expect("metric registered once");
+    Metrics {
+        requests: counter(
+            &registry,
+            "nexuma_http_requests_total",
+            "HTTP requests answered",
+            &["method", "route", "status"],
+        ),
+        instantiations: counter(
+            &registry,
+            "nexuma_component_instantiations_total",
+            "Component instances created",
+            &["component"],
+        ),
+        traps: counter(
+            &registry,
+            "nexuma_component_traps_total",
+            "Component calls that trapped",
+            &["component"],
+        ),
+        deadlines: counter(
+            &registry,
+            "nexuma_component_deadline_hits_total",
+            "Component calls cut at their deadline",
+            &["component"],
+        ),
+        latency,
+        registry,
+    }
+});
+
+pub fn request(method: &str, route: &str, status: u16, seconds: f64) {
+    let status = status.to_string();
+    let labels = [method, route, status.as_str()];
+    METRICS.requests.with_label_values(&labels).inc();
+    METRICS.latency.with_label_values(&labels).observe(seconds);
+}
+
+pub fn instantiation(component: &str) {
+    METRICS.instantiations.with_label_values(&[component]).inc();
+}
+
+pub fn trap(component: &str) {
+    METRICS.traps.with_label_values(&[component]).inc();
+}
+
+pub fn deadline_hit(component: &str) {
+    METRICS.deadlines.with_label_values(&[component]).inc();
+}
+
+/// The Prometheus text exposition of every metric.
+pub fn render() -> String {
+    let mut out = Vec::new();
+    if let Err(e) = TextEncoder::new().encode(&METRICS.registry.gather(), &mut out) {
+        tracing::error!(error = %e, "metrics encoding failed");
+    }
+    String::from_utf8(out).unwrap_or_default()
+}

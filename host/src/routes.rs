@@ -1,0 +1,216 @@
+//! The route table: path patterns with `:name` parameters, built from what the loaded
+//! components declare. Two routes that one concrete path could match are refused.
+
+use std::sync::Arc;
+
+use crate::bindings::Route;
+use crate::runtime::{LoadError, LoadedComponent};
+
+/// Routes the host serves itself; no component may declare them.
+pub const HOST_ROUTES: [(&str, &str); 3] = [
+    ("GET", "/health"),
+    ("GET", "/metrics"),
+    ("GET", "/openapi.json"),
+];
+
+const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Literal(String),
+    Param(String),
+}
+
+fn segments(path: &str) -> Vec<&str> {
+    path.trim_start_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+fn parse(path: &str) -> Vec<Segment> {
+    segments(path)
+        .into_iter()
+        .map(|s| match s.strip_prefix(':') {
+            Some(name) => Segment::Param(name.to_string()),
+            None => Segment::Literal(s.to_string()),
+        })
+        .collect()
+}
+
+/// Checks one declared route: method, pattern shape, schemas, status.
+pub fn validate(route: &Route) -> Result<(), LoadError> {
+    let bad = |reason: &str| LoadError::BadRoute {
+        method: route.method.clone(),
+        path: route.path.clone(),
+        reason: reason.to_string(),
+    };
+    if !METHODS.contains(&route.method.as_str()) {
+        return Err(bad("method must be one of GET, POST, PUT, PATCH, DELETE"));
+    }
+    if !route.path.starts_with('/')
+        || route.path.contains("//")
+        || route.path.contains(['?', '#', ' '])
+    {
+        return Err(bad(
+            "path must start with '/' and hold no empty segments, '?', '#' or spaces",
+        ));
+    }
+    let mut names = Vec::new();
+    for segment in parse(&route.path) {
+        if let Segment::Param(name) = segment {
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                return Err(bad(
+                    "a parameter is ':' and a name of letters, digits or '_'",
+                ));
+            }
+            if names.contains(&name) {
+                return Err(bad("a parameter name is used twice"));
+            }
+            names.push(name);
+        }
+    }
+    if HOST_ROUTES
+        .iter()
+        .any(|(m, p)| *m == route.method && *p == route.path)
+    {
+        return Err(bad("the host serves this route itself"));
+    }
+    for schema in [&route.request_schema, &route.response_schema]
+        .into_iter()
+        .flatten()
+    {
+        if serde_json::from_str::<serde_json::Value>(schema).is_err() {
+            return Err(bad("a schema is not valid JSON"));
+        }
+    }
+    if !(100..=599).contains(&route.success_status) {
+        return Err(bad("success status must be 100..=599"));
+    }
+    Ok(())
+}
+
+pub struct Entry {
+    pub route: Route,
+    pub component: Arc<LoadedComponent>,
+    segments: Vec<Segment>,
+}
+
+/// The outcome of looking a request up.
+pub enum Lookup<'a> {
+    Found {
+        entry: &'a Entry,
+        params: Vec<(String, String)>,
+    },
+    /// The path exists, but not for this method.
+    MethodNotAllowed(Vec<String>),
+    NotFound,
+}
+
+#[derive(Default)]
+pub struct RouteTable {
+    entries: Vec<Entry>,
+}
+
+impl RouteTable {
+    pub fn build(components: &[Arc<LoadedComponent>]) -> Result<Self, LoadError> {
+        let mut entries: Vec<Entry> = Vec::new();
+        for component in components {
+            for route in &component.routes {
+                let segments = parse(&route.path);
+                if let Some(other) = entries
+                    .iter()
+                    .find(|e| e.route.method == route.method && overlaps(&e.segments, &segments))
+                {
+                    return Err(LoadError::Overlap {
+                        method: route.method.clone(),
+                        path: route.path.clone(),
+                        first: component.name.to_string(),
+                        other_path: other.route.path.clone(),
+                        second: other.component.name.to_string(),
+                    });
+                }
+                entries.push(Entry {
+                    route: route.clone(),
+                    component: Arc::clone(component),
+                    segments,
+                });
+            }
+        }
+        Ok(RouteTable { entries })
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.iter()
+    }
+
+    pub fn lookup(&self, method: &str, path: &str) -> Lookup<'_> {
+        let parts = segments(path);
+        let mut allowed = Vec::new();
+        for entry in &self.entries {
+            let Some(params) = match_segments(&entry.segments, &parts) else {
+                continue;
+            };
+            if entry.route.method == method {
+                return Lookup::Found { entry, params };
+            }
+            allowed.push(entry.route.method.clone());
+        }
+        if allowed.is_empty() {
+            Lookup::NotFound
+        } else {
+            Lookup::MethodNotAllowed(allowed)
+        }
+    }
+}
+
+fn overlaps(a: &[Segment], b: &[Segment]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|pair| match pair {
+            (Segment::Literal(x), Segment::Literal(y)) => x == y,
+            _ => true,
+        })
+}
+
+fn match_segments(pattern: &[Segment], parts: &[&str]) -> Option<Vec<(String, String)>> {
+    if pattern.len() != parts.len() {
+        return None;
+    }
+    let mut params = Vec::new();
+    for (segment, part) in pattern.iter().zip(parts) {
+        match segment {
+            Segment::Literal(l) if l == part => {}
+            Segment::Literal(_) => return None,
+            Segment::Param(name) => {
+                let value = percent_encoding::percent_decode_str(part)
+                    .decode_utf8()
+                    .ok()?;
+                params.push((name.clone(), value.into_owned()));
+            }
+        }
+    }
+    Some(params)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literal_and_param_segments_overlap_but_lengths_do_not() {
+        assert!(overlaps(
+            &parse("/admin/users/:id"),
+            &parse("/admin/users/stats")
+        ));
+        assert!(overlaps(&parse("/a/:x"), &parse("/a/:y")));
+        assert!(!overlaps(&parse("/sub/:uuid"), &parse("/sub/:uuid/info")));
+        assert!(!overlaps(&parse("/a/b"), &parse("/a/c")));
+    }
+
+    #[test]
+    fn params_are_percent_decoded() {
+        let params = match_segments(&parse("/u/:id"), &segments("/u/a%20b")).expect("match");
+        assert_eq!(params, vec![("id".to_string(), "a b".to_string())]);
+        assert!(match_segments(&parse("/u/:id"), &segments("/u/a/b")).is_none());
+    }
+}

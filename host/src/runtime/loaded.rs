@@ -1,0 +1,209 @@
+//! A loaded component: its compiled code pre-linked against the host interfaces, the routes it
+//! declared, and the per-call bounds (fresh instance, memory cap, deadline).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use thiserror::Error;
+use wasmtime::{Store, UpdateDeadline};
+
+use super::engine::Runtime;
+use super::state::{Capabilities, State};
+use crate::bindings::{HandlerPre, Request, Response, Route};
+use crate::metrics;
+
+#[derive(Debug, Error)]
+pub enum LoadError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("component name {0:?} must be lower-case letters, digits, '-' or '_'")]
+    BadName(String),
+    #[error("cannot compile: {0}")]
+    Compile(String),
+    #[error("does not fit the nexuma:core handler world: {0}")]
+    Link(String),
+    #[error("its routes() call failed: {0}")]
+    Routes(String),
+    #[error("declares an invalid route {method} {path}: {reason}")]
+    BadRoute {
+        method: String,
+        path: String,
+        reason: String,
+    },
+    #[error("{method} {path} of component {first} overlaps {other_path} of component {second}")]
+    Overlap {
+        method: String,
+        path: String,
+        first: String,
+        other_path: String,
+        second: String,
+    },
+    #[error("the folder {0} holds no .wasm components")]
+    Empty(String),
+    #[error("component {component}: {source}")]
+    In {
+        component: String,
+        source: Box<LoadError>,
+    },
+}
+
+/// Why a call produced no response.
+#[derive(Debug, Error)]
+pub enum CallError {
+    #[error("the component trapped: {0}")]
+    Trap(String),
+    #[error("the component ran past its {0:?} deadline")]
+    Deadline(std::time::Duration),
+    #[error("the component exceeded its memory cap: {0}")]
+    Memory(String),
+}
+
+/// Raised from the epoch callback when a call's wall-clock deadline has passed.
+#[derive(Debug, Error)]
+#[error("deadline exceeded")]
+struct DeadlineExceeded;
+
+pub struct LoadedComponent {
+    pub name: Arc<str>,
+    pub sha256: String,
+    pub routes: Vec<Route>,
+    pre: HandlerPre<State>,
+    runtime: Arc<Runtime>,
+}
+
+impl std::fmt::Debug for LoadedComponent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedComponent")
+            .field("name", &self.name)
+            .field("sha256", &self.sha256)
+            .finish()
+    }
+}
+
+impl LoadedComponent {
+    /// Compiles (or loads from the cache), links, and asks the component for its routes.
+    pub async fn load(
+        runtime: &Arc<Runtime>,
+        caps: &Arc<Capabilities>,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> Result<Self, LoadError> {
+        let rt = Arc::clone(runtime);
+        let (component, sha256) = tokio::task::spawn_blocking(move || rt.compile(&bytes))
+            .await
+            .map_err(|e| LoadError::Compile(e.to_string()))??;
+        let pre = runtime
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let pre = HandlerPre::new(pre).map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let mut loaded = LoadedComponent {
+            name: name.into(),
+            sha256,
+            routes: Vec::new(),
+            pre,
+            runtime: Arc::clone(runtime),
+        };
+        let routes = loaded
+            .call_routes(caps)
+            .await
+            .map_err(|e| LoadError::Routes(e.to_string()))?;
+        for route in &routes {
+            crate::routes::validate(route)?;
+        }
+        loaded.routes = routes;
+        Ok(loaded)
+    }
+
+    fn new_store(&self, caps: &Arc<Capabilities>, request_id: Arc<str>) -> Store<State> {
+        let limits = &self.runtime.limits;
+        let state = State::new(
+            Arc::clone(caps),
+            Arc::clone(&self.name),
+            request_id,
+            limits.memory_bytes,
+        );
+        let mut store = Store::new(&self.runtime.engine, state);
+        store.limiter(|s| s);
+        let deadline = Instant::now() + limits.timeout;
+        store.set_epoch_deadline(1);
+        // Each tick: trap once the wall-clock deadline has passed, otherwise yield to the
+        // executor so a busy guest never holds a worker thread for long.
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Err(DeadlineExceeded.into())
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        store
+    }
+
+    async fn call_routes(&self, caps: &Arc<Capabilities>) -> Result<Vec<Route>, CallError> {
+        let mut store = self.new_store(caps, "load".into());
+        let outcome = tokio::time::timeout(self.runtime.limits.timeout, async {
+            let instance = self.pre.instantiate_async(&mut store).await?;
+            instance.call_routes(&mut store).await
+        })
+        .await;
+        self.settle(outcome, &store)
+    }
+
+    /// Runs one request in a fresh instance.
+    pub async fn handle(
+        &self,
+        caps: &Arc<Capabilities>,
+        request_id: Arc<str>,
+        request: &Request,
+    ) -> Result<Response, CallError> {
+        let mut store = self.new_store(caps, request_id);
+        metrics::instantiation(&self.name);
+        // The host may wait on I/O (a slow query) where epochs cannot reach: bound it too.
+        let outcome = tokio::time::timeout(self.runtime.limits.timeout, async {
+            let instance = self.pre.instantiate_async(&mut store).await?;
+            instance.call_handle(&mut store, request).await
+        })
+        .await;
+        let result = self.settle(outcome, &store);
+        match &result {
+            Err(CallError::Deadline(_)) => metrics::deadline_hit(&self.name),
+            Err(_) => metrics::trap(&self.name),
+            Ok(_) => {}
+        }
+        result
+    }
+
+    fn settle<R>(
+        &self,
+        outcome: Result<wasmtime::Result<R>, tokio::time::error::Elapsed>,
+        store: &Store<State>,
+    ) -> Result<R, CallError> {
+        let timeout = self.runtime.limits.timeout;
+        let err = match outcome {
+            Err(_) => return Err(CallError::Deadline(timeout)),
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(err)) => err,
+        };
+        if err.downcast_ref::<DeadlineExceeded>().is_some()
+            || matches!(
+                err.downcast_ref::<wasmtime::Trap>(),
+                Some(wasmtime::Trap::Interrupt)
+            )
+        {
+            return Err(CallError::Deadline(timeout));
+        }
+        if store.data().memory_exceeded {
+            return Err(CallError::Memory(format!("{err:#}")));
+        }
+        let stderr = store.data().stderr_text();
+        let detail = if stderr.is_empty() {
+            format!("{err:#}")
+        } else {
+            format!("{stderr} ({err:#})")
+        };
+        Err(CallError::Trap(detail))
+    }
+}

@@ -1,0 +1,10 @@
+//! The component runtime: one wasmtime `Engine` for the process, a pre-linked `InstancePre`
+//! per component, and a fresh, bounded instance for every call.
+
+mod engine;
+mod loaded;
+mod state;
+
+pub use engine::Runtime;
+pub use loaded::{CallError, LoadError, LoadedComponent};
+pub use state::{Capabilities, State};

@@ -1,0 +1,115 @@
+//! What one instance's store holds: WASI context, resource table, limits and the capabilities
+//! its imports reach.
+
+use std::sync::Arc;
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::iface::db::Database;
+use crate::iface::kv::Store;
+use crate::iface::telegram::Telegram;
+use crate::iface::tokens::Tokens;
+
+/// The host's capabilities, shared by every instance.
+pub struct Capabilities {
+    pub db: Database,
+    pub kv: Store,
+    pub kv_prefix: String,
+    pub tokens: Tokens,
+    pub telegram: Telegram,
+}
+
+/// Bytes of a guest's stderr kept for the log (panic messages).
+const STDERR_CAPACITY: usize = 8 * 1024;
+
+pub struct State {
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) caps: Arc<Capabilities>,
+    pub(crate) component: Arc<str>,
+    pub(crate) request_id: Arc<str>,
+    pub(crate) stderr: MemoryOutputPipe,
+    pub(crate) memory_cap: usize,
+    /// Set when the guest asked for more memory than `memory_cap`.
+    pub(crate) memory_exceeded: bool,
+}
+
+/// The typed error a guest's over-cap `memory.grow` traps with.
+#[derive(Debug, thiserror::Error)]
+#[error("the component tried to grow its memory to {desired} bytes, over its {cap}-byte cap")]
+pub struct MemoryLimitExceeded {
+    pub desired: usize,
+    pub cap: usize,
+}
+
+impl State {
+    pub fn new(
+        caps: Arc<Capabilities>,
+        component: Arc<str>,
+        request_id: Arc<str>,
+        memory_cap: usize,
+    ) -> Self {
+        let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
+        // No files, sockets, environment or arguments: a component reaches the world only
+        // through the Nexuma interfaces. Random and clocks come from WASI.
+        let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
+        State {
+            wasi,
+            table: ResourceTable::new(),
+            caps,
+            component,
+            request_id,
+            stderr,
+            memory_cap,
+            memory_exceeded: false,
+        }
+    }
+
+    /// What the guest wrote to stderr, e.g. its panic message.
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.contents())
+            .trim()
+            .to_string()
+    }
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl wasmtime::ResourceLimiter for State {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory_cap {
+            self.memory_exceeded = true;
+            return Err(MemoryLimitExceeded {
+                desired,
+                cap: self.memory_cap,
+            }
+            .into());
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+impl crate::bindings::nexuma::core::types::Host for State {}

@@ -1,0 +1,394 @@
+//! HTTP: accepts connections with hyper, matches the route, authenticates, hands the request to
+//! its component, and writes one log line and the metrics per request.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::app::Core;
+use crate::auth::{self, NODE_KEY_HEADER};
+use crate::bindings::{self, AuthLevel};
+use crate::routes::Lookup;
+use crate::runtime::CallError;
+use crate::{health, metrics, openapi};
+
+pub type Body = Full<Bytes>;
+pub type Response = http::Response<Body>;
+
+const REQUEST_ID: &str = "x-request-id";
+
+/// Serves until `shutdown` resolves, then lets open requests finish (up to 30 s).
+pub async fn serve(
+    core: Arc<Core>,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let cors = cors_layer(&core.config.cors_origins);
+    let graceful = GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30));
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let core = Arc::clone(&core);
+        let service = ServiceBuilder::new()
+            .layer(cors.clone())
+            .service(tower::service_fn(move |req| {
+                let core = Arc::clone(&core);
+                async move { Ok::<_, Infallible>(handle(core, peer, req).await) }
+            }));
+        let conn = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, %peer, "connection closed with an error");
+            }
+        });
+    }
+    tracing::info!("shutting down: waiting for open requests");
+    if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some requests were still open after 30 s");
+    }
+}
+
+fn cors_layer(origins: &Option<Vec<String>>) -> CorsLayer {
+    let allow = match origins {
+        None => AllowOrigin::any(),
+        Some(list) => AllowOrigin::list(list.iter().filter_map(|o| HeaderValue::from_str(o).ok())),
+    };
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers([
+            http::header::AUTHORIZATION,
+            http::header::CONTENT_TYPE,
+            HeaderName::from_static(REQUEST_ID),
+        ])
+        .expose_headers([
+            HeaderName::from_static(REQUEST_ID),
+            http::header::RETRY_AFTER,
+        ])
+        .max_age(Duration::from_secs(600))
+}
+
+/// `{"error": {"code", "message"}}` with the given status.
+pub fn error(status: u16, code: &str, message: &str) -> Response {
+    let body = serde_json::json!({ "error": { "code": code, "message": message } });
+    json(status, &body)
+}
+
+pub fn json(status: u16, body: &serde_json::Value) -> Response {
+    let mut resp = http::Response::new(Full::new(Bytes::from(body.to_string())));
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+/// A caller's id if sane, else a new one.
+fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+/// What the log line and metrics say about a request.
+struct Outcome {
+    response: Response,
+    route: String,
+    component: Option<String>,
+}
+
+async fn handle(core: Arc<Core>, peer: SocketAddr, req: http::Request<Incoming>) -> Response {
+    let started = Instant::now();
+    let id = request_id(req.headers());
+    let method = req.method().as_str().to_string();
+    let Outcome {
+        mut response,
+        route,
+        component,
+    } = dispatch(&core, peer, &id, req).await;
+    let latency = started.elapsed();
+    let status = response.status().as_u16();
+    metrics::request(&method, &route, status, latency.as_secs_f64());
+    let latency_ms = latency.as_secs_f64() * 1000.0;
+    let component = component.as_deref().unwrap_or("-");
+    if status >= 500 {
+        tracing::warn!(target: "nexuma::http", request_id = %id, %method, %route, status, latency_ms, component, "request");
+    } else {
+        tracing::info!(target: "nexuma::http", request_id = %id, %method, %route, status, latency_ms, component, "request");
+    }
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    response
+}
+
+async fn dispatch(
+    core: &Core,
+    peer: SocketAddr,
+    id: &str,
+    req: http::Request<Incoming>,
+) -> Outcome {
+    let path = req.uri().path().to_string();
+    let host = |route: &str, response| Outcome {
+        response,
+        route: route.to_string(),
+        component: None,
+    };
+    if req.method() == Method::GET {
+        match path.as_str() {
+            "/health" => return host("/health", health::respond(core).await),
+            "/metrics" => {
+                let mut resp = http::Response::new(Full::new(Bytes::from(metrics::render())));
+                resp.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                );
+                return host("/metrics", resp);
+            }
+            "/openapi.json" => {
+                return host(
+                    "/openapi.json",
+                    json(200, &openapi::document(&core.registry.current())),
+                )
+            }
+            _ => {}
+        }
+    }
+
+    // Pin the loaded set for the whole request: a swap meanwhile does not affect it.
+    let set = core.registry.current();
+    let (entry, params) = match set.table.lookup(req.method().as_str(), &path) {
+        Lookup::Found { entry, params } => (entry, params),
+        Lookup::MethodNotAllowed(allowed) => {
+            let mut resp = error(
+                405,
+                "method_not_allowed",
+                &format!("{} is not allowed here", req.method()),
+            );
+            if let Ok(v) = HeaderValue::from_str(&allowed.join(", ")) {
+                resp.headers_mut().insert(http::header::ALLOW, v);
+            }
+            return host("<unmatched>", resp);
+        }
+        Lookup::NotFound => {
+            return host(
+                "<unmatched>",
+                error(404, "not_found", &format!("no route for {path}")),
+            )
+        }
+    };
+    let route = entry.route.path.clone();
+    let component = Some(entry.component.name.to_string());
+    let out = |response| Outcome {
+        response,
+        route: route.clone(),
+        component: component.clone(),
+    };
+
+    let caller = match auth::authenticate(
+        entry.route.auth,
+        req.headers(),
+        &core.caps.tokens,
+        &core.caps.db,
+    )
+    .await
+    {
+        Ok(caller) => caller,
+        Err((status, code, message)) => {
+            let mut resp = error(status, code, message);
+            if status == 401 && entry.route.auth != AuthLevel::Node {
+                resp.headers_mut().insert(
+                    http::header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer"),
+                );
+            }
+            return out(resp);
+        }
+    };
+
+    let (parts, body) = req.into_parts();
+    let limit = core.config.body_limit;
+    let too_large = || {
+        error(
+            413,
+            "payload_too_large",
+            &format!("the request body is larger than {limit} bytes"),
+        )
+    };
+    let declared = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return out(too_large());
+    }
+    let body = match Limited::new(body, limit).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => return out(too_large()),
+        Err(_) => {
+            return out(error(
+                400,
+                "bad_request",
+                "the request body could not be read",
+            ))
+        }
+    };
+
+    let request = bindings::Request {
+        request_id: id.to_string(),
+        method: parts.method.as_str().to_string(),
+        route: entry.route.path.clone(),
+        path: path.clone(),
+        params,
+        query: parts
+            .uri
+            .query()
+            .map(|q| {
+                url::form_urlencoded::parse(q.as_bytes())
+                    .into_owned()
+                    .collect()
+            })
+            .unwrap_or_default(),
+        headers: visible_headers(&parts.headers),
+        body: body.to_vec(),
+        caller,
+        remote_addr: peer.ip().to_string(),
+    };
+    let result = entry
+        .component
+        .handle(&core.caps, id.into(), &request)
+        .await;
+    out(match result {
+        Ok(resp) => to_http(resp, &entry.component.name),
+        Err(e) => call_failure(e, id, &entry.component.name),
+    })
+}
+
+/// Request headers a component may see: credentials stay in the host.
+fn visible_headers(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter(|(name, _)| {
+            *name != http::header::AUTHORIZATION
+                && *name != http::header::COOKIE
+                && name.as_str() != NODE_KEY_HEADER
+        })
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_string(), value.to_str().ok()?.to_string()))
+        })
+        .collect()
+}
+
+fn to_http(resp: bindings::Response, component: &str) -> Response {
+    let Ok(status) = StatusCode::from_u16(resp.status) else {
+        tracing::error!(
+            component,
+            status = resp.status,
+            "component answered an invalid status"
+        );
+        return error(
+            500,
+            "component_error",
+            "the component answered an invalid status",
+        );
+    };
+    let mut out = http::Response::new(Full::new(Bytes::from(resp.body)));
+    *out.status_mut() = status;
+    for (name, value) in resp.headers {
+        let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) else {
+            tracing::warn!(component, header = %name, "component sent an invalid header; dropped");
+            continue;
+        };
+        // hyper frames the body itself.
+        if name == http::header::CONTENT_LENGTH
+            || name == http::header::TRANSFER_ENCODING
+            || name == http::header::CONNECTION
+        {
+            continue;
+        }
+        out.headers_mut().append(name, value);
+    }
+    out
+}
+
+fn call_failure(err: CallError, id: &str, component: &str) -> Response {
+    match &err {
+        CallError::Deadline(limit) => {
+            tracing::warn!(request_id = %id, component, error = %err, "component cut at its deadline");
+            error(
+                503,
+                "deadline_exceeded",
+                &format!(
+                    "the request took longer than {} ms and was stopped",
+                    limit.as_millis()
+                ),
+            )
+        }
+        CallError::Memory(_) => {
+            tracing::error!(request_id = %id, component, error = %err, "component exceeded its memory cap");
+            error(
+                500,
+                "memory_limit_exceeded",
+                &format!("the request needed more memory than allowed (request id {id})"),
+            )
+        }
+        CallError::Trap(_) => {
+            tracing::error!(request_id = %id, component, error = %err, "component trapped");
+            error(
+                500,
+                "component_trap",
+                &format!("the request failed inside the {component} component (request id {id})"),
+            )
+        }
+    }
+}

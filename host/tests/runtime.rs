@@ -1,0 +1,525 @@
+//! The host and component runtime over real HTTP: routing, auth levels, limits, failures,
+//! hot swap, health, metrics and the OpenAPI document.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Backend, Core, Options};
+use serde_json::json;
+
+both_backends!(
+    component_route_gets_params_query_and_request_id,
+    |backend| async move {
+        let core = Core::start(backend).await;
+        let r = core.get("/test/items/a%20b", None).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.body["id"], "a b");
+        let r = core.get("/test/echo?x=1&y=two%20words", None).await;
+        assert_eq!(r.body["query"]["y"], "two words");
+        assert_eq!(r.body["route"], "/test/echo");
+        assert_eq!(r.body["requestId"].as_str(), r.header("x-request-id"));
+        let id = r.header("x-request-id").expect("request id header");
+        assert!(!id.is_empty());
+
+        let mine = core
+            .client
+            .get(core.url("/test/echo"))
+            .header("x-request-id", "trace-42")
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(
+            mine.headers()["x-request-id"],
+            "trace-42",
+            "a caller's request id is kept"
+        );
+        let log = core.log();
+        assert!(
+            log.contains("trace-42")
+                && log.contains("/test/echo")
+                && log.contains("component=probe"),
+            "{log}"
+        );
+    }
+);
+
+both_backends!(
+    unknown_route_is_404_and_wrong_method_405,
+    |backend| async move {
+        let core = Core::start(backend).await;
+        let r = core.get("/nope", None).await;
+        assert_eq!((r.status, r.code()), (404, "not_found"));
+        let r = core.post("/test/echo", None, json!({})).await;
+        assert_eq!((r.status, r.code()), (405, "method_not_allowed"));
+        assert_eq!(r.header("allow"), Some("GET"));
+    }
+);
+
+both_backends!(auth_levels_are_enforced_by_the_host, |backend| async move {
+    let core = Core::start(backend).await;
+    let r = core.get("/test/whoami", None).await;
+    assert_eq!((r.status, r.code()), (401, "unauthorized"));
+    let r = core.get("/test/whoami", Some("not-a-jwt")).await;
+    assert_eq!((r.status, r.code()), (401, "invalid_token"));
+
+    let (access, _, id) = core.register("ann@example.com", "password-ann").await;
+    let r = core.get("/test/whoami", Some(&access)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["id"], id.as_str());
+    assert_eq!(r.body["role"], "user");
+
+    let r = core.get("/test/admin", Some(&access)).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (403, "forbidden"),
+        "a user token on an admin route"
+    );
+    let admin = core.admin_token().await;
+    let r = core.get("/test/admin", Some(&admin)).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["role"], "admin");
+
+    // A token signed with the right secret but expired an hour ago.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let expired = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &json!({ "sub": id, "role": "user", "typ": "access", "iat": now - 7200, "exp": now - 3600 }),
+        &jsonwebtoken::EncodingKey::from_secret(common::JWT_SECRET.as_bytes()),
+    )
+    .expect("sign");
+    let r = core.get("/test/whoami", Some(&expired)).await;
+    assert_eq!((r.status, r.code()), (401, "token_expired"));
+    // The same claims signed with another secret are refused.
+    let forged = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &json!({ "sub": id, "role": "admin", "typ": "access", "iat": now, "exp": now + 600 }),
+        &jsonwebtoken::EncodingKey::from_secret(b"some-other-secret-some-other-secret"),
+    )
+    .expect("sign");
+    let r = core.get("/test/admin", Some(&forged)).await;
+    assert_eq!((r.status, r.code()), (401, "invalid_token"));
+});
+
+both_backends!(node_routes_need_a_known_node_key, |backend| async move {
+    let core = Core::start(backend).await;
+    let r = core.get("/test/node", None).await;
+    assert_eq!(r.status, 401);
+    let with_key = |key: &'static str| {
+        core.client
+            .get(core.url("/test/node"))
+            .header("x-node-auth-key", key)
+            .send()
+    };
+    let r = common::Reply::from(with_key("wrong").await.expect("send")).await;
+    assert_eq!((r.status, r.code()), (401, "invalid_node_key"));
+
+    // Node keys are stored as SHA-256 hex; register one straight in the database.
+    use sha2::Digest;
+    let hash = hex::encode(sha2::Sha256::digest(b"node-secret-1"));
+    let sql = format!("INSERT INTO node_credentials (key_hash, node_id, created_at) VALUES ('{hash}', 'node-7', 0)");
+    common::exec_sql(&core, &sql).await;
+    let r = common::Reply::from(with_key("node-secret-1").await.expect("send")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["id"], "node-7");
+    assert_eq!(r.body["role"], "node");
+    assert!(
+        !core.log().contains("node-secret-1"),
+        "node keys are never logged"
+    );
+});
+
+both_backends!(
+    a_looping_component_is_cut_while_others_are_served,
+    |backend| async move {
+        let core = Core::start_with(
+            backend,
+            Options::default().env("COMPONENT_TIMEOUT_MS", "1500"),
+        )
+        .await;
+        let started = Instant::now();
+        let spin = core.get("/test/spin", None);
+        let others = async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let mut served = 0;
+            for _ in 0..5 {
+                let r = core.get("/test/echo", None).await;
+                assert_eq!(r.status, 200, "served while the loop runs");
+                served += 1;
+            }
+            (served, started.elapsed())
+        };
+        let (spin, (served, others_done)) = tokio::join!(spin, others);
+        assert_eq!(
+            (spin.status, spin.code()),
+            (503, "deadline_exceeded"),
+            "{}",
+            spin.text
+        );
+        assert!(spin.message().contains("1500 ms"), "{}", spin.message());
+        assert_eq!(served, 5);
+        assert!(
+            others_done < started.elapsed(),
+            "the other requests finished before the loop was cut"
+        );
+        let after = core.get("/test/echo", None).await;
+        assert_eq!(after.status, 200, "the host goes on serving");
+        let metrics = core.get("/metrics", None).await.text;
+        assert!(
+            metrics.contains("nexuma_component_deadline_hits_total{component=\"probe\"} 1"),
+            "{metrics}"
+        );
+    }
+);
+
+both_backends!(
+    a_trap_is_500_and_the_next_request_is_served,
+    |backend| async move {
+        let core = Core::start(backend).await;
+        let r = core.get("/test/trap", None).await;
+        assert_eq!((r.status, r.code()), (500, "component_trap"), "{}", r.text);
+        assert!(r.message().contains("probe"));
+        let r = core.get("/test/echo", None).await;
+        assert_eq!(r.status, 200);
+        assert!(
+            core.log().contains("component trapped"),
+            "the panic is logged for the operator"
+        );
+        let metrics = core.get("/metrics", None).await.text;
+        assert!(
+            metrics.contains("nexuma_component_traps_total{component=\"probe\"} 1"),
+            "{metrics}"
+        );
+    }
+);
+
+both_backends!(memory_cap_stops_only_that_request, |backend| async move {
+    let core = Core::start_with(backend, Options::default().env("COMPONENT_MEMORY_MB", "32")).await;
+    let r = core.get("/test/alloc", None).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (500, "memory_limit_exceeded"),
+        "{}",
+        r.text
+    );
+    assert_eq!(core.get("/test/echo", None).await.status, 200);
+});
+
+both_backends!(body_limit_and_bad_json, |backend| async move {
+    let core = Core::start_with(backend, Options::default().env("BODY_LIMIT_BYTES", "1024")).await;
+    let big = "x".repeat(4096);
+    let r = core
+        .post(
+            "/auth/login",
+            None,
+            json!({ "email": big, "password": "p" }),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (413, "payload_too_large"));
+    let r = core.post_raw("/auth/login", "{not json").await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    let r = core
+        .post("/auth/login", None, json!({ "email": "a@b.co" }))
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.message().contains("password"),
+        "names the missing field: {}",
+        r.message()
+    );
+});
+
+both_backends!(
+    health_lists_components_and_metrics_count_requests,
+    |backend| async move {
+        let core = Core::start(backend).await;
+        let r = core.get("/health", None).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body["status"], "ok");
+        assert_eq!(r.body["database"]["status"], "ok");
+        assert_eq!(r.body["kv"]["status"], "ok");
+        let expected = if backend == Backend::Embedded {
+            ("sqlite", "memory")
+        } else {
+            ("postgres", "redis")
+        };
+        assert_eq!(
+            (
+                r.body["database"]["backend"].as_str(),
+                r.body["kv"]["backend"].as_str()
+            ),
+            (Some(expected.0), Some(expected.1))
+        );
+        let names: Vec<&str> = r.body["components"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .filter_map(|c| c["name"].as_str())
+            .collect();
+        assert_eq!(names, vec!["auth", "probe"]);
+        assert_eq!(
+            r.body["components"][0]["sha256"].as_str().map(str::len),
+            Some(64)
+        );
+
+        core.get("/test/echo", None).await;
+        let m = core.get("/metrics", None).await;
+        assert!(m
+            .header("content-type")
+            .unwrap_or("")
+            .starts_with("text/plain"));
+        assert!(
+            m.text.contains(
+                "nexuma_http_requests_total{method=\"GET\",route=\"/test/echo\",status=\"200\"} 1"
+            ),
+            "{}",
+            m.text
+        );
+        assert!(m
+            .text
+            .contains("nexuma_http_request_duration_seconds_bucket"));
+        assert!(m
+            .text
+            .contains("nexuma_component_instantiations_total{component=\"probe\"}"));
+    }
+);
+
+#[tokio::test]
+async fn health_is_503_while_the_database_is_unreachable() {
+    let core = Core::start(Backend::Servers).await;
+    let name = core.database_name().expect("postgres database");
+    // Refuse new connections to this database and cut the open ones.
+    common::pg_admin_sql(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"));
+    common::pg_admin_sql(format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+    ));
+    let r = core.get("/health", None).await;
+    assert_eq!(r.status, 503, "{}", r.text);
+    assert_eq!(r.body["status"], "error");
+    assert_eq!(r.body["database"]["status"], "unreachable");
+    assert_eq!(
+        core.get("/test/echo", None).await.status,
+        200,
+        "routes without I/O still answer"
+    );
+    common::pg_admin_sql(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"));
+    let r = core.get("/health", None).await;
+    assert_eq!(
+        r.status, 200,
+        "recovers once the database is back: {}",
+        r.text
+    );
+}
+
+#[tokio::test]
+async fn overlapping_routes_are_refused_at_load() {
+    let mut core = Core::prepare(
+        Backend::Embedded,
+        Options::default().components(&["probe", "overlap"]),
+    );
+    let out = core.run_cli(&["serve"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("overlaps")
+            && stderr.contains("/test/items/:id")
+            && stderr.contains("/test/items/:name"),
+        "{stderr}"
+    );
+    core.stop();
+}
+
+#[tokio::test]
+async fn production_refuses_development_secrets() {
+    let mut core = Core::prepare(Backend::Embedded, Options::default());
+    core.set_env("NODE_ENV", "production");
+    core.set_env("JWT_SECRET", "");
+    let out = core.run_cli(&["serve"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("set JWT_SECRET"), "{stderr}");
+}
+
+#[tokio::test]
+async fn cors_follows_cors_origins() {
+    let core = Core::start_with(
+        Backend::Embedded,
+        Options::default().env("CORS_ORIGINS", "https://panel.example.com"),
+    )
+    .await;
+    let preflight = |origin: &'static str| {
+        core.client
+            .request(reqwest::Method::OPTIONS, core.url("/me"))
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .send()
+    };
+    let ok = preflight("https://panel.example.com").await.expect("send");
+    assert_eq!(
+        ok.headers()
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok()),
+        Some("https://panel.example.com")
+    );
+    let other = preflight("https://evil.example.com").await.expect("send");
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn openapi_documents_every_served_route() {
+    // A short deadline: the loop below also calls /test/spin.
+    let options = Options::default().env("COMPONENT_TIMEOUT_MS", "300");
+    let core = Core::start_with(Backend::Embedded, options).await;
+    let doc = core.get("/openapi.json", None).await;
+    assert_eq!(doc.status, 200);
+    assert_eq!(doc.body["openapi"], "3.0.3");
+    let paths = doc.body["paths"].as_object().expect("paths");
+    let mut served: Vec<(String, String)> = Vec::new();
+    let health = core.get("/health", None).await;
+    let declared: u64 = health.body["components"]
+        .as_array()
+        .expect("components")
+        .iter()
+        .filter_map(|c| c["routes"].as_u64())
+        .sum();
+    for (path, item) in paths {
+        for (method, op) in item.as_object().expect("item") {
+            assert!(
+                op["summary"].as_str().is_some_and(|s| !s.is_empty()),
+                "{method} {path} has a summary"
+            );
+            assert!(op["responses"].as_object().is_some_and(|r| !r.is_empty()));
+            served.push((method.clone(), path.clone()));
+        }
+    }
+    assert_eq!(
+        served.len() as u64,
+        declared + 3,
+        "every route the components serve, plus the host's three, is documented"
+    );
+    for (method, path) in [
+        ("get", "/health"),
+        ("get", "/metrics"),
+        ("get", "/openapi.json"),
+        ("post", "/auth/register"),
+        ("post", "/auth/login"),
+        ("post", "/auth/refresh"),
+        ("post", "/auth/telegram"),
+        ("get", "/auth/telegram/bot-id"),
+        ("get", "/me"),
+        ("patch", "/me/profile"),
+        ("get", "/admin/users"),
+        ("get", "/admin/users/{id}"),
+        ("patch", "/admin/users/{id}"),
+        ("get", "/test/echo"),
+        ("get", "/test/items/{id}"),
+    ] {
+        assert!(
+            served.contains(&(method.to_string(), path.to_string())),
+            "{method} {path} is in the document"
+        );
+    }
+    assert!(
+        paths["/auth/register"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+            .is_object()
+    );
+    assert_eq!(
+        paths["/admin/users/{id}"]["get"]["security"][0]["bearerAuth"],
+        json!([])
+    );
+    // And each documented path is really served (not 404) by the host.
+    for (method, path) in &served {
+        let concrete = path.replace("{id}", "x");
+        let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+        let r = core.send(m, &concrete, None, None).await;
+        assert_ne!(
+            r.status, 404,
+            "{method} {path} is documented but not routed: {}",
+            r.text
+        );
+    }
+}
+
+#[tokio::test]
+async fn components_swap_atomically_under_load_on_sighup() {
+    let core = Core::start_with(Backend::Embedded, Options::default().components(&["probe"])).await;
+    assert_eq!(
+        core.get("/auth/telegram/bot-id", None).await.status,
+        404,
+        "auth is not loaded yet"
+    );
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let (client, url, stop) = (core.client.clone(), core.url("/test/echo"), stop.clone());
+        tokio::spawn(async move {
+            let (mut ok, mut failed) = (0u32, 0u32);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match client.get(&url).send().await {
+                    Ok(r) if r.status() == 200 => ok += 1,
+                    _ => failed += 1,
+                }
+            }
+            (ok, failed)
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let auth = core.dir.path().join("components/auth.wasm");
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../handlers/target/wasm32-wasip2/release/auth.wasm"),
+        &auth,
+    )
+    .expect("copy");
+    let kill = std::process::Command::new("kill")
+        .args(["-HUP", &core.pid().to_string()])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while core.get("/auth/telegram/bot-id", None).await.status != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "auth never appeared:\n{}",
+            core.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (ok, failed) = load.await.expect("load task");
+    assert!(ok > 10, "requests ran during the swap: {ok}");
+    assert_eq!(failed, 0, "no request failed across the swap");
+
+    // A broken new set leaves the old one serving.
+    std::fs::write(core.dir.path().join("components/broken.wasm"), b"not wasm").expect("write");
+    std::process::Command::new("kill")
+        .args(["-HUP", &core.pid().to_string()])
+        .status()
+        .expect("kill");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !core.log().contains("reload failed") {
+        assert!(Instant::now() < deadline, "no reload failure logged");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(core.get("/auth/telegram/bot-id", None).await.status, 200);
+}
+
+#[tokio::test]
+async fn compiled_components_are_cached_on_disk() {
+    let core = Core::start(Backend::Embedded).await;
+    let cache =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/nexuma-test-cache");
+    let health = core.get("/health", None).await;
+    for c in health.body["components"].as_array().expect("components") {
+        let sha = c["sha256"].as_str().expect("sha");
+        let found = std::fs::read_dir(&cache)
+            .expect("cache dir")
+            .filter_map(|e| e.ok())
+            .any(|e| e.file_name().to_string_lossy().starts_with(sha));
+        assert!(found, "{} has a compiled artifact in the cache", c["name"]);
+    }
+}
