@@ -53,6 +53,8 @@ pub struct Config {
     /// Compiled components, keyed by content hash and engine; shared safely between processes.
     pub cache_dir: PathBuf,
     pub body_limit: usize,
+    /// Reverse proxies whose `X-Forwarded-For` is believed when telling the client's address.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     pub limits: ComponentLimits,
 }
 
@@ -119,6 +121,7 @@ impl Config {
                 .map(PathBuf::from)
                 .unwrap_or_else(|| data_dir.join("cache")),
             body_limit: parse(env, "BODY_LIMIT_BYTES", 1024 * 1024)?,
+            trusted_proxies: trusted_proxies(env)?,
             limits: ComponentLimits {
                 memory_bytes: parse::<usize>(env, "COMPONENT_MEMORY_MB", 64)? * 1024 * 1024,
                 timeout: Duration::from_millis(parse(env, "COMPONENT_TIMEOUT_MS", 10_000)?),
@@ -304,6 +307,20 @@ fn kv_target(env: &impl Env) -> Result<KvTarget, ConfigError> {
         return Ok(KvTarget::Redis(url.into()));
     }
     Ok(KvTarget::Memory)
+}
+
+fn trusted_proxies(env: &impl Env) -> Result<Vec<std::net::IpAddr>, ConfigError> {
+    let raw = env.var("TRUSTED_PROXIES").unwrap_or_default();
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse().map_err(|_| ConfigError::Invalid {
+                name: "TRUSTED_PROXIES",
+                reason: format!("{s:?} is not an IP address"),
+            })
+        })
+        .collect()
 }
 
 fn cors_origins(env: &impl Env) -> Option<Vec<String>> {

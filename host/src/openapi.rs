@@ -126,7 +126,7 @@ pub fn document(set: &LoadedSet) -> Value {
         item[route.method.to_lowercase()] = Value::Object(op);
     }
     json!({
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": { "title": "Nexuma Core", "version": env!("CARGO_PKG_VERSION") },
         "paths": paths,
         "components": {

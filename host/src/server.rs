@@ -2,7 +2,7 @@
 //! its component, and writes one log line and the metrics per request.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -299,7 +299,7 @@ async fn dispatch(
         headers: visible_headers(&parts.headers),
         body: body.to_vec(),
         caller,
-        remote_addr: peer.ip().to_string(),
+        remote_addr: client_ip(peer.ip(), &parts.headers, &core.config.trusted_proxies).to_string(),
     };
     let result = entry
         .component
@@ -309,6 +309,25 @@ async fn dispatch(
         Ok(resp) => to_http(resp, &entry.component.name),
         Err(e) => call_failure(e, id, &entry.component.name),
     })
+}
+
+/// The client's address: the peer, or — when the peer is a trusted proxy — the nearest
+/// `X-Forwarded-For` hop that is not itself a trusted proxy.
+fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let hops: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|hop| hop.trim().parse().ok())
+        .collect();
+    hops.into_iter()
+        .rev()
+        .find(|ip| !trusted.contains(ip))
+        .unwrap_or(peer)
 }
 
 /// Request headers a component may see: credentials stay in the host.
@@ -390,5 +409,33 @@ fn call_failure(err: CallError, id: &str, component: &str) -> Response {
                 &format!("the request failed inside the {component} component (request id {id})"),
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let proxy: IpAddr = "10.0.0.1".parse().expect("ip");
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("1.2.3.4, 5.6.7.8, 10.0.0.1"),
+        );
+        let stranger: IpAddr = "9.9.9.9".parse().expect("ip");
+        assert_eq!(
+            client_ip(stranger, &headers, &[proxy]),
+            stranger,
+            "untrusted peers cannot spoof"
+        );
+        let expected: IpAddr = "5.6.7.8".parse().expect("ip");
+        assert_eq!(
+            client_ip(proxy, &headers, &[proxy]),
+            expected,
+            "the nearest untrusted hop"
+        );
+        assert_eq!(client_ip(proxy, &HeaderMap::new(), &[proxy]), proxy);
     }
 }

@@ -376,7 +376,7 @@ async fn openapi_documents_every_served_route() {
     let core = Core::start_with(Backend::Embedded, options).await;
     let doc = core.get("/openapi.json", None).await;
     assert_eq!(doc.status, 200);
-    assert_eq!(doc.body["openapi"], "3.0.3");
+    assert_eq!(doc.body["openapi"], "3.1.0");
     let paths = doc.body["paths"].as_object().expect("paths");
     let mut served: Vec<(String, String)> = Vec::new();
     let health = core.get("/health", None).await;

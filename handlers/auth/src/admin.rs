@@ -21,7 +21,12 @@ fn int_param(req: &Request, name: &str, default: i64, min: i64, max: i64) -> Res
             .ok()
             .filter(|n| (min..=max).contains(n))
             .ok_or_else(|| {
-                ApiError::validation(name, format!("must be an integer from {min} to {max}"))
+                let range = if max == i64::MAX {
+                    format!("must be an integer of at least {min}")
+                } else {
+                    format!("must be an integer from {min} to {max}")
+                };
+                ApiError::validation(name, range)
             }),
     }
 }
