@@ -169,6 +169,10 @@ impl Config {
         Ok(())
     }
 
+    pub fn uses_dev_secrets(&self) -> bool {
+        self.jwt_secret == DEV_JWT_SECRET || self.jwt_refresh_secret == DEV_JWT_REFRESH_SECRET
+    }
+
     /// A one-line summary for the start-up log, without secrets.
     pub fn describe_stores(&self) -> (String, String) {
         let db = match &self.database {

@@ -102,6 +102,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 config.bind, config.port
             )
         })?;
+    if config.uses_dev_secrets() {
+        tracing::warn!("JWT_SECRET/JWT_REFRESH_SECRET are the insecure development defaults; set both before exposing this Core");
+    }
     let core = Core::start(config).await?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await

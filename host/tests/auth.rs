@@ -547,3 +547,31 @@ async fn admin_create_cli_promotes_an_existing_account() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not an email"));
 }
+
+#[tokio::test]
+async fn migrate_subcommand_prepares_an_empty_database() {
+    let core = Core::prepare(Backend::Servers, common::Options::default());
+    let out = core.run_cli(&["migrate"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The schema is there: the CLI can create an account in it without the server running.
+    let out = core.run_cli(&[
+        "admin",
+        "create",
+        "--email",
+        "first@example.com",
+        "--password",
+        "password-first",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("admin first@example.com created"));
+    let again = core.run_cli(&["migrate"]);
+    assert!(again.status.success(), "migrate is idempotent");
+}
