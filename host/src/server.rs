@@ -401,6 +401,13 @@ fn call_failure(err: CallError, id: &str, component: &str) -> Response {
                 &format!("the request needed more memory than allowed (request id {id})"),
             )
         }
+        CallError::Busy => {
+            tracing::warn!(request_id = %id, component, "no free instance slot (COMPONENT_MAX_INSTANCES)");
+            let mut resp = error(503, "busy", "the server is at capacity; retry shortly");
+            resp.headers_mut()
+                .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+            resp
+        }
         CallError::Trap(_) => {
             tracing::error!(request_id = %id, component, error = %err, "component trapped");
             error(

@@ -523,3 +523,25 @@ async fn compiled_components_are_cached_on_disk() {
         assert!(found, "{} has a compiled artifact in the cache", c["name"]);
     }
 }
+
+#[tokio::test]
+async fn a_full_instance_pool_answers_503_busy_not_500() {
+    let options = Options::default()
+        .env("COMPONENT_MAX_INSTANCES", "1")
+        .env("COMPONENT_TIMEOUT_MS", "1500");
+    let core = Core::start_with(Backend::Embedded, options).await;
+    let spin = core.get("/test/spin", None);
+    let probe = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        core.get("/test/echo", None).await
+    };
+    let (spin, busy) = tokio::join!(spin, probe);
+    assert_eq!(spin.status, 503);
+    assert_eq!((busy.status, busy.code()), (503, "busy"), "{}", busy.text);
+    assert_eq!(busy.header("retry-after"), Some("1"));
+    assert_eq!(
+        core.get("/test/echo", None).await.status,
+        200,
+        "the slot is free again"
+    );
+}

@@ -59,6 +59,8 @@ pub enum CallError {
     Deadline(std::time::Duration),
     #[error("the component exceeded its memory cap: {0}")]
     Memory(String),
+    #[error("every instance slot is in use")]
+    Busy,
 }
 
 /// Raised from the epoch callback when a call's wall-clock deadline has passed.
@@ -170,6 +172,7 @@ impl LoadedComponent {
         let result = self.settle(outcome, &store);
         match &result {
             Err(CallError::Deadline(_)) => metrics::deadline_hit(&self.name),
+            Err(CallError::Busy) => {}
             Err(_) => metrics::trap(&self.name),
             Ok(_) => {}
         }
@@ -194,6 +197,12 @@ impl LoadedComponent {
             )
         {
             return Err(CallError::Deadline(timeout));
+        }
+        if err
+            .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+            .is_some()
+        {
+            return Err(CallError::Busy);
         }
         if store.data().memory_exceeded {
             return Err(CallError::Memory(format!("{err:#}")));
