@@ -10,7 +10,7 @@ WASM_OUT := handlers/target/$(WASM_TARGET)/release
 COMPONENTS := auth
 TEST_COMPONENTS := probe overlap
 
-.PHONY: run test bench handlers toolchain lint fmt clean
+.PHONY: run test bench handlers toolchain lint fmt clean v2ray
 
 toolchain:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
@@ -25,11 +25,15 @@ run: handlers
 	cargo build --release --locked -p nexuma-host
 	./target/release/nexuma serve
 
-test: handlers
+# The node agent's tests run the real proxy core: Debian's v2ray 4.34.
+v2ray:
+	command -v v2ray >/dev/null || (apt-get update && apt-get install -y v2ray)
+
+test: handlers v2ray
 	cargo test --workspace --locked -- --test-threads=4
 
 bench: handlers
-	cargo build --release --locked -p nexuma-host --bin nexuma --bin nexuma-bench
+	cargo build --release --locked -p nexuma-host -p nexuma-bench
 	./target/release/nexuma-bench
 
 lint: toolchain

@@ -1,0 +1,364 @@
+//! The Core under test: `nexuma serve` as a child process on a free loopback port, with its
+//! own data directory, components folder and, for the servers backend, its own PostgreSQL
+//! database and Redis key prefix, all removed again by [`Core::stop`].
+
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use http::Method;
+
+use crate::load::{self, Target};
+use crate::settings::{Settings, TempDir, JWT_REFRESH_SECRET, JWT_SECRET};
+
+/// How long the child may take to answer `/health` (a cold component cache compiles).
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// At most this many SCAN rounds when removing the run's Redis keys.
+const MAX_SCAN_ROUNDS: usize = 10_000;
+
+#[derive(Clone)]
+pub enum Backend {
+    /// SQLite in the data directory + the in-process key-value store.
+    Embedded,
+    /// PostgreSQL (admin URL, for CREATE/DROP DATABASE) + Redis.
+    Servers {
+        pg_admin_url: String,
+        redis_url: String,
+    },
+}
+
+impl Backend {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Backend::Embedded => "embedded",
+            Backend::Servers { .. } => "servers",
+        }
+    }
+}
+
+/// The servers backend if PostgreSQL and Redis both answer, else why not.
+pub async fn servers_reachable(settings: &Settings) -> Result<Backend, String> {
+    pg_admin(&settings.pg_admin_url, "SELECT 1")
+        .await
+        .map_err(|e| {
+            format!(
+                "PostgreSQL at {} is unreachable: {e:#}",
+                redact(&settings.pg_admin_url)
+            )
+        })?;
+    redis_ping(&settings.redis_url).await.map_err(|e| {
+        format!(
+            "Redis at {} is unreachable: {e:#}",
+            redact(&settings.redis_url)
+        )
+    })?;
+    Ok(Backend::Servers {
+        pg_admin_url: settings.pg_admin_url.clone(),
+        redis_url: settings.redis_url.clone(),
+    })
+}
+
+pub struct Core {
+    pub addr: SocketAddr,
+    process: Option<std::process::Child>,
+    dir: TempDir,
+    /// (admin URL, database name) of a database this run created.
+    database: Option<(String, String)>,
+    /// (Redis URL, key prefix) of this run's keys.
+    kv: Option<(String, String)>,
+    env: Vec<(String, String)>,
+}
+
+impl Core {
+    /// Prepares the stores, starts `nexuma serve` and waits until `/health` answers 200.
+    pub async fn start(settings: &Settings, backend: &Backend) -> anyhow::Result<Core> {
+        let dir = TempDir::new(backend.label())?;
+        let components = dir.path().join("components");
+        std::fs::create_dir_all(&components)
+            .with_context(|| format!("cannot create {}", components.display()))?;
+        for name in ["auth", "probe"] {
+            let src = settings.wasm(name);
+            std::fs::copy(&src, components.join(format!("{name}.wasm")))
+                .with_context(|| format!("cannot copy {}", src.display()))?;
+        }
+        let port = free_port()?;
+        let data = dir.path().join("data");
+        let mut env: Vec<(String, String)> = vec![
+            ("PORT".into(), port.to_string()),
+            ("BIND".into(), "127.0.0.1".into()),
+            ("DATA_DIR".into(), data.display().to_string()),
+            ("COMPONENTS_DIR".into(), components.display().to_string()),
+            (
+                "COMPONENT_CACHE_DIR".into(),
+                settings.cache_dir().display().to_string(),
+            ),
+            ("JWT_SECRET".into(), JWT_SECRET.into()),
+            ("JWT_REFRESH_SECRET".into(), JWT_REFRESH_SECRET.into()),
+            ("RUST_LOG".into(), "warn".into()),
+        ];
+        let mut core = Core {
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            process: None,
+            dir,
+            database: None,
+            kv: None,
+            env: Vec::new(),
+        };
+        match backend {
+            Backend::Embedded => {
+                env.push((
+                    "DATABASE_URL".into(),
+                    format!("sqlite://{}", data.join("nexuma.db").display()),
+                ));
+                env.push(("REDIS_URL".into(), "memory://".into()));
+            }
+            Backend::Servers {
+                pg_admin_url,
+                redis_url,
+            } => {
+                let id = uuid::Uuid::new_v4().simple().to_string();
+                let name = format!("nexuma_bench_{id}");
+                pg_admin(pg_admin_url, &format!("CREATE DATABASE {name}"))
+                    .await
+                    .with_context(|| format!("cannot create the database {name}"))?;
+                core.database = Some((pg_admin_url.clone(), name.clone()));
+                let prefix = format!("nexuma-bench:{id}:");
+                core.kv = Some((redis_url.clone(), prefix.clone()));
+                env.push(("DATABASE_URL".into(), database_url(pg_admin_url, &name)?));
+                env.push(("REDIS_URL".into(), redis_url.clone()));
+                env.push(("KV_PREFIX".into(), prefix));
+            }
+        }
+        core.env = env;
+        if let Err(e) = core.launch(settings).await {
+            core.stop().await;
+            return Err(e);
+        }
+        Ok(core)
+    }
+
+    async fn launch(&mut self, settings: &Settings) -> anyhow::Result<()> {
+        let log_path = self.log_path();
+        let log = std::fs::File::create(&log_path)
+            .with_context(|| format!("cannot create {}", log_path.display()))?;
+        let child = Command::new(&settings.nexuma)
+            .arg("serve")
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("cannot start {}", settings.nexuma.display()))?;
+        self.process = Some(child);
+        let health = self.target("/health", None);
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Some(process) = self.process.as_mut() {
+                if let Some(status) = process.try_wait().context("cannot poll nexuma")? {
+                    bail!(
+                        "nexuma exited early ({status}); its log:\n{}",
+                        self.log_tail()
+                    );
+                }
+            }
+            if let Ok((status, _)) =
+                load::once(&health, Method::GET, None, Duration::from_secs(2)).await
+            {
+                if status.is_success() {
+                    return Ok(());
+                }
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "nexuma did not answer /health with 200 within {START_TIMEOUT:?}; its log:\n{}",
+                    self.log_tail()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn target(&self, path: &str, bearer: Option<&str>) -> Target {
+        Target {
+            addr: self.addr,
+            path: path.into(),
+            bearer: bearer.map(str::to_string),
+        }
+    }
+
+    /// Registers a fresh account and returns its access token.
+    pub async fn register(&self) -> anyhow::Result<String> {
+        let body = serde_json::json!({
+            "email": format!("bench-{}@example.com", uuid::Uuid::new_v4().simple()),
+            "password": "bench-password-1",
+        });
+        let target = self.target("/auth/register", None);
+        let (status, bytes) =
+            load::once(&target, Method::POST, Some(&body), Duration::from_secs(30)).await?;
+        if status.as_u16() != 201 {
+            bail!(
+                "POST /auth/register answered {status}: {}",
+                String::from_utf8_lossy(&bytes)
+            );
+        }
+        let reply: serde_json::Value =
+            serde_json::from_slice(&bytes).context("POST /auth/register: body is not JSON")?;
+        reply["accessToken"]
+            .as_str()
+            .map(str::to_string)
+            .context("POST /auth/register: no accessToken in the body")
+    }
+
+    /// Stops the child and removes what this run created. Clean-up failures are only printed:
+    /// they must not hide the figures.
+    pub async fn stop(mut self) {
+        self.kill();
+        if let Some((url, prefix)) = self.kv.take() {
+            if let Err(e) = redis_delete_prefix(&url, &prefix).await {
+                eprintln!("   warning: cannot remove the Redis keys {prefix}*: {e:#}");
+            }
+        }
+        if let Some((url, name)) = self.database.take() {
+            let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+            if let Err(e) = pg_admin(&url, &sql).await {
+                eprintln!("   warning: cannot drop the database {name}: {e:#}");
+            }
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            let _ = process.kill();
+            let _ = process.wait();
+        }
+    }
+
+    fn log_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("nexuma.log")
+    }
+
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+        let start = log.len().saturating_sub(4000);
+        let start = (start..log.len())
+            .find(|&i| log.is_char_boundary(i))
+            .unwrap_or(log.len());
+        log[start..].to_string()
+    }
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        // Normally `stop` has run; this only makes sure no server outlives the bench.
+        self.kill();
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("cannot find a free port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// The admin URL with its database replaced by `name`.
+fn database_url(admin_url: &str, name: &str) -> anyhow::Result<String> {
+    let (base, _) = admin_url
+        .rsplit_once('/')
+        .filter(|(base, _)| base.contains("://") && !base.ends_with('/'))
+        .with_context(|| format!("{} has no database path", redact(admin_url)))?;
+    Ok(format!("{base}/{name}"))
+}
+
+/// A URL without its password, for messages.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}@{host}")
+        }
+        None => url.to_string(),
+    }
+}
+
+async fn pg_admin(admin_url: &str, sql: &str) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    tokio::time::timeout(ADMIN_TIMEOUT, async {
+        let mut conn = sqlx::PgConnection::connect(admin_url).await?;
+        sqlx::raw_sql(sql).execute(&mut conn).await?;
+        conn.close().await?;
+        anyhow::Ok(())
+    })
+    .await
+    .map_err(|_| anyhow::anyhow!("no answer within {ADMIN_TIMEOUT:?}"))?
+}
+
+async fn redis_connection(url: &str) -> anyhow::Result<redis::aio::MultiplexedConnection> {
+    let client = redis::Client::open(url)?;
+    tokio::time::timeout(ADMIN_TIMEOUT, client.get_multiplexed_async_connection())
+        .await
+        .map_err(|_| anyhow::anyhow!("no answer within {ADMIN_TIMEOUT:?}"))?
+        .map_err(Into::into)
+}
+
+async fn redis_ping(url: &str) -> anyhow::Result<()> {
+    let mut conn = redis_connection(url).await?;
+    let _: String = tokio::time::timeout(ADMIN_TIMEOUT, redis::cmd("PING").query_async(&mut conn))
+        .await
+        .map_err(|_| anyhow::anyhow!("PING: no answer within {ADMIN_TIMEOUT:?}"))??;
+    Ok(())
+}
+
+async fn redis_delete_prefix(url: &str, prefix: &str) -> anyhow::Result<()> {
+    let mut conn = redis_connection(url).await?;
+    let pattern = format!("{prefix}*");
+    let mut cursor: u64 = 0;
+    for _ in 0..MAX_SCAN_ROUNDS {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut conn)
+            .await?;
+        if !keys.is_empty() {
+            let _: u64 = redis::cmd("DEL").arg(&keys).query_async(&mut conn).await?;
+        }
+        if next == 0 {
+            return Ok(());
+        }
+        cursor = next;
+    }
+    bail!("gave up after {MAX_SCAN_ROUNDS} SCAN rounds")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_url_swaps_the_path() {
+        assert_eq!(
+            database_url("postgres://postgres@127.0.0.1:5432/postgres", "x").unwrap(),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+        assert!(database_url("postgres://127.0.0.1:5432", "x").is_err());
+    }
+
+    #[test]
+    fn redact_hides_the_password() {
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u@h:5432/db"
+        );
+        assert_eq!(
+            redact("redis://127.0.0.1:6379/0"),
+            "redis://127.0.0.1:6379/0"
+        );
+    }
+}

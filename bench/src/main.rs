@@ -1,0 +1,108 @@
+//! `nexuma-bench`: measures Nexuma Core and writes `BENCHMARKS.md`.
+//!
+//! 1. HTTP: starts `target/release/nexuma serve` once per backend (embedded: SQLite + the
+//!    in-process store; servers: PostgreSQL + Redis on 127.0.0.1) and load-tests three routes
+//!    over keep-alive connections on loopback.
+//! 2. In process: times instantiate + call + drop of the probe component through the library.
+//! 3. Writes the figures, the machine and the goals to `BENCHMARKS.md`, replacing the file.
+//!
+//! Knobs (environment, all optional): `NEXUMA_BENCH_WARMUP_SECS` (2), `NEXUMA_BENCH_SECS` (8),
+//! `NEXUMA_BENCH_CONNECTIONS` (32), `NEXUMA_BENCH_CALLS` (20000), `NEXUMA_BENCH_PG`
+//! (`postgres://postgres@127.0.0.1:5432/postgres`), `NEXUMA_BENCH_REDIS`
+//! (`redis://127.0.0.1:6379/0`), `NEXUMA_BENCH_OUT` (`BENCHMARKS.md` at the repository root).
+
+mod child;
+mod cpu;
+mod http;
+mod inprocess;
+mod load;
+mod report;
+mod settings;
+mod stats;
+
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::child::Backend;
+use crate::report::{Report, Section};
+use crate::settings::Settings;
+
+fn main() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("nexuma-bench: cannot start the tokio runtime: {e}");
+            std::process::exit(2);
+        }
+    };
+    match runtime.block_on(run()) {
+        Ok(true) => {}
+        Ok(false) => std::process::exit(1),
+        Err(e) => {
+            eprintln!("nexuma-bench: {e:#}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// Runs everything; `Ok(false)` when a part failed (the report says which).
+async fn run() -> anyhow::Result<bool> {
+    let settings = Settings::from_env()?;
+    settings.check_inputs()?;
+    let started = std::time::Instant::now();
+    let machine = report::Machine::collect();
+
+    eprintln!("== HTTP, embedded backend (SQLite + in-process store)");
+    let embedded = http::run(&settings, Backend::Embedded).await;
+
+    eprintln!("== HTTP, servers backend (PostgreSQL + Redis)");
+    let servers = match child::servers_reachable(&settings).await {
+        Ok(backend) => http::run(&settings, backend).await,
+        Err(reason) => {
+            eprintln!("   skipped: {reason}");
+            Section::Skipped(reason)
+        }
+    };
+
+    eprintln!(
+        "== In process: instantiate + call + drop of probe /test/echo ({} calls)",
+        settings.calls
+    );
+    let in_process = match inprocess::measure(&settings).await {
+        Ok(figures) => Section::Done(figures),
+        Err(e) => {
+            eprintln!("   failed: {e:#}");
+            Section::Failed(format!("{e:#}"))
+        }
+    };
+
+    let report = Report {
+        settings: &settings,
+        machine,
+        embedded,
+        servers,
+        in_process,
+        total: round_secs(started.elapsed()),
+    };
+    let ok = report.all_ran();
+    let text = report.render();
+    write_atomically(&settings.out, &text)?;
+    println!("{}", report.summary());
+    println!("wrote {}", settings.out.display());
+    Ok(ok)
+}
+
+fn round_secs(d: Duration) -> Duration {
+    Duration::from_secs(d.as_secs_f64().round() as u64)
+}
+
+fn write_atomically(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    let tmp = path.with_extension("md.tmp");
+    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))
+}

@@ -1,0 +1,11 @@
+//! The proxy core: which build it is, its JSON config, its process.
+
+pub mod config;
+pub mod flavor;
+pub mod inbound;
+pub mod process;
+
+pub use config::CoreConfig;
+pub use flavor::Flavor;
+pub use inbound::{Inbound, Protocol};
+pub use process::CoreProcess;

@@ -1,0 +1,81 @@
+//! The command line: every setting, documented in `--help`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// The environment variable that holds the access key.
+pub const KEY_ENV: &str = "NEXUMA_NODE_KEY";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "nexuma-node",
+    version,
+    about = "Nexuma node agent: supervises the xray/v2ray core, changes its users live over gRPC, \
+             counts traffic without loss and serves the Node API over TLS",
+    after_help = "Environment:\n  NEXUMA_NODE_KEY  the access key every Node API request must carry in \
+                  `x-node-auth-key` (required; kept out of the command line on purpose)\n  \
+                  RUST_LOG         log filter (default `info`); LOG_FORMAT=json for JSON lines"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve the Node API and run the core.
+    Serve(ServeArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+#[command(after_help = "Environment:\n  NEXUMA_NODE_KEY  the access key (required)")]
+pub struct ServeArgs {
+    /// Address and port of the Node API (HTTPS only).
+    #[arg(long, env = "NEXUMA_NODE_LISTEN", default_value = "0.0.0.0:8443")]
+    pub listen: SocketAddr,
+
+    /// Folder for the agent's files: TLS certificate, core config, traffic journal, state.
+    #[arg(long, env = "NEXUMA_NODE_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// The proxy core binary (Xray-core or v2ray 4). Default: `xray` on PATH, else `v2ray`.
+    #[arg(long, env = "NEXUMA_NODE_CORE_BIN")]
+    pub core_bin: Option<PathBuf>,
+
+    /// JSON array of inbound objects in the core's own config shape, client lists empty; every
+    /// user is added to every inbound. Re-read on `POST /node/start` and on SIGHUP.
+    #[arg(long, env = "NEXUMA_NODE_INBOUNDS")]
+    pub inbounds: PathBuf,
+
+    /// gRPC package prefix of the core (`xray.` or `v2ray.core.`). Default: from the core's
+    /// version output.
+    #[arg(long, env = "NEXUMA_NODE_GRPC_PREFIX")]
+    pub grpc_prefix: Option<String>,
+
+    /// Loopback port of the core's gRPC API; 0 picks a free one at start.
+    #[arg(long, env = "NEXUMA_NODE_API_PORT", default_value_t = 0)]
+    pub api_port: u16,
+
+    /// Seconds between traffic polls (at most this much traffic is lost if the core dies).
+    #[arg(long, env = "NEXUMA_NODE_POLL_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub poll_secs: u64,
+
+    /// PEM certificate chain for the Node API, instead of the self-signed one.
+    #[arg(long, env = "NEXUMA_NODE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "NEXUMA_NODE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Extra DNS names or IPs for the self-signed certificate (repeatable); used only when the
+    /// certificate is first made.
+    #[arg(
+        long = "tls-name",
+        env = "NEXUMA_NODE_TLS_NAMES",
+        value_delimiter = ','
+    )]
+    pub tls_names: Vec<String>,
+}
