@@ -32,9 +32,11 @@ v2ray:
 test: handlers v2ray
 	cargo test --workspace --locked -- --test-threads=4
 
-bench: handlers
-	cargo build --release --locked -p nexuma-host -p nexuma-bench
+# Core figures first (the file is rewritten), then the node agent's section is appended.
+bench: handlers v2ray
+	cargo build --release --locked -p nexuma-host -p nexuma-bench -p nexuma-node
 	./target/release/nexuma-bench
+	./target/release/nexuma-node-bench >> BENCHMARKS.md
 
 lint: toolchain
 	cargo fmt --all -- --check

@@ -101,7 +101,7 @@ async fn main() -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&dir);
 
     let calls = count * 3;
-    println!("## Node agent (`nexuma-node`)\n");
+    println!("\n## Node agent (`nexuma-node`)\n");
     println!(
         "{count} users live on {} (`{}`), 3 inbounds (VLESS, VMess, Trojan): {calls} `AlterInbound` calls each way.\n",
         match flavor {
