@@ -545,3 +545,35 @@ async fn a_full_instance_pool_answers_503_busy_not_500() {
         "the slot is free again"
     );
 }
+
+both_backends!(
+    kv_and_db_interfaces_reach_the_backends,
+    |backend| async move {
+        let core = Core::start(backend).await;
+        let r = core
+            .post(
+                "/test/kv",
+                None,
+                json!({ "key": "probe:a", "value": "v1", "ttlMs": 60000 }),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.body["value"], "v1");
+        let ttl = r.body["ttlMs"].as_u64().expect("a TTL was set");
+        assert!(ttl > 50_000 && ttl <= 60_000, "{ttl}");
+        let r = core
+            .post("/test/kv", None, json!({ "key": "probe:b", "value": "v2" }))
+            .await;
+        assert_eq!(
+            (r.body["value"].as_str(), r.body["ttlMs"].is_null()),
+            (Some("v2"), true),
+            "no TTL: {}",
+            r.text
+        );
+
+        assert_eq!(core.get("/test/db", None).await.body["users"], 0);
+        core.register("one@example.com", "password-one").await;
+        core.register("two@example.com", "password-two").await;
+        assert_eq!(core.get("/test/db", None).await.body["users"], 2);
+    }
+);
