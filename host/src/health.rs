@@ -27,7 +27,10 @@ pub async fn respond(core: &Core) -> Response {
     let components: Vec<_> = set
         .components
         .iter()
-        .map(|c| json!({ "name": &*c.name, "sha256": c.sha256, "routes": c.routes.len() }))
+        .map(|c| {
+            let jobs: Vec<&str> = c.jobs.iter().map(|j| j.name.as_str()).collect();
+            json!({ "name": &*c.name, "sha256": c.sha256, "routes": c.routes.len(), "jobs": jobs })
+        })
         .collect();
     let status = match (db_ok, kv_ok) {
         (false, _) => "error",

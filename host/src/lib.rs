@@ -10,6 +10,7 @@ pub mod bindings;
 pub mod config;
 pub mod health;
 pub mod iface;
+pub mod jobs;
 pub mod metrics;
 pub mod openapi;
 pub mod registry;

@@ -118,6 +118,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .sum();
     tracing::info!(%addr, routes, production = core.config.production, "nexuma listening");
     spawn_reload_on_sighup(Arc::clone(&core))?;
+    nexuma_host::jobs::spawn(Arc::clone(&core));
     let mut term = signal(SignalKind::terminate())?;
     let shutdown = async move {
         tokio::select! {

@@ -14,6 +14,7 @@ struct Metrics {
     instantiations: IntCounterVec,
     traps: IntCounterVec,
     deadlines: IntCounterVec,
+    jobs: IntCounterVec,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -65,6 +66,12 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "Component calls cut at their deadline",
             &["component"],
         ),
+        jobs: counter(
+            &registry,
+            "nexuma_job_runs_total",
+            "Background job ticks run on this replica",
+            &["component", "job", "outcome"],
+        ),
         latency,
         registry,
     }
@@ -87,6 +94,13 @@ pub fn trap(component: &str) {
 
 pub fn deadline_hit(component: &str) {
     METRICS.deadlines.with_label_values(&[component]).inc();
+}
+
+pub fn job_run(component: &str, job: &str, outcome: &str) {
+    METRICS
+        .jobs
+        .with_label_values(&[component, job, outcome])
+        .inc();
 }
 
 /// The Prometheus text exposition of every metric.

@@ -51,7 +51,7 @@ mod request;
 pub mod response;
 mod route;
 
-pub use bindings::nexuma::core::types::{AuthLevel, Caller, Request, Response, Route};
+pub use bindings::nexuma::core::types::{AuthLevel, Caller, Job, Request, Response, Route};
 pub use error::ApiError;
 
 /// Wall-clock time from the host (`clock::now_ms()`, epoch milliseconds).
@@ -75,6 +75,34 @@ pub trait Component {
     fn routes() -> Vec<Route>;
     /// Answers one request; an `Err` becomes the JSON error response.
     fn handle(req: &Request) -> Result<Response, ApiError>;
+    /// Background jobs the host runs on a schedule (none unless overridden).
+    fn jobs() -> Vec<Job> {
+        Vec::new()
+    }
+    /// Runs one tick of the job `name`, in a fresh instance like a request.
+    fn run_job(name: &str) -> Result<(), ApiError> {
+        Err(ApiError::not_found(
+            "unknown_job",
+            format!("no job named {name}"),
+        ))
+    }
+}
+
+impl Job {
+    /// A job that runs every `interval_ms` milliseconds.
+    pub fn every(name: &str, interval_ms: u64) -> Self {
+        Job {
+            name: name.to_string(),
+            interval_ms,
+        }
+    }
+}
+
+/// Runs a component's job and turns an error into the message the host logs. Used by
+/// [`export_component!`]; public only so the macro can reach it.
+#[doc(hidden)]
+pub fn run_job<C: Component>(name: &str) -> Result<(), String> {
+    C::run_job(name).map_err(|err| format!("{}: {}", err.code, err.message))
 }
 
 /// Runs a component's `handle` and turns an error into its response. Used by
@@ -103,6 +131,14 @@ macro_rules! export_component {
 
             fn handle(req: $crate::Request) -> $crate::Response {
                 $crate::dispatch::<$component>(&req)
+            }
+
+            fn jobs() -> ::std::vec::Vec<$crate::Job> {
+                <$component as $crate::Component>::jobs()
+            }
+
+            fn run_job(name: ::std::string::String) -> ::std::result::Result<(), ::std::string::String> {
+                $crate::run_job::<$component>(&name)
             }
         }
 

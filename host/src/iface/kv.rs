@@ -106,6 +106,25 @@ impl Store {
         }
     }
 
+    /// Sets the key only when it is missing; true when this call set it. The host's lock for
+    /// running each job tick on one replica only.
+    pub async fn set_nx(&self, key: &str, value: &str, ttl: Duration) -> Result<bool, StoreError> {
+        match self {
+            Store::Redis(conn) => {
+                let set: Option<String> = redis::cmd("SET")
+                    .arg(key)
+                    .arg(value)
+                    .arg("PX")
+                    .arg(millis(ttl))
+                    .arg("NX")
+                    .query_async(&mut conn.clone())
+                    .await?;
+                Ok(set.is_some())
+            }
+            Store::Memory(m) => Ok(m.set_nx(key, value, ttl)),
+        }
+    }
+
     pub async fn delete(&self, key: &str) -> Result<bool, StoreError> {
         match self {
             Store::Redis(conn) => Ok(conn.clone().del::<_, u64>(key).await? > 0),
@@ -201,6 +220,23 @@ impl MemoryStore {
         inner
             .entries
             .insert(key.to_string(), Entry { value, expires });
+    }
+
+    fn set_nx(&self, key: &str, value: &str, ttl: Duration) -> bool {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        if inner.entries.get(key).is_some_and(|e| e.live(now)) {
+            return false;
+        }
+        inner.note_write();
+        inner.entries.insert(
+            key.to_string(),
+            Entry {
+                value: value.to_string(),
+                expires: Some(now + ttl),
+            },
+        );
+        true
     }
 
     fn delete(&self, key: &str) -> bool {
@@ -329,6 +365,18 @@ mod tests {
         assert_eq!(m.incr("k", 2, Some(Duration::from_secs(600))), 3);
         let ttl = m.ttl("k").expect("has ttl");
         assert!(ttl <= Duration::from_secs(60), "{ttl:?}");
+    }
+
+    #[test]
+    fn memory_set_nx_holds_until_expiry() {
+        let m = MemoryStore::default();
+        assert!(m.set_nx("lock", "a", Duration::from_millis(20)));
+        assert!(!m.set_nx("lock", "b", Duration::from_millis(20)));
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(
+            m.set_nx("lock", "c", Duration::from_millis(20)),
+            "an expired lock can be taken"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ use wasmtime::{Store, UpdateDeadline};
 
 use super::engine::Runtime;
 use super::state::{Capabilities, State};
+use crate::bindings::nexuma::core::types::Job;
 use crate::bindings::{HandlerPre, Request, Response, Route};
 use crate::metrics;
 
@@ -27,6 +28,10 @@ pub enum LoadError {
     Link(String),
     #[error("its routes() call failed: {0}")]
     Routes(String),
+    #[error("its jobs() call failed: {0}")]
+    Jobs(String),
+    #[error("declares an invalid job {name:?}: {reason}")]
+    BadJob { name: String, reason: String },
     #[error("declares an invalid route {method} {path}: {reason}")]
     BadRoute {
         method: String,
@@ -72,6 +77,7 @@ pub struct LoadedComponent {
     pub name: Arc<str>,
     pub sha256: String,
     pub routes: Vec<Route>,
+    pub jobs: Vec<Job>,
     pre: HandlerPre<State>,
     runtime: Arc<Runtime>,
 }
@@ -106,6 +112,7 @@ impl LoadedComponent {
             name: name.into(),
             sha256,
             routes: Vec::new(),
+            jobs: Vec::new(),
             pre,
             runtime: Arc::clone(runtime),
         };
@@ -117,6 +124,12 @@ impl LoadedComponent {
             crate::routes::validate(route)?;
         }
         loaded.routes = routes;
+        let jobs = loaded
+            .call_jobs(caps)
+            .await
+            .map_err(|e| LoadError::Jobs(e.to_string()))?;
+        validate_jobs(&jobs)?;
+        loaded.jobs = jobs;
         Ok(loaded)
     }
 
@@ -149,6 +162,33 @@ impl LoadedComponent {
         let outcome = tokio::time::timeout(self.runtime.limits.timeout, async {
             let instance = self.pre.instantiate_async(&mut store).await?;
             instance.call_routes(&mut store).await
+        })
+        .await;
+        self.settle(outcome, &store)
+    }
+
+    async fn call_jobs(&self, caps: &Arc<Capabilities>) -> Result<Vec<Job>, CallError> {
+        let mut store = self.new_store(caps, "load".into());
+        let outcome = tokio::time::timeout(self.runtime.limits.timeout, async {
+            let instance = self.pre.instantiate_async(&mut store).await?;
+            instance.call_jobs(&mut store).await
+        })
+        .await;
+        self.settle(outcome, &store)
+    }
+
+    /// Runs one tick of a job in a fresh instance; the inner error is the job's own message.
+    pub async fn run_job(
+        &self,
+        caps: &Arc<Capabilities>,
+        run_id: Arc<str>,
+        name: &str,
+    ) -> Result<Result<(), String>, CallError> {
+        let mut store = self.new_store(caps, run_id);
+        metrics::instantiation(&self.name);
+        let outcome = tokio::time::timeout(self.runtime.limits.timeout, async {
+            let instance = self.pre.instantiate_async(&mut store).await?;
+            instance.call_run_job(&mut store, name).await
         })
         .await;
         self.settle(outcome, &store)
@@ -215,4 +255,31 @@ impl LoadedComponent {
         };
         Err(CallError::Trap(detail))
     }
+}
+
+/// Shortest interval a job may declare: the scheduler looks for due jobs every 50 ms.
+pub const MIN_JOB_INTERVAL_MS: u64 = 100;
+
+fn validate_jobs(jobs: &[Job]) -> Result<(), LoadError> {
+    for (i, job) in jobs.iter().enumerate() {
+        let bad = |reason: &str| LoadError::BadJob {
+            name: job.name.clone(),
+            reason: reason.to_string(),
+        };
+        let name_ok = !job.name.is_empty()
+            && job
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !name_ok {
+            return Err(bad("a job name is letters, digits, '-' or '_'"));
+        }
+        if job.interval_ms < MIN_JOB_INTERVAL_MS {
+            return Err(bad("the interval must be at least 100 ms"));
+        }
+        if jobs[..i].iter().any(|other| other.name == job.name) {
+            return Err(bad("the name is declared twice"));
+        }
+    }
+    Ok(())
 }

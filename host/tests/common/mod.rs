@@ -243,6 +243,16 @@ impl Core {
             .expect("run nexuma")
     }
 
+    /// Points this core at another core's database and key-value store (a second replica).
+    pub fn share_stores_with(&mut self, other: &Core) {
+        for name in ["DATABASE_URL", "REDIS_URL", "KV_PREFIX"] {
+            if let Some((_, value)) = other.env.iter().find(|(k, _)| k == name) {
+                let value = value.clone();
+                self.set_env(name, &value);
+            }
+        }
+    }
+
     pub fn set_env(&mut self, name: &str, value: &str) {
         self.env.retain(|(k, _)| k != name);
         self.env.push((name.into(), value.into()));

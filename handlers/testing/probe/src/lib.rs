@@ -3,12 +3,18 @@
 //! (epoch deadline, traps, memory cap).
 
 use nexuma_sdk::{
-    db, export_component, kv, response, ApiError, AuthLevel, Component, Request, Response, Route,
+    db, export_component, kv, response, ApiError, AuthLevel, Component, Job, Request, Response,
+    Route,
 };
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 struct Probe;
+
+/// Interval of the probe's jobs.
+const TICK_MS: u64 = 200;
+/// Counter the `tick` job increments.
+const TICKS_KEY: &str = "probe:ticks";
 
 fn pairs_to_object(pairs: &[(String, String)]) -> Map<String, Value> {
     pairs
@@ -89,7 +95,35 @@ impl Component for Probe {
                     "properties": { "users": { "type": "integer" } }
                 })),
             Route::get("/test/alloc").summary("Allocates and touches 200 MiB, to hit the memory cap"),
+            Route::get("/test/ticks")
+                .summary("How many times the `tick` job has run")
+                .response_schema(json!({
+                    "type": "object",
+                    "required": ["ticks"],
+                    "properties": { "ticks": { "type": "integer" } }
+                })),
         ]
+    }
+
+    fn jobs() -> Vec<Job> {
+        vec![Job::every("tick", TICK_MS), Job::every("fail", TICK_MS)]
+    }
+
+    fn run_job(name: &str) -> Result<(), ApiError> {
+        match name {
+            "tick" => {
+                kv::incr(TICKS_KEY, 1, None)?;
+                Ok(())
+            }
+            "fail" => Err(ApiError::bad_request(
+                "probe_failure",
+                "probe: deliberate job failure",
+            )),
+            other => Err(ApiError::not_found(
+                "unknown_job",
+                format!("no job named {other}"),
+            )),
+        }
     }
 
     fn handle(req: &Request) -> Result<Response, ApiError> {
@@ -114,6 +148,12 @@ impl Component for Probe {
                 response::json(200, &json!({ "id": caller.id, "role": caller.role }))
             }
             ("POST", "/test/kv") => kv_roundtrip(req),
+            ("GET", "/test/ticks") => {
+                let ticks = kv::get(TICKS_KEY)?
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .unwrap_or(0);
+                response::json(200, &json!({ "ticks": ticks }))
+            }
             ("GET", "/test/db") => {
                 let rows = db::query("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM users", &[])?;
                 let users = match rows.first() {
