@@ -8,6 +8,7 @@ use anyhow::{bail, Context};
 use nexuma_host::app::open_database;
 use nexuma_host::bindings::Request;
 use nexuma_host::config::Config;
+use nexuma_host::iface::http::Http;
 use nexuma_host::iface::kv::Store;
 use nexuma_host::iface::telegram::Telegram;
 use nexuma_host::iface::tokens::Tokens;
@@ -52,6 +53,7 @@ pub async fn measure(settings: &Settings) -> anyhow::Result<Figures> {
         kv_prefix: config.kv_prefix.clone(),
         tokens: Tokens::new(&config),
         telegram: Telegram::new(None),
+        http: Http::new().context("cannot build the outbound HTTP client")?,
     });
     let runtime = Runtime::new(config.limits.clone(), config.cache_dir.clone())
         .context("cannot create the component runtime")?;

@@ -7,6 +7,7 @@ use anyhow::Context;
 
 use crate::config::Config;
 use crate::iface::db::Database;
+use crate::iface::http::Http;
 use crate::iface::kv::Store;
 use crate::iface::telegram::Telegram;
 use crate::iface::tokens::Tokens;
@@ -69,6 +70,7 @@ impl Core {
             kv_prefix: config.kv_prefix.clone(),
             tokens: Tokens::new(&config),
             telegram: Telegram::new(config.telegram_bot_token.clone()),
+            http: Http::new().context("cannot build the outbound HTTP client")?,
         });
         let runtime = Runtime::new(config.limits.clone(), config.cache_dir.clone())?;
         let set = registry::load_dir(&runtime, &caps, &config.components_dir)

@@ -174,6 +174,17 @@ impl Node {
         self.settings.flavor
     }
 
+    /// The inbounds users are served on: those of the config the core runs, or — while no
+    /// core runs — those of the inbounds file, which the next start will run.
+    pub async fn inbounds(&self) -> Result<Vec<Inbound>, NodeError> {
+        let ops = self.ops.lock().await;
+        if ops.core.is_some() {
+            return Ok(ops.inbounds.clone());
+        }
+        drop(ops);
+        Ok(inbound::load(&self.settings.inbounds_path)?)
+    }
+
     /// `POST /node/start`: run the core with the inbounds file's config (validated first;
     /// replaced only when it changed) and make the user set exactly `users`.
     pub async fn start(&self, users: Vec<UserSpec>) -> Result<(), NodeError> {

@@ -31,6 +31,8 @@ async fn users_traffic_supervision_and_restart() {
     assert_eq!(st["status"], "Running");
     assert!(st["cpuload"].is_u64() && st["memoryload"].is_u64(), "{st}");
     let pid = agent.core_pid().expect("core pid file");
+    // The running config's inbounds, as a client must see them.
+    assert_eq!(inbounds(&http, &agent).await, ports.exposed());
 
     // Alice fetches through each protocol; bob stays idle.
     let alice = [
@@ -202,17 +204,23 @@ async fn users_traffic_supervision_and_restart() {
 async fn api_guards() {
     require_v2ray();
     let dir = temp_dir("guards");
-    write_inbounds(&dir.join("inbounds.json"), &Ports::new().inbounds());
+    let ports = Ports::new();
+    write_inbounds(&dir.join("inbounds.json"), &ports.inbounds());
     let agent = Agent::start(&dir, free_port());
     let http = https();
 
     // Wrong or missing key → 401, on every route.
     for key in [Some("wrong-key"), None] {
-        let mut req = http.get(agent.url("/node/status"));
-        if let Some(k) = key {
-            req = req.header("x-node-auth-key", k);
+        for path in ["/node/status", "/node/inbounds"] {
+            let mut req = http.get(agent.url(path));
+            if let Some(k) = key {
+                req = req.header("x-node-auth-key", k);
+            }
+            let resp = req.send().await.expect("request");
+            assert_eq!(resp.status().as_u16(), 401, "{path}");
+            let body = resp.text().await.unwrap_or_default();
+            assert!(!body.contains("vless"), "{path} leaks nothing: {body}");
         }
-        assert_eq!(req.send().await.expect("request").status().as_u16(), 401);
         let mut req = http.post(agent.url("/node/start")).json(&users(&[ALICE]));
         if let Some(k) = key {
             req = req.header("x-node-auth-key", k);
@@ -220,18 +228,30 @@ async fn api_guards() {
         assert_eq!(req.send().await.expect("request").status().as_u16(), 401);
     }
 
+    // With the key, the inbounds a stopped node will serve: those of the inbounds file.
+    assert_eq!(inbounds(&http, &agent).await, ports.exposed());
+    let resp = http
+        .post(agent.url("/node/inbounds"))
+        .header("x-node-auth-key", KEY)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status().as_u16(), 405);
+
     // Plain HTTP is refused: no HTTP answer ever comes back.
     let plain = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()
         .expect("client");
-    let url = format!("http://127.0.0.1:{}/node/status", agent.port);
-    assert!(plain
-        .get(url)
-        .header("x-node-auth-key", KEY)
-        .send()
-        .await
-        .is_err());
+    for path in ["/node/status", "/node/inbounds"] {
+        let url = format!("http://127.0.0.1:{}{path}", agent.port);
+        assert!(plain
+            .get(url)
+            .header("x-node-auth-key", KEY)
+            .send()
+            .await
+            .is_err());
+    }
 
     // Stopped node: user changes → 400 Node not running.
     for path in ["/users/add", "/users/del"] {

@@ -1,8 +1,8 @@
 //! Guest SDK for Nexuma handler components.
 //!
 //! A component serves a few HTTP routes from inside the host's wasmtime sandbox. The host owns
-//! every capability (database, key-value store, token secrets, password hashing, clock, log) and
-//! lends it through the WIT world `nexuma:core/handler`; this crate wraps those imports in small
+//! every capability (database, key-value store, token secrets, password hashing, clock, log,
+//! outbound HTTP) and lends it through the WIT world `nexuma:core/handler`; this crate wraps those imports in small
 //! Rust helpers so component code stays short:
 //!
 //! ```ignore
@@ -45,6 +45,8 @@ pub mod bindings {
 
 pub mod db;
 mod error;
+/// Outbound HTTP(S) through the host, with optional certificate pinning: `http::Request::get(url).send()?`.
+pub mod http;
 pub mod id;
 pub mod log;
 mod request;

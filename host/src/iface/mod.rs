@@ -3,6 +3,7 @@
 
 pub mod clock;
 pub mod db;
+pub mod http;
 pub mod kv;
 pub mod log;
 pub mod passwords;

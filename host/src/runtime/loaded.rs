@@ -135,15 +135,16 @@ impl LoadedComponent {
 
     fn new_store(&self, caps: &Arc<Capabilities>, request_id: Arc<str>) -> Store<State> {
         let limits = &self.runtime.limits;
+        let deadline = Instant::now() + limits.timeout;
         let state = State::new(
             Arc::clone(caps),
             Arc::clone(&self.name),
             request_id,
             limits.memory_bytes,
+            deadline,
         );
         let mut store = Store::new(&self.runtime.engine, state);
         store.limiter(|s| s);
-        let deadline = Instant::now() + limits.timeout;
         store.set_epoch_deadline(1);
         // Each tick: trap once the wall-clock deadline has passed, otherwise yield to the
         // executor so a busy guest never holds a worker thread for long.

@@ -8,6 +8,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::iface::db::Database;
+use crate::iface::http::Http;
 use crate::iface::kv::Store;
 use crate::iface::telegram::Telegram;
 use crate::iface::tokens::Tokens;
@@ -19,6 +20,7 @@ pub struct Capabilities {
     pub kv_prefix: String,
     pub tokens: Tokens,
     pub telegram: Telegram,
+    pub http: Http,
 }
 
 /// Bytes of a guest's stderr kept for the log (panic messages).
@@ -32,6 +34,8 @@ pub struct State {
     pub(crate) request_id: Arc<str>,
     pub(crate) stderr: MemoryOutputPipe,
     pub(crate) memory_cap: usize,
+    /// When this instance's call must be done; outbound calls are bounded by it.
+    pub(crate) deadline: std::time::Instant,
     /// Set when the guest asked for more memory than `memory_cap`.
     pub(crate) memory_exceeded: bool,
 }
@@ -50,6 +54,7 @@ impl State {
         component: Arc<str>,
         request_id: Arc<str>,
         memory_cap: usize,
+        deadline: std::time::Instant,
     ) -> Self {
         let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
         // No files, sockets, environment or arguments: a component reaches the world only
@@ -63,6 +68,7 @@ impl State {
             request_id,
             stderr,
             memory_cap,
+            deadline,
             memory_exceeded: false,
         }
     }

@@ -1,5 +1,5 @@
-//! The seed's Node API routes, the access check, JSON in and out, and one log line per
-//! request and per response (user keys never logged).
+//! The seed's Node API routes (plus `GET /node/inbounds`, an extension), the access check,
+//! JSON in and out, and one log line per request and per response (user keys never logged).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::auth::key_matches;
 use crate::load::LoadSampler;
 use crate::node::{Node, NodeError, Status, UserSpec};
+use crate::proxy::Exposure;
 
 /// Largest accepted body: 10,000 users fit with room to spare.
 const MAX_BODY: usize = 16 * 1024 * 1024;
@@ -145,10 +146,11 @@ async fn route(state: &ApiState, req: Request<Incoming>, id: u64) -> Reply {
         "/node/start",
         "/node/stop",
         "/node/status",
+        "/node/inbounds",
         "/users/add",
         "/users/del",
     ];
-    let expected = if path == "/node/status" {
+    let expected = if path == "/node/status" || path == "/node/inbounds" {
         Method::GET
     } else {
         Method::POST
@@ -174,6 +176,7 @@ async fn route(state: &ApiState, req: Request<Incoming>, id: u64) -> Reply {
     let node = &state.node;
     let result = match path.as_str() {
         "/node/status" => return status(state).await,
+        "/node/inbounds" => return inbounds(state).await,
         "/node/stop" => {
             // No parameters: an empty body or `{}`.
             if !body.iter().all(u8::is_ascii_whitespace) {
@@ -224,6 +227,29 @@ async fn status(state: &ApiState) -> Reply {
     };
     // Serialised from the struct, so fields keep the seed's order.
     match serde_json::to_vec(&body) {
+        Ok(v) => Reply::ok(v),
+        Err(e) => Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
+    }
+}
+
+/// `GET /node/inbounds` (beyond the seed): the client-facing description of the inbounds that
+/// take users, for the Node Manager's subscriptions. No server secret is in it.
+async fn inbounds(state: &ApiState) -> Reply {
+    let inbounds = match state.node.inbounds().await {
+        Ok(i) => i,
+        Err(e) => return error_reply(&e),
+    };
+    let exposure = match Exposure::of(&inbounds, state.node.flavor()) {
+        Ok(x) => x,
+        Err(e) => {
+            return Reply::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "config_rejected",
+                e.to_string(),
+            )
+        }
+    };
+    match serde_json::to_vec(&exposure) {
         Ok(v) => Reply::ok(v),
         Err(e) => Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
     }

@@ -1,11 +1,13 @@
 //! The proxy core: which build it is, its JSON config, its process.
 
 pub mod config;
+pub mod exposure;
 pub mod flavor;
 pub mod inbound;
 pub mod process;
 
 pub use config::CoreConfig;
+pub use exposure::Exposure;
 pub use flavor::Flavor;
 pub use inbound::{Inbound, Protocol};
 pub use process::CoreProcess;

@@ -235,6 +235,32 @@ pub async fn status(client: &reqwest::Client, agent: &Agent) -> Value {
     resp.json().await.expect("status json")
 }
 
+/// `GET /node/inbounds` with the access key.
+pub async fn inbounds(client: &reqwest::Client, agent: &Agent) -> Value {
+    let resp = client
+        .get(agent.url("/node/inbounds"))
+        .header("x-node-auth-key", KEY)
+        .send()
+        .await
+        .expect("inbounds request");
+    assert_eq!(resp.status().as_u16(), 200);
+    resp.json().await.expect("inbounds json")
+}
+
+impl Ports {
+    /// What `GET /node/inbounds` answers for `Ports::inbounds()` on v2ray.
+    pub fn exposed(&self) -> Value {
+        json!({ "flavor": "v2ray", "inbounds": [
+            { "tag": "vless-in", "protocol": "vless", "port": self.vless,
+              "network": "tcp", "security": "none" },
+            { "tag": "vmess-in", "protocol": "vmess", "port": self.vmess,
+              "network": "ws", "security": "none", "path": "/ws" },
+            { "tag": "trojan-in", "protocol": "trojan", "port": self.trojan,
+              "network": "tcp", "security": "none" }
+        ] })
+    }
+}
+
 /// (incoming, outcoming) of a user in a status body; absent reads as (0, 0).
 pub fn counters(status: &Value, name: &str) -> (u64, u64) {
     status["userstats"]

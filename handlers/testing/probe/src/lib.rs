@@ -1,10 +1,10 @@
 //! `probe`: a component used only by the host's tests and benchmarks. Each route exercises one
 //! host behaviour: routing and params, auth levels, kv and db plumbing, and the sandbox limits
-//! (epoch deadline, traps, memory cap).
+//! (epoch deadline, traps, memory cap), outbound HTTP.
 
 use nexuma_sdk::{
-    db, export_component, kv, response, ApiError, AuthLevel, Component, Job, Request, Response,
-    Route,
+    db, export_component, http, kv, response, ApiError, AuthLevel, Component, Job, Request,
+    Response, Route,
 };
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -102,6 +102,27 @@ impl Component for Probe {
                     "required": ["ticks"],
                     "properties": { "ticks": { "type": "integer" } }
                 })),
+            Route::post("/test/fetch")
+                .summary("Sends one outbound HTTP request and returns its status and body text")
+                .request_schema(json!({
+                    "type": "object",
+                    "required": ["url"],
+                    "properties": {
+                        "url": { "type": "string" },
+                        "method": { "type": "string" },
+                        "pin": { "type": "string" },
+                        "body": { "type": "string" },
+                        "timeoutMs": { "type": "integer", "minimum": 0 }
+                    }
+                }))
+                .response_schema(json!({
+                    "type": "object",
+                    "required": ["status", "body"],
+                    "properties": {
+                        "status": { "type": "integer" },
+                        "body": { "type": "string" }
+                    }
+                })),
         ]
     }
 
@@ -148,6 +169,7 @@ impl Component for Probe {
                 response::json(200, &json!({ "id": caller.id, "role": caller.role }))
             }
             ("POST", "/test/kv") => kv_roundtrip(req),
+            ("POST", "/test/fetch") => fetch(req),
             ("GET", "/test/ticks") => {
                 let ticks = kv::get(TICKS_KEY)?
                     .and_then(|v| v.parse::<i64>().ok())
@@ -191,6 +213,33 @@ fn kv_roundtrip(req: &Request) -> Result<Response, ApiError> {
     let value = kv::get(&body.key)?;
     let ttl_ms = kv::ttl_ms(&body.key)?;
     response::json(200, &json!({ "value": value, "ttlMs": ttl_ms }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FetchBody {
+    url: String,
+    method: Option<String>,
+    pin: Option<String>,
+    body: Option<String>,
+    timeout_ms: Option<u32>,
+}
+
+fn fetch(req: &Request) -> Result<Response, ApiError> {
+    let body: FetchBody = req.json()?;
+    let mut out = http::Request::new(body.method.as_deref().unwrap_or("GET"), &body.url)
+        .pin_opt(body.pin.as_deref());
+    if let Some(ms) = body.timeout_ms {
+        out = out.timeout_ms(ms);
+    }
+    if let Some(text) = body.body {
+        out = out.body("text/plain", text);
+    }
+    let answer = out.send()?;
+    response::json(
+        200,
+        &json!({ "status": answer.status, "body": answer.text() }),
+    )
 }
 
 export_component!(Probe);
