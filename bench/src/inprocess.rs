@@ -5,14 +5,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use nexuma_host::app::open_database;
+use nexuma_host::app::capabilities;
 use nexuma_host::bindings::Request;
 use nexuma_host::config::Config;
-use nexuma_host::iface::http::Http;
-use nexuma_host::iface::kv::Store;
-use nexuma_host::iface::telegram::Telegram;
-use nexuma_host::iface::tokens::Tokens;
-use nexuma_host::runtime::{Capabilities, LoadedComponent, Runtime};
+use nexuma_host::runtime::{LoadedComponent, Runtime};
 
 use crate::cpu::{self, Snapshot};
 use crate::settings::{Settings, TempDir, JWT_REFRESH_SECRET, JWT_SECRET};
@@ -43,18 +39,7 @@ pub async fn measure(settings: &Settings) -> anyhow::Result<Figures> {
         ("JWT_REFRESH_SECRET", JWT_REFRESH_SECRET),
     ];
     let config = Config::from_env(&env).context("invalid configuration")?;
-    let db = open_database(&config).await?;
-    let kv = Store::connect(&config.kv)
-        .await
-        .context("cannot open the in-process key-value store")?;
-    let caps = Arc::new(Capabilities {
-        db,
-        kv,
-        kv_prefix: config.kv_prefix.clone(),
-        tokens: Tokens::new(&config),
-        telegram: Telegram::new(None),
-        http: Http::new().context("cannot build the outbound HTTP client")?,
-    });
+    let caps = Arc::new(capabilities(&config).await?);
     let runtime = Runtime::new(config.limits.clone(), config.cache_dir.clone())
         .context("cannot create the component runtime")?;
     let path = settings.wasm("probe");

@@ -56,22 +56,28 @@ fn is_unreachable(e: &sqlx::Error) -> bool {
     )
 }
 
+/// Opens the stores and builds everything components reach through the host interfaces.
+pub async fn capabilities(config: &Config) -> anyhow::Result<Capabilities> {
+    let (db_desc, kv_desc) = config.describe_stores();
+    let db = open_database(config).await?;
+    let kv = Store::connect(&config.kv)
+        .await
+        .with_context(|| format!("cannot connect to the key-value store ({kv_desc})"))?;
+    tracing::info!(database = %db_desc, kv = %kv_desc, "stores ready");
+    Ok(Capabilities {
+        db,
+        kv,
+        kv_prefix: config.kv_prefix.clone(),
+        public_url: config.public_url.clone(),
+        tokens: Tokens::new(config),
+        telegram: Telegram::new(config.telegram_bot_token.clone()),
+        http: Http::new().context("cannot build the outbound HTTP client")?,
+    })
+}
+
 impl Core {
     pub async fn start(config: Config) -> anyhow::Result<Arc<Core>> {
-        let (db_desc, kv_desc) = config.describe_stores();
-        let db = open_database(&config).await?;
-        let kv = Store::connect(&config.kv)
-            .await
-            .with_context(|| format!("cannot connect to the key-value store ({kv_desc})"))?;
-        tracing::info!(database = %db_desc, kv = %kv_desc, "stores ready");
-        let caps = Arc::new(Capabilities {
-            db,
-            kv,
-            kv_prefix: config.kv_prefix.clone(),
-            tokens: Tokens::new(&config),
-            telegram: Telegram::new(config.telegram_bot_token.clone()),
-            http: Http::new().context("cannot build the outbound HTTP client")?,
-        });
+        let caps = Arc::new(capabilities(&config).await?);
         let runtime = Runtime::new(config.limits.clone(), config.cache_dir.clone())?;
         let set = registry::load_dir(&runtime, &caps, &config.components_dir)
             .await

@@ -37,6 +37,8 @@ pub enum KvTarget {
 pub struct Config {
     pub port: u16,
     pub bind: String,
+    /// Base URL clients reach this Core at (`PUBLIC_URL`), without a trailing slash.
+    pub public_url: String,
     pub production: bool,
     pub database: DatabaseTarget,
     pub kv: KvTarget,
@@ -99,8 +101,10 @@ impl Config {
             .var("JWT_REFRESH_SECRET")
             .unwrap_or_else(|| DEV_JWT_REFRESH_SECRET.into());
         let data_dir = PathBuf::from(env.var("DATA_DIR").unwrap_or_else(|| "./data".into()));
+        let port = parse(env, "PORT", 3000)?;
         let config = Config {
-            port: parse(env, "PORT", 3000)?,
+            port,
+            public_url: public_url(env, port)?,
             bind: env.var("BIND").unwrap_or_else(|| "0.0.0.0".into()),
             production,
             database: database_target(env, &data_dir)?,
@@ -313,6 +317,23 @@ fn kv_target(env: &impl Env) -> Result<KvTarget, ConfigError> {
     Ok(KvTarget::Memory)
 }
 
+fn public_url(env: &impl Env, port: u16) -> Result<String, ConfigError> {
+    let Some(raw) = env.var("PUBLIC_URL") else {
+        return Ok(format!("http://localhost:{port}"));
+    };
+    let url = url::Url::parse(raw.trim()).map_err(|e| ConfigError::Invalid {
+        name: "PUBLIC_URL",
+        reason: format!("{raw:?}: {e}"),
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(ConfigError::Invalid {
+            name: "PUBLIC_URL",
+            reason: format!("{raw:?} must be an http(s) URL with a host"),
+        });
+    }
+    Ok(url.as_str().trim_end_matches('/').to_string())
+}
+
 fn trusted_proxies(env: &impl Env) -> Result<Vec<std::net::IpAddr>, ConfigError> {
     let raw = env.var("TRUSTED_PROXIES").unwrap_or_default();
     raw.split(',')
@@ -370,6 +391,15 @@ mod tests {
         assert_eq!(c.jwt_expires_in, Duration::from_secs(15 * 60));
         assert_eq!(c.jwt_refresh_expires_in, Duration::from_secs(7 * 86400));
         assert!(c.cors_origins.is_none());
+        assert_eq!(c.public_url, "http://localhost:3000");
+    }
+
+    #[test]
+    fn public_url_is_checked_and_trimmed() {
+        let c = Config::from_env(&[("PUBLIC_URL", "https://vpn.example.com/")]).expect("config");
+        assert_eq!(c.public_url, "https://vpn.example.com");
+        let err = Config::from_env(&[("PUBLIC_URL", "vpn.example.com")]).expect_err("no scheme");
+        assert!(err.to_string().contains("PUBLIC_URL"), "{err}");
     }
 
     #[test]

@@ -11,11 +11,16 @@ use serde_json::json;
 both_backends!(
     component_route_gets_params_query_and_request_id,
     |backend| async move {
-        let core = Core::start(backend).await;
+        let options = Options::default().env("PUBLIC_URL", "https://vpn.example.com/");
+        let core = Core::start_with(backend, options).await;
         let r = core.get("/test/items/a%20b", None).await;
         assert_eq!(r.status, 200, "{}", r.text);
         assert_eq!(r.body["id"], "a b");
         let r = core.get("/test/echo?x=1&y=two%20words", None).await;
+        assert_eq!(
+            r.body["publicUrl"], "https://vpn.example.com",
+            "PUBLIC_URL reaches components"
+        );
         assert_eq!(r.body["query"]["y"], "two words");
         assert_eq!(r.body["route"], "/test/echo");
         assert_eq!(r.body["requestId"].as_str(), r.header("x-request-id"));

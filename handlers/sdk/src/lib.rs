@@ -62,6 +62,8 @@ pub use bindings::nexuma::core::clock;
 pub use bindings::nexuma::core::kv;
 /// Password hashing (argon2id) done natively by the host.
 pub use bindings::nexuma::core::passwords;
+/// The Core's non-secret settings, e.g. `settings::public_url()` for links.
+pub use bindings::nexuma::core::settings;
 /// Telegram Login Widget checks with the host's bot token.
 pub use bindings::nexuma::core::telegram;
 /// Access and refresh tokens; the signing secrets stay in the host.

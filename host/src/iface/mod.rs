@@ -7,5 +7,6 @@ pub mod http;
 pub mod kv;
 pub mod log;
 pub mod passwords;
+pub mod settings;
 pub mod telegram;
 pub mod tokens;

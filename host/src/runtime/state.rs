@@ -18,6 +18,8 @@ pub struct Capabilities {
     pub db: Database,
     pub kv: Store,
     pub kv_prefix: String,
+    /// `PUBLIC_URL`: where clients reach this Core.
+    pub public_url: String,
     pub tokens: Tokens,
     pub telegram: Telegram,
     pub http: Http,

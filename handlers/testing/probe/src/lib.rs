@@ -3,8 +3,8 @@
 //! (epoch deadline, traps, memory cap), outbound HTTP.
 
 use nexuma_sdk::{
-    db, export_component, http, kv, response, ApiError, AuthLevel, Component, Job, Request,
-    Response, Route,
+    db, export_component, http, kv, response, settings, ApiError, AuthLevel, Component, Job,
+    Request, Response, Route,
 };
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -157,6 +157,7 @@ impl Component for Probe {
                     "params": pairs_to_object(&req.params),
                     "query": pairs_to_object(&req.query),
                     "requestId": req.request_id,
+                    "publicUrl": settings::public_url(),
                 }),
             ),
             ("GET", "/test/items/:id") => response::json(200, &json!({ "id": req.param("id")? })),
