@@ -12,20 +12,33 @@ pub type Refusal = (u16, &'static str, &'static str);
 
 pub const NODE_KEY_HEADER: &str = "x-node-auth-key";
 
+/// Cookie that carries an access token for server-rendered pages, which browsers load without
+/// an `Authorization` header. Only read for GET and HEAD, so it cannot be used for CSRF.
+pub const ACCESS_COOKIE: &str = "nexuma_access";
+
 pub async fn authenticate(
     level: AuthLevel,
+    method: &http::Method,
     headers: &HeaderMap,
     tokens: &Tokens,
     db: &Database,
 ) -> Result<Option<Caller>, Refusal> {
+    let token = bearer(headers).or_else(|| {
+        (method == http::Method::GET || method == http::Method::HEAD)
+            .then(|| cookie(headers, ACCESS_COOKIE))
+            .flatten()
+    });
     match level {
-        AuthLevel::Public => Ok(None),
+        // A public route still learns who calls when a valid token comes along (a page can
+        // then show a login form or the content); a bad token there is simply ignored.
+        AuthLevel::Public => Ok(token
+            .and_then(|t| tokens.verify_access(t).ok())
+            .map(|claims| Caller {
+                id: claims.sub,
+                role: claims.role,
+            })),
         AuthLevel::User | AuthLevel::Admin => {
-            let token = bearer(headers).ok_or((
-                401,
-                "unauthorized",
-                "a Bearer access token is required",
-            ))?;
+            let token = token.ok_or((401, "unauthorized", "a Bearer access token is required"))?;
             let claims = tokens.verify_access(token).map_err(|e| match e {
                 VerifyError::Expired => (
                     401,
@@ -78,4 +91,31 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim())
+}
+
+fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, v)| *k == name && !v.is_empty())
+        .map(|(_, v)| v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookie_is_found_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::COOKIE,
+            "a=1; nexuma_access=tok; b=2".parse().expect("header"),
+        );
+        assert_eq!(cookie(&headers, ACCESS_COOKIE), Some("tok"));
+        assert_eq!(cookie(&headers, "missing"), None);
+    }
 }

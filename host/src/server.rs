@@ -233,6 +233,7 @@ async fn dispatch(
 
     let caller = match auth::authenticate(
         entry.route.auth,
+        req.method(),
         req.headers(),
         &core.caps.tokens,
         &core.caps.db,

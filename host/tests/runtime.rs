@@ -582,3 +582,51 @@ both_backends!(
         assert_eq!(core.get("/test/db", None).await.body["users"], 2);
     }
 );
+
+#[tokio::test]
+async fn pages_authenticate_by_cookie_on_get_only_and_public_routes_see_a_valid_caller() {
+    let core = Core::start(Backend::Embedded).await;
+    let (access, _, id) = core.register("cookie@example.com", "password-ck").await;
+    let with_cookie = |method: reqwest::Method, path: &str, value: String| {
+        core.client
+            .request(method, core.url(path))
+            .header("cookie", value)
+            .send()
+    };
+    let r = common::Reply::from(
+        with_cookie(
+            reqwest::Method::GET,
+            "/test/whoami",
+            format!("theme=dark; nexuma_access={access}"),
+        )
+        .await
+        .expect("send"),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["id"], id.as_str());
+    let patch = core
+        .client
+        .patch(core.url("/me/profile"))
+        .header("cookie", format!("nexuma_access={access}"))
+        .json(&json!({ "name": "Via Cookie" }))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(
+        patch.status().as_u16(),
+        401,
+        "a cookie never authenticates a state-changing request"
+    );
+
+    let anonymous = core.get("/test/maybe-whoami", None).await;
+    assert_eq!(anonymous.body["caller"], serde_json::Value::Null);
+    let known = core.get("/test/maybe-whoami", Some(&access)).await;
+    assert_eq!(known.body["caller"]["id"], id.as_str());
+    let bad = core.get("/test/maybe-whoami", Some("garbage")).await;
+    assert_eq!(
+        (bad.status, bad.body["caller"].is_null()),
+        (200, true),
+        "a bad token on a public route is ignored"
+    );
+}

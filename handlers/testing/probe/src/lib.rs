@@ -56,6 +56,8 @@ impl Component for Probe {
                 })),
             Route::get("/test/spin").summary("Loops forever, to hit the epoch deadline"),
             Route::get("/test/trap").summary("Panics, to trap the instance"),
+            Route::get("/test/maybe-whoami")
+                .summary("Returns the caller when a valid token came along, else null"),
             Route::get("/test/whoami")
                 .auth(AuthLevel::User)
                 .summary("Returns the authenticated caller")
@@ -165,6 +167,10 @@ impl Component for Probe {
                 std::hint::black_box(());
             },
             ("GET", "/test/trap") => panic!("probe: deliberate trap"),
+            ("GET", "/test/maybe-whoami") => response::json(
+                200,
+                &json!({ "caller": req.caller.as_ref().map(|c| json!({ "id": c.id, "role": c.role })) }),
+            ),
             ("GET", "/test/whoami" | "/test/admin" | "/test/node") => {
                 let caller = req.caller()?;
                 response::json(200, &json!({ "id": caller.id, "role": caller.role }))
