@@ -20,8 +20,8 @@ use crate::proxy::{CoreConfig, CoreProcess, Flavor, Inbound};
 use crate::state::DesiredState;
 use crate::traffic::{Bytes, Traffic, TrafficError};
 
-/// gRPC calls in flight at once when many users change.
-const PARALLEL_CALLS: usize = 64;
+mod supervisor;
+mod users;
 
 /// Everything the node needs to run a core.
 #[derive(Clone, Debug)]
@@ -414,201 +414,6 @@ impl Node {
         Err(err)
     }
 
-    /// Spawns the core on `core.json` and waits until its API answers.
-    async fn launch(&self, ops: &mut Ops) -> Result<(), NodeError> {
-        let s = &self.settings;
-        let mut process = CoreProcess::spawn(&s.core_bin, s.flavor, &s.data_dir.join("core.json"))
-            .map_err(|e| NodeError::Core(format!("cannot run {}: {e}", s.core_bin.display())))?;
-        let pid = process.pid();
-        ops.generation += 1;
-        let generation = ops.generation;
-        let (stop, stop_rx) = oneshot::channel::<()>();
-        let events = self.events.clone();
-        let done = tokio::spawn(async move {
-            let exited = tokio::select! {
-                status = process.wait() => Some(status),
-                _ = stop_rx => None,
-            };
-            match exited {
-                Some(status) => {
-                    let status = match status {
-                        Ok(s) => s.to_string(),
-                        Err(e) => e.to_string(),
-                    };
-                    let _ = events.send(CoreEvent::Exited { generation, status });
-                }
-                None => process.stop().await,
-            }
-        });
-        let addr = SocketAddr::from(([127, 0, 0, 1], s.api_port));
-        let deadline = Instant::now() + Duration::from_secs(15);
-        let api = loop {
-            if done.is_finished() {
-                return Err(NodeError::Core(
-                    "the core exited during start-up (its log is above)".into(),
-                ));
-            }
-            if let Ok(api) = CoreApi::connect(addr, &s.grpc_prefix).await {
-                match api.query_stats("nexuma>>>ready", false).await {
-                    Ok(_) => break api,
-                    Err(e) if Instant::now() > deadline => {
-                        let _ = stop.send(());
-                        let _ = done.await;
-                        return Err(NodeError::Core(format!(
-                            "the core's API does not answer: {e}"
-                        )));
-                    }
-                    Err(_) => {}
-                }
-            }
-            if Instant::now() > deadline {
-                let _ = stop.send(());
-                let _ = done.await;
-                return Err(NodeError::Core(format!(
-                    "the core's API at {addr} never came up"
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
-        *self.api.lock().unwrap_or_else(|p| p.into_inner()) = Some(api);
-        self.core_pid.store(pid, Ordering::SeqCst);
-        let _ = std::fs::write(s.data_dir.join("core.pid"), format!("{pid}\n"));
-        ops.core = Some(CoreHandle {
-            generation,
-            started: Instant::now(),
-            stop,
-            done,
-        });
-        Ok(())
-    }
-
-    /// Final poll, then the core is stopped.
-    async fn shutdown_core(&self, ops: &mut Ops) {
-        let Some(core) = ops.core.take() else {
-            return;
-        };
-        if let Err(e) = self.poll().await {
-            tracing::warn!(error = %e, "last stats poll before stopping the core failed");
-        }
-        *self.api.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        self.core_pid.store(0, Ordering::SeqCst);
-        let _ = std::fs::remove_file(self.settings.data_dir.join("core.pid"));
-        let _ = core.stop.send(());
-        let _ = core.done.await;
-    }
-
-    async fn add_all(&self, ops: &Ops) -> Result<(), NodeError> {
-        let all: Vec<(String, String)> = ops
-            .users
-            .iter()
-            .map(|(n, k)| (n.clone(), k.clone()))
-            .collect();
-        self.add_to_core(&ops.inbounds, &all).await
-    }
-
-    /// Adds users to every inbound that takes users, many calls in flight at once.
-    async fn add_to_core(
-        &self,
-        inbounds: &[Inbound],
-        users: &[(String, String)],
-    ) -> Result<(), NodeError> {
-        let Some(api) = self.api.lock().unwrap_or_else(|p| p.into_inner()).clone() else {
-            // The supervisor puts every user back when the core comes up again.
-            return Ok(());
-        };
-        let flavor = self.settings.flavor;
-        let mut calls = Vec::new();
-        for inbound in inbounds {
-            if let Err(why) = inbound.takes_users(flavor) {
-                if !users.is_empty() {
-                    tracing::debug!(tag = %inbound.tag, why, "inbound skipped");
-                }
-                continue;
-            }
-            for (name, key) in users {
-                let account = account_for(inbound, key, flavor).map_err(NodeError::BadRequest)?;
-                calls.push((inbound.tag.clone(), email_for(name), Some(account)));
-            }
-        }
-        run_calls(api, calls).await
-    }
-
-    async fn remove_from_core(
-        &self,
-        inbounds: &[Inbound],
-        names: &[String],
-    ) -> Result<(), NodeError> {
-        let Some(api) = self.api.lock().unwrap_or_else(|p| p.into_inner()).clone() else {
-            return Ok(());
-        };
-        let flavor = self.settings.flavor;
-        let calls = inbounds
-            .iter()
-            .filter(|i| i.takes_users(flavor).is_ok())
-            .flat_map(|i| {
-                names
-                    .iter()
-                    .map(move |n| (i.tag.clone(), email_for(n), None))
-            })
-            .collect();
-        run_calls(api, calls).await
-    }
-
-    /// Restarts a core that died, with backoff, and puts its users back.
-    async fn supervise(self: Arc<Self>, mut events: mpsc::UnboundedReceiver<CoreEvent>) {
-        while let Some(CoreEvent::Exited { generation, status }) = events.recv().await {
-            let mut ops = self.ops.lock().await;
-            if ops.core.as_ref().map(|c| c.generation) != Some(generation) {
-                continue;
-            }
-            let Some(dead) = ops.core.take() else {
-                continue;
-            };
-            *self.api.lock().unwrap_or_else(|p| p.into_inner()) = None;
-            self.core_pid.store(0, Ordering::SeqCst);
-            if dead.started.elapsed() > Duration::from_secs(60) {
-                ops.failures = 0;
-            }
-            tracing::error!(
-                %status,
-                ran_secs = dead.started.elapsed().as_secs(),
-                "core died; restarting it (traffic since the last poll is lost)"
-            );
-            self.set_status(Status::Starting);
-            loop {
-                let delay = backoff(ops.failures);
-                if !delay.is_zero() {
-                    drop(ops);
-                    tokio::time::sleep(delay).await;
-                    ops = self.ops.lock().await;
-                }
-                if !ops.active || ops.core.is_some() {
-                    break;
-                }
-                let result = match self.launch(&mut ops).await {
-                    Ok(()) => self.add_all(&ops).await,
-                    Err(e) => Err(e),
-                };
-                match result {
-                    Ok(()) => {
-                        self.set_status(Status::Running);
-                        tracing::info!(
-                            pid = self.core_pid(),
-                            users = ops.users.len(),
-                            "core restarted"
-                        );
-                        break;
-                    }
-                    Err(e) => {
-                        ops.failures += 1;
-                        tracing::error!(error = %e, failures = ops.failures, "core restart failed");
-                    }
-                }
-            }
-            ops.failures = ops.failures.saturating_add(1);
-        }
-    }
-
     async fn poll_forever(self: Arc<Self>) {
         let mut tick = tokio::time::interval(self.settings.poll_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -638,16 +443,6 @@ fn inbounds_of(config: &CoreConfig) -> Vec<Inbound> {
     inbound::parse(&serde_json::Value::Array(rest).to_string()).unwrap_or_default()
 }
 
-/// Delay before restart attempt number `failures`: none at first, then doubling to 30 s.
-fn backoff(failures: u32) -> Duration {
-    match failures {
-        0 => Duration::ZERO,
-        n => {
-            Duration::from_millis(250u64.saturating_mul(1 << n.min(7))).min(Duration::from_secs(30))
-        }
-    }
-}
-
 /// Checks a user list from the API: names and keys present, names unique.
 fn check_users(users: Vec<UserSpec>) -> Result<BTreeMap<String, String>, NodeError> {
     let mut out = BTreeMap::new();
@@ -667,73 +462,9 @@ fn check_users(users: Vec<UserSpec>) -> Result<BTreeMap<String, String>, NodeErr
     Ok(out)
 }
 
-/// One AlterInbound per (tag, email): with an account it adds, without it removes. A fixed
-/// set of workers takes the calls in turn, so memory stays flat however many users change.
-async fn run_calls(api: CoreApi, calls: Vec<Call>) -> Result<(), NodeError> {
-    let queue = Arc::new(Mutex::new(calls.into_iter()));
-    let mut workers = JoinSet::new();
-    for _ in 0..PARALLEL_CALLS {
-        let api = api.clone();
-        let queue = queue.clone();
-        workers.spawn(async move {
-            let mut failed = 0usize;
-            let mut first_error = None;
-            loop {
-                let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
-                let Some((tag, email, account)) = next else {
-                    break;
-                };
-                let result = match account {
-                    Some(account) => api.add_user(&tag, &email, &account).await,
-                    None => api.remove_user(&tag, &email).await,
-                };
-                if let Err(e) = result {
-                    failed += 1;
-                    first_error.get_or_insert(e);
-                }
-            }
-            (failed, first_error)
-        });
-    }
-    let mut failed = 0usize;
-    let mut first_error = None;
-    while let Some(joined) = workers.join_next().await {
-        match joined {
-            Ok((n, e)) => {
-                failed += n;
-                if let Some(e) = e {
-                    first_error.get_or_insert(NodeError::Api(e));
-                }
-            }
-            Err(e) => {
-                failed += 1;
-                first_error.get_or_insert(NodeError::Core(e.to_string()));
-            }
-        }
-    }
-    match first_error {
-        Some(e) => {
-            tracing::error!(failed, error = %e, "user changes failed in the core");
-            Err(e)
-        }
-        None => Ok(()),
-    }
-}
-
-/// An inbound tag, an email, and the account to add (None: remove).
-type Call = (String, String, Option<crate::grpc::Account>);
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_grows_and_caps() {
-        assert_eq!(backoff(0), Duration::ZERO);
-        assert_eq!(backoff(1), Duration::from_millis(500));
-        assert!(backoff(3) > backoff(2));
-        assert_eq!(backoff(30), Duration::from_secs(30));
-    }
 
     #[test]
     fn users_are_checked() {
