@@ -533,11 +533,11 @@ async fn compiled_components_are_cached_on_disk() {
 async fn a_full_instance_pool_answers_503_busy_not_500() {
     let options = Options::default()
         .env("COMPONENT_MAX_INSTANCES", "1")
-        .env("COMPONENT_TIMEOUT_MS", "1500");
+        .env("COMPONENT_TIMEOUT_MS", "3000");
     let core = Core::start_with(Backend::Embedded, options).await;
     let spin = core.get("/test/spin", None);
     let probe = async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::time::sleep(Duration::from_millis(1000)).await;
         core.get("/test/echo", None).await
     };
     let (spin, busy) = tokio::join!(spin, probe);
