@@ -7,10 +7,10 @@ SHELL := /bin/bash
 WASM_TARGET := wasm32-wasip2
 WASM_OUT := handlers/target/$(WASM_TARGET)/release
 # Components an operator runs; test-only components stay out of ./components.
-COMPONENTS := auth
+COMPONENTS := auth manager
 TEST_COMPONENTS := probe overlap
 
-.PHONY: run test bench handlers toolchain lint fmt clean v2ray
+.PHONY: run test bench handlers toolchain lint fmt clean v2ray chromium
 
 toolchain:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
@@ -29,7 +29,11 @@ run: handlers
 v2ray:
 	command -v v2ray >/dev/null || (apt-get update && apt-get install -y v2ray)
 
-test: handlers v2ray
+# The manager's page test takes a screenshot with headless Chromium.
+chromium:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+
+test: handlers v2ray chromium
 	cargo test --workspace --locked -- --test-threads=4
 
 # Core figures first (the file is rewritten), then the node agent's section is appended.

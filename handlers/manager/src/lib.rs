@@ -1,0 +1,96 @@
+//! `manager`: the Node Manager of the second seed — VPN nodes (node agents) and their users,
+//! subscriptions with share links and client outbounds, a watchdog job that keeps the nodes
+//! started with every user and records traffic, and a server-rendered monitoring page.
+//!
+//! Agents are reached over HTTPS through the host (`x-node-auth-key`, certificate pinning);
+//! everything persists in the Core's database (`migrations/*/0002_manager.sql`).
+
+mod agent;
+mod nodes;
+mod page;
+mod schema;
+mod subscription;
+mod users;
+mod watchdog;
+
+use nexuma_sdk::{export_component, ApiError, AuthLevel, Component, Job, Request, Response, Route};
+
+struct Manager;
+
+impl Component for Manager {
+    fn routes() -> Vec<Route> {
+        vec![
+            Route::post("/nodes/add")
+                .auth(AuthLevel::Admin)
+                .summary("Add a node agent: checked, stored, started with all users")
+                .request_schema(schema::node_add())
+                .response_schema(schema::node()),
+            Route::post("/nodes/del")
+                .auth(AuthLevel::Admin)
+                .summary("Stop a node agent (best effort) and forget it")
+                .request_schema(schema::node_del())
+                .response_schema(schema::node_deleted()),
+            Route::get("/nodes")
+                .auth(AuthLevel::Admin)
+                .summary("Every node with its state and connected user count")
+                .response_schema(schema::node_list()),
+            Route::post("/users/new")
+                .auth(AuthLevel::Admin)
+                .summary("Create a VPN user and add it to every node that is up")
+                .request_schema(schema::user_new())
+                .response_schema(schema::user_created()),
+            Route::post("/users/del")
+                .auth(AuthLevel::Admin)
+                .summary("Remove a VPN user from every node and delete it")
+                .request_schema(schema::user_del())
+                .response_schema(schema::user_deleted()),
+            Route::get("/users")
+                .auth(AuthLevel::Admin)
+                .summary("Every VPN user with traffic per node (KiB) and totals")
+                .response_schema(schema::user_list()),
+            Route::get("/subscription/:id")
+                .summary("A user's connection entries: share link and client outbound per inbound")
+                .response_schema(schema::subscription()),
+            Route::get("/")
+                .summary("Monitoring page (HTML) for administrators; a login form otherwise"),
+            Route::post("/ui/login")
+                .summary("Form login for the monitoring page: sets the access-token cookie")
+                .status(303),
+            Route::post("/ui/logout")
+                .summary("Clears the monitoring page's cookie")
+                .status(303),
+        ]
+    }
+
+    fn handle(req: &Request) -> Result<Response, ApiError> {
+        match (req.method.as_str(), req.route.as_str()) {
+            ("POST", "/nodes/add") => nodes::add(req),
+            ("POST", "/nodes/del") => nodes::del(req),
+            ("GET", "/nodes") => nodes::list(req),
+            ("POST", "/users/new") => users::create(req),
+            ("POST", "/users/del") => users::delete(req),
+            ("GET", "/users") => users::list(req),
+            ("GET", "/subscription/:id") => subscription::get(req),
+            ("GET", "/") => page::index(req),
+            ("POST", "/ui/login") => page::login(req),
+            ("POST", "/ui/logout") => page::logout(req),
+            _ => Err(req.unhandled()),
+        }
+    }
+
+    fn jobs() -> Vec<Job> {
+        vec![Job::every("watchdog", watchdog::INTERVAL_MS)]
+    }
+
+    fn run_job(name: &str) -> Result<(), ApiError> {
+        match name {
+            "watchdog" => watchdog::run(),
+            _ => Err(ApiError::not_found(
+                "unknown_job",
+                format!("no job named {name}"),
+            )),
+        }
+    }
+}
+
+export_component!(Manager);

@@ -1,0 +1,394 @@
+//! Nodes: `POST /nodes/add`, `POST /nodes/del`, `GET /nodes`, and the `nodes` table.
+
+use nexuma_sdk::db::{self, Executor, Pool, Row};
+use nexuma_sdk::{clock, id, log, response, ApiError, Request, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::agent::Agent;
+use crate::users;
+
+pub const COLUMNS: &str = "id, name, api_url, access_key, cert_sha256, address, status, online, \
+     agent_status, cpu_load, memory_load, inbounds, last_seen_at, created_at, updated_at";
+
+pub const NAME_MAX: usize = 100;
+
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub id: String,
+    pub name: String,
+    pub api_url: String,
+    pub access_key: String,
+    pub cert_sha256: Option<String>,
+    pub address: String,
+    pub status: String,
+    pub online: bool,
+    pub agent_status: Option<String>,
+    pub cpu_load: Option<i64>,
+    pub memory_load: Option<i64>,
+    pub inbounds: Vec<Value>,
+    pub last_seen_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// What the API shows of a node: never the access key.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeView<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub url: &'a str,
+    pub address: &'a str,
+    pub fingerprint: Option<&'a str>,
+    pub status: &'a str,
+    pub online: bool,
+    pub agent_status: Option<&'a str>,
+    pub cpu_load: Option<i64>,
+    pub memory_load: Option<i64>,
+    pub inbounds: &'a [Value],
+    pub last_seen_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Node {
+    pub fn from_row(row: Row<'_>) -> Result<Node, ApiError> {
+        let inbounds = match row.opt_str("inbounds")? {
+            Some(text) => serde_json::from_str(text).unwrap_or_default(),
+            None => Vec::new(),
+        };
+        Ok(Node {
+            id: row.string("id")?,
+            name: row.string("name")?,
+            api_url: row.string("api_url")?,
+            access_key: row.string("access_key")?,
+            cert_sha256: row.opt_string("cert_sha256")?,
+            address: row.string("address")?,
+            status: row.string("status")?,
+            online: row.bool("online")?,
+            agent_status: row.opt_string("agent_status")?,
+            cpu_load: row.opt_i64("cpu_load")?,
+            memory_load: row.opt_i64("memory_load")?,
+            inbounds,
+            last_seen_at: row.opt_i64("last_seen_at")?,
+            created_at: row.i64("created_at")?,
+            updated_at: row.i64("updated_at")?,
+        })
+    }
+
+    pub fn agent(&self) -> Agent<'_> {
+        Agent {
+            url: &self.api_url,
+            key: &self.access_key,
+            pin: self.cert_sha256.as_deref(),
+        }
+    }
+
+    pub fn view(&self) -> NodeView<'_> {
+        NodeView {
+            id: &self.id,
+            name: &self.name,
+            url: &self.api_url,
+            address: &self.address,
+            fingerprint: self.cert_sha256.as_deref(),
+            status: &self.status,
+            online: self.online,
+            agent_status: self.agent_status.as_deref(),
+            cpu_load: self.cpu_load,
+            memory_load: self.memory_load,
+            inbounds: &self.inbounds,
+            last_seen_at: self.last_seen_at,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
+/// Every node, by name.
+pub fn all(ex: &impl Executor) -> Result<Vec<Node>, ApiError> {
+    let rows = ex.query(
+        &format!("SELECT {COLUMNS} FROM nodes ORDER BY name, created_at"),
+        &[],
+    )?;
+    rows.iter().map(Node::from_row).collect()
+}
+
+/// Nodes an operator has not disabled: served in subscriptions, polled by the watchdog.
+pub fn active(ex: &impl Executor) -> Result<Vec<Node>, ApiError> {
+    let rows = ex.query(
+        &format!("SELECT {COLUMNS} FROM nodes WHERE status = $1 ORDER BY name, created_at"),
+        &["active".into()],
+    )?;
+    rows.iter().map(Node::from_row).collect()
+}
+
+fn by_url(ex: &impl Executor, url: &str) -> Result<Option<Node>, ApiError> {
+    let rows = ex.query(
+        &format!("SELECT {COLUMNS} FROM nodes WHERE api_url = $1"),
+        &[url.into()],
+    )?;
+    rows.first().map(Node::from_row).transpose()
+}
+
+/// The agent's URL checked and normalised (`https://host[:port][/path]`, no trailing slash),
+/// plus the host clients dial.
+pub fn parse_url(field: &str, raw: &str) -> Result<(String, String), ApiError> {
+    let url = raw.trim().trim_end_matches('/');
+    let invalid = || ApiError::validation(field, "must be an https:// URL with a host");
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| {
+            url.get(..8)
+                .filter(|p| p.eq_ignore_ascii_case("https://"))
+                .map(|_| &url[8..])
+        })
+        .ok_or_else(invalid)?;
+    if url.len() > 2000 || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(invalid());
+    }
+    if rest.contains(['?', '#']) {
+        return Err(ApiError::validation(
+            field,
+            "must not carry a query or fragment",
+        ));
+    }
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err(ApiError::validation(field, "must not carry credentials"));
+    }
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next().unwrap_or_default()
+    } else {
+        authority.split(':').next().unwrap_or_default()
+    };
+    if host.is_empty() {
+        return Err(invalid());
+    }
+    Ok((
+        format!("https://{rest}"),
+        host.to_ascii_lowercase().to_string(),
+    ))
+}
+
+/// A SHA-256 fingerprint: 64 hex digits, `:` separators allowed; stored as `AB:CD:...`.
+fn parse_fingerprint(raw: &str) -> Result<Option<String>, ApiError> {
+    let hex: String = raw.trim().chars().filter(|c| *c != ':').collect();
+    if hex.is_empty() {
+        return Ok(None);
+    }
+    if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(ApiError::validation(
+            "fingerprint",
+            "must be a SHA-256 fingerprint: 64 hex digits, `:` separators allowed",
+        ));
+    }
+    let upper = hex.to_ascii_uppercase();
+    let pairs: Vec<&str> = (0..32).map(|i| &upper[i * 2..i * 2 + 2]).collect();
+    Ok(Some(pairs.join(":")))
+}
+
+#[derive(Deserialize)]
+struct AddBody {
+    url: String,
+    accesskey: String,
+    fingerprint: Option<String>,
+    name: Option<String>,
+}
+
+pub fn add(req: &Request) -> Result<Response, ApiError> {
+    let admin = req.caller()?;
+    let body: AddBody = req.json()?;
+    let (url, address) = parse_url("url", &body.url)?;
+    let key = body.accesskey.trim();
+    if key.is_empty() || key.len() > 512 {
+        return Err(ApiError::validation(
+            "accesskey",
+            "must be 1 to 512 characters long",
+        ));
+    }
+    let pin = parse_fingerprint(body.fingerprint.as_deref().unwrap_or(""))?;
+    let name = match body
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
+        Some(n) if n.chars().count() > NAME_MAX || n.chars().any(char::is_control) => {
+            return Err(ApiError::validation(
+                "name",
+                format!("must be at most {NAME_MAX} characters, without control characters"),
+            ))
+        }
+        Some(n) => n.to_string(),
+        None => address.clone(),
+    };
+    if by_url(&Pool, &url)?.is_some() {
+        return Err(ApiError::conflict(
+            "node_exists",
+            "a node with this url is already added",
+        ));
+    }
+
+    let agent = Agent {
+        url: &url,
+        key,
+        pin: pin.as_deref(),
+    };
+    let inbounds = agent.inbounds().map_err(|e| {
+        ApiError::new(
+            502,
+            "node_unreachable",
+            format!("the node agent at {url} could not be used: {e}"),
+        )
+    })?;
+
+    let now = clock::now_ms();
+    let node_id = id::new_v4();
+    let inbounds_text = Value::Array(inbounds).to_string();
+    let inserted = Pool.execute(
+        "INSERT INTO nodes (id, name, api_url, access_key, cert_sha256, address, status, online, \
+         inbounds, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        &[
+            node_id.as_str().into(),
+            name.as_str().into(),
+            url.as_str().into(),
+            key.into(),
+            pin.clone().into(),
+            address.as_str().into(),
+            "active".into(),
+            false.into(),
+            inbounds_text.into(),
+            now.into(),
+            now.into(),
+        ],
+    );
+    match inserted {
+        Err(e) if e.kind == db::ErrorKind::UniqueViolation => {
+            return Err(ApiError::conflict(
+                "node_exists",
+                "a node with this url is already added",
+            ))
+        }
+        other => {
+            other?;
+        }
+    }
+
+    // Start it with everyone who may connect; a failure is left to the watchdog.
+    let users = users::agent_users(&Pool)?;
+    let started = agent.start(&users);
+    let online = started.is_ok();
+    for user in &users {
+        users::set_connected(&Pool, &node_id, &user.name, online)?;
+    }
+    if online {
+        Pool.execute(
+            "UPDATE nodes SET online = $1, agent_status = $2, last_seen_at = $3, updated_at = $3 \
+             WHERE id = $4",
+            &[
+                true.into(),
+                "Running".into(),
+                now.into(),
+                node_id.as_str().into(),
+            ],
+        )?;
+    }
+    log::info(
+        "node added",
+        &[
+            ("nodeId", &node_id),
+            ("url", &url),
+            ("adminId", &admin.id),
+            ("users", &users.len().to_string()),
+            ("started", &online.to_string()),
+        ],
+    );
+    let node = get(&Pool, &node_id)?;
+    response::json(200, &node.view())
+}
+
+pub fn get(ex: &impl Executor, node_id: &str) -> Result<Node, ApiError> {
+    let rows = ex.query(
+        &format!("SELECT {COLUMNS} FROM nodes WHERE id = $1"),
+        &[node_id.into()],
+    )?;
+    rows.first()
+        .map(Node::from_row)
+        .transpose()?
+        .ok_or_else(|| ApiError::not_found("node_not_found", "no node with this id"))
+}
+
+#[derive(Deserialize)]
+struct DelBody {
+    url: String,
+}
+
+pub fn del(req: &Request) -> Result<Response, ApiError> {
+    let admin = req.caller()?;
+    let body: DelBody = req.json()?;
+    let (url, _) = parse_url("url", &body.url)?;
+    let node = by_url(&Pool, &url)?
+        .ok_or_else(|| ApiError::not_found("node_not_found", "no node with this url"))?;
+    // Best effort: a node that cannot be told to stop is forgotten all the same.
+    let stopped = node.agent().stop().is_ok();
+    Pool.execute(
+        "DELETE FROM nodes WHERE id = $1",
+        &[node.id.as_str().into()],
+    )?;
+    log::info(
+        "node deleted",
+        &[
+            ("nodeId", &node.id),
+            ("url", &node.api_url),
+            ("adminId", &admin.id),
+            ("stopped", &stopped.to_string()),
+        ],
+    );
+    response::json(
+        200,
+        &serde_json::json!({ "id": node.id, "url": node.api_url }),
+    )
+}
+
+pub fn list(_req: &Request) -> Result<Response, ApiError> {
+    let nodes = all(&Pool)?;
+    let counts = users::count_per_node(&Pool)?;
+    let items: Vec<Value> = nodes
+        .iter()
+        .map(|n| {
+            let mut v = serde_json::to_value(n.view()).unwrap_or_default();
+            v["users"] = counts.get(&n.id).copied().unwrap_or(0).into();
+            v
+        })
+        .collect();
+    response::json(200, &items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            parse_url("url", " https://10.0.0.5:8443/ ").ok(),
+            Some(("https://10.0.0.5:8443".into(), "10.0.0.5".into()))
+        );
+        assert_eq!(
+            parse_url("url", "https://[::1]:8443").ok(),
+            Some(("https://[::1]:8443".into(), "::1".into()))
+        );
+        for bad in ["http://x", "x", "https://", "https://u@x", "https://x?y"] {
+            assert!(parse_url("url", bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            parse_fingerprint(&"ab".repeat(32))
+                .ok()
+                .flatten()
+                .map(|s| s.len()),
+            Some(95)
+        );
+        assert!(parse_fingerprint("abc").is_err());
+    }
+}

@@ -1,0 +1,274 @@
+//! Manager users: `POST /users/new`, `POST /users/del`, `GET /users`.
+//!
+//! A manager user is a Core `users` row (role user, no email or password) with a row in
+//! `subscription_links` whose UUID is the VPN credential; on every agent it is
+//! `{name: <user id>, key: <link uuid>}`.
+
+use std::collections::HashMap;
+
+use nexuma_sdk::db::{self, Executor, Pool};
+use nexuma_sdk::{clock, id, log, response, settings, ApiError, Request, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::agent::AgentUser;
+use crate::nodes;
+
+pub const NAME_MAX: usize = 100;
+
+/// Everyone who may connect (active, not blocked, with an enabled link), one agent user each.
+pub fn agent_users(ex: &impl Executor) -> Result<Vec<AgentUser>, ApiError> {
+    let rows = ex.query(
+        "SELECT l.user_id, l.uuid FROM subscription_links l JOIN users u ON u.id = l.user_id \
+         WHERE l.enabled = $1 AND u.status = $2 AND u.blocked = $3 \
+         ORDER BY l.user_id, l.created_at, l.id",
+        &[true.into(), "active".into(), false.into()],
+    )?;
+    let mut users: Vec<AgentUser> = Vec::new();
+    for row in rows.iter() {
+        let name = row.string("user_id")?;
+        if users.last().map(|u| u.name == name).unwrap_or(false) {
+            continue;
+        }
+        users.push(AgentUser {
+            name,
+            key: row.string("uuid")?,
+        });
+    }
+    Ok(users)
+}
+
+/// Records whether `user_id` is on `node_id` (creating the row with zero traffic).
+pub fn set_connected(
+    ex: &impl Executor,
+    node_id: &str,
+    user_id: &str,
+    connected: bool,
+) -> Result<(), ApiError> {
+    ex.execute(
+        "INSERT INTO node_users (node_id, user_id, connected) VALUES ($1, $2, $3) \
+         ON CONFLICT (node_id, user_id) DO UPDATE SET connected = excluded.connected",
+        &[node_id.into(), user_id.into(), connected.into()],
+    )?;
+    Ok(())
+}
+
+/// Connected users per node id.
+pub fn count_per_node(ex: &impl Executor) -> Result<HashMap<String, i64>, ApiError> {
+    let rows = ex.query(
+        "SELECT node_id, CAST(COUNT(*) AS BIGINT) AS n FROM node_users WHERE connected = $1 \
+         GROUP BY node_id",
+        &[true.into()],
+    )?;
+    rows.iter()
+        .map(|r| Ok((r.string("node_id")?, r.i64("n")?)))
+        .collect()
+}
+
+pub fn subscription_url(user_id: &str) -> String {
+    format!("{}/subscription/{user_id}", settings::public_url())
+}
+
+#[derive(Deserialize)]
+struct NewBody {
+    namesuggest: String,
+}
+
+pub fn create(req: &Request) -> Result<Response, ApiError> {
+    let admin = req.caller()?;
+    let body: NewBody = req.json()?;
+    let name = body.namesuggest.trim();
+    if name.is_empty() || name.chars().count() > NAME_MAX || name.chars().any(char::is_control) {
+        return Err(ApiError::validation(
+            "namesuggest",
+            format!("must be 1 to {NAME_MAX} characters, without control characters"),
+        ));
+    }
+    let now = clock::now_ms();
+    let user_id = id::new_v4();
+    let link_uuid = id::new_v4();
+    let tx = db::begin()?;
+    tx.execute(
+        "INSERT INTO users (id, email, password_hash, name, role, status, blocked, created_at, \
+         updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        &[
+            user_id.as_str().into(),
+            None::<&str>.into(),
+            None::<&str>.into(),
+            name.into(),
+            "user".into(),
+            "active".into(),
+            false.into(),
+            now.into(),
+            now.into(),
+        ],
+    )?;
+    tx.execute(
+        "INSERT INTO subscription_links (id, user_id, uuid, name, enabled, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        &[
+            id::new_v4().into(),
+            user_id.as_str().into(),
+            link_uuid.as_str().into(),
+            None::<&str>.into(),
+            true.into(),
+            now.into(),
+            now.into(),
+        ],
+    )?;
+    tx.commit()?;
+
+    // Onto every node that is up now; the others get it from the watchdog when they return.
+    let user = [AgentUser {
+        name: user_id.clone(),
+        key: link_uuid,
+    }];
+    let mut reached = 0;
+    let nodes = nodes::active(&Pool)?;
+    for node in &nodes {
+        let ok = node.online && node.agent().add_users(&user).is_ok();
+        reached += usize::from(ok);
+        set_connected(&Pool, &node.id, &user_id, ok)?;
+    }
+    log::info(
+        "user created",
+        &[
+            ("userId", &user_id),
+            ("adminId", &admin.id),
+            ("nodes", &nodes.len().to_string()),
+            ("nodesReached", &reached.to_string()),
+        ],
+    );
+    response::json(
+        200,
+        &json!({ "id": user_id, "subscription": subscription_url(&user_id) }),
+    )
+}
+
+#[derive(Deserialize)]
+struct DelBody {
+    id: String,
+}
+
+pub fn delete(req: &Request) -> Result<Response, ApiError> {
+    let admin = req.caller()?;
+    let body: DelBody = req.json()?;
+    let not_found = || ApiError::not_found("user_not_found", "no manager user with this id");
+    if !id::is_uuid(&body.id) {
+        return Err(not_found());
+    }
+    let rows = Pool.query(
+        "SELECT uuid FROM subscription_links WHERE user_id = $1",
+        &[body.id.as_str().into()],
+    )?;
+    if rows.is_empty() {
+        return Err(not_found());
+    }
+    let keys: Vec<AgentUser> = rows
+        .iter()
+        .map(|r| {
+            Ok(AgentUser {
+                name: body.id.clone(),
+                key: r.string("uuid")?,
+            })
+        })
+        .collect::<Result<_, ApiError>>()?;
+    // Off every node that is up; one that is down gets the exact user list when it returns.
+    let mut removed = 0;
+    for node in nodes::all(&Pool)? {
+        if node.online && node.agent().del_users(&keys).is_ok() {
+            removed += 1;
+        }
+    }
+    Pool.execute(
+        "DELETE FROM users WHERE id = $1",
+        &[body.id.as_str().into()],
+    )?;
+    log::info(
+        "user deleted",
+        &[
+            ("userId", &body.id),
+            ("adminId", &admin.id),
+            ("nodesReached", &removed.to_string()),
+        ],
+    );
+    response::json(200, &json!({ "id": body.id }))
+}
+
+/// A user with traffic per node (KiB) and totals.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserTraffic {
+    pub id: String,
+    pub name: Option<String>,
+    pub subscription: String,
+    pub created_at: i64,
+    pub nodes: Vec<NodeTraffic>,
+    pub total_incoming: i64,
+    pub total_outcoming: i64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeTraffic {
+    pub node_id: String,
+    pub node: String,
+    pub connected: bool,
+    pub incoming: i64,
+    pub outcoming: i64,
+}
+
+/// Every manager user (those with a link), oldest first, with their traffic.
+pub fn with_traffic(ex: &impl Executor) -> Result<Vec<UserTraffic>, ApiError> {
+    let rows = ex.query(
+        "SELECT u.id, u.name, u.created_at FROM users u WHERE EXISTS \
+         (SELECT 1 FROM subscription_links l WHERE l.user_id = u.id) ORDER BY u.created_at, u.id",
+        &[],
+    )?;
+    let mut users: Vec<UserTraffic> = rows
+        .iter()
+        .map(|r| {
+            let id = r.string("id")?;
+            Ok(UserTraffic {
+                subscription: subscription_url(&id),
+                id,
+                name: r.opt_string("name")?,
+                created_at: r.i64("created_at")?,
+                nodes: Vec::new(),
+                total_incoming: 0,
+                total_outcoming: 0,
+            })
+        })
+        .collect::<Result<_, ApiError>>()?;
+    let index: HashMap<String, usize> = users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (u.id.clone(), i))
+        .collect();
+    let rows = ex.query(
+        "SELECT nu.user_id, nu.node_id, n.name, nu.connected, nu.total_incoming, \
+         nu.total_outcoming FROM node_users nu JOIN nodes n ON n.id = nu.node_id \
+         ORDER BY n.name, n.created_at",
+        &[],
+    )?;
+    for r in rows.iter() {
+        let Some(&i) = index.get(r.str("user_id")?) else {
+            continue;
+        };
+        let t = NodeTraffic {
+            node_id: r.string("node_id")?,
+            node: r.string("name")?,
+            connected: r.bool("connected")?,
+            incoming: r.i64("total_incoming")?,
+            outcoming: r.i64("total_outcoming")?,
+        };
+        users[i].total_incoming += t.incoming;
+        users[i].total_outcoming += t.outcoming;
+        users[i].nodes.push(t);
+    }
+    Ok(users)
+}
+
+pub fn list(_req: &Request) -> Result<Response, ApiError> {
+    response::json(200, &with_traffic(&Pool)?)
+}

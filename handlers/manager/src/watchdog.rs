@@ -1,0 +1,191 @@
+//! The `watchdog` job: polls every active node's `GET /node/status`, marks it online or not,
+//! starts it again with all users when it is Stopped or back from being unreachable, adds users
+//! it is missing, and turns the agents' cumulative traffic counters into stored totals.
+
+use std::collections::HashMap;
+
+use nexuma_sdk::db::{Executor, Pool};
+use nexuma_sdk::{clock, log, ApiError};
+
+use crate::agent::{AgentUser, Status};
+use crate::nodes::{self, Node};
+use crate::users;
+
+pub const INTERVAL_MS: u64 = 2_000;
+const HOUR_MS: i64 = 3_600_000;
+
+pub fn run() -> Result<(), ApiError> {
+    let everyone = users::agent_users(&Pool)?;
+    let mut failures = 0;
+    for node in nodes::active(&Pool)? {
+        if let Err(e) = check(&node, &everyone) {
+            failures += 1;
+            log::warn(
+                "watchdog: node check failed",
+                &[("nodeId", &node.id), ("error", &e.to_string())],
+            );
+        }
+    }
+    if failures > 0 {
+        return Err(ApiError::internal(format!(
+            "{failures} node check(s) failed"
+        )));
+    }
+    Ok(())
+}
+
+fn check(node: &Node, everyone: &[AgentUser]) -> Result<(), ApiError> {
+    let now = clock::now_ms();
+    let agent = node.agent();
+    let status = match agent.status() {
+        Ok(status) => status,
+        Err(e) => {
+            if node.online {
+                log::warn(
+                    "watchdog: node went offline",
+                    &[("nodeId", &node.id), ("url", &node.api_url), ("error", &e)],
+                );
+            }
+            Pool.execute(
+                "UPDATE nodes SET online = $1, updated_at = $2 WHERE id = $3",
+                &[false.into(), now.into(), node.id.as_str().into()],
+            )?;
+            Pool.execute(
+                "UPDATE node_users SET connected = $1 WHERE node_id = $2",
+                &[false.into(), node.id.as_str().into()],
+            )?;
+            return Ok(());
+        }
+    };
+    // Counters first: they belong to the users the agent had before any start.
+    record_traffic(node, &status, now)?;
+
+    let connected = connected_users(&node.id)?;
+    let stopped = status.status == "Stopped";
+    if stopped || !node.online {
+        let outcome = agent.start(everyone);
+        log::info(
+            "watchdog: node started with all users",
+            &[
+                ("nodeId", &node.id),
+                ("agentStatus", &status.status),
+                ("wasOnline", &node.online.to_string()),
+                ("users", &everyone.len().to_string()),
+                ("ok", &outcome.is_ok().to_string()),
+            ],
+        );
+        let ok = outcome.is_ok();
+        for user in everyone {
+            users::set_connected(&Pool, &node.id, &user.name, ok)?;
+        }
+    } else if status.status == "Running" {
+        let missing: Vec<AgentUser> = everyone
+            .iter()
+            .filter(|u| !connected.contains_key(&u.name))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            let ok = agent.add_users(&missing).is_ok();
+            log::info(
+                "watchdog: users added to node",
+                &[
+                    ("nodeId", &node.id),
+                    ("users", &missing.len().to_string()),
+                    ("ok", &ok.to_string()),
+                ],
+            );
+            if ok {
+                for user in &missing {
+                    users::set_connected(&Pool, &node.id, &user.name, true)?;
+                }
+            }
+        }
+    }
+    if !node.online {
+        log::info(
+            "watchdog: node is back online",
+            &[("nodeId", &node.id), ("url", &node.api_url)],
+        );
+    }
+    Pool.execute(
+        "UPDATE nodes SET online = $1, agent_status = $2, cpu_load = $3, memory_load = $4, \
+         last_seen_at = $5, updated_at = $5 WHERE id = $6",
+        &[
+            true.into(),
+            status.status.as_str().into(),
+            status.cpuload.into(),
+            status.memoryload.into(),
+            now.into(),
+            node.id.as_str().into(),
+        ],
+    )?;
+    Ok(())
+}
+
+/// user id → connected, for the node's rows.
+fn connected_users(node_id: &str) -> Result<HashMap<String, bool>, ApiError> {
+    let rows = Pool.query(
+        "SELECT user_id, connected FROM node_users WHERE node_id = $1 AND connected = $2",
+        &[node_id.into(), true.into()],
+    )?;
+    rows.iter()
+        .map(|r| Ok((r.string("user_id")?, r.bool("connected")?)))
+        .collect()
+}
+
+/// The part of a cumulative counter that is new since the last check; a counter below its last
+/// check was reset (agent restart, node stop), so all of it is new.
+pub fn delta(current: i64, last: i64) -> i64 {
+    if current >= last {
+        current - last
+    } else {
+        current.max(0)
+    }
+}
+
+fn record_traffic(node: &Node, status: &Status, now: i64) -> Result<(), ApiError> {
+    let hour = now - now.rem_euclid(HOUR_MS);
+    for stat in &status.userstats {
+        let rows = Pool.query(
+            "SELECT last_check_incoming, last_check_outcoming FROM node_users \
+             WHERE node_id = $1 AND user_id = $2",
+            &[node.id.as_str().into(), stat.name.as_str().into()],
+        )?;
+        let Some(row) = rows.first() else {
+            continue; // a user the manager does not know (deleted meanwhile)
+        };
+        let d_in = delta(stat.incoming, row.i64("last_check_incoming")?);
+        let d_out = delta(stat.outcoming, row.i64("last_check_outcoming")?);
+        let tx = nexuma_sdk::db::begin()?;
+        tx.execute(
+            "UPDATE node_users SET total_incoming = total_incoming + $1, \
+             total_outcoming = total_outcoming + $2, last_check_incoming = $3, \
+             last_check_outcoming = $4 WHERE node_id = $5 AND user_id = $6",
+            &[
+                d_in.into(),
+                d_out.into(),
+                stat.incoming.into(),
+                stat.outcoming.into(),
+                node.id.as_str().into(),
+                stat.name.as_str().into(),
+            ],
+        )?;
+        if d_in > 0 || d_out > 0 {
+            tx.execute(
+                "INSERT INTO usage_hourly (user_id, node_id, hour, incoming, outcoming) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, node_id, hour) DO UPDATE \
+                 SET incoming = usage_hourly.incoming + excluded.incoming, \
+                 outcoming = usage_hourly.outcoming + excluded.outcoming",
+                &[
+                    stat.name.as_str().into(),
+                    node.id.as_str().into(),
+                    hour.into(),
+                    d_in.into(),
+                    d_out.into(),
+                ],
+            )?;
+        }
+        tx.commit()?;
+    }
+    Ok(())
+}

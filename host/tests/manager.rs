@@ -1,0 +1,849 @@
+//! The `manager` component end to end: real node agents (`nexuma-node`) driving Debian's v2ray,
+//! real v2ray clients built from the subscription's outbound objects, curl through them, the
+//! watchdog job, the monitoring page (and a headless-Chromium screenshot of it).
+
+mod common;
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Backend, Core, Options, Reply};
+use serde_json::{json, Value};
+
+const KEY: &str = "manager-test-node-key-0123456789";
+const BLOB: usize = 100_000;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join(name))
+            .find(|c| c.is_file())
+    })
+}
+
+fn v2ray() -> PathBuf {
+    find_on_path("v2ray").expect("v2ray is not installed: `make v2ray` (apt-get install -y v2ray)")
+}
+
+fn node_binary() -> PathBuf {
+    let path = repo_root().join("target/debug/nexuma-node");
+    assert!(
+        path.is_file(),
+        "{} is missing: build it with `cargo build -p nexuma-node` (cargo test --workspace does)",
+        path.display()
+    );
+    path
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn wait_listening(port: u16, within: Duration) -> bool {
+    let until = Instant::now() + within;
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    while Instant::now() < until {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// A `nexuma-node serve` with VLESS (tcp), VMess (ws) and Trojan (tcp) inbounds on loopback.
+struct Agent {
+    child: Option<Child>,
+    dir: PathBuf,
+    port: u16,
+}
+
+impl Agent {
+    fn start(dir: &Path) -> Agent {
+        std::fs::create_dir_all(dir).expect("agent dir");
+        let inbounds = json!([
+            { "tag": "vless-in", "listen": "127.0.0.1", "port": free_port(), "protocol": "vless",
+              "settings": { "clients": [], "decryption": "none" } },
+            { "tag": "vmess-in", "listen": "127.0.0.1", "port": free_port(), "protocol": "vmess",
+              "settings": { "clients": [] },
+              "streamSettings": { "network": "ws", "wsSettings": { "path": "/ws" } } },
+            { "tag": "trojan-in", "listen": "127.0.0.1", "port": free_port(), "protocol": "trojan",
+              "settings": { "clients": [] } }
+        ]);
+        std::fs::write(dir.join("inbounds.json"), inbounds.to_string()).expect("inbounds");
+        let mut agent = Agent {
+            child: None,
+            dir: dir.to_owned(),
+            port: free_port(),
+        };
+        agent.spawn();
+        agent
+    }
+
+    /// Starts (or restarts) the agent on its data dir and port.
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("agent.log"))
+            .expect("agent log");
+        let child = Command::new(node_binary())
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{}", self.port),
+                "--poll-secs",
+                "1",
+            ])
+            .arg("--data-dir")
+            .arg(self.dir.join("data"))
+            .arg("--core-bin")
+            .arg(v2ray())
+            .arg("--inbounds")
+            .arg(self.dir.join("inbounds.json"))
+            .env("NEXUMA_NODE_KEY", KEY)
+            .env("RUST_LOG", "info")
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn nexuma-node");
+        self.child = Some(child);
+        assert!(
+            wait_listening(self.port, Duration::from_secs(15)),
+            "agent did not listen:\n{}",
+            self.log()
+        );
+    }
+
+    fn url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("agent.log")).unwrap_or_default()
+    }
+
+    /// The fingerprint the agent printed at start.
+    fn fingerprint(&self) -> String {
+        const PREFIX: &str = "TLS certificate SHA-256 fingerprint: ";
+        let until = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(fp) = self
+                .log()
+                .lines()
+                .find_map(|l| l.split_once(PREFIX).map(|(_, fp)| fp.trim().to_string()))
+            {
+                return fp;
+            }
+            assert!(
+                Instant::now() < until,
+                "no fingerprint line:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn core_pid(&self) -> Option<u32> {
+        std::fs::read_to_string(self.dir.join("data/core.pid"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+    }
+
+    /// SIGTERM, then wait (bounded).
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let until = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < until {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A local HTTP server answering every request with `BLOB` bytes.
+async fn file_server() -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let mut seen = Vec::new();
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tcp.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {BLOB}\r\nconnection: close\r\n\r\n"
+                );
+                let _ = tcp.write_all(head.as_bytes()).await;
+                let _ = tcp.write_all(&vec![42u8; BLOB]).await;
+                let _ = tcp.shutdown().await;
+            });
+        }
+    });
+    port
+}
+
+/// A v2ray client: SOCKS on loopback → the subscription entry's outbound object, as given.
+struct Client {
+    child: Child,
+    socks: u16,
+}
+
+impl Client {
+    fn start(dir: &Path, outbound: &Value) -> Client {
+        let socks = free_port();
+        let config = json!({
+            "log": { "loglevel": "warning" },
+            "inbounds": [{ "listen": "127.0.0.1", "port": socks, "protocol": "socks",
+                           "settings": { "auth": "noauth", "udp": false } }],
+            "outbounds": [outbound]
+        });
+        let path = dir.join(format!("client-{socks}.json"));
+        std::fs::write(&path, config.to_string()).expect("client config");
+        let child = Command::new(v2ray())
+            .arg("-config")
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn v2ray client");
+        assert!(
+            wait_listening(socks, Duration::from_secs(10)),
+            "v2ray client did not listen"
+        );
+        Client { child, socks }
+    }
+
+    /// Downloads the blob through the proxy; Ok when all of it came.
+    async fn fetch(&self, http_port: u16) -> Result<(), String> {
+        let out = tokio::process::Command::new("curl")
+            .args([
+                "-sS",
+                "--max-time",
+                "8",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code} %{size_download}",
+            ])
+            .args(["--socks5-hostname", &format!("127.0.0.1:{}", self.socks)])
+            .arg(format!("http://127.0.0.1:{http_port}/blob"))
+            .kill_on_drop(true)
+            .output()
+            .await
+            .map_err(|e| format!("curl: {e}"))?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if out.status.success() && text == format!("200 {BLOB}") {
+            Ok(())
+        } else {
+            Err(format!(
+                "curl exit {:?}, got {text:?}, stderr {}",
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Retries `f` until it succeeds or `within` passes; panics with the last error.
+async fn eventually<F, Fut>(what: &str, within: Duration, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let until = Instant::now() + within;
+    loop {
+        match f().await {
+            Ok(()) => return,
+            Err(e) if Instant::now() >= until => panic!("{what}: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    }
+}
+
+async fn start_core(backend: Backend) -> Core {
+    Core::start_with(
+        backend,
+        Options::default()
+            .components(&["auth", "manager"])
+            .env("PUBLIC_URL", "https://vpn.example.com"),
+    )
+    .await
+}
+
+async fn add_node(core: &Core, admin: &str, agent: &Agent, name: &str) -> Value {
+    let r = core
+        .post(
+            "/nodes/add",
+            Some(admin),
+            json!({ "url": agent.url(), "accesskey": KEY, "fingerprint": agent.fingerprint(),
+                    "name": name }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "nodes/add {name}: {}", r.text);
+    r.body
+}
+
+async fn new_user(core: &Core, admin: &str, name: &str) -> String {
+    let r = core
+        .post("/users/new", Some(admin), json!({ "namesuggest": name }))
+        .await;
+    assert_eq!(r.status, 200, "users/new: {}", r.text);
+    let id = r.str("id");
+    assert_eq!(
+        r.str("subscription"),
+        format!("https://vpn.example.com/subscription/{id}")
+    );
+    id
+}
+
+async fn subscription(core: &Core, user: &str) -> Vec<Value> {
+    let r = core.get(&format!("/subscription/{user}"), None).await;
+    assert_eq!(r.status, 200, "subscription: {}", r.text);
+    r.body.as_array().expect("array").clone()
+}
+
+async fn node_state(core: &Core, admin: &str, name: &str) -> Value {
+    let r = core.get("/nodes", Some(admin)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body
+        .as_array()
+        .and_then(|a| a.iter().find(|n| n["name"] == name).cloned())
+        .unwrap_or_else(|| panic!("node {name} in {}", r.body))
+}
+
+async fn user_state(core: &Core, admin: &str, id: &str) -> Option<Value> {
+    let r = core.get("/users", Some(admin)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body
+        .as_array()
+        .and_then(|a| a.iter().find(|u| u["id"] == id).cloned())
+}
+
+async fn page(core: &Core, token: Option<&str>) -> Reply {
+    let mut req = core.client.get(core.url("/"));
+    if let Some(t) = token {
+        req = req.header("cookie", format!("nexuma_access={t}"));
+    }
+    Reply::from(req.send().await.expect("page")).await
+}
+
+/// Connects through every entry of `node` and fetches the blob.
+async fn connect_all(dir: &Path, entries: &[Value], node: &str, http_port: u16) {
+    let mine: Vec<&Value> = entries.iter().filter(|e| e["node"] == node).collect();
+    assert_eq!(mine.len(), 3, "three inbounds on {node}: {entries:?}");
+    for entry in mine {
+        let client = Client::start(dir, &entry["outbound"]);
+        eventually(
+            &format!("{node} {} connects", entry["protocol"]),
+            Duration::from_secs(10),
+            || client.fetch(http_port),
+        )
+        .await;
+    }
+}
+
+/// Every entry of `node` refuses the user.
+async fn refused_all(dir: &Path, entries: &[Value], node: &str, http_port: u16) {
+    for entry in entries.iter().filter(|e| e["node"] == node) {
+        let client = Client::start(dir, &entry["outbound"]);
+        eventually(
+            &format!("{node} {} refuses", entry["protocol"]),
+            Duration::from_secs(10),
+            || async {
+                match client.fetch(http_port).await {
+                    Ok(()) => Err("the deleted user still connects".to_string()),
+                    Err(_) => Ok(()),
+                }
+            },
+        )
+        .await;
+    }
+}
+
+both_backends!(manages_real_agents_end_to_end, |backend| async move {
+    let core = start_core(backend).await;
+    let admin = core.admin_token().await;
+    let dir = core.dir.path().to_owned();
+    let mut alpha = Agent::start(&dir.join("alpha"));
+    let beta = Agent::start(&dir.join("beta"));
+    let http_port = file_server().await;
+
+    let added = add_node(&core, &admin, &alpha, "alpha").await;
+    assert_eq!(added["address"], "127.0.0.1");
+    assert_eq!(added["online"], true);
+    assert_eq!(added["inbounds"].as_array().map(Vec::len), Some(3));
+    assert!(added.get("accessKey").is_none() && !added.to_string().contains(KEY));
+    add_node(&core, &admin, &beta, "beta").await;
+    let dup = core
+        .post(
+            "/nodes/add",
+            Some(&admin),
+            json!({ "url": format!("{}/", alpha.url()), "accesskey": KEY }),
+        )
+        .await;
+    assert_eq!(dup.status, 409, "{}", dup.text);
+
+    // A user reaches both nodes at once, through every inbound.
+    let ann = new_user(&core, &admin, "Ann <script>").await;
+    let entries = subscription(&core, &ann).await;
+    assert_eq!(entries.len(), 6, "{entries:?}");
+    for e in &entries {
+        let link = e["link"].as_str().unwrap_or_default();
+        let scheme = format!("{}://", e["protocol"].as_str().unwrap_or_default());
+        assert!(link.starts_with(&scheme), "{link}");
+        assert_eq!(e["address"], "127.0.0.1");
+    }
+    connect_all(&dir, &entries, "alpha", http_port).await;
+    connect_all(&dir, &entries, "beta", http_port).await;
+
+    // The watchdog turns the agents' counters into stored totals on both nodes.
+    eventually("traffic recorded", Duration::from_secs(20), || async {
+        let user = user_state(&core, &admin, &ann).await.ok_or("no user")?;
+        let nodes = user["nodes"].as_array().cloned().unwrap_or_default();
+        let both = nodes.len() == 2
+            && nodes
+                .iter()
+                .all(|n| n["outcoming"].as_i64().unwrap_or(0) >= (3 * BLOB / 1024) as i64);
+        if both {
+            Ok(())
+        } else {
+            Err(format!("{user}"))
+        }
+    })
+    .await;
+    let user = user_state(&core, &admin, &ann).await.expect("user");
+    let total = user["totalIncoming"].as_i64().unwrap() + user["totalOutcoming"].as_i64().unwrap();
+    let html = page(&core, Some(&admin)).await;
+    assert_eq!(html.status, 200);
+    assert!(
+        html.text
+            .contains(&format!("id=\"user-{ann}\" data-total-kib=\"{total}\"")),
+        "the page shows the user's traffic:\n{}",
+        html.text
+    );
+    assert!(html.text.contains("Ann &lt;script&gt;"), "escaped name");
+    assert!(!html.text.contains("Ann <script>"));
+    assert!(
+        html.text.contains("<svg") && html.text.contains("<rect"),
+        "a chart with bars"
+    );
+    let nodes_now = core.get("/nodes", Some(&admin)).await;
+    assert!(nodes_now
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|n| n["online"] == true
+            && n["agentStatus"] == "Running"
+            && n["users"] == 1
+            && n["lastSeenAt"].is_i64()));
+
+    // Deleted: both nodes refuse the next connection.
+    let r = core
+        .post("/users/del", Some(&admin), json!({ "id": ann }))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    refused_all(&dir, &entries, "alpha", http_port).await;
+    refused_all(&dir, &entries, "beta", http_port).await;
+    assert_eq!(
+        core.get(&format!("/subscription/{ann}"), None).await.status,
+        404
+    );
+    let r = core
+        .post("/users/del", Some(&admin), json!({ "id": ann }))
+        .await;
+    assert_eq!(r.status, 404);
+
+    // alpha goes down: its core killed, the agent stopped. The watchdog notices.
+    let core_pid = alpha.core_pid().expect("alpha's core pid");
+    let _ = Command::new("kill")
+        .args(["-KILL", &core_pid.to_string()])
+        .status();
+    alpha.stop();
+    eventually("alpha offline", Duration::from_secs(15), || async {
+        let n = node_state(&core, &admin, "alpha").await;
+        if n["online"] == false {
+            Ok(())
+        } else {
+            Err(format!("{n}"))
+        }
+    })
+    .await;
+
+    // A user created meanwhile reaches beta now and alpha once it is back.
+    let bob = new_user(&core, &admin, "Bob").await;
+    let entries = subscription(&core, &bob).await;
+    connect_all(&dir, &entries, "beta", http_port).await;
+    let bob_state = user_state(&core, &admin, &bob).await.expect("bob");
+    assert!(
+        bob_state["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["node"] == "alpha" && n["connected"] == false),
+        "{bob_state}"
+    );
+    alpha.spawn();
+    eventually(
+        "alpha back with all users",
+        Duration::from_secs(20),
+        || async {
+            let n = node_state(&core, &admin, "alpha").await;
+            let u = user_state(&core, &admin, &bob).await.ok_or("no bob")?;
+            let on_alpha = u["nodes"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .any(|n| n["node"] == "alpha" && n["connected"] == true)
+                })
+                .unwrap_or(false);
+            if n["online"] == true && on_alpha {
+                Ok(())
+            } else {
+                Err(format!("{n} {u}"))
+            }
+        },
+    )
+    .await;
+    connect_all(&dir, &entries, "alpha", http_port).await;
+
+    // Deleting a node stops its agent and takes it out of subscriptions.
+    let r = core
+        .post("/nodes/del", Some(&admin), json!({ "url": beta.url() }))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let entries = subscription(&core, &bob).await;
+    assert!(entries.iter().all(|e| e["node"] == "alpha"), "{entries:?}");
+    let r = core
+        .post("/nodes/del", Some(&admin), json!({ "url": beta.url() }))
+        .await;
+    assert_eq!(r.status, 404);
+});
+
+both_backends!(refuses_bad_requests_and_non_admins, |backend| async move {
+    let core = start_core(backend).await;
+    let admin = core.admin_token().await;
+    let (user, _, _) = core.register("someone@example.com", "password-123").await;
+
+    for (path, body) in [
+        (
+            "/nodes/add",
+            json!({ "url": "https://x", "accesskey": "k" }),
+        ),
+        ("/nodes/del", json!({ "url": "https://x" })),
+        ("/users/new", json!({ "namesuggest": "x" })),
+        ("/users/del", json!({ "id": "x" })),
+    ] {
+        let r = core.post(path, Some(&user), body).await;
+        assert_eq!(r.status, 403, "{path}: {}", r.text);
+        let r = core.post(path, None, json!({})).await;
+        assert_eq!(r.status, 401, "{path}: {}", r.text);
+    }
+    assert_eq!(core.get("/users", Some(&user)).await.status, 403);
+
+    let r = core.post("/users/new", Some(&admin), json!({})).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "validation_error"),
+        "{}",
+        r.text
+    );
+    assert_eq!(r.body["error"]["field"], "namesuggest");
+    let r = core
+        .post("/users/new", Some(&admin), json!({ "namesuggest": "  " }))
+        .await;
+    assert_eq!(r.body["error"]["field"], "namesuggest", "{}", r.text);
+    let r = core
+        .post("/nodes/add", Some(&admin), json!({ "url": "https://x" }))
+        .await;
+    assert_eq!(r.body["error"]["field"], "accesskey", "{}", r.text);
+    let r = core
+        .post(
+            "/nodes/add",
+            Some(&admin),
+            json!({ "url": "http://x", "accesskey": "k" }),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["error"]["field"].clone()),
+        (400, json!("url"))
+    );
+    let r = core
+        .post(
+            "/nodes/add",
+            Some(&admin),
+            json!({ "url": "https://x", "accesskey": "k", "fingerprint": "zz" }),
+        )
+        .await;
+    assert_eq!(r.body["error"]["field"], "fingerprint", "{}", r.text);
+    let r = core.post("/users/del", Some(&admin), json!({})).await;
+    assert_eq!(r.body["error"]["field"], "id", "{}", r.text);
+    assert_eq!(core.get("/users/new", Some(&admin)).await.status, 405);
+
+    // An agent that is not there: 502 and nothing stored.
+    let r = core
+        .post(
+            "/nodes/add",
+            Some(&admin),
+            json!({ "url": format!("https://127.0.0.1:{}", free_port()), "accesskey": "k" }),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (502, "node_unreachable"),
+        "{}",
+        r.text
+    );
+    assert_eq!(core.get("/nodes", Some(&admin)).await.body, json!([]));
+
+    // Unknown ids.
+    let missing = uuid::Uuid::new_v4().to_string();
+    assert_eq!(
+        core.get(&format!("/subscription/{missing}"), None)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(core.get("/subscription/not-an-id", None).await.status, 404);
+    let r = core
+        .post("/users/del", Some(&admin), json!({ "id": missing }))
+        .await;
+    assert_eq!((r.status, r.code()), (404, "user_not_found"));
+    let r = core
+        .post(
+            "/nodes/del",
+            Some(&admin),
+            json!({ "url": "https://nowhere.example" }),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (404, "node_not_found"));
+    // A Core account is not a manager user: /users/del does not touch it.
+    let me = core.get("/me", Some(&user)).await.str("id");
+    let r = core
+        .post("/users/del", Some(&admin), json!({ "id": me }))
+        .await;
+    assert_eq!(r.status, 404);
+
+    // The page: a login form without a cookie, nothing for a non-admin.
+    let r = page(&core, None).await;
+    assert_eq!(r.status, 200);
+    assert!(r.text.contains("action=\"/ui/login\"") && r.text.contains("name=\"password\""));
+    assert!(r.text.contains("name=\"viewport\""));
+    let r = page(&core, Some(&user)).await;
+    assert_eq!(r.status, 403);
+    assert!(!r.text.contains("<table"), "no data for a non-admin");
+    // A Bearer token is not how a browser comes; a cookie of an admin is.
+    let r = page(&core, Some(&admin)).await;
+    assert_eq!(r.status, 200);
+    assert!(r.text.contains("Nodes") && r.text.contains("<svg"));
+});
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// Form login: a 303 with the HttpOnly cookie for an admin; refusals otherwise.
+async fn form_login(core: &Core, email: &str, password: &str) -> Reply {
+    let client = no_redirects();
+    let body = format!(
+        "email={}&password={}",
+        email.replace('@', "%40"),
+        password.replace(' ', "+")
+    );
+    let resp = client
+        .post(core.url("/ui/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .expect("login");
+    Reply::from(resp).await
+}
+
+both_backends!(page_login_logout_and_screenshot, |backend| async move {
+    let core = start_core(backend).await;
+    let admin = core.admin_token().await;
+    core.register("someone@example.com", "password-123").await;
+
+    let r = form_login(&core, "root@example.com", "wrong-password").await;
+    assert_eq!(r.status, 401);
+    assert!(r.text.contains("Wrong email or password"));
+    let r = form_login(&core, "someone@example.com", "password-123").await;
+    assert_eq!(r.status, 403, "a non-admin gets no cookie");
+    assert!(r.header("set-cookie").is_none());
+    let r = form_login(&core, "root@example.com", "admin-password-1").await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    assert_eq!(r.header("location"), Some("/"));
+    let cookie = r.header("set-cookie").expect("cookie").to_string();
+    for part in [
+        "nexuma_access=",
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/",
+        "Max-Age=",
+        "Secure",
+    ] {
+        assert!(cookie.contains(part), "{part} in {cookie}");
+    }
+    let token = cookie
+        .trim_start_matches("nexuma_access=")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let dashboard = page(&core, Some(&token)).await;
+    assert_eq!(dashboard.status, 200);
+    assert!(dashboard.text.contains("Traffic, last 24 hours"));
+    let resp = no_redirects()
+        .post(core.url("/ui/logout"))
+        .send()
+        .await
+        .expect("logout");
+    let r = Reply::from(resp).await;
+    assert_eq!(r.status, 303);
+    assert!(r.header("set-cookie").unwrap_or("").contains("Max-Age=0"));
+
+    // Some data for the picture: users and (without agents) a node row and traffic buckets.
+    for name in ["Ann", "Bob", "Carol"] {
+        new_user(&core, &admin, name).await;
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    common::exec_sql(
+        &core,
+        &format!(
+            "INSERT INTO nodes (id, name, api_url, access_key, address, status, online, \
+             agent_status, cpu_load, memory_load, last_seen_at, created_at, updated_at) VALUES \
+             ('n1', 'Frankfurt', 'https://198.51.100.7:8443', 'k', '198.51.100.7', 'active', \
+             TRUE, 'Running', 12, 40, {now}, {now}, {now})"
+        ),
+    )
+    .await;
+    let hour = 3_600_000i64;
+    for k in 0..24i64 {
+        let h = now - now.rem_euclid(hour) - k * hour;
+        common::exec_sql(
+            &core,
+            "INSERT INTO node_users (node_id, user_id, connected, total_incoming, \
+             total_outcoming) SELECT 'n1', id, TRUE, 0, 0 FROM users WHERE name = 'Ann' \
+             ON CONFLICT DO NOTHING",
+        )
+        .await;
+        common::exec_sql(
+            &core,
+            &format!(
+                "INSERT INTO usage_hourly (user_id, node_id, hour, incoming, outcoming) \
+                 SELECT id, 'n1', {h}, {}, {} FROM users WHERE name = 'Ann'",
+                100 + (k * 37) % 400,
+                800 + (k * 211) % 3000
+            ),
+        )
+        .await;
+    }
+    let dashboard = page(&core, Some(&admin)).await;
+    assert_eq!(dashboard.status, 200);
+    assert!(dashboard.text.contains("Frankfurt"));
+
+    let chromium = find_on_path("chromium")
+        .expect("chromium is not installed: `make chromium` (apt-get install -y chromium)");
+    let dir = core.dir.path();
+    let html_file = dir.join("dashboard.html");
+    std::fs::write(&html_file, &dashboard.text).expect("html");
+    let shots = [
+        (core.url("/"), dir.join("login.png")),
+        (
+            format!("file://{}", html_file.display()),
+            dir.join("dashboard.png"),
+        ),
+    ];
+    for (url, png) in &shots {
+        let profile = dir.join(format!("chromium-{}", uuid::Uuid::new_v4()));
+        let out = tokio::process::Command::new(&chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--hide-scrollbars",
+                "--window-size=420,900",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .arg(format!("--screenshot={}", png.display()))
+            .arg(url)
+            .kill_on_drop(true)
+            .output();
+        let out = tokio::time::timeout(Duration::from_secs(60), out)
+            .await
+            .expect("chromium within 60 s")
+            .expect("run chromium");
+        let size = std::fs::metadata(png).map(|m| m.len()).unwrap_or(0);
+        assert!(
+            size > 5_000,
+            "screenshot of {url}: {size} bytes; chromium said {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if let Ok(keep) = std::env::var("NEXUMA_KEEP_SCREENSHOTS") {
+            let name = format!(
+                "{:?}-{}",
+                backend,
+                png.file_name().unwrap().to_string_lossy()
+            );
+            let _ = std::fs::copy(png, Path::new(&keep).join(name));
+        }
+    }
+});
