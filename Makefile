@@ -7,7 +7,7 @@ SHELL := /bin/bash
 WASM_TARGET := wasm32-wasip2
 WASM_OUT := handlers/target/$(WASM_TARGET)/release
 # Components an operator runs; test-only components stay out of ./components.
-COMPONENTS := auth manager
+COMPONENTS := auth manager billing
 TEST_COMPONENTS := probe overlap
 
 .PHONY: run test bench handlers toolchain lint fmt clean v2ray chromium

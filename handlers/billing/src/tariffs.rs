@@ -1,0 +1,393 @@
+//! Tariffs: `/admin/tariffs` CRUD. Arrays (protocols, node ids, external source ids) are stored
+//! as JSON TEXT.
+//!
+//! Left for the subscriptions step: DELETE of a tariff that a subscription uses must answer 409
+//! (only retiring with `active: false` is allowed then); there is no subscriptions table yet.
+
+use nexuma_sdk::db::{self, Executor, Pool, Row};
+use nexuma_sdk::{clock, id, response, ApiError, Request, Response};
+use serde::{Deserialize, Serialize};
+
+use crate::audit::{self, Entry};
+use crate::util;
+
+pub const PROTOCOLS: [&str; 4] = ["vless", "vmess", "trojan", "shadowsocks"];
+pub const NAME_MAX: usize = 100;
+pub const MAX_DURATION_MONTHS: i64 = 1200;
+pub const MAX_ITEMS: usize = 200;
+const ITEM_MAX: usize = 200;
+
+const COLUMNS: &str = "id, name, price, currency, duration_months, traffic_limit_bytes, \
+                       protocols, node_ids, external_source_ids, active, created_at, updated_at";
+
+#[derive(Serialize, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct Tariff {
+    id: String,
+    name: String,
+    price: i64,
+    currency: String,
+    duration_months: Option<i64>,
+    traffic_limit_bytes: Option<i64>,
+    protocols: Vec<String>,
+    node_ids: Vec<String>,
+    external_source_ids: Vec<String>,
+    active: bool,
+    created_at: i64,
+    updated_at: i64,
+}
+
+fn string_list(row: &Row<'_>, column: &str) -> Result<Vec<String>, ApiError> {
+    serde_json::from_str(row.str(column)?)
+        .map_err(|e| ApiError::internal(format!("tariffs.{column}: {e}")))
+}
+
+impl Tariff {
+    fn from_row(row: Row<'_>) -> Result<Tariff, ApiError> {
+        Ok(Tariff {
+            id: row.string("id")?,
+            name: row.string("name")?,
+            price: row.i64("price")?,
+            currency: row.string("currency")?,
+            duration_months: row.opt_i64("duration_months")?,
+            traffic_limit_bytes: row.opt_i64("traffic_limit_bytes")?,
+            protocols: string_list(&row, "protocols")?,
+            node_ids: string_list(&row, "node_ids")?,
+            external_source_ids: string_list(&row, "external_source_ids")?,
+            active: row.bool("active")?,
+            created_at: row.i64("created_at")?,
+            updated_at: row.i64("updated_at")?,
+        })
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+
+    /// Checks every field; the error names the first bad one.
+    fn validate(mut self) -> Result<Tariff, ApiError> {
+        let name = self.name.trim();
+        if name.is_empty() {
+            return Err(ApiError::validation("name", "must not be empty"));
+        }
+        if name.chars().count() > NAME_MAX || name.chars().any(char::is_control) {
+            return Err(ApiError::validation(
+                "name",
+                format!("must be at most {NAME_MAX} characters, without control characters"),
+            ));
+        }
+        self.name = name.to_string();
+        if self.price < 0 {
+            return Err(ApiError::validation(
+                "price",
+                "must be an integer of at least 0",
+            ));
+        }
+        if self.currency.len() != 3 || !self.currency.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(ApiError::validation(
+                "currency",
+                "must be three upper-case letters (ISO 4217), e.g. RUB",
+            ));
+        }
+        if let Some(months) = self.duration_months {
+            if !(1..=MAX_DURATION_MONTHS).contains(&months) {
+                return Err(ApiError::validation(
+                    "durationMonths",
+                    format!(
+                        "must be null (indefinite) or an integer from 1 to {MAX_DURATION_MONTHS}"
+                    ),
+                ));
+            }
+        }
+        if let Some(limit) = self.traffic_limit_bytes {
+            if limit < 1 {
+                return Err(ApiError::validation(
+                    "trafficLimitBytes",
+                    "must be null (unlimited) or an integer of at least 1",
+                ));
+            }
+        }
+        for protocol in &self.protocols {
+            if !PROTOCOLS.contains(&protocol.as_str()) {
+                return Err(ApiError::validation(
+                    "protocols",
+                    format!("`{protocol}` is not one of {}", PROTOCOLS.join(", ")),
+                ));
+            }
+        }
+        self.protocols = dedup(std::mem::take(&mut self.protocols));
+        self.node_ids = clean_list("nodeIds", std::mem::take(&mut self.node_ids))?;
+        self.external_source_ids = clean_list(
+            "externalSourceIds",
+            std::mem::take(&mut self.external_source_ids),
+        )?;
+        Ok(self)
+    }
+}
+
+fn dedup(items: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(items.len());
+    for item in items {
+        if !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    out
+}
+
+/// Trimmed, non-empty, bounded strings without duplicates.
+fn clean_list(field: &str, items: Vec<String>) -> Result<Vec<String>, ApiError> {
+    if items.len() > MAX_ITEMS {
+        return Err(ApiError::validation(
+            field,
+            format!("must have at most {MAX_ITEMS} items"),
+        ));
+    }
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let item = item.trim();
+        if item.is_empty() || item.len() > ITEM_MAX {
+            return Err(ApiError::validation(
+                field,
+                format!("items must be non-empty strings of at most {ITEM_MAX} bytes"),
+            ));
+        }
+        out.push(item.to_string());
+    }
+    Ok(dedup(out))
+}
+
+fn to_text(items: &[String]) -> String {
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
+}
+
+fn load(db: &impl Executor, id: &str) -> Result<Tariff, ApiError> {
+    db.query(
+        &format!("SELECT {COLUMNS} FROM tariffs WHERE id = $1"),
+        &[id.into()],
+    )?
+    .first()
+    .map(Tariff::from_row)
+    .transpose()?
+    .ok_or_else(|| ApiError::not_found("tariff_not_found", format!("no tariff with id {id}")))
+}
+
+fn save(db: &impl Executor, t: &Tariff) -> Result<(), ApiError> {
+    db.execute(
+        "UPDATE tariffs SET name = $2, price = $3, currency = $4, duration_months = $5, \
+         traffic_limit_bytes = $6, protocols = $7, node_ids = $8, external_source_ids = $9, \
+         active = $10, updated_at = $11 WHERE id = $1",
+        &[
+            t.id.as_str().into(),
+            t.name.as_str().into(),
+            t.price.into(),
+            t.currency.as_str().into(),
+            t.duration_months.into(),
+            t.traffic_limit_bytes.into(),
+            to_text(&t.protocols).into(),
+            to_text(&t.node_ids).into(),
+            to_text(&t.external_source_ids).into(),
+            t.active.into(),
+            t.updated_at.into(),
+        ],
+    )?;
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct Page {
+    items: Vec<Tariff>,
+    total: i64,
+    limit: i64,
+    offset: i64,
+}
+
+pub fn list(req: &Request) -> Result<Response, ApiError> {
+    let (limit, offset) = util::paging(req)?;
+    let total = util::count("SELECT CAST(COUNT(*) AS BIGINT) AS total FROM tariffs", &[])?;
+    let items = db::query(
+        &format!("SELECT {COLUMNS} FROM tariffs ORDER BY created_at, id LIMIT $1 OFFSET $2"),
+        &[limit.into(), offset.into()],
+    )?
+    .iter()
+    .map(Tariff::from_row)
+    .collect::<Result<Vec<_>, _>>()?;
+    response::json(
+        200,
+        &Page {
+            items,
+            total,
+            limit,
+            offset,
+        },
+    )
+}
+
+pub fn get(req: &Request) -> Result<Response, ApiError> {
+    response::json(200, &load(&Pool, req.param("id")?)?)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Create {
+    name: String,
+    price: i64,
+    currency: String,
+    #[serde(default)]
+    duration_months: Option<i64>,
+    #[serde(default)]
+    traffic_limit_bytes: Option<i64>,
+    #[serde(default)]
+    protocols: Vec<String>,
+    #[serde(default)]
+    node_ids: Vec<String>,
+    #[serde(default)]
+    external_source_ids: Vec<String>,
+    #[serde(default)]
+    active: Option<bool>,
+}
+
+pub fn create(req: &Request) -> Result<Response, ApiError> {
+    let body: Create = req.json()?;
+    let now = clock::now_ms();
+    let tariff = Tariff {
+        id: id::new_v4(),
+        name: body.name,
+        price: body.price,
+        currency: body.currency,
+        duration_months: body.duration_months,
+        traffic_limit_bytes: body.traffic_limit_bytes,
+        protocols: body.protocols,
+        node_ids: body.node_ids,
+        external_source_ids: body.external_source_ids,
+        active: body.active.unwrap_or(true),
+        created_at: now,
+        updated_at: now,
+    }
+    .validate()?;
+
+    let tx = db::begin()?;
+    tx.execute(
+        &format!("INSERT INTO tariffs ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"),
+        &[
+            tariff.id.as_str().into(),
+            tariff.name.as_str().into(),
+            tariff.price.into(),
+            tariff.currency.as_str().into(),
+            tariff.duration_months.into(),
+            tariff.traffic_limit_bytes.into(),
+            to_text(&tariff.protocols).into(),
+            to_text(&tariff.node_ids).into(),
+            to_text(&tariff.external_source_ids).into(),
+            tariff.active.into(),
+            now.into(),
+            now.into(),
+        ],
+    )?;
+    audit::record(
+        &tx,
+        req,
+        Entry {
+            action: "tariff.create",
+            target_type: "tariff",
+            target_id: &tariff.id,
+            before: None,
+            after: Some(tariff.json()),
+        },
+        now,
+    )?;
+    tx.commit()?;
+    response::json(201, &tariff)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Patch {
+    name: Option<String>,
+    price: Option<i64>,
+    currency: Option<String>,
+    #[serde(default, deserialize_with = "util::present")]
+    duration_months: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "util::present")]
+    traffic_limit_bytes: Option<Option<i64>>,
+    protocols: Option<Vec<String>>,
+    node_ids: Option<Vec<String>>,
+    external_source_ids: Option<Vec<String>>,
+    active: Option<bool>,
+}
+
+pub fn update(req: &Request) -> Result<Response, ApiError> {
+    let id = req.param("id")?;
+    let body: Patch = req.json()?;
+    let before = load(&Pool, id)?;
+    let mut t = before.clone();
+    if let Some(v) = body.name {
+        t.name = v;
+    }
+    if let Some(v) = body.price {
+        t.price = v;
+    }
+    if let Some(v) = body.currency {
+        t.currency = v;
+    }
+    if let Some(v) = body.duration_months {
+        t.duration_months = v;
+    }
+    if let Some(v) = body.traffic_limit_bytes {
+        t.traffic_limit_bytes = v;
+    }
+    if let Some(v) = body.protocols {
+        t.protocols = v;
+    }
+    if let Some(v) = body.node_ids {
+        t.node_ids = v;
+    }
+    if let Some(v) = body.external_source_ids {
+        t.external_source_ids = v;
+    }
+    if let Some(v) = body.active {
+        t.active = v;
+    }
+    let now = clock::now_ms();
+    t.updated_at = now;
+    let t = t.validate()?;
+
+    let tx = db::begin()?;
+    save(&tx, &t)?;
+    audit::record(
+        &tx,
+        req,
+        Entry {
+            action: "tariff.update",
+            target_type: "tariff",
+            target_id: &t.id,
+            before: Some(before.json()),
+            after: Some(t.json()),
+        },
+        now,
+    )?;
+    tx.commit()?;
+    response::json(200, &t)
+}
+
+pub fn delete(req: &Request) -> Result<Response, ApiError> {
+    let id = req.param("id")?;
+    let now = clock::now_ms();
+    let tx = db::begin()?;
+    let before = load(&tx, id)?;
+    tx.execute("DELETE FROM tariffs WHERE id = $1", &[id.into()])?;
+    audit::record(
+        &tx,
+        req,
+        Entry {
+            action: "tariff.delete",
+            target_type: "tariff",
+            target_id: id,
+            before: Some(before.json()),
+            after: None,
+        },
+        now,
+    )?;
+    tx.commit()?;
+    response::no_content()
+}

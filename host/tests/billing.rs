@@ -1,0 +1,539 @@
+//! The `billing` component (tariffs, balance ledger, audit log) over real HTTP, on both backends.
+
+mod common;
+
+use common::{Backend, Core, Options, Reply};
+use serde_json::{json, Value};
+
+async fn start(backend: Backend) -> Core {
+    Core::start_with(backend, Options::default().components(&["auth", "billing"])).await
+}
+
+async fn delete(core: &Core, path: &str, token: &str) -> Reply {
+    core.send(reqwest::Method::DELETE, path, Some(token), None)
+        .await
+}
+
+/// POST with an `idempotency-key` header.
+async fn post_keyed(core: &Core, path: &str, token: &str, key: &str, body: Value) -> Reply {
+    let req = core
+        .client
+        .post(core.url(path))
+        .bearer_auth(token)
+        .header("idempotency-key", key)
+        .json(&body);
+    Reply::from(req.send().await.expect("request")).await
+}
+
+async fn balance(core: &Core, admin: &str, user: &str) -> i64 {
+    let r = core
+        .get(&format!("/admin/users/{user}/balance"), Some(admin))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body["amount"].as_i64().expect("amount")
+}
+
+async fn transactions(core: &Core, token: &str) -> Vec<Value> {
+    let r = core
+        .get("/me/balance/transactions?limit=200", Some(token))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.body["total"].as_u64(),
+        Some(r.body["items"].as_array().unwrap().len() as u64)
+    );
+    r.body["items"].as_array().expect("items").clone()
+}
+
+fn assert_field(r: &Reply, field: &str) {
+    assert_eq!(r.status, 400, "{field}: {}", r.text);
+    assert_eq!(r.code(), "validation_error", "{}", r.text);
+    assert!(r.message().contains(field), "{field}: {}", r.message());
+}
+
+both_backends!(tariff_crud_and_validation, |backend| async move {
+    let core = start(backend).await;
+    let admin = core.admin_token().await;
+    let (user, _, _) = core.register("ann@example.com", "password-ann").await;
+
+    let created = core
+        .post(
+            "/admin/tariffs",
+            Some(&admin),
+            json!({
+                "name": " Basic ", "price": 29900, "currency": "RUB", "durationMonths": 1,
+                "trafficLimitBytes": null, "protocols": ["vless", "trojan", "vless"],
+                "nodeIds": ["n1"], "externalSourceIds": []
+            }),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let id = created.str("id");
+    assert_eq!(created.body["name"], "Basic");
+    assert_eq!(created.body["price"], 29900);
+    assert_eq!(created.body["protocols"], json!(["vless", "trojan"]));
+    assert_eq!(created.body["trafficLimitBytes"], Value::Null);
+    assert_eq!(created.body["active"], true);
+
+    let got = core
+        .get(&format!("/admin/tariffs/{id}"), Some(&admin))
+        .await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.body, created.body);
+
+    let patched = core
+        .patch(
+            &format!("/admin/tariffs/{id}"),
+            Some(&admin),
+            json!({ "durationMonths": null, "trafficLimitBytes": 1073741824, "active": false }),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.text);
+    assert_eq!(patched.body["durationMonths"], Value::Null);
+    assert_eq!(patched.body["trafficLimitBytes"], 1073741824_i64);
+    assert_eq!(patched.body["active"], false);
+    assert_eq!(patched.body["price"], 29900, "untouched fields stay");
+
+    let list = core.get("/admin/tariffs", Some(&admin)).await;
+    assert_eq!(list.status, 200);
+    assert_eq!(list.body["total"], 1);
+    assert_eq!(list.body["items"][0]["id"], id.as_str());
+
+    let base = json!({ "name": "X", "price": 1, "currency": "RUB" });
+    for (field, bad) in [
+        ("name", json!("  ")),
+        ("price", json!(-1)),
+        ("price", json!("ten")),
+        ("currency", json!("rub")),
+        ("currency", json!("RUBL")),
+        ("durationMonths", json!(0)),
+        ("trafficLimitBytes", json!(0)),
+        ("protocols", json!(["wireguard"])),
+        ("nodeIds", json!([""])),
+        ("externalSourceIds", json!([1])),
+    ] {
+        let mut body = base.clone();
+        body[field] = bad;
+        let r = core.post("/admin/tariffs", Some(&admin), body).await;
+        assert_field(&r, field);
+    }
+    let r = core
+        .post(
+            "/admin/tariffs",
+            Some(&admin),
+            json!({ "price": 1, "currency": "RUB" }),
+        )
+        .await;
+    assert_field(&r, "name");
+    let r = core
+        .patch(
+            &format!("/admin/tariffs/{id}"),
+            Some(&admin),
+            json!({ "currency": "usd" }),
+        )
+        .await;
+    assert_field(&r, "currency");
+
+    for r in [
+        core.get("/admin/tariffs", Some(&user)).await,
+        core.post("/admin/tariffs", Some(&user), base.clone()).await,
+        delete(&core, &format!("/admin/tariffs/{id}"), &user).await,
+    ] {
+        assert_eq!(r.status, 403, "{}", r.text);
+    }
+
+    let gone = delete(&core, &format!("/admin/tariffs/{id}"), &admin).await;
+    assert_eq!(gone.status, 204, "{}", gone.text);
+    let r = core
+        .get(&format!("/admin/tariffs/{id}"), Some(&admin))
+        .await;
+    assert_eq!((r.status, r.code()), (404, "tariff_not_found"));
+    let r = delete(&core, &format!("/admin/tariffs/{id}"), &admin).await;
+    assert_eq!(r.status, 404);
+});
+
+both_backends!(deposits_withdrawals_and_idempotency, |backend| async move {
+    let core = start(backend).await;
+    let admin = core.admin_token().await;
+    let (ann, _, ann_id) = core.register("ann@example.com", "password-ann").await;
+    let (bob, _, bob_id) = core.register("bob@example.com", "password-bob").await;
+
+    let me = core.get("/me/balance", Some(&ann)).await;
+    assert_eq!(me.status, 200);
+    assert_eq!(me.body, json!({ "amount": 0, "currency": "RUB" }));
+
+    let dep = core
+        .post(
+            &format!("/admin/users/{ann_id}/balance/deposit"),
+            Some(&admin),
+            json!({ "amount": 1000, "reason": "cash" }),
+        )
+        .await;
+    assert_eq!(dep.status, 200, "{}", dep.text);
+    assert_eq!(dep.body["kind"], "deposit");
+    assert_eq!(dep.body["amount"], 1000);
+    assert_eq!(dep.body["balanceAfter"], 1000);
+    assert_eq!(dep.body["reason"], "cash");
+
+    let short = core
+        .post(
+            &format!("/admin/users/{ann_id}/balance/withdraw"),
+            Some(&admin),
+            json!({ "amount": 1001 }),
+        )
+        .await;
+    assert_eq!((short.status, short.code()), (402, "insufficient_funds"));
+    assert!(
+        short.message().contains("1000") && short.message().contains("1001"),
+        "{}",
+        short.message()
+    );
+    assert_eq!(balance(&core, &admin, &ann_id).await, 1000);
+
+    let wd = core
+        .post(
+            &format!("/admin/users/{ann_id}/balance/withdraw"),
+            Some(&admin),
+            json!({ "amount": 300 }),
+        )
+        .await;
+    assert_eq!(wd.status, 200, "{}", wd.text);
+    assert_eq!(
+        (wd.body["kind"].as_str(), wd.body["amount"].as_i64()),
+        (Some("withdrawal"), Some(-300))
+    );
+    assert_eq!(wd.body["balanceAfter"], 700);
+
+    // The same key twice: one row, the same answer; header and body field both work.
+    let path = format!("/admin/users/{ann_id}/balance/deposit");
+    let first = post_keyed(&core, &path, &admin, "pay-1", json!({ "amount": 50 })).await;
+    let again = post_keyed(&core, &path, &admin, "pay-1", json!({ "amount": 50 })).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    assert_eq!(again.status, 200, "{}", again.text);
+    assert_eq!(first.body, again.body);
+    let by_body = core
+        .post(
+            &path,
+            Some(&admin),
+            json!({ "amount": 50, "idempotencyKey": "pay-1" }),
+        )
+        .await;
+    assert_eq!(by_body.body, first.body);
+    let other = post_keyed(&core, &path, &admin, "pay-1", json!({ "amount": 60 })).await;
+    assert_eq!((other.status, other.code()), (409, "idempotency_conflict"));
+    assert_eq!(balance(&core, &admin, &ann_id).await, 750);
+
+    let items = transactions(&core, &ann).await;
+    assert_eq!(items.len(), 3, "deposit, withdrawal, one keyed deposit");
+    assert_eq!(items[0]["balanceAfter"], 750, "newest first");
+    let sum: i64 = items.iter().map(|t| t["amount"].as_i64().unwrap()).sum();
+    assert_eq!(sum, 750, "the ledger sums to the balance");
+    let me = core.get("/me/balance", Some(&ann)).await;
+    assert_eq!(me.body["amount"], 750);
+
+    // Bob sees only his own (empty) ledger and balance; user tokens cannot move money.
+    assert!(transactions(&core, &bob).await.is_empty());
+    assert_eq!(core.get("/me/balance", Some(&bob)).await.body["amount"], 0);
+    let r = core
+        .post(
+            &format!("/admin/users/{bob_id}/balance/deposit"),
+            Some(&bob),
+            json!({ "amount": 5 }),
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    let r = core
+        .get(&format!("/admin/users/{ann_id}/balance"), Some(&bob))
+        .await;
+    assert_eq!(r.status, 403);
+
+    // Validation and unknown users.
+    for amount in [json!(0), json!(-5), json!("5")] {
+        let r = core
+            .post(&path, Some(&admin), json!({ "amount": amount }))
+            .await;
+        assert_field(&r, "amount");
+    }
+    let r = core
+        .post(
+            "/admin/users/nobody/balance/deposit",
+            Some(&admin),
+            json!({ "amount": 5 }),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (404, "user_not_found"));
+});
+
+both_backends!(
+    concurrent_withdrawals_never_overdraw,
+    |backend| async move {
+        let core = start(backend).await;
+        let admin = core.admin_token().await;
+        let (ann, _, ann_id) = core.register("ann@example.com", "password-ann").await;
+        let dep = core
+            .post(
+                &format!("/admin/users/{ann_id}/balance/deposit"),
+                Some(&admin),
+                json!({ "amount": 100 }),
+            )
+            .await;
+        assert_eq!(dep.status, 200, "{}", dep.text);
+
+        let url = core.url(&format!("/admin/users/{ann_id}/balance/withdraw"));
+        let mut tasks = Vec::new();
+        for _ in 0..50 {
+            let client = core.client.clone();
+            let url = url.clone();
+            let admin = admin.clone();
+            tasks.push(tokio::spawn(async move {
+                let resp = client
+                    .post(url)
+                    .bearer_auth(admin)
+                    .json(&json!({ "amount": 10 }))
+                    .send()
+                    .await
+                    .expect("request");
+                Reply::from(resp).await
+            }));
+        }
+        let (mut ok, mut short) = (0, 0);
+        for task in tasks {
+            let r = task.await.expect("task");
+            match r.status {
+                200 => ok += 1,
+                402 => short += 1,
+                other => panic!("unexpected {other}: {}", r.text),
+            }
+        }
+        assert_eq!((ok, short), (10, 40));
+        assert_eq!(balance(&core, &admin, &ann_id).await, 0);
+        let items = transactions(&core, &ann).await;
+        assert_eq!(items.len(), 11, "1 deposit + 10 withdrawals");
+        let sum: i64 = items.iter().map(|t| t["amount"].as_i64().unwrap()).sum();
+        assert_eq!(sum, 0);
+        let mut after: Vec<i64> = items
+            .iter()
+            .map(|t| t["balanceAfter"].as_i64().unwrap())
+            .collect();
+        after.sort();
+        assert_eq!(after, vec![0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100]);
+
+        // Concurrent retries of one keyed deposit: one row, every answer the same transaction.
+        let url = core.url(&format!("/admin/users/{ann_id}/balance/deposit"));
+        let mut tasks = Vec::new();
+        for _ in 0..10 {
+            let (client, url, admin) = (core.client.clone(), url.clone(), admin.clone());
+            tasks.push(tokio::spawn(async move {
+                let resp = client
+                    .post(url)
+                    .bearer_auth(admin)
+                    .header("idempotency-key", "retry-storm")
+                    .json(&json!({ "amount": 7 }))
+                    .send()
+                    .await
+                    .expect("request");
+                Reply::from(resp).await
+            }));
+        }
+        let mut ids = Vec::new();
+        for task in tasks {
+            let r = task.await.expect("task");
+            assert_eq!(r.status, 200, "{}", r.text);
+            ids.push(r.str("id"));
+        }
+        ids.dedup();
+        assert_eq!(ids.len(), 1, "one transaction for one key");
+        assert_eq!(balance(&core, &admin, &ann_id).await, 7);
+        assert_eq!(transactions(&core, &ann).await.len(), 12);
+    }
+);
+
+both_backends!(
+    refunds_never_exceed_their_transaction,
+    |backend| async move {
+        let core = start(backend).await;
+        let admin = core.admin_token().await;
+        let (_, _, ann_id) = core.register("ann@example.com", "password-ann").await;
+        let (_, _, bob_id) = core.register("bob@example.com", "password-bob").await;
+        let base = format!("/admin/users/{ann_id}/balance");
+        let dep = core
+            .post(
+                &format!("{base}/deposit"),
+                Some(&admin),
+                json!({ "amount": 1000 }),
+            )
+            .await;
+        let wd = core
+            .post(
+                &format!("{base}/withdraw"),
+                Some(&admin),
+                json!({ "amount": 400 }),
+            )
+            .await;
+        assert_eq!(wd.status, 200, "{}", wd.text);
+        let wd_id = wd.str("id");
+        let refund = format!("{base}/refund");
+
+        let r = core
+            .post(
+                &refund,
+                Some(&admin),
+                json!({ "transactionId": wd_id, "amount": 401 }),
+            )
+            .await;
+        assert_eq!((r.status, r.code()), (400, "refund_exceeds"), "{}", r.text);
+        let r = core
+            .post(
+                &refund,
+                Some(&admin),
+                json!({ "transactionId": dep.str("id") }),
+            )
+            .await;
+        assert_eq!((r.status, r.code()), (400, "not_refundable"), "{}", r.text);
+
+        let part = core
+            .post(
+                &refund,
+                Some(&admin),
+                json!({ "transactionId": wd_id, "amount": 150, "reason": "goodwill" }),
+            )
+            .await;
+        assert_eq!(part.status, 200, "{}", part.text);
+        assert_eq!(part.body["kind"], "refund");
+        assert_eq!(part.body["amount"], 150);
+        assert_eq!(part.body["reversesId"], wd_id.as_str());
+        assert_eq!(part.body["balanceAfter"], 750);
+        let r = core
+            .post(
+                &refund,
+                Some(&admin),
+                json!({ "transactionId": wd_id, "amount": 251 }),
+            )
+            .await;
+        assert_eq!((r.status, r.code()), (400, "refund_exceeds"), "{}", r.text);
+        let rest = core
+            .post(&refund, Some(&admin), json!({ "transactionId": wd_id }))
+            .await;
+        assert_eq!(rest.status, 200, "{}", rest.text);
+        assert_eq!(rest.body["amount"], 250, "the remainder by default");
+        let r = core
+            .post(&refund, Some(&admin), json!({ "transactionId": wd_id }))
+            .await;
+        assert_eq!((r.status, r.code()), (400, "refund_exceeds"));
+        assert_eq!(balance(&core, &admin, &ann_id).await, 1000);
+
+        // Another user's transaction, or an unknown one, is not found.
+        let r = core
+            .post(
+                &format!("/admin/users/{bob_id}/balance/refund"),
+                Some(&admin),
+                json!({ "transactionId": wd_id }),
+            )
+            .await;
+        assert_eq!((r.status, r.code()), (404, "transaction_not_found"));
+        let r = core
+            .post(&refund, Some(&admin), json!({ "transactionId": "nope" }))
+            .await;
+        assert_eq!(r.status, 404);
+    }
+);
+
+both_backends!(audit_log_records_admin_actions, |backend| async move {
+    let core = start(backend).await;
+    let admin = core.admin_token().await;
+    let admin_id = core.get("/me", Some(&admin)).await.str("id");
+    let (user, _, ann_id) = core.register("ann@example.com", "password-ann").await;
+
+    let t = core
+        .post(
+            "/admin/tariffs",
+            Some(&admin),
+            json!({ "name": "Pro", "price": 100, "currency": "RUB" }),
+        )
+        .await;
+    let tariff_id = t.str("id");
+    core.patch(
+        &format!("/admin/tariffs/{tariff_id}"),
+        Some(&admin),
+        json!({ "price": 200 }),
+    )
+    .await;
+    core.post(
+        &format!("/admin/users/{ann_id}/balance/deposit"),
+        Some(&admin),
+        json!({ "amount": 10 }),
+    )
+    .await;
+
+    let logs = core.get("/admin/logs", Some(&admin)).await;
+    assert_eq!(logs.status, 200, "{}", logs.text);
+    assert_eq!(logs.body["total"], 3);
+    let items = logs.body["items"].as_array().unwrap();
+    let actions: Vec<&str> = items
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for action in ["tariff.create", "tariff.update", "balance.deposit"] {
+        assert!(actions.contains(&action), "{action} in {actions:?}");
+    }
+    for entry in items {
+        assert_eq!(entry["actorId"], admin_id.as_str());
+        assert_eq!(entry["ip"], "127.0.0.1");
+    }
+    let update = core
+        .get("/admin/logs?action=tariff.update", Some(&admin))
+        .await;
+    assert_eq!(update.body["total"], 1);
+    assert_eq!(update.body["items"][0]["before"]["price"], 100);
+    assert_eq!(update.body["items"][0]["after"]["price"], 200);
+    assert_eq!(update.body["items"][0]["targetId"], tariff_id.as_str());
+    let by_target = core
+        .get(
+            &format!("/admin/logs?targetId={ann_id}&actorId={admin_id}"),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(by_target.body["total"], 1);
+    assert_eq!(by_target.body["items"][0]["after"]["balance"], 10);
+    let page = core.get("/admin/logs?limit=1&offset=1", Some(&admin)).await;
+    assert_eq!(page.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(page.body["total"], 3);
+    assert_eq!(core.get("/admin/logs", Some(&user)).await.status, 403);
+    let r = core.get("/admin/logs?limit=0", Some(&admin)).await;
+    assert_field(&r, "limit");
+});
+
+#[tokio::test]
+async fn billing_routes_are_documented() {
+    let core = start(Backend::Embedded).await;
+    let doc = core.get("/openapi.json", None).await;
+    assert_eq!(doc.status, 200);
+    let paths = doc.body["paths"].as_object().expect("paths");
+    for (method, path) in [
+        ("get", "/admin/tariffs"),
+        ("post", "/admin/tariffs"),
+        ("get", "/admin/tariffs/{id}"),
+        ("patch", "/admin/tariffs/{id}"),
+        ("delete", "/admin/tariffs/{id}"),
+        ("get", "/me/balance"),
+        ("get", "/me/balance/transactions"),
+        ("get", "/admin/users/{id}/balance"),
+        ("post", "/admin/users/{id}/balance/deposit"),
+        ("post", "/admin/users/{id}/balance/withdraw"),
+        ("post", "/admin/users/{id}/balance/refund"),
+        ("get", "/admin/logs"),
+    ] {
+        let op = &paths[path][method];
+        assert!(
+            op["summary"].as_str().is_some_and(|s| !s.is_empty()),
+            "{method} {path} has a summary"
+        );
+        assert!(op["responses"].as_object().is_some_and(|r| !r.is_empty()));
+        if method == "post" || method == "patch" {
+            assert!(
+                op["requestBody"]["content"]["application/json"]["schema"].is_object(),
+                "{method} {path} has a request schema"
+            );
+        }
+    }
+}
