@@ -9,28 +9,6 @@ use crate::session;
 use crate::users::{self, Changes, User, COLUMNS, ROLES, STATUSES};
 use crate::{settings, validate};
 
-pub const DEFAULT_LIMIT: i64 = 50;
-pub const MAX_LIMIT: i64 = 200;
-
-/// A query-string integer in `min..=max`; empty or absent gives `default`.
-fn int_param(req: &Request, name: &str, default: i64, min: i64, max: i64) -> Result<i64, ApiError> {
-    match req.query(name).map(str::trim).filter(|v| !v.is_empty()) {
-        None => Ok(default),
-        Some(raw) => raw
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (min..=max).contains(n))
-            .ok_or_else(|| {
-                let range = if max == i64::MAX {
-                    format!("must be an integer of at least {min}")
-                } else {
-                    format!("must be an integer from {min} to {max}")
-                };
-                ApiError::validation(name, range)
-            }),
-    }
-}
-
 #[derive(Serialize)]
 struct Page<'a> {
     items: Vec<users::Profile<'a>>,
@@ -40,8 +18,7 @@ struct Page<'a> {
 }
 
 pub fn list_users(req: &Request) -> Result<Response, ApiError> {
-    let limit = int_param(req, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)?;
-    let offset = int_param(req, "offset", 0, 0, i64::MAX)?;
+    let (limit, offset) = req.paging()?;
     let status = match req.query("status").map(str::trim).filter(|v| !v.is_empty()) {
         Some(raw) => Some(validate::one_of("status", raw, &STATUSES)?),
         None => None,

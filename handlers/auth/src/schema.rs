@@ -2,8 +2,8 @@
 
 use serde_json::{json, Value};
 
-use crate::admin::{DEFAULT_LIMIT, MAX_LIMIT};
 use crate::validate::{EMAIL_MAX, NAME_MAX, PASSWORD_MAX, PASSWORD_MIN};
+use nexuma_sdk::{DEFAULT_LIMIT, MAX_LIMIT};
 
 fn nullable_string() -> Value {
     json!({ "type": ["string", "null"] })

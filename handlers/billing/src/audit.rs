@@ -80,7 +80,7 @@ struct Page {
 
 /// `GET /admin/logs?limit&offset&actorId&action&targetId`.
 pub fn list(req: &Request) -> Result<Response, ApiError> {
-    let (limit, offset) = util::paging(req)?;
+    let (limit, offset) = req.paging()?;
     let mut conditions: Vec<String> = Vec::new();
     let mut params: Vec<Value> = Vec::new();
     for (name, column) in [

@@ -106,7 +106,7 @@ struct Page {
 
 pub fn my_transactions(req: &Request) -> Result<Response, ApiError> {
     let user = req.caller()?.id.as_str();
-    let (limit, offset) = util::paging(req)?;
+    let (limit, offset) = req.paging()?;
     let total = util::count(
         "SELECT CAST(COUNT(*) AS BIGINT) AS total FROM balance_ledger WHERE user_id = $1",
         &[user.into()],

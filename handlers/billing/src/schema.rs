@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 
 use crate::balance::{KEY_MAX, MAX_AMOUNT, REASON_MAX};
 use crate::tariffs::{MAX_DURATION_MONTHS, MAX_ITEMS, NAME_MAX, PROTOCOLS};
-use crate::util::{DEFAULT_LIMIT, MAX_LIMIT};
+use nexuma_sdk::{DEFAULT_LIMIT, MAX_LIMIT};
 
 fn millis() -> Value {
     json!({ "type": "integer", "format": "int64", "description": "epoch milliseconds" })

@@ -203,7 +203,7 @@ struct Page {
 }
 
 pub fn list(req: &Request) -> Result<Response, ApiError> {
-    let (limit, offset) = util::paging(req)?;
+    let (limit, offset) = req.paging()?;
     let total = util::count("SELECT CAST(COUNT(*) AS BIGINT) AS total FROM tariffs", &[])?;
     let items = db::query(
         &format!("SELECT {COLUMNS} FROM tariffs ORDER BY created_at, id LIMIT $1 OFFSET $2"),

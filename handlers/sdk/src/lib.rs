@@ -55,6 +55,7 @@ mod route;
 
 pub use bindings::nexuma::core::types::{AuthLevel, Caller, Job, Request, Response, Route};
 pub use error::ApiError;
+pub use request::{DEFAULT_LIMIT, MAX_LIMIT};
 
 /// Wall-clock time from the host (`clock::now_ms()`, epoch milliseconds).
 pub use bindings::nexuma::core::clock;

@@ -4,7 +4,40 @@ use serde::de::DeserializeOwned;
 
 use crate::{ApiError, Caller, Request};
 
+/// Default page size of list routes (`?limit=`).
+pub const DEFAULT_LIMIT: i64 = 50;
+/// Largest page size a list route accepts.
+pub const MAX_LIMIT: i64 = 200;
+
 impl Request {
+    /// A query-string integer in `min..=max`; empty or absent gives `default`. Out of range or
+    /// not a number: 400 naming the parameter.
+    pub fn int_query(&self, name: &str, default: i64, min: i64, max: i64) -> Result<i64, ApiError> {
+        match self.query(name).map(str::trim).filter(|v| !v.is_empty()) {
+            None => Ok(default),
+            Some(raw) => raw
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (min..=max).contains(n))
+                .ok_or_else(|| {
+                    let range = if max == i64::MAX {
+                        format!("must be an integer of at least {min}")
+                    } else {
+                        format!("must be an integer from {min} to {max}")
+                    };
+                    ApiError::validation(name, range)
+                }),
+        }
+    }
+
+    /// `limit` (1..=`MAX_LIMIT`, default `DEFAULT_LIMIT`) and `offset` (≥ 0) of a paged list.
+    pub fn paging(&self) -> Result<(i64, i64), ApiError> {
+        Ok((
+            self.int_query("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)?,
+            self.int_query("offset", 0, 0, i64::MAX)?,
+        ))
+    }
+
     /// A `:name` segment of the matched route. The host always fills the pattern's parameters,
     /// so a missing one is a mismatch between code and route table: 500.
     pub fn param(&self, name: &str) -> Result<&str, ApiError> {
