@@ -1,5 +1,11 @@
 //! The route table: path patterns with `:name` parameters, built from what the loaded
-//! components declare. Two routes that one concrete path could match are refused.
+//! components declare.
+//!
+//! Where two patterns match one path, the more specific wins: comparing segment by segment, the
+//! first place where one has a literal and the other a parameter decides for the literal (so
+//! `/me/subscriptions/links/:id` beats `/me/subscriptions/:id/auto-renew` for
+//! `/me/subscriptions/links/x`). Two routes of the same shape (equal but for parameter names) can
+//! never be told apart and are refused at load.
 
 use std::sync::Arc;
 
@@ -120,7 +126,7 @@ impl RouteTable {
                 let segments = parse(&route.path);
                 if let Some(other) = entries
                     .iter()
-                    .find(|e| e.route.method == route.method && overlaps(&e.segments, &segments))
+                    .find(|e| e.route.method == route.method && same_shape(&e.segments, &segments))
                 {
                     return Err(LoadError::Overlap {
                         method: route.method.clone(),
@@ -147,29 +153,51 @@ impl RouteTable {
     pub fn lookup(&self, method: &str, path: &str) -> Lookup<'_> {
         let parts = segments(path);
         let mut allowed = Vec::new();
+        let mut best: Option<(&Entry, Vec<(String, String)>)> = None;
         for entry in &self.entries {
             let Some(params) = match_segments(&entry.segments, &parts) else {
                 continue;
             };
-            if entry.route.method == method {
-                return Lookup::Found { entry, params };
+            if entry.route.method != method {
+                allowed.push(entry.route.method.clone());
+                continue;
             }
-            allowed.push(entry.route.method.clone());
+            if best
+                .as_ref()
+                .is_none_or(|(b, _)| more_specific(&entry.segments, &b.segments))
+            {
+                best = Some((entry, params));
+            }
         }
-        if allowed.is_empty() {
-            Lookup::NotFound
-        } else {
-            Lookup::MethodNotAllowed(allowed)
+        match best {
+            Some((entry, params)) => Lookup::Found { entry, params },
+            None if allowed.is_empty() => Lookup::NotFound,
+            None => Lookup::MethodNotAllowed(allowed),
         }
     }
 }
 
-fn overlaps(a: &[Segment], b: &[Segment]) -> bool {
+/// Equal but for parameter names: no path could ever choose between the two.
+fn same_shape(a: &[Segment], b: &[Segment]) -> bool {
     a.len() == b.len()
         && a.iter().zip(b).all(|pair| match pair {
             (Segment::Literal(x), Segment::Literal(y)) => x == y,
-            _ => true,
+            (Segment::Param(_), Segment::Param(_)) => true,
+            _ => false,
         })
+}
+
+/// Whether `a` beats `b` for a path both match: at the first segment where one is a literal and
+/// the other a parameter, the literal wins.
+fn more_specific(a: &[Segment], b: &[Segment]) -> bool {
+    a.iter()
+        .zip(b)
+        .find_map(|pair| match pair {
+            (Segment::Literal(_), Segment::Param(_)) => Some(true),
+            (Segment::Param(_), Segment::Literal(_)) => Some(false),
+            _ => None,
+        })
+        .unwrap_or(false)
 }
 
 fn match_segments(pattern: &[Segment], parts: &[&str]) -> Option<Vec<(String, String)>> {
@@ -197,14 +225,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn literal_and_param_segments_overlap_but_lengths_do_not() {
-        assert!(overlaps(
+    fn only_routes_of_the_same_shape_clash() {
+        assert!(same_shape(&parse("/a/:x"), &parse("/a/:y")));
+        assert!(!same_shape(
             &parse("/admin/users/:id"),
             &parse("/admin/users/stats")
         ));
-        assert!(overlaps(&parse("/a/:x"), &parse("/a/:y")));
-        assert!(!overlaps(&parse("/sub/:uuid"), &parse("/sub/:uuid/info")));
-        assert!(!overlaps(&parse("/a/b"), &parse("/a/c")));
+        assert!(!same_shape(&parse("/sub/:uuid"), &parse("/sub/:uuid/info")));
+        assert!(!same_shape(&parse("/a/b"), &parse("/a/c")));
+    }
+
+    #[test]
+    fn the_first_literal_wins() {
+        let links = parse("/me/subscriptions/links/:id");
+        let renew = parse("/me/subscriptions/:id/auto-renew");
+        assert!(more_specific(&links, &renew));
+        assert!(!more_specific(&renew, &links));
+        assert!(more_specific(
+            &parse("/admin/users/stats"),
+            &parse("/admin/users/:id")
+        ));
     }
 
     #[test]
