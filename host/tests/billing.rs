@@ -279,32 +279,19 @@ both_backends!(
             .await;
         assert_eq!(dep.status, 200, "{}", dep.text);
 
-        let url = core.url(&format!("/admin/users/{ann_id}/balance/withdraw"));
-        let mut tasks = Vec::new();
-        for _ in 0..50 {
-            let client = core.client.clone();
-            let url = url.clone();
-            let admin = admin.clone();
-            tasks.push(tokio::spawn(async move {
-                let resp = client
-                    .post(url)
-                    .bearer_auth(admin)
-                    .json(&json!({ "amount": 10 }))
-                    .send()
-                    .await
-                    .expect("request");
-                Reply::from(resp).await
-            }));
-        }
-        let (mut ok, mut short) = (0, 0);
-        for task in tasks {
-            let r = task.await.expect("task");
-            match r.status {
-                200 => ok += 1,
-                402 => short += 1,
-                other => panic!("unexpected {other}: {}", r.text),
-            }
-        }
+        let replies = common::post_at_once(
+            &[&core],
+            &format!("/admin/users/{ann_id}/balance/withdraw"),
+            &admin,
+            json!({ "amount": 10 }),
+            50,
+        )
+        .await;
+        let (ok, short) = (
+            common::count_status(&replies, 200),
+            common::count_status(&replies, 402),
+        );
+        assert_eq!(ok + short, 50, "only 200 or 402");
         assert_eq!((ok, short), (10, 40));
         assert_eq!(balance(&core, &admin, &ann_id).await, 0);
         let items = transactions(&core, &ann).await;
@@ -319,25 +306,16 @@ both_backends!(
         assert_eq!(after, vec![0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100]);
 
         // Concurrent retries of one keyed deposit: one row, every answer the same transaction.
-        let url = core.url(&format!("/admin/users/{ann_id}/balance/deposit"));
-        let mut tasks = Vec::new();
-        for _ in 0..10 {
-            let (client, url, admin) = (core.client.clone(), url.clone(), admin.clone());
-            tasks.push(tokio::spawn(async move {
-                let resp = client
-                    .post(url)
-                    .bearer_auth(admin)
-                    .header("idempotency-key", "retry-storm")
-                    .json(&json!({ "amount": 7 }))
-                    .send()
-                    .await
-                    .expect("request");
-                Reply::from(resp).await
-            }));
-        }
+        let replies = common::post_at_once(
+            &[&core],
+            &format!("/admin/users/{ann_id}/balance/deposit"),
+            &admin,
+            json!({ "amount": 7, "idempotencyKey": "retry-storm" }),
+            10,
+        )
+        .await;
         let mut ids = Vec::new();
-        for task in tasks {
-            let r = task.await.expect("task");
+        for r in replies {
             assert_eq!(r.status, 200, "{}", r.text);
             ids.push(r.str("id"));
         }
@@ -501,6 +479,59 @@ both_backends!(audit_log_records_admin_actions, |backend| async move {
     assert_eq!(core.get("/admin/logs", Some(&user)).await.status, 403);
     let r = core.get("/admin/logs?limit=0", Some(&admin)).await;
     assert_field(&r, "limit");
+    let r = core.get("/admin/logs?since=yesterday", Some(&admin)).await;
+    assert_field(&r, "since");
+    assert_eq!(
+        core.get("/admin/logs?until=1", Some(&admin)).await.body["total"],
+        0
+    );
+
+    // Admin work in other components is audited too (here: auth's user and settings edits).
+    let r = core
+        .patch(
+            &format!("/admin/users/{ann_id}"),
+            Some(&admin),
+            json!({ "blocked": true }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = core
+        .patch(
+            "/admin/settings",
+            Some(&admin),
+            json!({ "registrationRequireApproval": true }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let users = core.get("/admin/logs?targetType=user", Some(&admin)).await;
+    assert_eq!(
+        users.body["total"], 2,
+        "the deposit and the block: {}",
+        users.text
+    );
+    let block = core
+        .get("/admin/logs?action=user.update", Some(&admin))
+        .await;
+    assert_eq!(block.body["items"][0]["before"]["blocked"], false);
+    assert_eq!(block.body["items"][0]["after"]["blocked"], true);
+    assert_eq!(block.body["items"][0]["targetId"], ann_id.as_str());
+    let settings = core
+        .get("/admin/logs?targetType=settings", Some(&admin))
+        .await;
+    assert_eq!(
+        settings.body["items"][0]["after"]["registrationRequireApproval"],
+        true
+    );
+    // Whether a user may connect decides which clients nodes carry: the outbox says so.
+    let access = common::query_texts(
+        &core,
+        &format!(
+            "SELECT detail FROM node_changes WHERE kind = 'user.access' AND user_id = '{ann_id}'"
+        ),
+    )
+    .await;
+    assert_eq!(access.len(), 1, "{access:?}");
+    assert!(access[0].contains(r#""blocked":true"#), "{access:?}");
 });
 
 #[tokio::test]

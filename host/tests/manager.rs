@@ -564,6 +564,21 @@ both_backends!(manages_real_agents_end_to_end, |backend| async move {
         .post("/nodes/del", Some(&admin), json!({ "url": beta.url() }))
         .await;
     assert_eq!(r.status, 404);
+
+    // Every admin action is in the audit log, without the nodes' access keys.
+    let mut actions = common::query_texts(&core, "SELECT action FROM audit_log").await;
+    actions.sort();
+    actions.dedup();
+    assert_eq!(
+        actions,
+        vec!["node.add", "node.delete", "user.create", "user.delete"]
+    );
+    let snapshots = common::query_texts(
+        &core,
+        "SELECT COALESCE(before, '') || COALESCE(after, '') FROM audit_log",
+    )
+    .await;
+    assert!(snapshots.iter().all(|s| !s.contains(KEY)), "{snapshots:?}");
 });
 
 both_backends!(refuses_bad_requests_and_non_admins, |backend| async move {

@@ -1,21 +1,14 @@
 //! User administration and settings: `/admin/users*`, `/admin/settings`.
 
 use nexuma_sdk::db::{self, Pool, Value};
+use nexuma_sdk::record::{self, Actor, Change, Entry};
 use nexuma_sdk::{clock, log, response, ApiError, Request, Response};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 
 use crate::session;
 use crate::users::{self, Changes, User, COLUMNS, ROLES, STATUSES};
 use crate::{settings, validate};
-
-#[derive(Serialize)]
-struct Page<'a> {
-    items: Vec<users::Profile<'a>>,
-    total: i64,
-    limit: i64,
-    offset: i64,
-}
 
 pub fn list_users(req: &Request) -> Result<Response, ApiError> {
     let (limit, offset) = req.paging()?;
@@ -53,15 +46,8 @@ pub fn list_users(req: &Request) -> Result<Response, ApiError> {
         .iter()
         .map(User::from_row)
         .collect::<Result<Vec<_>, _>>()?;
-    response::json(
-        200,
-        &Page {
-            items: found.iter().map(User::profile).collect(),
-            total,
-            limit,
-            offset,
-        },
-    )
+    let items: Vec<users::Profile<'_>> = found.iter().map(User::profile).collect();
+    response::page(&items, total, limit, offset)
 }
 
 pub fn get_user(req: &Request) -> Result<Response, ApiError> {
@@ -152,6 +138,31 @@ pub fn update_user(req: &Request) -> Result<Response, ApiError> {
         0
     };
     let updated = users::get(&tx, &user.id)?;
+    // Whether the user may connect at all decides which clients nodes carry.
+    if (updated.status.as_str(), updated.blocked) != (user.status.as_str(), user.blocked) {
+        record::node_change(
+            &tx,
+            Change {
+                kind: "user.access",
+                user_id: Some(&user.id),
+                detail: Some(json!({ "status": updated.status, "blocked": updated.blocked })),
+                ..Change::default()
+            },
+            now,
+        )?;
+    }
+    record::audit(
+        &tx,
+        &Actor::of(req),
+        Entry {
+            action: "user.update",
+            target_type: "user",
+            target_id: &user.id,
+            before: serde_json::to_value(user.profile()).ok(),
+            after: serde_json::to_value(updated.profile()).ok(),
+        },
+        now,
+    )?;
     tx.commit()?;
 
     log::info(
@@ -185,7 +196,23 @@ struct SettingsPatch {
 pub fn update_settings(req: &Request) -> Result<Response, ApiError> {
     let admin = req.caller()?;
     let body: SettingsPatch = req.json()?;
-    settings::set_require_approval(&Pool, body.registration_require_approval, clock::now_ms())?;
+    let now = clock::now_ms();
+    let before = settings::require_approval(&Pool)?;
+    let tx = db::begin()?;
+    settings::set_require_approval(&tx, body.registration_require_approval, now)?;
+    record::audit(
+        &tx,
+        &Actor::of(req),
+        Entry {
+            action: "settings.update",
+            target_type: "settings",
+            target_id: "registration",
+            before: Some(settings_body(before)),
+            after: Some(settings_body(body.registration_require_approval)),
+        },
+        now,
+    )?;
+    tx.commit()?;
     log::info(
         "settings updated",
         &[

@@ -1,46 +1,10 @@
-//! The audit log: who did what, when, from which address, with before/after snapshots.
-//! Rows are written inside the transaction of the change they describe.
+//! `GET /admin/logs`: the audit log (rows written through `nexuma_sdk::record::audit`).
 
-use nexuma_sdk::db::{self, Executor, Row, Value};
-use nexuma_sdk::{id, response, ApiError, Request, Response};
+use nexuma_sdk::db::{self, Pool, Row, Value};
+use nexuma_sdk::{response, ApiError, Request, Response};
 use serde::Serialize;
 
 use crate::util;
-
-/// One audit entry about to be written.
-pub struct Entry<'a> {
-    pub action: &'a str,
-    pub target_type: &'a str,
-    pub target_id: &'a str,
-    pub before: Option<serde_json::Value>,
-    pub after: Option<serde_json::Value>,
-}
-
-/// Writes `entry` as done by the request's caller from its address.
-pub fn record(
-    db: &impl Executor,
-    req: &Request,
-    entry: Entry<'_>,
-    now: i64,
-) -> Result<(), ApiError> {
-    let actor = req.caller.as_ref().map(|c| c.id.clone());
-    db.execute(
-        "INSERT INTO audit_log (id, actor_id, action, target_type, target_id, ip, before, after, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        &[
-            id::new_v4().into(),
-            actor.into(),
-            entry.action.into(),
-            entry.target_type.into(),
-            entry.target_id.into(),
-            req.remote_addr.as_str().into(),
-            entry.before.map(|v| v.to_string()).into(),
-            entry.after.map(|v| v.to_string()).into(),
-            now.into(),
-        ],
-    )?;
-    Ok(())
-}
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -70,15 +34,8 @@ fn from_row(row: Row<'_>) -> Result<LogEntry, ApiError> {
     })
 }
 
-#[derive(Serialize)]
-struct Page {
-    items: Vec<LogEntry>,
-    total: i64,
-    limit: i64,
-    offset: i64,
-}
-
-/// `GET /admin/logs?limit&offset&actorId&action&targetId`.
+/// `GET /admin/logs?limit&offset&actorId&action&targetType&targetId&since&until` (times in
+/// epoch milliseconds, `since` inclusive, `until` exclusive).
 pub fn list(req: &Request) -> Result<Response, ApiError> {
     let (limit, offset) = req.paging()?;
     let mut conditions: Vec<String> = Vec::new();
@@ -86,11 +43,18 @@ pub fn list(req: &Request) -> Result<Response, ApiError> {
     for (name, column) in [
         ("actorId", "actor_id"),
         ("action", "action"),
+        ("targetType", "target_type"),
         ("targetId", "target_id"),
     ] {
         if let Some(value) = req.query(name).map(str::trim).filter(|v| !v.is_empty()) {
             params.push(value.into());
             conditions.push(format!("{column} = ${}", params.len()));
+        }
+    }
+    for (name, op) in [("since", ">="), ("until", "<")] {
+        if req.query(name).is_some() {
+            params.push(req.int_query(name, 0, 0, i64::MAX)?.into());
+            conditions.push(format!("created_at {op} ${}", params.len()));
         }
     }
     let filter = if conditions.is_empty() {
@@ -99,6 +63,7 @@ pub fn list(req: &Request) -> Result<Response, ApiError> {
         format!("WHERE {}", conditions.join(" AND "))
     };
     let total = util::count(
+        &Pool,
         &format!("SELECT CAST(COUNT(*) AS BIGINT) AS total FROM audit_log {filter}"),
         &params,
     )?;
@@ -114,13 +79,5 @@ pub fn list(req: &Request) -> Result<Response, ApiError> {
         .iter()
         .map(from_row)
         .collect::<Result<Vec<_>, _>>()?;
-    response::json(
-        200,
-        &Page {
-            items,
-            total,
-            limit,
-            offset,
-        },
-    )
+    response::page(&items, total, limit, offset)
 }

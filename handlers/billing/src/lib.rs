@@ -1,17 +1,32 @@
-//! `billing`: tariffs, the balance ledger and the audit log (issue 5, first step).
+//! `billing`: money and access — tariffs, the balance ledger, subscriptions with their lifecycle
+//! (purchase, admin activation, renewal, expiry by time or traffic, cancellation with refunds),
+//! subscription links, and the audit log.
 //!
 //! Money is an integer of minor units (kopecks, cents). Every balance change is one database
 //! transaction that moves `balances.amount` with a conditional update (never below zero), writes
-//! a `balance_ledger` row with the balance it left, and an `audit_log` row. Tables:
-//! `migrations/*/0003_billing.sql`.
+//! a `balance_ledger` row with the balance it left, and an `audit_log` row. Changes nodes must
+//! see go to the `node_changes` outbox. Tables: `migrations/*/0003_billing.sql`,
+//! `migrations/*/0004_subscriptions.sql`.
 
 mod audit;
 mod balance;
+mod ledger;
+mod lifecycle;
+mod links;
+mod period;
 mod schema;
+mod settings;
+mod subscriptions;
 mod tariffs;
 mod util;
 
-use nexuma_sdk::{export_component, ApiError, AuthLevel, Component, Request, Response, Route};
+use nexuma_sdk::{
+    clock, export_component, ApiError, AuthLevel, Component, Job, Request, Response, Route,
+};
+
+/// The expiry, renewal and traffic-limit pass.
+const LIFECYCLE_JOB: &str = "lifecycle";
+const LIFECYCLE_EVERY_MS: u64 = 2_000;
 
 struct Billing;
 
@@ -72,10 +87,135 @@ impl Component for Billing {
             Route::get("/admin/logs")
                 .auth(AuthLevel::Admin)
                 .summary(
-                    "The audit log, newest first (query: limit, offset, actorId, action, targetId)",
+                    "The audit log, newest first (query: limit, offset, actorId, action, \
+                     targetType, targetId, since, until)",
                 )
                 .response_schema(schema::audit_page()),
+            Route::get("/admin/billing/settings")
+                .auth(AuthLevel::Admin)
+                .summary("Billing settings: the refund rule of users' own cancellations")
+                .response_schema(schema::billing_settings()),
+            Route::patch("/admin/billing/settings")
+                .auth(AuthLevel::Admin)
+                .summary("Change billing settings")
+                .request_schema(schema::billing_settings())
+                .response_schema(schema::billing_settings()),
+            // Subscriptions: the caller's own.
+            Route::get("/me/subscriptions")
+                .auth(AuthLevel::User)
+                .summary("The caller's subscriptions with their links, newest first (query: status, limit, offset)")
+                .response_schema(schema::subscription_page()),
+            Route::post("/me/subscriptions")
+                .auth(AuthLevel::User)
+                .summary("Buy a tariff from the balance (402 when it is short; idempotency-key header or idempotencyKey)")
+                .request_schema(schema::purchase_request())
+                .response_schema(schema::subscription())
+                .status(201),
+            Route::patch("/me/subscriptions/:id/auto-renew")
+                .auth(AuthLevel::User)
+                .summary("Turn auto-renewal on or off ({autoRenew}; an empty body toggles it)")
+                .request_schema(schema::auto_renew_request())
+                .response_schema(schema::subscription()),
+            Route::post("/me/subscriptions/:id/cancel")
+                .auth(AuthLevel::User)
+                .summary("Cancel a subscription now, refunded by the operator's rule")
+                .response_schema(schema::cancel_reply()),
+            Route::post("/me/subscriptions/:id/reset")
+                .auth(AuthLevel::User)
+                .summary("New UUID for a link (:id a link), or for every link of a subscription (:id a subscription); the old UUIDs stop working at once")
+                .response_schema(schema::reset_reply()),
+            // Links: the caller's own.
+            Route::get("/me/links")
+                .auth(AuthLevel::User)
+                .summary("The caller's subscription links (query: subscriptionId, limit, offset)")
+                .response_schema(schema::link_page()),
+            Route::post("/me/links")
+                .auth(AuthLevel::User)
+                .summary("Create a link on an active subscription (the only active one when subscriptionId is left out)")
+                .request_schema(schema::link_create())
+                .response_schema(schema::link())
+                .status(201),
+            Route::patch("/me/subscriptions/links/:id")
+                .auth(AuthLevel::User)
+                .summary("Rename, enable, disable or narrow a link's protocols and nodes")
+                .request_schema(schema::link_patch())
+                .response_schema(schema::link()),
+            Route::delete("/me/subscriptions/links/:id")
+                .auth(AuthLevel::User)
+                .summary("Delete a link")
+                .response_schema(schema::empty())
+                .status(204),
+            // Subscriptions: admin.
+            Route::get("/admin/subscriptions")
+                .auth(AuthLevel::Admin)
+                .summary("Subscriptions with their links, newest first (query: userId, tariffId, status, limit, offset)")
+                .response_schema(schema::subscription_page()),
+            Route::post("/admin/subscriptions")
+                .auth(AuthLevel::Admin)
+                .summary("Activate a tariff for a user, free or charged to the balance (charge: true)")
+                .request_schema(schema::activate_request())
+                .response_schema(schema::subscription())
+                .status(201),
+            Route::post("/admin/subscriptions/tick")
+                .auth(AuthLevel::Admin)
+                .summary("Run the expiry, renewal and traffic-limit checks now (the scheduler runs them every 2 s)")
+                .response_schema(schema::tick_report()),
+            Route::get("/admin/subscriptions/:id")
+                .auth(AuthLevel::Admin)
+                .summary("One subscription with its links")
+                .response_schema(schema::subscription()),
+            Route::patch("/admin/subscriptions/:id")
+                .auth(AuthLevel::Admin)
+                .summary("Change auto-renewal, expiry, traffic limit or usage, or expire / reactivate")
+                .request_schema(schema::subscription_patch())
+                .response_schema(schema::subscription()),
+            Route::post("/admin/subscriptions/:id/cancel")
+                .auth(AuthLevel::Admin)
+                .summary("Cancel a subscription now with a refund rule (none, prorata, full)")
+                .request_schema(schema::cancel_request())
+                .response_schema(schema::cancel_reply()),
+            Route::post("/admin/subscriptions/:id/links")
+                .auth(AuthLevel::Admin)
+                .summary("Add a link to a subscription")
+                .request_schema(schema::link_patch())
+                .response_schema(schema::link())
+                .status(201),
+            Route::patch("/admin/subscriptions/links/:id")
+                .auth(AuthLevel::Admin)
+                .summary("Rename, enable, disable or narrow any link")
+                .request_schema(schema::link_patch())
+                .response_schema(schema::link()),
+            Route::delete("/admin/subscriptions/links/:id")
+                .auth(AuthLevel::Admin)
+                .summary("Delete any link")
+                .response_schema(schema::empty())
+                .status(204),
+            Route::post("/admin/subscriptions/links/:id/reset")
+                .auth(AuthLevel::Admin)
+                .summary("New UUID for a link; the old one stops working at once")
+                .response_schema(schema::reset_reply()),
         ]
+    }
+
+    fn jobs() -> Vec<Job> {
+        vec![Job::every(LIFECYCLE_JOB, LIFECYCLE_EVERY_MS)]
+    }
+
+    fn run_job(name: &str) -> Result<(), ApiError> {
+        if name != LIFECYCLE_JOB {
+            return Err(ApiError::not_found(
+                "unknown_job",
+                format!("no job named {name}"),
+            ));
+        }
+        let report = lifecycle::tick(clock::now_ms())?;
+        if report.failed > 0 {
+            return Err(ApiError::internal(format!(
+                "{} of {} due subscriptions could not be settled",
+                report.failed, report.due
+            )));
+        }
+        Ok(())
     }
 
     fn handle(req: &Request) -> Result<Response, ApiError> {
@@ -92,6 +232,27 @@ impl Component for Billing {
             ("POST", "/admin/users/:id/balance/withdraw") => balance::withdraw(req),
             ("POST", "/admin/users/:id/balance/refund") => balance::refund(req),
             ("GET", "/admin/logs") => audit::list(req),
+            ("GET", "/admin/billing/settings") => settings::get(req),
+            ("PATCH", "/admin/billing/settings") => settings::update(req),
+            ("GET", "/me/subscriptions") => subscriptions::my_list(req),
+            ("POST", "/me/subscriptions") => subscriptions::purchase(req),
+            ("PATCH", "/me/subscriptions/:id/auto-renew") => subscriptions::set_auto_renew(req),
+            ("POST", "/me/subscriptions/:id/cancel") => subscriptions::my_cancel(req),
+            ("POST", "/me/subscriptions/:id/reset") => links::reset(req),
+            ("GET", "/me/links") => links::my_list(req),
+            ("POST", "/me/links") => links::my_create(req),
+            ("PATCH", "/me/subscriptions/links/:id") => links::update(req),
+            ("DELETE", "/me/subscriptions/links/:id") => links::delete(req),
+            ("GET", "/admin/subscriptions") => subscriptions::admin_list(req),
+            ("POST", "/admin/subscriptions") => subscriptions::admin_activate(req),
+            ("POST", "/admin/subscriptions/tick") => subscriptions::admin_tick(req),
+            ("GET", "/admin/subscriptions/:id") => subscriptions::admin_get(req),
+            ("PATCH", "/admin/subscriptions/:id") => subscriptions::admin_update(req),
+            ("POST", "/admin/subscriptions/:id/cancel") => subscriptions::admin_cancel(req),
+            ("POST", "/admin/subscriptions/:id/links") => links::admin_create(req),
+            ("PATCH", "/admin/subscriptions/links/:id") => links::update(req),
+            ("DELETE", "/admin/subscriptions/links/:id") => links::delete(req),
+            ("POST", "/admin/subscriptions/links/:id/reset") => links::reset(req),
             _ => Err(req.unhandled()),
         }
     }

@@ -3,6 +3,8 @@
 use serde_json::{json, Value};
 
 use crate::balance::{KEY_MAX, MAX_AMOUNT, REASON_MAX};
+use crate::links::{MAX_LINKS, NAME_MAX as LINK_NAME_MAX};
+use crate::subscriptions::STATUSES;
 use crate::tariffs::{MAX_DURATION_MONTHS, MAX_ITEMS, NAME_MAX, PROTOCOLS};
 use nexuma_sdk::{DEFAULT_LIMIT, MAX_LIMIT};
 
@@ -40,8 +42,11 @@ fn tariff_fields() -> Value {
             "type": ["integer", "null"], "format": "int64", "minimum": 1,
             "description": "null: unlimited"
         },
-        "protocols": { "type": "array", "items": { "type": "string", "enum": PROTOCOLS } },
-        "nodeIds": strings(),
+        "protocols": {
+            "type": "array", "items": { "type": "string", "enum": PROTOCOLS },
+            "description": "empty: every protocol"
+        },
+        "nodeIds": { "type": "array", "maxItems": MAX_ITEMS, "items": { "type": "string", "minLength": 1 }, "description": "empty: every node" },
         "externalSourceIds": strings(),
         "active": { "type": "boolean" }
     })
@@ -95,7 +100,7 @@ pub fn transaction() -> Value {
     json!({
         "type": "object",
         "required": ["id", "userId", "kind", "amount", "balanceAfter", "currency", "reason",
-                     "actorId", "reversesId", "idempotencyKey", "createdAt"],
+                     "actorId", "reversesId", "idempotencyKey", "subscriptionId", "createdAt"],
         "properties": {
             "id": { "type": "string", "format": "uuid" },
             "userId": { "type": "string" },
@@ -107,6 +112,7 @@ pub fn transaction() -> Value {
             "actorId": { "type": ["string", "null"] },
             "reversesId": { "type": ["string", "null"], "description": "the transaction a refund reverses" },
             "idempotencyKey": { "type": ["string", "null"] },
+            "subscriptionId": { "type": ["string", "null"], "description": "the subscription it paid for or refunded" },
             "createdAt": millis()
         }
     })
@@ -167,4 +173,207 @@ pub fn audit_page() -> Value {
             "createdAt": millis()
         }
     }))
+}
+
+fn opt_millis(description: &str) -> Value {
+    json!({ "type": ["integer", "null"], "format": "int64", "description": description })
+}
+
+fn opt_strings(description: &str) -> Value {
+    json!({ "type": ["array", "null"], "items": { "type": "string" }, "description": description })
+}
+
+fn refund_rule() -> Value {
+    json!({ "type": "string", "enum": ["none", "prorata", "full"] })
+}
+
+pub fn billing_settings() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "userCancelRefund": {
+                "allOf": [refund_rule()],
+                "description": "what users get back when they cancel their own subscription (default none)"
+            }
+        }
+    })
+}
+
+fn link_fields() -> Value {
+    json!({
+        "name": { "type": ["string", "null"], "maxLength": LINK_NAME_MAX },
+        "enabled": { "type": "boolean" },
+        "protocols": {
+            "type": ["array", "null"], "items": { "type": "string", "enum": PROTOCOLS },
+            "description": "narrows the tariff's protocols; null: all of them"
+        },
+        "nodeIds": opt_strings("narrows the tariff's nodes; null: all of them")
+    })
+}
+
+pub fn link() -> Value {
+    let mut props = link_fields();
+    props["id"] = json!({ "type": "string", "format": "uuid" });
+    props["subscriptionId"] = json!({ "type": ["string", "null"] });
+    props["userId"] = json!({ "type": "string" });
+    props["uuid"] = json!({ "type": "string", "format": "uuid", "description": "the credential in client configs" });
+    props["url"] = json!({ "type": "string", "description": "public subscription address: PUBLIC_URL/sub/<uuid>" });
+    props["createdAt"] = millis();
+    props["updatedAt"] = millis();
+    json!({
+        "type": "object",
+        "required": ["id", "subscriptionId", "userId", "uuid", "name", "enabled", "protocols",
+                     "nodeIds", "url", "createdAt", "updatedAt"],
+        "properties": props
+    })
+}
+
+pub fn link_page() -> Value {
+    page(link())
+}
+
+pub fn link_patch() -> Value {
+    json!({ "type": "object", "properties": link_fields() })
+}
+
+pub fn link_create() -> Value {
+    let mut props = link_fields();
+    props["subscriptionId"] = json!({
+        "type": "string",
+        "description": "default: the caller's only active subscription"
+    });
+    json!({
+        "type": "object",
+        "properties": props,
+        "description": format!("at most {MAX_LINKS} links per subscription")
+    })
+}
+
+pub fn reset_reply() -> Value {
+    json!({
+        "type": "object",
+        "required": ["links"],
+        "properties": { "links": { "type": "array", "items": link() } }
+    })
+}
+
+pub fn subscription() -> Value {
+    json!({
+        "type": "object",
+        "required": ["id", "userId", "tariffId", "tariffName", "status", "statusReason", "price",
+                     "currency", "durationMonths", "trafficLimitBytes", "trafficUsedBytes",
+                     "autoRenew", "periodStart", "expiresAt", "chargeId", "renewals", "endedAt",
+                     "createdAt", "updatedAt", "links"],
+        "properties": {
+            "id": { "type": "string", "format": "uuid" },
+            "userId": { "type": "string" },
+            "tariffId": { "type": "string" },
+            "tariffName": { "type": "string" },
+            "status": { "type": "string", "enum": STATUSES },
+            "statusReason": {
+                "type": ["string", "null"],
+                "enum": [null, "time", "traffic_limit", "insufficient_funds", "currency_mismatch", "user", "admin"]
+            },
+            "price": { "type": "integer", "format": "int64", "description": "minor units per period" },
+            "currency": { "type": "string" },
+            "durationMonths": { "type": ["integer", "null"], "description": "null: indefinite" },
+            "trafficLimitBytes": { "type": ["integer", "null"], "format": "int64", "description": "null: unlimited" },
+            "trafficUsedBytes": { "type": "integer", "format": "int64", "description": "in the current period" },
+            "autoRenew": { "type": "boolean" },
+            "periodStart": millis(),
+            "expiresAt": opt_millis("null: never expires by time"),
+            "chargeId": { "type": ["string", "null"], "description": "the ledger row that paid the current period" },
+            "renewals": { "type": "integer" },
+            "endedAt": opt_millis("when it expired or was cancelled"),
+            "createdAt": millis(),
+            "updatedAt": millis(),
+            "links": { "type": "array", "items": link() }
+        }
+    })
+}
+
+pub fn subscription_page() -> Value {
+    page(subscription())
+}
+
+pub fn purchase_request() -> Value {
+    json!({
+        "type": "object",
+        "required": ["tariffId"],
+        "properties": {
+            "tariffId": { "type": "string" },
+            "autoRenew": { "type": "boolean", "default": false },
+            "idempotencyKey": key()
+        }
+    })
+}
+
+pub fn activate_request() -> Value {
+    json!({
+        "type": "object",
+        "required": ["userId", "tariffId"],
+        "properties": {
+            "userId": { "type": "string" },
+            "tariffId": { "type": "string" },
+            "autoRenew": { "type": "boolean", "default": false },
+            "charge": { "type": "boolean", "default": false, "description": "take the price from the user's balance" },
+            "idempotencyKey": key()
+        }
+    })
+}
+
+pub fn auto_renew_request() -> Value {
+    json!({
+        "type": "object",
+        "properties": { "autoRenew": { "type": "boolean" } },
+        "description": "an empty body toggles auto-renewal"
+    })
+}
+
+pub fn subscription_patch() -> Value {
+    json!({
+        "type": "object",
+        "minProperties": 1,
+        "properties": {
+            "autoRenew": { "type": "boolean" },
+            "expiresAt": opt_millis("null: never expires by time"),
+            "trafficLimitBytes": { "type": ["integer", "null"], "format": "int64", "minimum": 1 },
+            "trafficUsedBytes": { "type": "integer", "format": "int64", "minimum": 0 },
+            "status": { "type": "string", "enum": ["active", "expired"] }
+        }
+    })
+}
+
+pub fn cancel_request() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "refund": { "allOf": [refund_rule()], "description": "default none" },
+            "reason": { "type": "string", "maxLength": REASON_MAX }
+        }
+    })
+}
+
+pub fn cancel_reply() -> Value {
+    json!({
+        "type": "object",
+        "required": ["subscription", "refund"],
+        "properties": {
+            "subscription": subscription(),
+            "refund": { "oneOf": [transaction(), { "type": "null" }] }
+        }
+    })
+}
+
+pub fn tick_report() -> Value {
+    json!({
+        "type": "object",
+        "required": ["due", "renewed", "expired", "failed"],
+        "properties": {
+            "due": { "type": "integer" },
+            "renewed": { "type": "integer" },
+            "expired": { "type": "integer" },
+            "failed": { "type": "integer" }
+        }
+    })
 }

@@ -1,14 +1,13 @@
 //! Tariffs: `/admin/tariffs` CRUD. Arrays (protocols, node ids, external source ids) are stored
-//! as JSON TEXT.
-//!
-//! Left for the subscriptions step: DELETE of a tariff that a subscription uses must answer 409
-//! (only retiring with `active: false` is allowed then); there is no subscriptions table yet.
+//! as JSON TEXT; an empty `protocols` or `nodeIds` list means no restriction (every protocol,
+//! every node). A tariff that any subscription refers to cannot be deleted (409), only retired
+//! with `active: false`: it is then no longer sold, and its subscriptions still renew.
 
-use nexuma_sdk::db::{self, Executor, Pool, Row};
+use nexuma_sdk::db::{self, ErrorKind, Executor, Pool, Row};
+use nexuma_sdk::record::{self, Actor, Change, Entry};
 use nexuma_sdk::{clock, id, response, ApiError, Request, Response};
 use serde::{Deserialize, Serialize};
 
-use crate::audit::{self, Entry};
 use crate::util;
 
 pub const PROTOCOLS: [&str; 4] = ["vless", "vmess", "trojan", "shadowsocks"];
@@ -23,18 +22,18 @@ const COLUMNS: &str = "id, name, price, currency, duration_months, traffic_limit
 #[derive(Serialize, Clone)]
 #[serde(rename_all = "camelCase")]
 pub struct Tariff {
-    id: String,
-    name: String,
-    price: i64,
-    currency: String,
-    duration_months: Option<i64>,
-    traffic_limit_bytes: Option<i64>,
-    protocols: Vec<String>,
-    node_ids: Vec<String>,
-    external_source_ids: Vec<String>,
-    active: bool,
-    created_at: i64,
-    updated_at: i64,
+    pub id: String,
+    pub name: String,
+    pub price: i64,
+    pub currency: String,
+    pub duration_months: Option<i64>,
+    pub traffic_limit_bytes: Option<i64>,
+    pub protocols: Vec<String>,
+    pub node_ids: Vec<String>,
+    pub external_source_ids: Vec<String>,
+    pub active: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
 }
 
 fn string_list(row: &Row<'_>, column: &str) -> Result<Vec<String>, ApiError> {
@@ -125,7 +124,7 @@ impl Tariff {
     }
 }
 
-fn dedup(items: Vec<String>) -> Vec<String> {
+pub fn dedup(items: Vec<String>) -> Vec<String> {
     let mut out: Vec<String> = Vec::with_capacity(items.len());
     for item in items {
         if !out.contains(&item) {
@@ -136,7 +135,7 @@ fn dedup(items: Vec<String>) -> Vec<String> {
 }
 
 /// Trimmed, non-empty, bounded strings without duplicates.
-fn clean_list(field: &str, items: Vec<String>) -> Result<Vec<String>, ApiError> {
+pub fn clean_list(field: &str, items: Vec<String>) -> Result<Vec<String>, ApiError> {
     if items.len() > MAX_ITEMS {
         return Err(ApiError::validation(
             field,
@@ -157,11 +156,11 @@ fn clean_list(field: &str, items: Vec<String>) -> Result<Vec<String>, ApiError> 
     Ok(dedup(out))
 }
 
-fn to_text(items: &[String]) -> String {
+pub fn to_text(items: &[String]) -> String {
     serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
 }
 
-fn load(db: &impl Executor, id: &str) -> Result<Tariff, ApiError> {
+pub fn load(db: &impl Executor, id: &str) -> Result<Tariff, ApiError> {
     db.query(
         &format!("SELECT {COLUMNS} FROM tariffs WHERE id = $1"),
         &[id.into()],
@@ -194,17 +193,13 @@ fn save(db: &impl Executor, t: &Tariff) -> Result<(), ApiError> {
     Ok(())
 }
 
-#[derive(Serialize)]
-struct Page {
-    items: Vec<Tariff>,
-    total: i64,
-    limit: i64,
-    offset: i64,
-}
-
 pub fn list(req: &Request) -> Result<Response, ApiError> {
     let (limit, offset) = req.paging()?;
-    let total = util::count("SELECT CAST(COUNT(*) AS BIGINT) AS total FROM tariffs", &[])?;
+    let total = util::count(
+        &Pool,
+        "SELECT CAST(COUNT(*) AS BIGINT) AS total FROM tariffs",
+        &[],
+    )?;
     let items = db::query(
         &format!("SELECT {COLUMNS} FROM tariffs ORDER BY created_at, id LIMIT $1 OFFSET $2"),
         &[limit.into(), offset.into()],
@@ -212,15 +207,7 @@ pub fn list(req: &Request) -> Result<Response, ApiError> {
     .iter()
     .map(Tariff::from_row)
     .collect::<Result<Vec<_>, _>>()?;
-    response::json(
-        200,
-        &Page {
-            items,
-            total,
-            limit,
-            offset,
-        },
-    )
+    response::page(&items, total, limit, offset)
 }
 
 pub fn get(req: &Request) -> Result<Response, ApiError> {
@@ -284,9 +271,9 @@ pub fn create(req: &Request) -> Result<Response, ApiError> {
             now.into(),
         ],
     )?;
-    audit::record(
+    record::audit(
         &tx,
-        req,
+        &Actor::of(req),
         Entry {
             action: "tariff.create",
             target_type: "tariff",
@@ -354,9 +341,25 @@ pub fn update(req: &Request) -> Result<Response, ApiError> {
 
     let tx = db::begin()?;
     save(&tx, &t)?;
-    audit::record(
+    // Which clients a node gets depends on these two.
+    if t.protocols != before.protocols || t.node_ids != before.node_ids {
+        record::node_change(
+            &tx,
+            Change {
+                kind: "tariff.permissions",
+                tariff_id: Some(&t.id),
+                detail: Some(serde_json::json!({
+                    "before": { "protocols": before.protocols, "nodeIds": before.node_ids },
+                    "after": { "protocols": t.protocols, "nodeIds": t.node_ids },
+                })),
+                ..Change::default()
+            },
+            now,
+        )?;
+    }
+    record::audit(
         &tx,
-        req,
+        &Actor::of(req),
         Entry {
             action: "tariff.update",
             target_type: "tariff",
@@ -375,10 +378,23 @@ pub fn delete(req: &Request) -> Result<Response, ApiError> {
     let now = clock::now_ms();
     let tx = db::begin()?;
     let before = load(&tx, id)?;
-    tx.execute("DELETE FROM tariffs WHERE id = $1", &[id.into()])?;
-    audit::record(
+    let used = util::count(
         &tx,
-        req,
+        "SELECT CAST(COUNT(*) AS BIGINT) AS total FROM subscriptions WHERE tariff_id = $1",
+        &[id.into()],
+    )?;
+    if used > 0 {
+        return Err(in_use(id, used));
+    }
+    match tx.execute("DELETE FROM tariffs WHERE id = $1", &[id.into()]) {
+        Ok(_) => {}
+        // A subscription bought between the count and the delete.
+        Err(err) if err.kind == ErrorKind::ForeignKeyViolation => return Err(in_use(id, 1)),
+        Err(err) => return Err(err.into()),
+    }
+    record::audit(
+        &tx,
+        &Actor::of(req),
         Entry {
             action: "tariff.delete",
             target_type: "tariff",
@@ -390,4 +406,14 @@ pub fn delete(req: &Request) -> Result<Response, ApiError> {
     )?;
     tx.commit()?;
     response::no_content()
+}
+
+fn in_use(id: &str, subscriptions: i64) -> ApiError {
+    ApiError::conflict(
+        "tariff_in_use",
+        format!(
+            "tariff {id} has {subscriptions} subscription(s) and cannot be deleted; \
+             retire it with PATCH {{\"active\": false}} instead"
+        ),
+    )
 }

@@ -1,12 +1,12 @@
 //! Small helpers: counting rows and "present, maybe null" JSON fields.
 
-use nexuma_sdk::db::{self, Value};
+use nexuma_sdk::db::{Executor, Value};
 use nexuma_sdk::ApiError;
 use serde::{Deserialize, Deserializer};
 
 /// `SELECT CAST(COUNT(*) AS BIGINT) AS total ...` → the number.
-pub fn count(sql: &str, params: &[Value]) -> Result<i64, ApiError> {
-    db::query(sql, params)?
+pub fn count(db: &impl Executor, sql: &str, params: &[Value]) -> Result<i64, ApiError> {
+    db.query(sql, params)?
         .first()
         .map(|row| row.i64("total"))
         .transpose()

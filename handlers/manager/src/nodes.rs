@@ -1,6 +1,7 @@
 //! Nodes: `POST /nodes/add`, `POST /nodes/del`, `GET /nodes`, and the `nodes` table.
 
 use nexuma_sdk::db::{self, Executor, Pool, Row};
+use nexuma_sdk::record::{self, Actor, Entry};
 use nexuma_sdk::{clock, id, log, response, ApiError, Request, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -246,7 +247,8 @@ pub fn add(req: &Request) -> Result<Response, ApiError> {
     let now = clock::now_ms();
     let node_id = id::new_v4();
     let inbounds_text = Value::Array(inbounds).to_string();
-    let inserted = Pool.execute(
+    let tx = db::begin()?;
+    let inserted = tx.execute(
         "INSERT INTO nodes (id, name, api_url, access_key, cert_sha256, address, status, online, \
          inbounds, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         &[
@@ -274,6 +276,20 @@ pub fn add(req: &Request) -> Result<Response, ApiError> {
             other?;
         }
     }
+    // The access key is a secret: never in the audit log.
+    record::audit(
+        &tx,
+        &Actor::of(req),
+        Entry {
+            action: "node.add",
+            target_type: "node",
+            target_id: &node_id,
+            before: None,
+            after: Some(serde_json::json!({ "name": name, "url": url, "address": address })),
+        },
+        now,
+    )?;
+    tx.commit()?;
 
     // Start it with everyone who may connect; a failure is left to the watchdog.
     let users = users::agent_users(&Pool)?;
@@ -332,10 +348,24 @@ pub fn del(req: &Request) -> Result<Response, ApiError> {
         .ok_or_else(|| ApiError::not_found("node_not_found", "no node with this url"))?;
     // Best effort: a node that cannot be told to stop is forgotten all the same.
     let stopped = node.agent().stop().is_ok();
-    Pool.execute(
+    let tx = db::begin()?;
+    tx.execute(
         "DELETE FROM nodes WHERE id = $1",
         &[node.id.as_str().into()],
     )?;
+    record::audit(
+        &tx,
+        &Actor::of(req),
+        Entry {
+            action: "node.delete",
+            target_type: "node",
+            target_id: &node.id,
+            before: Some(serde_json::json!({ "name": node.name, "url": node.api_url })),
+            after: None,
+        },
+        clock::now_ms(),
+    )?;
+    tx.commit()?;
     log::info(
         "node deleted",
         &[

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 
 use nexuma_sdk::db::{self, Executor, Pool};
+use nexuma_sdk::record::{self, Actor, Entry};
 use nexuma_sdk::{clock, id, log, response, settings, ApiError, Request, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -16,12 +17,21 @@ use crate::nodes;
 
 pub const NAME_MAX: usize = 100;
 
-/// Everyone who may connect (active, not blocked, with an enabled link), one agent user each.
+/// SQL condition on a `subscription_links l` row: the link grants access — a manager user's own
+/// link, or a link of an active billing subscription (expired and cancelled ones never reach a
+/// node).
+pub const LIVE_LINK: &str = "(l.subscription_id IS NULL OR EXISTS (SELECT 1 FROM subscriptions s \
+     WHERE s.id = l.subscription_id AND s.status = 'active'))";
+
+/// Everyone who may connect (active, not blocked, with an enabled live link), one agent user
+/// each.
 pub fn agent_users(ex: &impl Executor) -> Result<Vec<AgentUser>, ApiError> {
     let rows = ex.query(
-        "SELECT l.user_id, l.uuid FROM subscription_links l JOIN users u ON u.id = l.user_id \
-         WHERE l.enabled = $1 AND u.status = $2 AND u.blocked = $3 \
-         ORDER BY l.user_id, l.created_at, l.id",
+        &format!(
+            "SELECT l.user_id, l.uuid FROM subscription_links l JOIN users u ON u.id = l.user_id \
+             WHERE l.enabled = $1 AND u.status = $2 AND u.blocked = $3 AND {LIVE_LINK} \
+             ORDER BY l.user_id, l.created_at, l.id"
+        ),
         &[true.into(), "active".into(), false.into()],
     )?;
     let mut users: Vec<AgentUser> = Vec::new();
@@ -116,6 +126,18 @@ pub fn create(req: &Request) -> Result<Response, ApiError> {
             now.into(),
         ],
     )?;
+    record::audit(
+        &tx,
+        &Actor::of(req),
+        Entry {
+            action: "user.create",
+            target_type: "user",
+            target_id: &user_id,
+            before: None,
+            after: Some(json!({ "name": name })),
+        },
+        now,
+    )?;
     tx.commit()?;
 
     // Onto every node that is up now; the others get it from the watchdog when they return.
@@ -180,10 +202,24 @@ pub fn delete(req: &Request) -> Result<Response, ApiError> {
             removed += 1;
         }
     }
-    Pool.execute(
+    let tx = db::begin()?;
+    tx.execute(
         "DELETE FROM users WHERE id = $1",
         &[body.id.as_str().into()],
     )?;
+    record::audit(
+        &tx,
+        &Actor::of(req),
+        Entry {
+            action: "user.delete",
+            target_type: "user",
+            target_id: &body.id,
+            before: Some(json!({ "links": keys.len() })),
+            after: None,
+        },
+        clock::now_ms(),
+    )?;
+    tx.commit()?;
     log::info(
         "user deleted",
         &[

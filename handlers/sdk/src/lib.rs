@@ -49,6 +49,8 @@ mod error;
 pub mod http;
 pub mod id;
 pub mod log;
+/// The audit log and the outbox of node-facing changes, written in the change's transaction.
+pub mod record;
 mod request;
 pub mod response;
 mod route;

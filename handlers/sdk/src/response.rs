@@ -14,6 +14,32 @@ pub fn json(status: u16, body: &impl Serialize) -> Result<Response, ApiError> {
     })
 }
 
+/// One page of a list route: `{"items": [...], "total", "limit", "offset"}` (the API's paging
+/// convention, with `limit` and `offset` from [`Request::paging`](crate::Request::paging)).
+pub fn page<T: Serialize>(
+    items: &[T],
+    total: i64,
+    limit: i64,
+    offset: i64,
+) -> Result<Response, ApiError> {
+    #[derive(Serialize)]
+    struct Page<'a, T> {
+        items: &'a [T],
+        total: i64,
+        limit: i64,
+        offset: i64,
+    }
+    json(
+        200,
+        &Page {
+            items,
+            total,
+            limit,
+            offset,
+        },
+    )
+}
+
 /// 204 with no body.
 pub fn no_content() -> Result<Response, ApiError> {
     Ok(Response {

@@ -452,6 +452,38 @@ impl Reply {
     }
 }
 
+/// Sends `n` copies of one POST at once, spread over `targets` (replicas of one Core) in turn;
+/// the replies in the order they were sent.
+pub async fn post_at_once(
+    targets: &[&Core],
+    path: &str,
+    token: &str,
+    body: Value,
+    n: usize,
+) -> Vec<Reply> {
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let core = targets[i % targets.len()];
+            let req = core
+                .client
+                .post(core.url(path))
+                .bearer_auth(token)
+                .json(&body);
+            tokio::spawn(async move { Reply::from(req.send().await.expect("request")).await })
+        })
+        .collect();
+    let mut replies = Vec::with_capacity(n);
+    for task in tasks {
+        replies.push(task.await.expect("task"));
+    }
+    replies
+}
+
+/// How many replies had `status`.
+pub fn count_status(replies: &[Reply], status: u16) -> usize {
+    replies.iter().filter(|r| r.status == status).count()
+}
+
 /// Runs one async test body against both backends as two test functions.
 #[macro_export]
 macro_rules! both_backends {
@@ -470,20 +502,42 @@ macro_rules! both_backends {
     };
 }
 
-/// Runs one SQL statement on the core's own database.
-pub async fn exec_sql(core: &Core, sql: &str) {
-    use sqlx::Connection;
-    let url = core
-        .env
+/// The core's own `DATABASE_URL`.
+fn database_url(core: &Core) -> String {
+    core.env
         .iter()
         .find(|(k, _)| k == "DATABASE_URL")
         .map(|(_, v)| v.clone())
-        .expect("DATABASE_URL");
+        .expect("DATABASE_URL")
+}
+
+/// Runs one SQL statement on the core's own database.
+pub async fn exec_sql(core: &Core, sql: &str) {
+    query_texts(core, sql).await;
+}
+
+/// The first column of every row of `sql` on the core's own database, as text (a NULL is
+/// "null"; select numbers with `CAST(... AS TEXT)`); none for a statement without rows.
+pub async fn query_texts(core: &Core, sql: &str) -> Vec<String> {
+    use sqlx::{Connection, Row};
+    let url = database_url(core);
     if url.starts_with("sqlite") {
         let mut conn = sqlx::SqliteConnection::connect(&url).await.expect("sqlite");
-        sqlx::query(sql).execute(&mut conn).await.expect("sql");
+        let rows = sqlx::query(sql).fetch_all(&mut conn).await.expect("sql");
+        rows.iter()
+            .map(|r| {
+                r.get::<Option<String>, _>(0)
+                    .unwrap_or_else(|| "null".into())
+            })
+            .collect()
     } else {
         let mut conn = sqlx::PgConnection::connect(&url).await.expect("postgres");
-        sqlx::query(sql).execute(&mut conn).await.expect("sql");
+        let rows = sqlx::query(sql).fetch_all(&mut conn).await.expect("sql");
+        rows.iter()
+            .map(|r| {
+                r.get::<Option<String>, _>(0)
+                    .unwrap_or_else(|| "null".into())
+            })
+            .collect()
     }
 }

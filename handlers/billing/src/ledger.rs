@@ -1,0 +1,259 @@
+//! The balance ledger: every balance change is one `balance_ledger` row moved together with
+//! `balances.amount`, inside the caller's transaction.
+//!
+//! A movement starts with [`lock`] (the transaction's first statements are writes, so SQLite
+//! takes its write lock at once and PostgreSQL locks the user's balance row); [`post`] then moves
+//! the balance with a conditional update that never lets it go below zero and writes the row.
+//! Whoever holds the lock sees every earlier movement of that user, which is what makes
+//! idempotency checks and refund limits exact under concurrency.
+
+use nexuma_sdk::db::{Executor, Row, Transaction};
+use nexuma_sdk::{id, ApiError};
+use serde::Serialize;
+
+/// The one currency of balances for now (tariffs carry their own `currency`).
+pub const CURRENCY: &str = "RUB";
+
+const COLUMNS: &str = "id, user_id, kind, amount, balance_after, currency, reason, actor_id, \
+                       reverses_id, idempotency_key, subscription_id, seq, created_at";
+
+/// Kinds that took money and so may be refunded.
+pub const REFUNDABLE: [&str; 3] = ["charge", "renewal", "withdrawal"];
+
+#[derive(Serialize, Clone, PartialEq, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct Entry {
+    pub id: String,
+    pub user_id: String,
+    pub kind: String,
+    pub amount: i64,
+    pub balance_after: i64,
+    pub currency: String,
+    pub reason: Option<String>,
+    pub actor_id: Option<String>,
+    pub reverses_id: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub subscription_id: Option<String>,
+    #[serde(skip)]
+    pub seq: i64,
+    pub created_at: i64,
+}
+
+impl Entry {
+    fn from_row(row: Row<'_>) -> Result<Self, ApiError> {
+        Ok(Entry {
+            id: row.string("id")?,
+            user_id: row.string("user_id")?,
+            kind: row.string("kind")?,
+            amount: row.i64("amount")?,
+            balance_after: row.i64("balance_after")?,
+            currency: row.string("currency")?,
+            reason: row.opt_string("reason")?,
+            actor_id: row.opt_string("actor_id")?,
+            reverses_id: row.opt_string("reverses_id")?,
+            idempotency_key: row.opt_string("idempotency_key")?,
+            subscription_id: row.opt_string("subscription_id")?,
+            seq: row.i64("seq")?,
+            created_at: row.i64("created_at")?,
+        })
+    }
+}
+
+/// One balance movement.
+pub struct Move<'a> {
+    pub user_id: &'a str,
+    /// `deposit`, `withdrawal`, `charge`, `refund` or `renewal`.
+    pub kind: &'static str,
+    /// Signed: + in, - out.
+    pub amount: i64,
+    pub reason: Option<String>,
+    pub reverses_id: Option<String>,
+    pub key: Option<String>,
+    pub subscription_id: Option<String>,
+    /// Who moved it; `None` for the Core itself (renewals).
+    pub actor_id: Option<String>,
+}
+
+/// The balance was short: what it holds.
+#[derive(Debug)]
+pub struct Short {
+    pub balance: i64,
+}
+
+impl Short {
+    /// 402 `insufficient_funds` saying what was needed and what there is.
+    pub fn error(&self, needed: i64, what: &str) -> ApiError {
+        ApiError::new(
+            402,
+            "insufficient_funds",
+            format!(
+                "the balance is {} {CURRENCY}, less than the {needed} {what}",
+                self.balance
+            ),
+        )
+    }
+}
+
+/// Takes the user's balance lock for the rest of `tx` (creating the row when missing).
+pub fn lock(tx: &Transaction, user_id: &str, now: i64) -> Result<(), ApiError> {
+    tx.execute(
+        "INSERT INTO balances (user_id, amount, updated_at) VALUES ($1, 0, $2) \
+         ON CONFLICT (user_id) DO NOTHING",
+        &[user_id.into(), now.into()],
+    )?;
+    tx.execute(
+        "UPDATE balances SET updated_at = updated_at WHERE user_id = $1",
+        &[user_id.into()],
+    )?;
+    Ok(())
+}
+
+/// The user's balance (0 without a row).
+pub fn balance(db: &impl Executor, user_id: &str) -> Result<i64, ApiError> {
+    Ok(db
+        .query(
+            "SELECT amount FROM balances WHERE user_id = $1",
+            &[user_id.into()],
+        )?
+        .first()
+        .map(|row| row.i64("amount"))
+        .transpose()?
+        .unwrap_or(0))
+}
+
+/// Moves the balance and writes the ledger row; the caller holds [`lock`]. `Ok(Err(Short))` when
+/// the balance cannot cover a debit (nothing was written).
+pub fn post(tx: &Transaction, mv: &Move<'_>, now: i64) -> Result<Result<Entry, Short>, ApiError> {
+    let updated = tx.query(
+        "UPDATE balances SET amount = amount + $1, seq = seq + 1, updated_at = $2 \
+         WHERE user_id = $3 AND amount + $1 >= 0 RETURNING amount, seq",
+        &[mv.amount.into(), now.into(), mv.user_id.into()],
+    )?;
+    let Some(row) = updated.first() else {
+        return Ok(Err(Short {
+            balance: balance(tx, mv.user_id)?,
+        }));
+    };
+    let entry = Entry {
+        id: id::new_v4(),
+        user_id: mv.user_id.to_string(),
+        kind: mv.kind.to_string(),
+        amount: mv.amount,
+        balance_after: row.i64("amount")?,
+        currency: CURRENCY.to_string(),
+        reason: mv.reason.clone(),
+        actor_id: mv.actor_id.clone(),
+        reverses_id: mv.reverses_id.clone(),
+        idempotency_key: mv.key.clone(),
+        subscription_id: mv.subscription_id.clone(),
+        seq: row.i64("seq")?,
+        created_at: now,
+    };
+    tx.execute(
+        &format!(
+            "INSERT INTO balance_ledger ({COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        ),
+        &[
+            entry.id.as_str().into(),
+            entry.user_id.as_str().into(),
+            entry.kind.as_str().into(),
+            entry.amount.into(),
+            entry.balance_after.into(),
+            entry.currency.as_str().into(),
+            entry.reason.clone().into(),
+            entry.actor_id.clone().into(),
+            entry.reverses_id.clone().into(),
+            entry.idempotency_key.clone().into(),
+            entry.subscription_id.clone().into(),
+            entry.seq.into(),
+            now.into(),
+        ],
+    )?;
+    Ok(Ok(entry))
+}
+
+/// The user's row with this idempotency key, if any.
+pub fn find_by_key(
+    db: &impl Executor,
+    user_id: &str,
+    key: &str,
+) -> Result<Option<Entry>, ApiError> {
+    db.query(
+        &format!(
+            "SELECT {COLUMNS} FROM balance_ledger WHERE user_id = $1 AND idempotency_key = $2"
+        ),
+        &[user_id.into(), key.into()],
+    )?
+    .first()
+    .map(Entry::from_row)
+    .transpose()
+}
+
+/// A page of the user's rows, newest first.
+pub fn page(
+    db: &impl Executor,
+    user_id: &str,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<Entry>, ApiError> {
+    db.query(
+        &format!(
+            "SELECT {COLUMNS} FROM balance_ledger WHERE user_id = $1 \
+             ORDER BY seq DESC, created_at DESC, id DESC LIMIT $2 OFFSET $3"
+        ),
+        &[user_id.into(), limit.into(), offset.into()],
+    )?
+    .iter()
+    .map(Entry::from_row)
+    .collect()
+}
+
+/// What a transaction took and how much of it may still be refunded.
+pub struct Refundable {
+    pub taken: i64,
+    pub remaining: i64,
+}
+
+/// How much of the user's transaction `target` may still be refunded. 404 when the user has no
+/// such transaction, 400 when its kind took no money. The caller holds [`lock`].
+pub fn refundable(tx: &Transaction, user_id: &str, target: &str) -> Result<Refundable, ApiError> {
+    let original = tx
+        .query(
+            &format!("SELECT {COLUMNS} FROM balance_ledger WHERE id = $1 AND user_id = $2"),
+            &[target.into(), user_id.into()],
+        )?
+        .first()
+        .map(Entry::from_row)
+        .transpose()?
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "transaction_not_found",
+                format!("this user has no transaction with id {target}"),
+            )
+        })?;
+    if !REFUNDABLE.contains(&original.kind.as_str()) {
+        return Err(ApiError::bad_request(
+            "not_refundable",
+            format!(
+                "a {} cannot be refunded; only {}",
+                original.kind,
+                REFUNDABLE.join(", ")
+            ),
+        ));
+    }
+    let refunded = tx
+        .query(
+            "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total FROM balance_ledger \
+             WHERE reverses_id = $1 AND kind = 'refund'",
+            &[target.into()],
+        )?
+        .first()
+        .map(|r| r.i64("total"))
+        .transpose()?
+        .unwrap_or(0);
+    Ok(Refundable {
+        taken: -original.amount,
+        remaining: (-original.amount - refunded).max(0),
+    })
+}

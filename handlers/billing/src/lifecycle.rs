@@ -1,0 +1,541 @@
+//! The subscription lifecycle: activation (bought from the balance or given by an admin),
+//! renewal, expiry by time or traffic, and cancellation with a refund rule.
+//!
+//! Every change is one transaction that first takes the user's balance lock
+//! ([`ledger::lock`]) and then re-reads the subscription, so a purchase, a cancellation and any
+//! number of concurrent ticks see each other's results and act at most once; renewal charges
+//! also carry a per-period idempotency key, so even a second pass that got through would be
+//! refused by the ledger's unique key.
+
+use nexuma_sdk::db::{self, Pool, Transaction};
+use nexuma_sdk::record::{self, Actor, Change, Entry};
+use nexuma_sdk::{clock, id, log, ApiError};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::ledger::{self, Move, CURRENCY};
+use crate::links::{self, LinkFields};
+use crate::period;
+use crate::subscriptions::{self, Subscription};
+use crate::tariffs::{self, Tariff};
+
+/// Subscriptions one tick settles at most (the rest wait for the next tick).
+const BATCH: i64 = 200;
+
+/// What a cancellation gives back of the current period's payment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefundRule {
+    /// Nothing.
+    None,
+    /// The unused share: by time left for a timed period, by traffic left for an indefinite
+    /// traffic-limited one; an indefinite unlimited subscription has no measurable unused share.
+    Prorata,
+    /// All of it that is not refunded yet.
+    Full,
+}
+
+impl RefundRule {
+    pub const EXPECTED: &'static str = "must be one of none, prorata, full";
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "none" => Some(RefundRule::None),
+            "prorata" => Some(RefundRule::Prorata),
+            "full" => Some(RefundRule::Full),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RefundRule::None => "none",
+            RefundRule::Prorata => "prorata",
+            RefundRule::Full => "full",
+        }
+    }
+}
+
+/// Why an active subscription has come to its end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Due {
+    /// Its expiry time has passed.
+    Time,
+    /// Its traffic reached the limit.
+    Traffic,
+}
+
+/// Whether `sub`'s period is over at `now` (whatever its status).
+pub fn due(sub: &Subscription, now: i64) -> Option<Due> {
+    if sub.expires_at.is_some_and(|end| end <= now) {
+        Some(Due::Time)
+    } else if sub
+        .traffic_limit_bytes
+        .is_some_and(|limit| sub.traffic_used_bytes >= limit)
+    {
+        Some(Due::Traffic)
+    } else {
+        None
+    }
+}
+
+/// 409 for acting on a subscription that is no longer active.
+pub fn not_active(sub: &Subscription) -> ApiError {
+    ApiError::conflict(
+        "subscription_not_active",
+        format!("subscription {} is {}", sub.id, sub.status),
+    )
+}
+
+/// A subscription to start.
+pub struct Activation<'a> {
+    pub user_id: &'a str,
+    pub tariff_id: &'a str,
+    pub auto_renew: bool,
+    /// Take the price from the balance.
+    pub charge: bool,
+    pub key: Option<String>,
+    /// Admins may activate retired tariffs; users buy active ones only.
+    pub by_admin: bool,
+}
+
+/// Starts a subscription with one link; with `charge`, pays for it from the balance (402 when
+/// short). A retry with the same idempotency key answers the subscription it made.
+pub fn activate(actor: &Actor<'_>, a: Activation<'_>) -> Result<Subscription, ApiError> {
+    let now = clock::now_ms();
+    let tx = db::begin()?;
+    ledger::lock(&tx, a.user_id, now)?;
+    if let Some(key) = &a.key {
+        if let Some(existing) = subscriptions::by_key(&tx, a.user_id, key)? {
+            drop(tx);
+            if existing.tariff_id != a.tariff_id {
+                return Err(ApiError::conflict(
+                    "idempotency_conflict",
+                    "this idempotency key was already used for a different request",
+                ));
+            }
+            return Ok(existing);
+        }
+    }
+    let tariff = tariffs::load(&tx, a.tariff_id)?;
+    if !tariff.active && !a.by_admin {
+        return Err(ApiError::conflict(
+            "tariff_inactive",
+            format!("tariff {} is no longer sold", tariff.name),
+        ));
+    }
+    let paid = a.charge && tariff.price > 0;
+    if paid && tariff.currency != CURRENCY {
+        return Err(currency_mismatch(&tariff));
+    }
+    let sub_id = id::new_v4();
+    let charge = if paid {
+        let mv = Move {
+            user_id: a.user_id,
+            kind: "charge",
+            amount: -tariff.price,
+            reason: Some(format!("tariff {}", tariff.name)),
+            reverses_id: None,
+            key: None,
+            subscription_id: Some(sub_id.clone()),
+            actor_id: actor.id.map(str::to_string),
+        };
+        match ledger::post(&tx, &mv, now)? {
+            Ok(entry) => Some(entry),
+            Err(short) => {
+                return Err(short.error(tariff.price, &format!("that tariff {} costs", tariff.name)))
+            }
+        }
+    } else {
+        None
+    };
+    let expires_at = tariff
+        .duration_months
+        .map(|months| period::add_months(now, months).ok_or_else(|| out_of_range(&tariff)))
+        .transpose()?;
+    tx.execute(
+        "INSERT INTO subscriptions (id, user_id, tariff_id, status, price, currency, \
+         duration_months, traffic_limit_bytes, traffic_used_bytes, auto_renew, anchor_at, periods, \
+         period_start, expires_at, charge_id, renewals, idempotency_key, created_at, updated_at) \
+         VALUES ($1, $2, $3, 'active', $4, $5, $6, $7, 0, $8, $9, 1, $9, $10, $11, 0, $12, $9, $9)",
+        &[
+            sub_id.as_str().into(),
+            a.user_id.into(),
+            tariff.id.as_str().into(),
+            tariff.price.into(),
+            tariff.currency.as_str().into(),
+            tariff.duration_months.into(),
+            tariff.traffic_limit_bytes.into(),
+            a.auto_renew.into(),
+            now.into(),
+            expires_at.into(),
+            charge.as_ref().map(|c| c.id.clone()).into(),
+            a.key.clone().into(),
+        ],
+    )?;
+    links::insert(&tx, a.user_id, &sub_id, LinkFields::default(), false, now)?;
+    record::node_change(
+        &tx,
+        Change {
+            kind: "subscription.activated",
+            user_id: Some(a.user_id),
+            subscription_id: Some(&sub_id),
+            tariff_id: Some(&tariff.id),
+            ..Change::default()
+        },
+        now,
+    )?;
+    let sub = subscriptions::load(&tx, &sub_id, None)?;
+    record::audit(
+        &tx,
+        actor,
+        Entry {
+            action: if a.by_admin {
+                "subscription.activate"
+            } else {
+                "subscription.purchase"
+            },
+            target_type: "subscription",
+            target_id: &sub_id,
+            before: None,
+            after: Some(json!({ "subscription": sub.json(), "transaction": charge })),
+        },
+        now,
+    )?;
+    tx.commit()?;
+    Ok(sub)
+}
+
+fn currency_mismatch(tariff: &Tariff) -> ApiError {
+    ApiError::conflict(
+        "currency_mismatch",
+        format!(
+            "tariff {} is priced in {}, but balances are in {CURRENCY}",
+            tariff.name, tariff.currency
+        ),
+    )
+}
+
+fn out_of_range(tariff: &Tariff) -> ApiError {
+    ApiError::internal(format!("tariff {}: expiry out of range", tariff.id))
+}
+
+#[derive(Serialize)]
+pub struct CancelReply {
+    subscription: Subscription,
+    /// The refund made, if any.
+    refund: Option<ledger::Entry>,
+}
+
+/// Ends an active subscription now and refunds by `rule`. With `owner`, only that user's
+/// subscription (a user cancelling their own); else any (an admin).
+pub fn cancel(
+    actor: &Actor<'_>,
+    id: &str,
+    owner: Option<&str>,
+    rule: RefundRule,
+    reason: Option<String>,
+) -> Result<CancelReply, ApiError> {
+    let user = match owner {
+        Some(user) => user.to_string(),
+        None => subscriptions::load(&Pool, id, None)?.user_id,
+    };
+    let now = clock::now_ms();
+    let tx = db::begin()?;
+    ledger::lock(&tx, &user, now)?;
+    let before = subscriptions::load(&tx, id, Some(&user))?;
+    if !before.is_active() {
+        return Err(not_active(&before));
+    }
+    let amount = match &before.charge_id {
+        Some(charge) => {
+            let left = ledger::refundable(&tx, &user, charge)?;
+            match rule {
+                RefundRule::None => 0,
+                RefundRule::Full => left.remaining,
+                RefundRule::Prorata => unused(&before, left.taken, now).min(left.remaining),
+            }
+        }
+        None => 0,
+    };
+    let by = if owner.is_some() { "user" } else { "admin" };
+    tx.execute(
+        "UPDATE subscriptions SET status = 'cancelled', status_reason = $2, auto_renew = $3, \
+         ended_at = $4, updated_at = $4 WHERE id = $1",
+        &[id.into(), by.into(), false.into(), now.into()],
+    )?;
+    let refund = if amount > 0 {
+        let mv = Move {
+            user_id: &user,
+            kind: "refund",
+            amount,
+            reason: reason.or_else(|| Some(format!("cancellation ({})", rule.name()))),
+            reverses_id: before.charge_id.clone(),
+            key: None,
+            subscription_id: Some(id.to_string()),
+            actor_id: actor.id.map(str::to_string),
+        };
+        ledger::post(&tx, &mv, now)?.ok()
+    } else {
+        None
+    };
+    record::node_change(
+        &tx,
+        Change {
+            kind: "subscription.cancelled",
+            user_id: Some(&user),
+            subscription_id: Some(id),
+            tariff_id: Some(&before.tariff_id),
+            ..Change::default()
+        },
+        now,
+    )?;
+    let after = subscriptions::load(&tx, id, None)?;
+    record::audit(
+        &tx,
+        actor,
+        Entry {
+            action: "subscription.cancel",
+            target_type: "subscription",
+            target_id: id,
+            before: Some(before.json()),
+            after: Some(json!({
+                "subscription": after.json(),
+                "refundRule": rule.name(),
+                "refund": refund,
+            })),
+        },
+        now,
+    )?;
+    tx.commit()?;
+    Ok(CancelReply {
+        subscription: after,
+        refund,
+    })
+}
+
+/// The unused share of `taken` for the subscription's current period at `now`.
+fn unused(sub: &Subscription, taken: i64, now: i64) -> i64 {
+    match (sub.expires_at, sub.traffic_limit_bytes) {
+        (Some(end), _) => period::unused_share(taken, end - now, end - sub.period_start),
+        (None, Some(limit)) => period::unused_share(taken, limit - sub.traffic_used_bytes, limit),
+        (None, None) => 0,
+    }
+}
+
+/// What one tick did.
+#[derive(Serialize, Default, Debug)]
+pub struct TickReport {
+    /// Subscriptions found due.
+    pub due: u32,
+    pub renewed: u32,
+    pub expired: u32,
+    pub failed: u32,
+}
+
+enum Outcome {
+    Renewed,
+    Expired,
+    /// Someone else settled it first, or it is no longer due.
+    Untouched,
+}
+
+/// One pass over the active subscriptions that are due: auto-renewing ones are charged and
+/// extended when the balance covers it, the rest expire. Safe to run concurrently.
+pub fn tick(now: i64) -> Result<TickReport, ApiError> {
+    let rows = db::query(
+        "SELECT id, user_id FROM subscriptions WHERE status = 'active' AND \
+         ((expires_at IS NOT NULL AND expires_at <= $1) OR \
+          (traffic_limit_bytes IS NOT NULL AND traffic_used_bytes >= traffic_limit_bytes)) \
+         ORDER BY updated_at, id LIMIT $2",
+        &[now.into(), BATCH.into()],
+    )?;
+    let mut report = TickReport::default();
+    for row in rows.iter() {
+        report.due += 1;
+        let (id, user) = (row.string("id")?, row.string("user_id")?);
+        match settle(&id, &user, now) {
+            Ok(Outcome::Renewed) => report.renewed += 1,
+            Ok(Outcome::Expired) => report.expired += 1,
+            Ok(Outcome::Untouched) => {}
+            Err(err) => {
+                report.failed += 1;
+                log::warn(
+                    "subscription not settled",
+                    &[("subscriptionId", &id), ("error", &err.to_string())],
+                );
+            }
+        }
+    }
+    if report.due > 0 {
+        log::info(
+            "subscriptions settled",
+            &[
+                ("due", &report.due.to_string()),
+                ("renewed", &report.renewed.to_string()),
+                ("expired", &report.expired.to_string()),
+                ("failed", &report.failed.to_string()),
+            ],
+        );
+    }
+    Ok(report)
+}
+
+/// Renews or expires one due subscription in a transaction of its own.
+fn settle(id: &str, user: &str, now: i64) -> Result<Outcome, ApiError> {
+    let tx = db::begin()?;
+    ledger::lock(&tx, user, now)?;
+    let sub = match subscriptions::load(&tx, id, Some(user)) {
+        Ok(sub) => sub,
+        Err(err) if err.status == 404 => return Ok(Outcome::Untouched), // deleted meanwhile
+        Err(err) => return Err(err),
+    };
+    let Some(due) = due(&sub, now).filter(|_| sub.is_active()) else {
+        return Ok(Outcome::Untouched);
+    };
+    // A timed subscription out of traffic ends; an indefinite one renews into a new allowance.
+    let renewable = sub.auto_renew && (due == Due::Time || sub.duration_months.is_none());
+    let failure = if renewable {
+        match renew(&tx, &sub, due, now)? {
+            None => {
+                tx.commit()?;
+                return Ok(Outcome::Renewed);
+            }
+            Some(failure) => failure,
+        }
+    } else {
+        match due {
+            Due::Time => "time",
+            Due::Traffic => "traffic_limit",
+        }
+    };
+    expire(&tx, &sub, failure, now)?;
+    tx.commit()?;
+    Ok(Outcome::Expired)
+}
+
+/// Charges the next period and extends `sub`; `Some(reason)` when it cannot be renewed.
+fn renew(
+    tx: &Transaction,
+    sub: &Subscription,
+    due: Due,
+    now: i64,
+) -> Result<Option<&'static str>, ApiError> {
+    let tariff = tariffs::load(tx, &sub.tariff_id)?;
+    if tariff.price > 0 && tariff.currency != CURRENCY {
+        log::warn(
+            "renewal refused",
+            &[
+                ("subscriptionId", &sub.id),
+                ("error", &currency_mismatch(&tariff).message),
+            ],
+        );
+        return Ok(Some("currency_mismatch"));
+    }
+    let charge = if tariff.price > 0 {
+        let mv = Move {
+            user_id: &sub.user_id,
+            kind: "renewal",
+            amount: -tariff.price,
+            reason: Some(format!("renewal of tariff {}", tariff.name)),
+            reverses_id: None,
+            // One renewal charge per period, whoever gets here.
+            key: Some(format!("renewal:{}:{}", sub.id, sub.renewals + 1)),
+            subscription_id: Some(sub.id.clone()),
+            actor_id: None,
+        };
+        match ledger::post(tx, &mv, now)? {
+            Ok(entry) => Some(entry),
+            Err(_) => return Ok(Some("insufficient_funds")),
+        }
+    } else {
+        None
+    };
+    let (anchor, periods, start, end) = match tariff.duration_months {
+        None => (now, 1, now, None),
+        Some(months) => {
+            // Whole periods from the anchor while the length stays; a new length (or a renewal
+            // into a new traffic allowance) starts a new anchor.
+            let (mut anchor, mut periods, mut start) = match (due, sub.expires_at) {
+                (Due::Time, Some(end)) if sub.duration_months == Some(months) => {
+                    (sub.anchor_at, sub.periods + 1, end)
+                }
+                (Due::Time, Some(end)) => (end, 1, end),
+                _ => (now, 1, now),
+            };
+            let mut end =
+                period::expiry(anchor, months, periods).ok_or_else(|| out_of_range(&tariff))?;
+            // Long overdue (the Core was down): one payment buys one whole period from now.
+            if end <= now {
+                (anchor, periods, start) = (now, 1, now);
+                end = period::add_months(now, months).ok_or_else(|| out_of_range(&tariff))?;
+            }
+            (anchor, periods, start, Some(end))
+        }
+    };
+    tx.execute(
+        "UPDATE subscriptions SET price = $2, currency = $3, duration_months = $4, \
+         traffic_limit_bytes = $5, traffic_used_bytes = 0, anchor_at = $6, periods = $7, \
+         period_start = $8, expires_at = $9, charge_id = $10, renewals = renewals + 1, \
+         updated_at = $11 WHERE id = $1 AND status = 'active'",
+        &[
+            sub.id.as_str().into(),
+            tariff.price.into(),
+            tariff.currency.as_str().into(),
+            tariff.duration_months.into(),
+            tariff.traffic_limit_bytes.into(),
+            anchor.into(),
+            periods.into(),
+            start.into(),
+            end.into(),
+            charge.as_ref().map(|c| c.id.clone()).into(),
+            now.into(),
+        ],
+    )?;
+    let after = subscriptions::load(tx, &sub.id, None)?;
+    record::audit(
+        tx,
+        &Actor::SYSTEM,
+        Entry {
+            action: "subscription.renew",
+            target_type: "subscription",
+            target_id: &sub.id,
+            before: Some(sub.json()),
+            after: Some(json!({ "subscription": after.json(), "transaction": charge })),
+        },
+        now,
+    )?;
+    Ok(None)
+}
+
+fn expire(tx: &Transaction, sub: &Subscription, reason: &str, now: i64) -> Result<(), ApiError> {
+    tx.execute(
+        "UPDATE subscriptions SET status = 'expired', status_reason = $2, ended_at = $3, \
+         updated_at = $3 WHERE id = $1 AND status = 'active'",
+        &[sub.id.as_str().into(), reason.into(), now.into()],
+    )?;
+    record::node_change(
+        tx,
+        Change {
+            kind: "subscription.expired",
+            user_id: Some(&sub.user_id),
+            subscription_id: Some(&sub.id),
+            tariff_id: Some(&sub.tariff_id),
+            detail: Some(json!({ "reason": reason })),
+            ..Change::default()
+        },
+        now,
+    )?;
+    record::audit(
+        tx,
+        &Actor::SYSTEM,
+        Entry {
+            action: "subscription.expire",
+            target_type: "subscription",
+            target_id: &sub.id,
+            before: Some(sub.json()),
+            after: Some(json!({ "status": "expired", "statusReason": reason })),
+        },
+        now,
+    )?;
+    Ok(())
+}
