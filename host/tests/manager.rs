@@ -778,7 +778,7 @@ both_backends!(page_login_logout_and_screenshot, |backend| async move {
     common::exec_sql(
         &core,
         &format!(
-            "INSERT INTO nodes (id, name, api_url, access_key, address, status, online, \
+            "INSERT INTO manager_nodes (id, name, api_url, access_key, address, status, online, \
              agent_status, cpu_load, memory_load, last_seen_at, created_at, updated_at) VALUES \
              ('n1', 'Frankfurt', 'https://198.51.100.7:8443', 'k', '198.51.100.7', 'active', \
              TRUE, 'Running', 12, 40, {now}, {now}, {now})"

@@ -634,7 +634,7 @@ async fn pages_authenticate_by_cookie_on_get_only_and_public_routes_see_a_valid_
 /// What `make run` serves: every production component loads together (no overlapping routes).
 #[tokio::test]
 async fn the_production_components_load_together() {
-    let options = Options::default().components(&["auth", "manager", "billing"]);
+    let options = Options::default().components(&["auth", "manager", "billing", "nodes"]);
     let core = Core::start_with(Backend::Embedded, options).await;
     let health = core.get("/health", None).await;
     let names: Vec<&str> = health.body["components"]
@@ -643,13 +643,13 @@ async fn the_production_components_load_together() {
         .iter()
         .filter_map(|c| c["name"].as_str())
         .collect();
-    assert_eq!(names, vec!["auth", "billing", "manager"]);
+    assert_eq!(names, vec!["auth", "billing", "manager", "nodes"]);
     let makefile = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../Makefile"),
     )
     .expect("Makefile");
     assert!(
-        makefile.contains("COMPONENTS := auth manager billing"),
+        makefile.contains("COMPONENTS := auth manager billing nodes\n"),
         "this test lists the same components as the Makefile"
     );
 }

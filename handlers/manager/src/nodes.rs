@@ -109,7 +109,7 @@ impl Node {
 /// Every node, by name.
 pub fn all(ex: &impl Executor) -> Result<Vec<Node>, ApiError> {
     let rows = ex.query(
-        &format!("SELECT {COLUMNS} FROM nodes ORDER BY name, created_at"),
+        &format!("SELECT {COLUMNS} FROM manager_nodes ORDER BY name, created_at"),
         &[],
     )?;
     rows.iter().map(Node::from_row).collect()
@@ -118,7 +118,7 @@ pub fn all(ex: &impl Executor) -> Result<Vec<Node>, ApiError> {
 /// Nodes an operator has not disabled: served in subscriptions, polled by the watchdog.
 pub fn active(ex: &impl Executor) -> Result<Vec<Node>, ApiError> {
     let rows = ex.query(
-        &format!("SELECT {COLUMNS} FROM nodes WHERE status = $1 ORDER BY name, created_at"),
+        &format!("SELECT {COLUMNS} FROM manager_nodes WHERE status = $1 ORDER BY name, created_at"),
         &["active".into()],
     )?;
     rows.iter().map(Node::from_row).collect()
@@ -126,7 +126,7 @@ pub fn active(ex: &impl Executor) -> Result<Vec<Node>, ApiError> {
 
 fn by_url(ex: &impl Executor, url: &str) -> Result<Option<Node>, ApiError> {
     let rows = ex.query(
-        &format!("SELECT {COLUMNS} FROM nodes WHERE api_url = $1"),
+        &format!("SELECT {COLUMNS} FROM manager_nodes WHERE api_url = $1"),
         &[url.into()],
     )?;
     rows.first().map(Node::from_row).transpose()
@@ -249,7 +249,7 @@ pub fn add(req: &Request) -> Result<Response, ApiError> {
     let inbounds_text = Value::Array(inbounds).to_string();
     let tx = db::begin()?;
     let inserted = tx.execute(
-        "INSERT INTO nodes (id, name, api_url, access_key, cert_sha256, address, status, online, \
+        "INSERT INTO manager_nodes (id, name, api_url, access_key, cert_sha256, address, status, online, \
          inbounds, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         &[
             node_id.as_str().into(),
@@ -300,7 +300,7 @@ pub fn add(req: &Request) -> Result<Response, ApiError> {
     }
     if online {
         Pool.execute(
-            "UPDATE nodes SET online = $1, agent_status = $2, last_seen_at = $3, updated_at = $3 \
+            "UPDATE manager_nodes SET online = $1, agent_status = $2, last_seen_at = $3, updated_at = $3 \
              WHERE id = $4",
             &[
                 true.into(),
@@ -326,7 +326,7 @@ pub fn add(req: &Request) -> Result<Response, ApiError> {
 
 pub fn get(ex: &impl Executor, node_id: &str) -> Result<Node, ApiError> {
     let rows = ex.query(
-        &format!("SELECT {COLUMNS} FROM nodes WHERE id = $1"),
+        &format!("SELECT {COLUMNS} FROM manager_nodes WHERE id = $1"),
         &[node_id.into()],
     )?;
     rows.first()
@@ -350,7 +350,7 @@ pub fn del(req: &Request) -> Result<Response, ApiError> {
     let stopped = node.agent().stop().is_ok();
     let tx = db::begin()?;
     tx.execute(
-        "DELETE FROM nodes WHERE id = $1",
+        "DELETE FROM manager_nodes WHERE id = $1",
         &[node.id.as_str().into()],
     )?;
     record::audit(

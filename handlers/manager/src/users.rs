@@ -283,7 +283,7 @@ pub fn with_traffic(ex: &impl Executor) -> Result<Vec<UserTraffic>, ApiError> {
         .collect();
     let rows = ex.query(
         "SELECT nu.user_id, nu.node_id, n.name, nu.connected, nu.total_incoming, \
-         nu.total_outcoming FROM node_users nu JOIN nodes n ON n.id = nu.node_id \
+         nu.total_outcoming FROM node_users nu JOIN manager_nodes n ON n.id = nu.node_id \
          ORDER BY n.name, n.created_at",
         &[],
     )?;

@@ -51,7 +51,7 @@ fn check(node: &Node, everyone: &[AgentUser]) -> Result<(), ApiError> {
                 );
             }
             Pool.execute(
-                "UPDATE nodes SET online = $1, updated_at = $2 WHERE id = $3",
+                "UPDATE manager_nodes SET online = $1, updated_at = $2 WHERE id = $3",
                 &[false.into(), now.into(), node.id.as_str().into()],
             )?;
             Pool.execute(
@@ -112,7 +112,7 @@ fn check(node: &Node, everyone: &[AgentUser]) -> Result<(), ApiError> {
         );
     }
     Pool.execute(
-        "UPDATE nodes SET online = $1, agent_status = $2, cpu_load = $3, memory_load = $4, \
+        "UPDATE manager_nodes SET online = $1, agent_status = $2, cpu_load = $3, memory_load = $4, \
          last_seen_at = $5, updated_at = $5 WHERE id = $6",
         &[
             true.into(),

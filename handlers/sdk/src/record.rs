@@ -63,7 +63,7 @@ pub fn audit(
 /// `link.reset` (detail: old and new UUID), `link.reconfigured`, `link.deleted` (detail: UUID),
 /// `subscription.activated`, `subscription.expired`, `subscription.cancelled`,
 /// `subscription.reactivated`, `tariff.permissions`, `user.access` (a user's status or block
-/// flag changed).
+/// flag changed), `node.config` (one node's own configuration changed).
 #[derive(Default)]
 pub struct Change<'a> {
     pub kind: &'a str,
@@ -71,20 +71,22 @@ pub struct Change<'a> {
     pub subscription_id: Option<&'a str>,
     pub link_id: Option<&'a str>,
     pub tariff_id: Option<&'a str>,
+    pub node_id: Option<&'a str>,
     pub detail: Option<serde_json::Value>,
 }
 
 /// Writes `change` to the `node_changes` outbox.
 pub fn node_change(db: &impl Executor, change: Change<'_>, now: i64) -> Result<(), ApiError> {
     db.execute(
-        "INSERT INTO node_changes (kind, user_id, subscription_id, link_id, tariff_id, detail, \
-         created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO node_changes (kind, user_id, subscription_id, link_id, tariff_id, node_id, \
+         detail, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         &[
             change.kind.into(),
             change.user_id.into(),
             change.subscription_id.into(),
             change.link_id.into(),
             change.tariff_id.into(),
+            change.node_id.into(),
             change.detail.map(|d| d.to_string()).into(),
             now.into(),
         ],

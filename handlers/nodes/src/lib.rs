@@ -1,0 +1,189 @@
+//! `nodes`: the Core's nodes — administration (`/admin/nodes`, `/admin/routing-rule-sets`),
+//! registration with one-time codes, the private `/node/*` API that agents in pull mode call
+//! (docs/node-protocol.md), node config building with revisions, and traffic accounting.
+//!
+//! Tables: `migrations/*/0005_nodes.sql`. The revision pass reads the `node_changes` outbox that
+//! billing, auth and this component write.
+
+mod admin;
+mod build;
+mod model;
+mod private;
+mod revisions;
+mod routing;
+mod schema;
+mod secrets;
+mod usage;
+
+use nexuma_sdk::{
+    clock, export_component, ApiError, AuthLevel, Component, Job, Request, Response, Route,
+};
+
+const REVISIONS_JOB: &str = "revisions";
+const REVISIONS_EVERY_MS: u64 = 1_000;
+
+struct Nodes;
+
+fn admin(route: Route) -> Route {
+    route.auth(AuthLevel::Admin)
+}
+
+fn node(route: Route) -> Route {
+    route.auth(AuthLevel::Node)
+}
+
+impl Component for Nodes {
+    fn routes() -> Vec<Route> {
+        vec![
+            admin(Route::get("/admin/nodes"))
+                .summary("Nodes with their effective status and sync state (query: status, limit, offset)")
+                .response_schema(schema::page(schema::node())),
+            admin(Route::post("/admin/nodes"))
+                .summary("Create a node: address, inbounds, outbounds, routing rule sets")
+                .request_schema(schema::node_create())
+                .response_schema(schema::node())
+                .status(201),
+            admin(Route::post("/admin/nodes/sync"))
+                .summary("Rebuild the configs of nodes touched by recent changes now (also runs every second)")
+                .response_schema(schema::sync_report()),
+            admin(Route::post("/admin/nodes/reality-keys"))
+                .summary("A new REALITY X25519 key pair")
+                .response_schema(schema::key_pair()),
+            admin(Route::get("/admin/nodes/:id"))
+                .summary("One node")
+                .response_schema(schema::node()),
+            admin(Route::patch("/admin/nodes/:id"))
+                .summary("Change a node; node-facing edits move its revision")
+                .request_schema(schema::node_patch())
+                .response_schema(schema::node()),
+            admin(Route::delete("/admin/nodes/:id"))
+                .summary("Delete a node and revoke its keys")
+                .response_schema(schema::empty())
+                .status(204),
+            admin(Route::post("/admin/nodes/:id/registration-code"))
+                .summary("A one-time registration code for the node's agent (shown once)")
+                .request_schema(schema::code_request())
+                .response_schema(schema::code())
+                .status(201),
+            admin(Route::post("/admin/nodes/:id/revoke-keys"))
+                .summary("Revoke every key of the node (its agent needs a new code)")
+                .response_schema(schema::revoked()),
+            admin(Route::post("/admin/nodes/:id/restart-core"))
+                .summary("Ask the agent to restart its core")
+                .response_schema(schema::op())
+                .status(202),
+            admin(Route::post("/admin/nodes/:id/resync"))
+                .summary("Ask the agent to fetch and apply its config again")
+                .response_schema(schema::op())
+                .status(202),
+            admin(Route::get("/admin/nodes/:id/config"))
+                .summary("The config the node gets for its latest revision")
+                .response_schema(schema::node_config()),
+            admin(Route::get("/admin/nodes/:id/errors"))
+                .summary("Errors the node's agent reported, newest first (query: limit, offset)")
+                .response_schema(schema::errors_page()),
+            admin(Route::get("/admin/routing-rule-sets"))
+                .summary("Routing rule sets (query: limit, offset)")
+                .response_schema(schema::page(schema::rule_set())),
+            admin(Route::post("/admin/routing-rule-sets"))
+                .summary("Create a routing rule set: rules, balancers, blocking options")
+                .request_schema(schema::rule_set_create())
+                .response_schema(schema::rule_set())
+                .status(201),
+            admin(Route::get("/admin/routing-rule-sets/:id"))
+                .summary("One routing rule set")
+                .response_schema(schema::rule_set()),
+            admin(Route::patch("/admin/routing-rule-sets/:id"))
+                .summary("Change a routing rule set; the nodes using it get new revisions")
+                .request_schema(schema::rule_set_patch())
+                .response_schema(schema::rule_set()),
+            admin(Route::delete("/admin/routing-rule-sets/:id"))
+                .summary("Delete a routing rule set no node uses")
+                .response_schema(schema::empty())
+                .status(204),
+            Route::post("/node/register")
+                .summary("Node agent: a one-time code for a node id and key")
+                .request_schema(schema::protocol_doc("register request"))
+                .response_schema(schema::protocol_doc("node id and key"))
+                .status(201),
+            node(Route::post("/node/heartbeat"))
+                .summary("Node agent: state in, latest revision and operations out")
+                .request_schema(schema::protocol_doc("heartbeat"))
+                .response_schema(schema::protocol_doc("revision and operations")),
+            node(Route::get("/node/config/latest"))
+                .summary("Node agent: the latest config (304 with If-None-Match of the same revision)")
+                .response_schema(schema::node_config()),
+            node(Route::post("/node/config/applied"))
+                .summary("Node agent: a revision applied, or why not")
+                .request_schema(schema::protocol_doc("applied revision"))
+                .response_schema(schema::empty())
+                .status(204),
+            node(Route::post("/node/usage"))
+                .summary("Node agent: traffic per client (idempotent by reportId)")
+                .request_schema(schema::protocol_doc("usage report"))
+                .response_schema(schema::protocol_doc("report acknowledgement")),
+            node(Route::post("/node/outbound-usage"))
+                .summary("Node agent: traffic per outbound (idempotent by reportId)")
+                .request_schema(schema::protocol_doc("outbound usage report"))
+                .response_schema(schema::protocol_doc("report acknowledgement")),
+            node(Route::post("/node/session-events"))
+                .summary("Node agent: clients that became active or idle")
+                .request_schema(schema::protocol_doc("session events"))
+                .response_schema(schema::empty())
+                .status(204),
+            node(Route::post("/node/error"))
+                .summary("Node agent: an error on the node")
+                .request_schema(schema::protocol_doc("error"))
+                .response_schema(schema::empty())
+                .status(204),
+        ]
+    }
+
+    fn handle(req: &Request) -> Result<Response, ApiError> {
+        match (req.method.as_str(), req.route.as_str()) {
+            ("GET", "/admin/nodes") => admin::list(req),
+            ("POST", "/admin/nodes") => admin::create(req),
+            ("POST", "/admin/nodes/sync") => admin::sync(req),
+            ("POST", "/admin/nodes/reality-keys") => admin::reality_keys(req),
+            ("GET", "/admin/nodes/:id") => admin::get(req),
+            ("PATCH", "/admin/nodes/:id") => admin::update(req),
+            ("DELETE", "/admin/nodes/:id") => admin::delete(req),
+            ("POST", "/admin/nodes/:id/registration-code") => admin::registration_code(req),
+            ("POST", "/admin/nodes/:id/revoke-keys") => admin::revoke_keys(req),
+            ("POST", "/admin/nodes/:id/restart-core") => admin::operation(req),
+            ("POST", "/admin/nodes/:id/resync") => admin::operation(req),
+            ("GET", "/admin/nodes/:id/config") => admin::config(req),
+            ("GET", "/admin/nodes/:id/errors") => admin::errors(req),
+            ("GET", "/admin/routing-rule-sets") => routing::list(req),
+            ("POST", "/admin/routing-rule-sets") => routing::create(req),
+            ("GET", "/admin/routing-rule-sets/:id") => routing::get(req),
+            ("PATCH", "/admin/routing-rule-sets/:id") => routing::update(req),
+            ("DELETE", "/admin/routing-rule-sets/:id") => routing::delete(req),
+            ("POST", "/node/register") => private::register(req),
+            ("POST", "/node/heartbeat") => private::heartbeat(req),
+            ("GET", "/node/config/latest") => private::config(req),
+            ("POST", "/node/config/applied") => private::applied(req),
+            ("POST", "/node/usage") => usage::usage(req),
+            ("POST", "/node/outbound-usage") => usage::outbound_usage(req),
+            ("POST", "/node/session-events") => usage::session_events(req),
+            ("POST", "/node/error") => private::error(req),
+            _ => Err(req.unhandled()),
+        }
+    }
+
+    fn jobs() -> Vec<Job> {
+        vec![Job::every(REVISIONS_JOB, REVISIONS_EVERY_MS)]
+    }
+
+    fn run_job(name: &str) -> Result<(), ApiError> {
+        if name != REVISIONS_JOB {
+            return Err(ApiError::not_found(
+                "unknown_job",
+                format!("no job named {name}"),
+            ));
+        }
+        revisions::sync(clock::now_ms()).map(|_| ())
+    }
+}
+
+export_component!(Nodes);

@@ -1,0 +1,329 @@
+//! The private `/node/*` API that node agents in pull mode call (docs/node-protocol.md). Every
+//! route but `register` runs as the node whose key the host verified (`caller.id`): no route
+//! takes a node id, so a key can never act for another node.
+
+use nexuma_sdk::db::{self, Executor, Pool};
+use nexuma_sdk::{clock, id, response, ApiError, Request, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::model::{self, text, Node};
+use crate::{build, revisions, secrets};
+
+/// Protocol versions this Core speaks.
+pub const PROTOCOLS: [u32; 1] = [1];
+const TEXT_MAX: usize = 200;
+const ERROR_MAX: usize = 4000;
+/// Errors kept per node.
+const ERRORS_KEPT: i64 = 100;
+
+fn check_protocol(version: u32) -> Result<(), ApiError> {
+    if PROTOCOLS.contains(&version) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "unsupported_protocol",
+            format!("this Core speaks node protocol version(s) {PROTOCOLS:?}, not {version}"),
+        ))
+    }
+}
+
+/// A short free-text field from an agent, cut to size.
+fn short(value: Option<String>, max: usize) -> Option<String> {
+    value.map(|v| v.chars().filter(|c| !c.is_control()).take(max).collect())
+}
+
+/// The calling node; a key of a node deleted meanwhile is as good as none.
+pub fn caller_node(req: &Request) -> Result<Node, ApiError> {
+    let id = &req.caller()?.id;
+    model::load(&Pool, id).map_err(|err| {
+        if err.status == 404 {
+            ApiError::unauthorized("invalid_node_key", "the node key is not recognised")
+        } else {
+            err
+        }
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RegisterBody {
+    protocol: u32,
+    code: String,
+    hostname: Option<String>,
+    agent_version: Option<String>,
+    core_version: Option<String>,
+    core_flavor: Option<String>,
+}
+
+/// `POST /node/register`: a one-time code for a node id and a fresh key; every older key of the
+/// node is revoked.
+pub fn register(req: &Request) -> Result<Response, ApiError> {
+    let body: RegisterBody = req.json()?;
+    check_protocol(body.protocol)?;
+    let code_hash = secrets::sha256_hex(body.code.trim());
+    let now = clock::now_ms();
+    let tx = db::begin()?;
+    // Claiming the code is the first write: only one request can use it.
+    let claimed = tx.query(
+        "UPDATE node_registration_codes SET used_at = $2 \
+         WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING node_id",
+        &[code_hash.as_str().into(), now.into()],
+    )?;
+    let Some(node_id) = claimed.first().map(|r| r.string("node_id")).transpose()? else {
+        return Err(ApiError::unauthorized(
+            "invalid_code",
+            "the registration code is unknown, used or expired; ask for a new one",
+        ));
+    };
+    let key = secrets::token::<32>()?;
+    tx.execute(
+        "DELETE FROM node_credentials WHERE node_id = $1",
+        &[node_id.as_str().into()],
+    )?;
+    tx.execute(
+        "INSERT INTO node_credentials (key_hash, node_id, created_at) VALUES ($1, $2, $3)",
+        &[
+            secrets::sha256_hex(&key).into(),
+            node_id.as_str().into(),
+            now.into(),
+        ],
+    )?;
+    tx.execute(
+        "UPDATE nodes SET registered_at = $2, hostname = $3, agent_version = $4, \
+         core_version = $5, core_flavor = $6, updated_at = $2 WHERE id = $1",
+        &[
+            node_id.as_str().into(),
+            now.into(),
+            short(body.hostname, TEXT_MAX).into(),
+            short(body.agent_version, TEXT_MAX).into(),
+            short(body.core_version, TEXT_MAX).into(),
+            short(body.core_flavor, TEXT_MAX).into(),
+        ],
+    )?;
+    nexuma_sdk::record::audit(
+        &tx,
+        &nexuma_sdk::record::Actor::of(req),
+        nexuma_sdk::record::Entry {
+            action: "node.register",
+            target_type: "node",
+            target_id: &node_id,
+            before: None,
+            after: None,
+        },
+        now,
+    )?;
+    tx.commit()?;
+    response::json(201, &json!({ "nodeId": node_id, "key": key }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Load {
+    cpu: Option<i64>,
+    memory: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HeartbeatBody {
+    protocol: u32,
+    status: Option<String>,
+    agent_version: Option<String>,
+    core_version: Option<String>,
+    core_flavor: Option<String>,
+    applied_revision: Option<i64>,
+    load: Option<Load>,
+    clients: Option<i64>,
+    #[serde(default)]
+    done_ops: Vec<String>,
+}
+
+/// `POST /node/heartbeat`: what the agent runs, answered with the latest revision and the
+/// operations still waiting.
+pub fn heartbeat(req: &Request) -> Result<Response, ApiError> {
+    let body: HeartbeatBody = req.json()?;
+    check_protocol(body.protocol)?;
+    let mut node = caller_node(req)?;
+    if node.config_hash.is_none() {
+        // Registered before the revision pass saw the node: build it now.
+        revisions::rebuild(&node.id, clock::now_ms())?;
+        node = model::load(&Pool, &node.id)?;
+    }
+    let now = clock::now_ms();
+    let percent = |v: Option<i64>| v.map(|v| v.clamp(0, 100));
+    let (cpu, memory) = body
+        .load
+        .map(|l| (percent(l.cpu), percent(l.memory)))
+        .unwrap_or_default();
+    let ops: Vec<model::Op> = node
+        .pending_ops
+        .iter()
+        .filter(|op| !body.done_ops.contains(&op.id))
+        .cloned()
+        .collect();
+    // The applied revision is what the agent says it runs, never ahead of the Core's.
+    let applied = body
+        .applied_revision
+        .filter(|r| (0..=node.revision).contains(r));
+    db::execute(
+        "UPDATE nodes SET last_heartbeat_at = $2, agent_status = $3, agent_version = $4, \
+         core_version = $5, core_flavor = $6, cpu_load = $7, memory_load = $8, clients = $9, \
+         applied_revision = COALESCE($10, applied_revision), pending_ops = $11 WHERE id = $1",
+        &[
+            node.id.as_str().into(),
+            now.into(),
+            short(body.status, 40).into(),
+            short(body.agent_version, TEXT_MAX).into(),
+            short(body.core_version, TEXT_MAX).into(),
+            short(body.core_flavor, 40).into(),
+            cpu.into(),
+            memory.into(),
+            body.clients.map(|c| c.max(0)).into(),
+            applied.into(),
+            text(&ops).into(),
+        ],
+    )?;
+    response::json(200, &json!({ "revision": node.revision, "ops": ops }))
+}
+
+/// `GET /node/config/latest`: the config of the latest revision; 304 when the agent has it.
+pub fn config(req: &Request) -> Result<Response, ApiError> {
+    let node = caller_node(req)?;
+    let mut rows = Pool.query(
+        "SELECT revision, body FROM node_configs WHERE node_id = $1",
+        &[node.id.as_str().into()],
+    )?;
+    if rows.is_empty() {
+        revisions::rebuild(&node.id, clock::now_ms())?;
+        rows = Pool.query(
+            "SELECT revision, body FROM node_configs WHERE node_id = $1",
+            &[node.id.as_str().into()],
+        )?;
+    }
+    let Some(row) = rows.first() else {
+        return Err(ApiError::unavailable(
+            "config_not_ready",
+            "the node's config is being built; try again shortly",
+        ));
+    };
+    let revision = row.i64("revision")?;
+    let etag = format!("\"{revision}\"");
+    let unchanged = req.header("if-none-match").is_some_and(|v| {
+        v.split(',')
+            .any(|tag| tag.trim().trim_start_matches("W/") == etag)
+    });
+    if unchanged {
+        return Ok(Response {
+            status: 304,
+            headers: vec![("etag".into(), etag)],
+            body: Vec::new(),
+        });
+    }
+    let body = build::with_revision(revision, row.str("body")?);
+    Ok(Response {
+        status: 200,
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("etag".into(), etag),
+            ("cache-control".into(), "no-store".into()),
+        ],
+        body: body.into_bytes(),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AppliedBody {
+    revision: i64,
+    ok: bool,
+    error: Option<String>,
+}
+
+/// `POST /node/config/applied`: the agent ran a revision, or could not.
+pub fn applied(req: &Request) -> Result<Response, ApiError> {
+    let body: AppliedBody = req.json()?;
+    let node = caller_node(req)?;
+    if !(1..=node.revision).contains(&body.revision) {
+        return Err(ApiError::validation(
+            "revision",
+            format!("must be a revision of this node (1 to {})", node.revision),
+        ));
+    }
+    let now = clock::now_ms();
+    if body.ok {
+        db::execute(
+            "UPDATE nodes SET applied_revision = $2, sync_error = NULL, sync_at = $3 WHERE id = $1",
+            &[node.id.as_str().into(), body.revision.into(), now.into()],
+        )?;
+    } else {
+        let error = short(body.error, ERROR_MAX)
+            .filter(|e| !e.is_empty())
+            .unwrap_or_else(|| "the agent did not say why".into());
+        let tx = db::begin()?;
+        tx.execute(
+            "UPDATE nodes SET sync_error = $2, sync_at = $3 WHERE id = $1",
+            &[node.id.as_str().into(), error.as_str().into(), now.into()],
+        )?;
+        keep_error(&tx, &node.id, "config-rejected", &error, now, now)?;
+        tx.commit()?;
+    }
+    response::no_content()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ErrorBody {
+    kind: String,
+    message: String,
+    at: Option<i64>,
+}
+
+/// `POST /node/error`.
+pub fn error(req: &Request) -> Result<Response, ApiError> {
+    let body: ErrorBody = req.json()?;
+    let node = caller_node(req)?;
+    let kind = short(Some(body.kind), 40).unwrap_or_default();
+    if kind.is_empty() {
+        return Err(ApiError::validation("kind", "must not be empty"));
+    }
+    let message = short(Some(body.message), ERROR_MAX).unwrap_or_default();
+    let now = clock::now_ms();
+    let tx = db::begin()?;
+    keep_error(&tx, &node.id, &kind, &message, body.at.unwrap_or(now), now)?;
+    tx.commit()?;
+    response::no_content()
+}
+
+/// Stores an error of the node, shows it on the node and keeps only the newest ones.
+fn keep_error(
+    tx: &db::Transaction,
+    node: &str,
+    kind: &str,
+    message: &str,
+    at: i64,
+    now: i64,
+) -> Result<(), ApiError> {
+    tx.execute(
+        "UPDATE nodes SET last_error = $2, last_error_kind = $3, last_error_at = $4 WHERE id = $1",
+        &[node.into(), message.into(), kind.into(), at.into()],
+    )?;
+    tx.execute(
+        "INSERT INTO node_errors (id, node_id, kind, message, at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        &[
+            id::new_v4().into(),
+            node.into(),
+            kind.into(),
+            message.into(),
+            at.into(),
+            now.into(),
+        ],
+    )?;
+    tx.execute(
+        "DELETE FROM node_errors WHERE node_id = $1 AND id NOT IN \
+         (SELECT id FROM node_errors WHERE node_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2)",
+        &[node.into(), ERRORS_KEPT.into()],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,58 @@
+//! The xray protocol model the Core's components share: how an operator describes a node's
+//! inbound ([`InboundSpec`]), how it is checked, the server JSON the core runs, and the
+//! credential a client of it uses. Pure code (no host calls), so it is unit-tested natively.
+//!
+//! The Core sends nodes complete inbound objects (docs/node-protocol.md); subscriptions derive
+//! client configs from the same spec, so both sides agree by construction.
+
+mod inbound;
+mod reality;
+
+pub use inbound::{
+    Fallback, InboundSpec, Invalid, Network, Protocol, RealitySpec, Security, TlsSpec, SS_METHODS,
+};
+pub use reality::{key_pair, public_key, KeyError};
+
+use base64::Engine;
+use sha2::{Digest, Sha256};
+
+/// The credential a client with `key` (a link UUID) uses on an inbound: the key itself, except
+/// for Shadowsocks 2022 where it is a PSK of the server PSK's length: standard base64 of the
+/// first `len` bytes of SHA-256(key). Node agents derive the same (docs/node-protocol.md).
+pub fn client_secret(spec: &InboundSpec, key: &str) -> String {
+    match spec.ss2022_key_len() {
+        Some(len) => ss2022_user_key(key, len),
+        None => key.to_string(),
+    }
+}
+
+/// Standard base64 of the first `len` (≤ 32) bytes of SHA-256(`key`).
+pub fn ss2022_user_key(key: &str, len: usize) -> String {
+    let digest = Sha256::digest(key.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(&digest[..len.min(digest.len())])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ss2022_keys_have_the_server_key_length() {
+        let k = ss2022_user_key("0b4e9a6c-8f7e-4c1a-9d3b-2a1f0e9d8c7b", 16);
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(&k)
+            .expect("base64");
+        assert_eq!(raw.len(), 16);
+        assert_eq!(
+            k,
+            ss2022_user_key("0b4e9a6c-8f7e-4c1a-9d3b-2a1f0e9d8c7b", 16)
+        );
+        assert_ne!(k, ss2022_user_key("another", 16));
+        assert_eq!(
+            base64::engine::general_purpose::STANDARD
+                .decode(ss2022_user_key("x", 32))
+                .map(|b| b.len()),
+            Ok(32)
+        );
+    }
+}
