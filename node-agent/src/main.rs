@@ -1,5 +1,6 @@
 //! `nexuma-node`: the binary edge — CLI, logging, signals.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +12,8 @@ use nexuma_node::api::{self, ApiState};
 use nexuma_node::load::LoadSampler;
 use nexuma_node::node::{Node, NodeSettings};
 use nexuma_node::proxy::{flavor, Flavor};
-use nexuma_node::settings::{Cli, Command, ServeArgs, KEY_ENV};
+use nexuma_node::pull::{self, PullSettings};
+use nexuma_node::settings::{Cli, Command, CoreArgs, PullArgs, ServeArgs, KEY_ENV};
 
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
@@ -34,7 +36,43 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve(args).await,
+        Command::Pull(args) => pull_mode(args).await,
     }
+}
+
+/// The core as the settings name it.
+struct Core {
+    bin: PathBuf,
+    flavor: Flavor,
+    version: String,
+    grpc_prefix: String,
+    api_port: u16,
+}
+
+async fn core(args: &CoreArgs) -> anyhow::Result<Core> {
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
+    let bin = match args.core_bin.clone() {
+        Some(bin) => bin,
+        None => flavor::default_bin()?,
+    };
+    let (flavor, version) = Flavor::identify(&bin).await?;
+    let grpc_prefix = args
+        .grpc_prefix
+        .clone()
+        .unwrap_or_else(|| flavor.grpc_prefix().to_owned());
+    let api_port = match args.api_port {
+        0 => free_loopback_port()?,
+        port => port,
+    };
+    tracing::info!(core = %bin.display(), ?flavor, version, grpc_prefix, api_port, "proxy core");
+    Ok(Core {
+        bin,
+        flavor,
+        version,
+        grpc_prefix,
+        api_port,
+    })
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -45,25 +83,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if key.len() < 16 {
         tracing::warn!("{KEY_ENV} is shorter than 16 characters; use a long random key");
     }
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
-    let core_bin = match args.core_bin.clone() {
-        Some(bin) => bin,
-        None => flavor::default_bin()?,
-    };
-    let flavor = Flavor::detect(&core_bin).await?;
-    let grpc_prefix = args
-        .grpc_prefix
-        .clone()
-        .unwrap_or_else(|| flavor.grpc_prefix().to_owned());
-    let api_port = match args.api_port {
-        0 => free_loopback_port()?,
-        port => port,
-    };
-    tracing::info!(core = %core_bin.display(), ?flavor, grpc_prefix, api_port, "proxy core");
+    let core = core(&args.core).await?;
 
     let tls_given = args.tls_cert.as_deref().zip(args.tls_key.as_deref());
-    let tls = api::tls::identity(&args.data_dir, tls_given, &args.tls_names)?;
+    let tls = api::tls::identity(&args.core.data_dir, tls_given, &args.tls_names)?;
     if tls.created {
         tracing::info!(path = %tls.cert_path.display(), "self-signed certificate made");
     }
@@ -75,13 +98,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(fingerprint = %tls.fingerprint, "TLS certificate");
 
     let node = Node::open(NodeSettings {
-        core_bin,
-        flavor,
-        grpc_prefix,
-        inbounds_path: args.inbounds.clone(),
-        data_dir: args.data_dir.clone(),
-        api_port,
-        poll_interval: Duration::from_secs(args.poll_secs),
+        core_bin: core.bin,
+        flavor: core.flavor,
+        grpc_prefix: core.grpc_prefix,
+        inbounds_path: Some(args.inbounds.clone()),
+        data_dir: args.core.data_dir.clone(),
+        api_port: core.api_port,
+        poll_interval: Duration::from_secs(args.core.poll_secs),
+        count_outbounds: false,
     })?;
     let resuming = node.clone();
     tokio::spawn(async move {
@@ -121,6 +145,43 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!("shutting down: last stats poll, then the core stops");
     node.shutdown().await;
     Ok(())
+}
+
+async fn pull_mode(args: PullArgs) -> anyhow::Result<()> {
+    let pin = args.core_pin.as_deref().map(pull::pin::parse).transpose()?;
+    let code = args.code.clone().filter(|c| !c.trim().is_empty());
+    let core = core(&args.core).await?;
+    let node = Node::open(NodeSettings {
+        core_bin: core.bin,
+        flavor: core.flavor,
+        grpc_prefix: core.grpc_prefix,
+        inbounds_path: None,
+        data_dir: args.core.data_dir.clone(),
+        api_port: core.api_port,
+        poll_interval: Duration::from_secs(args.core.poll_secs),
+        count_outbounds: true,
+    })?;
+    let settings = PullSettings {
+        core_url: args.core_url.clone(),
+        data_dir: args.core.data_dir.clone(),
+        code,
+        pin,
+        heartbeat: Duration::from_secs(args.heartbeat_secs),
+        report: Duration::from_secs(args.report_secs),
+        core_version: core.version,
+        flavor: core.flavor,
+        hostname: sysinfo::System::host_name().unwrap_or_default(),
+    };
+    tracing::info!(core_url = %args.core_url, pinned = pin.is_some(), "pull mode");
+    let mut term = signal(SignalKind::terminate())?;
+    let outcome = tokio::select! {
+        result = pull::run(node.clone(), settings, LoadSampler::start(Duration::from_secs(1))) => result,
+        _ = term.recv() => Ok(()),
+        _ = tokio::signal::ctrl_c() => Ok(()),
+    };
+    tracing::info!("shutting down: last stats poll, then the core stops");
+    node.shutdown().await;
+    Ok(outcome?)
 }
 
 fn free_loopback_port() -> anyhow::Result<u16> {

@@ -43,10 +43,11 @@ async fn main() -> anyhow::Result<()> {
         core_bin: core_bin.clone(),
         flavor,
         grpc_prefix: flavor.grpc_prefix().to_owned(),
-        inbounds_path,
+        inbounds_path: Some(inbounds_path),
         data_dir: dir.join("data"),
         api_port: port()?,
         poll_interval: Duration::from_secs(3600),
+        count_outbounds: false,
     })?;
     node.start(Vec::new()).await?;
     let rss_idle = rss_kib("self");

@@ -1,12 +1,14 @@
-//! The node: what the Node API drives. It owns the core's lifecycle (start, stop, restart with
-//! backoff when it dies, config replacement with rollback), the user set, and traffic polling.
+//! The node: what the modes drive. It owns the core's lifecycle (start, stop, restart with
+//! backoff when it dies, config replacement with rollback), the clients in the core, and
+//! traffic polling. Push mode (`push.rs`, the Node API) and pull mode (`crate::pull`, the
+//! Core's `/node/*` API) both hand it a [`Desired`] state: a layout and an [`Assignment`].
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
@@ -16,12 +18,15 @@ use crate::credential::{account_for, email_for};
 use crate::grpc::{ApiError, CoreApi};
 use crate::proxy::config::ConfigError;
 use crate::proxy::inbound::{self, InboundError};
-use crate::proxy::{CoreConfig, CoreProcess, Flavor, Inbound};
-use crate::state::DesiredState;
-use crate::traffic::{Bytes, Traffic, TrafficError};
+use crate::proxy::{CoreConfig, CoreProcess, Flavor, Inbound, Layout};
+use crate::traffic::{Bytes, Counters, Traffic, TrafficError};
 
+mod clients;
+pub mod desired;
+mod push;
 mod supervisor;
-mod users;
+
+pub use desired::{Assignment, ClientDiff, ClientList, Clients, Desired};
 
 /// Everything the node needs to run a core.
 #[derive(Clone, Debug)]
@@ -30,11 +35,14 @@ pub struct NodeSettings {
     pub flavor: Flavor,
     /// `xray.` or `v2ray.core.`.
     pub grpc_prefix: String,
-    pub inbounds_path: PathBuf,
+    /// Push mode's inbounds file; `None` in pull mode, where the Core sends the inbounds.
+    pub inbounds_path: Option<PathBuf>,
     pub data_dir: PathBuf,
     /// Loopback port of the core's API (non-zero).
     pub api_port: u16,
     pub poll_interval: Duration,
+    /// Also poll and journal the outbounds' counters (pull mode reports them).
+    pub count_outbounds: bool,
 }
 
 /// The seed's node status.
@@ -44,6 +52,17 @@ pub enum Status {
     Running,
     Stopping,
     Stopped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Starting => "Starting",
+            Status::Running => "Running",
+            Status::Stopping => "Stopping",
+            Status::Stopped => "Stopped",
+        }
+    }
 }
 
 /// A user as the Node API sends it.
@@ -74,8 +93,29 @@ pub enum NodeError {
     State(std::io::Error),
 }
 
+/// What the node tells whoever watches it (pull mode reports these to the Core).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NodeEvent {
+    /// A periodic traffic poll: the user names whose counters moved since the previous one.
+    Polled {
+        at: SystemTime,
+        moved: BTreeSet<String>,
+    },
+    /// The core exited without being asked to; the supervisor restarts it.
+    CoreExited { status: String, at: SystemTime },
+}
+
 enum CoreEvent {
     Exited { generation: u64, status: String },
+}
+
+/// How [`Node::converge`] treats the clients.
+#[derive(Clone, Copy)]
+struct Converge {
+    /// Add every client again, not only the changed ones.
+    readd: bool,
+    /// Apply the new assignment even when the layout failed.
+    clients_despite_failure: bool,
 }
 
 /// A running core and the task that watches it.
@@ -90,7 +130,11 @@ struct CoreHandle {
 struct Ops {
     /// Whether a start is in force (the seed's "running" as opposed to stopped).
     active: bool,
-    users: BTreeMap<String, String>,
+    /// Who goes into which inbound, as the mode last asked.
+    assignment: Assignment,
+    /// The clients the running core holds (each one confirmed by AlterInbound); empty while
+    /// no core runs, since a fresh core starts with none.
+    clients: Clients,
     /// The config in `core.json`: the last one the core accepted and ran.
     config: Option<CoreConfig>,
     inbounds: Vec<Inbound>,
@@ -107,15 +151,24 @@ pub struct Node {
     api: Mutex<Option<CoreApi>>,
     core_pid: AtomicU32,
     traffic: Traffic,
+    outbound_traffic: Option<Traffic>,
     events: mpsc::UnboundedSender<CoreEvent>,
+    watcher: Mutex<Option<mpsc::UnboundedSender<NodeEvent>>>,
 }
 
 impl Node {
     /// Opens the node over its data dir and starts its background tasks: the supervisor that
-    /// restarts a dead core, the traffic poller, and the resumption of a start in force.
+    /// restarts a dead core and the traffic poller.
     pub fn open(settings: NodeSettings) -> Result<Arc<Node>, NodeError> {
         std::fs::create_dir_all(&settings.data_dir).map_err(NodeError::State)?;
         let traffic = Traffic::open(&settings.data_dir).map_err(TrafficError::from)?;
+        let outbound_traffic = match settings.count_outbounds {
+            true => Some(
+                Traffic::open_counting(&settings.data_dir, Counters::Outbounds)
+                    .map_err(TrafficError::from)?,
+            ),
+            false => None,
+        };
         let config = std::fs::read(settings.data_dir.join("core.json"))
             .ok()
             .map(CoreConfig);
@@ -126,7 +179,8 @@ impl Node {
             status: Mutex::new(Status::Stopped),
             ops: tokio::sync::Mutex::new(Ops {
                 active: false,
-                users: BTreeMap::new(),
+                assignment: Assignment::default(),
+                clients: Clients::default(),
                 config,
                 inbounds,
                 core: None,
@@ -136,26 +190,20 @@ impl Node {
             api: Mutex::new(None),
             core_pid: AtomicU32::new(0),
             traffic,
+            outbound_traffic,
             events,
+            watcher: Mutex::new(None),
         });
         tokio::spawn(node.clone().supervise(rx));
         tokio::spawn(node.clone().poll_forever());
         Ok(node)
     }
 
-    /// Starts again what was running when the agent last stopped.
-    pub async fn resume(&self) -> Result<(), NodeError> {
-        let state = DesiredState::load(&self.state_path()).map_err(NodeError::State)?;
-        if !state.running {
-            return Ok(());
-        }
-        tracing::info!(users = state.users.len(), "resuming the node as it was");
-        let users = state
-            .users
-            .into_iter()
-            .map(|(name, key)| UserSpec { name, key })
-            .collect();
-        self.start(users).await
+    /// Events from now on (one watcher; a new call replaces the previous one).
+    pub fn watch(&self) -> mpsc::UnboundedReceiver<NodeEvent> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        *self.watcher.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
+        rx
     }
 
     pub fn status(&self) -> Status {
@@ -174,154 +222,86 @@ impl Node {
         self.settings.flavor
     }
 
-    /// The inbounds users are served on: those of the config the core runs, or — while no
-    /// core runs — those of the inbounds file, which the next start will run.
-    pub async fn inbounds(&self) -> Result<Vec<Inbound>, NodeError> {
-        let ops = self.ops.lock().await;
-        if ops.core.is_some() {
-            return Ok(ops.inbounds.clone());
-        }
-        drop(ops);
-        Ok(inbound::load(&self.settings.inbounds_path)?)
+    /// Durable per-user totals.
+    pub fn user_totals(&self) -> crate::traffic::Totals {
+        self.traffic.totals()
     }
 
-    /// `POST /node/start`: run the core with the inbounds file's config (validated first;
-    /// replaced only when it changed) and make the user set exactly `users`.
-    pub async fn start(&self, users: Vec<UserSpec>) -> Result<(), NodeError> {
-        let desired = check_users(users)?;
-        let mut ops = self.ops.lock().await;
-        if ops.core.is_none() {
-            self.set_status(Status::Starting);
-        }
-        let config_result = self.apply_config(&mut ops).await;
-        if ops.core.is_none() {
-            self.set_status(if ops.active {
-                Status::Starting
-            } else {
-                Status::Stopped
-            });
-            return Err(config_result
-                .err()
-                .unwrap_or(NodeError::Core("core not running".into())));
-        }
-        ops.active = true;
-        let mut gone = Vec::new();
-        let mut new = Vec::new();
-        for (name, key) in &ops.users {
-            if desired.get(name) != Some(key) {
-                gone.push(name.clone());
-            }
-        }
-        for (name, key) in &desired {
-            if ops.users.get(name) != Some(key) {
-                new.push((name.clone(), key.clone()));
-            }
-        }
-        self.traffic.know(desired.keys());
-        ops.users = desired;
-        let save = self.save_state(&ops);
-        self.set_status(Status::Running);
-        self.remove_from_core(&ops.inbounds, &gone).await?;
-        self.add_to_core(&ops.inbounds, &new).await?;
-        tracing::info!(
-            users = ops.users.len(),
-            added = new.len(),
-            removed = gone.len(),
-            "node started"
-        );
-        save?;
-        config_result
+    /// Durable per-outbound totals (empty unless the node counts outbounds).
+    pub fn outbound_totals(&self) -> crate::traffic::Totals {
+        self.outbound_traffic
+            .as_ref()
+            .map(Traffic::totals)
+            .unwrap_or_default()
     }
 
-    /// `POST /node/stop`: read the counters one last time, stop the core, forget the users.
-    pub async fn stop(&self) -> Result<(), NodeError> {
+    /// Distinct client names the running core holds.
+    pub async fn client_count(&self) -> usize {
+        self.ops.lock().await.clients.names().len()
+    }
+
+    /// Makes the core run `desired` (pull mode): the layout is checked with the core's test
+    /// mode and swapped in (a core restart) only when the config it makes differs from the
+    /// running one; clients change live, per inbound. With `readd`, every client is added again
+    /// (a resync). A layout the core rejects changes nothing — the last good config keeps
+    /// running with its clients — and the error is returned.
+    pub async fn apply(&self, desired: Desired, readd: bool) -> Result<(), NodeError> {
         let mut ops = self.ops.lock().await;
-        self.set_status(Status::Stopping);
-        ops.active = false;
+        self.converge(
+            &mut ops,
+            Ok(desired.layout),
+            desired.assignment,
+            Converge {
+                readd,
+                clients_despite_failure: false,
+            },
+        )
+        .await
+    }
+
+    /// Stops and starts the core process; every client is put back. A core that does not come
+    /// up again is retried with the supervisor's backoff.
+    pub async fn restart_core(&self) -> Result<(), NodeError> {
+        let mut ops = self.ops.lock().await;
+        if !ops.active {
+            return Err(NodeError::NotRunning);
+        }
+        self.set_status(Status::Starting);
         self.shutdown_core(&mut ops).await;
-        ops.users.clear();
-        let save = self.save_state(&ops);
-        self.set_status(Status::Stopped);
-        tracing::info!("node stopped");
-        save
+        let result = match self.launch(&mut ops).await {
+            Ok(()) => self.sync_clients(&mut ops, false).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => {
+                self.set_status(Status::Running);
+                tracing::info!(pid = self.core_pid(), "core restarted on request");
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "core restart failed");
+                if ops.core.is_some() {
+                    self.set_status(Status::Running);
+                } else {
+                    ops.failures = ops.failures.saturating_add(1);
+                    self.revive(ops).await;
+                }
+                Err(e)
+            }
+        }
     }
 
-    /// `POST /users/add`: add users live (idempotent; a changed key replaces the old one).
-    pub async fn add_users(&self, users: Vec<UserSpec>) -> Result<(), NodeError> {
-        let users = check_users(users)?;
-        let mut ops = self.ops.lock().await;
-        if !ops.active {
-            return Err(NodeError::NotRunning);
-        }
-        let changed: Vec<String> = users
-            .iter()
-            .filter(|(n, k)| ops.users.get(*n).is_some_and(|old| old != *k))
-            .map(|(n, _)| n.clone())
-            .collect();
-        let new: Vec<(String, String)> = users
-            .iter()
-            .filter(|(n, k)| ops.users.get(*n) != Some(*k))
-            .map(|(n, k)| (n.clone(), k.clone()))
-            .collect();
-        self.traffic.know(users.keys());
-        ops.users.extend(users);
-        let save = self.save_state(&ops);
-        self.remove_from_core(&ops.inbounds, &changed).await?;
-        self.add_to_core(&ops.inbounds, &new).await?;
-        tracing::info!(added = new.len(), users = ops.users.len(), "users added");
-        save
-    }
-
-    /// `POST /users/del`: remove users live (idempotent).
-    pub async fn remove_users(&self, users: Vec<UserSpec>) -> Result<(), NodeError> {
-        let users = check_users(users)?;
-        let mut ops = self.ops.lock().await;
-        if !ops.active {
-            return Err(NodeError::NotRunning);
-        }
-        let names: Vec<String> = users.into_keys().collect();
-        for name in &names {
-            ops.users.remove(name);
-        }
-        let save = self.save_state(&ops);
-        self.remove_from_core(&ops.inbounds, &names).await?;
-        tracing::info!(
-            removed = names.len(),
-            users = ops.users.len(),
-            "users removed"
-        );
-        save
-    }
-
-    /// Re-reads the inbounds file and replaces the config if it changed (SIGHUP).
-    pub async fn reload(&self) -> Result<(), NodeError> {
-        let mut ops = self.ops.lock().await;
-        if !ops.active {
-            return Ok(());
-        }
-        self.apply_config(&mut ops).await
-    }
-
-    /// Reads and resets the core's counters into the journal (no-op without a core).
+    /// Reads and resets the core's counters into the journals (no-op without a core).
     pub async fn poll(&self) -> Result<usize, NodeError> {
         let api = self.api.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        match api {
-            Some(api) => Ok(self.traffic.poll(&api).await?),
-            None => Ok(0),
+        let Some(api) = api else {
+            return Ok(0);
+        };
+        let moved = self.traffic.poll(&api).await?;
+        if let Some(outbounds) = &self.outbound_traffic {
+            outbounds.poll(&api).await?;
         }
-    }
-
-    /// Per-user totals after a fresh poll: the node's users and every name with traffic.
-    pub async fn user_stats(&self) -> Vec<(String, Bytes)> {
-        if let Err(e) = self.poll().await {
-            tracing::warn!(error = %e, "stats poll failed; showing the last durable counters");
-        }
-        let mut totals = self.traffic.totals();
-        let ops = self.ops.lock().await;
-        for name in ops.users.keys() {
-            totals.entry(name.clone()).or_default();
-        }
-        totals.into_iter().collect()
+        Ok(moved)
     }
 
     /// Stops the core for good (agent shutdown): the start stays in force for the next run.
@@ -334,36 +314,73 @@ impl Node {
         *self.status.lock().unwrap_or_else(|p| p.into_inner()) = status;
     }
 
-    fn state_path(&self) -> PathBuf {
-        self.settings.data_dir.join("state.json")
+    fn emit(&self, event: NodeEvent) {
+        if let Some(tx) = self
+            .watcher
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            let _ = tx.send(event);
+        }
     }
 
-    fn save_state(&self, ops: &Ops) -> Result<(), NodeError> {
-        let state = DesiredState {
-            running: ops.active,
-            users: ops.users.clone(),
-        };
-        state.save(&self.state_path()).map_err(NodeError::State)
+    /// Applies a layout (or, if it cannot be had, keeps or starts the last good config), then
+    /// makes the clients those `assignment` gives the inbounds that run. When the layout
+    /// failed, `how.clients_despite_failure` decides whether the new assignment still applies
+    /// (push mode: its users are the API's, whatever the file holds) or the old one stays
+    /// (pull mode: a revision applies whole or not at all).
+    async fn converge(
+        &self,
+        ops: &mut Ops,
+        layout: Result<Layout, NodeError>,
+        assignment: Assignment,
+        how: Converge,
+    ) -> Result<(), NodeError> {
+        if ops.core.is_none() {
+            self.set_status(Status::Starting);
+        }
+        let layout_result = self.apply_layout(ops, layout).await;
+        if ops.core.is_none() {
+            self.set_status(if ops.active {
+                Status::Starting
+            } else {
+                Status::Stopped
+            });
+            return Err(layout_result
+                .err()
+                .unwrap_or(NodeError::Core("core not running".into())));
+        }
+        ops.active = true;
+        if layout_result.is_ok() || how.clients_despite_failure {
+            ops.assignment = assignment;
+        }
+        self.set_status(Status::Running);
+        // With the old assignment this only refills a core started on the last good config.
+        let clients_result = self.sync_clients(ops, how.readd).await;
+        layout_result.and(clients_result)
     }
 
-    /// Makes the core run the inbounds file's config. A config the core rejects (or that does
-    /// not come up) is not applied: a running core keeps its config, a stopped one starts on
-    /// the last good config — and the error is still returned.
-    async fn apply_config(&self, ops: &mut Ops) -> Result<(), NodeError> {
+    /// Makes the core run `layout`. A layout the core rejects (or that does not come up) is
+    /// not applied: a running core keeps its config, a stopped one starts on the last good
+    /// config — and the error is still returned.
+    async fn apply_layout(
+        &self,
+        ops: &mut Ops,
+        layout: Result<Layout, NodeError>,
+    ) -> Result<(), NodeError> {
         let s = &self.settings;
-        let candidate = inbound::load(&s.inbounds_path)
-            .map(|inb| (CoreConfig::build(&inb, s.api_port), inb))
-            .map_err(NodeError::from);
-        let failure = match candidate {
-            Ok((config, _)) if ops.core.is_some() && ops.config.as_ref() == Some(&config) => {
-                return Ok(());
-            }
-            Ok((config, inbounds)) => {
+        let failure = match layout {
+            Ok(layout) => {
+                let config = CoreConfig::build(&layout, s.api_port);
+                if ops.core.is_some() && ops.config.as_ref() == Some(&config) {
+                    return Ok(());
+                }
                 let check = s.data_dir.join("core.candidate.json");
                 match config.validate(&s.core_bin, s.flavor, &check).await {
                     Ok(()) => {
                         let _ = std::fs::remove_file(&check);
-                        return self.replace_config(ops, config, inbounds).await;
+                        return self.replace_config(ops, config, layout.inbounds).await;
                     }
                     Err(e) => NodeError::from(e),
                 }
@@ -374,7 +391,6 @@ impl Node {
         if ops.core.is_none() && ops.config.is_some() {
             tracing::warn!("starting the core on the last good config");
             self.launch(ops).await?;
-            self.add_all(ops).await?;
         }
         Err(failure)
     }
@@ -387,7 +403,6 @@ impl Node {
         inbounds: Vec<Inbound>,
     ) -> Result<(), NodeError> {
         let path = self.settings.data_dir.join("core.json");
-        let had_core = ops.core.is_some();
         self.shutdown_core(ops).await;
         let previous = ops.config.replace(config.clone());
         let previous_inbounds = std::mem::replace(&mut ops.inbounds, inbounds);
@@ -395,11 +410,7 @@ impl Node {
         let err = match self.launch(ops).await {
             Ok(()) => {
                 tracing::info!(inbounds = ops.inbounds.len(), "core config applied");
-                return if had_core {
-                    self.add_all(ops).await
-                } else {
-                    Ok(())
-                };
+                return Ok(());
             }
             Err(e) => e,
         };
@@ -409,7 +420,6 @@ impl Node {
             ops.config = Some(previous);
             ops.inbounds = previous_inbounds;
             self.launch(ops).await?;
-            self.add_all(ops).await?;
         }
         Err(err)
     }
@@ -424,6 +434,12 @@ impl Node {
                 Ok(moved) => tracing::debug!(users = moved, "traffic polled"),
                 Err(e) => tracing::warn!(error = %e, "traffic poll failed"),
             }
+            // Taken on every tick (watched or not), so it never grows.
+            let moved = self.traffic.take_moved();
+            self.emit(NodeEvent::Polled {
+                at: SystemTime::now(),
+                moved,
+            });
         }
     }
 }
@@ -441,39 +457,4 @@ fn inbounds_of(config: &CoreConfig) -> Vec<Inbound> {
         .filter(|i| i.get("tag").and_then(|t| t.as_str()) != Some("api"))
         .collect();
     inbound::parse(&serde_json::Value::Array(rest).to_string()).unwrap_or_default()
-}
-
-/// Checks a user list from the API: names and keys present, names unique.
-fn check_users(users: Vec<UserSpec>) -> Result<BTreeMap<String, String>, NodeError> {
-    let mut out = BTreeMap::new();
-    for u in users {
-        if u.name.is_empty() || u.key.is_empty() {
-            return Err(NodeError::BadRequest(
-                "every user needs a non-empty `name` and `key`".into(),
-            ));
-        }
-        if out.insert(u.name.clone(), u.key).is_some() {
-            return Err(NodeError::BadRequest(format!(
-                "user `{}` appears twice",
-                u.name
-            )));
-        }
-    }
-    Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn users_are_checked() {
-        let u = |n: &str, k: &str| UserSpec {
-            name: n.into(),
-            key: k.into(),
-        };
-        assert!(check_users(vec![u("a", "1"), u("b", "2")]).is_ok());
-        assert!(check_users(vec![u("a", "1"), u("a", "2")]).is_err());
-        assert!(check_users(vec![u("", "1")]).is_err());
-    }
 }

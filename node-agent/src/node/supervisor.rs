@@ -4,7 +4,8 @@
 use super::*;
 
 impl Node {
-    /// Spawns the core on `core.json` and waits until its API answers.
+    /// Spawns the core on `core.json` and waits until its API answers. The new core holds no
+    /// clients yet.
     pub(super) async fn launch(&self, ops: &mut Ops) -> Result<(), NodeError> {
         let s = &self.settings;
         let mut process = CoreProcess::spawn(&s.core_bin, s.flavor, &s.data_dir.join("core.json"))
@@ -63,6 +64,7 @@ impl Node {
         *self.api.lock().unwrap_or_else(|p| p.into_inner()) = Some(api);
         self.core_pid.store(pid, Ordering::SeqCst);
         let _ = std::fs::write(s.data_dir.join("core.pid"), format!("{pid}\n"));
+        ops.clients = Clients::default();
         ops.core = Some(CoreHandle {
             generation,
             started: Instant::now(),
@@ -82,12 +84,13 @@ impl Node {
         }
         *self.api.lock().unwrap_or_else(|p| p.into_inner()) = None;
         self.core_pid.store(0, Ordering::SeqCst);
+        ops.clients = Clients::default();
         let _ = std::fs::remove_file(self.settings.data_dir.join("core.pid"));
         let _ = core.stop.send(());
         let _ = core.done.await;
     }
 
-    /// Restarts a core that died, with backoff, and puts its users back.
+    /// Restarts a core that died, with backoff, and puts its clients back.
     pub(super) async fn supervise(self: Arc<Self>, mut events: mpsc::UnboundedReceiver<CoreEvent>) {
         while let Some(CoreEvent::Exited { generation, status }) = events.recv().await {
             let mut ops = self.ops.lock().await;
@@ -99,6 +102,7 @@ impl Node {
             };
             *self.api.lock().unwrap_or_else(|p| p.into_inner()) = None;
             self.core_pid.store(0, Ordering::SeqCst);
+            ops.clients = Clients::default();
             if dead.started.elapsed() > Duration::from_secs(60) {
                 ops.failures = 0;
             }
@@ -107,39 +111,54 @@ impl Node {
                 ran_secs = dead.started.elapsed().as_secs(),
                 "core died; restarting it (traffic since the last poll is lost)"
             );
-            self.set_status(Status::Starting);
-            loop {
-                let delay = backoff(ops.failures);
-                if !delay.is_zero() {
-                    drop(ops);
-                    tokio::time::sleep(delay).await;
-                    ops = self.ops.lock().await;
-                }
-                if !ops.active || ops.core.is_some() {
+            self.emit(NodeEvent::CoreExited {
+                status,
+                at: SystemTime::now(),
+            });
+            self.revive(ops).await;
+        }
+    }
+
+    /// Launches the core until it runs with its clients (or the node is stopped, or another
+    /// path started it), waiting out the backoff without holding the operation lock.
+    pub(super) async fn revive<'a>(&'a self, mut ops: tokio::sync::MutexGuard<'a, Ops>) {
+        self.set_status(Status::Starting);
+        loop {
+            let delay = backoff(ops.failures);
+            if !delay.is_zero() {
+                drop(ops);
+                tokio::time::sleep(delay).await;
+                ops = self.ops.lock().await;
+            }
+            if !ops.active || ops.core.is_some() {
+                break;
+            }
+            let result = match self.launch(&mut ops).await {
+                Ok(()) => self.sync_clients(&mut ops, false).await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(()) => {
+                    self.set_status(Status::Running);
+                    tracing::info!(
+                        pid = self.core_pid(),
+                        clients = ops.clients.names().len(),
+                        "core restarted"
+                    );
                     break;
                 }
-                let result = match self.launch(&mut ops).await {
-                    Ok(()) => self.add_all(&ops).await,
-                    Err(e) => Err(e),
-                };
-                match result {
-                    Ok(()) => {
+                Err(e) => {
+                    ops.failures += 1;
+                    tracing::error!(error = %e, failures = ops.failures, "core restart failed");
+                    if ops.core.is_some() {
+                        // It runs; the clients that failed are retried by the next change.
                         self.set_status(Status::Running);
-                        tracing::info!(
-                            pid = self.core_pid(),
-                            users = ops.users.len(),
-                            "core restarted"
-                        );
                         break;
-                    }
-                    Err(e) => {
-                        ops.failures += 1;
-                        tracing::error!(error = %e, failures = ops.failures, "core restart failed");
                     }
                 }
             }
-            ops.failures = ops.failures.saturating_add(1);
         }
+        ops.failures = ops.failures.saturating_add(1);
     }
 }
 

@@ -104,10 +104,7 @@ impl Exposure {
             }
         }
         Ok(Exposure {
-            flavor: match flavor {
-                Flavor::Xray => "xray",
-                Flavor::V2ray => "v2ray",
-            },
+            flavor: flavor.name(),
             inbounds: out,
         })
     }

@@ -40,6 +40,11 @@ impl Flavor {
 
     /// Runs the binary's version command and reads the flavor from it.
     pub async fn detect(bin: &Path) -> Result<Flavor, FlavorError> {
+        Flavor::identify(bin).await.map(|(flavor, _)| flavor)
+    }
+
+    /// The flavor and the first line of the version output (`V2Ray 4.34.0 (…) …`).
+    pub async fn identify(bin: &Path) -> Result<(Flavor, String), FlavorError> {
         // `-version` works on Xray and v2ray 4; `version` on Xray and v2ray 5.
         let mut last = String::new();
         for arg in ["-version", "version"] {
@@ -56,7 +61,8 @@ impl Flavor {
                 })?;
             last = String::from_utf8_lossy(&out.stdout).into_owned();
             if let Some(flavor) = Flavor::from_version_output(&last) {
-                return Ok(flavor);
+                let version = last.lines().next().unwrap_or("").trim().to_owned();
+                return Ok((flavor, version));
             }
         }
         Err(FlavorError::Unknown {
@@ -86,6 +92,14 @@ impl Flavor {
         match self {
             Flavor::Xray => vec!["run".into(), "-test".into(), "-c".into(), config.into()],
             Flavor::V2ray => vec!["-test".into(), "-config".into(), config.into()],
+        }
+    }
+
+    /// The name the Core knows the flavor by.
+    pub fn name(self) -> &'static str {
+        match self {
+            Flavor::Xray => "xray",
+            Flavor::V2ray => "v2ray",
         }
     }
 

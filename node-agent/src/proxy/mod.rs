@@ -6,7 +6,7 @@ pub mod flavor;
 pub mod inbound;
 pub mod process;
 
-pub use config::CoreConfig;
+pub use config::{CoreConfig, Layout};
 pub use exposure::Exposure;
 pub use flavor::Flavor;
 pub use inbound::{Inbound, Protocol};

@@ -1,6 +1,7 @@
-//! The traffic journal: append-only JSON lines of per-user deltas, fsynced per poll, plus a
-//! snapshot that compaction writes. Files in the data dir:
-//! `traffic.snapshot.json` = `{"generation": G, "totals": {...}}` and `traffic.G.journal`.
+//! The traffic journal: append-only JSON lines of per-name deltas, fsynced per poll, plus a
+//! snapshot that compaction writes. Files in the data dir, by prefix (`traffic` for users,
+//! `outbound-traffic` for outbounds): `PREFIX.snapshot.json` =
+//! `{"generation": G, "totals": {...}}` and `PREFIX.G.journal`.
 //! Compaction starts generation G+1 before the snapshot naming it is renamed into place, so a
 //! crash at any step neither loses nor double-counts a delta.
 
@@ -14,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::Bytes;
 use crate::proxy::config::write_atomic;
 
-/// Totals per user name.
+/// Totals per name (user name, or outbound tag).
 pub type Totals = BTreeMap<String, Bytes>;
 
 /// Journal size that triggers compaction into the snapshot.
@@ -44,6 +45,7 @@ struct Entry<'a> {
 
 pub struct Journal {
     dir: PathBuf,
+    prefix: &'static str,
     generation: u64,
     file: File,
     len: u64,
@@ -51,9 +53,9 @@ pub struct Journal {
 
 impl Journal {
     /// Opens (or creates) the journal and returns it with the totals it holds.
-    pub fn open(dir: &Path) -> Result<(Journal, Totals), JournalError> {
+    pub fn open(dir: &Path, prefix: &'static str) -> Result<(Journal, Totals), JournalError> {
         std::fs::create_dir_all(dir)?;
-        let snapshot_path = dir.join("traffic.snapshot.json");
+        let snapshot_path = snapshot_path(dir, prefix);
         let (generation, mut totals) = match std::fs::read(&snapshot_path) {
             Ok(bytes) => {
                 let s: Snapshot = serde_json::from_slice(&bytes).map_err(JournalError::Snapshot)?;
@@ -62,7 +64,7 @@ impl Journal {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => (0, Totals::new()),
             Err(e) => return Err(e.into()),
         };
-        let path = journal_path(dir, generation);
+        let path = journal_path(dir, prefix, generation);
         let mut good_len = 0u64;
         if let Ok(file) = File::open(&path) {
             let mut reader = BufReader::new(file);
@@ -90,11 +92,17 @@ impl Journal {
         if file.metadata()?.len() != good_len {
             file.set_len(good_len)?;
         }
-        remove_stale(dir, generation);
-        tracing::info!(users = totals.len(), generation, "traffic journal replayed");
+        remove_stale(dir, prefix, generation);
+        tracing::info!(
+            names = totals.len(),
+            generation,
+            prefix,
+            "traffic journal replayed"
+        );
         Ok((
             Journal {
                 dir: dir.to_owned(),
+                prefix,
                 generation,
                 file,
                 len: good_len,
@@ -131,39 +139,49 @@ impl Journal {
             .create(true)
             .write(true)
             .truncate(true)
-            .open(journal_path(&self.dir, next))?;
+            .open(journal_path(&self.dir, self.prefix, next))?;
         file.sync_all()?;
         let snapshot = Snapshot {
             generation: next,
             totals: totals.clone(),
         };
         let bytes = serde_json::to_vec(&snapshot).map_err(|e| JournalError::Io(e.into()))?;
-        write_atomic(&self.dir.join("traffic.snapshot.json"), &bytes)?;
-        let old = journal_path(&self.dir, self.generation);
+        write_atomic(&snapshot_path(&self.dir, self.prefix), &bytes)?;
+        let old = journal_path(&self.dir, self.prefix, self.generation);
         let _ = std::fs::remove_file(old);
         self.generation = next;
-        self.file = OpenOptions::new()
-            .append(true)
-            .open(journal_path(&self.dir, next))?;
+        self.file =
+            OpenOptions::new()
+                .append(true)
+                .open(journal_path(&self.dir, self.prefix, next))?;
         self.len = 0;
-        tracing::info!(generation = next, "traffic journal compacted");
+        tracing::info!(
+            generation = next,
+            prefix = self.prefix,
+            "traffic journal compacted"
+        );
         Ok(())
     }
 }
 
-fn journal_path(dir: &Path, generation: u64) -> PathBuf {
-    dir.join(format!("traffic.{generation}.journal"))
+fn journal_path(dir: &Path, prefix: &str, generation: u64) -> PathBuf {
+    dir.join(format!("{prefix}.{generation}.journal"))
+}
+
+fn snapshot_path(dir: &Path, prefix: &str) -> PathBuf {
+    dir.join(format!("{prefix}.snapshot.json"))
 }
 
 /// Journals of other generations are leftovers of an interrupted compaction.
-fn remove_stale(dir: &Path, generation: u64) {
+fn remove_stale(dir: &Path, prefix: &str, generation: u64) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
-    let keep = format!("traffic.{generation}.journal");
+    let keep = format!("{prefix}.{generation}.journal");
+    let start = format!("{prefix}.");
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with("traffic.") && name.ends_with(".journal") && name != keep {
+        if name.starts_with(&start) && name.ends_with(".journal") && name != keep {
             let _ = std::fs::remove_file(entry.path());
         }
     }
@@ -192,16 +210,16 @@ mod tests {
     fn replays_and_ignores_torn_tail() {
         let dir = std::env::temp_dir().join(format!("nexuma-journal-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let (mut j, totals) = Journal::open(&dir).unwrap();
+        let (mut j, totals) = Journal::open(&dir, "traffic").unwrap();
         assert!(totals.is_empty());
         j.append(&deltas(&[("a", 1, 2), ("b", 3, 4)])).unwrap();
         j.append(&deltas(&[("a", 10, 20)])).unwrap();
         drop(j);
-        let path = journal_path(&dir, 0);
+        let path = journal_path(&dir, "traffic", 0);
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(b"{\"name\":\"a\",\"up\":99").unwrap();
         drop(f);
-        let (mut j, totals) = Journal::open(&dir).unwrap();
+        let (mut j, totals) = Journal::open(&dir, "traffic").unwrap();
         assert_eq!(totals["a"], Bytes { up: 11, down: 22 });
         assert_eq!(totals["b"], Bytes { up: 3, down: 4 });
         // Compaction keeps the totals and starts an empty journal.
@@ -209,7 +227,10 @@ mod tests {
         j.maybe_compact(&totals).unwrap();
         j.append(&deltas(&[("b", 1, 1)])).unwrap();
         drop(j);
-        let (_, totals) = Journal::open(&dir).unwrap();
+        // Another prefix in the same folder is a journal of its own.
+        let (_, other) = Journal::open(&dir, "outbound-traffic").unwrap();
+        assert!(other.is_empty());
+        let (_, totals) = Journal::open(&dir, "traffic").unwrap();
         assert_eq!(totals["a"], Bytes { up: 11, down: 22 });
         assert_eq!(totals["b"], Bytes { up: 4, down: 5 });
         let _ = std::fs::remove_dir_all(&dir);

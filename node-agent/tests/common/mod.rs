@@ -1,6 +1,9 @@
 //! Test harness: the real agent binary, the real v2ray core (Debian's 4.34) as server and as
-//! client, curl through the client's SOCKS port, and a local HTTP server with a known file.
+//! client, curl through the client's SOCKS port, a local HTTP server with a known file, and a
+//! stand-in Core for pull mode (`core.rs`).
 #![allow(dead_code)]
+
+pub mod core;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -167,18 +170,7 @@ impl Agent {
 
     /// SIGTERM and wait (bounded).
     pub fn stop(&mut self) {
-        if let Ok(pid) = i32::try_from(self.child.id()) {
-            unsafe { libc::kill(pid, libc::SIGTERM) };
-        }
-        let until = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < until {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        terminate(&mut self.child);
     }
 }
 
@@ -187,6 +179,129 @@ impl Drop for Agent {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A running `nexuma-node pull` (data in `dir/data`, log in `dir/agent.log`).
+pub struct PullAgent {
+    pub child: Child,
+    pub dir: PathBuf,
+}
+
+impl PullAgent {
+    /// Starts the agent against the Core at `core_url`, with `code` in `NEXUMA_NODE_CODE`;
+    /// heartbeats, reports and polls every second.
+    pub fn start(dir: &Path, core_url: &str, code: Option<&str>) -> PullAgent {
+        let mut cmd = PullAgent::command(dir, core_url);
+        match code {
+            Some(code) => cmd.env("NEXUMA_NODE_CODE", code),
+            None => cmd.env_remove("NEXUMA_NODE_CODE"),
+        };
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("agent.log"))
+            .expect("agent log");
+        let child = cmd
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn nexuma-node pull");
+        PullAgent {
+            child,
+            dir: dir.to_owned(),
+        }
+    }
+
+    /// The command line `start` runs.
+    pub fn command(dir: &Path, core_url: &str) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_nexuma-node"));
+        cmd.args(["pull", "--core-url", core_url])
+            .args([
+                "--poll-secs",
+                "1",
+                "--heartbeat-secs",
+                "1",
+                "--report-secs",
+                "1",
+            ])
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .arg("--core-bin")
+            .arg(require_v2ray())
+            .env("RUST_LOG", "info,nexuma_node=debug");
+        cmd
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("agent.log")).unwrap_or_default()
+    }
+
+    pub fn core_pid(&self) -> Option<u32> {
+        std::fs::read_to_string(self.dir.join("data/core.pid"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+    }
+
+    /// SIGTERM and wait (bounded).
+    pub fn stop(&mut self) {
+        terminate(&mut self.child);
+    }
+}
+
+impl Drop for PullAgent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// SIGTERM, then SIGKILL if the process has not gone within 10 s.
+pub fn terminate(child: &mut Child) {
+    if let Ok(pid) = i32::try_from(child.id()) {
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+    }
+    let until = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < until {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Durable traffic totals as the agent's journal files hold them: name → (up, down).
+/// `prefix` is `traffic` (clients) or `outbound-traffic`.
+pub fn journal_totals(data: &Path, prefix: &str) -> std::collections::BTreeMap<String, (u64, u64)> {
+    let mut totals = std::collections::BTreeMap::new();
+    let mut generation = 0;
+    if let Ok(bytes) = std::fs::read(data.join(format!("{prefix}.snapshot.json"))) {
+        let snapshot: Value = serde_json::from_slice(&bytes).expect("snapshot json");
+        generation = snapshot["generation"].as_u64().expect("generation");
+        for (name, b) in snapshot["totals"].as_object().expect("totals") {
+            totals.insert(
+                name.clone(),
+                (
+                    b["up"].as_u64().unwrap_or(0),
+                    b["down"].as_u64().unwrap_or(0),
+                ),
+            );
+        }
+    }
+    let journal = std::fs::read_to_string(data.join(format!("{prefix}.{generation}.journal")))
+        .unwrap_or_default();
+    for line in journal.lines() {
+        let Ok(entry) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let t = totals
+            .entry(entry["name"].as_str().unwrap_or_default().to_owned())
+            .or_insert((0, 0));
+        t.0 += entry["up"].as_u64().unwrap_or(0);
+        t.1 += entry["down"].as_u64().unwrap_or(0);
+    }
+    totals
 }
 
 pub fn write_inbounds(path: &Path, value: &Value) {
