@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -87,6 +87,7 @@ fn cors_layer(origins: &Option<Vec<String>>) -> CorsLayer {
         .allow_origin(allow)
         .allow_methods([
             Method::GET,
+            Method::HEAD,
             Method::POST,
             Method::PUT,
             Method::PATCH,
@@ -201,9 +202,17 @@ async fn dispatch(
         }
     }
 
+    // HEAD is a GET whose body is not sent: components only ever see GET.
+    let head = req.method() == Method::HEAD;
+    let method = if head {
+        Method::GET
+    } else {
+        req.method().clone()
+    };
+
     // Pin the loaded set for the whole request: a swap meanwhile does not affect it.
     let set = core.registry.current();
-    let (entry, params) = match set.table.lookup(req.method().as_str(), &path) {
+    let (entry, params) = match set.table.lookup(method.as_str(), &path) {
         Lookup::Found { entry, params } => (entry, params),
         Lookup::MethodNotAllowed(allowed) => {
             let mut resp = error(
@@ -233,7 +242,7 @@ async fn dispatch(
 
     let caller = match auth::authenticate(
         entry.route.auth,
-        req.method(),
+        &method,
         req.headers(),
         &core.caps.tokens,
         &core.caps.db,
@@ -284,7 +293,7 @@ async fn dispatch(
 
     let request = bindings::Request {
         request_id: id.to_string(),
-        method: parts.method.as_str().to_string(),
+        method: method.as_str().to_string(),
         route: entry.route.path.clone(),
         path: path.clone(),
         params,
@@ -306,10 +315,25 @@ async fn dispatch(
         .component
         .handle(&core.caps, id.into(), &request)
         .await;
-    out(match result {
+    let response = match result {
         Ok(resp) => to_http(resp, &entry.component.name),
         Err(e) => call_failure(e, id, &entry.component.name),
+    };
+    out(if head {
+        without_body(response)
+    } else {
+        response
     })
+}
+
+/// A HEAD answer: the GET's status and headers, its length, no body.
+fn without_body(response: Response) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let length = body.size_hint().exact().unwrap_or(0);
+    parts
+        .headers
+        .insert(http::header::CONTENT_LENGTH, HeaderValue::from(length));
+    http::Response::from_parts(parts, Full::new(Bytes::new()))
 }
 
 /// The client's address: the peer, or — when the peer is a trusted proxy — the nearest

@@ -4,61 +4,18 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+use common::proxy::{
+    eventually, file_server, find_on_path, free_port, node_binary, v2ray, wait_listening, Client,
+    BLOB,
+};
 use common::{Backend, Core, Options, Reply};
 use serde_json::{json, Value};
 
 const KEY: &str = "manager-test-node-key-0123456789";
-const BLOB: usize = 100_000;
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn find_on_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|p| {
-        std::env::split_paths(&p)
-            .map(|d| d.join(name))
-            .find(|c| c.is_file())
-    })
-}
-
-fn v2ray() -> PathBuf {
-    find_on_path("v2ray").expect("v2ray is not installed: `make v2ray` (apt-get install -y v2ray)")
-}
-
-fn node_binary() -> PathBuf {
-    let path = repo_root().join("target/debug/nexuma-node");
-    assert!(
-        path.is_file(),
-        "{} is missing: build it with `cargo build -p nexuma-node` (cargo test --workspace does)",
-        path.display()
-    );
-    path
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-fn wait_listening(port: u16, within: Duration) -> bool {
-    let until = Instant::now() + within;
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    while Instant::now() < until {
-        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
 
 /// A `nexuma-node serve` with VLESS (tcp), VMess (ws) and Trojan (tcp) inbounds on loopback.
 struct Agent {
@@ -185,124 +142,6 @@ impl Drop for Agent {
             let _ = child.wait();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// A local HTTP server answering every request with `BLOB` bytes.
-async fn file_server() -> u16 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut tcp, _)) = listener.accept().await else {
-                continue;
-            };
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 8192];
-                let mut seen = Vec::new();
-                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match tcp.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => seen.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-length: {BLOB}\r\nconnection: close\r\n\r\n"
-                );
-                let _ = tcp.write_all(head.as_bytes()).await;
-                let _ = tcp.write_all(&vec![42u8; BLOB]).await;
-                let _ = tcp.shutdown().await;
-            });
-        }
-    });
-    port
-}
-
-/// A v2ray client: SOCKS on loopback → the subscription entry's outbound object, as given.
-struct Client {
-    child: Child,
-    socks: u16,
-}
-
-impl Client {
-    fn start(dir: &Path, outbound: &Value) -> Client {
-        let socks = free_port();
-        let config = json!({
-            "log": { "loglevel": "warning" },
-            "inbounds": [{ "listen": "127.0.0.1", "port": socks, "protocol": "socks",
-                           "settings": { "auth": "noauth", "udp": false } }],
-            "outbounds": [outbound]
-        });
-        let path = dir.join(format!("client-{socks}.json"));
-        std::fs::write(&path, config.to_string()).expect("client config");
-        let child = Command::new(v2ray())
-            .arg("-config")
-            .arg(&path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn v2ray client");
-        assert!(
-            wait_listening(socks, Duration::from_secs(10)),
-            "v2ray client did not listen"
-        );
-        Client { child, socks }
-    }
-
-    /// Downloads the blob through the proxy; Ok when all of it came.
-    async fn fetch(&self, http_port: u16) -> Result<(), String> {
-        let out = tokio::process::Command::new("curl")
-            .args([
-                "-sS",
-                "--max-time",
-                "8",
-                "-o",
-                "/dev/null",
-                "-w",
-                "%{http_code} %{size_download}",
-            ])
-            .args(["--socks5-hostname", &format!("127.0.0.1:{}", self.socks)])
-            .arg(format!("http://127.0.0.1:{http_port}/blob"))
-            .kill_on_drop(true)
-            .output()
-            .await
-            .map_err(|e| format!("curl: {e}"))?;
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        if out.status.success() && text == format!("200 {BLOB}") {
-            Ok(())
-        } else {
-            Err(format!(
-                "curl exit {:?}, got {text:?}, stderr {}",
-                out.status.code(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            ))
-        }
-    }
-}
-
-impl Drop for Client {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Retries `f` until it succeeds or `within` passes; panics with the last error.
-async fn eventually<F, Fut>(what: &str, within: Duration, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), String>>,
-{
-    let until = Instant::now() + within;
-    loop {
-        match f().await {
-            Ok(()) => return,
-            Err(e) if Instant::now() >= until => panic!("{what}: {e}"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
-        }
     }
 }
 

@@ -4,8 +4,6 @@ use nexuma_sdk::db::{self, Pool, Row, Value};
 use nexuma_sdk::{response, ApiError, Request, Response};
 use serde::Serialize;
 
-use crate::util;
-
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct LogEntry {
@@ -28,8 +26,8 @@ fn from_row(row: Row<'_>) -> Result<LogEntry, ApiError> {
         target_type: row.opt_string("target_type")?,
         target_id: row.opt_string("target_id")?,
         ip: row.opt_string("ip")?,
-        before: util::json_text(row.opt_str("before")?),
-        after: util::json_text(row.opt_str("after")?),
+        before: json_text(row.opt_str("before")?),
+        after: json_text(row.opt_str("after")?),
         created_at: row.i64("created_at")?,
     })
 }
@@ -62,7 +60,7 @@ pub fn list(req: &Request) -> Result<Response, ApiError> {
     } else {
         format!("WHERE {}", conditions.join(" AND "))
     };
-    let total = util::count(
+    let total = db::count(
         &Pool,
         &format!("SELECT CAST(COUNT(*) AS BIGINT) AS total FROM audit_log {filter}"),
         &params,
@@ -80,4 +78,10 @@ pub fn list(req: &Request) -> Result<Response, ApiError> {
         .map(from_row)
         .collect::<Result<Vec<_>, _>>()?;
     response::page(&items, total, limit, offset)
+}
+
+/// Parses a JSON TEXT column back into JSON (absent or broken → null).
+fn json_text(raw: Option<&str>) -> serde_json::Value {
+    raw.and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or(serde_json::Value::Null)
 }

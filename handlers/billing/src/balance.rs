@@ -8,7 +8,6 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::ledger::{self, Move, CURRENCY};
-use crate::util;
 
 /// Largest single movement (10^15 minor units), far from BIGINT overflow.
 pub const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
@@ -45,7 +44,7 @@ pub fn user_balance(req: &Request) -> Result<Response, ApiError> {
 pub fn my_transactions(req: &Request) -> Result<Response, ApiError> {
     let user = req.caller()?.id.as_str();
     let (limit, offset) = req.paging()?;
-    let total = util::count(
+    let total = db::count(
         &Pool,
         "SELECT CAST(COUNT(*) AS BIGINT) AS total FROM balance_ledger WHERE user_id = $1",
         &[user.into()],

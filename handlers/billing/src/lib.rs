@@ -18,7 +18,6 @@ mod schema;
 mod settings;
 mod subscriptions;
 mod tariffs;
-mod util;
 
 use nexuma_sdk::{
     clock, export_component, ApiError, AuthLevel, Component, Job, Request, Response, Route,

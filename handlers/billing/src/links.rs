@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::tariffs::{self, PROTOCOLS};
-use crate::util;
 
 /// Links one subscription may have.
 pub const MAX_LINKS: i64 = 10;
@@ -132,11 +131,11 @@ fn claim(tx: &Transaction, id: &str, owner: Option<&str>) -> Result<Link, ApiErr
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct LinkFields {
-    #[serde(default, deserialize_with = "util::present")]
+    #[serde(default, deserialize_with = "nexuma_sdk::present")]
     pub name: Option<Option<String>>,
-    #[serde(default, deserialize_with = "util::present")]
+    #[serde(default, deserialize_with = "nexuma_sdk::present")]
     pub protocols: Option<Option<Vec<String>>>,
-    #[serde(default, deserialize_with = "util::present")]
+    #[serde(default, deserialize_with = "nexuma_sdk::present")]
     pub node_ids: Option<Option<Vec<String>>>,
     pub enabled: Option<bool>,
 }
@@ -196,7 +195,7 @@ pub fn insert(
     record: bool,
     now: i64,
 ) -> Result<Link, ApiError> {
-    let count = util::count(
+    let count = db::count(
         tx,
         "SELECT CAST(COUNT(*) AS BIGINT) AS total FROM subscription_links \
          WHERE subscription_id = $1",
@@ -317,7 +316,7 @@ pub fn my_list(req: &Request) -> Result<Response, ApiError> {
         params.push(sub.into());
         filter.push_str(" AND subscription_id = $2");
     }
-    let total = util::count(
+    let total = db::count(
         &Pool,
         &format!("SELECT CAST(COUNT(*) AS BIGINT) AS total FROM subscription_links WHERE {filter}"),
         &params,

@@ -14,14 +14,10 @@ const USER_CANCEL_REFUND: &str = "billing.userCancelRefund";
 
 /// The refund rule of users' own cancellations; `none` unless the operator chose another.
 pub fn user_cancel_refund(db: &impl Executor) -> Result<RefundRule, ApiError> {
-    let rows = db.query(
-        "SELECT value FROM settings WHERE key = $1",
-        &[USER_CANCEL_REFUND.into()],
-    )?;
-    let Some(row) = rows.first() else {
+    let Some(raw) = db::setting(db, USER_CANCEL_REFUND)? else {
         return Ok(RefundRule::None);
     };
-    let raw = row.str("value")?;
+    let raw = raw.as_str();
     let rule = serde_json::from_str::<String>(raw)
         .ok()
         .and_then(|s| RefundRule::parse(&s));
@@ -58,14 +54,11 @@ pub fn update(req: &Request) -> Result<Response, ApiError> {
     let before = current()?;
     let now = clock::now_ms();
     let tx = db::begin()?;
-    tx.execute(
-        "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3) \
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-        &[
-            USER_CANCEL_REFUND.into(),
-            json!(rule.name()).to_string().into(),
-            now.into(),
-        ],
+    db::set_setting(
+        &tx,
+        USER_CANCEL_REFUND,
+        &json!(rule.name()).to_string(),
+        now,
     )?;
     let after = json!({ "userCancelRefund": rule.name() });
     record::audit(

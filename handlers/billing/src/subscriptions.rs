@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::balance::{self, idempotency_key};
 use crate::lifecycle::{self, Activation, RefundRule};
 use crate::links::{self, Link};
-use crate::{settings, util};
+use crate::settings;
 
 pub const STATUSES: [&str; 3] = ["active", "expired", "cancelled"];
 
@@ -152,7 +152,7 @@ pub fn by_key(db: &impl Executor, user: &str, key: &str) -> Result<Option<Subscr
 /// A page of `WHERE {filter}`, newest first.
 fn page(req: &Request, filter: &str, mut params: Vec<Value>) -> Result<Response, ApiError> {
     let (limit, offset) = req.paging()?;
-    let total = util::count(
+    let total = db::count(
         &Pool,
         &format!("SELECT CAST(COUNT(*) AS BIGINT) AS total {FROM} WHERE {filter}"),
         &params,
@@ -349,9 +349,9 @@ pub fn admin_cancel(req: &Request) -> Result<Response, ApiError> {
 #[serde(rename_all = "camelCase")]
 struct AdminPatch {
     auto_renew: Option<bool>,
-    #[serde(default, deserialize_with = "util::present")]
+    #[serde(default, deserialize_with = "nexuma_sdk::present")]
     expires_at: Option<Option<i64>>,
-    #[serde(default, deserialize_with = "util::present")]
+    #[serde(default, deserialize_with = "nexuma_sdk::present")]
     traffic_limit_bytes: Option<Option<i64>>,
     traffic_used_bytes: Option<i64>,
     status: Option<String>,

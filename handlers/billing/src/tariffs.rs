@@ -8,8 +8,6 @@ use nexuma_sdk::record::{self, Actor, Change, Entry};
 use nexuma_sdk::{clock, id, response, ApiError, Request, Response};
 use serde::{Deserialize, Serialize};
 
-use crate::util;
-
 pub const PROTOCOLS: [&str; 4] = ["vless", "vmess", "trojan", "shadowsocks"];
 pub const NAME_MAX: usize = 100;
 pub const MAX_DURATION_MONTHS: i64 = 1200;
@@ -195,7 +193,7 @@ fn save(db: &impl Executor, t: &Tariff) -> Result<(), ApiError> {
 
 pub fn list(req: &Request) -> Result<Response, ApiError> {
     let (limit, offset) = req.paging()?;
-    let total = util::count(
+    let total = db::count(
         &Pool,
         "SELECT CAST(COUNT(*) AS BIGINT) AS total FROM tariffs",
         &[],
@@ -293,9 +291,9 @@ struct Patch {
     name: Option<String>,
     price: Option<i64>,
     currency: Option<String>,
-    #[serde(default, deserialize_with = "util::present")]
+    #[serde(default, deserialize_with = "nexuma_sdk::present")]
     duration_months: Option<Option<i64>>,
-    #[serde(default, deserialize_with = "util::present")]
+    #[serde(default, deserialize_with = "nexuma_sdk::present")]
     traffic_limit_bytes: Option<Option<i64>>,
     protocols: Option<Vec<String>>,
     node_ids: Option<Vec<String>>,
@@ -341,6 +339,10 @@ pub fn update(req: &Request) -> Result<Response, ApiError> {
 
     let tx = db::begin()?;
     save(&tx, &t)?;
+    // Subscriptions append the entries of the tariff's external sources.
+    if t.external_source_ids != before.external_source_ids {
+        tx.content_changed();
+    }
     // Which clients a node gets depends on these two.
     if t.protocols != before.protocols || t.node_ids != before.node_ids {
         record::node_change(
@@ -378,7 +380,7 @@ pub fn delete(req: &Request) -> Result<Response, ApiError> {
     let now = clock::now_ms();
     let tx = db::begin()?;
     let before = load(&tx, id)?;
-    let used = util::count(
+    let used = db::count(
         &tx,
         "SELECT CAST(COUNT(*) AS BIGINT) AS total FROM subscriptions WHERE tariff_id = $1",
         &[id.into()],

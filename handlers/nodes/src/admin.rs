@@ -1,7 +1,7 @@
 //! `/admin/nodes`: nodes, their configuration, registration codes, keys and operations.
 
 use nexuma_sdk::db::{self, Executor, Pool, Value};
-use nexuma_sdk::record::{self, Actor, Entry};
+use nexuma_sdk::record;
 use nexuma_sdk::{clock, id, response, ApiError, Request, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -197,15 +197,11 @@ pub fn list(req: &Request) -> Result<Response, ApiError> {
         Some(s) => ("WHERE status = $1", vec![s.into()]),
         None => ("", Vec::new()),
     };
-    let total = Pool
-        .query(
-            &format!("SELECT CAST(COUNT(*) AS BIGINT) AS total FROM nodes {filter}"),
-            &params,
-        )?
-        .first()
-        .map(|r| r.i64("total"))
-        .transpose()?
-        .unwrap_or(0);
+    let total = db::count(
+        &Pool,
+        &format!("SELECT CAST(COUNT(*) AS BIGINT) AS total FROM nodes {filter}"),
+        &params,
+    )?;
     let n = params.len();
     params.push(limit.into());
     params.push(offset.into());
@@ -290,15 +286,18 @@ pub fn create(req: &Request) -> Result<Response, ApiError> {
         ],
     )?;
     routing::node_config_changed(&tx, &node.id, now)?;
-    audit(
+    record::audit_request(
         &tx,
         req,
+        "node",
         "node.create",
         &node.id,
         None,
         Some(redacted(&node, now)),
         now,
     )?;
+    // Subscriptions list active nodes by name and address.
+    tx.content_changed();
     tx.commit()?;
     response::json(201, &redacted(&node, now))
 }
@@ -336,9 +335,11 @@ pub fn update(req: &Request) -> Result<Response, ApiError> {
     if node_facing(&before, &node) {
         routing::node_config_changed(&tx, id, now)?;
     }
-    audit(
+    tx.content_changed();
+    record::audit_request(
         &tx,
         req,
+        "node",
         "node.update",
         id,
         Some(redacted(&before, now)),
@@ -363,15 +364,17 @@ pub fn delete(req: &Request) -> Result<Response, ApiError> {
         &[id.into()],
     )?;
     tx.execute("DELETE FROM nodes WHERE id = $1", &[id.into()])?;
-    audit(
+    record::audit_request(
         &tx,
         req,
+        "node",
         "node.delete",
         id,
         Some(redacted(&node, now)),
         None,
         now,
     )?;
+    tx.content_changed();
     tx.commit()?;
     response::no_content()
 }
@@ -418,9 +421,10 @@ pub fn registration_code(req: &Request) -> Result<Response, ApiError> {
             now.into(),
         ],
     )?;
-    audit(
+    record::audit_request(
         &tx,
         req,
+        "node",
         "node.registration_code",
         id,
         None,
@@ -448,9 +452,10 @@ pub fn revoke_keys(req: &Request) -> Result<Response, ApiError> {
         "DELETE FROM node_credentials WHERE node_id = $1",
         &[id.into()],
     )?;
-    audit(
+    record::audit_request(
         &tx,
         req,
+        "node",
         "node.revoke_keys",
         id,
         None,
@@ -489,9 +494,10 @@ pub fn operation(req: &Request) -> Result<Response, ApiError> {
         "UPDATE nodes SET pending_ops = $2 WHERE id = $1",
         &[id.into(), text(&node.pending_ops).into()],
     )?;
-    audit(
+    record::audit_request(
         &tx,
         req,
+        "node",
         &format!("node.{kind}"),
         id,
         None,
@@ -532,15 +538,11 @@ pub fn errors(req: &Request) -> Result<Response, ApiError> {
     let id = req.param("id")?;
     model::load(&Pool, id)?;
     let (limit, offset) = req.paging()?;
-    let total = Pool
-        .query(
-            "SELECT CAST(COUNT(*) AS BIGINT) AS total FROM node_errors WHERE node_id = $1",
-            &[id.into()],
-        )?
-        .first()
-        .map(|r| r.i64("total"))
-        .transpose()?
-        .unwrap_or(0);
+    let total = db::count(
+        &Pool,
+        "SELECT CAST(COUNT(*) AS BIGINT) AS total FROM node_errors WHERE node_id = $1",
+        &[id.into()],
+    )?;
     let items = Pool
         .query(
             "SELECT kind, message, at FROM node_errors WHERE node_id = $1 \
@@ -564,27 +566,4 @@ pub fn sync(_req: &Request) -> Result<Response, ApiError> {
 pub fn reality_keys(_req: &Request) -> Result<Response, ApiError> {
     let (private, public) = xray::key_pair(secrets::random::<32>()?);
     response::json(200, &json!({ "privateKey": private, "publicKey": public }))
-}
-
-fn audit(
-    db: &impl Executor,
-    req: &Request,
-    action: &str,
-    target: &str,
-    before: Option<serde_json::Value>,
-    after: Option<serde_json::Value>,
-    now: i64,
-) -> Result<(), ApiError> {
-    record::audit(
-        db,
-        &Actor::of(req),
-        Entry {
-            action,
-            target_type: "node",
-            target_id: target,
-            before,
-            after,
-        },
-        now,
-    )
 }

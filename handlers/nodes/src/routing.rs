@@ -3,7 +3,7 @@
 //! outbounds are put together.
 
 use nexuma_sdk::db::{self, Executor, Pool, Row};
-use nexuma_sdk::record::{self, Actor, Change, Entry};
+use nexuma_sdk::record::{self, Change};
 use nexuma_sdk::{clock, id, response, ApiError, Request, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -398,15 +398,11 @@ fn users_of(db: &impl Executor, id: &str) -> Result<Vec<Node>, ApiError> {
 
 pub fn list(req: &Request) -> Result<Response, ApiError> {
     let (limit, offset) = req.paging()?;
-    let total = Pool
-        .query(
-            "SELECT CAST(COUNT(*) AS BIGINT) AS total FROM routing_rule_sets",
-            &[],
-        )?
-        .first()
-        .map(|r| r.i64("total"))
-        .transpose()?
-        .unwrap_or(0);
+    let total = db::count(
+        &Pool,
+        "SELECT CAST(COUNT(*) AS BIGINT) AS total FROM routing_rule_sets",
+        &[],
+    )?;
     let items = db::query(
         &format!(
             "SELECT {COLUMNS} FROM routing_rule_sets ORDER BY created_at, id LIMIT $1 OFFSET $2"
@@ -460,9 +456,10 @@ pub fn create(req: &Request) -> Result<Response, ApiError> {
             now.into(),
         ],
     )?;
-    audit(
+    record::audit_request(
         &tx,
         req,
+        "routing_rule_set",
         "routing_rule_set.create",
         &set.id,
         None,
@@ -531,9 +528,10 @@ pub fn update(req: &Request) -> Result<Response, ApiError> {
             node_config_changed(&tx, &node.id, now)?;
         }
     }
-    audit(
+    record::audit_request(
         &tx,
         req,
+        "routing_rule_set",
         "routing_rule_set.update",
         id,
         Some(before.json()),
@@ -565,9 +563,10 @@ pub fn delete(req: &Request) -> Result<Response, ApiError> {
         ));
     }
     tx.execute("DELETE FROM routing_rule_sets WHERE id = $1", &[id.into()])?;
-    audit(
+    record::audit_request(
         &tx,
         req,
+        "routing_rule_set",
         "routing_rule_set.delete",
         id,
         Some(set.json()),
@@ -586,29 +585,6 @@ pub fn node_config_changed(db: &impl Executor, id: &str, now: i64) -> Result<(),
             kind: "node.config",
             node_id: Some(id),
             ..Change::default()
-        },
-        now,
-    )
-}
-
-fn audit(
-    db: &impl Executor,
-    req: &Request,
-    action: &str,
-    target: &str,
-    before: Option<Value>,
-    after: Option<Value>,
-    now: i64,
-) -> Result<(), ApiError> {
-    record::audit(
-        db,
-        &Actor::of(req),
-        Entry {
-            action,
-            target_type: "routing_rule_set",
-            target_id: target,
-            before,
-            after,
         },
         now,
     )

@@ -28,7 +28,35 @@ pub fn execute(sql: &str, params: &[Value]) -> Result<u64, DbError> {
 
 /// Starts a transaction.
 pub fn begin() -> Result<Transaction, DbError> {
-    raw::begin().map(Transaction)
+    raw::begin().map(|tx| Transaction(tx, std::cell::Cell::new(false)))
+}
+
+/// `SELECT CAST(COUNT(*) AS BIGINT) AS total ...` → the number.
+pub fn count(db: &impl Executor, sql: &str, params: &[Value]) -> Result<i64, ApiError> {
+    Ok(db
+        .query(sql, params)?
+        .first()
+        .map(|row| row.i64("total"))
+        .transpose()?
+        .unwrap_or(0))
+}
+
+/// An operator setting (the `settings` table; values are JSON text).
+pub fn setting(db: &impl Executor, key: &str) -> Result<Option<String>, ApiError> {
+    db.query("SELECT value FROM settings WHERE key = $1", &[key.into()])?
+        .first()
+        .map(|row| row.string("value"))
+        .transpose()
+}
+
+/// Stores an operator setting (JSON text), replacing what was there.
+pub fn set_setting(db: &impl Executor, key: &str, value: &str, now: i64) -> Result<(), ApiError> {
+    db.execute(
+        "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        &[key.into(), value.into(), now.into()],
+    )?;
+    Ok(())
 }
 
 /// Something that runs SQL: [`Pool`] (each statement on its own) or a [`Transaction`]. Lets a
@@ -36,6 +64,10 @@ pub fn begin() -> Result<Transaction, DbError> {
 pub trait Executor {
     fn query(&self, sql: &str, params: &[Value]) -> Result<Rows, DbError>;
     fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, DbError>;
+    /// Says that what users are shown changed, so caches of it ([`crate::cache`]) must go:
+    /// at once on the pool, after a successful commit in a transaction (never earlier, or a
+    /// reader could cache the old rows under the new epoch).
+    fn content_changed(&self);
 }
 
 /// The host's connection pool: every statement runs on its own (autocommit).
@@ -50,12 +82,16 @@ impl Executor for Pool {
     fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
         execute(sql, params)
     }
+
+    fn content_changed(&self) {
+        crate::cache::invalidate();
+    }
 }
 
 /// A database transaction. Dropping it without [`Transaction::commit`] rolls it back, so an early
 /// `?` return undoes the work.
 #[derive(Debug)]
-pub struct Transaction(raw::Transaction);
+pub struct Transaction(raw::Transaction, std::cell::Cell<bool>);
 
 impl Transaction {
     pub fn query(&self, sql: &str, params: &[Value]) -> Result<Rows, DbError> {
@@ -67,7 +103,11 @@ impl Transaction {
     }
 
     pub fn commit(self) -> Result<(), DbError> {
-        self.0.commit()
+        self.0.commit()?;
+        if self.1.get() {
+            crate::cache::invalidate();
+        }
+        Ok(())
     }
 }
 
@@ -78,6 +118,10 @@ impl Executor for Transaction {
 
     fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
         Transaction::execute(self, sql, params)
+    }
+
+    fn content_changed(&self) {
+        self.1.set(true);
     }
 }
 

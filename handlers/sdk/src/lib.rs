@@ -43,6 +43,8 @@ pub mod bindings {
     });
 }
 
+/// The content epoch that invalidates caches of what users are shown.
+pub mod cache;
 pub mod db;
 mod error;
 /// Outbound HTTP(S) through the host, with optional certificate pinning: `http::Request::get(url).send()?`.
@@ -57,7 +59,7 @@ mod route;
 
 pub use bindings::nexuma::core::types::{AuthLevel, Caller, Job, Request, Response, Route};
 pub use error::ApiError;
-pub use request::{DEFAULT_LIMIT, MAX_LIMIT};
+pub use request::{present, DEFAULT_LIMIT, MAX_LIMIT};
 
 /// Wall-clock time from the host (`clock::now_ms()`, epoch milliseconds).
 pub use bindings::nexuma::core::clock;

@@ -59,6 +59,32 @@ pub fn audit(
     Ok(())
 }
 
+/// Writes an audit entry for an admin's request: `action` on `target_type` `target_id`.
+#[allow(clippy::too_many_arguments)]
+pub fn audit_request(
+    db: &impl Executor,
+    req: &Request,
+    target_type: &str,
+    action: &str,
+    target_id: &str,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+    now: i64,
+) -> Result<(), ApiError> {
+    audit(
+        db,
+        &Actor::of(req),
+        Entry {
+            action,
+            target_type,
+            target_id,
+            before,
+            after,
+        },
+        now,
+    )
+}
+
 /// One node-facing change. `kind` is one of: `link.created`, `link.enabled`, `link.disabled`,
 /// `link.reset` (detail: old and new UUID), `link.reconfigured`, `link.deleted` (detail: UUID),
 /// `subscription.activated`, `subscription.expired`, `subscription.cancelled`,
@@ -75,8 +101,10 @@ pub struct Change<'a> {
     pub detail: Option<serde_json::Value>,
 }
 
-/// Writes `change` to the `node_changes` outbox.
+/// Writes `change` to the `node_changes` outbox. What nodes serve is what subscriptions show, so
+/// the content epoch moves too (after the commit).
 pub fn node_change(db: &impl Executor, change: Change<'_>, now: i64) -> Result<(), ApiError> {
+    db.content_changed();
     db.execute(
         "INSERT INTO node_changes (kind, user_id, subscription_id, link_id, tariff_id, node_id, \
          detail, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",

@@ -93,6 +93,17 @@ impl Request {
     }
 }
 
+/// For `Option<Option<T>>` body fields, with `#[serde(default, deserialize_with =
+/// "nexuma_sdk::present")]`: absent → `None`, `null` → `Some(None)`, a value → `Some(Some(v))`
+/// — so a PATCH can tell "leave it" from "clear it".
+pub fn present<'de, D, T>(de: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(de).map(Some)
+}
+
 fn pair_value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
     pairs
         .iter()

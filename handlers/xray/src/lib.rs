@@ -3,11 +3,18 @@
 //! credential a client of it uses. Pure code (no host calls), so it is unit-tested natively.
 //!
 //! The Core sends nodes complete inbound objects (docs/node-protocol.md); subscriptions derive
-//! client configs from the same spec, so both sides agree by construction.
+//! client configs from the same spec ([`Connection`], then [`link`], [`clash`], [`singbox`]),
+//! so both sides agree by construction.
 
+pub mod clash;
+mod client;
 mod inbound;
+pub mod link;
+pub mod outbound;
 mod reality;
+pub mod singbox;
 
+pub use client::{unique_names, Connection};
 pub use inbound::{
     Fallback, InboundSpec, Invalid, Network, Protocol, RealitySpec, Security, TlsSpec, SS_METHODS,
 };

@@ -1,0 +1,63 @@
+//! The export formats and their names (Marzban's and Remnawave's names are accepted too).
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// Standard base64 of the share links, one per line.
+    V2ray,
+    /// A complete Clash.Meta (mihomo) config, YAML.
+    Clash,
+    /// A complete sing-box 1.12+ config, JSON.
+    Singbox,
+}
+
+pub const NAMES: &str = "v2ray, clash, singbox";
+
+impl Format {
+    /// A format by any of its names; `None` for anything else.
+    pub fn parse(name: &str) -> Option<Format> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "v2ray" | "base64" | "links" | "xray" => Some(Format::V2ray),
+            "clash" | "clash-meta" | "clashmeta" | "meta" | "mihomo" | "stash" => {
+                Some(Format::Clash)
+            }
+            "singbox" | "sing-box" | "sfa" | "sfi" => Some(Format::Singbox),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::V2ray => "v2ray",
+            Format::Clash => "clash",
+            Format::Singbox => "singbox",
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::V2ray => "text/plain; charset=utf-8",
+            Format::Clash => "text/yaml; charset=utf-8",
+            Format::Singbox => "application/json; charset=utf-8",
+        }
+    }
+
+    /// The file name extension clients may show.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::V2ray => "txt",
+            Format::Clash => "yaml",
+            Format::Singbox => "json",
+        }
+    }
+
+    pub fn render(self, connections: &[xray::Connection]) -> String {
+        match self {
+            Format::V2ray => xray::link::v2ray_body(connections),
+            Format::Clash => xray::clash::config(connections),
+            Format::Singbox => xray::singbox::config(connections),
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! `subscriptions`: the public subscription exports VPN clients poll (`/sub/:uuid` in v2ray,
+//! Clash/mihomo and sing-box formats, cached under the content epoch), their metadata
+//! (`/sub/:uuid/info`), the caller's connections (`/me/configs`), the format rules and
+//! response settings, external subscription sources, and share-link parsing.
+//!
+//! The formats themselves are the `xray` library's (`handlers/xray`).
+
+mod access;
+mod export;
+mod format;
+mod info;
+mod parse;
+mod rules;
+mod schema;
+mod settings;
+mod sources;
+
+use nexuma_sdk::{
+    clock, export_component, ApiError, AuthLevel, Component, Job, Request, Response, Route,
+};
+
+const SOURCES_JOB: &str = "sources";
+const SOURCES_EVERY_MS: u64 = 30_000;
+
+struct Subscriptions;
+
+fn admin(route: Route) -> Route {
+    route.auth(AuthLevel::Admin)
+}
+
+impl Component for Subscriptions {
+    fn routes() -> Vec<Route> {
+        vec![
+            Route::get("/sub/:uuid")
+                .summary("The subscription: format from ?format=, else the client's User-Agent, else v2ray (HEAD and If-None-Match work)")
+                .response_schema(schema::export()),
+            Route::get("/sub/:uuid/info")
+                .summary("Public metadata of a subscription: status, traffic, expiry, link names")
+                .response_schema(schema::info()),
+            Route::get("/sub/:uuid/:format")
+                .summary("The subscription in a given format: v2ray, clash (mihomo) or singbox")
+                .response_schema(schema::export()),
+            Route::get("/me/configs")
+                .auth(AuthLevel::User)
+                .summary("The caller's connections per link: share links and core outbounds")
+                .response_schema(schema::configs()),
+            admin(Route::get("/admin/subscription-rules"))
+                .summary("The ordered rules that pick a format from request headers")
+                .response_schema(schema::rules()),
+            admin(Route::put("/admin/subscription-rules"))
+                .summary("Replace the format rules")
+                .request_schema(schema::rules_put())
+                .response_schema(schema::rules()),
+            admin(Route::get("/admin/subscription-settings"))
+                .summary("Profile title, update interval, support and web page addresses")
+                .response_schema(schema::settings()),
+            admin(Route::patch("/admin/subscription-settings"))
+                .summary("Change the subscription response settings")
+                .request_schema(schema::settings())
+                .response_schema(schema::settings()),
+            admin(Route::get("/admin/external-subscriptions"))
+                .summary("External subscription sources (query: limit, offset)")
+                .response_schema(schema::page(schema::source())),
+            admin(Route::post("/admin/external-subscriptions"))
+                .summary("Add an external subscription source (fetched on its interval)")
+                .request_schema(schema::source_create())
+                .response_schema(schema::source())
+                .status(201),
+            admin(Route::post("/admin/external-subscriptions/test"))
+                .summary("Fetch an address now and report the entries it holds (nothing stored)")
+                .request_schema(schema::test_url())
+                .response_schema(schema::test_report()),
+            admin(Route::get("/admin/external-subscriptions/:id"))
+                .summary("One source with its current entries")
+                .response_schema(schema::source()),
+            admin(Route::patch("/admin/external-subscriptions/:id"))
+                .summary("Change a source")
+                .request_schema(schema::source_patch())
+                .response_schema(schema::source()),
+            admin(Route::delete("/admin/external-subscriptions/:id"))
+                .summary("Delete a source no tariff lists")
+                .response_schema(schema::empty())
+                .status(204),
+            admin(Route::post("/admin/external-subscriptions/:id/test"))
+                .summary("Fetch a source now and report the entries it holds (nothing stored)")
+                .response_schema(schema::test_report()),
+            admin(Route::post("/admin/external-subscriptions/:id/refresh"))
+                .summary("Fetch a source now and store its entries (a failure keeps the last good ones)")
+                .response_schema(schema::source()),
+            admin(Route::post("/admin/xray/parse-link"))
+                .summary("A share link (vless, vmess, trojan, ss) → the core's outbound JSON")
+                .request_schema(schema::parse_request())
+                .response_schema(schema::parse_reply()),
+        ]
+    }
+
+    fn handle(req: &Request) -> Result<Response, ApiError> {
+        match (req.method.as_str(), req.route.as_str()) {
+            ("GET", "/sub/:uuid") | ("GET", "/sub/:uuid/:format") => export::get(req),
+            ("GET", "/sub/:uuid/info") => info::info(req),
+            ("GET", "/me/configs") => info::configs(req),
+            ("GET", "/admin/subscription-rules") => rules::get(req),
+            ("PUT", "/admin/subscription-rules") => rules::put(req),
+            ("GET", "/admin/subscription-settings") => settings::get(req),
+            ("PATCH", "/admin/subscription-settings") => settings::patch(req),
+            ("GET", "/admin/external-subscriptions") => sources::list(req),
+            ("POST", "/admin/external-subscriptions") => sources::create(req),
+            ("POST", "/admin/external-subscriptions/test") => sources::test_url(req),
+            ("GET", "/admin/external-subscriptions/:id") => sources::get(req),
+            ("PATCH", "/admin/external-subscriptions/:id") => sources::update(req),
+            ("DELETE", "/admin/external-subscriptions/:id") => sources::delete(req),
+            ("POST", "/admin/external-subscriptions/:id/test") => sources::test(req),
+            ("POST", "/admin/external-subscriptions/:id/refresh") => sources::refresh(req),
+            ("POST", "/admin/xray/parse-link") => parse::parse_link(req),
+            _ => Err(req.unhandled()),
+        }
+    }
+
+    fn jobs() -> Vec<Job> {
+        vec![Job::every(SOURCES_JOB, SOURCES_EVERY_MS)]
+    }
+
+    fn run_job(name: &str) -> Result<(), ApiError> {
+        if name != SOURCES_JOB {
+            return Err(ApiError::not_found(
+                "unknown_job",
+                format!("no job named {name}"),
+            ));
+        }
+        sources::tick(clock::now_ms())
+    }
+}
+
+export_component!(Subscriptions);

@@ -1,0 +1,295 @@
+//! Which format a client gets: an ordered, operator-editable list of rules on request headers
+//! (`GET/PUT /admin/subscription-rules`), seeded with the union of Marzban's and Remnawave's
+//! defaults. The first rule that matches wins; no match is v2ray.
+
+use nexuma_sdk::db::{Executor, Pool};
+use nexuma_sdk::record::{self, Actor, Entry};
+use nexuma_sdk::{clock, db, log, response, ApiError, Request, Response};
+use serde::{Deserialize, Serialize};
+
+use crate::format::Format;
+
+const SETTING: &str = "subscriptions.rules";
+const MAX_RULES: usize = 100;
+const MAX_VALUES: usize = 50;
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Op {
+    /// The header starts with one of the values.
+    Prefix,
+    /// The header contains one of the values.
+    Contains,
+    Equals,
+    /// The header matches one of the values as a regular expression.
+    Regex,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Rule {
+    pub name: String,
+    /// Request header, e.g. `user-agent`.
+    pub header: String,
+    #[serde(rename = "match")]
+    pub op: Op,
+    /// Any of these matches.
+    pub values: Vec<String>,
+    #[serde(default)]
+    pub case_sensitive: bool,
+    pub format: Format,
+}
+
+fn rule(name: &str, op: Op, values: &[&str], format: Format) -> Rule {
+    Rule {
+        name: name.into(),
+        header: "user-agent".into(),
+        op,
+        values: values.iter().map(|v| v.to_string()).collect(),
+        case_sensitive: false,
+        format,
+    }
+}
+
+/// Marzban's and Remnawave's default rules together, as prefixes where they are prefixes.
+pub fn defaults() -> Vec<Rule> {
+    vec![
+        rule(
+            "Clash.Meta / mihomo clients",
+            Op::Prefix,
+            &[
+                "clash-verge",
+                "clash-nyanpasu",
+                "clash.meta",
+                "clash-meta",
+                "clashmeta",
+                "clash meta",
+                "clashx meta",
+                "flclash",
+                "flowvy",
+                "murge",
+                "mihomo",
+                "prizrak-box",
+                "koala-clash",
+            ],
+            Format::Clash,
+        ),
+        rule("Stash", Op::Prefix, &["stash"], Format::Clash),
+        rule(
+            "sing-box clients",
+            Op::Prefix,
+            &[
+                "sfa",
+                "sfi",
+                "sfm",
+                "sft",
+                "karing",
+                "hiddifynext",
+                "hiddify-next",
+            ],
+            Format::Singbox,
+        ),
+        rule(
+            "sing-box anywhere in the name",
+            Op::Contains,
+            &["sing-box", "singbox"],
+            Format::Singbox,
+        ),
+        rule("Other Clash clients", Op::Prefix, &["clash"], Format::Clash),
+    ]
+}
+
+impl Rule {
+    fn matches(&self, value: &str) -> bool {
+        let fold = |s: &str| {
+            if self.case_sensitive {
+                s.to_string()
+            } else {
+                s.to_lowercase()
+            }
+        };
+        let value = fold(value);
+        self.values.iter().any(|v| match self.op {
+            Op::Prefix => value.starts_with(&fold(v)),
+            Op::Contains => value.contains(&fold(v)),
+            Op::Equals => value == fold(v),
+            Op::Regex => regex_lite::RegexBuilder::new(v)
+                .case_insensitive(!self.case_sensitive)
+                .build()
+                .map(|re| re.is_match(&value))
+                .unwrap_or(false),
+        })
+    }
+
+    fn validate(&self, i: usize) -> Result<(), ApiError> {
+        let field = format!("rules[{i}]");
+        if self.name.trim().is_empty() || self.name.len() > 100 {
+            return Err(ApiError::validation(
+                format!("{field}.name"),
+                "must be 1 to 100 characters",
+            ));
+        }
+        let header_ok = !self.header.is_empty()
+            && self
+                .header
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if !header_ok {
+            return Err(ApiError::validation(
+                format!("{field}.header"),
+                "must be a header name",
+            ));
+        }
+        if self.values.is_empty()
+            || self.values.len() > MAX_VALUES
+            || self.values.iter().any(|v| v.is_empty() || v.len() > 500)
+        {
+            return Err(ApiError::validation(
+                format!("{field}.values"),
+                format!("must list 1 to {MAX_VALUES} non-empty values"),
+            ));
+        }
+        if self.op == Op::Regex {
+            for v in &self.values {
+                if let Err(e) = regex_lite::Regex::new(v) {
+                    return Err(ApiError::validation(
+                        format!("{field}.values"),
+                        format!("`{v}` is not a regular expression: {e}"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The rules in force: the operator's, or the defaults.
+pub fn load(db: &impl Executor) -> Result<Vec<Rule>, ApiError> {
+    let rows = db.query(
+        "SELECT value FROM settings WHERE key = $1",
+        &[SETTING.into()],
+    )?;
+    let Some(raw) = rows.first().map(|r| r.string("value")).transpose()? else {
+        return Ok(defaults());
+    };
+    Ok(serde_json::from_str(&raw).unwrap_or_else(|e| {
+        log::warn(
+            "subscription rules unreadable; using the defaults",
+            &[("error", &e.to_string())],
+        );
+        defaults()
+    }))
+}
+
+/// The format the first matching rule names, if any.
+pub fn pick(rules: &[Rule], header: impl Fn(&str) -> Option<String>) -> Option<Format> {
+    rules
+        .iter()
+        .find(|r| header(&r.header).is_some_and(|v| r.matches(&v)))
+        .map(|r| r.format)
+}
+
+pub fn get(_req: &Request) -> Result<Response, ApiError> {
+    response::json(
+        200,
+        &serde_json::json!({ "rules": load(&Pool)?, "defaults": defaults() }),
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Body {
+    rules: Vec<Rule>,
+}
+
+/// `PUT /admin/subscription-rules {rules}`: replaces the list; `[]` sends everyone v2ray.
+pub fn put(req: &Request) -> Result<Response, ApiError> {
+    let body: Body = req.json()?;
+    if body.rules.len() > MAX_RULES {
+        return Err(ApiError::validation(
+            "rules",
+            format!("at most {MAX_RULES}"),
+        ));
+    }
+    let mut rules = body.rules;
+    for (i, r) in rules.iter_mut().enumerate() {
+        r.header = r.header.trim().to_ascii_lowercase();
+        r.name = r.name.trim().to_string();
+        r.validate(i)?;
+    }
+    let before = load(&Pool)?;
+    let now = clock::now_ms();
+    let tx = db::begin()?;
+    db::set_setting(
+        &tx,
+        SETTING,
+        &serde_json::to_string(&rules).map_err(ApiError::internal)?,
+        now,
+    )?;
+    record::audit(
+        &tx,
+        &Actor::of(req),
+        Entry {
+            action: "subscription_rules.update",
+            target_type: "settings",
+            target_id: SETTING,
+            before: serde_json::to_value(&before).ok(),
+            after: serde_json::to_value(&rules).ok(),
+        },
+        now,
+    )?;
+    tx.content_changed();
+    tx.commit()?;
+    response::json(200, &serde_json::json!({ "rules": rules }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ua(agent: &str) -> Option<Format> {
+        let agent = agent.to_string();
+        pick(&defaults(), |h| (h == "user-agent").then(|| agent.clone()))
+    }
+
+    #[test]
+    fn default_rules_pick_the_expected_formats() {
+        assert_eq!(ua("clash-verge/v2.0.3"), Some(Format::Clash));
+        assert_eq!(ua("ClashMetaForAndroid/2.11"), Some(Format::Clash));
+        assert_eq!(ua("mihomo/1.19.0"), Some(Format::Clash));
+        assert_eq!(ua("FlClash/0.8"), Some(Format::Clash));
+        assert_eq!(ua("Stash/2.4"), Some(Format::Clash));
+        assert_eq!(ua("ClashX/1.9"), Some(Format::Clash));
+        assert_eq!(ua("SFA/1.12.0 (Android)"), Some(Format::Singbox));
+        assert_eq!(ua("SFI/1.12"), Some(Format::Singbox));
+        assert_eq!(ua("HiddifyNext/2.5.7"), Some(Format::Singbox));
+        assert_eq!(ua("karing/1.1"), Some(Format::Singbox));
+        assert_eq!(ua("my-sing-box-wrapper/3"), Some(Format::Singbox));
+        assert_eq!(ua("v2rayNG/1.9.0"), None);
+        assert_eq!(ua("v2rayN/6.45"), None);
+        assert_eq!(ua("Happ/1.63"), None);
+        assert_eq!(ua(""), None);
+        assert_eq!(pick(&defaults(), |_| None), None, "no User-Agent at all");
+    }
+
+    #[test]
+    fn regex_rules_and_case() {
+        let rules = vec![Rule {
+            name: "x".into(),
+            header: "user-agent".into(),
+            op: Op::Regex,
+            values: vec!["^Happ/\\d+".into()],
+            case_sensitive: true,
+            format: Format::Singbox,
+        }];
+        assert_eq!(
+            pick(&rules, |_| Some("Happ/1.63".into())),
+            Some(Format::Singbox)
+        );
+        assert_eq!(pick(&rules, |_| Some("happ/1.63".into())), None);
+        assert!(rules[0].validate(0).is_ok());
+        let mut bad = rules[0].clone();
+        bad.values = vec!["(".into()];
+        assert!(bad.validate(0).is_err());
+    }
+}

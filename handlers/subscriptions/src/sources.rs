@@ -1,0 +1,474 @@
+//! External subscription sources (`/admin/external-subscriptions`): subscriptions of other
+//! providers whose entries are appended to the exports of users whose tariff names them. A job
+//! fetches each on its interval through the host's outbound HTTP; a source that fails keeps its
+//! last good entries.
+
+use nexuma_sdk::db::{Executor, Pool, Row};
+use nexuma_sdk::record;
+use nexuma_sdk::{clock, db, http, id, log, response, ApiError, Request, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use xray::Connection;
+
+use crate::access::in_list;
+
+const COLUMNS: &str = "id, name, url, enabled, interval_minutes, entries, entries_count, \
+     last_fetched_at, last_ok_at, last_error, created_at, updated_at";
+const FETCH_TIMEOUT_MS: u32 = 10_000;
+const MAX_ENTRIES: usize = 1000;
+/// Sources fetched per job tick at most.
+const PER_TICK: i64 = 10;
+
+#[derive(Serialize, Clone)]
+#[serde(rename_all = "camelCase")]
+struct Source {
+    id: String,
+    name: String,
+    url: String,
+    enabled: bool,
+    interval_minutes: i64,
+    #[serde(skip)]
+    entries: Vec<String>,
+    entries_count: i64,
+    last_fetched_at: Option<i64>,
+    last_ok_at: Option<i64>,
+    last_error: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl Source {
+    fn from_row(row: Row<'_>) -> Result<Source, ApiError> {
+        Ok(Source {
+            id: row.string("id")?,
+            name: row.string("name")?,
+            url: row.string("url")?,
+            enabled: row.bool("enabled")?,
+            interval_minutes: row.i64("interval_minutes")?,
+            entries: serde_json::from_str(row.str("entries")?).unwrap_or_default(),
+            entries_count: row.i64("entries_count")?,
+            last_fetched_at: row.opt_i64("last_fetched_at")?,
+            last_ok_at: row.opt_i64("last_ok_at")?,
+            last_error: row.opt_string("last_error")?,
+            created_at: row.i64("created_at")?,
+            updated_at: row.i64("updated_at")?,
+        })
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+
+    fn validate(&mut self) -> Result<(), ApiError> {
+        self.name = self.name.trim().to_string();
+        if self.name.is_empty() || self.name.chars().count() > 100 {
+            return Err(ApiError::validation("name", "must be 1 to 100 characters"));
+        }
+        self.url = self.url.trim().to_string();
+        let scheme_ok = self.url.starts_with("https://") || self.url.starts_with("http://");
+        if !scheme_ok
+            || self.url.len() > 2000
+            || self.url.chars().any(|c| c.is_control() || c == ' ')
+        {
+            return Err(ApiError::validation("url", "must be an http(s) URL"));
+        }
+        if !(5..=10_080).contains(&self.interval_minutes) {
+            return Err(ApiError::validation(
+                "intervalMinutes",
+                "must be from 5 to 10080 (a week)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn load(db: &impl Executor, id: &str) -> Result<Source, ApiError> {
+    db.query(
+        &format!("SELECT {COLUMNS} FROM external_subscriptions WHERE id = $1"),
+        &[id.into()],
+    )?
+    .first()
+    .map(Source::from_row)
+    .transpose()?
+    .ok_or_else(|| {
+        ApiError::not_found(
+            "source_not_found",
+            format!("no external subscription with id {id}"),
+        )
+    })
+}
+
+/// The entries of these (enabled) sources as connections, in the order given.
+pub fn entries(db: &impl Executor, ids: &[String]) -> Result<Vec<Connection>, ApiError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (marks, params) = in_list(ids);
+    let rows = db.query(
+        &format!(
+            "SELECT id, entries FROM external_subscriptions WHERE enabled = TRUE AND id IN ({marks})"
+        ),
+        &params,
+    )?;
+    let mut out = Vec::new();
+    for id in ids {
+        for row in rows
+            .iter()
+            .filter(|r| r.str("id").ok() == Some(id.as_str()))
+        {
+            let links: Vec<String> = serde_json::from_str(row.str("entries")?).unwrap_or_default();
+            out.extend(links.iter().filter_map(|l| xray::link::parse(l).ok()));
+        }
+    }
+    Ok(out)
+}
+
+/// What a fetched subscription body holds: share links (base64 of lines, or plain lines).
+struct Parsed {
+    links: Vec<String>,
+    skipped: Vec<String>,
+}
+
+fn parse_body(body: &[u8]) -> Parsed {
+    let text = String::from_utf8_lossy(body).into_owned();
+    // Usually base64 of the lines; some providers serve the lines as they are.
+    let decoded = xray::link::lenient_base64(&text)
+        .and_then(|b| String::from_utf8(b).ok())
+        .filter(|t| t.contains("://"));
+    let lines = decoded.unwrap_or(text);
+    let mut parsed = Parsed {
+        links: Vec::new(),
+        skipped: Vec::new(),
+    };
+    for line in lines.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        match xray::link::parse(line) {
+            Ok(c) if parsed.links.len() < MAX_ENTRIES => {
+                parsed.links.push(xray::link::share_link(&c))
+            }
+            Ok(_) => {}
+            Err(e) => {
+                if parsed.skipped.len() < 5 {
+                    let shown: String = line.chars().take(60).collect();
+                    parsed.skipped.push(format!("{shown}: {}", e.0));
+                }
+            }
+        }
+    }
+    parsed
+}
+
+/// Fetches `url`: the parsed body, or why not.
+fn fetch(url: &str) -> Result<Parsed, String> {
+    let resp = http::Request::get(url)
+        .header("user-agent", "Nexuma/external-subscription")
+        .timeout_ms(FETCH_TIMEOUT_MS)
+        .try_send()
+        .map_err(|e| e.to_string())?;
+    if !resp.is_success() {
+        return Err(format!("{} answered {}", resp.host, resp.status));
+    }
+    let parsed = parse_body(&resp.body);
+    if parsed.links.is_empty() {
+        return Err("the answer holds no share link Nexuma can read".into());
+    }
+    Ok(parsed)
+}
+
+pub fn list(req: &Request) -> Result<Response, ApiError> {
+    let (limit, offset) = req.paging()?;
+    let total = db::count(
+        &Pool,
+        "SELECT CAST(COUNT(*) AS BIGINT) AS total FROM external_subscriptions",
+        &[],
+    )?;
+    let items = db::query(
+        &format!(
+            "SELECT {COLUMNS} FROM external_subscriptions ORDER BY created_at, id LIMIT $1 OFFSET $2"
+        ),
+        &[limit.into(), offset.into()],
+    )?
+    .iter()
+    .map(Source::from_row)
+    .collect::<Result<Vec<_>, _>>()?;
+    response::page(&items, total, limit, offset)
+}
+
+pub fn get(req: &Request) -> Result<Response, ApiError> {
+    let source = load(&Pool, req.param("id")?)?;
+    let mut body = source.json();
+    body["entries"] = json!(source.entries);
+    response::json(200, &body)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Body {
+    name: Option<String>,
+    url: Option<String>,
+    enabled: Option<bool>,
+    interval_minutes: Option<i64>,
+}
+
+pub fn create(req: &Request) -> Result<Response, ApiError> {
+    let body: Body = req.json()?;
+    let now = clock::now_ms();
+    let mut source = Source {
+        id: id::new_v4(),
+        name: body
+            .name
+            .ok_or_else(|| ApiError::validation("name", "is required"))?,
+        url: body
+            .url
+            .ok_or_else(|| ApiError::validation("url", "is required"))?,
+        enabled: body.enabled.unwrap_or(true),
+        interval_minutes: body.interval_minutes.unwrap_or(60),
+        entries: Vec::new(),
+        entries_count: 0,
+        last_fetched_at: None,
+        last_ok_at: None,
+        last_error: None,
+        created_at: now,
+        updated_at: now,
+    };
+    source.validate()?;
+    let tx = db::begin()?;
+    tx.execute(
+        "INSERT INTO external_subscriptions (id, name, url, enabled, interval_minutes, created_at, \
+         updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)",
+        &[
+            source.id.as_str().into(),
+            source.name.as_str().into(),
+            source.url.as_str().into(),
+            source.enabled.into(),
+            source.interval_minutes.into(),
+            now.into(),
+        ],
+    )?;
+    record::audit_request(
+        &tx,
+        req,
+        "external_subscription",
+        "external_subscription.create",
+        &source.id,
+        None,
+        Some(source.json()),
+        now,
+    )?;
+    tx.commit()?;
+    response::json(201, &source)
+}
+
+pub fn update(req: &Request) -> Result<Response, ApiError> {
+    let id = req.param("id")?;
+    let body: Body = req.json()?;
+    let now = clock::now_ms();
+    let tx = db::begin()?;
+    tx.execute(
+        "UPDATE external_subscriptions SET updated_at = updated_at WHERE id = $1",
+        &[id.into()],
+    )?;
+    let before = load(&tx, id)?;
+    let mut source = before.clone();
+    if let Some(v) = body.name {
+        source.name = v;
+    }
+    if let Some(v) = body.url {
+        source.url = v;
+    }
+    if let Some(v) = body.enabled {
+        source.enabled = v;
+    }
+    if let Some(v) = body.interval_minutes {
+        source.interval_minutes = v;
+    }
+    source.validate()?;
+    source.updated_at = now;
+    // A new address is fetched at the next tick.
+    let refetch = source.url != before.url;
+    tx.execute(
+        "UPDATE external_subscriptions SET name = $2, url = $3, enabled = $4, \
+         interval_minutes = $5, updated_at = $6, \
+         last_fetched_at = CASE WHEN $7 THEN NULL ELSE last_fetched_at END WHERE id = $1",
+        &[
+            id.into(),
+            source.name.as_str().into(),
+            source.url.as_str().into(),
+            source.enabled.into(),
+            source.interval_minutes.into(),
+            now.into(),
+            refetch.into(),
+        ],
+    )?;
+    record::audit_request(
+        &tx,
+        req,
+        "external_subscription",
+        "external_subscription.update",
+        id,
+        Some(before.json()),
+        Some(source.json()),
+        now,
+    )?;
+    if source.enabled != before.enabled {
+        tx.content_changed();
+    }
+    tx.commit()?;
+    response::json(200, &source)
+}
+
+pub fn delete(req: &Request) -> Result<Response, ApiError> {
+    let id = req.param("id")?;
+    let now = clock::now_ms();
+    let tx = db::begin()?;
+    tx.execute(
+        "UPDATE external_subscriptions SET updated_at = updated_at WHERE id = $1",
+        &[id.into()],
+    )?;
+    let source = load(&tx, id)?;
+    let users = tx.query(
+        "SELECT name FROM tariffs WHERE external_source_ids LIKE $1",
+        &[format!("%\"{id}\"%").into()],
+    )?;
+    if let Some(tariff) = users.first() {
+        return Err(ApiError::conflict(
+            "source_in_use",
+            format!(
+                "tariff {} lists this source; take it off the tariff first",
+                tariff.str("name")?
+            ),
+        ));
+    }
+    tx.execute(
+        "DELETE FROM external_subscriptions WHERE id = $1",
+        &[id.into()],
+    )?;
+    record::audit_request(
+        &tx,
+        req,
+        "external_subscription",
+        "external_subscription.delete",
+        id,
+        Some(source.json()),
+        None,
+        now,
+    )?;
+    tx.commit()?;
+    response::no_content()
+}
+
+fn report(url: &str, result: Result<Parsed, String>) -> serde_json::Value {
+    match result {
+        Ok(parsed) => {
+            let mut protocols = std::collections::BTreeMap::<&str, usize>::new();
+            let connections: Vec<Connection> = parsed
+                .links
+                .iter()
+                .filter_map(|l| xray::link::parse(l).ok())
+                .collect();
+            for c in &connections {
+                *protocols.entry(c.protocol.name()).or_default() += 1;
+            }
+            json!({
+                "ok": true,
+                "url": url,
+                "entries": connections.len(),
+                "protocols": protocols,
+                "names": connections.iter().take(20).map(|c| c.name.clone()).collect::<Vec<_>>(),
+                "skipped": parsed.skipped,
+            })
+        }
+        Err(error) => json!({ "ok": false, "url": url, "error": error }),
+    }
+}
+
+/// `POST /admin/external-subscriptions/:id/test`: fetches the source now and says what it holds
+/// (nothing is stored).
+pub fn test(req: &Request) -> Result<Response, ApiError> {
+    let source = load(&Pool, req.param("id")?)?;
+    response::json(200, &report(&source.url, fetch(&source.url)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestBody {
+    url: String,
+}
+
+/// `POST /admin/external-subscriptions/test {url}`: the same for an address not saved yet.
+pub fn test_url(req: &Request) -> Result<Response, ApiError> {
+    let body: TestBody = req.json()?;
+    let url = body.url.trim();
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err(ApiError::validation("url", "must be an http(s) URL"));
+    }
+    response::json(200, &report(url, fetch(url)))
+}
+
+/// The `sources` job: fetches the sources that are due.
+pub fn tick(now: i64) -> Result<(), ApiError> {
+    // Never fetched first, then the longest waiting.
+    let due = db::query(
+        &format!(
+            "SELECT {COLUMNS} FROM external_subscriptions WHERE enabled = TRUE AND \
+             (last_fetched_at IS NULL OR last_fetched_at + interval_minutes * 60000 <= $1) \
+             ORDER BY COALESCE(last_fetched_at, 0), id LIMIT $2"
+        ),
+        &[now.into(), PER_TICK.into()],
+    )?;
+    for row in due.iter() {
+        // A failure is logged and recorded on the source; the others still run.
+        let _ = refresh_one(&Source::from_row(row)?, now)?;
+    }
+    Ok(())
+}
+
+/// Fetches a source and stores what it holds; a failure is recorded and the last good
+/// entries stay.
+fn refresh_one(source: &Source, now: i64) -> Result<Result<usize, String>, ApiError> {
+    match fetch(&source.url) {
+        Ok(parsed) => {
+            let changed = parsed.links != source.entries;
+            db::execute(
+                "UPDATE external_subscriptions SET entries = $2, entries_count = $3, \
+                 last_fetched_at = $4, last_ok_at = $4, last_error = NULL WHERE id = $1",
+                &[
+                    source.id.as_str().into(),
+                    serde_json::to_string(&parsed.links)
+                        .map_err(ApiError::internal)?
+                        .into(),
+                    (parsed.links.len() as i64).into(),
+                    now.into(),
+                ],
+            )?;
+            if changed {
+                Pool.content_changed();
+            }
+            Ok(Ok(parsed.links.len()))
+        }
+        Err(error) => {
+            log::warn(
+                "external subscription not fetched; its last entries stay",
+                &[("sourceId", &source.id), ("error", &error)],
+            );
+            db::execute(
+                "UPDATE external_subscriptions SET last_fetched_at = $2, last_error = $3 \
+                 WHERE id = $1",
+                &[source.id.as_str().into(), now.into(), error.as_str().into()],
+            )?;
+            Ok(Err(error))
+        }
+    }
+}
+
+/// `POST /admin/external-subscriptions/:id/refresh`: fetches now and stores the entries (or
+/// records why not, keeping the last good ones).
+pub fn refresh(req: &Request) -> Result<Response, ApiError> {
+    let source = load(&Pool, req.param("id")?)?;
+    let outcome = refresh_one(&source, clock::now_ms())?;
+    let mut body = load(&Pool, &source.id)?.json();
+    body["ok"] = json!(outcome.is_ok());
+    if let Err(error) = outcome {
+        body["error"] = json!(error);
+    }
+    response::json(200, &body)
+}
