@@ -99,6 +99,9 @@ fn validate(db: &impl Executor, node: &mut Node) -> Result<(), ApiError> {
             format!("at most {MAX_INBOUNDS}"),
         ));
     }
+    for inbound in node.inbounds.iter_mut() {
+        inbound.complete();
+    }
     for (i, inbound) in node.inbounds.iter().enumerate() {
         if let Err(bad) = inbound.validate() {
             return Err(ApiError::validation(
@@ -150,11 +153,8 @@ fn redacted(node: &Node, now: i64) -> serde_json::Value {
     let mut view = node.view(now);
     if let Some(inbounds) = view["inbounds"].as_array_mut() {
         for (inbound, spec) in inbounds.iter_mut().zip(&node.inbounds) {
-            if let Some(reality) = &spec.reality {
+            if spec.reality.is_some() {
                 inbound["reality"]["privateKey"] = json!("(hidden)");
-                if let Ok(public) = xray::public_key(&reality.private_key) {
-                    inbound["reality"]["publicKey"] = json!(public);
-                }
             }
             if inbound["tls"]["key"].is_string() {
                 inbound["tls"]["key"] = json!("(hidden)");

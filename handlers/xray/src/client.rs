@@ -85,7 +85,10 @@ impl Connection {
             }
             Security::Reality => {
                 let reality = spec.reality.as_ref()?;
-                c.reality_public_key = Some(crate::public_key(&reality.private_key).ok()?);
+                c.reality_public_key = match &reality.public_key {
+                    Some(key) => Some(key.clone()),
+                    None => Some(crate::public_key(&reality.private_key).ok()?),
+                };
                 c.sni = reality.server_names.first().cloned();
                 c.reality_short_id = reality.short_ids.first().cloned();
                 c.reality_spider_x = reality.spider_x.clone();

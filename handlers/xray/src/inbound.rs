@@ -104,6 +104,10 @@ pub struct RealitySpec {
     /// PROXY protocol version sent to `dest` (0, 1 or 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub xver: Option<u8>,
+    /// The public key of `private_key`, kept with it so exports need not derive it on every
+    /// request ([`InboundSpec::complete`] sets it; a given one is replaced).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
 }
 
 /// Where a TLS inbound sends connections that are not its protocol (masking).
@@ -187,6 +191,15 @@ fn is_hex(s: &str) -> bool {
 }
 
 impl InboundSpec {
+    /// Fills in what follows from the rest (the REALITY public key); call after [`validate`].
+    ///
+    /// [`validate`]: InboundSpec::validate
+    pub fn complete(&mut self) {
+        if let Some(reality) = self.reality.as_mut() {
+            reality.public_key = crate::reality::public_key(&reality.private_key).ok();
+        }
+    }
+
     /// The Shadowsocks 2022 server PSK's length, which users' PSKs must have.
     pub fn ss2022_key_len(&self) -> Option<usize> {
         let method = self.method.as_deref()?;
