@@ -1021,3 +1021,52 @@ async fn node_routes_are_documented() {
         );
     }
 }
+
+// Processed outbox rows go after a week, report ids after a month; the housekeeping job runs
+// when the Core starts and then hourly.
+#[tokio::test]
+async fn housekeeping_clears_old_rows_only() {
+    let mut core = start(Backend::Embedded).await;
+    let admin = core.admin_token().await;
+    let a = create_node(&core, &admin, "alpha", inbounds()).await;
+    let day = 86_400_000_i64;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    for (kind, processed) in [("old", now - 8 * day), ("recent", now - day)] {
+        exec_sql(
+            &core,
+            &format!(
+                "INSERT INTO node_changes (kind, created_at, processed_at) VALUES ('{kind}', 0, {processed})"
+            ),
+        )
+        .await;
+    }
+    for (id, at) in [("old-report", now - 31 * day), ("recent-report", now - day)] {
+        exec_sql(
+            &core,
+            &format!(
+                "INSERT INTO node_reports (node_id, report_id, kind, received_at) VALUES ('{a}', '{id}', 'usage', {at})"
+            ),
+        )
+        .await;
+    }
+    core.stop();
+    core.spawn().await;
+    let mut kinds = Vec::new();
+    for _ in 0..100 {
+        kinds = query_texts(
+            &core,
+            "SELECT kind FROM node_changes WHERE kind IN ('old', 'recent')",
+        )
+        .await;
+        if kinds == vec!["recent"] {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(kinds, vec!["recent"]);
+    let reports = query_texts(&core, "SELECT report_id FROM node_reports").await;
+    assert_eq!(reports, vec!["recent-report"]);
+}

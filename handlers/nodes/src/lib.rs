@@ -21,6 +21,9 @@ use nexuma_sdk::{
 
 const REVISIONS_JOB: &str = "revisions";
 const REVISIONS_EVERY_MS: u64 = 1_000;
+/// Clears what is only kept for a while: processed outbox rows and old report ids.
+const HOUSEKEEPING_JOB: &str = "housekeeping";
+const HOUSEKEEPING_EVERY_MS: u64 = 3_600_000;
 
 struct Nodes;
 
@@ -172,17 +175,21 @@ impl Component for Nodes {
     }
 
     fn jobs() -> Vec<Job> {
-        vec![Job::every(REVISIONS_JOB, REVISIONS_EVERY_MS)]
+        vec![
+            Job::every(REVISIONS_JOB, REVISIONS_EVERY_MS),
+            Job::every(HOUSEKEEPING_JOB, HOUSEKEEPING_EVERY_MS),
+        ]
     }
 
     fn run_job(name: &str) -> Result<(), ApiError> {
-        if name != REVISIONS_JOB {
-            return Err(ApiError::not_found(
+        match name {
+            REVISIONS_JOB => revisions::sync(clock::now_ms()).map(|_| ()),
+            HOUSEKEEPING_JOB => revisions::housekeeping(clock::now_ms()),
+            _ => Err(ApiError::not_found(
                 "unknown_job",
                 format!("no job named {name}"),
-            ));
+            )),
         }
-        revisions::sync(clock::now_ms()).map(|_| ())
     }
 }
 

@@ -150,6 +150,33 @@ pub fn sync(now: i64) -> Result<Report, ApiError> {
     Ok(report)
 }
 
+/// How long processed outbox rows stay (for operators looking back).
+const CHANGES_KEPT_MS: i64 = 7 * 24 * 3_600_000;
+/// How long a usage report id is remembered: far longer than any agent keeps retrying one.
+const REPORTS_KEPT_MS: i64 = 30 * 24 * 3_600_000;
+
+/// Deletes processed outbox rows and report ids past their time.
+pub fn housekeeping(now: i64) -> Result<(), ApiError> {
+    let changes = db::execute(
+        "DELETE FROM node_changes WHERE processed_at IS NOT NULL AND processed_at < $1",
+        &[(now - CHANGES_KEPT_MS).into()],
+    )?;
+    let reports = db::execute(
+        "DELETE FROM node_reports WHERE received_at < $1",
+        &[(now - REPORTS_KEPT_MS).into()],
+    )?;
+    if changes + reports > 0 {
+        log::info(
+            "housekeeping",
+            &[
+                ("changesDeleted", &changes.to_string()),
+                ("reportIdsDeleted", &reports.to_string()),
+            ],
+        );
+    }
+    Ok(())
+}
+
 /// Distinct tariff ids of the rows of `table` whose `column` is one of `keys`.
 fn tariffs_of(
     db: &impl Executor,
