@@ -71,14 +71,25 @@ pub struct Core {
     env: Vec<(String, String)>,
 }
 
+/// What one Core under test runs: which components, and environment over the defaults.
+pub struct Setup<'a> {
+    pub components: &'a [&'a str],
+    /// Set after the defaults, so they win (e.g. `COMPONENT_MEMORY_MB`).
+    pub env: Vec<(String, String)>,
+}
+
 impl Core {
     /// Prepares the stores, starts `nexuma serve` and waits until `/health` answers 200.
-    pub async fn start(settings: &Settings, backend: &Backend) -> anyhow::Result<Core> {
+    pub async fn start(
+        settings: &Settings,
+        backend: &Backend,
+        setup: &Setup<'_>,
+    ) -> anyhow::Result<Core> {
         let dir = TempDir::new(backend.label())?;
         let components = dir.path().join("components");
         std::fs::create_dir_all(&components)
             .with_context(|| format!("cannot create {}", components.display()))?;
-        for name in ["auth", "probe"] {
+        for name in setup.components {
             let src = settings.wasm(name);
             std::fs::copy(&src, components.join(format!("{name}.wasm")))
                 .with_context(|| format!("cannot copy {}", src.display()))?;
@@ -130,6 +141,10 @@ impl Core {
                 env.push(("REDIS_URL".into(), redis_url.clone()));
                 env.push(("KV_PREFIX".into(), prefix));
             }
+        }
+        for (name, value) in &setup.env {
+            env.retain(|(k, _)| k != name);
+            env.push((name.clone(), value.clone()));
         }
         core.env = env;
         if let Err(e) = core.launch(settings).await {
@@ -186,6 +201,7 @@ impl Core {
             addr: self.addr,
             path: path.into(),
             bearer: bearer.map(str::to_string),
+            node_key: None,
         }
     }
 
@@ -210,6 +226,78 @@ impl Core {
             .as_str()
             .map(str::to_string)
             .context("POST /auth/register: no accessToken in the body")
+    }
+
+    /// Creates an administrator with the CLI (`nexuma admin create`, this Core's environment),
+    /// logs in and returns its access token.
+    pub async fn admin_token(&self, settings: &Settings) -> anyhow::Result<String> {
+        let email = format!("bench-admin-{}@example.com", uuid::Uuid::new_v4().simple());
+        let password = "bench-admin-password-1";
+        let out = Command::new(&settings.nexuma)
+            .args(["admin", "create", "--email", &email, "--password", password])
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("cannot run {} admin create", settings.nexuma.display()))?;
+        if !out.status.success() {
+            bail!(
+                "nexuma admin create failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        let body = serde_json::json!({ "email": email, "password": password });
+        let target = self.target("/auth/login", None);
+        let (status, bytes) =
+            load::once(&target, Method::POST, Some(&body), Duration::from_secs(30)).await?;
+        if status.as_u16() != 200 {
+            bail!(
+                "POST /auth/login answered {status}: {}",
+                String::from_utf8_lossy(&bytes)
+            );
+        }
+        let reply: serde_json::Value =
+            serde_json::from_slice(&bytes).context("POST /auth/login: body is not JSON")?;
+        reply["accessToken"]
+            .as_str()
+            .map(str::to_string)
+            .context("POST /auth/login: no accessToken in the body")
+    }
+
+    /// The URL of this run's own PostgreSQL database (servers backend only).
+    pub fn database_url(&self) -> Option<String> {
+        let (admin, name) = self.database.as_ref()?;
+        database_url(admin, name).ok()
+    }
+
+    /// Holds the key-value lock of a component's job for `ttl`, as another replica running it
+    /// would, so this Core skips that job's ticks meanwhile (servers backend only).
+    pub async fn hold_job_lock(
+        &self,
+        component: &str,
+        job: &str,
+        ttl: Duration,
+    ) -> anyhow::Result<()> {
+        let (url, prefix) = self
+            .kv
+            .as_ref()
+            .context("only a Core on Redis has a job lock to hold")?;
+        let key = nexuma_host::jobs::lock_key(prefix, component, job);
+        let mut conn = redis_connection(url).await?;
+        let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        let _: () = tokio::time::timeout(
+            ADMIN_TIMEOUT,
+            redis::cmd("SET")
+                .arg(&key)
+                .arg("nexuma-bench")
+                .arg("PX")
+                .arg(millis)
+                .query_async(&mut conn),
+        )
+        .await
+        .map_err(|_| anyhow::anyhow!("SET {key}: no answer within {ADMIN_TIMEOUT:?}"))??;
+        Ok(())
     }
 
     /// Stops the child and removes what this run created. Clean-up failures are only printed:

@@ -1,6 +1,6 @@
 //! The HTTP half for one backend: start the Core, register a user, load three routes in turn.
 
-use crate::child::{Backend, Core};
+use crate::child::{Backend, Core, Setup};
 use crate::cpu::{self, Snapshot};
 use crate::load::{self, Outcome, Plan};
 use crate::report::Section;
@@ -55,7 +55,11 @@ pub async fn run(settings: &Settings, backend: Backend) -> Section<HttpRun> {
 }
 
 async fn measure(settings: &Settings, backend: &Backend) -> anyhow::Result<Vec<RouteFigures>> {
-    let core = Core::start(settings, backend).await?;
+    let setup = Setup {
+        components: &["auth", "probe"],
+        env: Vec::new(),
+    };
+    let core = Core::start(settings, backend, &setup).await?;
     let result = load_routes(settings, &core).await;
     // Stopped (and so waited for) before the caller's second CPU snapshot.
     core.stop().await;

@@ -31,6 +31,8 @@ pub struct Target {
     pub addr: SocketAddr,
     pub path: String,
     pub bearer: Option<String>,
+    /// A node agent's key, sent as `x-node-auth-key` (the private `/node/*` routes).
+    pub node_key: Option<String>,
 }
 
 pub struct Plan {
@@ -184,10 +186,11 @@ async fn connect(addr: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
     Ok(sender)
 }
 
+/// A request to `target`; `json` is a JSON body already serialized.
 fn build(
     target: &Target,
     method: Method,
-    json: Option<&serde_json::Value>,
+    json: Option<Bytes>,
 ) -> anyhow::Result<Request<Full<Bytes>>> {
     let mut builder = Request::builder()
         .method(method)
@@ -196,10 +199,13 @@ fn build(
     if let Some(token) = &target.bearer {
         builder = builder.header(AUTHORIZATION, format!("Bearer {token}"));
     }
+    if let Some(key) = &target.node_key {
+        builder = builder.header("x-node-auth-key", HeaderValue::from_str(key)?);
+    }
     let body = match json {
-        Some(value) => {
+        Some(bytes) => {
             builder = builder.header(CONTENT_TYPE, "application/json");
-            Bytes::from(value.to_string())
+            bytes
         }
         None => Bytes::new(),
     };
@@ -227,11 +233,30 @@ pub async fn once(
     json: Option<&serde_json::Value>,
     timeout: Duration,
 ) -> anyhow::Result<(StatusCode, Bytes)> {
-    let request = build(target, method, json)?;
+    let request = build(target, method, json.map(|v| Bytes::from(v.to_string())))?;
     tokio::time::timeout(timeout, async {
         let mut conn = connect(target.addr).await?;
         exchange(&mut conn, request).await
     })
     .await
     .map_err(|_| anyhow::anyhow!("{} did not answer within {timeout:?}", target.path))?
+}
+
+/// One request on a connection of its own, timed from send to the last body byte: the body is
+/// serialized and the connection opened before the clock starts.
+pub async fn timed(
+    target: &Target,
+    method: Method,
+    json: Option<Bytes>,
+    timeout: Duration,
+) -> anyhow::Result<(StatusCode, Bytes, Duration)> {
+    let request = build(target, method, json)?;
+    let mut conn = tokio::time::timeout(timeout, connect(target.addr))
+        .await
+        .map_err(|_| anyhow::anyhow!("cannot connect within {timeout:?}"))??;
+    let sent = Instant::now();
+    let (status, body) = tokio::time::timeout(timeout, exchange(&mut conn, request))
+        .await
+        .map_err(|_| anyhow::anyhow!("{} did not answer within {timeout:?}", target.path))??;
+    Ok((status, body, sent.elapsed()))
 }

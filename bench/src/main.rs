@@ -4,7 +4,9 @@
 //!    in-process store; servers: PostgreSQL + Redis on 127.0.0.1) and load-tests three routes
 //!    over keep-alive connections on loopback.
 //! 2. In process: times instantiate + call + drop of the probe component through the library.
-//! 3. Writes the figures, the machine and the goals to `BENCHMARKS.md`, replacing the file.
+//! 3. Nodes (servers backend only): the `nodes` component building a node's config for 10,000
+//!    and 100,000 clients, and ingesting 10,000-client usage reports.
+//! 4. Writes the figures, the machine and the goals to `BENCHMARKS.md`, replacing the file.
 //!
 //! Knobs (environment, all optional): `NEXUMA_BENCH_WARMUP_SECS` (2), `NEXUMA_BENCH_SECS` (8),
 //! `NEXUMA_BENCH_CONNECTIONS` (32), `NEXUMA_BENCH_CALLS` (20000), `NEXUMA_BENCH_PG`
@@ -16,6 +18,7 @@ mod cpu;
 mod http;
 mod inprocess;
 mod load;
+mod nodes;
 mod report;
 mod settings;
 mod stats;
@@ -60,11 +63,12 @@ async fn run() -> anyhow::Result<bool> {
     let embedded = http::run(&settings, Backend::Embedded).await;
 
     eprintln!("== HTTP, servers backend (PostgreSQL + Redis)");
-    let servers = match child::servers_reachable(&settings).await {
-        Ok(backend) => http::run(&settings, backend).await,
+    let reachable = child::servers_reachable(&settings).await;
+    let servers = match &reachable {
+        Ok(backend) => http::run(&settings, backend.clone()).await,
         Err(reason) => {
             eprintln!("   skipped: {reason}");
-            Section::Skipped(reason)
+            Section::Skipped(reason.clone())
         }
     };
 
@@ -80,12 +84,22 @@ async fn run() -> anyhow::Result<bool> {
         }
     };
 
+    eprintln!("== Nodes: config build and usage ingest (PostgreSQL + Redis)");
+    let nodes = match reachable {
+        Ok(backend) => nodes::run(&settings, backend).await,
+        Err(reason) => {
+            eprintln!("   skipped: {reason}");
+            Section::Skipped(reason)
+        }
+    };
+
     let report = Report {
         settings: &settings,
         machine,
         embedded,
         servers,
         in_process,
+        nodes,
         total: round_secs(started.elapsed()),
     };
     let ok = report.all_ran();

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::http::HttpRun;
 use crate::inprocess::Figures;
+use crate::nodes::{self, BuildRow, Ingest, NodesRun};
 use crate::settings::Settings;
 use crate::stats::format_us;
 
@@ -13,6 +14,11 @@ use crate::stats::format_us;
 const THROUGHPUT_GOAL: f64 = 0.5;
 /// One instantiate + call + drop must take less than this, in microseconds.
 const INSTANTIATE_GOAL_US: f64 = 50.0;
+/// A node's config for this many clients must be built (and stored) within [`BUILD_GOAL`].
+const BUILD_GOAL_CLIENTS: u64 = 100_000;
+const BUILD_GOAL: Duration = Duration::from_secs(1);
+/// A usage report of [`nodes::REPORT_CLIENTS`] clients must be taken within this.
+const INGEST_GOAL: Duration = Duration::from_millis(200);
 
 /// A part of the run: its figures, or why there are none.
 pub enum Section<T> {
@@ -88,6 +94,7 @@ pub struct Report<'a> {
     pub embedded: Section<HttpRun>,
     pub servers: Section<HttpRun>,
     pub in_process: Section<Figures>,
+    pub nodes: Section<NodesRun>,
     pub total: Duration,
 }
 
@@ -97,6 +104,7 @@ impl Report<'_> {
         !matches!(self.embedded, Section::Failed(_))
             && !matches!(self.servers, Section::Failed(_))
             && !matches!(self.in_process, Section::Failed(_))
+            && !matches!(self.nodes, Section::Failed(_))
     }
 
     pub fn render(&self) -> String {
@@ -113,6 +121,7 @@ impl Report<'_> {
             Some(" (this includes PostgreSQL and Redis serving the requests)"),
         );
         self.in_process_section(&mut md);
+        self.nodes_section(&mut md);
         self.goals(&mut md);
         md
     }
@@ -148,8 +157,9 @@ impl Report<'_> {
         let _ = writeln!(
             md,
             "## Method\n\n\
-             - **Build**: release profile; components `auth` and `probe` from \
-               `handlers/target/wasm32-wasip2/release`.\n\
+             - **Build**: release profile; components from \
+               `handlers/target/wasm32-wasip2/release`: `auth` and `probe` for HTTP and in \
+               process, `auth`, `billing` and `nodes` for the nodes figures.\n\
              - **Server**: `target/release/nexuma serve` as a child process, bound to 127.0.0.1, \
                `RUST_LOG=warn`, default component limits, compiled components cached in \
                `target/nexuma-bench-cache`. One server per backend: *embedded* is \
@@ -173,6 +183,32 @@ impl Report<'_> {
                after {calls_warmup} untimed calls: each is a fresh store and instance from the \
                pre-linked `InstancePre` and the pooling allocator, the guest call, and the drop. \
                No HTTP.\n\
+             - **Nodes** (servers backend only): a Core with `auth`, `billing` and `nodes` and \
+               `COMPONENT_MEMORY_MB={cap}` set explicitly (the default); an administrator made \
+               with `nexuma admin create`, then `POST /auth/login`; one node created over the \
+               API with three inbounds (VLESS TCP, VMess WebSocket `/vm`, Trojan TCP); one free \
+               tariff for every protocol and node, then N users, N active subscriptions and N \
+               enabled links (random UUID ids and keys) inserted in PostgreSQL by one set-based \
+               `generate_series` statement, then `ANALYZE`. For N = {sizes} (the difference \
+               seeded after the first size): {build_runs} passes, each after an administrator \
+               reset a random link's UUID (`POST /admin/subscriptions/links/:id/reset`, which \
+               records the node-facing change), each a timed `POST /admin/nodes/sync` (send to \
+               last byte) that must report one node built and one new revision stored. The \
+               `revisions` job (every second) is held off by holding its key-value lock, as \
+               another replica would, so every build is the timed one. Config size: the body of \
+               `GET /admin/nodes/:id/config`, checked to list the N clients, each in all three \
+               inbounds, with the last reset's new UUID. Memory: \
+               `nexuma_component_memory_peak_bytes{{component=\"nodes\"}}` from `/metrics` right \
+               after a size's passes (the largest `nodes` instance since the Core started). A \
+               size that fails at the default cap is measured again on a fresh Core with \
+               `COMPONENT_MEMORY_MB={larger}`. Usage: the node registered \
+               (`POST /admin/nodes/:id/registration-code`, `POST /node/register`), then \
+               {usage_runs} timed `POST /node/usage` reports of {report} clients (names = link \
+               ids, a new `reportId` each), each required to answer 200 with \
+               `duplicate: false`; then every reported subscription's `traffic_used_bytes` must \
+               have grown by exactly what was sent, no other subscription's at all, and the \
+               node's hourly buckets must hold the sums. The billing component's `lifecycle` \
+               job runs as usual meanwhile (every 2 s; nothing is due).\n\
              - One run, no repetitions. On a shared VM one route's figures can move by tens of \
                percent from one run to the next: compare routes within a run, and rerun before \
                reading much into a difference between runs.\n",
@@ -182,6 +218,16 @@ impl Report<'_> {
             cpus = self.machine.cpus,
             calls = s.calls,
             calls_warmup = s.calls_warmup,
+            cap = nodes::DEFAULT_CAP_MB,
+            sizes = nodes::SIZES
+                .iter()
+                .map(|n| thousands(*n))
+                .collect::<Vec<_>>()
+                .join(" and "),
+            build_runs = nodes::BUILD_RUNS,
+            larger = nodes::LARGER_CAP_MB,
+            usage_runs = nodes::USAGE_RUNS,
+            report = thousands(nodes::REPORT_CLIENTS as u64),
         );
     }
 
@@ -216,6 +262,102 @@ impl Report<'_> {
         }
     }
 
+    fn nodes_section(&self, md: &mut String) {
+        md.push_str("## Nodes: config build and usage ingest (servers backend)\n\n");
+        let run = match &self.nodes {
+            Section::Done(run) => run,
+            other => return not_done(md, other),
+        };
+        md.push_str(
+            "| clients | `COMPONENT_MEMORY_MB` | passes | first | median | max | config size | \
+             `nodes` memory peak |\n\
+             | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+        );
+        for row in &run.builds {
+            match &row.outcome {
+                Ok(b) => {
+                    let _ = writeln!(
+                        md,
+                        "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                        thousands(row.clients),
+                        row.cap_mb,
+                        b.runs.len(),
+                        fmt_ms(b.first()),
+                        fmt_ms(b.median()),
+                        fmt_ms(b.runs.iter().max().copied().unwrap_or_default()),
+                        mib(b.config_bytes as u64),
+                        b.memory_peak.map_or_else(|| "not reported".into(), mib),
+                    );
+                }
+                Err(_) => {
+                    let _ = writeln!(
+                        md,
+                        "| {} | {} | failed | | | | | |",
+                        thousands(row.clients),
+                        row.cap_mb
+                    );
+                }
+            }
+        }
+        md.push('\n');
+        for row in &run.builds {
+            if let Err(e) = &row.outcome {
+                let _ = writeln!(
+                    md,
+                    "- {} clients at `COMPONENT_MEMORY_MB={}`: `{}`",
+                    thousands(row.clients),
+                    row.cap_mb,
+                    one_line(e)
+                );
+            }
+        }
+        if run.builds.iter().any(|r| r.outcome.is_err()) {
+            md.push('\n');
+        }
+        md.push_str(
+            "In every row with figures, each timed pass built the node's config and stored it \
+             under a new revision, and the stored config held exactly that many clients.\n\n",
+        );
+        match &run.ingest {
+            Ok(i) => {
+                md.push_str(
+                    "| usage report | body | reports | p50 | max | first |\n\
+                     | --- | ---: | ---: | ---: | ---: | ---: |\n",
+                );
+                let _ = writeln!(
+                    md,
+                    "| {} clients | {} | {} | {} | {} | {} |\n",
+                    thousands(i.clients as u64),
+                    kib(i.report_bytes as u64),
+                    i.runs.len(),
+                    fmt_ms(i.median()),
+                    fmt_ms(i.max()),
+                    fmt_ms(i.runs.first().copied().unwrap_or_default()),
+                );
+                let _ = writeln!(
+                    md,
+                    "Every report answered 200 with `duplicate: false`; afterwards each of the {} \
+                     subscriptions had grown by exactly what was reported for it ({} bytes per \
+                     report in all), no other subscription had, and the node's hourly buckets held \
+                     the sums. The first report creates the hour's rows, the later ones add to \
+                     them.\n",
+                    thousands(i.clients as u64),
+                    thousands(u64::try_from(i.bytes_per_report).unwrap_or(0))
+                );
+            }
+            Err(e) => {
+                let _ = writeln!(md, "Usage ingest **failed**: `{}`\n", one_line(e));
+            }
+        }
+        if let Some(others) = run.others_cpu {
+            let _ = writeln!(
+                md,
+                "Other processes used {others:.2} vCPU on average during this part (this \
+                 includes PostgreSQL serving the requests and the seeding).\n"
+            );
+        }
+    }
+
     fn goals(&self, md: &mut String) {
         md.push_str("## Goals\n\n");
         md.push_str(
@@ -226,6 +368,10 @@ impl Report<'_> {
         }
         md.push_str("2. **One instantiate+call stays under 50 µs.**\n");
         let _ = writeln!(md, "   - {}", instantiate_goal(&self.in_process));
+        md.push_str("3. **A node's config for 100,000 clients is built in under 1 s.**\n");
+        let _ = writeln!(md, "   - {}", build_goal(&self.nodes));
+        md.push_str("4. **A 10,000-client usage report is ingested in under 200 ms.**\n");
+        let _ = writeln!(md, "   - {}", ingest_goal(&self.nodes));
     }
 
     /// A few lines for the terminal.
@@ -234,7 +380,9 @@ impl Report<'_> {
         for (label, section) in [("embedded", &self.embedded), ("servers", &self.servers)] {
             let _ = writeln!(out, "{label}: {}", throughput_goal(section));
         }
-        let _ = write!(out, "in process: {}", instantiate_goal(&self.in_process));
+        let _ = writeln!(out, "in process: {}", instantiate_goal(&self.in_process));
+        let _ = writeln!(out, "node config build: {}", build_goal(&self.nodes));
+        let _ = write!(out, "usage ingest: {}", ingest_goal(&self.nodes));
         out
     }
 }
@@ -411,6 +559,144 @@ fn instantiate_goal(section: &Section<Figures>) -> String {
     }
 }
 
+/// The build goal, judged on the median at the default memory cap; a larger cap's figures are
+/// added, never put in its place.
+fn build_goal(section: &Section<NodesRun>) -> String {
+    let run = match section {
+        Section::Done(run) => run,
+        Section::Skipped(_) => return "not measured (skipped, see above).".into(),
+        Section::Failed(_) => return "not measured (the run failed, see above).".into(),
+    };
+    let rows: Vec<&BuildRow> = run
+        .builds
+        .iter()
+        .filter(|r| r.clients == BUILD_GOAL_CLIENTS)
+        .collect();
+    let at_default = rows.iter().find(|r| r.cap_mb == nodes::DEFAULT_CAP_MB);
+    let larger = rows.iter().find(|r| r.cap_mb != nodes::DEFAULT_CAP_MB);
+    let verdict = |b: &nodes::Build| {
+        let median = b.median();
+        if median < BUILD_GOAL {
+            format!(
+                "**met**: median {} < 1 s ({:.0}% of the budget; first pass {})",
+                fmt_ms(median),
+                median.as_secs_f64() / BUILD_GOAL.as_secs_f64() * 100.0,
+                fmt_ms(b.first())
+            )
+        } else {
+            format!(
+                "**missed**: median {} is over 1 s by {} ({:.1}×; first pass {})",
+                fmt_ms(median),
+                fmt_ms(median - BUILD_GOAL),
+                median.as_secs_f64() / BUILD_GOAL.as_secs_f64(),
+                fmt_ms(b.first())
+            )
+        }
+    };
+    let mut out = match at_default.map(|r| &r.outcome) {
+        None => return "not measured.".into(),
+        Some(Ok(b)) => format!(
+            "{} at the default `COMPONENT_MEMORY_MB={}`.",
+            verdict(b),
+            nodes::DEFAULT_CAP_MB
+        ),
+        Some(Err(e)) => format!(
+            "**missed**: at the default `COMPONENT_MEMORY_MB={}` the build failed (`{}`).",
+            nodes::DEFAULT_CAP_MB,
+            one_line(e)
+        ),
+    };
+    if let Some(r) = larger {
+        let _ = match &r.outcome {
+            Ok(b) => write!(
+                out,
+                " With `COMPONENT_MEMORY_MB={}` it builds: {}.",
+                r.cap_mb,
+                verdict(b)
+            ),
+            Err(e) => write!(
+                out,
+                " With `COMPONENT_MEMORY_MB={}` it failed too (`{}`).",
+                r.cap_mb,
+                one_line(e)
+            ),
+        };
+    }
+    out
+}
+
+fn ingest_goal(section: &Section<NodesRun>) -> String {
+    let i: &Ingest = match section {
+        Section::Done(NodesRun { ingest: Ok(i), .. }) => i,
+        Section::Done(_) => return "not measured (the ingest failed, see above).".into(),
+        Section::Skipped(_) => return "not measured (skipped, see above).".into(),
+        Section::Failed(_) => return "not measured (the run failed, see above).".into(),
+    };
+    let (p50, max) = (i.median(), i.max());
+    let rest = format!(
+        "(over {} reports of {} clients).",
+        i.runs.len(),
+        thousands(i.clients as u64)
+    );
+    if p50 < INGEST_GOAL {
+        let tail = if max < INGEST_GOAL {
+            "the slowest report is under the goal too".to_string()
+        } else {
+            format!(
+                "the slowest is not: max {} is over 200 ms by {}",
+                fmt_ms(max),
+                fmt_ms(max - INGEST_GOAL)
+            )
+        };
+        format!(
+            "**met** at the median: p50 {} < 200 ms, {:.0}% of the budget; {tail} {rest}",
+            fmt_ms(p50),
+            p50.as_secs_f64() / INGEST_GOAL.as_secs_f64() * 100.0
+        )
+    } else {
+        format!(
+            "**missed**: p50 {} is over 200 ms by {} ({:.1}×; max {}) {rest}",
+            fmt_ms(p50),
+            fmt_ms(p50 - INGEST_GOAL),
+            p50.as_secs_f64() / INGEST_GOAL.as_secs_f64(),
+            fmt_ms(max)
+        )
+    }
+}
+
+/// `812 ms`, `1.27 s`: milliseconds to a second, then seconds.
+fn fmt_ms(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1000.0;
+    if ms >= 1000.0 {
+        format!("{:.2} s", ms / 1000.0)
+    } else if ms >= 100.0 {
+        format!("{ms:.0} ms")
+    } else {
+        format!("{ms:.1} ms")
+    }
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+fn kib(bytes: u64) -> String {
+    format!("{:.0} KiB", bytes as f64 / 1024.0)
+}
+
+/// `100,000`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn fmt_secs(d: Duration) -> String {
     let secs = d.as_secs_f64();
     if secs.fract() == 0.0 {
@@ -433,5 +719,25 @@ fn one_line(text: &str) -> String {
         format!("{cut}…")
     } else {
         line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_groups_digits() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(10_000), "10,000");
+        assert_eq!(thousands(909_960_000), "909,960,000");
+    }
+
+    #[test]
+    fn durations_read_in_ms_then_s() {
+        assert_eq!(fmt_ms(Duration::from_micros(42_250)), "42.2 ms");
+        assert_eq!(fmt_ms(Duration::from_millis(196)), "196 ms");
+        assert_eq!(fmt_ms(Duration::from_millis(2_830)), "2.83 s");
     }
 }

@@ -61,7 +61,7 @@ impl Settings {
                 self.nexuma.display()
             );
         }
-        for name in ["auth", "probe"] {
+        for name in ["auth", "probe", "billing", "nodes"] {
             let path = self.wasm(name);
             if !path.is_file() {
                 bail!(

@@ -53,6 +53,13 @@ pub fn spawn(core: Arc<Core>) {
     });
 }
 
+/// The key-value key whose holder runs a job's current tick. Whoever holds it (another replica,
+/// or a benchmark that must time a pass alone) keeps this replica's ticks of that job from
+/// running.
+pub fn lock_key(kv_prefix: &str, component: &str, job: &str) -> String {
+    format!("{kv_prefix}host:job-lock:{component}:{job}")
+}
+
 fn lock(set: &Mutex<HashSet<String>>) -> std::sync::MutexGuard<'_, HashSet<String>> {
     set.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -70,10 +77,7 @@ impl Run {
         let component = &*self.component.name;
         let job = self.job.as_str();
         // The lock lives for one interval: whichever replica takes it runs this tick.
-        let lock_key = format!(
-            "{}host:job-lock:{component}:{job}",
-            self.core.caps.kv_prefix
-        );
+        let lock_key = lock_key(&self.core.caps.kv_prefix, component, job);
         match self
             .core
             .caps

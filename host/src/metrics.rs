@@ -1,10 +1,10 @@
 //! Prometheus metrics: requests and latency by route and status, component instantiations,
-//! traps and deadline hits. Served as text on `GET /metrics`.
+//! traps, deadline hits and memory peaks. Served as text on `GET /metrics`.
 
-use std::sync::LazyLock;
+use std::sync::{LazyLock, Mutex};
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 struct Metrics {
@@ -15,6 +15,9 @@ struct Metrics {
     traps: IntCounterVec,
     deadlines: IntCounterVec,
     jobs: IntCounterVec,
+    memory_peaks: IntGaugeVec,
+    /// Makes raising a memory peak (read, compare, set) one step between concurrent calls.
+    memory_peak_raise: Mutex<()>,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -40,6 +43,18 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     .expect("static metric definition");
     registry
         .register(Box::new(latency.clone()))
+        .expect("metric registered once");
+    let memory_peaks = IntGaugeVec::new(
+        Opts::new(
+            "nexuma_component_memory_peak_bytes",
+            "Largest linear memory one instance of the component grew to since the process started, in bytes \
+             (compare with COMPONENT_MEMORY_MB)",
+        ),
+        &["component"],
+    )
+    .expect("static metric definition");
+    registry
+        .register(Box::new(memory_peaks.clone()))
         .expect("metric registered once");
     Metrics {
         requests: counter(
@@ -73,6 +88,8 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             &["component", "job", "outcome"],
         ),
         latency,
+        memory_peaks,
+        memory_peak_raise: Mutex::new(()),
         registry,
     }
 });
@@ -94,6 +111,27 @@ pub fn trap(component: &str) {
 
 pub fn deadline_hit(component: &str) {
     METRICS.deadlines.with_label_values(&[component]).inc();
+}
+
+/// Raises the component's memory peak to `bytes` when that is higher; the gauge never falls.
+pub fn memory_peak(component: &str, bytes: usize) {
+    // Zero: no memory was ever created (the instance did not start), nothing to say.
+    if bytes == 0 {
+        return;
+    }
+    let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
+    let gauge = METRICS.memory_peaks.with_label_values(&[component]);
+    // Once warm, calls rarely set a new peak: only those take the lock.
+    if bytes <= gauge.get() {
+        return;
+    }
+    let _raising = METRICS
+        .memory_peak_raise
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if bytes > gauge.get() {
+        gauge.set(bytes);
+    }
 }
 
 pub fn job_run(component: &str, job: &str, outcome: &str) {

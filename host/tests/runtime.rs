@@ -213,6 +213,49 @@ both_backends!(memory_cap_stops_only_that_request, |backend| async move {
     assert_eq!(core.get("/test/echo", None).await.status, 200);
 });
 
+/// The `nexuma_component_memory_peak_bytes` sample of `component` in a `/metrics` text.
+fn memory_peak(metrics: &str, component: &str) -> Option<u64> {
+    let series = format!("nexuma_component_memory_peak_bytes{{component=\"{component}\"}} ");
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series.as_str()))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+#[tokio::test]
+async fn memory_peak_gauge_follows_the_largest_instance() {
+    const MIB: u64 = 1024 * 1024;
+    let core = Core::start_with(
+        Backend::Embedded,
+        Options::default().env("COMPONENT_MEMORY_MB", "64"),
+    )
+    .await;
+    assert_eq!(core.get("/test/echo", None).await.status, 200);
+    let metrics = core.get("/metrics", None).await.text;
+    let small = memory_peak(&metrics, "probe").expect("a gauge for probe after one request");
+    assert!(small > 0 && small < 16 * MIB, "{small} bytes for an echo");
+
+    let r = core.get("/test/alloc/24", None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let metrics = core.get("/metrics", None).await.text;
+    let big = memory_peak(&metrics, "probe").expect("probe gauge");
+    assert!(
+        (24 * MIB..=64 * MIB).contains(&big),
+        "{big} bytes after allocating 24 MiB under a 64 MiB cap"
+    );
+
+    // A smaller instance later does not lower it, and a refused growth (over the cap) is not a
+    // size the instance ever had.
+    assert_eq!(core.get("/test/echo", None).await.status, 200);
+    let r = core.get("/test/alloc", None).await;
+    assert_eq!((r.status, r.code()), (500, "memory_limit_exceeded"));
+    let metrics = core.get("/metrics", None).await.text;
+    assert_eq!(memory_peak(&metrics, "probe"), Some(big), "{metrics}");
+
+    let r = core.get("/test/alloc/lots", None).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+}
+
 both_backends!(body_limit_and_bad_json, |backend| async move {
     let core = Core::start_with(backend, Options::default().env("BODY_LIMIT_BYTES", "1024")).await;
     let big = "x".repeat(4096);
@@ -634,7 +677,8 @@ async fn pages_authenticate_by_cookie_on_get_only_and_public_routes_see_a_valid_
 /// What `make run` serves: every production component loads together (no overlapping routes).
 #[tokio::test]
 async fn the_production_components_load_together() {
-    let options = Options::default().components(&["auth", "manager", "billing", "nodes"]);
+    let options =
+        Options::default().components(&["auth", "manager", "billing", "nodes", "subscriptions"]);
     let core = Core::start_with(Backend::Embedded, options).await;
     let health = core.get("/health", None).await;
     let names: Vec<&str> = health.body["components"]
@@ -643,13 +687,16 @@ async fn the_production_components_load_together() {
         .iter()
         .filter_map(|c| c["name"].as_str())
         .collect();
-    assert_eq!(names, vec!["auth", "billing", "manager", "nodes"]);
+    assert_eq!(
+        names,
+        vec!["auth", "billing", "manager", "nodes", "subscriptions"]
+    );
     let makefile = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../Makefile"),
     )
     .expect("Makefile");
     assert!(
-        makefile.contains("COMPONENTS := auth manager billing nodes\n"),
+        makefile.contains("COMPONENTS := auth manager billing nodes subscriptions\n"),
         "this test lists the same components as the Makefile"
     );
 }

@@ -192,6 +192,7 @@ impl LoadedComponent {
             instance.call_run_job(&mut store, name).await
         })
         .await;
+        metrics::memory_peak(&self.name, store.data().memory_peak);
         self.settle(outcome, &store)
     }
 
@@ -210,6 +211,7 @@ impl LoadedComponent {
             instance.call_handle(&mut store, request).await
         })
         .await;
+        metrics::memory_peak(&self.name, store.data().memory_peak);
         let result = self.settle(outcome, &store);
         match &result {
             Err(CallError::Deadline(_)) => metrics::deadline_hit(&self.name),

@@ -40,6 +40,9 @@ pub struct State {
     pub(crate) deadline: std::time::Instant,
     /// Set when the guest asked for more memory than `memory_cap`.
     pub(crate) memory_exceeded: bool,
+    /// The largest size, in bytes, a linear memory of this instance was allowed to grow to
+    /// (its initial size counts: wasmtime asks the limiter when a memory is created).
+    pub(crate) memory_peak: usize,
 }
 
 /// The typed error a guest's over-cap `memory.grow` traps with.
@@ -72,6 +75,7 @@ impl State {
             memory_cap,
             deadline,
             memory_exceeded: false,
+            memory_peak: 0,
         }
     }
 
@@ -107,6 +111,7 @@ impl wasmtime::ResourceLimiter for State {
             }
             .into());
         }
+        self.memory_peak = self.memory_peak.max(desired);
         Ok(true)
     }
 

@@ -97,6 +97,8 @@ impl Component for Probe {
                     "properties": { "users": { "type": "integer" } }
                 })),
             Route::get("/test/alloc").summary("Allocates and touches 200 MiB, to hit the memory cap"),
+            Route::get("/test/alloc/:mib")
+                .summary("Allocates and touches `mib` MiB (at most 1024), to grow the instance's memory"),
             Route::get("/test/ticks")
                 .summary("How many times the `tick` job has run")
                 .response_schema(json!({
@@ -191,19 +193,36 @@ impl Component for Probe {
                 };
                 response::json(200, &json!({ "users": users }))
             }
-            ("GET", "/test/alloc") => {
-                const SIZE: usize = 200 << 20;
-                let mut block = vec![0u8; SIZE];
-                // Write one byte per page so every page is really committed, not just reserved.
-                for i in (0..SIZE).step_by(4096) {
-                    block[i] = (i >> 12) as u8;
-                }
-                std::hint::black_box(&block);
-                response::json(200, &json!({ "allocatedMiB": SIZE >> 20 }))
+            ("GET", "/test/alloc") => alloc(200),
+            ("GET", "/test/alloc/:mib") => {
+                let mib = req
+                    .param("mib")?
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| *n <= MAX_ALLOC_MIB)
+                    .ok_or_else(|| {
+                        ApiError::validation("mib", format!("must be 0 to {MAX_ALLOC_MIB}"))
+                    })?;
+                alloc(mib)
             }
             _ => Err(req.unhandled()),
         }
     }
+}
+
+/// Largest allocation `/test/alloc/:mib` takes: far over any sensible memory cap, and small
+/// enough that the size arithmetic cannot overflow.
+const MAX_ALLOC_MIB: usize = 1024;
+
+fn alloc(mib: usize) -> Result<Response, ApiError> {
+    let size = mib << 20;
+    let mut block = vec![0u8; size];
+    // Write one byte per page so every page is really committed, not just reserved.
+    for i in (0..size).step_by(4096) {
+        block[i] = (i >> 12) as u8;
+    }
+    std::hint::black_box(&block);
+    response::json(200, &json!({ "allocatedMiB": mib }))
 }
 
 #[derive(Deserialize)]
