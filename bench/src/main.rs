@@ -11,7 +11,9 @@
 //! Knobs (environment, all optional): `NEXUMA_BENCH_WARMUP_SECS` (2), `NEXUMA_BENCH_SECS` (8),
 //! `NEXUMA_BENCH_CONNECTIONS` (32), `NEXUMA_BENCH_CALLS` (20000), `NEXUMA_BENCH_PG`
 //! (`postgres://postgres@127.0.0.1:5432/postgres`), `NEXUMA_BENCH_REDIS`
-//! (`redis://127.0.0.1:6379/0`), `NEXUMA_BENCH_OUT` (`BENCHMARKS.md` at the repository root).
+//! (`redis://127.0.0.1:6379/0`), `NEXUMA_BENCH_OUT` (`BENCHMARKS.md` at the repository root),
+//! `NEXUMA_BENCH_ONLY` (comma-separated parts to run: `http`, `inprocess`, `nodes`,
+//! `subscriptions`; the others are reported as skipped — point `NEXUMA_BENCH_OUT` elsewhere).
 
 mod child;
 mod cpu;
@@ -52,6 +54,8 @@ fn main() {
     }
 }
 
+const NOT_SELECTED: &str = "not selected (NEXUMA_BENCH_ONLY)";
+
 /// Runs everything; `Ok(false)` when a part failed (the report says which).
 async fn run() -> anyhow::Result<bool> {
     let settings = Settings::from_env()?;
@@ -59,38 +63,50 @@ async fn run() -> anyhow::Result<bool> {
     let started = std::time::Instant::now();
     let machine = report::Machine::collect();
 
+    let reachable = child::servers_reachable(&settings).await;
+    // The servers backend for `part`, or why it is skipped.
+    let servers_or_skip = |part: &str| -> Result<Backend, String> {
+        if !settings.runs(part) {
+            return Err(NOT_SELECTED.to_string());
+        }
+        reachable
+            .clone()
+            .inspect_err(|reason| eprintln!("   skipped: {reason}"))
+    };
+
     eprintln!("== HTTP, embedded backend (SQLite + in-process store)");
-    let embedded = http::run(&settings, Backend::Embedded).await;
+    let embedded = if settings.runs("http") {
+        http::run(&settings, Backend::Embedded).await
+    } else {
+        Section::Skipped(NOT_SELECTED.into())
+    };
 
     eprintln!("== HTTP, servers backend (PostgreSQL + Redis)");
-    let reachable = child::servers_reachable(&settings).await;
-    let servers = match &reachable {
-        Ok(backend) => http::run(&settings, backend.clone()).await,
-        Err(reason) => {
-            eprintln!("   skipped: {reason}");
-            Section::Skipped(reason.clone())
-        }
+    let servers = match servers_or_skip("http") {
+        Ok(backend) => http::run(&settings, backend).await,
+        Err(reason) => Section::Skipped(reason),
     };
 
     eprintln!(
         "== In process: instantiate + call + drop of probe /test/echo ({} calls)",
         settings.calls
     );
-    let in_process = match inprocess::measure(&settings).await {
-        Ok(figures) => Section::Done(figures),
-        Err(e) => {
-            eprintln!("   failed: {e:#}");
-            Section::Failed(format!("{e:#}"))
+    let in_process = if !settings.runs("inprocess") {
+        Section::Skipped(NOT_SELECTED.into())
+    } else {
+        match inprocess::measure(&settings).await {
+            Ok(figures) => Section::Done(figures),
+            Err(e) => {
+                eprintln!("   failed: {e:#}");
+                Section::Failed(format!("{e:#}"))
+            }
         }
     };
 
     eprintln!("== Nodes: config build and usage ingest (PostgreSQL + Redis)");
-    let nodes = match reachable {
+    let nodes = match servers_or_skip("nodes") {
         Ok(backend) => nodes::run(&settings, backend).await,
-        Err(reason) => {
-            eprintln!("   skipped: {reason}");
-            Section::Skipped(reason)
-        }
+        Err(reason) => Section::Skipped(reason),
     };
 
     let report = Report {

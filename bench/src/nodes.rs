@@ -95,7 +95,11 @@ pub struct Ingest {
     pub clients: usize,
     /// One report's body, bytes.
     pub report_bytes: usize,
+    /// `POST /node/usage`: the report taken (durable and acknowledged).
     pub runs: Vec<Duration>,
+    /// `POST /admin/nodes/sync` right after each report: that report counted into the
+    /// subscriptions and the hourly buckets.
+    pub counted: Vec<Duration>,
     /// Bytes (up + down) every run added, in total.
     pub bytes_per_report: i64,
 }
@@ -107,6 +111,14 @@ impl Ingest {
 
     pub fn max(&self) -> Duration {
         self.runs.iter().max().copied().unwrap_or_default()
+    }
+
+    pub fn counted_median(&self) -> Duration {
+        median(&self.counted)
+    }
+
+    pub fn counted_max(&self) -> Duration {
+        self.counted.iter().max().copied().unwrap_or_default()
     }
 }
 
@@ -442,6 +454,7 @@ impl Bench {
         };
 
         let mut runs = Vec::with_capacity(USAGE_RUNS);
+        let mut counting_runs = Vec::with_capacity(USAGE_RUNS);
         let mut report_bytes = 0;
         for run in 1..=USAGE_RUNS {
             let report_id = uuid::Uuid::new_v4().to_string();
@@ -458,8 +471,22 @@ impl Bench {
                     && reply["duplicate"] == false,
                 "POST /node/usage (report {run}) answered {status}: {reply}"
             );
-            eprintln!("     report {run}: {:.0} ms", took.as_secs_f64() * 1000.0);
+            // The usage job is held off: this pass counts the report just taken.
+            let sync_target = self.core.target("/admin/nodes/sync", Some(&self.admin));
+            let (status, reply, counting) =
+                load::timed(&sync_target, Method::POST, None, CALL_TIMEOUT).await?;
+            let reply: Value = serde_json::from_slice(&reply).unwrap_or(Value::Null);
+            ensure!(
+                status.as_u16() == 200 && reply["usageReports"] == 1,
+                "POST /admin/nodes/sync after report {run} answered {status}: {reply}"
+            );
+            eprintln!(
+                "     report {run}: taken in {:.0} ms, counted in {:.0} ms",
+                took.as_secs_f64() * 1000.0,
+                counting.as_secs_f64() * 1000.0
+            );
             runs.push(took);
+            counting_runs.push(counting);
         }
 
         let runs_i64 = i64::try_from(USAGE_RUNS)?;
@@ -510,6 +537,7 @@ impl Bench {
             clients: REPORT_CLIENTS,
             report_bytes,
             runs,
+            counted: counting_runs,
             bytes_per_report: amounts.iter().map(|(up, down)| up + down).sum(),
         })
     }
@@ -521,6 +549,7 @@ async fn prepare(
     settings: &Settings,
 ) -> anyhow::Result<(PgConnection, String, String, String)> {
     core.hold_job_lock("nodes", "revisions", JOB_HOLD).await?;
+    core.hold_job_lock("nodes", "usage", JOB_HOLD).await?;
     let url = core
         .database_url()
         .context("the nodes benchmark needs the servers backend")?;

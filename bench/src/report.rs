@@ -205,7 +205,9 @@ impl Report<'_> {
                (`POST /admin/nodes/:id/registration-code`, `POST /node/register`), then \
                {usage_runs} timed `POST /node/usage` reports of {report} clients (names = link \
                ids, a new `reportId` each), each required to answer 200 with \
-               `duplicate: false`; then every reported subscription's `traffic_used_bytes` must \
+               `duplicate: false` and followed by a timed `POST /admin/nodes/sync` that must \
+               count exactly that one report (the `usage` job is held off like the `revisions` \
+               job); then every reported subscription's `traffic_used_bytes` must \
                have grown by exactly what was sent, no other subscription's at all, and the \
                node's hourly buckets must hold the sums. The billing component's `lifecycle` \
                job runs as usual meanwhile (every 2 s; nothing is due).\n\
@@ -321,18 +323,26 @@ impl Report<'_> {
         match &run.ingest {
             Ok(i) => {
                 md.push_str(
-                    "| usage report | body | reports | p50 | max | first |\n\
-                     | --- | ---: | ---: | ---: | ---: | ---: |\n",
+                    "| usage report | body | reports | taken p50 | taken max | counted p50 | counted max |\n\
+                     | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n",
                 );
                 let _ = writeln!(
                     md,
-                    "| {} clients | {} | {} | {} | {} | {} |\n",
+                    "| {} clients | {} | {} | {} | {} | {} | {} |\n",
                     thousands(i.clients as u64),
                     kib(i.report_bytes as u64),
                     i.runs.len(),
                     fmt_ms(i.median()),
                     fmt_ms(i.max()),
-                    fmt_ms(i.runs.first().copied().unwrap_or_default()),
+                    fmt_ms(i.counted_median()),
+                    fmt_ms(i.counted_max()),
+                );
+                md.push_str(
+                    "*Taken*: `POST /node/usage` until its answer — the report checked, its id \
+                     recorded (a retry is a duplicate) and the report stored: durable and \
+                     acknowledged. *Counted*: the `POST /admin/nodes/sync` right after it, which \
+                     adds that report into the subscriptions' used traffic and the hourly buckets \
+                     (what the `usage` job does every second, for all reports waiting then).\n\n",
                 );
                 let _ = writeln!(
                     md,
@@ -634,9 +644,12 @@ fn ingest_goal(section: &Section<NodesRun>) -> String {
     };
     let (p50, max) = (i.median(), i.max());
     let rest = format!(
-        "(over {} reports of {} clients).",
+        "(over {} reports of {} clients; taken = durable and acknowledged; counting one then \
+         takes p50 {}, max {}).",
         i.runs.len(),
-        thousands(i.clients as u64)
+        thousands(i.clients as u64),
+        fmt_ms(i.counted_median()),
+        fmt_ms(i.counted_max())
     );
     if p50 < INGEST_GOAL {
         let tail = if max < INGEST_GOAL {

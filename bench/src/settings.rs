@@ -22,6 +22,8 @@ pub struct Settings {
     /// The `nexuma` binary built with this one.
     pub nexuma: PathBuf,
     pub out: PathBuf,
+    /// The parts to run (`NEXUMA_BENCH_ONLY`, comma-separated); empty: all of them.
+    pub only: Vec<String>,
 }
 
 impl Settings {
@@ -47,7 +49,20 @@ impl Settings {
             nexuma: exe.with_file_name("nexuma"),
             out,
             root,
+            only: var("NEXUMA_BENCH_ONLY")
+                .map(|v| {
+                    v.split(',')
+                        .map(|p| p.trim().to_string())
+                        .filter(|p| !p.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
+    }
+
+    /// Whether the part named `part` (`http`, `inprocess`, `nodes`, `subscriptions`) runs.
+    pub fn runs(&self, part: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|p| p == part)
     }
 
     /// Fails early, with the command that fixes it, when a build product is missing.

@@ -261,7 +261,12 @@ both_backends!(real_clients_through_a_pull_node, |backend| async move {
         }
     })
     .await;
-    // Every byte the agent counted for Ann's link, and nothing more, is in the Core.
+    // Every byte the agent counted for Ann's link, and nothing more, is in the Core (once the
+    // reports it took are counted: now, rather than at the usage job's next second).
+    let r = core
+        .post("/admin/nodes/sync", Some(&admin), json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
     let acked = &agent.usage_spool()["acked"][&ann_link];
     let (up, down) = (
         acked["up"].as_i64().unwrap(),

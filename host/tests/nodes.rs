@@ -723,6 +723,9 @@ both_backends!(
             (again.status, again.body["duplicate"].as_bool()),
             (200, Some(true))
         );
+        // Reports are counted by the `usage` pass (every second, or now by the sync route).
+        let counted = sync(&core, &admin).await;
+        assert_eq!(counted["usageReports"], 1, "one report waited: {counted}");
         let used = |s: Value| s["trafficUsedBytes"].as_i64().unwrap();
         let sub_path = format!("/admin/subscriptions/{sub_id}");
         let get_sub = || core.get(&sub_path, Some(&admin));
@@ -741,6 +744,7 @@ both_backends!(
         let before = revision(&core, &admin, &a).await;
         let r = post("/node/usage", report("r2", 100, 200)).await;
         assert_eq!(r.body["duplicate"], false);
+        sync(&core, &admin).await;
         assert_eq!(used(get_sub().await.body), 1000);
         let tick = core
             .post("/admin/subscriptions/tick", Some(&admin), json!({}))
@@ -765,6 +769,11 @@ both_backends!(
             let r = post("/node/usage", body).await;
             assert_eq!(r.status, 400, "{}", r.text);
         }
+        assert_eq!(
+            sync(&core, &admin).await["usageReports"],
+            0,
+            "none of them was taken"
+        );
         assert_eq!(used(get_sub().await.body), 1000);
 
         // Outbounds, sessions, errors.

@@ -40,7 +40,7 @@ CREATE TABLE subscriptions (
     created_at           BIGINT NOT NULL,
     updated_at           BIGINT NOT NULL,
     UNIQUE (user_id, idempotency_key)
-);
+) WITH (fillfactor = 70);  -- usage reports update traffic_used_bytes often: leave room for HOT
 CREATE INDEX subscriptions_user_idx ON subscriptions (user_id, created_at);
 CREATE INDEX subscriptions_due_idx ON subscriptions (status, expires_at);
 CREATE INDEX subscriptions_tariff_idx ON subscriptions (tariff_id);

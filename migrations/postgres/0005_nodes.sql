@@ -53,6 +53,9 @@ CREATE TABLE node_configs (
     clients     BIGINT NOT NULL,
     built_at    BIGINT NOT NULL
 );
+-- Bodies run to megabytes and are written whole on every revision: store them out of line
+-- without compressing them (pglz costs more time than the space is worth here).
+ALTER TABLE node_configs ALTER COLUMN body SET STORAGE EXTERNAL;
 
 -- One-time registration codes, stored as SHA-256 hex.
 CREATE TABLE node_registration_codes (
@@ -86,6 +89,18 @@ CREATE TABLE node_reports (
 );
 CREATE INDEX node_reports_received_idx ON node_reports (received_at);
 
+-- Usage reports taken but not yet counted: `POST /node/usage` stores a report here (after its
+-- id passed `node_reports`) and answers at once; the `usage` job counts the waiting reports
+-- together and deletes them in the same transaction, so each is counted exactly once.
+CREATE TABLE usage_inbox (
+    seq          BIGSERIAL PRIMARY KEY,
+    node_id      TEXT NOT NULL,
+    hour         BIGINT NOT NULL,
+    -- JSON [[link id, up, down], ...]
+    entries      TEXT NOT NULL,
+    received_at  BIGINT NOT NULL
+);
+
 -- Hourly traffic per user, node and link (hour = epoch ms of the hour's start). History stays
 -- when a link or node goes; it goes with its user.
 CREATE TABLE traffic_hourly (
@@ -95,9 +110,9 @@ CREATE TABLE traffic_hourly (
     link_id  TEXT NOT NULL,
     up       BIGINT NOT NULL DEFAULT 0,
     down     BIGINT NOT NULL DEFAULT 0,
-    PRIMARY KEY (hour, user_id, node_id, link_id)
-);
-CREATE INDEX traffic_hourly_user_idx ON traffic_hourly (user_id, hour);
+    -- User first: a user's series and the cascade on user deletion use this index too.
+    PRIMARY KEY (user_id, hour, node_id, link_id)
+) WITH (fillfactor = 70);  -- room for in-place (HOT) updates as reports add up
 CREATE INDEX traffic_hourly_node_idx ON traffic_hourly (node_id, hour);
 
 CREATE TABLE outbound_traffic_hourly (

@@ -557,9 +557,29 @@ pub fn errors(req: &Request) -> Result<Response, ApiError> {
     response::page(&items, total, limit, offset)
 }
 
-/// `POST /admin/nodes/sync`: the revision pass now.
+/// `POST /admin/nodes/sync`: brings everything up to date now — waiting usage reports counted,
+/// then the revision pass.
 pub fn sync(_req: &Request) -> Result<Response, ApiError> {
-    response::json(200, &revisions::sync(clock::now_ms())?)
+    let mut applied = crate::usage::Applied::default();
+    loop {
+        let pass = crate::usage::apply_pending()?;
+        if pass.reports == 0 {
+            break;
+        }
+        applied.reports += pass.reports;
+        applied.entries += pass.entries;
+    }
+    let revisions = revisions::sync(clock::now_ms())?;
+    response::json(
+        200,
+        &json!({
+            "usageReports": applied.reports,
+            "usageEntries": applied.entries,
+            "changes": revisions.changes,
+            "nodesBuilt": revisions.nodes_built,
+            "revisionsBumped": revisions.revisions_bumped,
+        }),
+    )
 }
 
 /// `POST /admin/nodes/reality-keys`: a new REALITY key pair.

@@ -21,6 +21,9 @@ use nexuma_sdk::{
 
 const REVISIONS_JOB: &str = "revisions";
 const REVISIONS_EVERY_MS: u64 = 1_000;
+/// Counts the usage reports waiting in the inbox.
+const USAGE_JOB: &str = "usage";
+const USAGE_EVERY_MS: u64 = 1_000;
 /// Clears what is only kept for a while: processed outbox rows and old report ids.
 const HOUSEKEEPING_JOB: &str = "housekeeping";
 const HOUSEKEEPING_EVERY_MS: u64 = 3_600_000;
@@ -47,7 +50,7 @@ impl Component for Nodes {
                 .response_schema(schema::node())
                 .status(201),
             admin(Route::post("/admin/nodes/sync"))
-                .summary("Rebuild the configs of nodes touched by recent changes now (also runs every second)")
+                .summary("Count waiting usage reports and rebuild the configs of nodes touched by recent changes, now (both also run every second)")
                 .response_schema(schema::sync_report()),
             admin(Route::post("/admin/nodes/reality-keys"))
                 .summary("A new REALITY X25519 key pair")
@@ -122,7 +125,7 @@ impl Component for Nodes {
                 .response_schema(schema::empty())
                 .status(204),
             node(Route::post("/node/usage"))
-                .summary("Node agent: traffic per client (idempotent by reportId)")
+                .summary("Node agent: traffic per client (idempotent by reportId; counted within a second)")
                 .request_schema(schema::protocol_doc("usage report"))
                 .response_schema(schema::protocol_doc("report acknowledgement")),
             node(Route::post("/node/outbound-usage"))
@@ -177,6 +180,7 @@ impl Component for Nodes {
     fn jobs() -> Vec<Job> {
         vec![
             Job::every(REVISIONS_JOB, REVISIONS_EVERY_MS),
+            Job::every(USAGE_JOB, USAGE_EVERY_MS),
             Job::every(HOUSEKEEPING_JOB, HOUSEKEEPING_EVERY_MS),
         ]
     }
@@ -184,6 +188,7 @@ impl Component for Nodes {
     fn run_job(name: &str) -> Result<(), ApiError> {
         match name {
             REVISIONS_JOB => revisions::sync(clock::now_ms()).map(|_| ()),
+            USAGE_JOB => usage::apply_pending().map(|_| ()),
             HOUSEKEEPING_JOB => revisions::housekeeping(clock::now_ms()),
             _ => Err(ApiError::not_found(
                 "unknown_job",

@@ -187,6 +187,8 @@ pub fn sync_report() -> Value {
     json!({
         "type": "object",
         "properties": {
+            "usageReports": { "type": "integer", "description": "waiting usage reports counted" },
+            "usageEntries": { "type": "integer" },
             "changes": { "type": "integer" },
             "nodesBuilt": { "type": "integer" },
             "revisionsBumped": { "type": "integer" }
