@@ -202,7 +202,13 @@ impl Core {
             path: path.into(),
             bearer: bearer.map(str::to_string),
             node_key: None,
+            vary: None,
         }
+    }
+
+    /// The `nexuma` child's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(std::process::Child::id)
     }
 
     /// Registers a fresh account and returns its access token.
@@ -300,6 +306,51 @@ impl Core {
         Ok(())
     }
 
+    /// Removes this run's keys that start with `start` (after the prefix), e.g. cached answers
+    /// no request will read again (servers backend only).
+    pub async fn kv_forget(&self, start: &str) -> anyhow::Result<()> {
+        let (url, prefix) = self.kv()?;
+        redis_delete_prefix(url, &format!("{prefix}{start}")).await
+    }
+
+    /// Redis's keyspace hits and misses so far (the whole server's: `INFO stats`).
+    pub async fn kv_lookups(&self) -> anyhow::Result<Lookups> {
+        let (url, _) = self.kv()?;
+        let mut conn = redis_connection(url).await?;
+        let info: String = tokio::time::timeout(
+            ADMIN_TIMEOUT,
+            redis::cmd("INFO").arg("stats").query_async(&mut conn),
+        )
+        .await
+        .map_err(|_| anyhow::anyhow!("INFO stats: no answer within {ADMIN_TIMEOUT:?}"))??;
+        Lookups::parse(&info).context("INFO stats has no keyspace_hits/keyspace_misses")
+    }
+
+    /// Where the Core's log ends now, for [`Core::errors_since`].
+    pub fn log_mark(&self) -> u64 {
+        std::fs::metadata(self.log_path()).map_or(0, |m| m.len())
+    }
+
+    /// The ERROR lines the Core logged after `mark`: a request can answer 200 and still log
+    /// one, which no status shows.
+    pub fn errors_since(&self, mark: u64) -> anyhow::Result<LoggedErrors> {
+        use std::io::{Read, Seek, SeekFrom};
+        let path = self.log_path();
+        let mut file = std::fs::File::open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        file.seek(SeekFrom::Start(mark))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        Ok(LoggedErrors::scan(&String::from_utf8_lossy(&bytes)))
+    }
+
+    fn kv(&self) -> anyhow::Result<(&str, &str)> {
+        self.kv
+            .as_ref()
+            .map(|(url, prefix)| (url.as_str(), prefix.as_str()))
+            .context("only a Core on Redis has keys of its own")
+    }
+
     /// Stops the child and removes what this run created. Clean-up failures are only printed:
     /// they must not hide the figures.
     pub async fn stop(mut self) {
@@ -335,6 +386,58 @@ impl Core {
             .find(|&i| log.is_char_boundary(i))
             .unwrap_or(log.len());
         log[start..].to_string()
+    }
+}
+
+/// ERROR lines of the Core's log (`tracing`'s format: time, level, target, message, fields).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoggedErrors {
+    pub count: u64,
+    /// The first one, without its time stamp.
+    pub first: Option<String>,
+}
+
+impl LoggedErrors {
+    fn scan(log: &str) -> LoggedErrors {
+        let mut found = LoggedErrors::default();
+        for line in log.lines() {
+            if let Some((_, rest)) = line.split_once(" ERROR ") {
+                found.count += 1;
+                if found.first.is_none() {
+                    found.first = Some(rest.trim().to_string());
+                }
+            }
+        }
+        found
+    }
+}
+
+/// Redis's lookup counters: a GET of a key that exists is a hit, of one that does not a miss.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Lookups {
+    pub hits: u64,
+    pub misses: u64,
+}
+
+impl Lookups {
+    fn parse(info: &str) -> Option<Lookups> {
+        let counter = |name: &str| {
+            info.lines()
+                .find_map(|l| l.trim().strip_prefix(name)?.strip_prefix(':'))
+                .and_then(|v| v.trim().parse().ok())
+        };
+        Some(Lookups {
+            hits: counter("keyspace_hits")?,
+            misses: counter("keyspace_misses")?,
+        })
+    }
+
+    /// The lookups between `earlier` and this one.
+    pub fn since(&self, earlier: &Lookups) -> Lookups {
+        Lookups {
+            hits: self.hits.saturating_sub(earlier.hits),
+            misses: self.misses.saturating_sub(earlier.misses),
+        }
     }
 }
 
@@ -436,6 +539,46 @@ mod tests {
             "postgres://postgres@127.0.0.1:5432/x"
         );
         assert!(database_url("postgres://127.0.0.1:5432", "x").is_err());
+    }
+
+    #[test]
+    fn lookups_come_from_info_stats() {
+        let info = "# Stats\r\ntotal_connections_received:12\r\nkeyspace_hits:420\r\n\
+                    keyspace_misses:17\r\nevicted_keys:0\r\n";
+        let now = Lookups::parse(info).unwrap();
+        assert_eq!(
+            now,
+            Lookups {
+                hits: 420,
+                misses: 17
+            }
+        );
+        let before = Lookups {
+            hits: 400,
+            misses: 7,
+        };
+        assert_eq!(
+            now.since(&before),
+            Lookups {
+                hits: 20,
+                misses: 10
+            }
+        );
+        assert_eq!(Lookups::parse("# Stats\r\n"), None);
+    }
+
+    #[test]
+    fn error_lines_are_counted() {
+        let log = "2026-11-30T04:18:15.9Z  WARN nexuma_host::jobs: slow tick\n\
+                   2026-11-30T04:18:15.9Z ERROR nexuma_host::iface::log: internal error a=1\n\
+                   2026-11-30T04:18:16.0Z ERROR nexuma_host::iface::log: internal error a=2\n";
+        let found = LoggedErrors::scan(log);
+        assert_eq!(found.count, 2);
+        assert_eq!(
+            found.first.as_deref(),
+            Some("nexuma_host::iface::log: internal error a=1")
+        );
+        assert_eq!(LoggedErrors::scan(""), LoggedErrors::default());
     }
 
     #[test]

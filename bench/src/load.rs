@@ -4,14 +4,19 @@
 //! Only requests that complete inside the measured window count: their number gives the
 //! throughput and their latencies the percentiles. A non-2xx answer, a transport error or a
 //! request slower than [`REQUEST_TIMEOUT`] is an error; a broken connection is reopened.
+//!
+//! A target sends one fixed path, or — with a [`Vary`] — a path and User-Agent of its own per
+//! request, for routes whose answer (or cache entry) depends on them.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use bytes::Bytes;
-use http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST};
-use http::{Method, Request, StatusCode};
+use http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST, USER_AGENT};
+use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
@@ -29,10 +34,43 @@ const RECONNECT_PAUSE: Duration = Duration::from_millis(20);
 #[derive(Clone)]
 pub struct Target {
     pub addr: SocketAddr,
+    /// The path of every request, unless `vary` picks one per request (then it names the
+    /// route in messages).
     pub path: String,
     pub bearer: Option<String>,
     /// A node agent's key, sent as `x-node-auth-key` (the private `/node/*` routes).
     pub node_key: Option<String>,
+    pub vary: Option<Vary>,
+}
+
+/// What one request of a [`Vary`] target carries.
+pub struct Varied {
+    pub path: String,
+    /// Sent as `User-Agent`; none is sent otherwise.
+    pub user_agent: Option<String>,
+}
+
+/// Picks each request's path and User-Agent from its number: 0, 1, 2, … over every request
+/// built from the target and its clones (all connections of a run share the count), so a
+/// rotation covers its list evenly and a per-request value is never repeated.
+#[derive(Clone)]
+pub struct Vary {
+    next: Arc<AtomicU64>,
+    pick: Arc<dyn Fn(u64) -> Varied + Send + Sync>,
+}
+
+impl Vary {
+    pub fn new(pick: impl Fn(u64) -> Varied + Send + Sync + 'static) -> Vary {
+        Vary {
+            next: Arc::new(AtomicU64::new(0)),
+            pick: Arc::new(pick),
+        }
+    }
+
+    fn next(&self) -> Varied {
+        // Only uniqueness matters, not ordering with other memory: relaxed is enough.
+        (self.pick)(self.next.fetch_add(1, Ordering::Relaxed))
+    }
 }
 
 pub struct Plan {
@@ -51,6 +89,9 @@ pub struct Outcome {
     pub first_error: Option<String>,
     /// TCP connections opened over the whole run (the plan's count when keep-alive held).
     pub connects: u64,
+    /// Answers of any status over the whole run, warm-up included: what the server did in
+    /// all, to set against counters read around the run (e.g. the key-value store's).
+    pub answered: u64,
 }
 
 #[derive(Clone, Copy)]
@@ -70,6 +111,7 @@ struct Tally {
     errors: u64,
     first_error: Option<String>,
     connects: u64,
+    answered: u64,
 }
 
 impl Tally {
@@ -99,12 +141,13 @@ pub async fn run(target: &Target, plan: &Plan) -> anyhow::Result<Outcome> {
         workers.spawn(async move { connection(target, window, latencies).await });
     }
     let mut latencies = Latencies::new()?;
-    let (mut errors, mut connects, mut first_error) = (0, 0, None);
+    let (mut errors, mut connects, mut answered, mut first_error) = (0, 0, 0, None);
     while let Some(joined) = workers.join_next().await {
         let tally = joined.context("a load connection task panicked")?;
         latencies.merge(&tally.latencies)?;
         errors += tally.errors;
         connects += tally.connects;
+        answered += tally.answered;
         first_error = first_error.or(tally.first_error);
     }
     Ok(Outcome {
@@ -113,6 +156,7 @@ pub async fn run(target: &Target, plan: &Plan) -> anyhow::Result<Outcome> {
         errors,
         first_error,
         connects,
+        answered,
     })
 }
 
@@ -123,6 +167,7 @@ async fn connection(target: Target, window: Window, latencies: Latencies) -> Tal
         errors: 0,
         first_error: None,
         connects: 0,
+        answered: 0,
     };
     let mut sender: Option<SendRequest<Full<Bytes>>> = None;
     while Instant::now() < window.end {
@@ -143,7 +188,8 @@ async fn connection(target: Target, window: Window, latencies: Latencies) -> Tal
         let request = match build(&target, Method::GET, None) {
             Ok(r) => r,
             Err(e) => {
-                // The same request every time: it will not get better, so stop this connection.
+                // A path or header the bench made that HTTP refuses: a bug of the bench, which
+                // retrying will not fix, so stop this connection.
                 tally.error(&window, Instant::now(), || format!("{e:#}"));
                 return tally;
             }
@@ -151,16 +197,23 @@ async fn connection(target: Target, window: Window, latencies: Latencies) -> Tal
         let sent = Instant::now();
         let result = tokio::time::timeout(REQUEST_TIMEOUT, exchange(&mut conn, request)).await;
         let done = Instant::now();
+        if matches!(result, Ok(Ok(_))) {
+            tally.answered += 1;
+        }
         match result {
-            Ok(Ok((status, _))) if status.is_success() => {
+            Ok(Ok(response)) if response.status().is_success() => {
                 if window.contains(done) {
                     tally.latencies.record(done - sent);
                 }
                 sender = Some(conn);
             }
-            Ok(Ok((status, body))) => {
+            Ok(Ok(response)) => {
                 tally.error(&window, done, || {
-                    format!("{status}: {}", String::from_utf8_lossy(&body))
+                    format!(
+                        "{}: {}",
+                        response.status(),
+                        String::from_utf8_lossy(response.body())
+                    )
                 });
                 sender = Some(conn);
             }
@@ -186,16 +239,24 @@ async fn connect(addr: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
     Ok(sender)
 }
 
-/// A request to `target`; `json` is a JSON body already serialized.
+/// A request to `target` (its next path and User-Agent when it varies); `json` is a JSON body
+/// already serialized.
 fn build(
     target: &Target,
     method: Method,
     json: Option<Bytes>,
 ) -> anyhow::Result<Request<Full<Bytes>>> {
+    let varied = target.vary.as_ref().map(Vary::next);
+    let path = varied
+        .as_ref()
+        .map_or(target.path.as_str(), |v| v.path.as_str());
     let mut builder = Request::builder()
         .method(method)
-        .uri(target.path.as_str())
+        .uri(path)
         .header(HOST, HeaderValue::from_str(&target.addr.to_string())?);
+    if let Some(agent) = varied.as_ref().and_then(|v| v.user_agent.as_deref()) {
+        builder = builder.header(USER_AGENT, HeaderValue::from_str(agent)?);
+    }
     if let Some(token) = &target.bearer {
         builder = builder.header(AUTHORIZATION, format!("Bearer {token}"));
     }
@@ -211,19 +272,18 @@ fn build(
     };
     builder
         .body(Full::new(body))
-        .with_context(|| format!("cannot build a request for {}", target.path))
+        .with_context(|| format!("cannot build a request for {path}"))
 }
 
 async fn exchange(
     conn: &mut SendRequest<Full<Bytes>>,
     request: Request<Full<Bytes>>,
-) -> anyhow::Result<(StatusCode, Bytes)> {
+) -> anyhow::Result<Response<Bytes>> {
     conn.ready().await.context("connection closed")?;
-    let response = conn.send_request(request).await?;
-    let status = response.status();
+    let (parts, body) = conn.send_request(request).await?.into_parts();
     // Read the whole body, or the connection cannot carry the next request.
-    let body = response.into_body().collect().await?.to_bytes();
-    Ok((status, body))
+    let body = body.collect().await?.to_bytes();
+    Ok(Response::from_parts(parts, body))
 }
 
 /// One request on a connection of its own (set-up calls, health polling).
@@ -233,6 +293,18 @@ pub async fn once(
     json: Option<&serde_json::Value>,
     timeout: Duration,
 ) -> anyhow::Result<(StatusCode, Bytes)> {
+    let response = fetch(target, method, json, timeout).await?;
+    let status = response.status();
+    Ok((status, response.into_body()))
+}
+
+/// [`once`] with the answer's headers.
+pub async fn fetch(
+    target: &Target,
+    method: Method,
+    json: Option<&serde_json::Value>,
+    timeout: Duration,
+) -> anyhow::Result<Response<Bytes>> {
     let request = build(target, method, json.map(|v| Bytes::from(v.to_string())))?;
     tokio::time::timeout(timeout, async {
         let mut conn = connect(target.addr).await?;
@@ -255,8 +327,54 @@ pub async fn timed(
         .await
         .map_err(|_| anyhow::anyhow!("cannot connect within {timeout:?}"))??;
     let sent = Instant::now();
-    let (status, body) = tokio::time::timeout(timeout, exchange(&mut conn, request))
+    let response = tokio::time::timeout(timeout, exchange(&mut conn, request))
         .await
         .map_err(|_| anyhow::anyhow!("{} did not answer within {timeout:?}", target.path))??;
-    Ok((status, body, sent.elapsed()))
+    let took = sent.elapsed();
+    let status = response.status();
+    Ok((status, response.into_body(), took))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(vary: Option<Vary>) -> Target {
+        Target {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            path: "/sub/:uuid".into(),
+            bearer: None,
+            node_key: None,
+            vary,
+        }
+    }
+
+    fn sent(request: &Request<Full<Bytes>>) -> (String, Option<&str>) {
+        let agent = request
+            .headers()
+            .get(USER_AGENT)
+            .and_then(|v| v.to_str().ok());
+        (request.uri().to_string(), agent)
+    }
+
+    #[test]
+    fn a_varying_target_numbers_requests_across_its_clones() {
+        let varying = target(Some(Vary::new(|n| Varied {
+            path: format!("/sub/{}", n % 2),
+            user_agent: Some(format!("ua-{n}")),
+        })));
+        let clone = varying.clone();
+        let first = build(&varying, Method::GET, None).unwrap();
+        let second = build(&clone, Method::GET, None).unwrap();
+        let third = build(&varying, Method::GET, None).unwrap();
+        assert_eq!(sent(&first), ("/sub/0".into(), Some("ua-0")));
+        assert_eq!(sent(&second), ("/sub/1".into(), Some("ua-1")));
+        assert_eq!(sent(&third), ("/sub/0".into(), Some("ua-2")));
+    }
+
+    #[test]
+    fn a_fixed_target_sends_its_path_and_no_agent() {
+        let fixed = build(&target(None), Method::GET, None).unwrap();
+        assert_eq!(sent(&fixed), ("/sub/:uuid".into(), None));
+    }
 }

@@ -6,7 +6,9 @@
 //! 2. In process: times instantiate + call + drop of the probe component through the library.
 //! 3. Nodes (servers backend only): the `nodes` component building a node's config for 10,000
 //!    and 100,000 clients, and ingesting 10,000-client usage reports.
-//! 4. Writes the figures, the machine and the goals to `BENCHMARKS.md`, replacing the file.
+//! 4. Subscriptions (servers backend only): `GET /sub/:uuid` with 10,000 subscribers and 10
+//!    nodes × 3 protocols, in each format, cached (warm) and not (cold).
+//! 5. Writes the figures, the machine and the goals to `BENCHMARKS.md`, replacing the file.
 //!
 //! Knobs (environment, all optional): `NEXUMA_BENCH_WARMUP_SECS` (2), `NEXUMA_BENCH_SECS` (8),
 //! `NEXUMA_BENCH_CONNECTIONS` (32), `NEXUMA_BENCH_CALLS` (20000), `NEXUMA_BENCH_PG`
@@ -15,6 +17,7 @@
 //! `NEXUMA_BENCH_ONLY` (comma-separated parts to run: `http`, `inprocess`, `nodes`,
 //! `subscriptions`; the others are reported as skipped — point `NEXUMA_BENCH_OUT` elsewhere).
 
+mod api;
 mod child;
 mod cpu;
 mod http;
@@ -22,8 +25,10 @@ mod inprocess;
 mod load;
 mod nodes;
 mod report;
+mod seed;
 mod settings;
 mod stats;
+mod subscriptions;
 
 use std::time::Duration;
 
@@ -109,6 +114,12 @@ async fn run() -> anyhow::Result<bool> {
         Err(reason) => Section::Skipped(reason),
     };
 
+    eprintln!("== Subscriptions: GET /sub/:uuid, warm and cold (PostgreSQL + Redis)");
+    let subscriptions = match servers_or_skip("subscriptions") {
+        Ok(backend) => subscriptions::run(&settings, backend).await,
+        Err(reason) => Section::Skipped(reason),
+    };
+
     let report = Report {
         settings: &settings,
         machine,
@@ -116,6 +127,7 @@ async fn run() -> anyhow::Result<bool> {
         servers,
         in_process,
         nodes,
+        subscriptions,
         total: round_secs(started.elapsed()),
     };
     let ok = report.all_ran();

@@ -21,10 +21,12 @@ use http::Method;
 use serde_json::{json, Value};
 use sqlx::{Connection, PgConnection};
 
+use crate::api::{call, raw, CALL_TIMEOUT};
 use crate::child::{Backend, Core, Setup};
 use crate::cpu::{self, Snapshot};
 use crate::load::{self, Target};
 use crate::report::Section;
+use crate::seed::{self, now_ms};
 use crate::settings::Settings;
 
 /// Clients per node config, in the order they are measured (each seeds the difference).
@@ -41,8 +43,6 @@ pub const DEFAULT_CAP_MB: u64 = 64;
 /// `COMPONENT_MEMORY_MB` for sizes the default cap cannot build.
 pub const LARGER_CAP_MB: u64 = 256;
 
-/// A generous bound for one call: the Core cuts a component at 10 s itself.
-const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// Longer than any run, so the `revisions` job never ticks while the bench runs.
 const JOB_HOLD: Duration = Duration::from_secs(4 * 3600);
 const COMPONENTS: [&str; 3] = ["auth", "billing", "nodes"];
@@ -247,51 +247,12 @@ impl Bench {
         })
     }
 
-    /// Users, active subscriptions of the tariff and enabled links up to `total`, in one
-    /// set-based statement; then fresh planner statistics, as autovacuum would gather them on
-    /// tables this size.
+    /// Clients up to `total` (only the difference to those seeded so far).
     async fn seed(&mut self, total: u64) -> anyhow::Result<()> {
         if total <= self.seeded {
             return Ok(());
         }
-        let started = std::time::Instant::now();
-        let (from, to) = (to_i64(self.seeded + 1)?, to_i64(total)?);
-        // Referenced before it is used, the CTE is computed once: each row's ids stay the same
-        // in the three inserts. Foreign keys are checked at the end of the statement.
-        sqlx::query(
-            "WITH s AS MATERIALIZED ( \
-               SELECT i, gen_random_uuid()::text AS user_id, gen_random_uuid()::text AS sub_id, \
-                      gen_random_uuid()::text AS link_id, gen_random_uuid()::text AS link_uuid \
-               FROM generate_series($1::bigint, $2::bigint) AS i \
-             ), u AS ( \
-               INSERT INTO users (id, name, role, status, blocked, created_at, updated_at) \
-               SELECT user_id, 'bench user ' || i, 'user', 'active', FALSE, $4, $4 FROM s \
-             ), sub AS ( \
-               INSERT INTO subscriptions (id, user_id, tariff_id, status, price, currency, \
-                 traffic_used_bytes, auto_renew, anchor_at, periods, period_start, renewals, \
-                 created_at, updated_at) \
-               SELECT sub_id, user_id, $3, 'active', 0, 'USD', 0, FALSE, $4, 1, $4, 0, $4, $4 \
-               FROM s \
-             ) \
-             INSERT INTO subscription_links (id, user_id, uuid, enabled, subscription_id, \
-               created_at, updated_at) \
-             SELECT link_id, user_id, link_uuid, TRUE, sub_id, $4, $4 FROM s",
-        )
-        .bind(from)
-        .bind(to)
-        .bind(&self.tariff)
-        .bind(now_ms())
-        .execute(&mut self.db)
-        .await
-        .with_context(|| format!("cannot seed clients {from} to {to}"))?;
-        sqlx::raw_sql("ANALYZE users, subscriptions, subscription_links, tariffs")
-            .execute(&mut self.db)
-            .await
-            .context("cannot ANALYZE the seeded tables")?;
-        eprintln!(
-            "   seeded clients {from} to {to} in {:.1} s",
-            started.elapsed().as_secs_f64()
-        );
+        seed::clients(&mut self.db, &self.tariff, self.seeded + 1, total).await?;
         self.seeded = total;
         Ok(())
     }
@@ -578,59 +539,8 @@ async fn prepare(
         .as_str()
         .map(str::to_string)
         .context("POST /admin/nodes: no id")?;
-    let tariff = uuid::Uuid::new_v4().to_string();
-    // Free, without time or traffic limits, every protocol, every node (the empty lists).
-    sqlx::query(
-        "INSERT INTO tariffs (id, name, price, currency, duration_months, traffic_limit_bytes, \
-         protocols, node_ids, external_source_ids, active, created_at, updated_at) \
-         VALUES ($1, 'bench', 0, 'USD', NULL, NULL, '[]', '[]', '[]', TRUE, $2, $2)",
-    )
-    .bind(&tariff)
-    .bind(now_ms())
-    .execute(&mut db)
-    .await
-    .context("cannot seed the tariff")?;
+    let tariff = seed::tariff(&mut db).await?;
     Ok((db, admin, node, tariff))
-}
-
-/// A JSON call that must answer `expected`; its body.
-async fn call(
-    core: &Core,
-    method: Method,
-    path: &str,
-    bearer: Option<&str>,
-    body: Option<&Value>,
-    expected: u16,
-) -> anyhow::Result<Value> {
-    let (status, bytes) = load::once(
-        &core.target(path, bearer),
-        method.clone(),
-        body,
-        CALL_TIMEOUT,
-    )
-    .await
-    .with_context(|| format!("{method} {path}"))?;
-    if status.as_u16() != expected {
-        bail!(
-            "{method} {path} answered {status}: {}",
-            String::from_utf8_lossy(&bytes)
-        );
-    }
-    serde_json::from_slice(&bytes).with_context(|| format!("{method} {path}: the body is not JSON"))
-}
-
-/// A GET that must answer 200; its body as sent.
-async fn raw(core: &Core, path: &str, bearer: Option<&str>) -> anyhow::Result<Bytes> {
-    let (status, bytes) = load::once(&core.target(path, bearer), Method::GET, None, CALL_TIMEOUT)
-        .await
-        .with_context(|| format!("GET {path}"))?;
-    if status.as_u16() != 200 {
-        bail!(
-            "GET {path} answered {status}: {}",
-            String::from_utf8_lossy(&bytes)
-        );
-    }
-    Ok(bytes)
 }
 
 /// `component`'s memory peak gauge from `/metrics`; none before its first call.
@@ -650,17 +560,6 @@ fn gauge(text: &str, metric: &str, component: &str) -> Option<u64> {
         .find_map(|line| line.strip_prefix(series.as_str()))
         .and_then(|value| value.trim().parse::<f64>().ok())
         .map(|value| value as u64)
-}
-
-fn to_i64(n: u64) -> anyhow::Result<i64> {
-    i64::try_from(n).with_context(|| format!("{n} does not fit a BIGINT"))
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

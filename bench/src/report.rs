@@ -9,6 +9,9 @@ use crate::inprocess::Figures;
 use crate::nodes::{self, BuildRow, Ingest, NodesRun};
 use crate::settings::Settings;
 use crate::stats::format_us;
+use crate::subscriptions::SubscriptionsRun;
+
+mod subscriptions;
 
 /// The no-I/O component route must keep at least this share of `/health`'s throughput.
 const THROUGHPUT_GOAL: f64 = 0.5;
@@ -95,6 +98,7 @@ pub struct Report<'a> {
     pub servers: Section<HttpRun>,
     pub in_process: Section<Figures>,
     pub nodes: Section<NodesRun>,
+    pub subscriptions: Section<SubscriptionsRun>,
     pub total: Duration,
 }
 
@@ -105,6 +109,7 @@ impl Report<'_> {
             && !matches!(self.servers, Section::Failed(_))
             && !matches!(self.in_process, Section::Failed(_))
             && !matches!(self.nodes, Section::Failed(_))
+            && !matches!(self.subscriptions, Section::Failed(_))
     }
 
     pub fn render(&self) -> String {
@@ -122,6 +127,7 @@ impl Report<'_> {
         );
         self.in_process_section(&mut md);
         self.nodes_section(&mut md);
+        subscriptions::section(&mut md, &self.subscriptions, self.settings.connections);
         self.goals(&mut md);
         md
     }
@@ -159,7 +165,8 @@ impl Report<'_> {
             "## Method\n\n\
              - **Build**: release profile; components from \
                `handlers/target/wasm32-wasip2/release`: `auth` and `probe` for HTTP and in \
-               process, `auth`, `billing` and `nodes` for the nodes figures.\n\
+               process, `auth`, `billing` and `nodes` for the nodes figures, and `subscriptions` \
+               besides them for the subscriptions figures.\n\
              - **Server**: `target/release/nexuma serve` as a child process, bound to 127.0.0.1, \
                `RUST_LOG=warn`, default component limits, compiled components cached in \
                `target/nexuma-bench-cache`. One server per backend: *embedded* is \
@@ -211,6 +218,7 @@ impl Report<'_> {
                have grown by exactly what was sent, no other subscription's at all, and the \
                node's hourly buckets must hold the sums. The billing component's `lifecycle` \
                job runs as usual meanwhile (every 2 s; nothing is due).\n\
+             {subscriptions}\n\
              - One run, no repetitions. On a shared VM one route's figures can move by tens of \
                percent from one run to the next: compare routes within a run, and rerun before \
                reading much into a difference between runs.\n",
@@ -230,6 +238,16 @@ impl Report<'_> {
             larger = nodes::LARGER_CAP_MB,
             usage_runs = nodes::USAGE_RUNS,
             report = thousands(nodes::REPORT_CLIENTS as u64),
+            subscriptions = {
+                let mut text = String::new();
+                subscriptions::method(
+                    &mut text,
+                    s.connections,
+                    &fmt_secs(s.warmup),
+                    &fmt_secs(s.measure),
+                );
+                text
+            },
         );
     }
 
@@ -382,6 +400,7 @@ impl Report<'_> {
         let _ = writeln!(md, "   - {}", build_goal(&self.nodes));
         md.push_str("4. **A 10,000-client usage report is ingested in under 200 ms.**\n");
         let _ = writeln!(md, "   - {}", ingest_goal(&self.nodes));
+        subscriptions::goals(md, &self.subscriptions, 5);
     }
 
     /// A few lines for the terminal.
@@ -392,7 +411,8 @@ impl Report<'_> {
         }
         let _ = writeln!(out, "in process: {}", instantiate_goal(&self.in_process));
         let _ = writeln!(out, "node config build: {}", build_goal(&self.nodes));
-        let _ = write!(out, "usage ingest: {}", ingest_goal(&self.nodes));
+        let _ = writeln!(out, "usage ingest: {}", ingest_goal(&self.nodes));
+        out.push_str(&subscriptions::summary(&self.subscriptions));
         out
     }
 }

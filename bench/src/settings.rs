@@ -76,7 +76,7 @@ impl Settings {
                 self.nexuma.display()
             );
         }
-        for name in ["auth", "probe", "billing", "nodes"] {
+        for name in ["auth", "probe", "billing", "nodes", "subscriptions"] {
             let path = self.wasm(name);
             if !path.is_file() {
                 bail!(

@@ -78,7 +78,13 @@ fn not_found() -> ApiError {
 
 /// The format the request asks for by path (forced) or `?format=` (an unknown value is ignored).
 fn asked(req: &Request) -> Result<Option<Format>, ApiError> {
-    if let Ok(name) = req.param("format") {
+    // Only `/sub/:uuid/:format` has the parameter (`req.param` would log its absence).
+    let forced = req
+        .params
+        .iter()
+        .find(|(k, _)| k == "format")
+        .map(|(_, v)| v);
+    if let Some(name) = forced {
         return Format::parse(name).map(Some).ok_or_else(|| {
             ApiError::not_found(
                 "unknown_format",
