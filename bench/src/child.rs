@@ -306,24 +306,11 @@ impl Core {
         Ok(())
     }
 
-    /// Removes this run's keys that start with `start` (after the prefix), e.g. cached answers
-    /// no request will read again (servers backend only).
-    pub async fn kv_forget(&self, start: &str) -> anyhow::Result<()> {
-        let (url, prefix) = self.kv()?;
-        redis_delete_prefix(url, &format!("{prefix}{start}")).await
-    }
-
-    /// Redis's keyspace hits and misses so far (the whole server's: `INFO stats`).
-    pub async fn kv_lookups(&self) -> anyhow::Result<Lookups> {
-        let (url, _) = self.kv()?;
-        let mut conn = redis_connection(url).await?;
-        let info: String = tokio::time::timeout(
-            ADMIN_TIMEOUT,
-            redis::cmd("INFO").arg("stats").query_async(&mut conn),
-        )
-        .await
-        .map_err(|_| anyhow::anyhow!("INFO stats: no answer within {ADMIN_TIMEOUT:?}"))??;
-        Lookups::parse(&info).context("INFO stats has no keyspace_hits/keyspace_misses")
+    /// The host's response-cache counters so far (`nexuma_response_cache_total` on
+    /// `/metrics`).
+    pub async fn response_cache(&self) -> anyhow::Result<CacheCounts> {
+        let text = crate::api::raw(self, "/metrics", None).await?;
+        Ok(CacheCounts::parse(&String::from_utf8_lossy(&text)))
     }
 
     /// Where the Core's log ends now, for [`Core::errors_since`].
@@ -342,13 +329,6 @@ impl Core {
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes)?;
         Ok(LoggedErrors::scan(&String::from_utf8_lossy(&bytes)))
-    }
-
-    fn kv(&self) -> anyhow::Result<(&str, &str)> {
-        self.kv
-            .as_ref()
-            .map(|(url, prefix)| (url.as_str(), prefix.as_str()))
-            .context("only a Core on Redis has keys of its own")
     }
 
     /// Stops the child and removes what this run created. Clean-up failures are only printed:
@@ -412,31 +392,58 @@ impl LoggedErrors {
     }
 }
 
-/// Redis's lookup counters: a GET of a key that exists is a hit, of one that does not a miss.
+/// The host's response cache, counted by outcome: `hit` (answered from the cache, no component
+/// ran), `kept` (an answer stored), `stale` (a kept answer retired).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Lookups {
+pub struct CacheCounts {
     pub hits: u64,
-    pub misses: u64,
+    pub kept: u64,
+    pub stale: u64,
 }
 
-impl Lookups {
-    fn parse(info: &str) -> Option<Lookups> {
-        let counter = |name: &str| {
-            info.lines()
-                .find_map(|l| l.trim().strip_prefix(name)?.strip_prefix(':'))
-                .and_then(|v| v.trim().parse().ok())
-        };
-        Some(Lookups {
-            hits: counter("keyspace_hits")?,
-            misses: counter("keyspace_misses")?,
-        })
+impl CacheCounts {
+    const METRIC: &'static str = "nexuma_response_cache_total";
+
+    /// The counters in a Prometheus text exposition; an outcome without a series has not
+    /// happened yet, so it is 0.
+    fn parse(text: &str) -> CacheCounts {
+        let mut counts = CacheCounts::default();
+        for line in text.lines() {
+            let Some(rest) = line.trim().strip_prefix(Self::METRIC) else {
+                continue;
+            };
+            let Some((labels, value)) = rest.strip_prefix('{').and_then(|r| r.split_once('}'))
+            else {
+                continue;
+            };
+            let Some(value) = value
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<f64>().ok())
+            else {
+                continue;
+            };
+            let outcome = labels
+                .split(',')
+                .find_map(|l| l.trim().strip_prefix("outcome=\""))
+                .and_then(|v| v.strip_suffix('"'));
+            let slot = match outcome {
+                Some("hit") => &mut counts.hits,
+                Some("kept") => &mut counts.kept,
+                Some("stale") => &mut counts.stale,
+                _ => continue,
+            };
+            *slot = value as u64;
+        }
+        counts
     }
 
-    /// The lookups between `earlier` and this one.
-    pub fn since(&self, earlier: &Lookups) -> Lookups {
-        Lookups {
+    /// The counts between `earlier` and this one.
+    pub fn since(&self, earlier: &CacheCounts) -> CacheCounts {
+        CacheCounts {
             hits: self.hits.saturating_sub(earlier.hits),
-            misses: self.misses.saturating_sub(earlier.misses),
+            kept: self.kept.saturating_sub(earlier.kept),
+            stale: self.stale.saturating_sub(earlier.stale),
         }
     }
 }
@@ -542,29 +549,43 @@ mod tests {
     }
 
     #[test]
-    fn lookups_come_from_info_stats() {
-        let info = "# Stats\r\ntotal_connections_received:12\r\nkeyspace_hits:420\r\n\
-                    keyspace_misses:17\r\nevicted_keys:0\r\n";
-        let now = Lookups::parse(info).unwrap();
+    fn cache_counts_come_from_metrics() {
+        let text = "# HELP nexuma_response_cache_total Response cache lookups and stores\n\
+                    # TYPE nexuma_response_cache_total counter\n\
+                    nexuma_response_cache_total{outcome=\"hit\"} 1234\n\
+                    nexuma_response_cache_total{outcome=\"kept\"} 1017\n\
+                    nexuma_component_instantiations_total{component=\"subscriptions\"} 1017\n\
+                    nexuma_response_cache_totally{outcome=\"hit\"} 5\n";
+        let now = CacheCounts::parse(text);
         assert_eq!(
             now,
-            Lookups {
-                hits: 420,
-                misses: 17
+            CacheCounts {
+                hits: 1234,
+                kept: 1017,
+                stale: 0
             }
         );
-        let before = Lookups {
-            hits: 400,
-            misses: 7,
+        let before = CacheCounts {
+            hits: 1000,
+            kept: 17,
+            stale: 0,
         };
         assert_eq!(
             now.since(&before),
-            Lookups {
-                hits: 20,
-                misses: 10
+            CacheCounts {
+                hits: 234,
+                kept: 1000,
+                stale: 0
             }
         );
-        assert_eq!(Lookups::parse("# Stats\r\n"), None);
+        assert_eq!(
+            CacheCounts::parse("nexuma_response_cache_total{outcome=\"stale\"} 3\n"),
+            CacheCounts {
+                stale: 3,
+                ..CacheCounts::default()
+            }
+        );
+        assert_eq!(CacheCounts::parse(""), CacheCounts::default());
     }
 
     #[test]

@@ -68,8 +68,8 @@ pub async fn measure(settings: &Settings) -> anyhow::Result<Figures> {
             .await;
         let elapsed = started.elapsed();
         let failure = match result {
-            Ok(response) if response.status == 200 => None,
-            Ok(response) => Some(format!("answered {}", response.status)),
+            Ok(answer) if answer.response.status == 200 => None,
+            Ok(answer) => Some(format!("answered {}", answer.response.status)),
             Err(e) => Some(e.to_string()),
         };
         if i < settings.calls_warmup {

@@ -90,7 +90,7 @@ pub struct Outcome {
     /// TCP connections opened over the whole run (the plan's count when keep-alive held).
     pub connects: u64,
     /// Answers of any status over the whole run, warm-up included: what the server did in
-    /// all, to set against counters read around the run (e.g. the key-value store's).
+    /// all, to set against counters read around the run (e.g. the Core's response cache).
     pub answered: u64,
 }
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use crate::cache::ResponseCache;
 use crate::config::Config;
 use crate::iface::db::Database;
 use crate::iface::http::Http;
@@ -19,6 +20,8 @@ pub struct Core {
     pub caps: Arc<Capabilities>,
     pub runtime: Arc<Runtime>,
     pub registry: Registry,
+    /// Answers components let the host keep.
+    pub responses: ResponseCache,
 }
 
 /// How long start-up waits for the database (e.g. a compose stack still starting).
@@ -87,7 +90,9 @@ impl Core {
                     config.components_dir.display()
                 )
             })?;
+        let responses = ResponseCache::new(config.response_cache_bytes);
         Ok(Arc::new(Core {
+            responses,
             config,
             caps,
             runtime,

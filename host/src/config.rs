@@ -58,6 +58,8 @@ pub struct Config {
     /// Reverse proxies whose `X-Forwarded-For` is believed when telling the client's address.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     pub limits: ComponentLimits,
+    /// Memory for answers components let the host keep (`RESPONSE_CACHE_MB`; 0 turns it off).
+    pub response_cache_bytes: u64,
 }
 
 /// Per-request bounds on a component instance.
@@ -131,6 +133,8 @@ impl Config {
                 timeout: Duration::from_millis(parse(env, "COMPONENT_TIMEOUT_MS", 10_000)?),
                 max_instances: parse(env, "COMPONENT_MAX_INSTANCES", 256)?,
             },
+            response_cache_bytes: parse::<u64>(env, "RESPONSE_CACHE_MB", 64)?
+                .saturating_mul(1024 * 1024),
         };
         config.check()?;
         Ok(config)

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod bindings;
+pub mod cache;
 pub mod config;
 pub mod health;
 pub mod iface;

@@ -1,5 +1,5 @@
 //! Prometheus metrics: requests and latency by route and status, component instantiations,
-//! traps, deadline hits and memory peaks. Served as text on `GET /metrics`.
+//! traps, deadline hits, memory peaks and the response cache. Served as text on `GET /metrics`.
 
 use std::sync::{LazyLock, Mutex};
 
@@ -15,6 +15,7 @@ struct Metrics {
     traps: IntCounterVec,
     deadlines: IntCounterVec,
     jobs: IntCounterVec,
+    response_cache: IntCounterVec,
     memory_peaks: IntGaugeVec,
     /// Makes raising a memory peak (read, compare, set) one step between concurrent calls.
     memory_peak_raise: Mutex<()>,
@@ -87,6 +88,13 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "Background job ticks run on this replica",
             &["component", "job", "outcome"],
         ),
+        response_cache: counter(
+            &registry,
+            "nexuma_response_cache_total",
+            "Response cache lookups and stores: hit (answered from the cache), stale (a kept answer \
+             retired because what it depends on changed or it expired), kept (an answer stored)",
+            &["outcome"],
+        ),
         latency,
         memory_peaks,
         memory_peak_raise: Mutex::new(()),
@@ -103,6 +111,10 @@ pub fn request(method: &str, route: &str, status: u16, seconds: f64) {
 
 pub fn instantiation(component: &str) {
     METRICS.instantiations.with_label_values(&[component]).inc();
+}
+
+pub fn response_cache(outcome: &str) {
+    METRICS.response_cache.with_label_values(&[outcome]).inc();
 }
 
 pub fn trap(component: &str) {

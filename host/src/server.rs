@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use http::header::IF_NONE_MATCH;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Body as _, Incoming};
@@ -22,7 +23,7 @@ use crate::auth::{self, NODE_KEY_HEADER};
 use crate::bindings::{self, AuthLevel};
 use crate::routes::Lookup;
 use crate::runtime::CallError;
-use crate::{health, metrics, openapi};
+use crate::{cache, health, metrics, openapi};
 
 pub type Body = Full<Bytes>;
 pub type Response = http::Response<Body>;
@@ -142,6 +143,8 @@ struct Outcome {
     response: Response,
     route: String,
     component: Option<String>,
+    /// Answered from the response cache, without running the component.
+    cached: bool,
 }
 
 async fn handle(core: Arc<Core>, peer: SocketAddr, req: http::Request<Incoming>) -> Response {
@@ -152,6 +155,7 @@ async fn handle(core: Arc<Core>, peer: SocketAddr, req: http::Request<Incoming>)
         mut response,
         route,
         component,
+        cached,
     } = dispatch(&core, peer, &id, req).await;
     let latency = started.elapsed();
     let status = response.status().as_u16();
@@ -159,9 +163,9 @@ async fn handle(core: Arc<Core>, peer: SocketAddr, req: http::Request<Incoming>)
     let latency_ms = latency.as_secs_f64() * 1000.0;
     let component = component.as_deref().unwrap_or("-");
     if status >= 500 {
-        tracing::warn!(target: "nexuma::http", request_id = %id, %method, %route, status, latency_ms, component, "request");
+        tracing::warn!(target: "nexuma::http", request_id = %id, %method, %route, status, latency_ms, component, cached, "request");
     } else {
-        tracing::info!(target: "nexuma::http", request_id = %id, %method, %route, status, latency_ms, component, "request");
+        tracing::info!(target: "nexuma::http", request_id = %id, %method, %route, status, latency_ms, component, cached, "request");
     }
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
@@ -180,6 +184,7 @@ async fn dispatch(
         response,
         route: route.to_string(),
         component: None,
+        cached: false,
     };
     if req.method() == Method::GET {
         match path.as_str() {
@@ -238,6 +243,16 @@ async fn dispatch(
         response,
         route: route.clone(),
         component: component.clone(),
+        cached: false,
+    };
+    // The answer as sent: conditional, and without a body for HEAD.
+    let finish = |response: Response, if_none_match: Option<&HeaderValue>| {
+        let response = cache::conditional(if_none_match, response);
+        if head {
+            without_body(response)
+        } else {
+            response
+        }
     };
 
     let caller = match auth::authenticate(
@@ -261,6 +276,30 @@ async fn dispatch(
             return out(resp);
         }
     };
+
+    // Only anonymous GETs share answers: nothing a caller may see alone is ever kept.
+    let shareable = method == Method::GET && caller.is_none();
+    let target = req
+        .uri()
+        .path_and_query()
+        .map_or(path.as_str(), |pq| pq.as_str())
+        .to_string();
+    let cache_key = shareable
+        .then(|| core.responses.key(&route, &target, req.headers()))
+        .flatten();
+    if let Some(key) = &cache_key {
+        if let Some(kept) = core
+            .responses
+            .find(key, &entry.component.sha256, &core.caps.kv)
+            .await
+        {
+            let response = finish(kept.response(), req.headers().get(IF_NONE_MATCH));
+            return Outcome {
+                cached: true,
+                ..out(response)
+            };
+        }
+    }
 
     let (parts, body) = req.into_parts();
     let limit = core.config.body_limit;
@@ -316,14 +355,26 @@ async fn dispatch(
         .handle(&core.caps, id.into(), &request)
         .await;
     let response = match result {
-        Ok(resp) => to_http(resp, &entry.component.name),
+        Ok(mut answer) => {
+            let body = Bytes::from(std::mem::take(&mut answer.response.body));
+            let response = to_http(answer.response, body.clone(), &entry.component.name);
+            if let (true, Some(policy)) = (shareable, answer.keep) {
+                core.responses.keep(
+                    &route,
+                    &target,
+                    &parts.headers,
+                    &entry.component.sha256,
+                    &core.caps.kv_prefix,
+                    policy,
+                    &response,
+                    body,
+                );
+            }
+            response
+        }
         Err(e) => call_failure(e, id, &entry.component.name),
     };
-    out(if head {
-        without_body(response)
-    } else {
-        response
-    })
+    out(finish(response, parts.headers.get(IF_NONE_MATCH)))
 }
 
 /// A HEAD answer: the GET's status and headers, its length, no body.
@@ -370,7 +421,8 @@ fn visible_headers(headers: &HeaderMap) -> Vec<(String, String)> {
         .collect()
 }
 
-fn to_http(resp: bindings::Response, component: &str) -> Response {
+/// The component's answer (its body already taken out) as an HTTP response.
+fn to_http(resp: bindings::Response, body: Bytes, component: &str) -> Response {
     let Ok(status) = StatusCode::from_u16(resp.status) else {
         tracing::error!(
             component,
@@ -383,7 +435,7 @@ fn to_http(resp: bindings::Response, component: &str) -> Response {
             "the component answered an invalid status",
         );
     };
-    let mut out = http::Response::new(Full::new(Bytes::from(resp.body)));
+    let mut out = http::Response::new(Full::new(body));
     *out.status_mut() = status;
     for (name, value) in resp.headers {
         let (Ok(name), Ok(value)) = (

@@ -49,6 +49,110 @@ both_backends!(
     }
 );
 
+/// A GET with extra headers; `runs` is how many times the probe's kept route has run.
+async fn kept(
+    core: &Core,
+    method: reqwest::Method,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> common::Reply {
+    let mut req = core.client.request(method, core.url(path));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    common::Reply::from(req.send().await.expect("request")).await
+}
+
+both_backends!(
+    kept_answers_are_given_again_until_the_epoch_moves,
+    |backend| async move {
+        let core = Core::start(backend).await;
+        let get = |path: &'static str, headers: &'static [(&'static str, &'static str)]| {
+            kept(&core, reqwest::Method::GET, path, headers)
+        };
+        let runs = |r: &common::Reply| r.body["runs"].as_i64().expect("runs");
+
+        let first = get("/test/kept/a", &[]).await;
+        assert_eq!(first.status, 200, "{}", first.text);
+        assert_eq!(runs(&first), 1);
+        let again = get("/test/kept/a", &[]).await;
+        assert_eq!(
+            (runs(&again), again.text.as_str()),
+            (1, first.text.as_str()),
+            "kept"
+        );
+        assert_eq!(again.header("content-type"), Some("application/json"));
+        assert_ne!(
+            again.header("x-request-id"),
+            first.header("x-request-id"),
+            "a kept answer still gets its own request id"
+        );
+
+        // Another value of a header it varies on, another query: answered anew, then kept.
+        let v1 = get("/test/kept/a", &[("x-variant", "one")]).await;
+        assert_eq!((runs(&v1), v1.body["variant"].as_str()), (2, Some("one")));
+        assert_eq!(runs(&get("/test/kept/a", &[("x-variant", "one")]).await), 2);
+        assert_eq!(runs(&get("/test/kept/a?page=2", &[]).await), 3);
+        assert_eq!(
+            runs(&get("/test/kept/a", &[]).await),
+            1,
+            "the first is still kept"
+        );
+
+        // Conditional and HEAD requests are answered from the kept answer too.
+        let unchanged = get("/test/kept/a", &[("if-none-match", "\"run-1\"")]).await;
+        assert_eq!((unchanged.status, unchanged.text.as_str()), (304, ""));
+        assert_eq!(unchanged.header("etag"), Some("\"run-1\""));
+        let changed = get("/test/kept/a", &[("if-none-match", "\"run-0\"")]).await;
+        assert_eq!((changed.status, runs(&changed)), (200, 1));
+        let head = kept(&core, reqwest::Method::HEAD, "/test/kept/a", &[]).await;
+        assert_eq!((head.status, head.text.as_str()), (200, ""));
+        assert_eq!(
+            head.header("content-length"),
+            Some(first.text.len().to_string().as_str())
+        );
+
+        // A caller's answers are never shared: with a token the component runs every time.
+        let (access, _, _) = core.register("kept@example.com", "password-kept").await;
+        let mine = runs(&core.get("/test/kept/a", Some(&access)).await);
+        assert_eq!(
+            runs(&core.get("/test/kept/a", Some(&access)).await),
+            mine + 1
+        );
+        assert_eq!(
+            runs(&get("/test/kept/a", &[]).await),
+            1,
+            "and they are not kept"
+        );
+
+        // Moving the epoch retires every kept answer at once.
+        let moved = core.post("/test/kept/epoch", None, json!({})).await;
+        assert_eq!(moved.status, 204, "{}", moved.text);
+        let fresh = runs(&get("/test/kept/a", &[]).await);
+        assert_eq!(fresh, mine + 2);
+        assert_eq!(runs(&get("/test/kept/a", &[]).await), fresh, "kept again");
+        assert_eq!(
+            runs(&get("/test/kept/a", &[("x-variant", "one")]).await),
+            fresh + 1
+        );
+
+        // And no answer outlives its TTL.
+        let short = runs(&get("/test/kept/b?ttl=1", &[]).await);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(runs(&get("/test/kept/b?ttl=1", &[]).await), short + 1);
+
+        let metrics = core.get("/metrics", None).await.text;
+        assert!(
+            metrics.contains("nexuma_response_cache_total{outcome=\"hit\"}"),
+            "{metrics}"
+        );
+        assert!(
+            core.log().contains("cached=true"),
+            "a hit says so in its log line"
+        );
+    }
+);
+
 both_backends!(
     unknown_route_is_404_and_wrong_method_405,
     |backend| async move {

@@ -11,8 +11,8 @@ const WARM_GOAL: f64 = 20_000.0;
 const COLD_GOAL: f64 = 3_000.0;
 /// The p99 every run must stay under, in microseconds.
 const P99_GOAL_US: f64 = 20_000.0;
-/// A warm run with more misses per answer than this, or a cold one with fewer than
-/// `1 - MIXED`, was not what it says: the verdict points it out.
+/// A warm run with fewer cache hits per answer than `1 - MIXED`, or a cold one with more than
+/// this, was not what it says: the verdict points it out.
 const MIXED: f64 = 0.01;
 
 /// Marzban's figures as issue 7 gives them: measured earlier on this machine, not by this tool.
@@ -44,26 +44,37 @@ pub fn method(md: &mut String, connections: usize, warmup: &str, measure: &str) 
          Clash at `/sub/<uuid>/clash`, sing-box at `/sub/<uuid>/singbox` — first one answer \
          is checked: 200, the content type, and the body (v2ray: standard base64 of {entries} \
          share links, {per} each of `vless://`, `vmess://`, `trojan://`; Clash: {entries} \
-         entries with {per} of each type in the YAML `proxies` block; sing-box: JSON with \
-         {per} `vless`, `vmess` and `trojan` outbounds each), every entry carrying the link's \
-         UUID; the same request again must return the same body and ETag. **Warm**: the \
-         first {warm_links} links are fetched once each with `User-Agent: {warm_agent}` (8 \
-         at a time), so their answers are in Redis; the load run then rotates through those \
-         same links with that same User-Agent, so each request is a cache hit: two Redis \
-         GETs (the content epoch, the answer) and no database work. **Cold**: the load run \
-         rotates through all {users} links and sends `User-Agent: {cold_agent}<n>` with `n` \
-         the request's number over the run, so no two requests share a cache key and every \
-         request is a miss: the link's view, the format rules, the active nodes and the \
-         settings are read from PostgreSQL, the answer is rendered and stored in Redis (10 \
-         min TTL). Both runs use the load described above ({connections} connections, \
-         {warmup} s warm-up, {measure} s measured); a request's number is shared by all \
-         connections, so the rotation covers its list evenly. *Redis misses per answer* is \
-         Redis's `keyspace_misses` (`INFO stats`, the whole server) over the run divided by \
-         the answers the bench received, warm-up included: about 0 shows a run was all hits, \
-         about 1 that it was all misses. *CPU* is the average vCPUs over the run used by the \
-         `nexuma` child, by `nexuma-bench` (the load generator) and by all other processes \
-         (PostgreSQL and Redis serving the Core among them), from `/proc`. The cached answers \
-         are deleted after each format. The billing `lifecycle` job and the nodes jobs run as \
+         entries with {per} of each type in the YAML `proxies` list, read with a YAML \
+         parser; sing-box: JSON with {per} `vless`, `vmess` and `trojan` outbounds each), every \
+         entry carrying the link's UUID; the same request again (a cache hit) must return the \
+         same body and ETag. The `subscriptions` component lets the host keep its answers: the \
+         Core's in-process response cache keys an answer by route, path and query, and the \
+         values of the request headers the format rules read (the User-Agent by default), and \
+         answers a repeat itself, without a component instance or any database work, while the \
+         content epoch in Redis still has the value the answer was built under (one Redis GET \
+         per hit), for at most 10 minutes. **Warm**: the first {warm_links} links are fetched \
+         once each with `User-Agent: {warm_agent}` (8 at a time), so the host keeps their \
+         answers; the load run then rotates through those same links with that same \
+         User-Agent, so each request is a host cache hit. **Cold**: the load run rotates \
+         through all {users} links, adds `?{cold_query}=<n>` to the path and sends \
+         `User-Agent: {cold_agent}<n>`, with `n` the request's number over the run, so no two \
+         requests share a cache key (the forced-format routes do not vary on the User-Agent, \
+         but the key holds the query, which the component ignores) and every request is a \
+         miss: a `subscriptions` instance reads the content epoch (a Redis GET), \
+         the link's view from PostgreSQL (one query) and the catalog — the active nodes with \
+         their inbounds (private keys stripped), the format rules and the response settings — \
+         from Redis (one GET; rebuilt from PostgreSQL once per epoch), renders the answer, and \
+         the host keeps it. The cache is in the Core's memory and outlives a format's runs, \
+         but no format's requests can hit another's answers: each format has its own routes \
+         and every cold request is unique. Both runs use the load described above \
+         ({connections} connections, {warmup} s warm-up, {measure} s measured); a request's \
+         number is shared by all connections, so the rotation covers its list evenly. *Cache \
+         hits per answer* is the host's `nexuma_response_cache_total{{outcome=\"hit\"}}` \
+         (from `/metrics`) over the run divided by the answers the bench received, warm-up \
+         included: about 1 shows a run was all hits, about 0 that it was all misses. *CPU* is \
+         the average vCPUs over the run used by the `nexuma` child, by `nexuma-bench` (the \
+         load generator) and by all other processes (PostgreSQL and Redis serving the Core \
+         among them), from `/proc`. The billing `lifecycle` job and the nodes jobs run as \
          usual meanwhile (nothing is due).",
         nodes = subs::NODES,
         users = thousands(subs::USERS),
@@ -72,6 +83,7 @@ pub fn method(md: &mut String, connections: usize, warmup: &str, measure: &str) 
         warm_links = thousands(subs::WARM_LINKS as u64),
         warm_agent = WARM_AGENT,
         cold_agent = COLD_AGENT,
+        cold_query = subs::COLD_QUERY,
     );
 }
 
@@ -83,8 +95,9 @@ pub fn section(md: &mut String, section: &Section<SubscriptionsRun>, connections
     };
     let _ = writeln!(
         md,
-        "{} subscribers, {} nodes × 3 protocols ({} entries per answer). Warm: {} links cached \
-         beforehand, one User-Agent. Cold: all {} links, a User-Agent per request (see Method).\n",
+        "{} subscribers, {} nodes × 3 protocols ({} entries per answer). Warm: {} links fetched \
+         beforehand with one User-Agent, so the host keeps their answers. Cold: all {} links, \
+         a query and User-Agent per request (see Method).\n",
         thousands(subs::USERS),
         subs::NODES,
         subs::ENTRIES,
@@ -92,7 +105,7 @@ pub fn section(md: &mut String, section: &Section<SubscriptionsRun>, connections
         thousands(subs::USERS),
     );
     md.push_str(
-        "| format | route | body | mode | links | req/s | p50 | p99 | errors | Redis misses / \
+        "| format | route | body | mode | links | req/s | p50 | p99 | errors | cache hits / \
          answer | CPU: `nexuma` / bench / others / idle |\n\
          | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n",
     );
@@ -124,8 +137,8 @@ pub fn section(md: &mut String, section: &Section<SubscriptionsRun>, connections
                 format_us(o.latency.p50_us),
                 format_us(o.latency.p99_us),
                 o.errors,
-                r.misses_per_answer()
-                    .map_or_else(|| "not read".into(), |m| format!("{m:.2}")),
+                r.hits_per_answer()
+                    .map_or_else(|| "not read".into(), |h| format!("{h:.2}")),
                 r.cpu.map_or_else(
                     || "not read".into(),
                     |u| format!(
@@ -266,12 +279,12 @@ fn verdict(run: &LoadRun, mode: Mode) -> String {
     } else {
         format!("; {} errors", o.errors)
     };
-    let mixed = match (mode, run.misses_per_answer()) {
-        (Mode::Warm, Some(m)) if m > MIXED => {
-            format!(" Not every request was a hit: {m:.2} Redis misses per answer.")
+    let mixed = match (mode, run.hits_per_answer()) {
+        (Mode::Warm, Some(h)) if h < 1.0 - MIXED => {
+            format!(" Not every request was a hit: {h:.2} cache hits per answer.")
         }
-        (Mode::Cold, Some(m)) if m < 1.0 - MIXED => {
-            format!(" Not every request was a miss: {m:.2} Redis misses per answer.")
+        (Mode::Cold, Some(h)) if h > MIXED => {
+            format!(" Not every request was a miss: {h:.2} cache hits per answer.")
         }
         _ => String::new(),
     };
@@ -301,11 +314,11 @@ pub fn summary(section: &Section<SubscriptionsRun>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::child::Lookups;
+    use crate::child::CacheCounts;
     use crate::load::Outcome;
     use crate::stats::Summary;
 
-    fn run(per_sec: f64, p99_us: f64, errors: u64, misses: u64) -> LoadRun {
+    fn run(per_sec: f64, p99_us: f64, errors: u64, hits: u64) -> LoadRun {
         LoadRun {
             links: 1_000,
             outcome: Outcome {
@@ -320,7 +333,11 @@ mod tests {
                 connects: 32,
                 answered: 1_000,
             },
-            lookups: Some(Lookups { hits: 0, misses }),
+            cache: Some(CacheCounts {
+                hits,
+                kept: 1_000 - hits,
+                stale: 0,
+            }),
             cpu: None,
             logged: None,
         }
@@ -328,24 +345,36 @@ mod tests {
 
     #[test]
     fn met_needs_the_rate_the_p99_and_no_errors() {
-        assert!(verdict(&run(21_000.0, 5_000.0, 0, 0), Mode::Warm).starts_with("**met**"));
-        let slow = verdict(&run(6_000.0, 5_000.0, 0, 0), Mode::Warm);
+        assert!(verdict(&run(21_000.0, 5_000.0, 0, 1_000), Mode::Warm).starts_with("**met**"));
+        let slow = verdict(&run(6_000.0, 5_000.0, 0, 1_000), Mode::Warm);
         assert!(
             slow.starts_with("**missed**") && slow.contains("30% of 20,000"),
             "{slow}"
         );
-        let tail = verdict(&run(3_500.0, 25_000.0, 0, 1_000), Mode::Cold);
+        let tail = verdict(&run(3_500.0, 25_000.0, 0, 0), Mode::Cold);
         assert!(tail.contains("over 20 ms by 5.00 ms"), "{tail}");
-        let failing = verdict(&run(3_500.0, 5_000.0, 3, 1_000), Mode::Cold);
+        let failing = verdict(&run(3_500.0, 5_000.0, 3, 0), Mode::Cold);
         assert!(failing.starts_with("**missed**") && failing.contains("3 errors"));
     }
 
     #[test]
     fn a_run_that_was_not_what_it_says_is_pointed_out() {
-        assert!(verdict(&run(21_000.0, 5_000.0, 0, 500), Mode::Warm)
-            .contains("Not every request was a hit"));
-        assert!(verdict(&run(3_500.0, 5_000.0, 0, 500), Mode::Cold)
-            .contains("Not every request was a miss"));
-        assert!(!verdict(&run(3_500.0, 5_000.0, 0, 1_000), Mode::Cold).contains("Not every"));
+        let warm = verdict(&run(21_000.0, 5_000.0, 0, 500), Mode::Warm);
+        assert!(
+            warm.contains("Not every request was a hit: 0.50 cache hits per answer"),
+            "{warm}"
+        );
+        let cold = verdict(&run(3_500.0, 5_000.0, 0, 500), Mode::Cold);
+        assert!(
+            cold.contains("Not every request was a miss: 0.50 cache hits per answer"),
+            "{cold}"
+        );
+        assert!(!verdict(&run(21_000.0, 5_000.0, 0, 1_000), Mode::Warm).contains("Not every"));
+        assert!(!verdict(&run(3_500.0, 5_000.0, 0, 0), Mode::Cold).contains("Not every"));
+        let unread = LoadRun {
+            cache: None,
+            ..run(3_500.0, 5_000.0, 0, 0)
+        };
+        assert!(!verdict(&unread, Mode::Cold).contains("Not every"));
     }
 }

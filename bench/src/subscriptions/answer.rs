@@ -85,42 +85,45 @@ fn link_credential(scheme: &str, rest: &str) -> anyhow::Result<String> {
         .with_context(|| format!("a {scheme}:// link has no credential"))
 }
 
-/// A Clash/mihomo YAML config; the credentials of its `proxies`. A light reading (the bench
-/// has no YAML parser): the block under the top-level `proxies:` key, whose entries start
-/// with `- ` and whose fields are indented by two.
+/// A Clash/mihomo YAML config; the credentials of its `proxies`, a list of mappings (each
+/// written as a one-line flow mapping, which any YAML reader takes as the block form).
 fn clash(text: &str, per_protocol: usize) -> anyhow::Result<Vec<String>> {
-    let mut lines = text.lines().skip_while(|l| *l != "proxies:");
-    ensure!(lines.next().is_some(), "no top-level `proxies:` key");
-    let block: Vec<&str> = lines
-        .take_while(|l| l.starts_with("- ") || l.starts_with("  "))
-        .collect();
-    let entries = block.iter().filter(|l| l.starts_with("- ")).count();
-    // A proxy's own field: on its `- ` line or indented by exactly two (deeper is nested).
-    let field = |line: &str, name: &str| {
-        line.strip_prefix("- ")
-            .or_else(|| line.strip_prefix("  ").filter(|l| !l.starts_with(' ')))?
-            .strip_prefix(name)?
-            .strip_prefix(':')
-            .map(|v| v.trim().trim_matches(['\'', '"']).to_string())
+    let doc: yaml_serde::Value = yaml_serde::from_str(text).context("the body is not YAML")?;
+    let Some(proxies) = doc.get("proxies") else {
+        bail!("no top-level `proxies` key");
     };
+    let Some(proxies) = proxies.as_sequence() else {
+        bail!("`proxies` is not a list");
+    };
+    let field = |proxy: &yaml_serde::Value, name: &str| {
+        proxy
+            .get(name)
+            .and_then(yaml_serde::Value::as_str)
+            .map(str::to_string)
+    };
+    ensure!(
+        proxies.iter().all(yaml_serde::Value::is_mapping),
+        "an entry of `proxies` is not a mapping"
+    );
     for protocol in PROTOCOLS {
-        let n = block
+        let n = proxies
             .iter()
-            .filter(|l| field(l, "type").as_deref() == Some(protocol))
+            .filter(|p| field(p, "type").as_deref() == Some(protocol))
             .count();
         ensure!(
             n == per_protocol,
             "{n} {protocol} proxies, {per_protocol} expected"
         );
     }
+    let entries = proxies.len();
     ensure!(
         entries == per_protocol * PROTOCOLS.len(),
         "{entries} proxies, {} expected",
         per_protocol * PROTOCOLS.len()
     );
-    let credentials: Vec<String> = block
+    let credentials: Vec<String> = proxies
         .iter()
-        .filter_map(|l| field(l, "uuid").or_else(|| field(l, "password")))
+        .filter_map(|p| field(p, "uuid").or_else(|| field(p, "password")))
         .collect();
     ensure!(
         credentials.len() == entries,
@@ -221,13 +224,21 @@ mod tests {
     }
 
     #[test]
-    fn clash_reads_the_proxies_block() {
-        let yaml = format!(
-            "mixed-port: 7890\nproxies:\n- name: n1 VLESS REALITY\n  type: vless\n  uuid: {UUID}\n\
-             - name: n1 VMess ws\n  type: vmess\n  uuid: {UUID}\n  ws-opts:\n    path: /vm\n\
-             - name: n1 Trojan gRPC\n  type: trojan\n  password: {UUID}\n\
-             proxy-groups:\n- name: Proxy\n  type: select\n"
-        );
+    fn clash_reads_the_proxies_list() {
+        // As the component writes it: block style at the top, each entry one flow line.
+        let yaml = r#"mixed-port: 7890
+mode: rule
+proxies:
+  - {"name": "n1 VLESS REALITY", "type": "vless", "server": "1.2.3.4", "port": 443, "uuid": "UUID", "reality-opts": {"public-key": "k", "short-id": "abcd"}}
+  - {"name": "n1 VMess ws", "type": "vmess", "uuid": "UUID", "ws-opts": {"path": "/vm", "headers": {"Host": "cdn.example.com"}}}
+  - {"name": "n1 Trojan gRPC", "type": "trojan", "password": "UUID"}
+proxy-groups:
+  - {"name": "PROXY", "type": "select", "proxies": ["AUTO", "n1 VLESS REALITY"]}
+rules:
+  - "IP-CIDR,127.0.0.0/8,DIRECT,no-resolve"
+  - "MATCH,PROXY"
+"#
+        .replace("UUID", UUID);
         check(
             Format::Clash,
             Some("text/yaml; charset=utf-8"),
@@ -238,6 +249,27 @@ mod tests {
         .unwrap();
         assert!(check(Format::Clash, Some("text/yaml"), yaml.as_bytes(), UUID, 2).is_err());
         assert!(check(Format::Clash, Some("text/plain"), yaml.as_bytes(), UUID, 1).is_err());
+        let other = yaml.replace(UUID, "x");
+        assert!(check(Format::Clash, Some("text/yaml"), other.as_bytes(), UUID, 1).is_err());
+        let no_password = yaml.replace("\"password\"", "\"secret\"");
+        assert!(check(
+            Format::Clash,
+            Some("text/yaml"),
+            no_password.as_bytes(),
+            UUID,
+            1
+        )
+        .is_err());
+        let broken = yaml.replace("proxies:\n", "proxies: [\n");
+        assert!(check(Format::Clash, Some("text/yaml"), broken.as_bytes(), UUID, 1).is_err());
+        assert!(check(
+            Format::Clash,
+            Some("text/yaml"),
+            b"mixed-port: 7890\n",
+            UUID,
+            1
+        )
+        .is_err());
     }
 
     #[test]

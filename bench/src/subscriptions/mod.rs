@@ -2,17 +2,21 @@
 //! servers backend (PostgreSQL + Redis): [`USERS`] subscribers and [`NODES`] nodes of three
 //! protocols, in each format, warm and cold.
 //!
-//! The `subscriptions` component caches a rendered answer in Redis under the content epoch, the
-//! link, the format asked for and the User-Agent:
+//! The `subscriptions` component lets the host keep its answers: the host's in-process response
+//! cache keys an answer by route, path and query, and the values of the request headers the
+//! format rules read (the User-Agent by default), and answers a repeat itself, without running
+//! the component, while the content epoch in Redis still has the value the answer was built
+//! under (one Redis GET) and for at most 10 minutes. A miss runs the component: the epoch (a
+//! Redis GET), the link's view (one PostgreSQL query), the catalog of nodes, format rules and
+//! settings (a Redis GET), the render; the host keeps the answer.
 //!
 //! - **warm**: [`WARM_LINKS`] links are fetched once with [`WARM_AGENT`], then loaded, rotating
-//!   through them with that same User-Agent: every request should be a hit (two Redis GETs).
+//!   through them with that same User-Agent: every request should be a host cache hit.
 //! - **cold**: all [`USERS`] links in rotation, each request with a User-Agent of its own
-//!   ([`COLD_AGENT`] and the request's number): every request is a miss that reads PostgreSQL,
-//!   renders and stores the answer.
+//!   ([`COLD_AGENT`] and the request's number): every request is a miss.
 //!
-//! Redis's keyspace misses are read around each run, so the report shows that a warm run hit
-//! and a cold run missed, rather than assuming it.
+//! The host's `nexuma_response_cache_total` counters (`/metrics`) are read around each run, so
+//! the report shows that a warm run hit and a cold run missed, rather than assuming it.
 
 mod answer;
 
@@ -28,7 +32,7 @@ use sqlx::{Connection, PgConnection};
 use tokio::task::JoinSet;
 
 use crate::api::{call, CALL_TIMEOUT};
-use crate::child::{Backend, Core, LoggedErrors, Lookups, Setup};
+use crate::child::{Backend, CacheCounts, Core, LoggedErrors, Setup};
 use crate::cpu::{self, Snapshot, Split, Usage};
 use crate::load::{self, Outcome, Plan, Target, Varied, Vary};
 use crate::report::Section;
@@ -44,6 +48,8 @@ pub const ENTRIES: usize = NODES * answer::PROTOCOLS.len();
 /// Links cached before a warm run and loaded in it.
 pub const WARM_LINKS: usize = 1_000;
 pub const WARM_AGENT: &str = "nexuma-bench/warm";
+/// A cold request's query parameter, valued with the request's number.
+pub const COLD_QUERY: &str = "n";
 /// The start of a cold request's User-Agent; the request's number follows.
 pub const COLD_AGENT: &str = "nexuma-bench/cold-";
 /// Matches none of the default format rules, as the two above: `/sub/:uuid` answers v2ray.
@@ -146,8 +152,8 @@ pub struct LoadRun {
     /// Distinct links requested.
     pub links: usize,
     pub outcome: Outcome,
-    /// Redis's keyspace lookups over the whole run, warm-up included (any client's).
-    pub lookups: Option<Lookups>,
+    /// The host's response-cache counters over the whole run, warm-up included.
+    pub cache: Option<CacheCounts>,
     /// Who used the vCPUs over the whole run, warm-up included.
     pub cpu: Option<Usage>,
     /// ERROR lines the Core logged over the whole run, warm-up included.
@@ -155,11 +161,18 @@ pub struct LoadRun {
 }
 
 impl LoadRun {
-    /// Redis misses per answer over the run: about 0 when warm, about 1 when cold (the
-    /// answer's key; the epoch's key is always there).
-    pub fn misses_per_answer(&self) -> Option<f64> {
-        let lookups = self.lookups?;
-        (self.outcome.answered > 0).then(|| lookups.misses as f64 / self.outcome.answered as f64)
+    /// Host response-cache hits per answer over the run: about 1 when warm, about 0 when cold.
+    pub fn hits_per_answer(&self) -> Option<f64> {
+        self.per_answer(self.cache?.hits)
+    }
+
+    /// Answers the host kept per answer over the run: about 0 when warm, about 1 when cold.
+    pub fn kept_per_answer(&self) -> Option<f64> {
+        self.per_answer(self.cache?.kept)
+    }
+
+    fn per_answer(&self, count: u64) -> Option<f64> {
+        (self.outcome.answered > 0).then(|| count as f64 / self.outcome.answered as f64)
     }
 }
 
@@ -202,10 +215,6 @@ async fn measure_formats(settings: &Settings, core: &Core) -> anyhow::Result<Vec
                 eprintln!("     failed: {e:#}");
                 format!("{e:#}")
             });
-        // No request reads these again: Redis keeps only what the next format caches.
-        if let Err(e) = core.kv_forget("sub:").await {
-            eprintln!("   warning: cannot remove the cached answers: {e:#}");
-        }
         rows.push(FormatRow { format, outcome });
     }
     Ok(rows)
@@ -423,12 +432,17 @@ async fn load_run(
     let target = varying(core, format.route(), move |n| {
         // In range: `count` is the list's length and not zero.
         let uuid = &links[(n % count as u64) as usize];
-        Varied {
-            path: format.path(uuid),
-            user_agent: Some(match mode {
-                Mode::Warm => WARM_AGENT.to_string(),
-                Mode::Cold => format!("{COLD_AGENT}{n}"),
-            }),
+        match mode {
+            Mode::Warm => Varied {
+                path: format.path(uuid),
+                user_agent: Some(WARM_AGENT.to_string()),
+            },
+            // The forced-format routes do not vary on the User-Agent: the query (which the
+            // component ignores but the cache key holds) makes each request new there too.
+            Mode::Cold => Varied {
+                path: format!("{}?{COLD_QUERY}={n}", format.path(uuid)),
+                user_agent: Some(format!("{COLD_AGENT}{n}")),
+            },
         }
     });
     let plan = Plan {
@@ -436,7 +450,7 @@ async fn load_run(
         measure: settings.measure,
         connections: settings.connections,
     };
-    let lookups_before = core.kv_lookups().await.ok();
+    let cache_before = core.response_cache().await.ok();
     let log_mark = core.log_mark();
     let cpu_before = core.pid().and_then(Split::take);
     let outcome = load::run(&target, &plan).await?;
@@ -445,31 +459,33 @@ async fn load_run(
         .and_then(Split::take)
         .zip(cpu_before)
         .and_then(|(after, before)| after.since(&before, cpu::cpus()));
-    let lookups = core
-        .kv_lookups()
+    let cache = core
+        .response_cache()
         .await
         .ok()
-        .zip(lookups_before)
+        .zip(cache_before)
         .map(|(after, before)| after.since(&before));
     let logged = core.errors_since(log_mark).ok();
     let run = LoadRun {
         links: count,
         outcome,
-        lookups,
+        cache,
         cpu,
         logged,
     };
     let o = &run.outcome;
     eprintln!(
-        "     {:<4} {:>8.0} req/s  p50 {:>9}  p99 {:>9}  errors {}  Redis misses/answer {}  \
+        "     {:<4} {:>8.0} req/s  p50 {:>9}  p99 {:>9}  errors {}  cache hits/answer {} (kept {})  \
          CPU: nexuma {} bench {} others {}",
         mode.name(),
         o.per_sec,
         crate::stats::format_us(o.latency.p50_us),
         crate::stats::format_us(o.latency.p99_us),
         o.errors,
-        run.misses_per_answer()
-            .map_or_else(|| "?".into(), |m| format!("{m:.2}")),
+        run.hits_per_answer()
+            .map_or_else(|| "?".into(), |h| format!("{h:.2}")),
+        run.kept_per_answer()
+            .map_or_else(|| "?".into(), |k| format!("{k:.2}")),
         run.cpu
             .map_or_else(|| "?".into(), |u| format!("{:.2}", u.core)),
         run.cpu
@@ -503,8 +519,8 @@ mod tests {
     }
 
     #[test]
-    fn misses_are_counted_per_answer() {
-        let run = |answered, misses| LoadRun {
+    fn cache_hits_are_counted_per_answer() {
+        let run = |answered, hits, kept| LoadRun {
             links: 1,
             outcome: Outcome {
                 per_sec: 0.0,
@@ -514,12 +530,22 @@ mod tests {
                 connects: 1,
                 answered,
             },
-            lookups: Some(Lookups { hits: 0, misses }),
+            cache: Some(CacheCounts {
+                hits,
+                kept,
+                stale: 0,
+            }),
             cpu: None,
             logged: None,
         };
-        assert_eq!(run(200, 0).misses_per_answer(), Some(0.0));
-        assert_eq!(run(200, 200).misses_per_answer(), Some(1.0));
-        assert_eq!(run(0, 5).misses_per_answer(), None);
+        assert_eq!(run(200, 200, 0).hits_per_answer(), Some(1.0));
+        assert_eq!(run(200, 0, 200).hits_per_answer(), Some(0.0));
+        assert_eq!(run(200, 0, 200).kept_per_answer(), Some(1.0));
+        assert_eq!(run(0, 5, 0).hits_per_answer(), None);
+        let unread = LoadRun {
+            cache: None,
+            ..run(200, 0, 0)
+        };
+        assert_eq!(unread.hits_per_answer(), None);
     }
 }

@@ -2,8 +2,10 @@
 //! grants access now and, if not, why; and the connections it offers.
 
 use nexuma_sdk::db::{Executor, Row, Value};
-use nexuma_sdk::{log, ApiError};
+use nexuma_sdk::ApiError;
 use xray::{Connection, InboundSpec, Protocol};
+
+use crate::catalog::Node;
 
 /// Everything an export needs to know about one link.
 pub struct LinkView {
@@ -155,33 +157,20 @@ fn display_name(node: &str, spec: &InboundSpec) -> String {
 
 /// One connection per inbound of every active node the link may use (protocols permitted by
 /// its tariff and itself), then the entries of the tariff's external sources; names unique.
-pub fn connections(db: &impl Executor, view: &LinkView) -> Result<Vec<Connection>, ApiError> {
+pub fn connections(
+    db: &impl Executor,
+    nodes: &[Node],
+    view: &LinkView,
+) -> Result<Vec<Connection>, ApiError> {
     let mut out = Vec::new();
-    for row in db
-        .query(
-            "SELECT id, name, address, inbounds FROM nodes WHERE status = 'active' \
-             ORDER BY created_at, id",
-            &[],
-        )?
-        .iter()
-    {
-        let node = row.str("id")?;
-        if !view.permits_node(node) {
-            continue;
-        }
-        let specs: Vec<InboundSpec> = match serde_json::from_str(row.str("inbounds")?) {
-            Ok(specs) => specs,
-            Err(e) => {
-                log::warn(
-                    "node inbounds unreadable",
-                    &[("nodeId", node), ("error", &e.to_string())],
-                );
-                continue;
-            }
-        };
-        let (name, address) = (row.str("name")?, row.str("address")?);
-        for spec in specs.iter().filter(|s| view.permits_protocol(s.protocol)) {
-            if let Some(c) = Connection::new(spec, address, &view.uuid, &display_name(name, spec)) {
+    for node in nodes.iter().filter(|n| view.permits_node(&n.id)) {
+        for spec in node
+            .inbounds
+            .iter()
+            .filter(|s| view.permits_protocol(s.protocol))
+        {
+            let name = display_name(&node.name, spec);
+            if let Some(c) = Connection::new(spec, &node.address, &view.uuid, &name) {
                 out.push(c);
             }
         }

@@ -1,74 +1,43 @@
 //! `GET /sub/:uuid` and `GET /sub/:uuid/:format`: the subscription VPN clients poll, the Core's
 //! hottest public path.
 //!
-//! A rendered answer is cached in the key-value store under the content epoch, the link, the
-//! format asked for and the User-Agent (which picks the format), so a repeated poll costs two
-//! key-value reads and no database work; anything users are shown that changes moves the epoch
-//! (`nexuma_sdk::cache`), and entries expire after [`TTL_MS`] anyway (which bounds how old the
-//! traffic figures in `subscription-userinfo` can be).
+//! An answer is rendered under the content epoch and handed to the host's response cache, which
+//! gives it again — to the same address with the same values of the headers the format rules
+//! read — without running this component, until the epoch moves (anything users are shown
+//! changed: `nexuma_sdk::cache`) or [`TTL_MS`] passes (which bounds how old the traffic figures
+//! in `subscription-userinfo` can be). The host also answers `If-None-Match` from the `ETag`.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use nexuma_sdk::db::Pool;
-use nexuma_sdk::{cache, id, kv, log, settings as core, ApiError, Request, Response};
-use sha2::{Digest, Sha256};
+use nexuma_sdk::{cache, id, settings as core, ApiError, Request, Response};
+use xxhash_rust::xxh3::xxh3_128;
 
 use crate::access::{self, LinkView};
+use crate::catalog::{self, Catalog};
 use crate::format::{self, Format};
-use crate::{rules, settings};
+use crate::rules;
 
 const TTL_MS: u64 = 10 * 60 * 1000;
 
-/// A cached answer: the ETag, the headers, the body.
-struct Cached {
+/// A rendered answer: the ETag, the headers, the body.
+struct Rendered {
     etag: String,
     headers: Vec<(String, String)>,
     body: String,
 }
 
-impl Cached {
-    fn encode(&self) -> String {
-        let headers = serde_json::to_string(&self.headers).unwrap_or_else(|_| "[]".into());
-        format!("{}\n{headers}\n{}", self.etag, self.body)
-    }
-
-    fn decode(raw: &str) -> Option<Cached> {
-        let (etag, rest) = raw.split_once('\n')?;
-        let (headers, body) = rest.split_once('\n')?;
-        Some(Cached {
-            etag: etag.to_string(),
-            headers: serde_json::from_str(headers).ok()?,
-            body: body.to_string(),
-        })
-    }
-
-    /// 200 with the body, or 304 when the client has this ETag already.
-    fn respond(self, req: &Request) -> Response {
+impl Rendered {
+    fn respond(self) -> Response {
         let mut headers = self.headers;
-        headers.push(("etag".into(), self.etag.clone()));
+        headers.push(("etag".into(), self.etag));
         headers.push(("cache-control".into(), "no-cache".into()));
-        let fresh = req.header("if-none-match").is_some_and(|v| {
-            v.split(',')
-                .any(|t| t.trim().trim_start_matches("W/") == self.etag)
-        });
-        if fresh {
-            headers.retain(|(k, _)| k != "content-type");
-            return Response {
-                status: 304,
-                headers,
-                body: Vec::new(),
-            };
-        }
         Response {
             status: 200,
             headers,
             body: self.body.into_bytes(),
         }
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn not_found() -> ApiError {
@@ -101,42 +70,32 @@ pub fn get(req: &Request) -> Result<Response, ApiError> {
     if !id::is_uuid(&uuid) {
         return Err(not_found());
     }
-    let agent = req.header("user-agent").unwrap_or("");
-    let epoch = cache::epoch()?;
-    let material = format!(
-        "{uuid}\0{}\0{agent}",
-        forced.map(Format::name).unwrap_or("")
-    );
-    let key = format!(
-        "sub:{epoch}:{}",
-        &hex(&Sha256::digest(material.as_bytes()))[..32]
-    );
-    if let Some(hit) = kv::get(&key)?.as_deref().and_then(Cached::decode) {
-        return Ok(hit.respond(req));
-    }
-
+    // The epoch before the data: a change committed meanwhile moves it past this answer's.
+    let epoch = cache::current()?;
     let view = access::by_uuid(&Pool, &uuid)?.ok_or_else(not_found)?;
-    let format = match forced {
-        Some(f) => f,
-        None => rules::pick(&rules::load(&Pool)?, |h| req.header(h).map(str::to_string))
-            .unwrap_or(Format::V2ray),
+    let catalog = catalog::load(&Pool, &epoch)?;
+    let (format, vary) = match forced {
+        Some(f) => (f, Vec::new()),
+        None => {
+            let format = rules::pick(&catalog.rules, |h| req.header(h).map(str::to_string))
+                .unwrap_or(Format::V2ray);
+            (format, rules::headers(&catalog.rules))
+        }
     };
-    let answer = render(&view, format)?;
-    if let Err(e) = kv::set(&key, &answer.encode(), Some(TTL_MS)) {
-        log::warn("subscription not cached", &[("error", &e.message)]);
-    }
-    Ok(answer.respond(req))
+    let answer = render(&view, &catalog, format)?;
+    epoch.keep_answer(vary, TTL_MS);
+    Ok(answer.respond())
 }
 
 /// The answer for a link in a format: its connections (or one entry saying why there are none)
 /// and the headers clients read.
-fn render(view: &LinkView, format: Format) -> Result<Cached, ApiError> {
+fn render(view: &LinkView, catalog: &Catalog, format: Format) -> Result<Rendered, ApiError> {
     let connections = match view.inactive_reason() {
-        None => access::connections(&Pool, view)?,
+        None => access::connections(&Pool, &catalog.nodes, view)?,
         Some(reason) => vec![xray::Connection::remark(reason)],
     };
     let body = format.render(&connections);
-    let s = settings::load(&Pool)?;
+    let s = &catalog.settings;
     let base = core::public_url();
     let title = &s.profile_title;
     let mut headers = vec![
@@ -172,8 +131,9 @@ fn render(view: &LinkView, format: Format) -> Result<Cached, ApiError> {
     if let Some(url) = &s.support_url {
         headers.push(("support-url".into(), url.clone()));
     }
-    let etag = format!("\"{}\"", &hex(&Sha256::digest(body.as_bytes()))[..32]);
-    Ok(Cached {
+    // Names the body only: a validator, not a secret, so a fast hash does.
+    let etag = format!("\"{:032x}\"", xxh3_128(body.as_bytes()));
+    Ok(Rendered {
         etag,
         headers,
         body,

@@ -28,14 +28,6 @@ impl Format {
         }
     }
 
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::V2ray => "v2ray",
-            Format::Clash => "clash",
-            Format::Singbox => "singbox",
-        }
-    }
-
     pub fn content_type(self) -> &'static str {
         match self {
             Format::V2ray => "text/plain; charset=utf-8",

@@ -2,10 +2,11 @@
 //! connections, link by link).
 
 use nexuma_sdk::db::{Executor, Pool};
-use nexuma_sdk::{id, response, settings, ApiError, Request, Response};
+use nexuma_sdk::{cache, id, response, settings, ApiError, Request, Response};
 use serde_json::json;
 
 use crate::access::{self, LinkView};
+use crate::catalog;
 
 fn status(view: &LinkView) -> serde_json::Value {
     let (state, reason) = view.state();
@@ -53,9 +54,10 @@ pub fn configs(req: &Request) -> Result<Response, ApiError> {
     let user = &req.caller()?.id;
     let base = settings::public_url();
     let mut items = Vec::new();
+    let catalog = catalog::load(&Pool, &cache::current()?)?;
     for view in access::of_user(&Pool, user)? {
         let connections = match view.inactive_reason() {
-            None => access::connections(&Pool, &view)?,
+            None => access::connections(&Pool, &catalog.nodes, &view)?,
             Some(_) => Vec::new(),
         };
         let connections: Vec<serde_json::Value> = connections

@@ -189,6 +189,17 @@ pub fn pick(rules: &[Rule], header: impl Fn(&str) -> Option<String>) -> Option<F
         .map(|r| r.format)
 }
 
+/// The request headers the rules read, each once: what a picked format depends on.
+pub fn headers(rules: &[Rule]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for r in rules {
+        if !names.contains(&r.header) {
+            names.push(r.header.clone());
+        }
+    }
+    names
+}
+
 pub fn get(_req: &Request) -> Result<Response, ApiError> {
     response::json(
         200,

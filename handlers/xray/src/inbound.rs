@@ -200,6 +200,25 @@ impl InboundSpec {
         }
     }
 
+    /// The spec without what only the node may hold — the REALITY private key (its public key
+    /// completed first) and TLS key material — for caches of what clients are shown.
+    pub fn public_part(&self) -> InboundSpec {
+        let mut spec = self.clone();
+        if let Some(reality) = spec.reality.as_mut() {
+            if reality.public_key.is_none() {
+                reality.public_key = crate::reality::public_key(&reality.private_key).ok();
+            }
+            reality.private_key.clear();
+        }
+        if let Some(tls) = spec.tls.as_mut() {
+            tls.key = None;
+            tls.key_file = None;
+            tls.certificate = None;
+            tls.certificate_file = None;
+        }
+        spec
+    }
+
     /// The Shadowsocks 2022 server PSK's length, which users' PSKs must have.
     pub fn ss2022_key_len(&self) -> Option<usize> {
         let method = self.method.as_deref()?;
@@ -594,6 +613,31 @@ mod tests {
     }
 
     const PRIVATE: &str = "cMEHUqnhjOvD0fVb5Pf4aSRDuTTvqaLeXRbBdBQxL3E";
+
+    #[test]
+    fn the_public_part_keeps_no_private_key_and_still_makes_the_same_client() {
+        let reality = spec(json!({
+            "tag": "r", "protocol": "vless", "port": 443, "security": "reality",
+            "reality": { "dest": "a.com:443", "serverNames": ["a.com"], "privateKey": PRIVATE,
+                         "shortIds": ["ab"] } }));
+        let tls = spec(json!({
+            "tag": "t", "protocol": "trojan", "port": 443, "security": "tls",
+            "tls": { "serverName": "t.example", "certificate": "CERT", "key": "KEY",
+                     "keyFile": "/k", "certificateFile": "/c" } }));
+        for full in [reality, tls] {
+            let public = full.public_part();
+            let text = serde_json::to_string(&public).expect("json");
+            for secret in [PRIVATE, "KEY", "CERT", "/k"] {
+                assert!(!text.contains(secret), "{secret} left in {text}");
+            }
+            let uuid = "9e1f4b8a-3c2d-4e5f-8a9b-0c1d2e3f4a5b";
+            assert_eq!(
+                crate::Connection::new(&public, "h", uuid, "n"),
+                crate::Connection::new(&full, "h", uuid, "n"),
+                "clients are shown the same"
+            );
+        }
+    }
 
     #[test]
     fn reality_vision_builds_the_documented_inbound() {

@@ -33,6 +33,24 @@ pub fn client_secret(spec: &InboundSpec, key: &str) -> String {
     }
 }
 
+/// A client config's two groups: the members of the automatic one — every proxy, or `fallback`
+/// when there is none (an empty group fails to load) — and the choices of the one users pick
+/// in: `auto` first, then the members.
+fn groups<'a>(
+    proxies: impl Iterator<Item = &'a str>,
+    fallback: &'a str,
+    auto: &'a str,
+) -> (Vec<&'a str>, Vec<&'a str>) {
+    let mut members: Vec<&str> = proxies.collect();
+    if members.is_empty() {
+        members.push(fallback);
+    }
+    let mut choices = Vec::with_capacity(members.len() + 1);
+    choices.push(auto);
+    choices.extend(&members);
+    (members, choices)
+}
+
 /// Standard base64 of the first `len` (≤ 32) bytes of SHA-256(`key`).
 pub fn ss2022_user_key(key: &str, len: usize) -> String {
     let digest = Sha256::digest(key.as_bytes());

@@ -1,7 +1,12 @@
 //! sing-box 1.12+ client config: tun and mixed inbounds, a selector and an urltest over the
 //! proxies, DNS and route in the 1.12 form.
+//!
+//! Outbounds are typed (serialized without building a JSON tree): a subscription renders them
+//! for every poll that misses the cache.
 
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{json, Value};
+use serde_with::skip_serializing_none;
 
 use crate::clash::split_early_data;
 use crate::client::Connection;
@@ -10,144 +15,222 @@ use crate::inbound::{Network, Protocol, Security};
 pub const SELECTOR: &str = "proxy";
 pub const URLTEST: &str = "auto";
 
-fn tls(c: &Connection) -> Option<Value> {
+/// One proxy outbound.
+#[skip_serializing_none]
+#[derive(Serialize, Debug)]
+pub struct Outbound<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    tag: &'a str,
+    server: &'a str,
+    server_port: u16,
+    uuid: Option<&'a str>,
+    flow: Option<&'a str>,
+    packet_encoding: Option<&'static str>,
+    security: Option<&'static str>,
+    alter_id: Option<u8>,
+    method: Option<&'a str>,
+    password: Option<String>,
+    tls: Option<Tls<'a>>,
+    transport: Option<Transport<'a>>,
+}
+
+#[skip_serializing_none]
+#[derive(Serialize, Debug)]
+struct Tls<'a> {
+    enabled: bool,
+    server_name: Option<&'a str>,
+    insecure: Option<bool>,
+    alpn: Option<&'a [String]>,
+    utls: Utls<'a>,
+    reality: Option<Reality<'a>>,
+}
+
+#[skip_serializing_none]
+#[derive(Serialize, Debug)]
+struct Utls<'a> {
+    enabled: bool,
+    fingerprint: &'a str,
+}
+
+#[skip_serializing_none]
+#[derive(Serialize, Debug)]
+struct Reality<'a> {
+    enabled: bool,
+    public_key: Option<&'a str>,
+    short_id: &'a str,
+}
+
+#[skip_serializing_none]
+#[derive(Serialize, Debug)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum Transport<'a> {
+    Ws {
+        path: String,
+        headers: Option<HostHeader<'a>>,
+        max_early_data: Option<u32>,
+        early_data_header_name: Option<&'static str>,
+    },
+    Httpupgrade {
+        path: &'a str,
+        host: Option<&'a str>,
+    },
+    Grpc {
+        service_name: Option<&'a str>,
+    },
+}
+
+#[skip_serializing_none]
+#[derive(Serialize, Debug)]
+struct HostHeader<'a> {
+    #[serde(rename = "Host")]
+    host: &'a str,
+}
+
+fn tls(c: &Connection) -> Option<Tls<'_>> {
     if c.security == Security::None {
         return None;
     }
-    let mut t = json!({ "enabled": true });
-    if let Some(sni) = &c.sni {
-        t["server_name"] = json!(sni);
-    }
-    if c.allow_insecure {
-        t["insecure"] = json!(true);
-    }
-    if !c.alpn.is_empty() {
-        t["alpn"] = json!(c.alpn);
-    }
-    // REALITY cannot work without uTLS.
-    let fingerprint = c.fingerprint.as_deref().unwrap_or("chrome");
-    t["utls"] = json!({ "enabled": true, "fingerprint": fingerprint });
-    if c.security == Security::Reality {
-        t["reality"] = json!({
-            "enabled": true,
-            "public_key": c.reality_public_key,
-            "short_id": c.reality_short_id.clone().unwrap_or_default(),
-        });
-    }
-    Some(t)
+    Some(Tls {
+        enabled: true,
+        server_name: c.sni.as_deref(),
+        insecure: c.allow_insecure.then_some(true),
+        alpn: (!c.alpn.is_empty()).then_some(c.alpn.as_slice()),
+        // REALITY cannot work without uTLS.
+        utls: Utls {
+            enabled: true,
+            fingerprint: c.fingerprint.as_deref().unwrap_or("chrome"),
+        },
+        reality: (c.security == Security::Reality).then(|| Reality {
+            enabled: true,
+            public_key: c.reality_public_key.as_deref(),
+            short_id: c.reality_short_id.as_deref().unwrap_or_default(),
+        }),
+    })
 }
 
-fn transport(c: &Connection) -> Option<Value> {
+fn transport(c: &Connection) -> Option<Transport<'_>> {
     match c.network {
         Network::Tcp | Network::Xhttp => None,
         Network::Ws => {
             let (path, early) = split_early_data(c.path.as_deref().unwrap_or("/"));
-            let mut t = json!({ "type": "ws", "path": path });
-            if let Some(host) = &c.host {
-                t["headers"] = json!({ "Host": host });
-            }
-            if let Some(n) = early {
-                t["max_early_data"] = json!(n);
-                t["early_data_header_name"] = json!("Sec-WebSocket-Protocol");
-            }
-            Some(t)
+            Some(Transport::Ws {
+                path,
+                headers: c.host.as_deref().map(|host| HostHeader { host }),
+                max_early_data: early,
+                early_data_header_name: early.map(|_| "Sec-WebSocket-Protocol"),
+            })
         }
-        Network::Httpupgrade => {
-            let mut t = json!({ "type": "httpupgrade", "path": c.path.as_deref().unwrap_or("/") });
-            if let Some(host) = &c.host {
-                t["host"] = json!(host);
-            }
-            Some(t)
-        }
-        Network::Grpc => Some(json!({ "type": "grpc", "service_name": c.service_name })),
+        Network::Httpupgrade => Some(Transport::Httpupgrade {
+            path: c.path.as_deref().unwrap_or("/"),
+            host: c.host.as_deref(),
+        }),
+        Network::Grpc => Some(Transport::Grpc {
+            service_name: c.service_name.as_deref(),
+        }),
     }
 }
 
 /// One outbound, or `None` when sing-box cannot use the connection (xhttp).
-pub fn outbound(c: &Connection) -> Option<Value> {
+pub fn outbound(c: &Connection) -> Option<Outbound<'_>> {
     if c.network == Network::Xhttp {
         return None;
     }
-    let mut o = Map::new();
-    let kind = match c.protocol {
-        Protocol::Vless => "vless",
-        Protocol::Vmess => "vmess",
-        Protocol::Trojan => "trojan",
-        Protocol::Shadowsocks => "shadowsocks",
+    let mut o = Outbound {
+        kind: match c.protocol {
+            Protocol::Vless => "vless",
+            Protocol::Vmess => "vmess",
+            Protocol::Trojan => "trojan",
+            Protocol::Shadowsocks => "shadowsocks",
+        },
+        tag: &c.name,
+        server: &c.address,
+        server_port: c.port,
+        uuid: None,
+        flow: None,
+        packet_encoding: None,
+        security: None,
+        alter_id: None,
+        method: None,
+        password: None,
+        tls: None,
+        transport: None,
     };
-    o.insert("type".into(), json!(kind));
-    o.insert("tag".into(), json!(c.name));
-    o.insert("server".into(), json!(c.address));
-    o.insert("server_port".into(), json!(c.port));
     match c.protocol {
         Protocol::Vless => {
-            o.insert("uuid".into(), json!(c.secret));
-            if let Some(flow) = c.effective_flow() {
-                o.insert("flow".into(), json!(flow));
-            }
-            o.insert("packet_encoding".into(), json!("xudp"));
+            o.uuid = Some(&c.secret);
+            o.flow = c.effective_flow();
+            o.packet_encoding = Some("xudp");
         }
         Protocol::Vmess => {
-            o.insert("uuid".into(), json!(c.secret));
-            o.insert("security".into(), json!("auto"));
-            o.insert("alter_id".into(), json!(0));
+            o.uuid = Some(&c.secret);
+            o.security = Some("auto");
+            o.alter_id = Some(0);
         }
-        Protocol::Trojan => {
-            o.insert("password".into(), json!(c.secret));
-        }
+        Protocol::Trojan => o.password = Some(c.secret.clone()),
         Protocol::Shadowsocks => {
-            o.insert("method".into(), json!(c.ss_method));
-            o.insert("password".into(), json!(c.ss_password()));
+            o.method = c.ss_method.as_deref();
+            o.password = Some(c.ss_password());
         }
     }
     if c.protocol != Protocol::Shadowsocks {
-        if let Some(t) = tls(c) {
-            o.insert("tls".into(), t);
-        }
-        if let Some(t) = transport(c) {
-            o.insert("transport".into(), t);
-        }
+        o.tls = tls(c);
+        o.transport = transport(c);
     }
-    Some(Value::Object(o))
+    Some(o)
+}
+
+/// An entry of `outbounds`: a fixed one (groups, direct) or a proxy.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Entry<'a> {
+    Fixed(Value),
+    Proxy(Outbound<'a>),
+}
+
+#[derive(Serialize)]
+struct Document<'a> {
+    log: Value,
+    dns: Value,
+    inbounds: Value,
+    outbounds: Vec<Entry<'a>>,
+    route: Value,
+    experimental: Value,
 }
 
 /// A complete sing-box config for these connections (names already unique).
 pub fn config(connections: &[Connection]) -> String {
-    let proxies: Vec<Value> = connections.iter().filter_map(outbound).collect();
-    let tags: Vec<Value> = proxies.iter().map(|p| p["tag"].clone()).collect();
-    // An empty selector or urltest is a start-up error: fall back to direct.
-    let members = if tags.is_empty() {
-        vec![json!("direct")]
-    } else {
-        tags
-    };
-    let mut select = vec![json!(URLTEST)];
-    select.extend(members.iter().cloned());
+    let proxies: Vec<Outbound> = connections.iter().filter_map(outbound).collect();
+    let (members, select) = crate::groups(proxies.iter().map(|p| p.tag), "direct", URLTEST);
     let mut outbounds = vec![
-        json!({ "type": "selector", "tag": SELECTOR, "outbounds": select, "default": URLTEST,
-                "interrupt_exist_connections": true }),
-        json!({ "type": "urltest", "tag": URLTEST, "outbounds": members,
+        Entry::Fixed(
+            json!({ "type": "selector", "tag": SELECTOR, "outbounds": select, "default": URLTEST,
+                    "interrupt_exist_connections": true }),
+        ),
+        Entry::Fixed(
+            json!({ "type": "urltest", "tag": URLTEST, "outbounds": members,
                 "url": "https://www.gstatic.com/generate_204", "interval": "3m", "tolerance": 50 }),
+        ),
     ];
-    outbounds.extend(proxies);
-    outbounds.push(json!({ "type": "direct", "tag": "direct" }));
-    let doc = json!({
-        "log": { "level": "warn" },
-        "dns": {
+    outbounds.extend(proxies.into_iter().map(Entry::Proxy));
+    outbounds.push(Entry::Fixed(json!({ "type": "direct", "tag": "direct" })));
+    let doc = Document {
+        log: json!({ "level": "warn" }),
+        dns: json!({
             "servers": [
                 { "type": "https", "tag": "dns-remote", "server": "1.1.1.1", "detour": SELECTOR },
                 { "type": "local", "tag": "dns-local" }
             ],
             "final": "dns-remote",
             "strategy": "prefer_ipv4"
-        },
-        "inbounds": [
+        }),
+        inbounds: json!([
             { "type": "tun", "tag": "tun-in", "address": ["172.19.0.1/30", "fdfe:dcba:9876::1/126"],
               "auto_route": true, "strict_route": true, "stack": "mixed" },
             { "type": "mixed", "tag": "mixed-in", "listen": "127.0.0.1", "listen_port": 2080 }
-        ],
-        "outbounds": outbounds,
-        "route": {
+        ]),
+        outbounds,
+        route: json!({
             "rules": [
                 { "action": "sniff" },
                 { "protocol": "dns", "action": "hijack-dns" },
@@ -156,9 +239,9 @@ pub fn config(connections: &[Connection]) -> String {
             "final": SELECTOR,
             "auto_detect_interface": true,
             "default_domain_resolver": "dns-local"
-        },
-        "experimental": { "cache_file": { "enabled": true } }
-    });
+        }),
+        experimental: json!({ "cache_file": { "enabled": true } }),
+    };
     serde_json::to_string_pretty(&doc).unwrap_or_default()
 }
 
@@ -198,6 +281,17 @@ mod tests {
                 json!({ "tag": "x", "protocol": "vless", "port": 1, "network": "xhttp" }),
                 "XHTTP",
             ),
+            conn(
+                json!({ "tag": "w", "protocol": "vmess", "port": 80, "network": "ws",
+                "path": "/vm?ed=2048", "host": "cdn.example.com" }),
+                "WS",
+            ),
+            conn(
+                json!({ "tag": "g", "protocol": "trojan", "port": 443, "network": "grpc",
+                "serviceName": "tg", "security": "tls",
+                "tls": { "serverName": "t.example.com", "alpn": ["h2"], "allowInsecure": true } }),
+                "GRPC",
+            ),
         ];
         let doc: Value = serde_json::from_str(&config(&all)).unwrap();
         let outbounds = doc["outbounds"].as_array().unwrap();
@@ -205,10 +299,18 @@ mod tests {
             .iter()
             .map(|o| o["tag"].as_str().unwrap())
             .collect();
-        assert_eq!(tags, vec!["proxy", "auto", "REALITY", "HU", "SS", "direct"]);
+        assert_eq!(
+            tags,
+            vec!["proxy", "auto", "REALITY", "HU", "SS", "WS", "GRPC", "direct"]
+        );
         assert_eq!(
             outbounds[0]["outbounds"],
-            json!(["auto", "REALITY", "HU", "SS"])
+            json!(["auto", "REALITY", "HU", "SS", "WS", "GRPC"])
+        );
+        assert_eq!(outbounds[0]["default"], "auto");
+        assert_eq!(
+            outbounds[1]["outbounds"],
+            json!(["REALITY", "HU", "SS", "WS", "GRPC"])
         );
         let r = &outbounds[2];
         assert_eq!(r["flow"], "xtls-rprx-vision");
@@ -225,6 +327,31 @@ mod tests {
                 "c2VydmVyUFNLMTZieXRlcw==:{}",
                 crate::ss2022_user_key(UUID, 16)
             )
+        );
+        assert_eq!(outbounds[4]["method"], "2022-blake3-aes-128-gcm");
+        assert!(outbounds[4].get("tls").is_none());
+        let ws = &outbounds[5];
+        assert_eq!(
+            (ws["type"].as_str(), ws["security"].as_str()),
+            (Some("vmess"), Some("auto"))
+        );
+        assert_eq!(ws["alter_id"], 0);
+        assert_eq!(
+            ws["transport"],
+            json!({ "type": "ws", "path": "/vm", "headers": { "Host": "cdn.example.com" },
+                    "max_early_data": 2048, "early_data_header_name": "Sec-WebSocket-Protocol" })
+        );
+        assert!(ws.get("tls").is_none());
+        let grpc = &outbounds[6];
+        assert_eq!(grpc["password"], UUID);
+        assert_eq!(
+            grpc["transport"],
+            json!({ "type": "grpc", "service_name": "tg" })
+        );
+        assert_eq!(
+            grpc["tls"],
+            json!({ "enabled": true, "server_name": "t.example.com", "insecure": true,
+                    "alpn": ["h2"], "utls": { "enabled": true, "fingerprint": "chrome" } })
         );
         assert_eq!(doc["route"]["final"], "proxy");
         assert_eq!(doc["route"]["default_domain_resolver"], "dns-local");

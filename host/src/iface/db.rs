@@ -38,6 +38,9 @@ pub enum Transaction {
     Finished,
 }
 
+/// A pooled connection idle for longer is pinged before use.
+const IDLE_CHECK_AFTER: Duration = Duration::from_secs(5);
+
 impl Database {
     /// Opens the pool. Nothing is contacted yet: `migrate` is the first real use.
     pub fn open(target: &DatabaseTarget) -> Result<Self, sqlx::Error> {
@@ -45,6 +48,17 @@ impl Database {
             DatabaseTarget::Postgres(url) => {
                 let pool = PgPoolOptions::new()
                     .max_connections(16)
+                    // A ping per query would double the round trips of a busy Core: only a
+                    // connection that sat idle (the server may have restarted) is checked.
+                    .test_before_acquire(false)
+                    .before_acquire(|conn, meta| {
+                        Box::pin(async move {
+                            if meta.idle_for > IDLE_CHECK_AFTER {
+                                sqlx::Connection::ping(conn).await?;
+                            }
+                            Ok(true)
+                        })
+                    })
                     .acquire_timeout(Duration::from_secs(5))
                     .connect_lazy(url)?;
                 Ok(Database::Postgres(pool))

@@ -7,6 +7,7 @@ pub mod http;
 pub mod kv;
 pub mod log;
 pub mod passwords;
+pub mod response_cache;
 pub mod settings;
 pub mod telegram;
 pub mod tokens;

@@ -98,7 +98,10 @@ fn engine_config(limits: &ComponentLimits) -> Config {
         .max_memory_size(limits.memory_bytes)
         // Keep a little of each memory resident: cheaper than faulting pages in every request.
         .linear_memory_keep_resident(2 * 1024 * 1024)
-        .table_keep_resident(512 * 1024);
+        .table_keep_resident(512 * 1024)
+        // Where the kernel can tell (Linux 6.7+), reset only the pages an instance touched
+        // rather than all it keeps resident.
+        .pagemap_scan(wasmtime::Enabled::Auto);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     config
 }

@@ -9,6 +9,7 @@ use wasmtime::{Store, UpdateDeadline};
 
 use super::engine::Runtime;
 use super::state::{Capabilities, State};
+use crate::bindings::nexuma::core::response_cache::Policy;
 use crate::bindings::nexuma::core::types::Job;
 use crate::bindings::{HandlerPre, Request, Response, Route};
 use crate::metrics;
@@ -66,6 +67,12 @@ pub enum CallError {
     Memory(String),
     #[error("every instance slot is in use")]
     Busy,
+}
+
+/// A component's answer to a request, and whether it let the host keep it.
+pub struct Answer {
+    pub response: Response,
+    pub keep: Option<Policy>,
 }
 
 /// Raised from the epoch callback when a call's wall-clock deadline has passed.
@@ -202,7 +209,7 @@ impl LoadedComponent {
         caps: &Arc<Capabilities>,
         request_id: Arc<str>,
         request: &Request,
-    ) -> Result<Response, CallError> {
+    ) -> Result<Answer, CallError> {
         let mut store = self.new_store(caps, request_id);
         metrics::instantiation(&self.name);
         // The host may wait on I/O (a slow query) where epochs cannot reach: bound it too.
@@ -219,7 +226,11 @@ impl LoadedComponent {
             Err(_) => metrics::trap(&self.name),
             Ok(_) => {}
         }
-        result
+        let response = result?;
+        Ok(Answer {
+            response,
+            keep: store.into_data().keep,
+        })
     }
 
     fn settle<R>(

@@ -6,5 +6,5 @@ mod loaded;
 mod state;
 
 pub use engine::Runtime;
-pub use loaded::{CallError, LoadError, LoadedComponent};
+pub use loaded::{Answer, CallError, LoadError, LoadedComponent};
 pub use state::{Capabilities, State};

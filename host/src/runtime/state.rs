@@ -43,6 +43,8 @@ pub struct State {
     /// The largest size, in bytes, a linear memory of this instance was allowed to grow to
     /// (its initial size counts: wasmtime asks the limiter when a memory is created).
     pub(crate) memory_peak: usize,
+    /// What the guest asked the host to keep its answer under (`response-cache.keep`).
+    pub(crate) keep: Option<crate::bindings::nexuma::core::response_cache::Policy>,
 }
 
 /// The typed error a guest's over-cap `memory.grow` traps with.
@@ -76,6 +78,7 @@ impl State {
             deadline,
             memory_exceeded: false,
             memory_peak: 0,
+            keep: None,
         }
     }
 

@@ -3,7 +3,7 @@
 //! (epoch deadline, traps, memory cap), outbound HTTP.
 
 use nexuma_sdk::{
-    db, export_component, http, kv, response, settings, ApiError, AuthLevel, Component, Job,
+    cache, db, export_component, http, kv, response, settings, ApiError, AuthLevel, Component, Job,
     Request, Response, Route,
 };
 use serde::Deserialize;
@@ -54,6 +54,11 @@ impl Component for Probe {
                     "required": ["id"],
                     "properties": { "id": { "type": "string" } }
                 })),
+            Route::get("/test/kept/:name").summary(
+                "Counts its runs and lets the host keep the answer under the content epoch, \
+                 varying on x-variant (?ttl= in ms)",
+            ),
+            Route::post("/test/kept/epoch").summary("Moves the content epoch"),
             Route::get("/test/spin").summary("Loops forever, to hit the epoch deadline"),
             Route::get("/test/trap").summary("Panics, to trap the instance"),
             Route::get("/test/maybe-whoami")
@@ -177,6 +182,11 @@ impl Component for Probe {
                 let caller = req.caller()?;
                 response::json(200, &json!({ "id": caller.id, "role": caller.role }))
             }
+            ("GET", "/test/kept/:name") => kept(req),
+            ("POST", "/test/kept/epoch") => {
+                cache::invalidate();
+                response::no_content()
+            }
             ("POST", "/test/kv") => kv_roundtrip(req),
             ("POST", "/test/fetch") => fetch(req),
             ("GET", "/test/ticks") => {
@@ -269,3 +279,20 @@ fn fetch(req: &Request) -> Result<Response, ApiError> {
 }
 
 export_component!(Probe);
+
+/// Counts the component's runs for this route, so a test tells a kept answer (the same count)
+/// from a fresh one.
+fn kept(req: &Request) -> Result<Response, ApiError> {
+    let epoch = cache::current()?;
+    let runs = kv::incr("probe:kept-runs", 1, None)?;
+    let ttl = req
+        .query("ttl")
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(60_000);
+    epoch.keep_answer(["x-variant"], ttl);
+    Ok(response::json(
+        200,
+        &json!({ "name": req.param("name")?, "runs": runs, "variant": req.header("x-variant") }),
+    )?
+    .with_header("etag", format!("\"run-{runs}\"")))
+}
