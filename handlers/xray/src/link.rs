@@ -44,30 +44,50 @@ fn security_name(s: Security) -> &'static str {
     }
 }
 
-/// `host:port`, with brackets around an IPv6 address.
-fn authority(c: &Connection) -> String {
-    if c.address.contains(':') {
-        format!("[{}]:{}", c.address, c.port)
-    } else {
-        format!("{}:{}", c.address, c.port)
-    }
+/// Appends `s` percent-encoded as a URI component.
+fn push_encoded(out: &mut String, s: &str) {
+    out.extend(utf8_percent_encode(s, COMPONENT));
 }
 
-/// The query shared by `vless://` and `trojan://`: transport, then TLS / REALITY.
-fn query(c: &Connection, vless: bool) -> String {
-    let mut q: Vec<(&str, String)> = vec![("type", network_name(c.network).into())];
-    if vless {
-        q.push(("encryption", "none".into()));
+/// Appends `host:port`, with brackets around an IPv6 address.
+fn push_authority(out: &mut String, c: &Connection) {
+    let v6 = c.address.contains(':');
+    if v6 {
+        out.push('[');
     }
-    q.push(("security", security_name(c.security).into()));
+    out.push_str(&c.address);
+    if v6 {
+        out.push(']');
+    }
+    out.push(':');
+    out.push_str(&c.port.to_string());
+}
+
+/// Appends the query shared by `vless://` and `trojan://`: transport, then TLS / REALITY.
+fn push_query(out: &mut String, c: &Connection, vless: bool) {
+    let mut first = true;
+    let mut pair = |k: &str, v: &str| {
+        if !first {
+            out.push('&');
+        }
+        first = false;
+        out.push_str(k);
+        out.push('=');
+        push_encoded(out, v);
+    };
+    pair("type", network_name(c.network));
+    if vless {
+        pair("encryption", "none");
+    }
+    pair("security", security_name(c.security));
     if vless {
         if let Some(flow) = c.effective_flow() {
-            q.push(("flow", flow.into()));
+            pair("flow", flow);
         }
     }
-    let mut opt = |k: &'static str, v: &Option<String>| {
-        if let Some(v) = v.as_ref().filter(|v| !v.is_empty()) {
-            q.push((k, v.clone()));
+    let mut opt = |k: &str, v: &Option<String>| {
+        if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+            pair(k, v);
         }
     };
     opt("sni", &c.sni);
@@ -77,9 +97,7 @@ fn query(c: &Connection, vless: bool) -> String {
     opt("spx", &c.reality_spider_x);
     match c.network {
         Network::Tcp => {}
-        Network::Grpc => {
-            opt("serviceName", &c.service_name);
-        }
+        Network::Grpc => opt("serviceName", &c.service_name),
         Network::Ws | Network::Httpupgrade | Network::Xhttp => {
             opt("path", &c.path);
             opt("host", &c.host);
@@ -89,15 +107,11 @@ fn query(c: &Connection, vless: bool) -> String {
         }
     }
     if !c.alpn.is_empty() {
-        q.push(("alpn", c.alpn.join(",")));
+        pair("alpn", &c.alpn.join(","));
     }
     if c.allow_insecure {
-        q.push(("allowInsecure", "1".into()));
+        pair("allowInsecure", "1");
     }
-    q.iter()
-        .map(|(k, v)| format!("{k}={}", encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
 }
 
 /// v2rayN's "ver 2" VMess JSON (every value a string).
@@ -127,20 +141,25 @@ struct VmessJson {
 
 /// The share link of a connection.
 pub fn share_link(c: &Connection) -> String {
-    let name = encode(&c.name);
+    let mut out = String::with_capacity(256);
+    push_share_link(&mut out, c);
+    out
+}
+
+/// Appends the share link of a connection: a subscription writes all of them into one buffer.
+fn push_share_link(out: &mut String, c: &Connection) {
     match c.protocol {
-        Protocol::Vless => format!(
-            "vless://{}@{}?{}#{name}",
-            encode(&c.secret),
-            authority(c),
-            query(c, true)
-        ),
-        Protocol::Trojan => format!(
-            "trojan://{}@{}?{}#{name}",
-            encode(&c.secret),
-            authority(c),
-            query(c, false)
-        ),
+        Protocol::Vless | Protocol::Trojan => {
+            let vless = c.protocol == Protocol::Vless;
+            out.push_str(if vless { "vless://" } else { "trojan://" });
+            push_encoded(out, &c.secret);
+            out.push('@');
+            push_authority(out, c);
+            out.push('?');
+            push_query(out, c, vless);
+            out.push('#');
+            push_encoded(out, &c.name);
+        }
         Protocol::Vmess => {
             let (kind, path) = match c.network {
                 Network::Grpc => (
@@ -175,26 +194,39 @@ pub fn share_link(c: &Connection) -> String {
                 pbk: c.reality_public_key.clone().unwrap_or_default(),
                 sid: c.reality_short_id.clone().unwrap_or_default(),
             };
-            let text = serde_json::to_string(&json).unwrap_or_default();
-            format!("vmess://{}", STANDARD.encode(text))
+            let text = serde_json::to_vec(&json).unwrap_or_default();
+            out.push_str("vmess://");
+            STANDARD.encode_string(text, out);
         }
         Protocol::Shadowsocks => {
-            let method = c.ss_method.clone().unwrap_or_default();
+            let method = c.ss_method.as_deref().unwrap_or_default();
+            out.push_str("ss://");
             // SIP022: a 2022 userinfo is percent-encoded, never base64.
-            let userinfo = if c.ss_server_key.is_some() {
-                format!("{}:{}", encode(&method), encode(&c.ss_password()))
+            if c.ss_server_key.is_some() {
+                push_encoded(out, method);
+                out.push(':');
+                push_encoded(out, &c.ss_password());
             } else {
-                URL_SAFE_NO_PAD.encode(format!("{method}:{}", c.secret))
-            };
-            format!("ss://{userinfo}@{}#{name}", authority(c))
+                URL_SAFE_NO_PAD.encode_string(format!("{method}:{}", c.secret), out);
+            }
+            out.push('@');
+            push_authority(out, c);
+            out.push('#');
+            push_encoded(out, &c.name);
         }
     }
 }
 
 /// The v2ray subscription body: standard base64 (one line) of the links joined by `\n`.
 pub fn v2ray_body(connections: &[Connection]) -> String {
-    let links: Vec<String> = connections.iter().map(share_link).collect();
-    STANDARD.encode(links.join("\n"))
+    let mut links = String::with_capacity(connections.len() * 320);
+    for (i, c) in connections.iter().enumerate() {
+        if i > 0 {
+            links.push('\n');
+        }
+        push_share_link(&mut links, c);
+    }
+    STANDARD.encode(links)
 }
 
 /// What is wrong with a share link.

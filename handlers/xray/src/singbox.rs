@@ -242,7 +242,8 @@ pub fn config(connections: &[Connection]) -> String {
         }),
         experimental: json!({ "cache_file": { "enabled": true } }),
     };
-    serde_json::to_string_pretty(&doc).unwrap_or_default()
+    // Compact: clients read it, not people, and indenting costs a third of the render.
+    serde_json::to_string(&doc).unwrap_or_default()
 }
 
 #[cfg(test)]
