@@ -711,6 +711,11 @@ both_backends!(
             .await;
         assert_eq!(r.status, 200, "{}", r.text);
         assert_eq!(r.body["value"], "v1");
+        assert_eq!(
+            r.body["many"],
+            json!([null, "v1", null]),
+            "get-many keeps order"
+        );
         let ttl = r.body["ttlMs"].as_u64().expect("a TTL was set");
         assert!(ttl > 50_000 && ttl <= 60_000, "{ttl}");
         let r = core

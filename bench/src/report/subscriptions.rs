@@ -60,11 +60,11 @@ pub fn method(md: &mut String, connections: usize, warmup: &str, measure: &str) 
          `User-Agent: {cold_agent}<n>`, with `n` the request's number over the run, so no two \
          requests share a cache key (the forced-format routes do not vary on the User-Agent, \
          but the key holds the query, which the component ignores) and every request is a \
-         miss: a `subscriptions` instance reads the content epoch (a Redis GET), \
-         the link's view from PostgreSQL (one query) and the catalog — the active nodes with \
-         their inbounds (private keys stripped), the format rules and the response settings — \
-         from Redis (one GET; rebuilt from PostgreSQL once per epoch), renders the answer, and \
-         the host keeps it. The cache is in the Core's memory and outlives a format's runs, \
+         miss: a `subscriptions` instance reads the content epoch and the epoch's catalog — \
+         the active nodes with their inbounds (private keys stripped), the format rules and \
+         the response settings, rebuilt from PostgreSQL once per epoch — from Redis in one \
+         MGET, then the link's view from PostgreSQL (one query), renders the answer, and the \
+         host keeps it. The cache is in the Core's memory and outlives a format's runs, \
          but no format's requests can hit another's answers: each format has its own routes \
          and every cold request is unique. Both runs use the load described above \
          ({connections} connections, {warmup} s warm-up, {measure} s measured); a request's \

@@ -20,6 +20,13 @@ pub fn current() -> Result<Epoch, kv::KvError> {
     })
 }
 
+/// The current epoch and the value of `key`, read in one round trip: for a value kept per epoch.
+pub fn current_with(key: &str) -> Result<(Epoch, Option<String>), kv::KvError> {
+    let mut values = kv::get_many(&[EPOCH_KEY.to_string(), key.to_string()])?.into_iter();
+    let raw = values.next().flatten();
+    Ok((Epoch { raw }, values.next().flatten()))
+}
+
 impl Epoch {
     /// The epoch's number (0 before the first change).
     pub fn number(&self) -> i64 {

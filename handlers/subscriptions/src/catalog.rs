@@ -6,7 +6,7 @@
 //! Only what clients are shown is kept: inbounds lose their private keys first
 //! ([`InboundSpec::public_part`]).
 
-use nexuma_sdk::cache::Epoch;
+use nexuma_sdk::cache::{self, Epoch};
 use nexuma_sdk::db::Executor;
 use nexuma_sdk::{kv, log, ApiError};
 use serde::{Deserialize, Serialize};
@@ -35,11 +35,17 @@ pub struct Node {
     pub inbounds: Vec<InboundSpec>,
 }
 
-/// The catalog of `epoch` (read before anything else the answer shows): from the key-value
-/// store when it holds that epoch's, else from the database, then stored for the next export.
-pub fn load(db: &impl Executor, epoch: &Epoch) -> Result<Catalog, ApiError> {
+/// The current epoch (to read before anything else an answer shows) and its catalog: from the
+/// key-value store when it holds that epoch's (both read in one round trip), else from the
+/// database, then stored for the next export.
+pub fn load(db: &impl Executor) -> Result<(Epoch, Catalog), ApiError> {
+    let (epoch, kept) = cache::current_with(KEY)?;
+    let catalog = of_epoch(db, &epoch, kept)?;
+    Ok((epoch, catalog))
+}
+
+fn of_epoch(db: &impl Executor, epoch: &Epoch, kept: Option<String>) -> Result<Catalog, ApiError> {
     let stamp = epoch.number().to_string();
-    let kept = kv::get(KEY)?;
     if let Some((at, json)) = kept.as_deref().and_then(|raw| raw.split_once('\n')) {
         if at == stamp {
             match serde_json::from_str(json) {

@@ -10,7 +10,7 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use nexuma_sdk::db::Pool;
-use nexuma_sdk::{cache, id, settings as core, ApiError, Request, Response};
+use nexuma_sdk::{id, settings as core, ApiError, Request, Response};
 use xxhash_rust::xxh3::xxh3_128;
 
 use crate::access::{self, LinkView};
@@ -71,9 +71,8 @@ pub fn get(req: &Request) -> Result<Response, ApiError> {
         return Err(not_found());
     }
     // The epoch before the data: a change committed meanwhile moves it past this answer's.
-    let epoch = cache::current()?;
+    let (epoch, catalog) = catalog::load(&Pool)?;
     let view = access::by_uuid(&Pool, &uuid)?.ok_or_else(not_found)?;
-    let catalog = catalog::load(&Pool, &epoch)?;
     let (format, vary) = match forced {
         Some(f) => (f, Vec::new()),
         None => {

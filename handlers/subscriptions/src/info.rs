@@ -2,7 +2,7 @@
 //! connections, link by link).
 
 use nexuma_sdk::db::{Executor, Pool};
-use nexuma_sdk::{cache, id, response, settings, ApiError, Request, Response};
+use nexuma_sdk::{id, response, settings, ApiError, Request, Response};
 use serde_json::json;
 
 use crate::access::{self, LinkView};
@@ -54,7 +54,7 @@ pub fn configs(req: &Request) -> Result<Response, ApiError> {
     let user = &req.caller()?.id;
     let base = settings::public_url();
     let mut items = Vec::new();
-    let catalog = catalog::load(&Pool, &cache::current()?)?;
+    let (_, catalog) = catalog::load(&Pool)?;
     for view in access::of_user(&Pool, user)? {
         let connections = match view.inactive_reason() {
             None => access::connections(&Pool, &catalog.nodes, &view)?,

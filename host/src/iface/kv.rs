@@ -37,6 +37,8 @@ impl std::fmt::Debug for Store {
 }
 
 const REDIS_TIMEOUT: Duration = Duration::from_secs(3);
+/// Most keys one `get-many` reads.
+const MAX_GET_MANY: usize = 64;
 
 impl Store {
     pub async fn connect(target: &KvTarget) -> Result<Self, StoreError> {
@@ -81,6 +83,21 @@ impl Store {
         match self {
             Store::Redis(conn) => Ok(conn.clone().get(key).await?),
             Store::Memory(m) => Ok(m.get(key)),
+        }
+    }
+
+    /// The values of `keys`, in order, in one round trip.
+    pub async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<String>>, StoreError> {
+        match self {
+            Store::Redis(conn) if !keys.is_empty() => {
+                let values: Vec<Option<String>> = redis::cmd("MGET")
+                    .arg(keys)
+                    .query_async(&mut conn.clone())
+                    .await?;
+                Ok(values)
+            }
+            Store::Redis(_) => Ok(Vec::new()),
+            Store::Memory(m) => Ok(keys.iter().map(|k| m.get(k)).collect()),
         }
     }
 
@@ -307,6 +324,19 @@ impl State {
 impl wit::Host for State {
     async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<String>, KvError>> {
         Ok(self.caps.kv.get(&self.kv_key(&key)).await.map_err(kv_error))
+    }
+
+    async fn get_many(
+        &mut self,
+        keys: Vec<String>,
+    ) -> wasmtime::Result<Result<Vec<Option<String>>, KvError>> {
+        if keys.len() > MAX_GET_MANY {
+            return Ok(Err(KvError {
+                message: format!("get-many takes at most {MAX_GET_MANY} keys"),
+            }));
+        }
+        let keys: Vec<String> = keys.iter().map(|k| self.kv_key(k)).collect();
+        Ok(self.caps.kv.get_many(&keys).await.map_err(kv_error))
     }
 
     async fn set(

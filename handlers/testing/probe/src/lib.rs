@@ -248,7 +248,16 @@ fn kv_roundtrip(req: &Request) -> Result<Response, ApiError> {
     kv::set(&body.key, &body.value, body.ttl_ms)?;
     let value = kv::get(&body.key)?;
     let ttl_ms = kv::ttl_ms(&body.key)?;
-    response::json(200, &json!({ "value": value, "ttlMs": ttl_ms }))
+    // The key with one that was never set on each side, read together.
+    let many = kv::get_many(&[
+        "probe:never".to_string(),
+        body.key.clone(),
+        "probe:never-either".to_string(),
+    ])?;
+    response::json(
+        200,
+        &json!({ "value": value, "ttlMs": ttl_ms, "many": many }),
+    )
 }
 
 #[derive(Deserialize)]
