@@ -148,7 +148,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 async fn pull_mode(args: PullArgs) -> anyhow::Result<()> {
-    let pin = args.core_pin.as_deref().map(pull::pin::parse).transpose()?;
+    let pin = args
+        .core_pin
+        .as_deref()
+        .map(|p| cert_pin::parse(p).context("--core-pin"))
+        .transpose()?;
     let code = args.code.clone().filter(|c| !c.trim().is_empty());
     let core = core(&args.core).await?;
     let node = Node::open(NodeSettings {

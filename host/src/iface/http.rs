@@ -11,11 +11,9 @@ use std::error::Error as StdError;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{CertificateError, DigitallySignedStruct, OtherError, SignatureScheme};
-use sha2::{Digest, Sha256};
+use cert_pin::PinMismatch;
+use rustls::crypto::CryptoProvider;
+use rustls::CertificateError;
 
 use crate::bindings::nexuma::core::http::{self as wit, HttpError, IncomingResponse};
 use crate::runtime::State;
@@ -71,16 +69,7 @@ impl Http {
         if let Some(client) = cache.get(&pin) {
             return Ok(client.clone());
         }
-        let verifier = PinVerifier {
-            pin,
-            provider: Arc::clone(&self.provider),
-        };
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::clone(&self.provider))
-            .with_safe_default_protocol_versions()?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(verifier))
-            .with_no_client_auth();
-        let client = client(tls)?;
+        let client = client(cert_pin::client_config(pin, Arc::clone(&self.provider))?)?;
         if cache.len() >= MAX_PINNED_CLIENTS {
             cache.clear();
         }
@@ -181,98 +170,7 @@ fn invalid(message: String) -> HttpError {
 
 /// A pin as 64 hex digits, with or without `:` separators, in either case.
 fn parse_pin(pin: &str) -> Result<[u8; 32], HttpError> {
-    let digits: String = pin.trim().chars().filter(|c| *c != ':').collect();
-    let mut out = [0u8; 32];
-    match hex::decode_to_slice(&digits, &mut out) {
-        Ok(()) => Ok(out),
-        Err(_) => Err(invalid(
-            "pin-sha256 must be the certificate's SHA-256 as 64 hex digits (':' separators allowed)"
-                .into(),
-        )),
-    }
-}
-
-/// Colon-separated upper-case hex, as the node agent prints its fingerprint.
-fn fingerprint(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
-/// The certificate did not match the pin; carried through rustls to tell it from other TLS
-/// failures.
-#[derive(Debug, thiserror::Error)]
-#[error("the server's certificate SHA-256 is {seen}, not the pinned {pinned}")]
-struct PinMismatch {
-    seen: String,
-    pinned: String,
-}
-
-/// Accepts exactly the certificate whose DER hashes to the pin, ignoring chain and names; the
-/// handshake signatures are still checked, so the peer must hold the certificate's key.
-#[derive(Debug)]
-struct PinVerifier {
-    pin: [u8; 32],
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for PinVerifier {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let seen: [u8; 32] = Sha256::digest(end_entity.as_ref()).into();
-        if seen == self.pin {
-            return Ok(ServerCertVerified::assertion());
-        }
-        let mismatch = PinMismatch {
-            seen: fingerprint(&seen),
-            pinned: fingerprint(&self.pin),
-        };
-        Err(rustls::Error::InvalidCertificate(CertificateError::Other(
-            OtherError(Arc::new(mismatch)),
-        )))
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
+    cert_pin::parse(pin).map_err(|e| invalid(format!("pin-sha256: {e}")))
 }
 
 /// The errors in `err`'s source chain, looking inside `io::Error`s (whose `source` skips the
@@ -380,19 +278,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pins_parse_with_or_without_separators() {
-        let hex = "ab".repeat(32);
-        let colons = vec!["AB"; 32].join(":");
-        assert_eq!(parse_pin(&hex).ok(), Some([0xab; 32]));
-        assert_eq!(parse_pin(&colons).ok(), Some([0xab; 32]));
-        assert_eq!(fingerprint(&[0xab; 32]), colons);
-        for bad in [
-            "",
-            "abc",
-            &"ab".repeat(31),
-            &"zz".repeat(32),
-            &"ab".repeat(33),
-        ] {
+    fn a_bad_pin_is_an_invalid_request() {
+        assert_eq!(parse_pin(&"ab".repeat(32)).ok(), Some([0xab; 32]));
+        for bad in ["", &"zz".repeat(32)] {
             assert!(
                 matches!(parse_pin(bad), Err(HttpError::InvalidRequest(_))),
                 "{bad}"

@@ -2,13 +2,13 @@
 //! every call but `register`, JSON both ways, and the Core's errors as [`ControlError`]s.
 //! Neither the key nor the registration code ever appears in an error or a log line.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::pin;
 use super::protocol::*;
 
 /// Largest answer read from the Core (a config of many thousand clients fits easily).
@@ -81,7 +81,9 @@ impl ControlClient {
             .timeout(Duration::from_secs(60))
             .redirect(reqwest::redirect::Policy::none());
         if let Some(pin) = pin {
-            let tls = pin::client_config(pin).map_err(|e| ControlError::Setup(e.to_string()))?;
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let tls = cert_pin::client_config(pin, provider)
+                .map_err(|e| ControlError::Setup(e.to_string()))?;
             builder = builder.use_preconfigured_tls(tls);
         }
         let http = builder

@@ -8,7 +8,6 @@ pub mod control;
 mod heartbeat;
 pub mod identity;
 mod outbox;
-pub mod pin;
 pub mod protocol;
 mod reports;
 pub mod sessions;
