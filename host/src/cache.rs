@@ -133,7 +133,9 @@ impl ResponseCache {
         let Some(answers) = &self.answers else {
             return;
         };
+        // A shared cache never keeps a cookie meant for one client.
         if response.status() != StatusCode::OK
+            || response.headers().contains_key(http::header::SET_COOKIE)
             || policy.ttl_ms == 0
             || policy.depends_on.len() > MAX_DEPENDENCIES
             || policy.vary.len() > MAX_VARY
@@ -141,14 +143,18 @@ impl ResponseCache {
             return;
         }
         let vary: Arc<[String]> = policy.vary.iter().map(|h| h.to_ascii_lowercase()).collect();
-        let Ok(mut routes) = self.vary.write() else {
-            return;
-        };
-        // A route's answers vary on one list of headers: the newest policy's.
-        if routes.get(route).is_none_or(|v| *v != vary) {
+        // A route's answers vary on one list of headers: the newest policy's. Read first: the
+        // list rarely changes, and every kept answer passes here.
+        let known = self
+            .vary
+            .read()
+            .is_ok_and(|routes| routes.get(route).is_some_and(|v| *v == vary));
+        if !known {
+            let Ok(mut routes) = self.vary.write() else {
+                return;
+            };
             routes.insert(route.to_string(), Arc::clone(&vary));
         }
-        drop(routes);
         let ttl = Duration::from_millis(policy.ttl_ms).min(MAX_TTL);
         let kept = Kept {
             component_sha256: component_sha256.to_string(),
@@ -204,7 +210,7 @@ async fn holds(depends_on: &[(String, Option<String>)], kv: &Store) -> bool {
 }
 
 /// A 304 in place of a 200 whose `ETag` the request's `If-None-Match` names (RFC 9110 §13.1.2);
-/// any other answer as it is.
+/// any other answer as it is. For GET and HEAD only: the caller passes `None` otherwise.
 pub fn conditional(
     if_none_match: Option<&HeaderValue>,
     mut response: http::Response<Full<Bytes>>,
@@ -267,6 +273,55 @@ mod tests {
         assert_eq!(miss.status(), StatusCode::OK);
         let plain = conditional(None, answer("\"a\""));
         assert_eq!(plain.status(), StatusCode::OK);
+    }
+
+    #[test]
+    fn only_a_cookieless_200_is_kept() {
+        let cache = ResponseCache::new(1 << 20);
+        let policy = || Policy {
+            vary: vec!["User-Agent".into()],
+            depends_on: vec![("epoch".into(), Some("1".into()))],
+            ttl_ms: 60_000,
+        };
+        let keep = |response: &http::Response<Full<Bytes>>| {
+            cache.keep(
+                "/r",
+                "/r/1",
+                &HeaderMap::new(),
+                "sha",
+                "p:",
+                policy(),
+                response,
+                Bytes::from_static(b"body"),
+            )
+        };
+        let mut cookie = answer("\"a\"");
+        cookie
+            .headers_mut()
+            .insert(http::header::SET_COOKIE, HeaderValue::from_static("s=1"));
+        keep(&cookie);
+        let mut teapot = answer("\"a\"");
+        *teapot.status_mut() = StatusCode::IM_A_TEAPOT;
+        keep(&teapot);
+        assert!(
+            cache.key("/r", "/r/1", &HeaderMap::new()).is_none(),
+            "nothing kept"
+        );
+
+        keep(&answer("\"a\""));
+        let key = cache
+            .key("/r", "/r/1", &HeaderMap::new())
+            .expect("the route keeps answers now");
+        let kept = cache
+            .answers
+            .as_ref()
+            .and_then(|a| a.get(&key))
+            .expect("kept");
+        assert_eq!(
+            kept.depends_on,
+            vec![("p:epoch".to_string(), Some("1".to_string()))]
+        );
+        assert_eq!(kept.body, Bytes::from_static(b"body"));
     }
 
     #[test]

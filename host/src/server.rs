@@ -245,9 +245,10 @@ async fn dispatch(
         component: component.clone(),
         cached: false,
     };
-    // The answer as sent: conditional, and without a body for HEAD.
+    // The answer as sent: conditional (GET and HEAD), and without a body for HEAD.
+    let readonly = method == Method::GET;
     let finish = |response: Response, if_none_match: Option<&HeaderValue>| {
-        let response = cache::conditional(if_none_match, response);
+        let response = cache::conditional(if_none_match.filter(|_| readonly), response);
         if head {
             without_body(response)
         } else {
@@ -278,7 +279,7 @@ async fn dispatch(
     };
 
     // Only anonymous GETs share answers: nothing a caller may see alone is ever kept.
-    let shareable = method == Method::GET && caller.is_none();
+    let shareable = readonly && caller.is_none();
     let target = req
         .uri()
         .path_and_query()
