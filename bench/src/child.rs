@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use http::Method;
+use sqlx::{Connection, PgConnection};
 
+use crate::api;
 use crate::load::{self, Target};
 use crate::settings::{Settings, TempDir, JWT_REFRESH_SECRET, JWT_SECRET};
 
@@ -217,21 +219,8 @@ impl Core {
             "email": format!("bench-{}@example.com", uuid::Uuid::new_v4().simple()),
             "password": "bench-password-1",
         });
-        let target = self.target("/auth/register", None);
-        let (status, bytes) =
-            load::once(&target, Method::POST, Some(&body), Duration::from_secs(30)).await?;
-        if status.as_u16() != 201 {
-            bail!(
-                "POST /auth/register answered {status}: {}",
-                String::from_utf8_lossy(&bytes)
-            );
-        }
-        let reply: serde_json::Value =
-            serde_json::from_slice(&bytes).context("POST /auth/register: body is not JSON")?;
-        reply["accessToken"]
-            .as_str()
-            .map(str::to_string)
-            .context("POST /auth/register: no accessToken in the body")
+        let reply = api::call(self, Method::POST, "/auth/register", None, Some(&body), 201).await?;
+        access_token(&reply, "/auth/register")
     }
 
     /// Creates an administrator with the CLI (`nexuma admin create`, this Core's environment),
@@ -254,27 +243,20 @@ impl Core {
             );
         }
         let body = serde_json::json!({ "email": email, "password": password });
-        let target = self.target("/auth/login", None);
-        let (status, bytes) =
-            load::once(&target, Method::POST, Some(&body), Duration::from_secs(30)).await?;
-        if status.as_u16() != 200 {
-            bail!(
-                "POST /auth/login answered {status}: {}",
-                String::from_utf8_lossy(&bytes)
-            );
-        }
-        let reply: serde_json::Value =
-            serde_json::from_slice(&bytes).context("POST /auth/login: body is not JSON")?;
-        reply["accessToken"]
-            .as_str()
-            .map(str::to_string)
-            .context("POST /auth/login: no accessToken in the body")
+        let reply = api::call(self, Method::POST, "/auth/login", None, Some(&body), 200).await?;
+        access_token(&reply, "/auth/login")
     }
 
-    /// The URL of this run's own PostgreSQL database (servers backend only).
-    pub fn database_url(&self) -> Option<String> {
-        let (admin, name) = self.database.as_ref()?;
-        database_url(admin, name).ok()
+    /// A connection to this run's own PostgreSQL database (servers backend only); `part` names
+    /// the benchmark that needs it, for the message when there is none.
+    pub async fn connect_database(&self, part: &str) -> anyhow::Result<PgConnection> {
+        let (admin, name) = self
+            .database
+            .as_ref()
+            .with_context(|| format!("the {part} benchmark needs the servers backend"))?;
+        PgConnection::connect(&database_url(admin, name)?)
+            .await
+            .context("cannot connect to the run's database")
     }
 
     /// Holds the key-value lock of a component's job for `ttl`, as another replica running it
@@ -461,6 +443,14 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 /// The admin URL with its database replaced by `name`.
+/// The access token of a register or login answer.
+fn access_token(reply: &serde_json::Value, path: &str) -> anyhow::Result<String> {
+    reply["accessToken"]
+        .as_str()
+        .map(str::to_string)
+        .with_context(|| format!("POST {path}: no accessToken in the body"))
+}
+
 fn database_url(admin_url: &str, name: &str) -> anyhow::Result<String> {
     let (base, _) = admin_url
         .rsplit_once('/')

@@ -511,12 +511,7 @@ async fn prepare(
 ) -> anyhow::Result<(PgConnection, String, String, String)> {
     core.hold_job_lock("nodes", "revisions", JOB_HOLD).await?;
     core.hold_job_lock("nodes", "usage", JOB_HOLD).await?;
-    let url = core
-        .database_url()
-        .context("the nodes benchmark needs the servers backend")?;
-    let mut db = PgConnection::connect(&url)
-        .await
-        .context("cannot connect to the run's database")?;
+    let mut db = core.connect_database("nodes").await?;
     let admin = core.admin_token(settings).await?;
     let body = json!({
         "name": "bench-1",

@@ -33,8 +33,10 @@ pub struct Kept {
     status: StatusCode,
     headers: HeaderMap,
     body: Bytes,
-    /// Prefixed key-value keys and the values the answer was built under.
-    depends_on: Vec<(String, Option<String>)>,
+    /// Prefixed key-value keys, and the values the answer was built under (same order): all
+    /// read back in one round trip on every repeat.
+    depends_on: Vec<String>,
+    built_under: Vec<Option<String>>,
     expires: Instant,
 }
 
@@ -52,11 +54,12 @@ impl Kept {
             .iter()
             .map(|(k, v)| k.as_str().len() + v.len())
             .sum();
-        let deps: usize = self
-            .depends_on
-            .iter()
-            .map(|(k, v)| k.len() + v.as_ref().map_or(0, String::len))
-            .sum();
+        let deps: usize = self.depends_on.iter().map(String::len).sum::<usize>()
+            + self
+                .built_under
+                .iter()
+                .map(|v| v.as_ref().map_or(0, String::len))
+                .sum::<usize>();
         (key.len() + headers + deps + self.body.len() + 128) as u64
     }
 }
@@ -106,7 +109,7 @@ impl ResponseCache {
         let kept = answers.get(key)?;
         let fresh = kept.component_sha256 == component_sha256
             && kept.expires > Instant::now()
-            && holds(&kept.depends_on, kv).await;
+            && holds(&kept.depends_on, &kept.built_under, kv).await;
         if fresh {
             metrics::response_cache("hit");
             return Some(kept);
@@ -156,16 +159,18 @@ impl ResponseCache {
             routes.insert(route.to_string(), Arc::clone(&vary));
         }
         let ttl = Duration::from_millis(policy.ttl_ms).min(MAX_TTL);
+        let (depends_on, built_under) = policy
+            .depends_on
+            .into_iter()
+            .map(|(k, v)| (format!("{kv_prefix}{k}"), v))
+            .unzip();
         let kept = Kept {
             component_sha256: component_sha256.to_string(),
             status: response.status(),
             headers: response.headers().clone(),
             body,
-            depends_on: policy
-                .depends_on
-                .into_iter()
-                .map(|(k, v)| (format!("{kv_prefix}{k}"), v))
-                .collect(),
+            depends_on,
+            built_under,
             expires: Instant::now() + ttl,
         };
         answers.insert(
@@ -199,14 +204,8 @@ fn compose_key(route: &str, target: &str, vary: &[String], headers: &HeaderMap) 
 }
 
 /// Whether every entry still has its value; an unreadable store counts as changed.
-async fn holds(depends_on: &[(String, Option<String>)], kv: &Store) -> bool {
-    for (key, value) in depends_on {
-        match kv.get(key).await {
-            Ok(current) if current == *value => {}
-            _ => return false,
-        }
-    }
-    true
+async fn holds(keys: &[String], values: &[Option<String>], kv: &Store) -> bool {
+    keys.is_empty() || kv.get_many(keys).await.is_ok_and(|now| now == values)
 }
 
 /// A 304 in place of a 200 whose `ETag` the request's `If-None-Match` names (RFC 9110 §13.1.2);
@@ -317,10 +316,8 @@ mod tests {
             .as_ref()
             .and_then(|a| a.get(&key))
             .expect("kept");
-        assert_eq!(
-            kept.depends_on,
-            vec![("p:epoch".to_string(), Some("1".to_string()))]
-        );
+        assert_eq!(kept.depends_on, vec!["p:epoch".to_string()]);
+        assert_eq!(kept.built_under, vec![Some("1".to_string())]);
         assert_eq!(kept.body, Bytes::from_static(b"body"));
     }
 

@@ -280,14 +280,16 @@ async fn dispatch(
 
     // Only anonymous GETs share answers: nothing a caller may see alone is ever kept.
     let shareable = readonly && caller.is_none();
-    let target = req
-        .uri()
-        .path_and_query()
-        .map_or(path.as_str(), |pq| pq.as_str())
-        .to_string();
-    let cache_key = shareable
-        .then(|| core.responses.key(&route, &target, req.headers()))
-        .flatten();
+    // Path and query as sent: part of a shared answer's key.
+    let target = shareable.then(|| {
+        req.uri()
+            .path_and_query()
+            .map_or(path.as_str(), |pq| pq.as_str())
+            .to_string()
+    });
+    let cache_key = target
+        .as_deref()
+        .and_then(|t| core.responses.key(&route, t, req.headers()));
     if let Some(key) = &cache_key {
         if let Some(kept) = core
             .responses
@@ -359,10 +361,10 @@ async fn dispatch(
         Ok(mut answer) => {
             let body = Bytes::from(std::mem::take(&mut answer.response.body));
             let response = to_http(answer.response, body.clone(), &entry.component.name);
-            if let (true, Some(policy)) = (shareable, answer.keep) {
+            if let (Some(target), Some(policy)) = (&target, answer.keep) {
                 core.responses.keep(
                     &route,
-                    &target,
+                    target,
                     &parts.headers,
                     &entry.component.sha256,
                     &core.caps.kv_prefix,

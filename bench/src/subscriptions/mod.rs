@@ -28,7 +28,7 @@ use bytes::Bytes;
 use http::header::{CONTENT_TYPE, ETAG};
 use http::{Method, Response};
 use serde_json::{json, Value};
-use sqlx::{Connection, PgConnection};
+use sqlx::Connection;
 use tokio::task::JoinSet;
 
 use crate::api::{call, CALL_TIMEOUT};
@@ -222,12 +222,7 @@ async fn measure_formats(settings: &Settings, core: &Core) -> anyhow::Result<Vec
 
 /// The nodes over the API and the subscribers in PostgreSQL; the links' UUIDs.
 async fn prepare(core: &Core, settings: &Settings) -> anyhow::Result<Arc<Vec<String>>> {
-    let url = core
-        .database_url()
-        .context("the subscriptions benchmark needs the servers backend")?;
-    let mut db = PgConnection::connect(&url)
-        .await
-        .context("cannot connect to the run's database")?;
+    let mut db = core.connect_database("subscriptions").await?;
     let admin = core.admin_token(settings).await?;
     for i in 1..=NODES {
         let keys = call(

@@ -57,12 +57,19 @@ fn permits_sql(protocol: Protocol) -> String {
 pub fn build(db: &impl Executor, node: &Node) -> Result<Built, ApiError> {
     let sets = routing::sets(db, &node.rule_set_ids)?;
     let inbounds: Vec<serde_json::Value> = node.inbounds.iter().map(|i| i.server_json()).collect();
-    // The node's distinct protocols, in a fixed order: position i of a client's mask.
+    // The node's distinct protocols, in a fixed order: position i of a client's mask; and each
+    // inbound's position in it.
     let mut protocols: Vec<Protocol> = Vec::new();
+    let mut slots: Vec<usize> = Vec::with_capacity(node.inbounds.len());
     for inbound in &node.inbounds {
-        if !protocols.contains(&inbound.protocol) {
-            protocols.push(inbound.protocol);
-        }
+        let slot = match protocols.iter().position(|p| *p == inbound.protocol) {
+            Some(i) => i,
+            None => {
+                protocols.push(inbound.protocol);
+                protocols.len() - 1
+            }
+        };
+        slots.push(slot);
     }
 
     let mut body = String::with_capacity(4096);
@@ -103,9 +110,8 @@ pub fn build(db: &impl Executor, node: &Node) -> Result<Built, ApiError> {
             };
             let allowed = allowed.as_bytes();
             fragment.clear();
-            for inbound in &node.inbounds {
-                let slot = protocols.iter().position(|p| *p == inbound.protocol);
-                if slot.and_then(|i| allowed.get(i)) != Some(&b'1') {
+            for (inbound, slot) in node.inbounds.iter().zip(&slots) {
+                if allowed.get(*slot) != Some(&b'1') {
                     continue;
                 }
                 if fragment.is_empty() {
