@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use base64::Engine;
-use common::proxy::{eventually, file_server, free_port, Client, PullAgent, BLOB};
+use common::proxy::{eventually, file_server, free_port, pull_agent, Client, PullAgent, BLOB};
 use common::{query_texts, Backend, Core, Options};
 use serde_json::{json, Value};
 
@@ -147,7 +147,7 @@ both_backends!(real_clients_through_a_pull_node, |backend| async move {
         )
         .await
         .str("code");
-    let agent = PullAgent::start(&dir.join("agent"), &core.base, &code);
+    let agent = pull_agent(&dir.join("agent"), &core.base, &code);
     synced(&core, &admin, &node, &agent).await;
     let again = core
         .post(
@@ -175,7 +175,7 @@ both_backends!(real_clients_through_a_pull_node, |backend| async move {
     for link in &links {
         let client = client_for(&core, &admin, &dir, link).await;
         eventually(&format!("fetch through {link}"), SYNC, || {
-            client.fetch(http_port)
+            client.fetch(http_port, "/blob", 0)
         })
         .await;
         clients.push(client);
@@ -202,7 +202,7 @@ both_backends!(real_clients_through_a_pull_node, |backend| async move {
     );
     let bob_try = client_for(&core, &admin, &dir, &links[0].replace(&ann_uuid, &bob_uuid)).await;
     assert!(
-        bob_try.fetch(http_port).await.is_err(),
+        bob_try.fetch(http_port, "/blob", 0).await.is_err(),
         "Bob's key must be refused"
     );
 
@@ -219,7 +219,10 @@ both_backends!(real_clients_through_a_pull_node, |backend| async move {
         &links[0].replace(&ann_uuid, &second.str("uuid")),
     )
     .await;
-    eventually("the new link works", SYNC, || laptop.fetch(http_port)).await;
+    eventually("the new link works", SYNC, || {
+        laptop.fetch(http_port, "/blob", 0)
+    })
+    .await;
     let r = core
         .patch(
             &format!("/me/subscriptions/links/{}", second.str("id")),
@@ -230,11 +233,11 @@ both_backends!(real_clients_through_a_pull_node, |backend| async move {
     assert_eq!(r.status, 200);
     synced(&core, &admin, &node, &agent).await;
     assert!(
-        laptop.fetch(http_port).await.is_err(),
+        laptop.fetch(http_port, "/blob", 0).await.is_err(),
         "a disabled link is refused"
     );
     clients[0]
-        .fetch(http_port)
+        .fetch(http_port, "/blob", 0)
         .await
         .expect("the first link still works");
 
@@ -246,7 +249,7 @@ both_backends!(real_clients_through_a_pull_node, |backend| async move {
     core.stop();
     for client in &clients {
         client
-            .fetch(http_port)
+            .fetch(http_port, "/blob", 0)
             .await
             .expect("the node serves without the Core");
     }

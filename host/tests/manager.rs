@@ -4,13 +4,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
 
 use common::proxy::{
-    eventually, file_server, find_on_path, free_port, node_binary, v2ray, wait_listening, Client,
-    BLOB,
+    eventually, file_server, find_on_path, free_port, node_binary, Client, ServeAgent, BLOB,
 };
 use common::{Backend, Core, Options, Reply};
 use serde_json::{json, Value};
@@ -18,131 +17,19 @@ use serde_json::{json, Value};
 const KEY: &str = "manager-test-node-key-0123456789";
 
 /// A `nexuma-node serve` with VLESS (tcp), VMess (ws) and Trojan (tcp) inbounds on loopback.
-struct Agent {
-    child: Option<Child>,
-    dir: PathBuf,
-    port: u16,
-}
-
-impl Agent {
-    fn start(dir: &Path) -> Agent {
-        std::fs::create_dir_all(dir).expect("agent dir");
-        let inbounds = json!([
-            { "tag": "vless-in", "listen": "127.0.0.1", "port": free_port(), "protocol": "vless",
-              "settings": { "clients": [], "decryption": "none" } },
-            { "tag": "vmess-in", "listen": "127.0.0.1", "port": free_port(), "protocol": "vmess",
-              "settings": { "clients": [] },
-              "streamSettings": { "network": "ws", "wsSettings": { "path": "/ws" } } },
-            { "tag": "trojan-in", "listen": "127.0.0.1", "port": free_port(), "protocol": "trojan",
-              "settings": { "clients": [] } }
-        ]);
-        std::fs::write(dir.join("inbounds.json"), inbounds.to_string()).expect("inbounds");
-        let mut agent = Agent {
-            child: None,
-            dir: dir.to_owned(),
-            port: free_port(),
-        };
-        agent.spawn();
-        agent
-    }
-
-    /// Starts (or restarts) the agent on its data dir and port.
-    fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.join("agent.log"))
-            .expect("agent log");
-        let child = Command::new(node_binary())
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{}", self.port),
-                "--poll-secs",
-                "1",
-            ])
-            .arg("--data-dir")
-            .arg(self.dir.join("data"))
-            .arg("--core-bin")
-            .arg(v2ray())
-            .arg("--inbounds")
-            .arg(self.dir.join("inbounds.json"))
-            .env("NEXUMA_NODE_KEY", KEY)
-            .env("RUST_LOG", "info")
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("spawn nexuma-node");
-        self.child = Some(child);
-        assert!(
-            wait_listening(self.port, Duration::from_secs(15)),
-            "agent did not listen:\n{}",
-            self.log()
-        );
-    }
-
-    fn url(&self) -> String {
-        format!("https://127.0.0.1:{}", self.port)
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("agent.log")).unwrap_or_default()
-    }
-
-    /// The fingerprint the agent printed at start.
-    fn fingerprint(&self) -> String {
-        const PREFIX: &str = "TLS certificate SHA-256 fingerprint: ";
-        let until = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(fp) = self
-                .log()
-                .lines()
-                .find_map(|l| l.split_once(PREFIX).map(|(_, fp)| fp.trim().to_string()))
-            {
-                return fp;
-            }
-            assert!(
-                Instant::now() < until,
-                "no fingerprint line:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn core_pid(&self) -> Option<u32> {
-        std::fs::read_to_string(self.dir.join("data/core.pid"))
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-    }
-
-    /// SIGTERM, then wait (bounded).
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
-            let until = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < until {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+fn start_agent(dir: &Path) -> ServeAgent {
+    std::fs::create_dir_all(dir).expect("agent dir");
+    let inbounds = json!([
+        { "tag": "vless-in", "listen": "127.0.0.1", "port": free_port(), "protocol": "vless",
+          "settings": { "clients": [], "decryption": "none" } },
+        { "tag": "vmess-in", "listen": "127.0.0.1", "port": free_port(), "protocol": "vmess",
+          "settings": { "clients": [] },
+          "streamSettings": { "network": "ws", "wsSettings": { "path": "/ws" } } },
+        { "tag": "trojan-in", "listen": "127.0.0.1", "port": free_port(), "protocol": "trojan",
+          "settings": { "clients": [] } }
+    ]);
+    std::fs::write(dir.join("inbounds.json"), inbounds.to_string()).expect("inbounds");
+    ServeAgent::start(&node_binary(), dir, free_port(), KEY)
 }
 
 async fn start_core(backend: Backend) -> Core {
@@ -155,12 +42,12 @@ async fn start_core(backend: Backend) -> Core {
     .await
 }
 
-async fn add_node(core: &Core, admin: &str, agent: &Agent, name: &str) -> Value {
+async fn add_node(core: &Core, admin: &str, agent: &ServeAgent, name: &str) -> Value {
     let r = core
         .post(
             "/nodes/add",
             Some(admin),
-            json!({ "url": agent.url(), "accesskey": KEY, "fingerprint": agent.fingerprint(),
+            json!({ "url": agent.url(""), "accesskey": KEY, "fingerprint": agent.fingerprint(),
                     "name": name }),
         )
         .await;
@@ -221,7 +108,7 @@ async fn connect_all(dir: &Path, entries: &[Value], node: &str, http_port: u16) 
         eventually(
             &format!("{node} {} connects", entry["protocol"]),
             Duration::from_secs(10),
-            || client.fetch(http_port),
+            || client.fetch(http_port, "/blob", 0),
         )
         .await;
     }
@@ -235,7 +122,7 @@ async fn refused_all(dir: &Path, entries: &[Value], node: &str, http_port: u16) 
             &format!("{node} {} refuses", entry["protocol"]),
             Duration::from_secs(10),
             || async {
-                match client.fetch(http_port).await {
+                match client.fetch(http_port, "/blob", 0).await {
                     Ok(()) => Err("the deleted user still connects".to_string()),
                     Err(_) => Ok(()),
                 }
@@ -249,8 +136,8 @@ both_backends!(manages_real_agents_end_to_end, |backend| async move {
     let core = start_core(backend).await;
     let admin = core.admin_token().await;
     let dir = core.dir.path().to_owned();
-    let mut alpha = Agent::start(&dir.join("alpha"));
-    let beta = Agent::start(&dir.join("beta"));
+    let mut alpha = start_agent(&dir.join("alpha"));
+    let beta = start_agent(&dir.join("beta"));
     let http_port = file_server().await;
 
     let added = add_node(&core, &admin, &alpha, "alpha").await;
@@ -263,7 +150,7 @@ both_backends!(manages_real_agents_end_to_end, |backend| async move {
         .post(
             "/nodes/add",
             Some(&admin),
-            json!({ "url": format!("{}/", alpha.url()), "accesskey": KEY }),
+            json!({ "url": format!("{}/", alpha.url("")), "accesskey": KEY }),
         )
         .await;
     assert_eq!(dup.status, 409, "{}", dup.text);
@@ -368,7 +255,7 @@ both_backends!(manages_real_agents_end_to_end, |backend| async move {
             .any(|n| n["node"] == "alpha" && n["connected"] == false),
         "{bob_state}"
     );
-    alpha.spawn();
+    alpha.restart();
     eventually(
         "alpha back with all users",
         Duration::from_secs(20),
@@ -394,13 +281,13 @@ both_backends!(manages_real_agents_end_to_end, |backend| async move {
 
     // Deleting a node stops its agent and takes it out of subscriptions.
     let r = core
-        .post("/nodes/del", Some(&admin), json!({ "url": beta.url() }))
+        .post("/nodes/del", Some(&admin), json!({ "url": beta.url("") }))
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let entries = subscription(&core, &bob).await;
     assert!(entries.iter().all(|e| e["node"] == "alpha"), "{entries:?}");
     let r = core
-        .post("/nodes/del", Some(&admin), json!({ "url": beta.url() }))
+        .post("/nodes/del", Some(&admin), json!({ "url": beta.url("") }))
         .await;
     assert_eq!(r.status, 404);
 

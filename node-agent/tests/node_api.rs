@@ -15,12 +15,12 @@ const CAROL: (&str, &str) = ("carol", "carol-secret-key");
 /// counters across an agent restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_traffic_supervision_and_restart() {
-    require_v2ray();
+    v2ray();
     let dir = temp_dir("story");
     let ports = Ports::new();
     write_inbounds(&dir.join("inbounds.json"), &ports.inbounds());
     let api_port = free_port();
-    let mut agent = Agent::start(&dir, api_port);
+    let mut agent = serve_agent(&dir, api_port);
     let http = https();
     let web = file_server().await;
 
@@ -36,13 +36,13 @@ async fn users_traffic_supervision_and_restart() {
 
     // Alice fetches through each protocol; bob stays idle.
     let alice = [
-        Client::start(&dir, Proto::Vless, ports, ALICE.1),
-        Client::start(&dir, Proto::Vmess, ports, ALICE.1),
-        Client::start(&dir, Proto::Trojan, ports, ALICE.1),
+        client(&dir, Proto::Vless, ports, ALICE.1),
+        client(&dir, Proto::Vmess, ports, ALICE.1),
+        client(&dir, Proto::Trojan, ports, ALICE.1),
     ];
     for (client, proto) in alice.iter().zip(["vless", "vmess", "trojan"]) {
         client
-            .fetch(&dir, web)
+            .fetch(web, "/blob", UPLOAD)
             .await
             .unwrap_or_else(|e| panic!("alice over {proto}: {e}"));
     }
@@ -60,7 +60,7 @@ async fn users_traffic_supervision_and_restart() {
 
     // Carol is added live while a slow download of alice's runs: both succeed, same core.
     let slow = async {
-        let r = alice[0].fetch_path(&dir, web, "/slow").await;
+        let r = alice[0].fetch(web, "/slow", UPLOAD).await;
         (r, Instant::now())
     };
     let add = async {
@@ -75,9 +75,9 @@ async fn users_traffic_supervision_and_restart() {
         slow_done > add_done,
         "the download was still running when carol was added"
     );
-    let carol = Client::start(&dir, Proto::Vless, ports, CAROL.1);
+    let carol = client(&dir, Proto::Vless, ports, CAROL.1);
     carol
-        .fetch(&dir, web)
+        .fetch(web, "/blob", UPLOAD)
         .await
         .expect("carol connects at once");
     assert_eq!(
@@ -97,7 +97,7 @@ async fn users_traffic_supervision_and_restart() {
     let (code, _) = post(&http, &agent, "/users/del", &users(&[CAROL])).await;
     assert_eq!(code, 200);
     assert!(
-        carol.fetch(&dir, web).await.is_err(),
+        carol.fetch(web, "/blob", UPLOAD).await.is_err(),
         "a deleted user must not connect"
     );
     assert_eq!(agent.core_pid(), Some(pid));
@@ -120,11 +120,13 @@ async fn users_traffic_supervision_and_restart() {
         "core restarted in {:?} (pid {pid} -> {new_pid})",
         killed.elapsed()
     );
-    let bob_client = Client::start(&dir, Proto::Vmess, ports, BOB.1);
+    let bob_client = client(&dir, Proto::Vmess, ports, BOB.1);
     for client in alice.iter().chain([&bob_client]) {
-        eventually(Duration::from_secs(3), || client.fetch(&dir, web))
-            .await
-            .expect("users connect after the core restart");
+        eventually(Duration::from_secs(3), || {
+            client.fetch(web, "/blob", UPLOAD)
+        })
+        .await
+        .expect("users connect after the core restart");
     }
     let st = status(&http, &agent).await;
     assert_eq!(st["status"], "Running");
@@ -149,7 +151,7 @@ async fn users_traffic_supervision_and_restart() {
         "the running core was not touched"
     );
     alice[0]
-        .fetch(&dir, web)
+        .fetch(web, "/blob", UPLOAD)
         .await
         .expect("old config still serves");
     assert_eq!(status(&http, &agent).await["status"], "Running");
@@ -160,7 +162,7 @@ async fn users_traffic_supervision_and_restart() {
     let alice_before = counters(&before, "alice");
     let bob_before = counters(&before, "bob");
     agent.stop();
-    let agent = Agent::start(&dir, api_port);
+    let agent = serve_agent(&dir, api_port);
     let after = status(&http, &agent).await;
     assert!(
         counters(&after, "alice").0 >= alice_before.0
@@ -182,9 +184,11 @@ async fn users_traffic_supervision_and_restart() {
     })
     .await;
     resumed.unwrap_or_else(|e| panic!("node resumes after an agent restart: {e}\n{}", agent.log()));
-    eventually(Duration::from_secs(5), || alice[1].fetch(&dir, web))
-        .await
-        .expect("alice connects after the agent restart");
+    eventually(Duration::from_secs(5), || {
+        alice[1].fetch(web, "/blob", UPLOAD)
+    })
+    .await
+    .expect("alice connects after the agent restart");
 
     // Stop: users are gone and user changes answer 400 Node not running.
     let (code, _) = post(&http, &agent, "/node/stop", &json!({})).await;
@@ -202,11 +206,11 @@ async fn users_traffic_supervision_and_restart() {
 /// Access key, TLS only, strict bodies, and `Node not running` on a stopped node.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_guards() {
-    require_v2ray();
+    v2ray();
     let dir = temp_dir("guards");
     let ports = Ports::new();
     write_inbounds(&dir.join("inbounds.json"), &ports.inbounds());
-    let agent = Agent::start(&dir, free_port());
+    let agent = serve_agent(&dir, free_port());
     let http = https();
 
     // Wrong or missing key → 401, on every route.

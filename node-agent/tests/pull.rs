@@ -57,14 +57,14 @@ async fn new_core_pid(agent: &PullAgent, old: u32) -> u32 {
 /// rejected config, 304, ops, a core crash and an agent restart while the Core is away.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pull_mode_follows_the_core() {
-    require_v2ray();
+    v2ray();
     let dir = temp_dir("pull-story");
     let core = StandInCore::start().await;
     core.with(|s| s.codes.insert("code-story".into()));
     let ports = Ports::new();
     let web = file_server().await;
     let web_blocked = file_server().await;
-    let mut agent = PullAgent::start(&dir, &core.url(), Some("code-story"));
+    let mut agent = PullAgent::start(agent_bin(), &dir, &core.url(), Some("code-story"));
     let log = || std::fs::read_to_string(dir.join("agent.log")).unwrap_or_default();
 
     // Registered; before any config the core does not run.
@@ -108,27 +108,30 @@ async fn pull_mode_follows_the_core() {
     })
     .await;
     let pid = agent.core_pid().expect("core runs");
-    let alice_vless = Client::start(&dir, Proto::Vless, ports, ALICE.1);
-    let alice_trojan = Client::start(&dir, Proto::Trojan, ports, ALICE.1);
-    let alice_vmess = Client::start(&dir, Proto::Vmess, ports, ALICE.1);
-    let bob_vmess = Client::start(&dir, Proto::Vmess, ports, BOB.1);
-    let bob_trojan = Client::start(&dir, Proto::Trojan, ports, BOB.1);
+    let alice_vless = client(&dir, Proto::Vless, ports, ALICE.1);
+    let alice_trojan = client(&dir, Proto::Trojan, ports, ALICE.1);
+    let alice_vmess = client(&dir, Proto::Vmess, ports, ALICE.1);
+    let bob_vmess = client(&dir, Proto::Vmess, ports, BOB.1);
+    let bob_trojan = client(&dir, Proto::Trojan, ports, BOB.1);
     alice_vless
-        .fetch(&dir, web)
+        .fetch(web, "/blob", UPLOAD)
         .await
         .expect("alice over VLESS");
     alice_trojan
-        .fetch(&dir, web)
+        .fetch(web, "/blob", UPLOAD)
         .await
         .expect("alice over Trojan");
-    bob_vmess.fetch(&dir, web).await.expect("bob over VMess");
+    bob_vmess
+        .fetch(web, "/blob", UPLOAD)
+        .await
+        .expect("bob over VMess");
     // Each inbound has its own clients.
     assert!(
-        alice_vmess.fetch(&dir, web).await.is_err(),
+        alice_vmess.fetch(web, "/blob", UPLOAD).await.is_err(),
         "alice is not in the VMess inbound"
     );
     assert!(
-        bob_trojan.fetch(&dir, web).await.is_err(),
+        bob_trojan.fetch(web, "/blob", UPLOAD).await.is_err(),
         "bob is not in the Trojan inbound"
     );
 
@@ -163,14 +166,17 @@ async fn pull_mode_follows_the_core() {
         Some(pid),
         "clients change without a restart"
     );
-    let carol = Client::start(&dir, Proto::Vless, ports, CAROL.1);
-    carol.fetch(&dir, web).await.expect("carol over VLESS");
+    let carol = client(&dir, Proto::Vless, ports, CAROL.1);
+    carol
+        .fetch(web, "/blob", UPLOAD)
+        .await
+        .expect("carol over VLESS");
     assert!(
-        alice_vless.fetch(&dir, web).await.is_err(),
+        alice_vless.fetch(web, "/blob", UPLOAD).await.is_err(),
         "alice was removed from VLESS"
     );
     alice_trojan
-        .fetch(&dir, web)
+        .fetch(web, "/blob", UPLOAD)
         .await
         .expect("alice still over Trojan");
 
@@ -186,15 +192,15 @@ async fn pull_mode_follows_the_core() {
     core.wait("revision 3 applied", WAIT, log, |s| s.applied_ok(3))
         .await;
     let pid = new_core_pid(&agent, pid).await;
-    eventually(WAIT, || carol.fetch(&dir, web))
+    eventually(WAIT, || carol.fetch(web, "/blob", UPLOAD))
         .await
         .expect("carol after the new routing");
     assert!(
-        carol.fetch(&dir, web_blocked).await.is_err(),
+        carol.fetch(web_blocked, "/blob", UPLOAD).await.is_err(),
         "the Core's routing rule blocks this port"
     );
     bob_vmess
-        .fetch(&dir, web)
+        .fetch(web, "/blob", UPLOAD)
         .await
         .expect("bob after the new routing");
 
@@ -215,11 +221,11 @@ async fn pull_mode_follows_the_core() {
         Some(pid),
         "a repeated op is not carried out again"
     );
-    eventually(WAIT, || carol.fetch(&dir, web))
+    eventually(WAIT, || carol.fetch(web, "/blob", UPLOAD))
         .await
         .expect("carol after the restart");
     alice_trojan
-        .fetch(&dir, web)
+        .fetch(web, "/blob", UPLOAD)
         .await
         .expect("alice after the restart");
 
@@ -279,16 +285,16 @@ async fn pull_mode_follows_the_core() {
         "the running core was not touched"
     );
     carol
-        .fetch(&dir, web)
+        .fetch(web, "/blob", UPLOAD)
         .await
         .expect("the last good config still serves");
     // A revision applies whole or not at all: its client list (carol alone) did not either.
     bob_vmess
-        .fetch(&dir, web)
+        .fetch(web, "/blob", UPLOAD)
         .await
         .expect("bob keeps revision 3's access");
     alice_trojan
-        .fetch(&dir, web)
+        .fetch(web, "/blob", UPLOAD)
         .await
         .expect("alice keeps revision 3's access");
 
@@ -316,7 +322,7 @@ async fn pull_mode_follows_the_core() {
     })
     .await;
     let pid = new_core_pid(&agent, pid).await;
-    eventually(WAIT, || carol.fetch(&dir, web))
+    eventually(WAIT, || carol.fetch(web, "/blob", UPLOAD))
         .await
         .expect("carol after the core died");
 
@@ -331,16 +337,16 @@ async fn pull_mode_follows_the_core() {
     assert!(!pid_alive(pid), "the core stops with the agent");
     core.with(|s| s.down = true);
     let heartbeats_before = core.with(|s| s.heartbeats.len());
-    let mut agent = PullAgent::start(&dir, &core.url(), None);
-    eventually(WAIT, || carol.fetch(&dir, web))
+    let mut agent = PullAgent::start(agent_bin(), &dir, &core.url(), None);
+    eventually(WAIT, || carol.fetch(web, "/blob", UPLOAD))
         .await
         .unwrap_or_else(|e| panic!("carol while the Core is away: {e}\n{}", agent.log()));
     bob_vmess
-        .fetch(&dir, web)
+        .fetch(web, "/blob", UPLOAD)
         .await
         .expect("bob while the Core is away");
     assert!(
-        alice_vless.fetch(&dir, web).await.is_err(),
+        alice_vless.fetch(web, "/blob", UPLOAD).await.is_err(),
         "still per inbound"
     );
     core.wait("the agent tried the Core", WAIT, log, |s| {
@@ -370,7 +376,7 @@ async fn pull_mode_follows_the_core() {
 /// outbound. Session events follow the traffic.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn usage_is_delivered_exactly_once() {
-    require_v2ray();
+    v2ray();
     let dir = temp_dir("pull-usage");
     let data = dir.join("data");
     let core = StandInCore::start().await;
@@ -384,14 +390,14 @@ async fn usage_is_delivered_exactly_once() {
         default_outbounds(),
         json!({}),
     );
-    let mut agent = PullAgent::start(&dir, &core.url(), Some("code-usage"));
+    let mut agent = PullAgent::start(agent_bin(), &dir, &core.url(), Some("code-usage"));
     let log = || std::fs::read_to_string(dir.join("agent.log")).unwrap_or_default();
     core.wait("revision 1 applied", WAIT, log, |s| s.applied_ok(1))
         .await;
-    let alice = Client::start(&dir, Proto::Vless, ports, ALICE.1);
-    let bob = Client::start(&dir, Proto::Vmess, ports, BOB.1);
+    let alice = client(&dir, Proto::Vless, ports, ALICE.1);
+    let bob = client(&dir, Proto::Vmess, ports, BOB.1);
 
-    alice.fetch(&dir, web).await.expect("alice");
+    alice.fetch(web, "/blob", UPLOAD).await.expect("alice");
     core.wait("alice's usage", WAIT, log, |s| {
         s.usage
             .get(ALICE.0)
@@ -406,7 +412,7 @@ async fn usage_is_delivered_exactly_once() {
     // The Core takes a report, but its answer is lost: the agent sends the same report again,
     // which the Core answers as a duplicate.
     core.with(|s| s.lose_usage_answers = 1);
-    bob.fetch(&dir, web).await.expect("bob");
+    bob.fetch(web, "/blob", UPLOAD).await.expect("bob");
     core.wait("a duplicate report", WAIT, log, |s| s.duplicates >= 1)
         .await;
 
@@ -414,11 +420,13 @@ async fn usage_is_delivered_exactly_once() {
     core.with(|s| s.down = true);
     for _ in 0..2 {
         alice
-            .fetch(&dir, web)
+            .fetch(web, "/blob", UPLOAD)
             .await
             .expect("alice during the outage");
     }
-    bob.fetch(&dir, web).await.expect("bob during the outage");
+    bob.fetch(web, "/blob", UPLOAD)
+        .await
+        .expect("bob during the outage");
     core.wait("reports tried during the outage", WAIT, log, |s| {
         s.dropped_while_down >= 5
     })
@@ -491,9 +499,9 @@ async fn usage_is_delivered_exactly_once() {
 
     // An agent restart neither loses nor repeats anything.
     agent.stop();
-    let mut agent = PullAgent::start(&dir, &core.url(), None);
+    let mut agent = PullAgent::start(agent_bin(), &dir, &core.url(), None);
     alice
-        .fetch(&dir, web)
+        .fetch(web, "/blob", UPLOAD)
         .await
         .expect("alice after the agent restart");
     core.wait("alice's traffic after the restart", WAIT, log, |s| {
@@ -512,13 +520,13 @@ async fn usage_is_delivered_exactly_once() {
 /// never logged), a revoked key, and registering again with a new code.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registration_and_revocation() {
-    require_v2ray();
+    v2ray();
     let dir = temp_dir("pull-register");
     let data = dir.join("data");
     let core = StandInCore::start().await;
 
     // Neither a key nor a code: the agent refuses to start.
-    let out = PullAgent::command(&dir, &core.url())
+    let out = PullAgent::command(agent_bin(), &dir, &core.url())
         .env_remove("NEXUMA_NODE_CODE")
         .output()
         .expect("run");
@@ -526,7 +534,7 @@ async fn registration_and_revocation() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("NEXUMA_NODE_CODE"));
 
     // A code the Core does not know: refused, the agent stops with the reason.
-    let out = PullAgent::command(&dir, &core.url())
+    let out = PullAgent::command(agent_bin(), &dir, &core.url())
         .env("NEXUMA_NODE_CODE", "code-unknown")
         .output()
         .expect("run");
@@ -540,7 +548,7 @@ async fn registration_and_revocation() {
 
     // A good code registers once.
     core.with(|s| s.codes.insert("code-first-1234".into()));
-    let mut agent = PullAgent::start(&dir, &core.url(), Some("code-first-1234"));
+    let mut agent = PullAgent::start(agent_bin(), &dir, &core.url(), Some("code-first-1234"));
     let log = || std::fs::read_to_string(dir.join("agent.log")).unwrap_or_default();
     core.wait("heartbeats", WAIT, log, |s| s.heartbeats.len() >= 2)
         .await;
@@ -563,7 +571,7 @@ async fn registration_and_revocation() {
 
     // A restart keeps the key: no second registration.
     agent.stop();
-    let mut agent = PullAgent::start(&dir, &core.url(), Some("code-first-1234"));
+    let mut agent = PullAgent::start(agent_bin(), &dir, &core.url(), Some("code-first-1234"));
     let seen = core.with(|s| s.heartbeats.len());
     core.wait("heartbeats after the restart", WAIT, log, |s| {
         s.heartbeats.len() >= seen + 2
@@ -599,7 +607,7 @@ async fn registration_and_revocation() {
 
     // Restarted with a new code: the old key fails, the new code registers, heartbeats resume.
     core.with(|s| s.codes.insert("code-second-5678".into()));
-    let agent = PullAgent::start(&dir, &core.url(), Some("code-second-5678"));
+    let agent = PullAgent::start(agent_bin(), &dir, &core.url(), Some("code-second-5678"));
     core.wait("registered again", WAIT, log, |s| {
         s.registrations
             .iter()
@@ -660,7 +668,7 @@ fn pull_cli_documents_settings() {
     }
     assert!(!help.contains("code-never-shown"), "--help shows the code");
     let dir = temp_dir("pull-cli");
-    let out = PullAgent::command(&dir, "http://127.0.0.1:9")
+    let out = PullAgent::command(agent_bin(), &dir, "http://127.0.0.1:9")
         .args(["--core-pin", &"ab".repeat(32)])
         .env("NEXUMA_NODE_CODE", "code-x")
         .output()

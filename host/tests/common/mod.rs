@@ -44,13 +44,6 @@ fn redis_url() -> String {
     std::env::var("NEXUMA_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into())
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
 /// Runs SQL on the PostgreSQL admin database from a thread of its own (usable from Drop).
 pub fn pg_admin_sql(sql: String) {
     pg_admin(sql)
@@ -151,7 +144,7 @@ impl Core {
             std::fs::copy(&src, components_dir.join(format!("{name}.wasm")))
                 .unwrap_or_else(|e| panic!("{}: {e} (run `make handlers` first)", src.display()));
         }
-        let port = free_port();
+        let port = testkit::free_port();
         let mut env: Vec<(String, String)> = vec![
             ("PORT".into(), port.to_string()),
             ("BIND".into(), "127.0.0.1".into()),
