@@ -144,6 +144,10 @@ impl Core {
                 env.push(("KV_PREFIX".into(), prefix));
             }
         }
+        // Profiling a run: the Core names components' functions for `perf` when asked to.
+        if let Ok(value) = std::env::var("COMPONENT_PERFMAP") {
+            env.push(("COMPONENT_PERFMAP".into(), value));
+        }
         for (name, value) in &setup.env {
             env.retain(|(k, _)| k != name);
             env.push((name.clone(), value.clone()));

@@ -10,6 +10,9 @@ use thiserror::Error;
 pub const DEV_JWT_SECRET: &str = "nexuma-development-access-secret-change-me";
 pub const DEV_JWT_REFRESH_SECRET: &str = "nexuma-development-refresh-secret-change-me";
 const MIN_SECRET_LEN: usize = 32;
+/// A component instance's smallest memory cap: the bundled components are linked with 4 MiB of
+/// initial memory (handlers/.cargo/config.toml), so less could not even instantiate them.
+const MIN_COMPONENT_MEMORY_MB: usize = 8;
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -69,6 +72,9 @@ pub struct ComponentLimits {
     pub timeout: Duration,
     /// Instances that may run at once (pooling allocator slots).
     pub max_instances: u32,
+    /// Name components' compiled functions for `perf` in `/tmp/perf-<pid>.map`
+    /// (`COMPONENT_PERFMAP=true`; off by default: the file grows with every load).
+    pub perfmap: bool,
 }
 
 /// A source of variables: the process environment in production, a map in tests.
@@ -132,6 +138,7 @@ impl Config {
                 memory_bytes: parse::<usize>(env, "COMPONENT_MEMORY_MB", 64)? * 1024 * 1024,
                 timeout: Duration::from_millis(parse(env, "COMPONENT_TIMEOUT_MS", 10_000)?),
                 max_instances: parse(env, "COMPONENT_MAX_INSTANCES", 256)?,
+                perfmap: parse(env, "COMPONENT_PERFMAP", false)?,
             },
             response_cache_bytes: parse::<u64>(env, "RESPONSE_CACHE_MB", 64)?
                 .saturating_mul(1024 * 1024),
@@ -141,9 +148,18 @@ impl Config {
     }
 
     fn check(&self) -> Result<(), ConfigError> {
-        if self.limits.memory_bytes == 0 || self.limits.timeout.is_zero() {
+        if self.limits.memory_bytes < MIN_COMPONENT_MEMORY_MB * 1024 * 1024 {
             return Err(ConfigError::Invalid {
-                name: "COMPONENT_MEMORY_MB/COMPONENT_TIMEOUT_MS",
+                name: "COMPONENT_MEMORY_MB",
+                reason: format!(
+                    "must be at least {MIN_COMPONENT_MEMORY_MB}: the bundled components start \
+                     with 4 MiB of memory and need room to work"
+                ),
+            });
+        }
+        if self.limits.timeout.is_zero() {
+            return Err(ConfigError::Invalid {
+                name: "COMPONENT_TIMEOUT_MS",
                 reason: "must be greater than zero".into(),
             });
         }
@@ -460,6 +476,10 @@ mod tests {
         assert!(err.to_string().contains("JWT_EXPIRES_IN"), "{err}");
         let err = Config::from_env(&[("DATABASE_URL", "mysql://x")]).expect_err("bad url");
         assert!(err.to_string().contains("DATABASE_URL"), "{err}");
+        let err = Config::from_env(&[("COMPONENT_MEMORY_MB", "4")]).expect_err("too small");
+        assert!(err.to_string().contains("COMPONENT_MEMORY_MB"), "{err}");
+        let err = Config::from_env(&[("COMPONENT_TIMEOUT_MS", "0")]).expect_err("no time");
+        assert!(err.to_string().contains("COMPONENT_TIMEOUT_MS"), "{err}");
     }
 
     #[test]

@@ -103,6 +103,9 @@ fn engine_config(limits: &ComponentLimits) -> Config {
         // rather than all it keeps resident.
         .pagemap_scan(wasmtime::Enabled::Auto);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    if limits.perfmap {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     config
 }
 
