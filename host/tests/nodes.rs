@@ -199,6 +199,16 @@ async fn subscriber(
     (token, user, r.body)
 }
 
+/// Answers the host's response cache gave so far (`/metrics`).
+async fn cache_hits(core: &Core) -> u64 {
+    let metrics = core.get("/metrics", None).await.text;
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("nexuma_response_cache_total{outcome=\"hit\"} "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 fn sha256_hex(s: &str) -> String {
     hex(&Sha256::digest(s.as_bytes()))
 }
@@ -689,7 +699,11 @@ both_backends!(
 both_backends!(
     usage_is_counted_once_and_the_limit_ends_access,
     |backend| async move {
-        let core = start(backend).await;
+        let core = Core::start_with(
+            backend,
+            Options::default().components(&["auth", "billing", "nodes", "subscriptions"]),
+        )
+        .await;
         let admin = core.admin_token().await;
         let a = create_node(&core, &admin, "alpha", inbounds()).await;
         let metered = tariff(&core, &admin, json!({ "trafficLimitBytes": 1000 })).await;
@@ -715,6 +729,20 @@ both_backends!(
                 &[],
             )
         };
+        // The client's export is kept by the host (the second poll is a hit) and shows no traffic.
+        let export = format!("/sub/{}", sub["links"][0]["uuid"].as_str().unwrap());
+        let userinfo = |r: &Reply| r.header("subscription-userinfo").unwrap_or("").to_string();
+        let polled = core.get(&export, None).await;
+        assert_eq!(polled.status, 200, "{}", polled.text);
+        assert!(userinfo(&polled).starts_with("upload=0; download=0;"));
+        let hits = cache_hits(&core).await;
+        assert_eq!(userinfo(&core.get(&export, None).await), userinfo(&polled));
+        assert_eq!(
+            cache_hits(&core).await,
+            hits + 1,
+            "the second poll is a hit"
+        );
+
         let r = post("/node/usage", report("r1", 300, 400)).await;
         assert_eq!(r.status, 200, "{}", r.text);
         assert_eq!(r.body["duplicate"], false);
@@ -730,6 +758,11 @@ both_backends!(
         let sub_path = format!("/admin/subscriptions/{sub_id}");
         let get_sub = || core.get(&sub_path, Some(&admin));
         assert_eq!(used(get_sub().await.body), 700, "counted once");
+        // Counting retired the kept export: the next poll shows the traffic.
+        assert!(
+            userinfo(&core.get(&export, None).await).starts_with("upload=0; download=700;"),
+            "the export shows the counted traffic"
+        );
         let buckets = query_texts(
         &core,
         &format!(

@@ -63,8 +63,8 @@ pub fn method(md: &mut String, connections: usize, warmup: &str, measure: &str) 
          miss: a `subscriptions` instance reads the content epoch and the epoch's catalog — \
          the active nodes with their inbounds (private keys stripped), the format rules and \
          the response settings, rebuilt from PostgreSQL once per epoch — from Redis in one \
-         MGET, then the link's view from PostgreSQL (one query), renders the answer, and the \
-         host keeps it. The cache is in the Core's memory and outlives a format's runs, \
+         MGET, then the link's view from PostgreSQL (one query) and its subscription's \
+         traffic stamp from Redis (one GET), renders the answer, and the host keeps it. The cache is in the Core's memory and outlives a format's runs, \
          but no format's requests can hit another's answers: each format has its own routes \
          and every cold request is unique. Both runs use the load described above \
          ({connections} connections, {warmup} s warm-up, {measure} s measured); a request's \

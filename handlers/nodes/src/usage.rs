@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 
 use nexuma_sdk::db::{self, Transaction, Value};
-use nexuma_sdk::{clock, response, ApiError, Request, Response};
+use nexuma_sdk::{cache, clock, response, ApiError, Request, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -193,6 +193,8 @@ pub fn apply_pending() -> Result<Applied, ApiError> {
         }
     }
     let rows: Vec<(&Bucket, &(i64, i64))> = sums.iter().collect();
+    // Subscriptions whose used traffic grew: exports showing it are retired after the commit.
+    let mut counted: Vec<String> = Vec::new();
     // Names the Core does not know (deleted links) fall out of the joins: ignored.
     for chunk in rows.chunks(APPLY_CHUNK) {
         let values = placeholders(chunk.len(), 5);
@@ -206,17 +208,20 @@ pub fn apply_pending() -> Result<Applied, ApiError> {
                 (*down).into(),
             ]);
         }
-        tx.execute(
+        let updated = tx.query(
             &format!(
                 "WITH v (node_id, hour, link_id, up, down) AS (VALUES {values}) \
                  UPDATE subscriptions SET traffic_used_bytes = subscriptions.traffic_used_bytes + x.used \
                  FROM (SELECT l.subscription_id AS sid, CAST(SUM(v.up + v.down) AS BIGINT) AS used \
                        FROM v JOIN subscription_links l ON l.id = v.link_id \
                        WHERE l.subscription_id IS NOT NULL GROUP BY l.subscription_id) AS x \
-                 WHERE subscriptions.id = x.sid"
+                 WHERE subscriptions.id = x.sid RETURNING id"
             ),
             &params,
         )?;
+        for row in updated.iter() {
+            counted.push(row.string("id")?);
+        }
         tx.execute(
             &format!(
                 "WITH v (node_id, hour, link_id, up, down) AS (VALUES {values}) \
@@ -230,6 +235,9 @@ pub fn apply_pending() -> Result<Applied, ApiError> {
         )?;
     }
     tx.commit()?;
+    counted.sort_unstable();
+    counted.dedup();
+    cache::traffic_counted(&counted);
     Ok(Applied {
         reports: claimed.len() as u32,
         entries: rows.len() as u32,

@@ -4,13 +4,14 @@
 //! An answer is rendered under the content epoch and handed to the host's response cache, which
 //! gives it again — to the same address with the same values of the headers the format rules
 //! read — without running this component, until the epoch moves (anything users are shown
-//! changed: `nexuma_sdk::cache`) or [`TTL_MS`] passes (which bounds how old the traffic figures
-//! in `subscription-userinfo` can be). The host also answers `If-None-Match` from the `ETag`.
+//! changed: `nexuma_sdk::cache`), the subscription's used traffic is counted again (its traffic
+//! stamp, for `subscription-userinfo`), or [`TTL_MS`] passes. The host also answers
+//! `If-None-Match` from the `ETag`.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use nexuma_sdk::db::Pool;
-use nexuma_sdk::{id, settings as core, ApiError, Request, Response};
+use nexuma_sdk::{cache, id, log, settings as core, ApiError, Request, Response};
 use xxhash_rust::xxh3::xxh3_128;
 
 use crate::access::{self, LinkView};
@@ -82,7 +83,11 @@ pub fn get(req: &Request) -> Result<Response, ApiError> {
         }
     };
     let answer = render(&view, &catalog, format)?;
-    epoch.keep_answer(vary, TTL_MS);
+    // `subscription-userinfo` shows the used traffic, which moves without the epoch.
+    match cache::traffic_stamp(&view.subscription_id) {
+        Ok(stamp) => epoch.keep_answer_showing(vary, TTL_MS, Some(&stamp)),
+        Err(e) => log::warn("answer not kept", &[("error", &e.message)]),
+    }
     Ok(answer.respond())
 }
 

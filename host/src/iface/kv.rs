@@ -39,6 +39,8 @@ impl std::fmt::Debug for Store {
 const REDIS_TIMEOUT: Duration = Duration::from_secs(3);
 /// Most keys one `get-many` reads.
 const MAX_GET_MANY: usize = 64;
+/// Most entries one `set-many` writes.
+const MAX_SET_MANY: usize = 10_000;
 
 impl Store {
     pub async fn connect(target: &KvTarget) -> Result<Self, StoreError> {
@@ -118,6 +120,34 @@ impl Store {
             }
             Store::Memory(m) => {
                 m.set(key, value.to_string(), ttl);
+                Ok(())
+            }
+        }
+    }
+
+    /// Sets every `(key, value)` of `entries` with the same expiry, in one round trip.
+    pub async fn set_many(
+        &self,
+        entries: &[(String, String)],
+        ttl: Option<Duration>,
+    ) -> Result<(), StoreError> {
+        match self {
+            Store::Redis(_) if entries.is_empty() => Ok(()),
+            Store::Redis(conn) => {
+                let mut pipe = redis::pipe();
+                for (key, value) in entries {
+                    match ttl {
+                        Some(ttl) => pipe.pset_ex(key, value, millis(ttl)).ignore(),
+                        None => pipe.set(key, value).ignore(),
+                    };
+                }
+                pipe.query_async::<()>(&mut conn.clone()).await?;
+                Ok(())
+            }
+            Store::Memory(m) => {
+                for (key, value) in entries {
+                    m.set(key, value.clone(), ttl);
+                }
                 Ok(())
             }
         }
@@ -354,6 +384,24 @@ impl wit::Host for State {
             .map_err(kv_error))
     }
 
+    async fn set_many(
+        &mut self,
+        entries: Vec<(String, String)>,
+        ttl_ms: Option<u64>,
+    ) -> wasmtime::Result<Result<(), KvError>> {
+        if entries.len() > MAX_SET_MANY {
+            return Ok(Err(KvError {
+                message: format!("set-many takes at most {MAX_SET_MANY} entries"),
+            }));
+        }
+        let entries: Vec<(String, String)> = entries
+            .into_iter()
+            .map(|(k, v)| (self.kv_key(&k), v))
+            .collect();
+        let ttl = ttl_ms.map(Duration::from_millis);
+        Ok(self.caps.kv.set_many(&entries, ttl).await.map_err(kv_error))
+    }
+
     async fn delete(&mut self, key: String) -> wasmtime::Result<Result<bool, KvError>> {
         Ok(self
             .caps
@@ -421,5 +469,22 @@ mod tests {
             5,
             "an expired counter starts again from 0"
         );
+    }
+
+    #[tokio::test]
+    async fn set_many_writes_every_entry_with_the_expiry() {
+        let store = Store::Memory(MemoryStore::default());
+        let entries = vec![("a".to_string(), "1".to_string()), ("b".into(), "2".into())];
+        store
+            .set_many(&entries, Some(Duration::from_secs(60)))
+            .await
+            .expect("set");
+        let keys = ["a".to_string(), "b".into(), "c".into()];
+        assert_eq!(
+            store.get_many(&keys).await.expect("get"),
+            vec![Some("1".into()), Some("2".into()), None]
+        );
+        let ttl = store.ttl("b").await.expect("ttl").expect("expires");
+        assert!(ttl > Duration::from_secs(50), "{ttl:?}");
     }
 }
