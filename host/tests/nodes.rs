@@ -1096,19 +1096,20 @@ async fn housekeeping_clears_old_rows_only() {
     }
     core.stop();
     core.spawn().await;
-    let mut kinds = Vec::new();
+    // The job deletes old changes, then old report ids: wait for both.
+    let (mut kinds, mut reports) = (Vec::new(), Vec::new());
     for _ in 0..100 {
         kinds = query_texts(
             &core,
             "SELECT kind FROM node_changes WHERE kind IN ('old', 'recent')",
         )
         .await;
-        if kinds == vec!["recent"] {
+        reports = query_texts(&core, "SELECT report_id FROM node_reports").await;
+        if kinds == vec!["recent"] && reports == vec!["recent-report"] {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(kinds, vec!["recent"]);
-    let reports = query_texts(&core, "SELECT report_id FROM node_reports").await;
     assert_eq!(reports, vec!["recent-report"]);
 }
