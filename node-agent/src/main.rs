@@ -62,7 +62,7 @@ async fn core(args: &CoreArgs) -> anyhow::Result<Core> {
         .clone()
         .unwrap_or_else(|| flavor.grpc_prefix().to_owned());
     let api_port = match args.api_port {
-        0 => free_loopback_port()?,
+        0 => nexuma_node::proxy::api_port::pick(std::process::id())?,
         port => port,
     };
     tracing::info!(core = %bin.display(), ?flavor, version, grpc_prefix, api_port, "proxy core");
@@ -186,10 +186,4 @@ async fn pull_mode(args: PullArgs) -> anyhow::Result<()> {
     tracing::info!("shutting down: last stats poll, then the core stops");
     node.shutdown().await;
     Ok(outcome?)
-}
-
-fn free_loopback_port() -> anyhow::Result<u16> {
-    let socket =
-        std::net::TcpListener::bind("127.0.0.1:0").context("cannot find a free loopback port")?;
-    Ok(socket.local_addr()?.port())
 }

@@ -52,7 +52,8 @@ pub struct CoreArgs {
     #[arg(long, env = "NEXUMA_NODE_GRPC_PREFIX")]
     pub grpc_prefix: Option<String>,
 
-    /// Loopback port of the core's gRPC API; 0 picks a free one at start.
+    /// Loopback port of the core's gRPC API; 0 picks a free one at start, below the kernel's
+    /// ephemeral range (where the node's outgoing connections never take it).
     #[arg(long, env = "NEXUMA_NODE_API_PORT", default_value_t = 0)]
     pub api_port: u16,
 

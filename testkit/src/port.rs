@@ -10,7 +10,8 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-/// Below Linux's default ephemeral range (32768–60999), above the well-known services.
+/// Below Linux's default ephemeral range (32768–60999), above the band the node agent picks
+/// its core's API port from (10000–19999).
 const FIRST: u32 = 20_000;
 const COUNT: u32 = 12_000;
 

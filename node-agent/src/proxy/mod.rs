@@ -1,5 +1,6 @@
 //! The proxy core: which build it is, its JSON config, its process.
 
+pub mod api_port;
 pub mod config;
 pub mod exposure;
 pub mod flavor;
