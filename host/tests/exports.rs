@@ -416,6 +416,79 @@ both_backends!(inactive_links_say_why, |backend| async move {
     assert!(only_entry(&fetch(core, &path, &[]).await).contains("cancelled"));
 });
 
+both_backends!(browsers_get_a_page, |backend| async move {
+    let w = world(backend).await;
+    let core = &w.core;
+    let path = format!("/sub/{}", w.uuid);
+    let link = w.sub["links"][0]["id"].as_str().unwrap();
+    let r = core
+        .patch(
+            &format!("/me/subscriptions/links/{link}"),
+            Some(&w.user),
+            json!({ "name": "<b>laptop</b> & co" }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let browser = [
+        (
+            "user-agent",
+            "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Firefox/133.0",
+        ),
+        ("accept", "text/html,application/xhtml+xml,*/*;q=0.8"),
+    ];
+
+    let page = fetch(core, &path, &browser).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(
+        content_type(&page).starts_with("text/html"),
+        "{:?}",
+        page.headers
+    );
+    assert!(page
+        .header("content-security-policy")
+        .is_some_and(|v| v.contains("default-src 'none'")));
+    assert_eq!(page.header("content-disposition"), Some("inline"));
+    assert!(page.header("subscription-userinfo").is_some());
+    let html = &page.text;
+    assert!(html.starts_with("<!doctype html>"), "{html}");
+    let address = format!("{path}\" aria-label=\"Subscription address\"");
+    for shown in ["Nexuma", "Month", "✅ Active", &address, "Frankfurt VLESS"] {
+        assert!(html.contains(shown), "the page shows {shown:?}: {html}");
+    }
+    assert!(
+        html.contains("&lt;b&gt;laptop&lt;/b&gt; &amp; co") && !html.contains("<b>laptop"),
+        "the link's name is escaped: {html}"
+    );
+    // Every connection's share link, escaped for HTML (`&` in the query).
+    let plain = fetch(core, &path, &[]).await;
+    let links: Vec<String> = unb64(&plain.text).lines().map(str::to_string).collect();
+    assert_eq!(links.len(), 5);
+    for l in &links {
+        assert!(html.contains(&l.replace('&', "&amp;")), "{l} on the page");
+    }
+    // A client asking for anything gets its format, not the page.
+    let client = fetch(
+        core,
+        &path,
+        &[("user-agent", "v2rayNG/1.9.0"), ("accept", "*/*")],
+    )
+    .await;
+    assert!(content_type(&client).starts_with("text/plain"));
+    assert_eq!(client.text, plain.text);
+
+    // An inactive link's page says why and shows no share links.
+    core.patch(
+        &format!("/me/subscriptions/links/{link}"),
+        Some(&w.user),
+        json!({ "enabled": false }),
+    )
+    .await;
+    let off = fetch(core, &path, &browser).await;
+    assert_eq!(off.status, 200);
+    assert!(off.text.contains("This link is disabled"), "{}", off.text);
+    assert!(!off.text.contains("vless://"), "{}", off.text);
+});
+
 both_backends!(metadata_and_the_callers_configs, |backend| async move {
     let w = world(backend).await;
     let core = &w.core;

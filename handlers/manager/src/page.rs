@@ -13,38 +13,18 @@ const LOGIN_FAILURE_LIMIT: i64 = 5;
 const LOGIN_FAILURE_WINDOW_MS: u64 = 15 * 60 * 1000;
 
 fn html(status: u16, body: String) -> Response {
+    let mut headers = nexuma_sdk::html::headers();
+    headers.push(("cache-control".into(), "no-store".into()));
     Response {
         status,
-        headers: vec![
-            ("content-type".into(), "text/html; charset=utf-8".into()),
-            ("cache-control".into(), "no-store".into()),
-            (
-                "content-security-policy".into(),
-                "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; \
-                 frame-ancestors 'none'"
-                    .into(),
-            ),
-            ("x-content-type-options".into(), "nosniff".into()),
-            ("referrer-policy".into(), "no-referrer".into()),
-        ],
+        headers,
         body: body.into_bytes(),
     }
 }
 
 /// Escapes text for HTML element content and attribute values.
 pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    nexuma_sdk::html::escape(s).into_owned()
 }
 
 const STYLE: &str = "\
@@ -471,7 +451,7 @@ mod tests {
         );
         assert_eq!(
             esc("<a href=\"x\">'&'</a>"),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+            "&lt;a href=&quot;x&quot;&gt;&#x27;&amp;&#x27;&lt;/a&gt;"
         );
     }
 }

@@ -48,6 +48,7 @@ pub mod cache;
 pub mod db;
 mod error;
 /// Outbound HTTP(S) through the host, with optional certificate pinning: `http::Request::get(url).send()?`.
+pub mod html;
 pub mod http;
 pub mod id;
 pub mod log;

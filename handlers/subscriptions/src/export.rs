@@ -11,12 +11,13 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use nexuma_sdk::db::Pool;
-use nexuma_sdk::{cache, id, log, settings as core, ApiError, Request, Response};
+use nexuma_sdk::{cache, html, id, log, settings as core, ApiError, Request, Response};
 use xxhash_rust::xxh3::xxh3_128;
 
 use crate::access::{self, LinkView};
 use crate::catalog::{self, Catalog};
 use crate::format::{self, Format};
+use crate::page::{self, Page};
 use crate::rules;
 
 const TTL_MS: u64 = 10 * 60 * 1000;
@@ -98,15 +99,26 @@ fn render(view: &LinkView, catalog: &Catalog, format: Format) -> Result<Rendered
         None => access::connections(&Pool, &catalog.nodes, view)?,
         Some(reason) => vec![xray::Connection::remark(reason)],
     };
-    let body = format.render(&connections);
     let s = &catalog.settings;
     let base = core::public_url();
+    let body = match format.render(&connections) {
+        Some(body) => body,
+        None => page::render(&Page {
+            view,
+            connections: &connections,
+            settings: s,
+            address: &format!("{base}/sub/{}", view.uuid),
+        }),
+    };
     let title = &s.profile_title;
-    let mut headers = vec![
-        (
+    let mut headers = match format {
+        Format::Browser => html::headers(),
+        _ => vec![(
             "content-type".to_string(),
             format.content_type().to_string(),
-        ),
+        )],
+    };
+    headers.extend([
         (
             "subscription-userinfo".into(),
             format!(
@@ -131,7 +143,7 @@ fn render(view: &LinkView, catalog: &Catalog, format: Format) -> Result<Rendered
                 .unwrap_or_else(|| format!("{base}/sub/{}/info", view.uuid)),
         ),
         ("content-disposition".into(), disposition(title, format)),
-    ];
+    ]);
     if let Some(url) = &s.support_url {
         headers.push(("support-url".into(), url.clone()));
     }
@@ -144,8 +156,12 @@ fn render(view: &LinkView, catalog: &Catalog, format: Format) -> Result<Rendered
     })
 }
 
-/// `attachment` with an ASCII file name and the UTF-8 one (RFC 6266).
+/// `attachment` with an ASCII file name and the UTF-8 one (RFC 6266); the browser page is shown
+/// `inline`.
 fn disposition(title: &str, format: Format) -> String {
+    if format == Format::Browser {
+        return "inline".into();
+    }
     let ascii: String = title
         .chars()
         .map(|c| {

@@ -11,9 +11,11 @@ pub enum Format {
     Clash,
     /// A complete sing-box 1.12+ config, JSON.
     Singbox,
+    /// A page for a person who opened the address in a browser (`page.rs`).
+    Browser,
 }
 
-pub const NAMES: &str = "v2ray, clash, singbox";
+pub const NAMES: &str = "v2ray, clash, singbox, browser";
 
 impl Format {
     /// A format by any of its names; `None` for anything else.
@@ -24,6 +26,7 @@ impl Format {
                 Some(Format::Clash)
             }
             "singbox" | "sing-box" | "sfa" | "sfi" => Some(Format::Singbox),
+            "browser" | "html" => Some(Format::Browser),
             _ => None,
         }
     }
@@ -33,6 +36,7 @@ impl Format {
             Format::V2ray => "text/plain; charset=utf-8",
             Format::Clash => "text/yaml; charset=utf-8",
             Format::Singbox => "application/json; charset=utf-8",
+            Format::Browser => "text/html; charset=utf-8",
         }
     }
 
@@ -42,14 +46,18 @@ impl Format {
             Format::V2ray => "txt",
             Format::Clash => "yaml",
             Format::Singbox => "json",
+            Format::Browser => "html",
         }
     }
 
-    pub fn render(self, connections: &[xray::Connection]) -> String {
+    /// The body of a client format; `None` for the browser page, which shows more than the
+    /// connections (`page::render`).
+    pub fn render(self, connections: &[xray::Connection]) -> Option<String> {
         match self {
-            Format::V2ray => xray::link::v2ray_body(connections),
-            Format::Clash => xray::clash::config(connections),
-            Format::Singbox => xray::singbox::config(connections),
+            Format::V2ray => Some(xray::link::v2ray_body(connections)),
+            Format::Clash => Some(xray::clash::config(connections)),
+            Format::Singbox => Some(xray::singbox::config(connections)),
+            Format::Browser => None,
         }
     }
 }

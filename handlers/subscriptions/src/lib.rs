@@ -10,6 +10,7 @@ mod catalog;
 mod export;
 mod format;
 mod info;
+mod page;
 mod parse;
 mod rules;
 mod schema;

@@ -54,6 +54,15 @@ fn rule(name: &str, op: Op, values: &[&str], format: Format) -> Rule {
 /// Marzban's and Remnawave's default rules together, as prefixes where they are prefixes.
 pub fn defaults() -> Vec<Rule> {
     vec![
+        // Remnawave's first rule: a browser asks for HTML (clients never do).
+        Rule {
+            name: "Browsers".into(),
+            header: "accept".into(),
+            op: Op::Contains,
+            values: vec!["text/html".into()],
+            case_sensitive: true,
+            format: Format::Browser,
+        },
         rule(
             "Clash.Meta / mihomo clients",
             Op::Prefix,
@@ -281,6 +290,19 @@ mod tests {
         assert_eq!(ua("Happ/1.63"), None);
         assert_eq!(ua(""), None);
         assert_eq!(pick(&defaults(), |_| None), None, "no User-Agent at all");
+        let browser = |accept: &str| {
+            let accept = accept.to_string();
+            pick(&defaults(), |h| match h {
+                "accept" => Some(accept.clone()),
+                "user-agent" => Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0".into()),
+                _ => None,
+            })
+        };
+        assert_eq!(
+            browser("text/html,application/xhtml+xml,*/*;q=0.8"),
+            Some(Format::Browser)
+        );
+        assert_eq!(browser("*/*"), None, "a client asking for anything");
     }
 
     #[test]
