@@ -113,14 +113,7 @@ pub fn index(req: &Request) -> Result<Response, ApiError> {
 
 /// KiB as a short human figure.
 pub fn kib(n: i64) -> String {
-    let n = n.max(0) as f64;
-    if n < 1024.0 {
-        format!("{n:.0} KiB")
-    } else if n < 1024.0 * 1024.0 {
-        format!("{:.1} MiB", n / 1024.0)
-    } else {
-        format!("{:.2} GiB", n / 1024.0 / 1024.0)
-    }
+    nexuma_sdk::html::size(n.saturating_mul(1024))
 }
 
 fn ago(now: i64, then: Option<i64>) -> String {

@@ -12,9 +12,12 @@ use crate::{kv, log};
 
 const EPOCH_KEY: &str = "cache:content-epoch";
 const TRAFFIC_KEY: &str = "cache:traffic:";
-/// A traffic stamp outlives every answer the host keeps (10 minutes at most), so an answer built
-/// before a subscription had a stamp is gone before the stamp is.
+/// How long a traffic stamp lives after its last renewal.
 const TRAFFIC_TTL_MS: u64 = 30 * 60 * 1000;
+/// The longest an answer depending on a traffic stamp is kept: shorter than the stamp lives, so
+/// an answer built before its subscription had a stamp is gone before the stamp expires (and
+/// reads as absent again).
+const SHOWING_TRAFFIC_MAX_TTL_MS: u64 = TRAFFIC_TTL_MS / 2;
 /// Entries per `set-many` call (the host's bound).
 const SET_MANY_CHUNK: usize = 10_000;
 
@@ -63,8 +66,10 @@ impl Epoch {
         traffic: Option<&TrafficStamp>,
     ) {
         let mut depends_on = vec![(EPOCH_KEY.to_string(), self.raw.clone())];
+        let mut ttl_ms = ttl_ms;
         if let Some(t) = traffic {
             depends_on.push((t.key.clone(), t.raw.clone()));
+            ttl_ms = ttl_ms.min(SHOWING_TRAFFIC_MAX_TTL_MS);
         }
         response_cache::keep(&Policy {
             vary: vary.into_iter().map(Into::into).collect(),

@@ -111,13 +111,13 @@ fn render(view: &LinkView, catalog: &Catalog, format: Format) -> Result<Rendered
         }),
     };
     let title = &s.profile_title;
-    let mut headers = match format {
-        Format::Browser => html::headers(),
-        _ => vec![(
-            "content-type".to_string(),
-            format.content_type().to_string(),
-        )],
-    };
+    let mut headers = vec![(
+        "content-type".to_string(),
+        format.content_type().to_string(),
+    )];
+    if format == Format::Browser {
+        headers.extend(html::security_headers());
+    }
     headers.extend([
         (
             "subscription-userinfo".into(),

@@ -36,7 +36,7 @@ impl Format {
             Format::V2ray => "text/plain; charset=utf-8",
             Format::Clash => "text/yaml; charset=utf-8",
             Format::Singbox => "application/json; charset=utf-8",
-            Format::Browser => "text/html; charset=utf-8",
+            Format::Browser => nexuma_sdk::html::CONTENT_TYPE,
         }
     }
 

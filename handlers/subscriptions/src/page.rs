@@ -3,7 +3,7 @@
 //! address to add to a VPN app, and each connection's share link. No scripts; everything shown
 //! is escaped.
 
-use nexuma_sdk::html::escape;
+use nexuma_sdk::html::{escape, size};
 
 use crate::access::LinkView;
 use crate::settings::Settings;
@@ -110,22 +110,6 @@ fn connections(list: &[xray::Connection]) -> String {
     html
 }
 
-/// Bytes as people read them (binary units).
-fn size(bytes: i64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes.max(0) as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{} B", bytes.max(0))
-    } else {
-        format!("{value:.2} {}", UNITS[unit])
-    }
-}
-
 /// Epoch milliseconds as a UTC date and time.
 fn date(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
@@ -138,11 +122,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sizes_and_dates_read_well() {
-        assert_eq!(size(0), "0 B");
-        assert_eq!(size(1023), "1023 B");
-        assert_eq!(size(1536), "1.50 KiB");
-        assert_eq!(size(50_000_000_000), "46.57 GiB");
+    fn dates_read_well() {
         assert_eq!(date(1_764_460_800_000), "2025-11-30 00:00 UTC");
     }
 }

@@ -608,11 +608,7 @@ fn fallback_json(f: &Fallback) -> Value {
 mod tests {
     use super::*;
 
-    fn spec(v: Value) -> InboundSpec {
-        serde_json::from_value(v).expect("spec")
-    }
-
-    const PRIVATE: &str = "cMEHUqnhjOvD0fVb5Pf4aSRDuTTvqaLeXRbBdBQxL3E";
+    use crate::fixtures::{spec, PRIVATE, UUID};
 
     #[test]
     fn the_public_part_keeps_no_private_key_and_still_makes_the_same_client() {
@@ -630,10 +626,9 @@ mod tests {
             for secret in [PRIVATE, "KEY", "CERT", "/k"] {
                 assert!(!text.contains(secret), "{secret} left in {text}");
             }
-            let uuid = "9e1f4b8a-3c2d-4e5f-8a9b-0c1d2e3f4a5b";
             assert_eq!(
-                crate::Connection::new(&public, "h", uuid, "n"),
-                crate::Connection::new(&full, "h", uuid, "n"),
+                crate::Connection::new(&public, "h", UUID, "n"),
+                crate::Connection::new(&full, "h", UUID, "n"),
                 "clients are shown the same"
             );
         }

@@ -57,6 +57,25 @@ pub fn ss2022_user_key(key: &str, len: usize) -> String {
     base64::engine::general_purpose::STANDARD.encode(&digest[..len.min(digest.len())])
 }
 
+/// What the formats' tests share: one client key, one REALITY private key, inbound specs and
+/// connections made from JSON.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use crate::{Connection, InboundSpec};
+
+    pub const UUID: &str = "9e1f4b8a-3c2d-4e5f-8a9b-0c1d2e3f4a5b";
+    pub const PRIVATE: &str = "cMEHUqnhjOvD0fVb5Pf4aSRDuTTvqaLeXRbBdBQxL3E";
+
+    pub fn spec(v: serde_json::Value) -> InboundSpec {
+        serde_json::from_value(v).expect("spec")
+    }
+
+    /// The connection of [`UUID`] to an inbound at 203.0.113.7.
+    pub fn conn(v: serde_json::Value, name: &str) -> Connection {
+        Connection::new(&spec(v), "203.0.113.7", UUID, name).expect("connection")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

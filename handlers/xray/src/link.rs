@@ -506,15 +506,8 @@ fn parse_ss(rest: &str) -> Result<Connection, LinkError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inbound::InboundSpec;
+    use crate::fixtures::{spec, PRIVATE, UUID};
     use serde_json::json;
-
-    const UUID: &str = "9e1f4b8a-3c2d-4e5f-8a9b-0c1d2e3f4a5b";
-    const PRIVATE: &str = "cMEHUqnhjOvD0fVb5Pf4aSRDuTTvqaLeXRbBdBQxL3E";
-
-    fn spec(v: serde_json::Value) -> InboundSpec {
-        serde_json::from_value(v).expect("spec")
-    }
 
     #[test]
     fn vless_reality_link() {

@@ -249,15 +249,7 @@ pub fn config(connections: &[Connection]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inbound::InboundSpec;
-
-    const UUID: &str = "9e1f4b8a-3c2d-4e5f-8a9b-0c1d2e3f4a5b";
-    const PRIVATE: &str = "cMEHUqnhjOvD0fVb5Pf4aSRDuTTvqaLeXRbBdBQxL3E";
-
-    fn conn(v: Value, name: &str) -> Connection {
-        let spec: InboundSpec = serde_json::from_value(v).unwrap();
-        Connection::new(&spec, "203.0.113.7", UUID, name).unwrap()
-    }
+    use crate::fixtures::{conn, PRIVATE, UUID};
 
     #[test]
     fn a_complete_config() {
