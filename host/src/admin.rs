@@ -2,15 +2,15 @@
 
 use anyhow::{bail, Context};
 
+use crate::account::Accounts;
 use crate::bindings::nexuma::core::db::Value;
 use crate::iface::clock::now_ms;
-use crate::iface::db::Database;
 use crate::iface::passwords;
 
 /// Creates an active admin, or promotes an existing account with the same email and sets its
 /// password. Returns a line for the operator.
 pub async fn create(
-    db: &Database,
+    accounts: &Accounts<'_>,
     email: &str,
     password: &str,
     name: Option<&str>,
@@ -25,6 +25,7 @@ pub async fn create(
     if password.chars().count() < 8 {
         bail!("the password must be at least 8 characters");
     }
+    let db = accounts.db;
     let hash = passwords::hash(password.to_string()).await?;
     let now = now_ms();
     let existing = db
@@ -41,6 +42,10 @@ pub async fn create(
         )
         .await
         .context("promoting the account")?;
+        // A running Core may hold a copy of the old standing (a user, or blocked).
+        if let Err(e) = accounts.changed(id).await {
+            tracing::warn!(error = %e, "could not signal the change to running Cores; it takes effect within 10 minutes");
+        }
         return Ok(format!(
             "existing account {email} ({id}) is now an active admin with the new password"
         ));

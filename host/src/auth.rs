@@ -3,12 +3,22 @@
 use http::HeaderMap;
 use sha2::{Digest, Sha256};
 
+use crate::account::{Accounts, Standing};
+use crate::bindings::nexuma::core::db::Value;
 use crate::bindings::{AuthLevel, Caller};
 use crate::iface::db::Database;
-use crate::iface::tokens::{Tokens, VerifyError};
+use crate::iface::tokens::VerifyError;
+use crate::runtime::Capabilities;
 
 /// Why a caller was turned away: (status, code, message).
 pub type Refusal = (u16, &'static str, &'static str);
+
+/// The database (or, for an account, both stores) could not answer: retry shortly.
+const UNAVAILABLE: Refusal = (
+    503,
+    "unavailable",
+    "the database is unavailable; retry shortly",
+);
 
 pub const NODE_KEY_HEADER: &str = "x-node-auth-key";
 
@@ -20,8 +30,7 @@ pub async fn authenticate(
     level: AuthLevel,
     method: &http::Method,
     headers: &HeaderMap,
-    tokens: &Tokens,
-    db: &Database,
+    caps: &Capabilities,
 ) -> Result<Option<Caller>, Refusal> {
     let token = bearer(headers).or_else(|| {
         (method == http::Method::GET || method == http::Method::HEAD)
@@ -29,17 +38,15 @@ pub async fn authenticate(
             .flatten()
     });
     match level {
-        // A public route still learns who calls when a valid token comes along (a page can
-        // then show a login form or the content); a bad token there is simply ignored.
-        AuthLevel::Public => Ok(token
-            .and_then(|t| tokens.verify_access(t).ok())
-            .map(|claims| Caller {
-                id: claims.sub,
-                role: claims.role,
-            })),
+        // A public route still learns who calls when a valid token of an active account comes
+        // along (a page can then show a login form or the content); anything else is ignored.
+        AuthLevel::Public => match token.and_then(|t| caps.tokens.verify_access(t).ok()) {
+            Some(claims) => Ok(account_caller(caps, claims.sub).await.ok()),
+            None => Ok(None),
+        },
         AuthLevel::User | AuthLevel::Admin => {
             let token = token.ok_or((401, "unauthorized", "a Bearer access token is required"))?;
-            let claims = tokens.verify_access(token).map_err(|e| match e {
+            let claims = caps.tokens.verify_access(token).map_err(|e| match e {
                 VerifyError::Expired => (
                     401,
                     "token_expired",
@@ -47,43 +54,75 @@ pub async fn authenticate(
                 ),
                 VerifyError::Invalid => (401, "invalid_token", "the access token is invalid"),
             })?;
-            if level == AuthLevel::Admin && claims.role != "admin" {
+            // The account's role now, not the one the token was issued with.
+            let caller = account_caller(caps, claims.sub).await?;
+            if level == AuthLevel::Admin && caller.role != "admin" {
                 return Err((403, "forbidden", "this route needs an admin account"));
             }
-            Ok(Some(Caller {
-                id: claims.sub,
-                role: claims.role,
-            }))
+            Ok(Some(caller))
         }
-        AuthLevel::Node => {
-            let key = headers
-                .get(NODE_KEY_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .filter(|k| !k.is_empty())
-                .ok_or((
-                    401,
-                    "unauthorized",
-                    "the x-node-auth-key header is required",
-                ))?;
-            let key_hash = hex::encode(Sha256::digest(key.as_bytes()));
-            let rows = db
-                .query(
-                    "SELECT node_id FROM node_credentials WHERE key_hash = $1",
-                    &[crate::bindings::nexuma::core::db::Value::Text(key_hash)],
-                )
-                .await
-                .map_err(|e| {
-                    tracing::error!(error = %e, "node credential lookup failed");
-                    (503, "unavailable", "the database is unavailable")
-                })?;
-            match rows.rows.first().and_then(|r| r.first()) {
-                Some(crate::bindings::nexuma::core::db::Value::Text(node_id)) => Ok(Some(Caller {
-                    id: node_id.clone(),
-                    role: "node".into(),
-                })),
-                _ => Err((401, "invalid_node_key", "the node key is not recognised")),
-            }
-        }
+        AuthLevel::Node => node_caller(headers, &caps.db).await.map(Some),
+    }
+}
+
+/// The caller behind a verified token, as its account stands now.
+async fn account_caller(caps: &Capabilities, user_id: String) -> Result<Caller, Refusal> {
+    let accounts = Accounts {
+        db: &caps.db,
+        kv: &caps.kv,
+        prefix: &caps.kv_prefix,
+    };
+    let standing = accounts.standing(&user_id).await.map_err(|e| {
+        tracing::warn!(error = %e, "account lookup failed");
+        UNAVAILABLE
+    })?;
+    match standing {
+        Standing::Active { role } => Ok(Caller { id: user_id, role }),
+        Standing::Blocked => Err((
+            403,
+            "account_blocked",
+            "this account has been blocked by an administrator",
+        )),
+        Standing::NotApproved { .. } => Err((
+            403,
+            "account_inactive",
+            "this account is not active (awaiting approval or rejected)",
+        )),
+        Standing::Deleted => Err((
+            401,
+            "account_deleted",
+            "the account this token was issued to no longer exists",
+        )),
+    }
+}
+
+async fn node_caller(headers: &HeaderMap, db: &Database) -> Result<Caller, Refusal> {
+    let key = headers
+        .get(NODE_KEY_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|k| !k.is_empty())
+        .ok_or((
+            401,
+            "unauthorized",
+            "the x-node-auth-key header is required",
+        ))?;
+    let key_hash = hex::encode(Sha256::digest(key.as_bytes()));
+    let rows = db
+        .query(
+            "SELECT node_id FROM node_credentials WHERE key_hash = $1",
+            &[Value::Text(key_hash)],
+        )
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "node credential lookup failed");
+            UNAVAILABLE
+        })?;
+    match rows.rows.first().and_then(|r| r.first()) {
+        Some(Value::Text(node_id)) => Ok(Caller {
+            id: node_id.clone(),
+            role: "node".into(),
+        }),
+        _ => Err((401, "invalid_node_key", "the node key is not recognised")),
     }
 }
 

@@ -6,9 +6,6 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-/// The insecure secrets used when none are set; refused with `NODE_ENV=production`.
-pub const DEV_JWT_SECRET: &str = "nexuma-development-access-secret-change-me";
-pub const DEV_JWT_REFRESH_SECRET: &str = "nexuma-development-refresh-secret-change-me";
 const MIN_SECRET_LEN: usize = 32;
 /// A component instance's smallest memory cap: the bundled components are linked with 4 MiB of
 /// initial memory (handlers/.cargo/config.toml), so less could not even instantiate them.
@@ -20,6 +17,14 @@ pub enum ConfigError {
     Invalid { name: &'static str, reason: String },
     #[error("refusing to start in production: {0}")]
     Insecure(String),
+}
+
+/// The two token secrets. In production both come from the environment; in development a
+/// missing one is generated at first start and kept in the database (`app::secrets`).
+#[derive(Clone)]
+pub struct Secrets {
+    pub access: String,
+    pub refresh: String,
 }
 
 /// Where relational data lives.
@@ -47,9 +52,10 @@ pub struct Config {
     pub kv: KvTarget,
     /// Prefix of every key a component writes, so a shared Redis stays tidy.
     pub kv_prefix: String,
-    pub jwt_secret: String,
+    /// `JWT_SECRET`; `None` in development means "generated and kept in the database".
+    pub jwt_secret: Option<String>,
     pub jwt_expires_in: Duration,
-    pub jwt_refresh_secret: String,
+    pub jwt_refresh_secret: Option<String>,
     pub jwt_refresh_expires_in: Duration,
     pub telegram_bot_token: Option<String>,
     /// `None` means any origin (`*`).
@@ -58,6 +64,11 @@ pub struct Config {
     /// Compiled components, keyed by content hash and engine; shared safely between processes.
     pub cache_dir: PathBuf,
     pub body_limit: usize,
+    /// How long a request body may take to arrive (`BODY_READ_TIMEOUT_MS`): a body trickled
+    /// byte by byte must not hold a connection forever.
+    pub body_read_timeout: Duration,
+    /// Connections served at once (`MAX_CONNECTIONS`); more wait in the listen queue.
+    pub max_connections: usize,
     /// Reverse proxies whose `X-Forwarded-For` is believed when telling the client's address.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     pub limits: ComponentLimits,
@@ -101,13 +112,9 @@ impl<const N: usize> Env for [(&str, &str); N] {
 
 impl Config {
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
-        let production = env.var("NODE_ENV").as_deref() == Some("production");
-        let jwt_secret = env
-            .var("JWT_SECRET")
-            .unwrap_or_else(|| DEV_JWT_SECRET.into());
-        let jwt_refresh_secret = env
-            .var("JWT_REFRESH_SECRET")
-            .unwrap_or_else(|| DEV_JWT_REFRESH_SECRET.into());
+        let production = production(env)?;
+        let jwt_secret = env.var("JWT_SECRET");
+        let jwt_refresh_secret = env.var("JWT_REFRESH_SECRET");
         let data_dir = PathBuf::from(env.var("DATA_DIR").unwrap_or_else(|| "./data".into()));
         let port = parse(env, "PORT", 3000)?;
         let config = Config {
@@ -133,6 +140,8 @@ impl Config {
                 .map(PathBuf::from)
                 .unwrap_or_else(|| data_dir.join("cache")),
             body_limit: parse(env, "BODY_LIMIT_BYTES", 1024 * 1024)?,
+            body_read_timeout: Duration::from_millis(parse(env, "BODY_READ_TIMEOUT_MS", 15_000)?),
+            max_connections: parse(env, "MAX_CONNECTIONS", 4096)?,
             trusted_proxies: trusted_proxies(env)?,
             limits: ComponentLimits {
                 memory_bytes: parse::<usize>(env, "COMPONENT_MEMORY_MB", 64)? * 1024 * 1024,
@@ -157,6 +166,17 @@ impl Config {
                 ),
             });
         }
+        for (name, zero) in [
+            ("BODY_READ_TIMEOUT_MS", self.body_read_timeout.is_zero()),
+            ("MAX_CONNECTIONS", self.max_connections == 0),
+        ] {
+            if zero {
+                return Err(ConfigError::Invalid {
+                    name,
+                    reason: "must be greater than zero".into(),
+                });
+            }
+        }
         if self.limits.timeout.is_zero() {
             return Err(ConfigError::Invalid {
                 name: "COMPONENT_TIMEOUT_MS",
@@ -166,19 +186,15 @@ impl Config {
         if !self.production {
             return Ok(());
         }
-        for (name, value, dev) in [
-            ("JWT_SECRET", &self.jwt_secret, DEV_JWT_SECRET),
-            (
-                "JWT_REFRESH_SECRET",
-                &self.jwt_refresh_secret,
-                DEV_JWT_REFRESH_SECRET,
-            ),
+        for (name, value) in [
+            ("JWT_SECRET", &self.jwt_secret),
+            ("JWT_REFRESH_SECRET", &self.jwt_refresh_secret),
         ] {
-            if value == dev {
+            let Some(value) = value else {
                 return Err(ConfigError::Insecure(format!(
-                    "{name} is the insecure development default; set {name} to a long random value"
+                    "{name} is not set; set {name} to a long random value (e.g. `openssl rand -hex 32`)"
                 )));
-            }
+            };
             if value.len() < MIN_SECRET_LEN {
                 return Err(ConfigError::Insecure(format!(
                     "{name} is shorter than {MIN_SECRET_LEN} characters; set {name} to a long random value"
@@ -193,10 +209,6 @@ impl Config {
         Ok(())
     }
 
-    pub fn uses_dev_secrets(&self) -> bool {
-        self.jwt_secret == DEV_JWT_SECRET || self.jwt_refresh_secret == DEV_JWT_REFRESH_SECRET
-    }
-
     /// A one-line summary for the start-up log, without secrets.
     pub fn describe_stores(&self) -> (String, String) {
         let db = match &self.database {
@@ -208,6 +220,19 @@ impl Config {
             KvTarget::Memory => "in-process".to_string(),
         };
         (db, kv)
+    }
+}
+
+/// `NODE_ENV`: `development` (the default) or `production`, exactly. Anything else is refused,
+/// so a `Production` or `prod` never quietly runs with development's leniency.
+fn production(env: &impl Env) -> Result<bool, ConfigError> {
+    match env.var("NODE_ENV").as_deref().map(str::trim) {
+        None | Some("development") => Ok(false),
+        Some("production") => Ok(true),
+        Some(other) => Err(ConfigError::Invalid {
+            name: "NODE_ENV",
+            reason: format!("{other:?}: must be \"development\" or \"production\""),
+        }),
     }
 }
 
@@ -452,7 +477,21 @@ mod tests {
     }
 
     #[test]
-    fn production_refuses_dev_secrets_and_names_the_variable() {
+    fn node_env_is_development_or_production_exactly() {
+        for bad in ["Production", "prod", "staging"] {
+            let err = Config::from_env(&[("NODE_ENV", bad)]).expect_err(bad);
+            assert!(err.to_string().starts_with("NODE_ENV is invalid"), "{err}");
+        }
+        let dev = Config::from_env(&[("NODE_ENV", "development")]).expect("development");
+        assert!(!dev.production);
+        assert!(
+            dev.jwt_secret.is_none(),
+            "development generates its secrets"
+        );
+    }
+
+    #[test]
+    fn production_refuses_missing_secrets_and_names_the_variable() {
         let err = Config::from_env(&[("NODE_ENV", "production")]).expect_err("must refuse");
         assert!(err.to_string().contains("set JWT_SECRET"), "{err}");
         let long = "a".repeat(40);
@@ -478,6 +517,8 @@ mod tests {
         assert!(err.to_string().contains("DATABASE_URL"), "{err}");
         let err = Config::from_env(&[("COMPONENT_MEMORY_MB", "4")]).expect_err("too small");
         assert!(err.to_string().contains("COMPONENT_MEMORY_MB"), "{err}");
+        let err = Config::from_env(&[("MAX_CONNECTIONS", "0")]).expect_err("no connections");
+        assert!(err.to_string().contains("MAX_CONNECTIONS"), "{err}");
         let err = Config::from_env(&[("COMPONENT_TIMEOUT_MS", "0")]).expect_err("no time");
         assert!(err.to_string().contains("COMPONENT_TIMEOUT_MS"), "{err}");
     }

@@ -1,5 +1,6 @@
 //! `GET /health`: database, key-value store and the loaded components with their hashes.
-//! 503 when the database is unreachable; a key-value outage only degrades.
+//! 503 while either store is unreachable: most routes need both (logins count attempts in the
+//! key-value store), so a load balancer should send traffic elsewhere.
 
 use std::time::Duration;
 
@@ -32,11 +33,7 @@ pub async fn respond(core: &Core) -> Response {
             json!({ "name": &*c.name, "sha256": c.sha256, "routes": c.routes.len(), "jobs": jobs })
         })
         .collect();
-    let status = match (db_ok, kv_ok) {
-        (false, _) => "error",
-        (true, false) => "degraded",
-        (true, true) => "ok",
-    };
+    let status = if db_ok && kv_ok { "ok" } else { "error" };
     let check = |ok: bool, backend: &str| json!({ "status": if ok { "ok" } else { "unreachable" }, "backend": backend });
     let body = json!({
         "status": status,
@@ -45,5 +42,12 @@ pub async fn respond(core: &Core) -> Response {
         "kv": check(kv_ok, core.caps.kv.backend()),
         "components": components,
     });
-    json(if db_ok { 200 } else { 503 }, &body)
+    let mut resp = json(if db_ok && kv_ok { 200 } else { 503 }, &body);
+    if !(db_ok && kv_ok) {
+        resp.headers_mut().insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from_static("5"),
+        );
+    }
+    resp
 }

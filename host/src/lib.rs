@@ -3,6 +3,7 @@
 //! A request goes `server` → `routes` → `auth` → `runtime` (a fresh component instance) and
 //! back; the component reaches the world only through `iface`, one module per WIT interface.
 
+pub mod account;
 pub mod admin;
 pub mod app;
 pub mod auth;
@@ -11,10 +12,12 @@ pub mod cache;
 pub mod config;
 pub mod health;
 pub mod iface;
+pub mod input;
 pub mod jobs;
 pub mod metrics;
 pub mod openapi;
 pub mod registry;
 pub mod routes;
 pub mod runtime;
+pub mod secrets;
 pub mod server;

@@ -92,7 +92,13 @@ async fn main() -> anyhow::Result<()> {
                 },
         } => {
             let db = app::open_database(&config).await?;
-            let outcome = admin::create(&db, &email, &password, name.as_deref()).await?;
+            let kv = nexuma_host::iface::kv::Store::connect(&config.kv).await?;
+            let accounts = nexuma_host::account::Accounts {
+                db: &db,
+                kv: &kv,
+                prefix: &config.kv_prefix,
+            };
+            let outcome = admin::create(&accounts, &email, &password, name.as_deref()).await?;
             println!("{outcome}");
             Ok(())
         }
@@ -108,9 +114,6 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 config.bind, config.port
             )
         })?;
-    if config.uses_dev_secrets() {
-        tracing::warn!("JWT_SECRET/JWT_REFRESH_SECRET are the insecure development defaults; set both before exposing this Core");
-    }
     let core = Core::start(config).await?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await

@@ -47,7 +47,7 @@ fn host_operations() -> Vec<(&'static str, Value)> {
                 "summary": "Health of the database, key-value store and loaded components",
                 "tags": ["host"],
                 "responses": {
-                    "200": { "description": "Healthy or degraded", "content": { "application/json": { "schema": { "type": "object" } } } },
+                    "200": { "description": "Both stores reachable (503 with Retry-After while either is not)", "content": { "application/json": { "schema": { "type": "object" } } } },
                     "503": { "description": "The database is unreachable", "content": { "application/json": { "schema": { "type": "object" } } } }
                 }
             }}),

@@ -23,7 +23,7 @@ use crate::auth::{self, NODE_KEY_HEADER};
 use crate::bindings::{self, AuthLevel};
 use crate::routes::Lookup;
 use crate::runtime::CallError;
-use crate::{cache, health, metrics, openapi};
+use crate::{cache, health, input, metrics, openapi};
 
 pub type Body = Full<Bytes>;
 pub type Response = http::Response<Body>;
@@ -41,8 +41,18 @@ pub async fn serve(
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(30));
+    // Past the cap, connections wait in the kernel's listen queue rather than each holding
+    // memory and a task here.
+    let slots = Arc::new(tokio::sync::Semaphore::new(core.config.max_connections));
     tokio::pin!(shutdown);
     loop {
+        let slot = tokio::select! {
+            slot = Arc::clone(&slots).acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
@@ -68,6 +78,7 @@ pub async fn serve(
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, %peer, "connection closed with an error");
             }
+            drop(slot);
         });
     }
     tracing::info!("shutting down: waiting for open requests");
@@ -186,25 +197,8 @@ async fn dispatch(
         component: None,
         cached: false,
     };
-    if req.method() == Method::GET {
-        match path.as_str() {
-            "/health" => return host("/health", health::respond(core).await),
-            "/metrics" => {
-                let mut resp = http::Response::new(Full::new(Bytes::from(metrics::render())));
-                resp.headers_mut().insert(
-                    http::header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-                );
-                return host("/metrics", resp);
-            }
-            "/openapi.json" => {
-                return host(
-                    "/openapi.json",
-                    json(200, &openapi::document(&core.registry.current())),
-                )
-            }
-            _ => {}
-        }
+    if let Some(route) = host_route(&path) {
+        return host(route, host_answer(core, route, req.method()).await);
     }
 
     // HEAD is a GET whose body is not sent: components only ever see GET.
@@ -256,27 +250,14 @@ async fn dispatch(
         }
     };
 
-    let caller = match auth::authenticate(
-        entry.route.auth,
-        &method,
-        req.headers(),
-        &core.caps.tokens,
-        &core.caps.db,
-    )
-    .await
-    {
-        Ok(caller) => caller,
-        Err((status, code, message)) => {
-            let mut resp = error(status, code, message);
-            if status == 401 && entry.route.auth != AuthLevel::Node {
-                resp.headers_mut().insert(
-                    http::header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Bearer"),
-                );
-            }
-            return out(resp);
-        }
-    };
+    if let Some(refusal) = nul_in_target(&params, req.uri().query()) {
+        return out(refusal);
+    }
+    let caller =
+        match auth::authenticate(entry.route.auth, &method, req.headers(), &core.caps).await {
+            Ok(caller) => caller,
+            Err((status, code, message)) => return out(refusal(status, code, message, entry)),
+        };
 
     // Only anonymous GETs share answers: nothing a caller may see alone is ever kept.
     let shareable = readonly && caller.is_none();
@@ -321,17 +302,38 @@ async fn dispatch(
     if declared.is_some_and(|n| n > limit as u64) {
         return out(too_large());
     }
-    let body = match Limited::new(body, limit).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => return out(too_large()),
-        Err(_) => {
+    let read = tokio::time::timeout(
+        core.config.body_read_timeout,
+        Limited::new(body, limit).collect(),
+    );
+    let body = match read.await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => return out(too_large()),
+        Ok(Err(_)) => {
             return out(error(
                 400,
                 "bad_request",
                 "the request body could not be read",
             ))
         }
+        Err(_) => {
+            return out(error(
+                408,
+                "request_timeout",
+                &format!(
+                    "the request body did not arrive within {} s",
+                    core.config.body_read_timeout.as_secs()
+                ),
+            ))
+        }
     };
+    if input::body_has_nul(&body, &parts.headers) {
+        return out(error(
+            400,
+            "nul_character",
+            "the request body contains a NUL character, which no field accepts",
+        ));
+    }
 
     let request = bindings::Request {
         request_id: id.to_string(),
@@ -378,6 +380,84 @@ async fn dispatch(
         Err(e) => call_failure(e, id, &entry.component.name),
     };
     out(finish(response, parts.headers.get(IF_NONE_MATCH)))
+}
+
+/// A refusal from authentication as an answer: `WWW-Authenticate` on a 401 for a token route,
+/// `Retry-After` when the stores could not answer.
+fn refusal(status: u16, code: &str, message: &str, entry: &crate::routes::Entry) -> Response {
+    let mut resp = error(status, code, message);
+    if status == 401 && entry.route.auth != AuthLevel::Node {
+        resp.headers_mut().insert(
+            http::header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer"),
+        );
+    }
+    if status == 503 {
+        resp.headers_mut()
+            .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    resp
+}
+
+/// 400 when a path parameter or a query value holds a NUL: no field accepts one, and
+/// PostgreSQL refuses it in text.
+fn nul_in_target(params: &[(String, String)], query: Option<&str>) -> Option<Response> {
+    if let Some((name, _)) = params.iter().find(|(_, v)| v.contains('\0')) {
+        return Some(error(
+            400,
+            "nul_character",
+            &format!("the path parameter {name} contains a NUL character"),
+        ));
+    }
+    let query = query?;
+    let (name, _) = url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, v)| k.contains('\0') || v.contains('\0'))?;
+    Some(error(
+        400,
+        "nul_character",
+        &format!(
+            "the query parameter {:?} contains a NUL character",
+            name.replace('\0', "")
+        ),
+    ))
+}
+
+/// The host's own routes (GET and HEAD only).
+fn host_route(path: &str) -> Option<&'static str> {
+    crate::routes::HOST_ROUTES
+        .iter()
+        .map(|(_, p)| *p)
+        .find(|p| *p == path)
+}
+
+async fn host_answer(core: &Core, route: &str, method: &Method) -> Response {
+    if method != Method::GET && method != Method::HEAD {
+        let mut resp = error(
+            405,
+            "method_not_allowed",
+            &format!("{method} is not allowed here"),
+        );
+        resp.headers_mut()
+            .insert(http::header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return resp;
+    }
+    let resp = match route {
+        "/health" => health::respond(core).await,
+        "/metrics" => {
+            let mut resp = http::Response::new(Full::new(Bytes::from(metrics::render())));
+            resp.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            resp
+        }
+        _ => json(200, &openapi::document(&core.registry.current())),
+    };
+    if method == Method::HEAD {
+        without_body(resp)
+    } else {
+        resp
+    }
 }
 
 /// A HEAD answer: the GET's status and headers, its length, no body.
@@ -456,6 +536,13 @@ fn to_http(resp: bindings::Response, body: Bytes, component: &str) -> Response {
             continue;
         }
         out.headers_mut().append(name, value);
+    }
+    // A dependency was unavailable: tell clients when to come back, whoever answered.
+    if status == StatusCode::SERVICE_UNAVAILABLE
+        && !out.headers().contains_key(http::header::RETRY_AFTER)
+    {
+        out.headers_mut()
+            .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
     }
     out
 }

@@ -124,7 +124,13 @@ impl Database {
     pub async fn begin(&self) -> Result<Transaction, sqlx::Error> {
         match self {
             Database::Postgres(pool) => Ok(Transaction::Postgres(pool.begin().await?)),
-            Database::Sqlite(pool) => Ok(Transaction::Sqlite(pool.begin().await?)),
+            // IMMEDIATE takes the write lock at BEGIN, where the busy timeout waits for it. A
+            // deferred transaction that reads and then writes fails at once with "database is
+            // locked" when another writer holds it (SQLite cannot wait there without risking a
+            // deadlock).
+            Database::Sqlite(pool) => Ok(Transaction::Sqlite(
+                pool.begin_with("BEGIN IMMEDIATE").await?,
+            )),
         }
     }
 }
@@ -287,9 +293,29 @@ fn sqlite_rows(rows: &[SqliteRow]) -> Result<RowSet, sqlx::Error> {
     })
 }
 
+/// A server-side error that a retry a moment later can get past: the database restarting or
+/// shutting down, out of connections or resources, a serialization conflict, or — on SQLite —
+/// another writer holding the lock past the busy timeout.
+fn retryable(err: &dyn sqlx::error::DatabaseError) -> bool {
+    let Some(code) = err.code() else {
+        return false;
+    };
+    if err
+        .try_downcast_ref::<sqlx::sqlite::SqliteError>()
+        .is_some()
+    {
+        // Primary result codes SQLITE_BUSY (5) and SQLITE_LOCKED (6), under any extended code.
+        return code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6));
+    }
+    // PostgreSQL SQLSTATE classes 08 (connection), 53 (insufficient resources), 57 (operator
+    // intervention: "terminating connection due to administrator command"), and 40001/40P01.
+    matches!(code.get(..2), Some("08" | "53" | "57")) || code == "40001" || code == "40P01"
+}
+
 /// Maps a sqlx error to what a component may see and act on.
 pub fn to_wit_error(err: sqlx::Error) -> DbError {
     let kind = match &err {
+        sqlx::Error::Database(db) if retryable(db.as_ref()) => Kind::Unavailable,
         sqlx::Error::Database(db) => match db.kind() {
             ErrorKind::UniqueViolation => Kind::UniqueViolation,
             ErrorKind::ForeignKeyViolation => Kind::ForeignKeyViolation,

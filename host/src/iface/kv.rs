@@ -36,7 +36,9 @@ impl std::fmt::Debug for Store {
     }
 }
 
-const REDIS_TIMEOUT: Duration = Duration::from_secs(3);
+/// Longest wait for one Redis command or connection attempt: a request must never hang on a
+/// dead or restarting Redis, it gets a 503 and the next one tries a fresh connection.
+const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 /// Most keys one `get-many` reads.
 const MAX_GET_MANY: usize = 64;
 /// Most entries one `set-many` writes.
@@ -48,16 +50,15 @@ impl Store {
             KvTarget::Memory => Ok(Store::Memory(MemoryStore::default())),
             KvTarget::Redis(url) => {
                 let client = redis::Client::open(url.as_str())?;
+                // One connection attempt per reconnect, no backoff: every waiting request
+                // shares the manager's reconnect future, and with retries and backoff a
+                // 5-second Redis restart held them for about 110 s. Without, a failed attempt
+                // fails those requests at once (503) and the next request starts a new one.
                 let config = ConnectionManagerConfig::new()
                     .set_connection_timeout(REDIS_TIMEOUT)
                     .set_response_timeout(REDIS_TIMEOUT)
-                    .set_number_of_retries(2);
-                let manager = tokio::time::timeout(
-                    REDIS_TIMEOUT * 3,
-                    ConnectionManager::new_with_config(client, config),
-                )
-                .await
-                .map_err(|_| StoreError::Timeout(REDIS_TIMEOUT * 3))??;
+                    .set_number_of_retries(0);
+                let manager = bounded(ConnectionManager::new_with_config(client, config)).await?;
                 Ok(Store::Redis(manager))
             }
         }
@@ -74,7 +75,7 @@ impl Store {
         match self {
             Store::Redis(conn) => {
                 let mut conn = conn.clone();
-                let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+                let _: String = bounded(redis::cmd("PING").query_async(&mut conn)).await?;
                 Ok(())
             }
             Store::Memory(_) => Ok(()),
@@ -83,7 +84,7 @@ impl Store {
 
     pub async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
         match self {
-            Store::Redis(conn) => Ok(conn.clone().get(key).await?),
+            Store::Redis(conn) => bounded(conn.clone().get(key)).await,
             Store::Memory(m) => Ok(m.get(key)),
         }
     }
@@ -92,11 +93,8 @@ impl Store {
     pub async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<String>>, StoreError> {
         match self {
             Store::Redis(conn) if !keys.is_empty() => {
-                let values: Vec<Option<String>> = redis::cmd("MGET")
-                    .arg(keys)
-                    .query_async(&mut conn.clone())
-                    .await?;
-                Ok(values)
+                let mut conn = conn.clone();
+                bounded(redis::cmd("MGET").arg(keys).query_async(&mut conn)).await
             }
             Store::Redis(_) => Ok(Vec::new()),
             Store::Memory(m) => Ok(keys.iter().map(|k| m.get(k)).collect()),
@@ -113,10 +111,9 @@ impl Store {
             Store::Redis(conn) => {
                 let mut conn = conn.clone();
                 match ttl {
-                    Some(ttl) => conn.pset_ex::<_, _, ()>(key, value, millis(ttl)).await?,
-                    None => conn.set::<_, _, ()>(key, value).await?,
+                    Some(ttl) => bounded(conn.pset_ex::<_, _, ()>(key, value, millis(ttl))).await,
+                    None => bounded(conn.set::<_, _, ()>(key, value)).await,
                 }
-                Ok(())
             }
             Store::Memory(m) => {
                 m.set(key, value.to_string(), ttl);
@@ -141,8 +138,7 @@ impl Store {
                         None => pipe.set(key, value).ignore(),
                     };
                 }
-                pipe.query_async::<()>(&mut conn.clone()).await?;
-                Ok(())
+                bounded(pipe.query_async::<()>(&mut conn.clone())).await
             }
             Store::Memory(m) => {
                 for (key, value) in entries {
@@ -158,14 +154,10 @@ impl Store {
     pub async fn set_nx(&self, key: &str, value: &str, ttl: Duration) -> Result<bool, StoreError> {
         match self {
             Store::Redis(conn) => {
-                let set: Option<String> = redis::cmd("SET")
-                    .arg(key)
-                    .arg(value)
-                    .arg("PX")
-                    .arg(millis(ttl))
-                    .arg("NX")
-                    .query_async(&mut conn.clone())
-                    .await?;
+                let mut conn = conn.clone();
+                let mut cmd = redis::cmd("SET");
+                cmd.arg(key).arg(value).arg("PX").arg(millis(ttl)).arg("NX");
+                let set: Option<String> = bounded(cmd.query_async(&mut conn)).await?;
                 Ok(set.is_some())
             }
             Store::Memory(m) => Ok(m.set_nx(key, value, ttl)),
@@ -174,7 +166,7 @@ impl Store {
 
     pub async fn delete(&self, key: &str) -> Result<bool, StoreError> {
         match self {
-            Store::Redis(conn) => Ok(conn.clone().del::<_, u64>(key).await? > 0),
+            Store::Redis(conn) => Ok(bounded(conn.clone().del::<_, u64>(key)).await? > 0),
             Store::Memory(m) => Ok(m.delete(key)),
         }
     }
@@ -196,7 +188,7 @@ impl Store {
                         .ignore();
                 }
                 pipe.cmd("INCRBY").arg(key).arg(by);
-                let (value,): (i64,) = pipe.query_async(&mut conn).await?;
+                let (value,): (i64,) = bounded(pipe.query_async(&mut conn)).await?;
                 Ok(value)
             }
             Store::Memory(m) => Ok(m.incr(key, by, ttl)),
@@ -206,14 +198,22 @@ impl Store {
     pub async fn ttl(&self, key: &str) -> Result<Option<Duration>, StoreError> {
         match self {
             Store::Redis(conn) => {
-                let ms: i64 = redis::cmd("PTTL")
-                    .arg(key)
-                    .query_async(&mut conn.clone())
-                    .await?;
+                let mut conn = conn.clone();
+                let ms: i64 = bounded(redis::cmd("PTTL").arg(key).query_async(&mut conn)).await?;
                 Ok((ms >= 0).then(|| Duration::from_millis(ms as u64)))
             }
             Store::Memory(m) => Ok(m.ttl(key)),
         }
+    }
+}
+
+/// A Redis call cut at `REDIS_TIMEOUT`, whatever the connection is doing.
+async fn bounded<T>(
+    call: impl std::future::Future<Output = redis::RedisResult<T>>,
+) -> Result<T, StoreError> {
+    match tokio::time::timeout(REDIS_TIMEOUT, call).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(StoreError::Timeout(REDIS_TIMEOUT)),
     }
 }
 

@@ -10,7 +10,7 @@ use thiserror::Error;
 use crate::bindings::nexuma::core::tokens::{
     self as wit, AccessToken, RefreshClaims, RefreshToken, TokenError,
 };
-use crate::config::Config;
+use crate::config::{Config, Secrets};
 use crate::runtime::State;
 
 /// Clock skew tolerated between Core replicas.
@@ -74,13 +74,13 @@ fn now_secs() -> u64 {
 }
 
 impl Tokens {
-    pub fn new(config: &Config) -> Self {
+    pub fn new(config: &Config, secrets: &Secrets) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = LEEWAY_SECS;
         validation.set_required_spec_claims(&["exp", "sub"]);
         Tokens {
-            access: KeyPair::new(&config.jwt_secret, config.jwt_expires_in),
-            refresh: KeyPair::new(&config.jwt_refresh_secret, config.jwt_refresh_expires_in),
+            access: KeyPair::new(&secrets.access, config.jwt_expires_in),
+            refresh: KeyPair::new(&secrets.refresh, config.jwt_refresh_expires_in),
             validation,
         }
     }
@@ -197,7 +197,11 @@ mod tests {
     use super::*;
 
     fn tokens() -> Tokens {
-        Tokens::new(&Config::from_env(&[("X", "")]).expect("config"))
+        let secrets = Secrets {
+            access: "a".repeat(32),
+            refresh: "r".repeat(32),
+        };
+        Tokens::new(&Config::from_env(&[("X", "")]).expect("config"), &secrets)
     }
 
     #[test]
