@@ -7,7 +7,7 @@ use crate::report::Section;
 use crate::settings::Settings;
 
 /// The routes measured, in order: (path, needs the bearer token, what it exercises).
-pub const ROUTES: [(&str, bool, &str); 3] = [
+pub const ROUTES: [(&str, bool, &str); 4] = [
     (
         "/health",
         false,
@@ -17,6 +17,12 @@ pub const ROUTES: [(&str, bool, &str); 3] = [
         "/test/echo",
         false,
         "fresh probe component instance, no I/O",
+    ),
+    (
+        "/test/whoami",
+        true,
+        "host checks the JWT and the account's standing now (its copy in the key-value store), \
+         then a fresh probe component instance, no I/O",
     ),
     (
         "/me",
