@@ -198,6 +198,9 @@ async fn dispatch(
         cached: false,
     };
     if let Some(route) = host_route(&path) {
+        if let Some(refusal) = nul_in_target(&[], req.uri().query()) {
+            return host(route, refusal);
+        }
         return host(route, host_answer(core, route, req.method()).await);
     }
 

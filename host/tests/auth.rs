@@ -313,6 +313,127 @@ both_backends!(login_failures_are_throttled, |backend| async move {
     assert_eq!(other.status, 200);
 });
 
+/// Sends `n` logins for `email` at once, each with another wrong password; their statuses.
+async fn guesses_at_once(core: &Core, email: &str, n: usize) -> Vec<u16> {
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let req = core
+                .client
+                .post(core.url("/auth/login"))
+                .json(&json!({ "email": email, "password": format!("wrong-guess-{i}") }));
+            tokio::spawn(async move { req.send().await.expect("login").status().as_u16() })
+        })
+        .collect();
+    let mut statuses = Vec::with_capacity(n);
+    for task in tasks {
+        statuses.push(task.await.expect("task"));
+    }
+    statuses
+}
+
+both_backends!(
+    parallel_guesses_are_counted_before_the_check,
+    |backend| async move {
+        let core = Core::start(backend).await;
+        core.register("v@example.com", "password-v").await;
+
+        let statuses = guesses_at_once(&core, "v@example.com", 100).await;
+        let checked = statuses.iter().filter(|s| **s == 401).count();
+        let refused = statuses.iter().filter(|s| **s == 429).count();
+        assert!(
+            (1..=5).contains(&checked),
+            "at most 5 of 100 parallel guesses reach the password check: {statuses:?}"
+        );
+        assert_eq!(checked + refused, 100, "the rest are 429: {statuses:?}");
+
+        // The right password is refused too while the email is locked, before any check.
+        let right = core
+            .post(
+                "/auth/login",
+                None,
+                json!({ "email": "v@example.com", "password": "password-v" }),
+            )
+            .await;
+        assert_eq!(
+            (right.status, right.code()),
+            (429, "too_many_attempts"),
+            "{}",
+            right.text
+        );
+        let retry: u64 = right
+            .header("retry-after")
+            .expect("retry-after")
+            .parse()
+            .expect("seconds");
+        assert!((1..=900).contains(&retry), "{retry}");
+    }
+);
+
+both_backends!(
+    a_guessing_address_is_limited_across_emails,
+    |backend| async move {
+        let core = Core::start(backend).await;
+        core.register("mine@example.com", "password-mine").await;
+        let login = |email: String, password: &'static str| {
+            let core = &core;
+            async move {
+                core.post(
+                    "/auth/login",
+                    None,
+                    json!({ "email": email, "password": password }),
+                )
+                .await
+            }
+        };
+        // A successful login gives its attempt back: only failures use up the address.
+        for _ in 0..3 {
+            let ok = login("mine@example.com".into(), "password-mine").await;
+            assert_eq!(ok.status, 200, "{}", ok.text);
+        }
+        for i in 0..20 {
+            let r = login(format!("nobody{i}@example.com"), "wrong-password").await;
+            assert_eq!(r.status, 401, "guess {i} of 20: {}", r.text);
+        }
+        let r = login("nobody-else@example.com".into(), "wrong-password").await;
+        assert_eq!(
+            (r.status, r.code()),
+            (429, "too_many_attempts"),
+            "the 21st failure from one address: {}",
+            r.text
+        );
+        let r = login("mine@example.com".into(), "password-mine").await;
+        assert_eq!(r.status, 429, "the address is locked for every email");
+    }
+);
+
+both_backends!(
+    telegram_without_a_bot_is_not_implemented,
+    |backend| async move {
+        let core = Core::start_with(
+            backend,
+            common::Options::default().env("TELEGRAM_BOT_TOKEN", ""),
+        )
+        .await;
+        let mut data = json!({ "id": 42, "first_name": "Tg", "auth_date": now_secs() });
+        data["hash"] = json!(telegram_hash(&data));
+        let login = core.post("/auth/telegram", None, data).await;
+        let bot = core.get("/auth/telegram/bot-id", None).await;
+        for r in [login, bot] {
+            assert_eq!(
+                (r.status, r.code()),
+                (501, "telegram_not_configured"),
+                "{}",
+                r.text
+            );
+            assert!(
+                r.message().contains("TELEGRAM_BOT_TOKEN"),
+                "says what is missing: {}",
+                r.message()
+            );
+        }
+    }
+);
+
 fn telegram_hash(fields: &Value) -> String {
     let mut pairs: Vec<String> = fields
         .as_object()

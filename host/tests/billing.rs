@@ -264,6 +264,133 @@ both_backends!(deposits_withdrawals_and_idempotency, |backend| async move {
     assert_eq!((r.status, r.code()), (404, "user_not_found"));
 });
 
+/// The API's bounds: 10^15 minor units per amount and per balance, 10^18 traffic bytes.
+const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
+const MAX_TRAFFIC_BYTES: i64 = 1_000_000_000_000_000_000;
+
+both_backends!(
+    money_and_traffic_figures_are_bounded,
+    |backend| async move {
+        let core = start(backend).await;
+        let admin = core.admin_token().await;
+        let (_, _, ann) = core.register("ann@example.com", "password-ann").await;
+
+        // Prices: 2^63-1 and anything past the bound is refused, naming the field.
+        let base = json!({ "name": "X", "price": 1, "currency": "RUB" });
+        for (field, bad) in [
+            ("price", json!(i64::MAX)),
+            ("price", json!(MAX_AMOUNT + 1)),
+            ("trafficLimitBytes", json!(MAX_TRAFFIC_BYTES + 1)),
+            ("trafficLimitBytes", json!(i64::MAX)),
+        ] {
+            let mut body = base.clone();
+            body[field] = bad;
+            let r = core.post("/admin/tariffs", Some(&admin), body).await;
+            assert_field(&r, field);
+        }
+        let tariff = core
+            .post(
+                "/admin/tariffs",
+                Some(&admin),
+                json!({ "name": "Max", "price": MAX_AMOUNT, "currency": "RUB",
+                    "durationMonths": 1, "trafficLimitBytes": MAX_TRAFFIC_BYTES }),
+            )
+            .await;
+        assert_eq!(
+            tariff.status, 201,
+            "the bounds themselves are taken: {}",
+            tariff.text
+        );
+        let tariff_id = tariff.str("id");
+        let r = core
+            .patch(
+                &format!("/admin/tariffs/{tariff_id}"),
+                Some(&admin),
+                json!({ "price": i64::MAX }),
+            )
+            .await;
+        assert_field(&r, "price");
+
+        // Movements: every amount field is bounded.
+        let path = |what: &str| format!("/admin/users/{ann}/balance/{what}");
+        for what in ["deposit", "withdraw"] {
+            for amount in [json!(MAX_AMOUNT + 1), json!(i64::MAX), json!(u64::MAX)] {
+                let r = core
+                    .post(&path(what), Some(&admin), json!({ "amount": amount }))
+                    .await;
+                assert_field(&r, "amount");
+            }
+        }
+        let r = core
+            .post(
+                &path("refund"),
+                Some(&admin),
+                json!({ "transactionId": "x", "amount": i64::MAX }),
+            )
+            .await;
+        assert_field(&r, "amount");
+
+        // A balance stops at the maximum: 409 with a message, nothing written, never a 500.
+        let full = core
+            .post(
+                &path("deposit"),
+                Some(&admin),
+                json!({ "amount": MAX_AMOUNT }),
+            )
+            .await;
+        assert_eq!(full.status, 200, "{}", full.text);
+        let over = core
+            .post(&path("deposit"), Some(&admin), json!({ "amount": 1 }))
+            .await;
+        assert_eq!(
+            (over.status, over.code()),
+            (409, "balance_limit"),
+            "{}",
+            over.text
+        );
+        assert!(over.message().contains("maximum"), "{}", over.message());
+        assert_eq!(balance(&core, &admin, &ann).await, MAX_AMOUNT);
+        let r = core
+            .post(&path("withdraw"), Some(&admin), json!({ "amount": 1 }))
+            .await;
+        assert_eq!(
+            r.status, 200,
+            "a full balance can still be drawn on: {}",
+            r.text
+        );
+
+        // Subscriptions: traffic figures and the expiry are bounded too.
+        let sub = core
+            .post(
+                "/admin/subscriptions",
+                Some(&admin),
+                json!({ "userId": ann, "tariffId": tariff_id }),
+            )
+            .await;
+        assert_eq!(sub.status, 201, "{}", sub.text);
+        let sub_path = format!("/admin/subscriptions/{}", sub.str("id"));
+        for (field, bad) in [
+            ("trafficUsedBytes", json!(i64::MAX)),
+            ("trafficUsedBytes", json!(MAX_TRAFFIC_BYTES + 1)),
+            ("trafficLimitBytes", json!(i64::MAX)),
+            ("expiresAt", json!(i64::MAX)),
+        ] {
+            let r = core
+                .patch(&sub_path, Some(&admin), json!({ field: bad }))
+                .await;
+            assert_field(&r, field);
+        }
+        let r = core
+            .patch(
+                &sub_path,
+                Some(&admin),
+                json!({ "trafficUsedBytes": MAX_TRAFFIC_BYTES - 1 }),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+);
+
 both_backends!(
     concurrent_withdrawals_never_overdraw,
     |backend| async move {

@@ -404,12 +404,18 @@ both_backends!(refuses_bad_requests_and_non_admins, |backend| async move {
         )
         .await;
     assert_eq!((r.status, r.code()), (404, "node_not_found"));
-    // A Core account is not a manager user: /users/del does not touch it.
+    // A Core account is not a manager user: /users/del refuses it and says why.
     let me = core.get("/me", Some(&user)).await.str("id");
     let r = core
         .post("/users/del", Some(&admin), json!({ "id": me }))
         .await;
-    assert_eq!(r.status, 404);
+    assert_eq!(
+        (r.status, r.code()),
+        (409, "not_a_manager_user"),
+        "{}",
+        r.text
+    );
+    assert_eq!(core.get("/me", Some(&user)).await.status, 200);
 
     // The page: a login form without a cookie, nothing for a non-admin.
     let r = page(&core, None).await;
@@ -458,8 +464,13 @@ both_backends!(page_login_logout_and_screenshot, |backend| async move {
     let r = form_login(&core, "root@example.com", "wrong-password").await;
     assert_eq!(r.status, 401);
     assert!(r.text.contains("Wrong email or password"));
+    let wrong = form_login(&core, "someone@example.com", "wrong-password").await;
     let r = form_login(&core, "someone@example.com", "password-123").await;
-    assert_eq!(r.status, 403, "a non-admin gets no cookie");
+    assert_eq!(
+        (r.status, r.text.as_str()),
+        (401, wrong.text.as_str()),
+        "a non-admin's right password answers as a wrong one"
+    );
     assert!(r.header("set-cookie").is_none());
     let r = form_login(&core, "root@example.com", "admin-password-1").await;
     assert_eq!(r.status, 303, "{}", r.text);
@@ -588,3 +599,229 @@ both_backends!(page_login_logout_and_screenshot, |backend| async move {
         }
     }
 });
+
+async fn form_status(core: &Core, email: &str, password: &str) -> u16 {
+    form_login(core, email, password).await.status
+}
+
+async fn api_login(core: &Core, email: &str, password: &str) -> Reply {
+    core.post(
+        "/auth/login",
+        None,
+        json!({ "email": email, "password": password }),
+    )
+    .await
+}
+
+both_backends!(ui_login_shares_the_login_throttles, |backend| async move {
+    let core = start_core(backend).await;
+    core.admin_token().await;
+    core.register("v@example.com", "password-v").await;
+    core.register("w@example.com", "password-w").await;
+
+    // Guesses through /auth/login lock the email on the form too, right password or not.
+    for _ in 0..5 {
+        assert_eq!(
+            api_login(&core, "v@example.com", "wrong-pass").await.status,
+            401
+        );
+    }
+    let r = form_login(&core, "V@example.com", "password-v").await;
+    assert_eq!(r.status, 429, "{}", r.text);
+    assert!(
+        r.header("retry-after").is_some(),
+        "retry-after on the form's 429"
+    );
+    assert!(r.header("set-cookie").is_none());
+    // And the other way round.
+    for _ in 0..5 {
+        assert_eq!(form_status(&core, "w@example.com", "wrong-pass").await, 401);
+    }
+    let r = api_login(&core, "w@example.com", "password-w").await;
+    assert_eq!(
+        (r.status, r.code()),
+        (429, "too_many_attempts"),
+        "{}",
+        r.text
+    );
+    // An admin who logs in on the form is not held back by others' failures.
+    assert_eq!(
+        form_status(&core, "root@example.com", "admin-password-1").await,
+        303
+    );
+});
+
+both_backends!(ui_login_limits_one_address, |backend| async move {
+    let core = start_core(backend).await;
+    core.admin_token().await;
+    // Successes give their attempt back; 20 failures from one address are all it gets.
+    for i in 0..20 {
+        assert_eq!(
+            form_status(&core, &format!("guess{i}@example.com"), "wrong-pass").await,
+            401,
+            "guess {i}"
+        );
+        if i % 5 == 0 {
+            assert_eq!(
+                form_status(&core, "root@example.com", "admin-password-1").await,
+                303
+            );
+        }
+    }
+    assert_eq!(
+        form_status(&core, "guess-more@example.com", "wrong-pass").await,
+        429,
+        "the 21st failure from one address"
+    );
+    assert_eq!(
+        form_status(&core, "root@example.com", "admin-password-1").await,
+        429,
+        "locked for every email"
+    );
+    let r = api_login(&core, "root@example.com", "admin-password-1").await;
+    assert_eq!(
+        r.status, 429,
+        "/auth/login shares the address counter: {}",
+        r.text
+    );
+});
+
+both_backends!(
+    users_del_removes_only_what_the_manager_created,
+    |backend| async move {
+        let core = Core::start_with(
+            backend,
+            Options::default()
+                .components(&["auth", "manager", "billing"])
+                .env("PUBLIC_URL", "https://vpn.example.com"),
+        )
+        .await;
+        let admin = core.admin_token().await;
+        let admin_id = core.get("/me", Some(&admin)).await.str("id");
+        let deposit = |user: String, amount: i64| {
+            let (core, admin) = (&core, &admin);
+            async move {
+                let r = core
+                    .post(
+                        &format!("/admin/users/{user}/balance/deposit"),
+                        Some(admin),
+                        json!({ "amount": amount }),
+                    )
+                    .await;
+                assert_eq!(r.status, 200, "{}", r.text);
+            }
+        };
+        let balance = |user: String| {
+            let (core, admin) = (&core, &admin);
+            async move {
+                core.get(&format!("/admin/users/{user}/balance"), Some(admin))
+                    .await
+                    .body["amount"]
+                    .as_i64()
+            }
+        };
+        let del = |id: String| {
+            let (core, admin) = (&core, &admin);
+            async move {
+                core.post("/users/del", Some(admin), json!({ "id": id }))
+                    .await
+            }
+        };
+
+        // A billing customer with a subscription link and money.
+        let (_, _, customer) = core.register("cus@example.com", "password-cus").await;
+        deposit(customer.clone(), 5000).await;
+        let tariff = core
+            .post(
+                "/admin/tariffs",
+                Some(&admin),
+                json!({ "name": "Basic", "price": 1000, "currency": "RUB", "durationMonths": 1 }),
+            )
+            .await;
+        assert_eq!(tariff.status, 201, "{}", tariff.text);
+        let sub = core
+            .post(
+                "/admin/subscriptions",
+                Some(&admin),
+                json!({ "userId": customer, "tariffId": tariff.str("id"), "charge": true }),
+            )
+            .await;
+        assert_eq!(sub.status, 201, "{}", sub.text);
+        let r = del(customer.clone()).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (409, "not_a_manager_user"),
+            "{}",
+            r.text
+        );
+        assert!(
+            r.message().contains("not created by the Node Manager"),
+            "{}",
+            r.message()
+        );
+        assert_eq!(
+            balance(customer.clone()).await,
+            Some(4000),
+            "the customer's money stays"
+        );
+
+        // The caller and another admin.
+        let r = del(admin_id.clone()).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (409, "cannot_delete_self"),
+            "{}",
+            r.text
+        );
+        let (_, _, other) = core.register("op@example.com", "password-op").await;
+        let r = core
+            .patch(
+                &format!("/admin/users/{other}"),
+                Some(&admin),
+                json!({ "role": "admin" }),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let r = del(other.clone()).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (409, "not_a_manager_user"),
+            "{}",
+            r.text
+        );
+        assert_eq!(
+            core.get("/admin/users", Some(&admin)).await.status,
+            200,
+            "the caller is still there"
+        );
+
+        // A manager user that billing took over (money moved) is a customer now.
+        let taken = new_user(&core, &admin, "Taken").await;
+        deposit(taken.clone(), 700).await;
+        let r = del(taken.clone()).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (409, "user_has_billing"),
+            "{}",
+            r.text
+        );
+        assert_eq!(balance(taken.clone()).await, Some(700));
+
+        // Its own users it deletes.
+        let mine = new_user(&core, &admin, "Mine").await;
+        let r = del(mine.clone()).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(
+            core.get(&format!("/admin/users/{mine}"), Some(&admin))
+                .await
+                .status,
+            404
+        );
+        let owned = common::query_texts(&core, "SELECT user_id FROM manager_users").await;
+        assert_eq!(owned, vec![taken.clone()], "the marker goes with the user");
+        let left = common::query_texts(&core, "SELECT id FROM users").await;
+        for id in [&customer, &admin_id, &other, &taken] {
+            assert!(left.contains(id), "{id} is still there: {left:?}");
+        }
+    }
+);

@@ -797,6 +797,9 @@ both_backends!(
             json!({ "clients": [] }),
             json!({ "reportId": "", "clients": [] }),
             json!({ "reportId": "x", "clients": [ { "name": link, "up": -1, "down": 0 } ] }),
+            // Figures no link can move, which would overflow the counting statements' sums.
+            json!({ "reportId": "x", "clients": [ { "name": link, "up": i64::MAX, "down": i64::MAX } ] }),
+            json!({ "reportId": "x", "clients": [ { "name": link, "up": 1_000_000_000_000_001_u64, "down": 0 } ] }),
             json!({ "reportId": "x", "clients": (0..10_001).map(|i| json!({ "name": format!("n{i}"), "up": 1, "down": 1 })).collect::<Vec<_>>() }),
         ] {
             let r = post("/node/usage", body).await;

@@ -2,7 +2,7 @@
 
 use nexuma_sdk::db::{self, Pool, Value};
 use nexuma_sdk::record::{self, Actor, Change, Entry};
-use nexuma_sdk::{clock, log, response, ApiError, Request, Response};
+use nexuma_sdk::{account, clock, log, response, ApiError, Request, Response};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -164,6 +164,11 @@ pub fn update_user(req: &Request) -> Result<Response, ApiError> {
         now,
     )?;
     tx.commit()?;
+    // After the commit: the host re-reads the account on its next request, so a demoted or
+    // blocked user's tokens lose their power at once.
+    if standing(&updated) != standing(&user) {
+        account::changed(&user.id);
+    }
 
     log::info(
         "user updated by admin",
@@ -177,6 +182,11 @@ pub fn update_user(req: &Request) -> Result<Response, ApiError> {
         ],
     );
     response::json(200, &updated.profile())
+}
+
+/// What the host checks of an account on every request.
+fn standing(user: &User) -> (&str, &str, bool) {
+    (&user.role, &user.status, user.blocked)
 }
 
 fn settings_body(require_approval: bool) -> serde_json::Value {

@@ -2,17 +2,13 @@
 
 use nexuma_sdk::db::{self, Pool};
 use nexuma_sdk::tokens::TokenError;
-use nexuma_sdk::{clock, log, passwords, response, tokens, ApiError, Request, Response};
+use nexuma_sdk::{clock, log, passwords, response, throttle, tokens, ApiError, Request, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::session::{self, Throttle};
+use crate::session;
 use crate::users::{self, By, NewUser};
 use crate::{settings, validate};
-
-/// Failures per email (and per client address) allowed in one window before 429.
-const EMAIL_FAILURE_LIMIT: i64 = 5;
-const ADDRESS_FAILURE_LIMIT: i64 = 20;
 
 #[derive(Deserialize)]
 struct RegisterBody {
@@ -88,44 +84,30 @@ pub fn login(req: &Request) -> Result<Response, ApiError> {
         ));
     }
 
-    // Throttles are checked before the password, so a right guess during lock-out is still 429.
-    let by_email = Throttle::new(
-        format!("auth:login-fail:email:{email}"),
-        EMAIL_FAILURE_LIMIT,
-    );
-    let by_address = (!req.remote_addr.is_empty()).then(|| {
-        Throttle::new(
-            format!("auth:login-fail:ip:{}", req.remote_addr),
-            ADDRESS_FAILURE_LIMIT,
-        )
-    });
-    by_email.check()?;
-    if let Some(t) = &by_address {
-        t.check()?;
-    }
+    // The attempt is counted before anything else: of parallel guesses only the first few
+    // reach the password check, and a right guess during lock-out is still 429.
+    let attempt = throttle::reserve_login(&email, &req.remote_addr)?;
+    attempt.settle(sign_in(&email, &body.password))
+}
 
-    let user = users::find(&Pool, By::Email, &email)?;
+/// Checks the password and opens a session: 401 for a wrong email or password, 403 for an
+/// account that may not log in.
+fn sign_in(email: &str, password: &str) -> Result<Response, ApiError> {
+    let user = users::find(&Pool, By::Email, email)?;
     let verified = match user.as_ref().and_then(|u| u.password_hash.as_deref()) {
-        Some(hash) => passwords::verify(&body.password, hash),
+        Some(hash) => passwords::verify(password, hash),
         None => {
             // Spend about the same time as a real check, so timing does not reveal which emails
             // have accounts.
-            let _ = passwords::hash(&body.password);
+            let _ = passwords::hash(password);
             false
         }
     };
-    let user = match user {
-        Some(user) if verified => user,
-        _ => {
-            by_email.record_failure()?;
-            if let Some(t) = &by_address {
-                t.record_failure()?;
-            }
-            return Err(ApiError::unauthorized(
-                "invalid_credentials",
-                "invalid email or password",
-            ));
-        }
+    let Some(user) = user.filter(|_| verified) else {
+        return Err(ApiError::unauthorized(
+            "invalid_credentials",
+            "invalid email or password",
+        ));
     };
 
     user.ensure_can_login()?;
@@ -134,7 +116,6 @@ pub fn login(req: &Request) -> Result<Response, ApiError> {
     session::prune_expired(&tx, &user.id, now)?;
     let session = session::issue(&tx, &user, None, now)?;
     tx.commit()?;
-    by_email.clear();
     log::info("user logged in", &[("userId", &user.id)]);
     response::json(200, &session)
 }

@@ -35,11 +35,11 @@ impl Component for Auth {
                 .request_schema(schema::refresh_request())
                 .response_schema(schema::session()),
             Route::post("/auth/telegram")
-                .summary("Log in or register with the Telegram Login Widget (201 when created)")
+                .summary("Log in or register with the Telegram Login Widget (201 when created; 501 without a bot token)")
                 .request_schema(schema::telegram_request())
                 .response_schema(schema::session()),
             Route::get("/auth/telegram/bot-id")
-                .summary("The Telegram bot id for the login widget")
+                .summary("The Telegram bot id for the login widget (501 without a bot token)")
                 .response_schema(schema::bot_id()),
             Route::get("/me")
                 .auth(AuthLevel::User)

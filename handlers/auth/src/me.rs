@@ -1,10 +1,11 @@
 //! The caller's own account: `GET /me`, `PATCH /me/profile`.
 
 use nexuma_sdk::db::{self, Pool};
+use nexuma_sdk::throttle::Throttle;
 use nexuma_sdk::{clock, log, passwords, response, ApiError, Request, Response};
 use serde::Deserialize;
 
-use crate::session::{self, Throttle};
+use crate::session;
 use crate::users::{self, Changes, User};
 use crate::validate;
 
@@ -121,13 +122,15 @@ fn check_current_password(
         format!("auth:password-fail:user:{user_id}"),
         CURRENT_PASSWORD_FAILURE_LIMIT,
     );
-    throttle.check()?;
+    // Counted before the check, so parallel guesses cannot slip past the limit.
+    throttle.reserve()?;
     if !passwords::verify(current, hash) {
-        throttle.record_failure()?;
         return Err(ApiError::forbidden(
             "wrong_password",
             "the current password is wrong",
         ));
     }
+    // Only failures stay counted.
+    throttle.release();
     Ok(())
 }

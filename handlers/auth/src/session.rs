@@ -1,7 +1,7 @@
-//! Sessions: issuing token pairs, the refresh-token rows behind them, and login throttling.
+//! Sessions: issuing token pairs and the refresh-token rows behind them.
 
 use nexuma_sdk::db::Executor;
-use nexuma_sdk::{id, kv, log, tokens, ApiError};
+use nexuma_sdk::{id, tokens, ApiError};
 use serde::Serialize;
 
 use crate::users::{Profile, User};
@@ -63,60 +63,4 @@ pub fn prune_expired(db: &impl Executor, user_id: &str, now: i64) -> Result<u64,
         "DELETE FROM refresh_tokens WHERE user_id = $1 AND expires_at < $2",
         &[user_id.into(), now.into()],
     )?)
-}
-
-/// A fixed-window failure counter in the key-value store.
-///
-/// Each failure increments the key; the first one creates it with the window as TTL. At `limit`
-/// failures the key locks further attempts until it expires.
-pub struct Throttle {
-    key: String,
-    limit: i64,
-}
-
-/// Failure-counting window: 15 minutes.
-pub const WINDOW_MS: u64 = 15 * 60 * 1000;
-
-impl Throttle {
-    pub fn new(key: String, limit: i64) -> Self {
-        Throttle { key, limit }
-    }
-
-    /// 429 `too_many_attempts` with `retry-after` while the counter is at its limit.
-    pub fn check(&self) -> Result<(), ApiError> {
-        let count = kv::get(&self.key)?
-            .and_then(|v| v.trim().parse::<i64>().ok())
-            .unwrap_or(0);
-        if count < self.limit {
-            return Ok(());
-        }
-        let retry_after_ms = match kv::ttl_ms(&self.key)? {
-            Some(ms) => ms,
-            None => {
-                // A counter without expiry would lock forever; give it a fresh window.
-                kv::set(&self.key, &count.to_string(), Some(WINDOW_MS))?;
-                WINDOW_MS
-            }
-        };
-        Err(ApiError::too_many_requests(
-            "too_many_attempts",
-            "too many failed attempts; try again later",
-            retry_after_ms.div_ceil(1000),
-        ))
-    }
-
-    pub fn record_failure(&self) -> Result<(), ApiError> {
-        kv::incr(&self.key, 1, Some(WINDOW_MS))?;
-        Ok(())
-    }
-
-    /// Forgets the failures. Best effort: a failed delete only leaves the counter to expire.
-    pub fn clear(&self) {
-        if let Err(err) = kv::delete(&self.key) {
-            log::warn(
-                "could not clear a login throttle counter",
-                &[("detail", &err.message)],
-            );
-        }
-    }
 }

@@ -11,16 +11,18 @@ use crate::{settings, validate};
 /// How old a widget login may be, in seconds.
 const MAX_AGE_SECS: i64 = 86_400;
 
-fn not_configured(status: u16) -> ApiError {
+/// 501: the server was started without a bot (the host's `bot-id` is its only sign), so this
+/// way of logging in does not exist here — not an outage to retry.
+fn not_configured() -> ApiError {
     ApiError::new(
-        status,
+        501,
         "telegram_not_configured",
-        "Telegram login is not configured on this server",
+        "Telegram login is not configured on this server: TELEGRAM_BOT_TOKEN is not set",
     )
 }
 
 pub fn bot_id(_req: &Request) -> Result<Response, ApiError> {
-    let bot_id = telegram::bot_id().ok_or_else(|| not_configured(404))?;
+    let bot_id = telegram::bot_id().ok_or_else(not_configured)?;
     response::json(200, &json!({ "botId": bot_id }))
 }
 
@@ -34,7 +36,7 @@ struct WidgetLogin {
 
 pub fn login(req: &Request) -> Result<Response, ApiError> {
     if telegram::bot_id().is_none() {
-        return Err(not_configured(503));
+        return Err(not_configured());
     }
     let fields: Map<String, Value> = req.json()?;
     let hash = match fields.get("hash") {

@@ -7,10 +7,8 @@ use nexuma_sdk::{clock, response, ApiError, Request, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::ledger::{self, Move, CURRENCY};
+use crate::ledger::{self, amount, Move, CURRENCY};
 
-/// Largest single movement (10^15 minor units), far from BIGINT overflow.
-pub const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
 pub const KEY_MAX: usize = 200;
 pub const REASON_MAX: usize = 500;
 
@@ -68,17 +66,6 @@ struct RefundBody {
     amount: Option<i64>,
     reason: Option<String>,
     idempotency_key: Option<String>,
-}
-
-fn amount(field: &str, value: i64) -> Result<i64, ApiError> {
-    if (1..=MAX_AMOUNT).contains(&value) {
-        Ok(value)
-    } else {
-        Err(ApiError::validation(
-            field,
-            format!("must be an integer from 1 to {MAX_AMOUNT} (minor units)"),
-        ))
-    }
 }
 
 pub fn reason(raw: Option<String>) -> Result<Option<String>, ApiError> {
@@ -141,7 +128,7 @@ fn perform(
     check(&tx, &mut mv)?;
     let row = match ledger::post(&tx, &mv, now) {
         Ok(Ok(row)) => row,
-        Ok(Err(short)) => return Err(short.error(-mv.amount, "requested")),
+        Ok(Err(refusal)) => return Err(refusal.error(mv.amount.abs(), "requested")),
         // A concurrent retry with the same key won the race: answer its row.
         Err(err) if err.status == 409 && mv.key.is_some() => {
             drop(tx);
@@ -191,7 +178,7 @@ fn admin_move<'a>(
 
 pub fn deposit(req: &Request) -> Result<Response, ApiError> {
     let body: Movement = req.json()?;
-    let value = amount("amount", body.amount)?;
+    let value = amount("amount", body.amount, 1)?;
     let mv = admin_move(
         req,
         "deposit",
@@ -206,7 +193,7 @@ pub fn deposit(req: &Request) -> Result<Response, ApiError> {
 
 pub fn withdraw(req: &Request) -> Result<Response, ApiError> {
     let body: Movement = req.json()?;
-    let value = amount("amount", body.amount)?;
+    let value = amount("amount", body.amount, 1)?;
     let mv = admin_move(
         req,
         "withdrawal",
@@ -221,7 +208,7 @@ pub fn withdraw(req: &Request) -> Result<Response, ApiError> {
 
 pub fn refund(req: &Request) -> Result<Response, ApiError> {
     let body: RefundBody = req.json()?;
-    let requested = body.amount.map(|a| amount("amount", a)).transpose()?;
+    let requested = body.amount.map(|a| amount("amount", a, 1)).transpose()?;
     let target = body.transaction_id.trim().to_string();
     if target.is_empty() {
         return Err(ApiError::validation("transactionId", "must not be empty"));

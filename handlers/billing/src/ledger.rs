@@ -14,6 +14,14 @@ use serde::Serialize;
 /// The one currency of balances for now (tariffs carry their own `currency`).
 pub const CURRENCY: &str = "RUB";
 
+/// The largest sum of money the API takes in any one field (a deposit, a withdrawal, a refund, a
+/// tariff's price): 10^15 minor units — beyond any real figure, and so far below BIGINT's
+/// 9.2·10^18 that no sum the ledger or a report computes can overflow.
+pub const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
+/// The largest balance: a credit that would take a balance past it is refused (409), so a
+/// balance plus any one movement always fits in a BIGINT.
+pub const MAX_BALANCE: i64 = 1_000_000_000_000_000;
+
 const COLUMNS: &str = "id, user_id, kind, amount, balance_after, currency, reason, actor_id, \
                        reverses_id, idempotency_key, subscription_id, seq, created_at";
 
@@ -74,23 +82,45 @@ pub struct Move<'a> {
     pub actor_id: Option<String>,
 }
 
-/// The balance was short: what it holds.
+/// Why a movement was not made (nothing was written), with the balance it found.
 #[derive(Debug)]
-pub struct Short {
-    pub balance: i64,
+pub enum Refusal {
+    /// A debit the balance cannot cover.
+    Short { balance: i64 },
+    /// A credit that would take the balance past [`MAX_BALANCE`].
+    Full { balance: i64 },
 }
 
-impl Short {
-    /// 402 `insufficient_funds` saying what was needed and what there is.
-    pub fn error(&self, needed: i64, what: &str) -> ApiError {
-        ApiError::new(
-            402,
-            "insufficient_funds",
-            format!(
-                "the balance is {} {CURRENCY}, less than the {needed} {what}",
-                self.balance
+impl Refusal {
+    /// The answer for a movement of `amount` (its size) described by `what`: 402
+    /// `insufficient_funds` when short, 409 `balance_limit` when full.
+    pub fn error(&self, amount: i64, what: &str) -> ApiError {
+        match self {
+            Refusal::Short { balance } => ApiError::new(
+                402,
+                "insufficient_funds",
+                format!("the balance is {balance} {CURRENCY}, less than the {amount} {what}"),
             ),
-        )
+            Refusal::Full { balance } => ApiError::conflict(
+                "balance_limit",
+                format!(
+                    "the balance is {balance} {CURRENCY}; {amount} more ({what}) would take it \
+                     past the maximum of {MAX_BALANCE} (minor units)"
+                ),
+            ),
+        }
+    }
+}
+
+/// `value` as a sum of money in `min..=MAX_AMOUNT` minor units; else 400 naming `field`.
+pub fn amount(field: &str, value: i64, min: i64) -> Result<i64, ApiError> {
+    if (min..=MAX_AMOUNT).contains(&value) {
+        Ok(value)
+    } else {
+        Err(ApiError::validation(
+            field,
+            format!("must be an integer from {min} to {MAX_AMOUNT} (minor units)"),
+        ))
     }
 }
 
@@ -121,17 +151,15 @@ pub fn balance(db: &impl Executor, user_id: &str) -> Result<i64, ApiError> {
         .unwrap_or(0))
 }
 
-/// Moves the balance and writes the ledger row; the caller holds [`lock`]. `Ok(Err(Short))` when
-/// the balance cannot cover a debit (nothing was written).
-pub fn post(tx: &Transaction, mv: &Move<'_>, now: i64) -> Result<Result<Entry, Short>, ApiError> {
-    let updated = tx.query(
-        "UPDATE balances SET amount = amount + $1, seq = seq + 1, updated_at = $2 \
-         WHERE user_id = $3 AND amount + $1 >= 0 RETURNING amount, seq",
-        &[mv.amount.into(), now.into(), mv.user_id.into()],
-    )?;
-    let Some(row) = updated.first() else {
-        return Ok(Err(Short {
-            balance: balance(tx, mv.user_id)?,
+/// Moves the balance and writes the ledger row; the caller holds [`lock`]. `Ok(Err(_))` when the
+/// balance cannot cover a debit or has no room for a credit (nothing was written).
+pub fn post(tx: &Transaction, mv: &Move<'_>, now: i64) -> Result<Result<Entry, Refusal>, ApiError> {
+    let Some((balance_after, seq)) = apply(tx, mv, now)? else {
+        let balance = balance(tx, mv.user_id)?;
+        return Ok(Err(if mv.amount < 0 {
+            Refusal::Short { balance }
+        } else {
+            Refusal::Full { balance }
         }));
     };
     let entry = Entry {
@@ -139,14 +167,14 @@ pub fn post(tx: &Transaction, mv: &Move<'_>, now: i64) -> Result<Result<Entry, S
         user_id: mv.user_id.to_string(),
         kind: mv.kind.to_string(),
         amount: mv.amount,
-        balance_after: row.i64("amount")?,
+        balance_after,
         currency: CURRENCY.to_string(),
         reason: mv.reason.clone(),
         actor_id: mv.actor_id.clone(),
         reverses_id: mv.reverses_id.clone(),
         idempotency_key: mv.key.clone(),
         subscription_id: mv.subscription_id.clone(),
-        seq: row.i64("seq")?,
+        seq,
         created_at: now,
     };
     tx.execute(
@@ -171,6 +199,46 @@ pub fn post(tx: &Transaction, mv: &Move<'_>, now: i64) -> Result<Result<Entry, S
         ],
     )?;
     Ok(Ok(entry))
+}
+
+/// Moves the balance by `mv.amount` when the result stays within `0..=MAX_BALANCE`: the new
+/// balance and the user's next `seq`; `None` when it would not (nothing written).
+fn apply(tx: &Transaction, mv: &Move<'_>, now: i64) -> Result<Option<(i64, i64)>, ApiError> {
+    // Routes bound what they take; a figure stored before the bounds (a tariff's price) stops
+    // here, so the SQL never computes past BIGINT. It could not fit anyway: no balance holds
+    // more than MAX_BALANCE, which is MAX_AMOUNT.
+    if mv.amount.unsigned_abs() > MAX_AMOUNT.unsigned_abs() {
+        return Ok(None);
+    }
+    let (low, high) = allowed_before(mv.amount);
+    let updated = tx.query(
+        "UPDATE balances SET amount = amount + $1, seq = seq + 1, updated_at = $2 \
+         WHERE user_id = $3 AND amount >= $4 AND amount <= $5 RETURNING amount, seq",
+        &[
+            mv.amount.into(),
+            now.into(),
+            mv.user_id.into(),
+            low.into(),
+            high.into(),
+        ],
+    )?;
+    updated
+        .first()
+        .map(|row| Ok((row.i64("amount")?, row.i64("seq")?)))
+        .transpose()
+}
+
+/// The balances from which a movement of `amount` (within ±MAX_AMOUNT) may be made: it must not
+/// go below zero, and a credit must not take it past MAX_BALANCE. Bounds on the balance *before*,
+/// so the database compares and never adds past BIGINT; a debit is never held back by the
+/// ceiling (it only brings a balance down).
+fn allowed_before(amount: i64) -> (i64, i64) {
+    let high = if amount > 0 {
+        MAX_BALANCE - amount
+    } else {
+        i64::MAX
+    };
+    (-amount, high)
 }
 
 /// The user's row with this idempotency key, if any.
@@ -256,4 +324,44 @@ pub fn refundable(tx: &Transaction, user_id: &str, target: &str) -> Result<Refun
         taken: -original.amount,
         remaining: (-original.amount - refunded).max(0),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_balance_stays_within_zero_and_the_maximum() {
+        // A debit of 100 needs 100 there and has no ceiling.
+        assert_eq!(allowed_before(-100), (100, i64::MAX));
+        // A credit of 100 may start from anything up to 100 below the maximum.
+        assert_eq!(allowed_before(100), (-100, MAX_BALANCE - 100));
+        assert_eq!(allowed_before(MAX_AMOUNT), (-MAX_AMOUNT, 0));
+        assert_eq!(allowed_before(-MAX_AMOUNT), (MAX_AMOUNT, i64::MAX));
+    }
+
+    #[test]
+    fn amounts_are_bounded_and_named() {
+        assert_eq!(amount("price", 0, 0).ok(), Some(0));
+        assert_eq!(amount("amount", MAX_AMOUNT, 1).ok(), Some(MAX_AMOUNT));
+        for (value, min) in [(0, 1), (-1, 0), (MAX_AMOUNT + 1, 1), (i64::MAX, 0)] {
+            let err = amount("price", value, min).expect_err("out of range");
+            assert_eq!((err.status, err.field.as_deref()), (400, Some("price")));
+        }
+    }
+
+    #[test]
+    fn refusals_say_which_side() {
+        let short = Refusal::Short { balance: 5 }.error(10, "requested");
+        assert_eq!(
+            (short.status, short.code.as_str()),
+            (402, "insufficient_funds")
+        );
+        let full = Refusal::Full {
+            balance: MAX_BALANCE,
+        }
+        .error(1, "requested");
+        assert_eq!((full.status, full.code.as_str()), (409, "balance_limit"));
+        assert!(full.message.contains("maximum"), "{}", full.message);
+    }
 }

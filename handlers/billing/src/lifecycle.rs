@@ -141,8 +141,10 @@ pub fn activate(actor: &Actor<'_>, a: Activation<'_>) -> Result<Subscription, Ap
         };
         match ledger::post(&tx, &mv, now)? {
             Ok(entry) => Some(entry),
-            Err(short) => {
-                return Err(short.error(tariff.price, &format!("that tariff {} costs", tariff.name)))
+            Err(refusal) => {
+                return Err(
+                    refusal.error(tariff.price, &format!("that tariff {} costs", tariff.name))
+                )
             }
         }
     } else {
@@ -274,7 +276,9 @@ pub fn cancel(
             subscription_id: Some(id.to_string()),
             actor_id: actor.id.map(str::to_string),
         };
-        ledger::post(&tx, &mv, now)?.ok()
+        // A refund the balance has no room for ends nothing: the cancellation is refused (409).
+        let entry = ledger::post(&tx, &mv, now)?.map_err(|r| r.error(amount, "to refund"))?;
+        Some(entry)
     } else {
         None
     };

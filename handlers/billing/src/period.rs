@@ -3,6 +3,10 @@
 
 use chrono::{DateTime, Months};
 
+/// The latest time the API takes (an expiry): 9999-12-31T23:59:59.999Z. Any number of months the
+/// calendar adds to it stays within chrono's range, so expiry arithmetic never fails on input.
+pub const MAX_TIME_MS: i64 = 253_402_300_799_999;
+
 /// `at` plus `months` calendar months, keeping the time of day; a day the target month lacks
 /// becomes its last day (31 Jan + 1 month = 28 or 29 Feb). `None` when out of range.
 pub fn add_months(at: i64, months: i64) -> Option<i64> {
@@ -48,6 +52,14 @@ mod tests {
         assert_eq!(add_months(at(2026, 11, 30), 3), Some(at(2027, 2, 28)));
         assert_eq!(add_months(at(2026, 5, 1), 12), Some(at(2027, 5, 1)));
         assert_eq!(add_months(at(2026, 5, 1), -1), None);
+    }
+
+    #[test]
+    fn the_latest_time_is_the_end_of_9999() {
+        let end = DateTime::from_timestamp_millis(MAX_TIME_MS).unwrap();
+        assert_eq!(end.to_rfc3339(), "9999-12-31T23:59:59.999+00:00");
+        // The longest tariff (1200 months) past it is still a time.
+        assert!(add_months(MAX_TIME_MS, 1200).is_some());
     }
 
     #[test]

@@ -2,10 +2,12 @@
 
 use serde_json::{json, Value};
 
-use crate::balance::{KEY_MAX, MAX_AMOUNT, REASON_MAX};
+use crate::balance::{KEY_MAX, REASON_MAX};
+use crate::ledger::MAX_AMOUNT;
 use crate::links::{MAX_LINKS, NAME_MAX as LINK_NAME_MAX};
+use crate::period::MAX_TIME_MS;
 use crate::subscriptions::STATUSES;
-use crate::tariffs::{MAX_DURATION_MONTHS, MAX_ITEMS, NAME_MAX, PROTOCOLS};
+use crate::tariffs::{MAX_DURATION_MONTHS, MAX_ITEMS, MAX_TRAFFIC_BYTES, NAME_MAX, PROTOCOLS};
 use nexuma_sdk::{DEFAULT_LIMIT, MAX_LIMIT};
 
 fn millis() -> Value {
@@ -32,7 +34,10 @@ fn page(item: Value) -> Value {
 fn tariff_fields() -> Value {
     json!({
         "name": { "type": "string", "minLength": 1, "maxLength": NAME_MAX },
-        "price": { "type": "integer", "format": "int64", "minimum": 0, "description": "minor units" },
+        "price": {
+            "type": "integer", "format": "int64", "minimum": 0, "maximum": MAX_AMOUNT,
+            "description": "minor units"
+        },
         "currency": { "type": "string", "pattern": "^[A-Z]{3}$" },
         "durationMonths": {
             "type": ["integer", "null"], "minimum": 1, "maximum": MAX_DURATION_MONTHS,
@@ -40,7 +45,7 @@ fn tariff_fields() -> Value {
         },
         "trafficLimitBytes": {
             "type": ["integer", "null"], "format": "int64", "minimum": 1,
-            "description": "null: unlimited"
+            "maximum": MAX_TRAFFIC_BYTES, "description": "null: unlimited"
         },
         "protocols": {
             "type": "array", "items": { "type": "string", "enum": PROTOCOLS },
@@ -336,9 +341,17 @@ pub fn subscription_patch() -> Value {
         "minProperties": 1,
         "properties": {
             "autoRenew": { "type": "boolean" },
-            "expiresAt": opt_millis("null: never expires by time"),
-            "trafficLimitBytes": { "type": ["integer", "null"], "format": "int64", "minimum": 1 },
-            "trafficUsedBytes": { "type": "integer", "format": "int64", "minimum": 0 },
+            "expiresAt": {
+                "type": ["integer", "null"], "format": "int64", "minimum": 0,
+                "maximum": MAX_TIME_MS, "description": "epoch milliseconds; null: never expires by time"
+            },
+            "trafficLimitBytes": {
+                "type": ["integer", "null"], "format": "int64", "minimum": 1,
+                "maximum": MAX_TRAFFIC_BYTES
+            },
+            "trafficUsedBytes": {
+                "type": "integer", "format": "int64", "minimum": 0, "maximum": MAX_TRAFFIC_BYTES
+            },
             "status": { "type": "string", "enum": ["active", "expired"] }
         }
     })

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use crate::balance::{self, idempotency_key};
 use crate::lifecycle::{self, Activation, RefundRule};
 use crate::links::{self, Link};
-use crate::settings;
+use crate::tariffs::{self, MAX_TRAFFIC_BYTES};
+use crate::{period, settings};
 
 pub const STATUSES: [&str; 3] = ["active", "expired", "cancelled"];
 
@@ -363,25 +364,26 @@ struct AdminPatch {
 pub fn admin_update(req: &Request) -> Result<Response, ApiError> {
     let id = req.param("id")?;
     let body: AdminPatch = req.json()?;
-    if let Some(Some(limit)) = body.traffic_limit_bytes {
-        if limit < 1 {
-            return Err(ApiError::validation(
-                "trafficLimitBytes",
-                "must be null (unlimited) or an integer of at least 1",
-            ));
-        }
+    if let Some(limit) = body.traffic_limit_bytes {
+        tariffs::traffic_limit(limit)?;
     }
-    if body.traffic_used_bytes.is_some_and(|u| u < 0) {
+    if body
+        .traffic_used_bytes
+        .is_some_and(|u| !(0..=MAX_TRAFFIC_BYTES).contains(&u))
+    {
         return Err(ApiError::validation(
             "trafficUsedBytes",
-            "must be an integer of at least 0",
+            format!("must be an integer from 0 to {MAX_TRAFFIC_BYTES}"),
         ));
     }
     if let Some(Some(at)) = body.expires_at {
-        if at < 0 {
+        if !(0..=period::MAX_TIME_MS).contains(&at) {
             return Err(ApiError::validation(
                 "expiresAt",
-                "must be null (never) or epoch milliseconds",
+                format!(
+                    "must be null (never) or epoch milliseconds from 0 to {} (9999-12-31)",
+                    period::MAX_TIME_MS
+                ),
             ));
         }
     }

@@ -8,9 +8,14 @@ use nexuma_sdk::record::{self, Actor, Change, Entry};
 use nexuma_sdk::{clock, id, response, ApiError, Request, Response};
 use serde::{Deserialize, Serialize};
 
+use crate::ledger;
+
 pub const PROTOCOLS: [&str; 4] = ["vless", "vmess", "trojan", "shadowsocks"];
 pub const NAME_MAX: usize = 100;
 pub const MAX_DURATION_MONTHS: i64 = 1200;
+/// The largest traffic figure the API takes (a limit, a usage): 10^18 bytes (an exabyte) — past
+/// any plan, and leaving room below BIGINT's 9.2·10^18 for the usage counts added on top.
+pub const MAX_TRAFFIC_BYTES: i64 = 1_000_000_000_000_000_000;
 pub const MAX_ITEMS: usize = 200;
 const ITEM_MAX: usize = 200;
 
@@ -74,12 +79,7 @@ impl Tariff {
             ));
         }
         self.name = name.to_string();
-        if self.price < 0 {
-            return Err(ApiError::validation(
-                "price",
-                "must be an integer of at least 0",
-            ));
-        }
+        self.price = ledger::amount("price", self.price, 0)?;
         if self.currency.len() != 3 || !self.currency.bytes().all(|b| b.is_ascii_uppercase()) {
             return Err(ApiError::validation(
                 "currency",
@@ -96,14 +96,7 @@ impl Tariff {
                 ));
             }
         }
-        if let Some(limit) = self.traffic_limit_bytes {
-            if limit < 1 {
-                return Err(ApiError::validation(
-                    "trafficLimitBytes",
-                    "must be null (unlimited) or an integer of at least 1",
-                ));
-            }
-        }
+        traffic_limit(self.traffic_limit_bytes)?;
         for protocol in &self.protocols {
             if !PROTOCOLS.contains(&protocol.as_str()) {
                 return Err(ApiError::validation(
@@ -119,6 +112,17 @@ impl Tariff {
             std::mem::take(&mut self.external_source_ids),
         )?;
         Ok(self)
+    }
+}
+
+/// A traffic limit: null (unlimited) or `1..=MAX_TRAFFIC_BYTES`; else 400.
+pub fn traffic_limit(limit: Option<i64>) -> Result<(), ApiError> {
+    match limit {
+        Some(bytes) if !(1..=MAX_TRAFFIC_BYTES).contains(&bytes) => Err(ApiError::validation(
+            "trafficLimitBytes",
+            format!("must be null (unlimited) or an integer from 1 to {MAX_TRAFFIC_BYTES}"),
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -418,4 +422,49 @@ fn in_use(id: &str, subscriptions: i64) -> ApiError {
              retire it with PATCH {{\"active\": false}} instead"
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tariff(price: i64, traffic_limit_bytes: Option<i64>) -> Tariff {
+        Tariff {
+            id: "t".into(),
+            name: "Basic".into(),
+            price,
+            currency: "RUB".into(),
+            duration_months: Some(1),
+            traffic_limit_bytes,
+            protocols: Vec::new(),
+            node_ids: Vec::new(),
+            external_source_ids: Vec::new(),
+            active: true,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    fn field(t: Tariff) -> Option<String> {
+        t.validate().err().and_then(|e| e.field)
+    }
+
+    #[test]
+    fn prices_and_traffic_limits_are_bounded() {
+        assert_eq!(
+            field(tariff(ledger::MAX_AMOUNT, Some(MAX_TRAFFIC_BYTES))),
+            None
+        );
+        assert_eq!(field(tariff(0, None)), None);
+        assert_eq!(field(tariff(i64::MAX, None)).as_deref(), Some("price"));
+        assert_eq!(field(tariff(-1, None)).as_deref(), Some("price"));
+        assert_eq!(
+            field(tariff(100, Some(MAX_TRAFFIC_BYTES + 1))).as_deref(),
+            Some("trafficLimitBytes")
+        );
+        assert_eq!(
+            field(tariff(100, Some(0))).as_deref(),
+            Some("trafficLimitBytes")
+        );
+    }
 }

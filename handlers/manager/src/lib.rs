@@ -41,7 +41,7 @@ impl Component for Manager {
                 .response_schema(schema::user_created()),
             Route::post("/users/del")
                 .auth(AuthLevel::Admin)
-                .summary("Remove a VPN user from every node and delete it")
+                .summary("Remove a VPN user the Manager created from every node and delete it (409 for any other account)")
                 .request_schema(schema::user_del())
                 .response_schema(schema::user_deleted()),
             Route::get("/users")

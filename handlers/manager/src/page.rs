@@ -2,15 +2,14 @@
 //! `POST /ui/login` (form: email, password; admins only) and `POST /ui/logout`.
 
 use nexuma_sdk::db::{Executor, Pool};
-use nexuma_sdk::{clock, kv, log, passwords, settings, tokens, ApiError, Request, Response};
+use nexuma_sdk::{clock, log, passwords, settings, throttle, tokens, ApiError, Request, Response};
 
 use crate::nodes::{self, Node};
 use crate::users::{self, UserTraffic};
 
 const COOKIE: &str = "nexuma_access";
 const HOUR_MS: i64 = 3_600_000;
-const LOGIN_FAILURE_LIMIT: i64 = 5;
-const LOGIN_FAILURE_WINDOW_MS: u64 = 15 * 60 * 1000;
+const WRONG_CREDENTIALS: &str = "Wrong email or password.";
 
 fn html(status: u16, body: String) -> Response {
     let mut headers = nexuma_sdk::html::headers();
@@ -380,51 +379,70 @@ pub fn login(req: &Request) -> Result<Response, ApiError> {
             login_form(Some("Enter your email and password.")),
         ));
     }
-    let throttle = format!("manager:ui-login-fail:{email}");
-    if kv::get(&throttle)?
-        .and_then(|v| v.parse::<i64>().ok())
-        .unwrap_or(0)
-        >= LOGIN_FAILURE_LIMIT
-    {
-        return Ok(html(
-            429,
-            login_form(Some("Too many failed attempts; try again later.")),
-        ));
+    // The same counters as `/auth/login`, reserved before anything is looked up.
+    let attempt = match throttle::reserve_login(&email, &req.remote_addr) {
+        Ok(attempt) => attempt,
+        Err(err) if err.status == 429 => return Ok(too_many(err)),
+        Err(err) => return Err(err),
+    };
+    let found = admin_with(&email, &password);
+    match &found {
+        Ok(Some(_)) => attempt.succeeded(),
+        // A guess that failed stays counted.
+        Ok(None) => {}
+        // The database could not answer: no guess was decided.
+        Err(_) => attempt.undecided(),
     }
+    let Some(id) = found? else {
+        // A wrong password and a right one of an account that may not see the page answer
+        // alike, so this form never confirms a guess.
+        log::info("monitoring login failed", &[("reason", "credentials")]);
+        return Ok(html(401, login_form(Some(WRONG_CREDENTIALS))));
+    };
+    let token = tokens::issue_access(&id, "admin");
+    log::info("monitoring login", &[("userId", &id)]);
+    Ok(redirect_home(cookie(&token.token, token.expires_in)))
+}
+
+/// The id of the active, unblocked admin with this email and password; `None` for anything else
+/// (no such account, a wrong password, or an account that may not see the page).
+fn admin_with(email: &str, password: &str) -> Result<Option<String>, ApiError> {
     let rows = Pool.query(
         "SELECT id, password_hash, role, status, blocked FROM users WHERE email = $1",
-        &[email.as_str().into()],
+        &[email.into()],
     )?;
     let user = rows.first();
-    let hash = user
+    let verified = match user
         .map(|u| u.opt_string("password_hash"))
         .transpose()?
-        .flatten();
-    let verified = match &hash {
-        Some(hash) => passwords::verify(&password, hash),
+        .flatten()
+    {
+        Some(hash) => passwords::verify(password, &hash),
         None => {
-            let _ = passwords::hash(&password);
+            // About the time of a real check, so timing does not tell which emails exist.
+            let _ = passwords::hash(password);
             false
         }
     };
     let Some(user) = user.filter(|_| verified) else {
-        kv::incr(&throttle, 1, Some(LOGIN_FAILURE_WINDOW_MS))?;
-        log::info("monitoring login failed", &[("reason", "credentials")]);
-        return Ok(html(401, login_form(Some("Wrong email or password."))));
+        return Ok(None);
     };
-    let id = user.string("id")?;
     let allowed =
         user.str("role")? == "admin" && user.str("status")? == "active" && !user.bool("blocked")?;
     if !allowed {
-        log::info("monitoring login refused", &[("userId", &id)]);
-        return Ok(html(
-            403,
-            login_form(Some("This account may not see the monitoring page.")),
-        ));
+        return Ok(None);
     }
-    let token = tokens::issue_access(&id, "admin");
-    log::info("monitoring login", &[("userId", &id)]);
-    Ok(redirect_home(cookie(&token.token, token.expires_in)))
+    Ok(Some(user.string("id")?))
+}
+
+/// The form again with the throttle's 429 and its `retry-after`.
+fn too_many(err: ApiError) -> Response {
+    let mut page = html(
+        429,
+        login_form(Some("Too many sign-in attempts; try again later.")),
+    );
+    page.headers.extend(err.headers);
+    page
 }
 
 pub fn logout(_req: &Request) -> Result<Response, ApiError> {

@@ -2,13 +2,14 @@
 //!
 //! A manager user is a Core `users` row (role user, no email or password) with a row in
 //! `subscription_links` whose UUID is the VPN credential; on every agent it is
-//! `{name: <user id>, key: <link uuid>}`.
+//! `{name: <user id>, key: <link uuid>}`. `manager_users` records which users the Manager
+//! created: only those may it delete, and only while billing has not taken them over.
 
 use std::collections::HashMap;
 
 use nexuma_sdk::db::{self, Executor, Pool};
 use nexuma_sdk::record::{self, Actor, Entry};
-use nexuma_sdk::{clock, id, log, response, settings, ApiError, Request, Response};
+use nexuma_sdk::{account, clock, id, log, response, settings, ApiError, Request, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -126,6 +127,15 @@ pub fn create(req: &Request) -> Result<Response, ApiError> {
             now.into(),
         ],
     )?;
+    // Ownership: what this component made is what it may delete.
+    tx.execute(
+        "INSERT INTO manager_users (user_id, created_by, created_at) VALUES ($1, $2, $3)",
+        &[
+            user_id.as_str().into(),
+            admin.id.as_str().into(),
+            now.into(),
+        ],
+    )?;
     record::audit(
         &tx,
         &Actor::of(req),
@@ -175,17 +185,17 @@ struct DelBody {
 pub fn delete(req: &Request) -> Result<Response, ApiError> {
     let admin = req.caller()?;
     let body: DelBody = req.json()?;
-    let not_found = || ApiError::not_found("user_not_found", "no manager user with this id");
     if !id::is_uuid(&body.id) {
-        return Err(not_found());
+        return Err(user_not_found());
+    }
+    let target = Target::load(&Pool, &body.id)?.ok_or_else(user_not_found)?;
+    if let Some(refusal) = target.refusal(&admin.id) {
+        return Err(refusal);
     }
     let rows = Pool.query(
         "SELECT uuid FROM subscription_links WHERE user_id = $1",
         &[body.id.as_str().into()],
     )?;
-    if rows.is_empty() {
-        return Err(not_found());
-    }
     let keys: Vec<AgentUser> = rows
         .iter()
         .map(|r| {
@@ -202,11 +212,20 @@ pub fn delete(req: &Request) -> Result<Response, ApiError> {
             removed += 1;
         }
     }
+    let now = clock::now_ms();
     let tx = db::begin()?;
-    tx.execute(
-        "DELETE FROM users WHERE id = $1",
+    // The same checks again as part of the delete: billing may have taken the user over since.
+    let deleted = tx.execute(
+        &format!("DELETE FROM users WHERE id = $1 AND {DELETABLE}"),
         &[body.id.as_str().into()],
     )?;
+    if deleted == 0 {
+        drop(tx);
+        let target = Target::load(&Pool, &body.id)?.ok_or_else(user_not_found)?;
+        return Err(target
+            .refusal(&admin.id)
+            .unwrap_or_else(|| ApiError::conflict("conflict", "the user changed; try again")));
+    }
     record::audit(
         &tx,
         &Actor::of(req),
@@ -217,9 +236,11 @@ pub fn delete(req: &Request) -> Result<Response, ApiError> {
             before: Some(json!({ "links": keys.len() })),
             after: None,
         },
-        clock::now_ms(),
+        now,
     )?;
     tx.commit()?;
+    // The host drops the deleted account's tokens on their next use.
+    account::changed(&body.id);
     log::info(
         "user deleted",
         &[
@@ -229,6 +250,80 @@ pub fn delete(req: &Request) -> Result<Response, ApiError> {
         ],
     );
     response::json(200, &json!({ "id": body.id }))
+}
+
+fn user_not_found() -> ApiError {
+    ApiError::not_found("user_not_found", "no user with this id")
+}
+
+/// SQL condition on a `users` row the Manager may delete: one it created, that billing has not
+/// taken over (no subscriptions, no money moved).
+const DELETABLE: &str = "EXISTS (SELECT 1 FROM manager_users m WHERE m.user_id = users.id) \
+     AND NOT EXISTS (SELECT 1 FROM subscriptions s WHERE s.user_id = users.id) \
+     AND NOT EXISTS (SELECT 1 FROM balance_ledger b WHERE b.user_id = users.id)";
+
+/// What decides whether `POST /users/del` may delete a user.
+struct Target {
+    id: String,
+    /// Created by the Manager (`POST /users/new`).
+    managed: bool,
+    /// Billing subscriptions and balance movements: the account is a customer now.
+    subscriptions: i64,
+    movements: i64,
+}
+
+impl Target {
+    fn load(ex: &impl Executor, id: &str) -> Result<Option<Target>, ApiError> {
+        let rows = ex.query(
+            "SELECT u.id, \
+             (SELECT CAST(COUNT(*) AS BIGINT) FROM manager_users m WHERE m.user_id = u.id) AS managed, \
+             (SELECT CAST(COUNT(*) AS BIGINT) FROM subscriptions s WHERE s.user_id = u.id) AS subscriptions, \
+             (SELECT CAST(COUNT(*) AS BIGINT) FROM balance_ledger b WHERE b.user_id = u.id) AS movements \
+             FROM users u WHERE u.id = $1",
+            &[id.into()],
+        )?;
+        rows.first()
+            .map(|r| {
+                Ok(Target {
+                    id: r.string("id")?,
+                    managed: r.i64("managed")? > 0,
+                    subscriptions: r.i64("subscriptions")?,
+                    movements: r.i64("movements")?,
+                })
+            })
+            .transpose()
+    }
+
+    /// Why the Manager must not delete this user, if it must not: 409 naming the reason.
+    fn refusal(&self, caller_id: &str) -> Option<ApiError> {
+        if self.id == caller_id {
+            return Some(ApiError::conflict(
+                "cannot_delete_self",
+                "this is your own account; the Node Manager deletes only the VPN users it created",
+            ));
+        }
+        if !self.managed {
+            return Some(ApiError::conflict(
+                "not_a_manager_user",
+                format!(
+                    "user {} was not created by the Node Manager (POST /users/new); \
+                     it is not deleted here",
+                    self.id
+                ),
+            ));
+        }
+        if self.subscriptions > 0 || self.movements > 0 {
+            return Some(ApiError::conflict(
+                "user_has_billing",
+                format!(
+                    "user {} has {} subscription(s) and {} balance transaction(s) in billing; \
+                     it is a customer now and is not deleted here",
+                    self.id, self.subscriptions, self.movements
+                ),
+            ));
+        }
+        None
+    }
 }
 
 /// A user with traffic per node (KiB) and totals.
@@ -307,4 +402,44 @@ pub fn with_traffic(ex: &impl Executor) -> Result<Vec<UserTraffic>, ApiError> {
 
 pub fn list(_req: &Request) -> Result<Response, ApiError> {
     response::json(200, &with_traffic(&Pool)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(managed: bool, subscriptions: i64, movements: i64) -> Target {
+        Target {
+            id: "u-1".into(),
+            managed,
+            subscriptions,
+            movements,
+        }
+    }
+
+    fn code(t: &Target, caller: &str) -> Option<String> {
+        t.refusal(caller)
+            .map(|e| format!("{} {}", e.status, e.code))
+    }
+
+    #[test]
+    fn deletes_only_its_own_users_before_billing_takes_them() {
+        assert_eq!(code(&target(true, 0, 0), "admin"), None);
+        assert_eq!(
+            code(&target(false, 0, 0), "admin").as_deref(),
+            Some("409 not_a_manager_user")
+        );
+        assert_eq!(
+            code(&target(true, 1, 0), "admin").as_deref(),
+            Some("409 user_has_billing")
+        );
+        assert_eq!(
+            code(&target(true, 0, 2), "admin").as_deref(),
+            Some("409 user_has_billing")
+        );
+        assert_eq!(
+            code(&target(false, 0, 0), "u-1").as_deref(),
+            Some("409 cannot_delete_self")
+        );
+    }
 }

@@ -72,9 +72,19 @@ fn report_id(raw: &str) -> Result<&str, ApiError> {
     Ok(id)
 }
 
+/// Most bytes one entry of one report may count: a petabyte, far past what any link moves
+/// between two reports. The bound keeps the counting statements' sums (`up + down`, used +
+/// reported) inside BIGINT, whatever a broken or hostile node sends.
+const MAX_REPORTED_BYTES: u64 = 1_000_000_000_000_000;
+
 fn bytes(field: &str, value: u64) -> Result<i64, ApiError> {
-    i64::try_from(value)
-        .map_err(|_| ApiError::validation(field, "is larger than a 64-bit signed integer"))
+    if value > MAX_REPORTED_BYTES {
+        return Err(ApiError::validation(
+            field,
+            format!("is larger than {MAX_REPORTED_BYTES} bytes, more than one report can count"),
+        ));
+    }
+    i64::try_from(value).map_err(|_| ApiError::validation(field, "is out of range"))
 }
 
 /// Marks the report taken; false when it was already (a retry).

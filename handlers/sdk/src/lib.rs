@@ -43,6 +43,8 @@ pub mod bindings {
     });
 }
 
+/// Account changes the host must see at once (role, status, block flag, deletion).
+pub mod account;
 /// The content epoch that invalidates caches of what users are shown.
 pub mod cache;
 pub mod db;
@@ -57,6 +59,8 @@ pub mod record;
 mod request;
 pub mod response;
 mod route;
+/// Attempt throttles counted before the check, shared by every login path.
+pub mod throttle;
 
 pub use bindings::nexuma::core::types::{AuthLevel, Caller, Job, Request, Response, Route};
 pub use error::ApiError;

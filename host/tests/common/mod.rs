@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod proxy;
+pub mod stores;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

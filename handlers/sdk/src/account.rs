@@ -1,0 +1,36 @@
+//! Account changes the host must see at once.
+//!
+//! The host checks the account behind every access token (role, status, block flag, whether it
+//! still exists) and keeps a copy of it in the key-value store, tagged with the account's
+//! revision counter `account-rev:<user id>`. A component that changes any of those moves the
+//! counter *after* its transaction commits, so the next request re-reads the row: a demoted,
+//! blocked or deleted account loses its power with its next request, not when its token expires.
+
+use crate::{kv, log};
+
+const REVISION_KEY: &str = "account-rev:";
+
+/// Says that user `user_id`'s role, status or block flag changed, or that it was deleted. Call it
+/// after the commit. Best effort: a failure is logged and the host's copy lives until it expires.
+pub fn changed(user_id: &str) {
+    if let Err(err) = kv::incr(&revision_key(user_id), 1, None) {
+        log::warn(
+            "account revision not moved; the host's copy expires by its TTL",
+            &[("userId", user_id), ("error", &err.message)],
+        );
+    }
+}
+
+fn revision_key(user_id: &str) -> String {
+    format!("{REVISION_KEY}{user_id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_is_the_one_the_host_reads() {
+        assert_eq!(revision_key("u-1"), "account-rev:u-1");
+    }
+}
