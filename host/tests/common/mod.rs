@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod proxy;
+pub mod routes;
 pub mod stores;
 
 use std::path::{Path, PathBuf};
