@@ -111,9 +111,16 @@ fn cors_layer(origins: &Option<Vec<String>>) -> CorsLayer {
             http::header::CONTENT_TYPE,
             HeaderName::from_static(REQUEST_ID),
         ])
+        // Web apps that read a subscription (traffic, title, refresh interval, file name) need
+        // to see its headers, not only its body.
         .expose_headers([
             HeaderName::from_static(REQUEST_ID),
             http::header::RETRY_AFTER,
+            HeaderName::from_static("subscription-userinfo"),
+            HeaderName::from_static("profile-title"),
+            HeaderName::from_static("profile-update-interval"),
+            http::header::CONTENT_DISPOSITION,
+            http::header::ETAG,
         ])
         .max_age(Duration::from_secs(600))
 }
