@@ -4,14 +4,14 @@
 use anyhow::Context;
 use sqlx::PgConnection;
 
-/// A free tariff without time or traffic limits, for every protocol and every node (the empty
-/// lists), with no external sources; its id.
+/// A free tariff in the balances' currency (the only one the API takes) without time or traffic
+/// limits, for every protocol and every node (the empty lists), with no external sources; its id.
 pub async fn tariff(db: &mut PgConnection) -> anyhow::Result<String> {
     let id = uuid::Uuid::new_v4().to_string();
     sqlx::query(
         "INSERT INTO tariffs (id, name, price, currency, duration_months, traffic_limit_bytes, \
          protocols, node_ids, external_source_ids, active, created_at, updated_at) \
-         VALUES ($1, 'bench', 0, 'USD', NULL, NULL, '[]', '[]', '[]', TRUE, $2, $2)",
+         VALUES ($1, 'bench', 0, 'RUB', NULL, NULL, '[]', '[]', '[]', TRUE, $2, $2)",
     )
     .bind(&id)
     .bind(now_ms())
@@ -46,7 +46,7 @@ pub async fn clients(
            INSERT INTO subscriptions (id, user_id, tariff_id, status, price, currency, \
              traffic_used_bytes, auto_renew, anchor_at, periods, period_start, renewals, \
              created_at, updated_at) \
-           SELECT sub_id, user_id, $3, 'active', 0, 'USD', 0, FALSE, $4, 1, $4, 0, $4, $4 \
+           SELECT sub_id, user_id, $3, 'active', 0, 'RUB', 0, FALSE, $4, 1, $4, 0, $4, $4 \
            FROM s \
          ) \
          INSERT INTO subscription_links (id, user_id, uuid, enabled, subscription_id, \

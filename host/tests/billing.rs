@@ -134,6 +134,38 @@ both_backends!(tariff_crud_and_validation, |backend| async move {
         .await;
     assert_field(&r, "currency");
 
+    // Only the balances' currency: a tariff in another could never be bought. The answer says
+    // which one is taken.
+    let mut usd = base.clone();
+    usd["currency"] = json!("USD");
+    let r = core.post("/admin/tariffs", Some(&admin), usd).await;
+    assert_field(&r, "currency");
+    assert!(
+        r.message().contains("USD") && r.message().contains("RUB"),
+        "{}",
+        r.message()
+    );
+    let r = core
+        .patch(
+            &format!("/admin/tariffs/{id}"),
+            Some(&admin),
+            json!({ "currency": "EUR" }),
+        )
+        .await;
+    assert_field(&r, "currency");
+    assert!(r.message().contains("RUB"), "{}", r.message());
+    let list = core.get("/admin/tariffs", Some(&admin)).await;
+    assert_eq!(list.body["total"], 1, "nothing made");
+    assert_eq!(list.body["items"][0]["currency"], "RUB", "nothing changed");
+    let r = core
+        .patch(
+            &format!("/admin/tariffs/{id}"),
+            Some(&admin),
+            json!({ "currency": "RUB" }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
     for r in [
         core.get("/admin/tariffs", Some(&user)).await,
         core.post("/admin/tariffs", Some(&user), base.clone()).await,

@@ -297,3 +297,149 @@ both_backends!(real_clients_through_a_pull_node, |backend| async move {
         up + down + laptop_bytes
     );
 });
+
+both_backends!(
+    a_v2ray_node_never_gets_what_v2ray_cannot_run,
+    |backend| async move {
+        let core = start(backend).await;
+        let admin = core.admin_token().await;
+        let dir = core.dir.path().to_owned();
+        let http_port = file_server().await;
+        let tariff = core
+            .post(
+                "/admin/tariffs",
+                Some(&admin),
+                json!({ "name": "All", "price": 0, "currency": "RUB", "durationMonths": null }),
+            )
+            .await
+            .str("id");
+        let (_, _, user) = core.register("ann@example.com", "password-user").await;
+        let sub = core
+            .post(
+                "/admin/subscriptions",
+                Some(&admin),
+                json!({ "userId": user, "tariffId": tariff }),
+            )
+            .await;
+        assert_eq!(sub.status, 201, "{}", sub.text);
+        let uuid = sub.body["links"][0]["uuid"].as_str().unwrap().to_string();
+
+        let vless = json!({ "tag": "vless-in", "protocol": "vless", "port": free_port(),
+                            "listen": "127.0.0.1" });
+        let reality = json!({ "tag": "vless-reality", "protocol": "vless", "port": free_port(),
+            "listen": "127.0.0.1", "flow": "xtls-rprx-vision", "security": "reality",
+            "reality": { "dest": "www.example.com:443", "serverNames": ["www.example.com"],
+                         "privateKey": "cMEHUqnhjOvD0fVb5Pf4aSRDuTTvqaLeXRbBdBQxL3E",
+                         "shortIds": [""] } });
+        let node = core
+            .post(
+                "/admin/nodes",
+                Some(&admin),
+                json!({ "name": "Local", "address": "127.0.0.1", "inbounds": [vless, reality] }),
+            )
+            .await;
+        assert_eq!(node.status, 201, "{}", node.text);
+        let node = node.str("id");
+        let path = format!("/admin/nodes/{node}");
+        let held = |view: &Value| view["inbounds"][1]["heldBack"]["reason"].clone();
+
+        // Not registered: REALITY is accepted but held back, visibly, and not exported.
+        let view = admin_get(&core, &admin, &path).await;
+        assert!(view["inbounds"][0]["heldBack"].is_null(), "{view}");
+        let reason = held(&view);
+        assert!(
+            reason
+                .as_str()
+                .is_some_and(|r| r.contains("security `reality`")),
+            "{view}"
+        );
+        let links = export_links(&core, &uuid).await;
+        assert_eq!(links.len(), 1, "{links:?}");
+        assert!(!links[0].contains("reality"), "{links:?}");
+
+        // Its agent runs v2ray 4 and says so: REALITY stays out, now for that reason.
+        let code = core
+            .post(
+                &format!("{path}/registration-code"),
+                Some(&admin),
+                json!({}),
+            )
+            .await
+            .str("code");
+        let agent = pull_agent(&dir.join("agent"), &core.base, &code);
+        synced(&core, &admin, &node, &agent).await;
+        let view = admin_get(&core, &admin, &path).await;
+        assert_eq!(
+            view["agent"]["capabilities"]["security"],
+            json!(["none", "tls"])
+        );
+        let reason = held(&view);
+        assert!(
+            reason
+                .as_str()
+                .is_some_and(|r| r.contains("V2Ray 4.34") && r.contains("security `reality`")),
+            "{view}"
+        );
+        let cfg = admin_get(&core, &admin, &format!("{path}/config")).await;
+        let tags: Vec<&str> = cfg["inbounds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|i| i["tag"].as_str())
+            .collect();
+        assert_eq!(tags, ["vless-in"], "{cfg}");
+        assert!(!cfg.to_string().contains("reality"), "{cfg}");
+        let links = export_links(&core, &uuid).await;
+        assert_eq!(links.len(), 1, "{links:?}");
+        let client = client_for(&core, &admin, &dir, &links[0]).await;
+        eventually("fetch over the plain VLESS inbound", SYNC, || {
+            client.fetch(http_port, "/blob", 0)
+        })
+        .await;
+
+        // What v2ray 4 cannot run is refused up front, naming the inbound and the feature.
+        let revision = view["revision"].clone();
+        for (inbound, field, feature) in [
+            (view["inbounds"][1].clone(), "security", "reality"),
+            (
+                json!({ "tag": "ss2022", "protocol": "shadowsocks", "port": free_port(),
+                        "method": "2022-blake3-aes-128-gcm",
+                        "serverKey": "c2VydmVyUFNLMTZieXRlcw==" }),
+                "method",
+                "2022-blake3-aes-128-gcm",
+            ),
+            (
+                json!({ "tag": "trojan-grpc", "protocol": "trojan", "port": free_port(),
+                        "network": "grpc", "serviceName": "tg" }),
+                "network",
+                "grpc",
+            ),
+        ] {
+            let mut inbound = inbound;
+            if let Some(obj) = inbound.as_object_mut() {
+                obj.remove("heldBack");
+            }
+            let tag = inbound["tag"].as_str().unwrap().to_string();
+            let r = core
+                .patch(
+                    &path,
+                    Some(&admin),
+                    json!({ "inbounds": [view["inbounds"][0], inbound] }),
+                )
+                .await;
+            assert_eq!(r.status, 400, "{tag}: {}", r.text);
+            let message = r.message();
+            assert!(
+                message.contains(&format!("inbounds[1].{field}"))
+                    && message.contains(&format!("`{tag}`"))
+                    && message.contains(feature),
+                "{message}"
+            );
+        }
+        core.post("/admin/nodes/sync", Some(&admin), json!({}))
+            .await;
+        let view = admin_get(&core, &admin, &path).await;
+        assert_eq!(view["revision"], revision, "nothing refused moved the node");
+        assert_eq!(export_links(&core, &uuid).await.len(), 1);
+    }
+);

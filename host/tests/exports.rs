@@ -82,6 +82,10 @@ async fn world(backend: Backend) -> World {
             )
             .await;
         assert_eq!(r.status, 201, "{}", r.text);
+        if status == "active" {
+            // Its agent says it runs Xray: REALITY, gRPC and SS2022 go out.
+            common::agent::register_xray(&core, &admin, &r.str("id")).await;
+        }
     }
     let t = core
         .post(
@@ -501,7 +505,13 @@ both_backends!(metadata_and_the_callers_configs, |backend| async move {
     assert_eq!(info.body["status"], "active");
     assert_eq!(info.body["tariff"], "Month");
     assert_eq!(info.body["trafficLimitBytes"], 50_000_000_000_i64);
-    assert_eq!(info.body["links"], json!([null, "Laptop"]));
+    assert_eq!(
+        info.body["links"],
+        json!(["Laptop"]),
+        "the names of named links; the first one has none"
+    );
+    assert_eq!(info.body["link"], json!({ "enabled": true }));
+    assert!(!info.text.contains("null"), "no nulls: {}", info.text);
     assert!(
         !info.text.contains(&second.str("uuid")),
         "no other link's credential"
@@ -815,3 +825,202 @@ async fn share_links_parse_into_outbounds() {
         .await;
     assert_eq!(r.status, 400);
 }
+
+/// Every `Vary` value of a reply, lower-cased (the host's CORS layer adds a line of its own).
+fn vary(r: &Reply) -> Vec<String> {
+    r.headers
+        .get_all("vary")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|name| name.trim().to_ascii_lowercase())
+        .filter(|name| !name.is_empty())
+        .collect()
+}
+
+fn names(r: &Reply, wanted: &[&str]) -> bool {
+    let got = vary(r);
+    wanted.iter().all(|w| got.iter().any(|g| g == w))
+}
+
+both_backends!(
+    vary_names_the_headers_the_answer_depends_on,
+    |backend| async move {
+        let w = world(backend).await;
+        let core = &w.core;
+        let path = format!("/sub/{}", w.uuid);
+
+        // The default rules read Accept (browsers) and User-Agent (apps): both change the answer.
+        let plain = fetch(core, &path, &[("user-agent", "v2rayNG/1.9.0")]).await;
+        assert!(content_type(&plain).starts_with("text/plain"));
+        assert!(
+            names(&plain, &["accept", "user-agent"]),
+            "{:?}",
+            vary(&plain)
+        );
+        let clash = fetch(core, &path, &[("user-agent", "clash-verge/2.0")]).await;
+        assert!(content_type(&clash).starts_with("text/yaml"));
+        assert!(
+            names(&clash, &["accept", "user-agent"]),
+            "{:?}",
+            vary(&clash)
+        );
+        let page = fetch(core, &path, &[("accept", "text/html")]).await;
+        assert!(content_type(&page).starts_with("text/html"));
+        assert!(names(&page, &["accept", "user-agent"]), "{:?}", vary(&page));
+        // The host's kept answer (a repeat) and its 304 and HEAD say the same.
+        let again = fetch(core, &path, &[("user-agent", "v2rayNG/1.9.0")]).await;
+        assert_eq!(again.text, plain.text);
+        assert!(
+            names(&again, &["accept", "user-agent"]),
+            "{:?}",
+            vary(&again)
+        );
+        let etag = plain.header("etag").expect("etag").to_string();
+        let not_modified = fetch(
+            core,
+            &path,
+            &[("user-agent", "v2rayNG/1.9.0"), ("if-none-match", &etag)],
+        )
+        .await;
+        assert_eq!(not_modified.status, 304);
+        assert!(names(&not_modified, &["accept", "user-agent"]));
+        let head = Reply::from(
+            core.client
+                .head(core.url(&path))
+                .send()
+                .await
+                .expect("HEAD"),
+        )
+        .await;
+        assert!(names(&head, &["accept", "user-agent"]), "{:?}", vary(&head));
+
+        // A format named in the address depends on no header, except sing-box's User-Agent (which
+        // names the client's sing-box version).
+        let forced = fetch(core, &format!("{path}/clash"), &[]).await;
+        assert!(content_type(&forced).starts_with("text/yaml"));
+        assert!(
+            !vary(&forced)
+                .iter()
+                .any(|h| h == "user-agent" || h == "accept"),
+            "{:?}",
+            vary(&forced)
+        );
+        let query = fetch(
+            core,
+            &format!("{path}?format=v2ray"),
+            &[("accept", "text/html")],
+        )
+        .await;
+        assert!(content_type(&query).starts_with("text/plain"));
+        assert!(
+            !vary(&query).iter().any(|h| h == "accept"),
+            "{:?}",
+            vary(&query)
+        );
+        let singbox = fetch(core, &format!("{path}/singbox"), &[]).await;
+        assert!(names(&singbox, &["user-agent"]), "{:?}", vary(&singbox));
+
+        // An operator's rule on a header of its own: that header is named, and the host keys its
+        // kept answers on it too (the same address without it gets its own answer).
+        let ours = json!({ "rules": [ { "name": "Our app", "header": "X-Client", "match": "equals",
+                                   "values": ["clash"], "format": "clash" } ] });
+        let r = core
+            .send(
+                reqwest::Method::PUT,
+                "/admin/subscription-rules",
+                Some(&w.admin),
+                Some(ours),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        for _ in 0..2 {
+            let with = fetch(core, &path, &[("x-client", "clash")]).await;
+            assert!(content_type(&with).starts_with("text/yaml"));
+            assert!(names(&with, &["x-client"]), "{:?}", vary(&with));
+            assert!(
+                !vary(&with)
+                    .iter()
+                    .any(|h| h == "user-agent" || h == "accept"),
+                "no rule reads them now: {:?}",
+                vary(&with)
+            );
+            let without = fetch(core, &path, &[]).await;
+            assert!(content_type(&without).starts_with("text/plain"));
+            assert!(names(&without, &["x-client"]), "{:?}", vary(&without));
+        }
+    }
+);
+
+both_backends!(
+    web_apps_can_read_the_subscription_headers,
+    |backend| async move {
+        let w = world(backend).await;
+        let core = &w.core;
+        let r = fetch(
+            core,
+            &format!("/sub/{}", w.uuid),
+            &[("origin", "https://panel.example.com")],
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert!(r.header("access-control-allow-origin").is_some());
+        let exposed: Vec<String> = r
+            .header("access-control-expose-headers")
+            .unwrap_or("")
+            .split(',')
+            .map(|h| h.trim().to_ascii_lowercase())
+            .collect();
+        for header in [
+            "subscription-userinfo",
+            "profile-title",
+            "profile-update-interval",
+            "content-disposition",
+        ] {
+            assert!(
+                exposed.iter().any(|h| h == header),
+                "{header} in {exposed:?}"
+            );
+            assert!(r.header(header).is_some(), "{header} is sent");
+        }
+    }
+);
+
+both_backends!(info_never_shows_null, |backend| async move {
+    let w = world(backend).await;
+    let core = &w.core;
+    // Unlimited and never expiring, with an unnamed link: nothing to show for those.
+    let sub = w.sub["id"].as_str().unwrap();
+    let r = core
+        .patch(
+            &format!("/admin/subscriptions/{sub}"),
+            Some(&w.admin),
+            json!({ "trafficLimitBytes": null, "expiresAt": null }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let info = core.get(&format!("/sub/{}/info", w.uuid), None).await;
+    assert_eq!(info.status, 200, "{}", info.text);
+    assert!(!info.text.contains("null"), "no nulls: {}", info.text);
+    assert_eq!(info.body["status"], "active");
+    assert_eq!(info.body["links"], json!([]), "the one link has no name");
+    for absent in ["trafficLimitBytes", "expiresAt", "statusReason", "message"] {
+        assert!(info.body.get(absent).is_none(), "{absent}: {}", info.text);
+    }
+    assert_eq!(info.body["trafficUsedBytes"], 0);
+
+    // Disabled: the reason and message are shown.
+    let link = w.sub["links"][0]["id"].as_str().unwrap();
+    core.patch(
+        &format!("/me/subscriptions/links/{link}"),
+        Some(&w.user),
+        json!({ "enabled": false }),
+    )
+    .await;
+    let off = core.get(&format!("/sub/{}/info", w.uuid), None).await;
+    assert_eq!(off.body["statusReason"], "link");
+    assert!(off.body["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("disabled")));
+    assert!(!off.text.contains("null"), "no nulls: {}", off.text);
+});

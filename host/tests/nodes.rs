@@ -871,7 +871,16 @@ both_backends!(
         "reality": { "dest": "www.example.com:443", "serverNames": ["www.example.com"],
                      "privateKey": PRIVATE_KEY, "shortIds": ["", "abcd"] } });
         let a = create_node(&core, &admin, "alpha", json!([reality])).await;
+        // Until its agent says what its core runs, REALITY (not every core's) is held back.
         let view = node(&core, &admin, &a).await;
+        let reason = view["inbounds"][0]["heldBack"]["reason"]
+            .as_str()
+            .unwrap_or("");
+        assert!(reason.contains("security `reality`"), "{view}");
+        common::agent::register_xray(&core, &admin, &a).await;
+        let view = node(&core, &admin, &a).await;
+        assert!(view["inbounds"][0]["heldBack"].is_null(), "{view}");
+        assert_eq!(view["agent"]["capabilities"]["security"][2], "reality");
         assert_eq!(view["inbounds"][0]["reality"]["privateKey"], "(hidden)");
         let public = view["inbounds"][0]["reality"]["publicKey"]
             .as_str()
@@ -1116,3 +1125,147 @@ async fn housekeeping_clears_old_rows_only() {
     assert_eq!(kinds, vec!["recent"]);
     assert_eq!(reports, vec!["recent-report"]);
 }
+
+/// A heartbeat that says what the node's core runs.
+async fn report(core: &Core, key: &str, version: &str, capabilities: Value) -> Reply {
+    as_node(
+        core,
+        reqwest::Method::POST,
+        "/node/heartbeat",
+        Some(key),
+        Some(
+            json!({ "protocol": 1, "status": "Running", "coreVersion": version,
+                     "capabilities": capabilities }),
+        ),
+        &[],
+    )
+    .await
+}
+
+/// The tags of the inbounds in the node's latest config.
+async fn config_tags(core: &Core, admin: &str, node: &str) -> Vec<String> {
+    sync(core, admin).await;
+    let cfg = core
+        .get(&format!("/admin/nodes/{node}/config"), Some(admin))
+        .await;
+    assert_eq!(cfg.status, 200, "{}", cfg.text);
+    cfg.body["inbounds"]
+        .as_array()
+        .expect("inbounds")
+        .iter()
+        .map(|i| i["tag"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+both_backends!(
+    what_the_core_runs_decides_what_goes_out,
+    |backend| async move {
+        let core = start(backend).await;
+        let admin = core.admin_token().await;
+        let mut specs = inbounds().as_array().unwrap()[..1].to_vec();
+        specs.push(json!({ "tag": "reality", "protocol": "vless", "port": 443,
+            "security": "reality", "reality": { "dest": "www.example.com:443",
+            "serverNames": ["www.example.com"], "privateKey": PRIVATE_KEY, "shortIds": [""] } }));
+        specs.push(
+            json!({ "tag": "ss", "protocol": "shadowsocks", "port": 8388,
+            "method": "2022-blake3-aes-128-gcm", "serverKey": "c2VydmVyUFNLMTZieXRlcw==" }),
+        );
+        let id = create_node(&core, &admin, "caps", json!(specs)).await;
+        // An agent of before capability reports: unknown, so only what every core runs goes out.
+        let key = registered(&core, &admin, &id).await;
+        let reasons = |view: &Value| -> Vec<String> {
+            view["inbounds"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["heldBack"]["reason"].as_str().unwrap_or("").to_string())
+                .collect()
+        };
+        let view = node(&core, &admin, &id).await;
+        let held = reasons(&view);
+        assert_eq!(held[0], "", "{view}");
+        assert!(held[1].contains("security `reality`") && held[1].contains("not reported"));
+        assert!(
+            held[2].contains("method `2022-blake3-aes-128-gcm`"),
+            "{view}"
+        );
+        assert_eq!(config_tags(&core, &admin, &id).await, ["vless-in"]);
+
+        // Xray reports: everything goes out, at a new revision the heartbeat answers.
+        let before = node(&core, &admin, &id).await["revision"].as_i64().unwrap();
+        let r = report(
+            &core,
+            &key,
+            "Xray 25.9.11",
+            common::agent::xray_capabilities(),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert!(r.body["revision"].as_i64().unwrap() > before, "{}", r.text);
+        assert_eq!(reasons(&node(&core, &admin, &id).await), ["", "", ""]);
+        assert_eq!(
+            config_tags(&core, &admin, &id).await,
+            ["vless-in", "reality", "ss"]
+        );
+
+        // The core becomes v2ray 4: both are held back, naming the core, and refused in edits.
+        let v2ray = json!({ "protocols": ["vless", "vmess", "trojan"],
+            "transports": ["tcp", "ws", "kcp"], "security": ["none", "tls"], "flows": [],
+            "shadowsocksMethods": ["aes-128-gcm", "aes-256-gcm", "chacha20-ietf-poly1305"] });
+        let r = report(&core, &key, "V2Ray 4.34.0", v2ray).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let view = node(&core, &admin, &id).await;
+        let held = reasons(&view);
+        assert!(
+            held[1].contains("V2Ray 4.34.0") && held[1].contains("security `reality`"),
+            "{view}"
+        );
+        assert_eq!(config_tags(&core, &admin, &id).await, ["vless-in"]);
+        for (i, field, feature) in [
+            (1, "security", "reality"),
+            (2, "method", "2022-blake3-aes-128-gcm"),
+        ] {
+            let r = core
+                .patch(
+                    &format!("/admin/nodes/{id}"),
+                    Some(&admin),
+                    json!({ "inbounds": [specs[0], specs[i]] }),
+                )
+                .await;
+            assert_eq!(r.status, 400, "{}", r.text);
+            let message = r.message();
+            assert!(
+                message.contains(&format!("inbounds[1].{field}"))
+                    && message.contains(&format!("`{}`", specs[i]["tag"].as_str().unwrap()))
+                    && message.contains(feature),
+                "{message}"
+            );
+        }
+        // Edits that leave the inbounds alone still work.
+        let r = core
+            .patch(
+                &format!("/admin/nodes/{id}"),
+                Some(&admin),
+                json!({ "name": "renamed" }),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+
+        // A report is names, not free text.
+        let long = vec!["x"; 100];
+        let r = report(
+            &core,
+            &key,
+            "V2Ray 4.34.0",
+            json!({ "protocols": [], "transports": long, "security": [], "flows": [],
+                    "shadowsocksMethods": [] }),
+        )
+        .await;
+        assert_eq!(r.status, 400, "{}", r.text);
+        assert!(
+            r.message().contains("capabilities.transports"),
+            "{}",
+            r.message()
+        );
+    }
+);

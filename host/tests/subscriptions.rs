@@ -79,6 +79,19 @@ async fn bought(core: &Core, token: &str, tariff: &str, auto_renew: bool) -> Val
     r.body
 }
 
+/// A purchase of a tariff the user already has running, asked for as such.
+async fn bought_again(core: &Core, token: &str, tariff: &str, auto_renew: bool) -> Value {
+    let r = core
+        .post(
+            "/me/subscriptions",
+            Some(token),
+            json!({ "tariffId": tariff, "autoRenew": auto_renew, "allowDuplicate": true }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    r.body
+}
+
 async fn subscription(core: &Core, admin: &str, id: &str) -> Value {
     let r = core
         .get(&format!("/admin/subscriptions/{id}"), Some(admin))
@@ -168,14 +181,15 @@ both_backends!(buying_with_enough_and_too_little, |backend| async move {
         vec!["subscription.activated"]
     );
 
-    // A retried purchase is answered with the first one and charges once.
+    // A retried purchase is answered with the first one and charges once (a second Basic is
+    // asked for as such).
     let keyed = |key: &'static str, tariff: String| {
         let req = core
             .client
             .post(core.url("/me/subscriptions"))
             .bearer_auth(&ann)
             .header("idempotency-key", key)
-            .json(&json!({ "tariffId": tariff }));
+            .json(&json!({ "tariffId": tariff, "allowDuplicate": true }));
         async move { Reply::from(req.send().await.expect("request")).await }
     };
     let first = keyed("buy-1", basic.clone()).await;
@@ -203,7 +217,14 @@ both_backends!(buying_with_enough_and_too_little, |backend| async move {
     assert_eq!(r.status, 200);
     let r = buy(&core, &ann, &other, false).await;
     assert_eq!((r.status, r.code()), (409, "tariff_inactive"));
-    let usd = tariff(&core, &admin, json!({ "currency": "USD", "price": 5 })).await;
+    // A tariff in another currency is refused when made (billing.rs); one from before that
+    // check still cannot be bought.
+    let usd = tariff(&core, &admin, json!({ "name": "Dollars", "price": 5 })).await;
+    sql(
+        &core,
+        format!("UPDATE tariffs SET currency = 'USD' WHERE id = '{usd}'"),
+    )
+    .await;
     let r = buy(&core, &ann, &usd, false).await;
     assert_eq!((r.status, r.code()), (409, "currency_mismatch"));
     let r = buy(&core, &ann, "no-such-tariff", false).await;
@@ -394,7 +415,7 @@ both_backends!(
         assert_eq!(f["expiresAt"], Value::Null);
         let m = bought(&core, &ann, &metered, false).await;
         let mm = bought(&core, &ann, &monthly_metered, true).await;
-        let renewing = bought(&core, &ann, &metered, true).await;
+        let renewing = bought_again(&core, &ann, &metered, true).await;
         let [f, m, mm, renewing] =
             [&f, &m, &mm, &renewing].map(|s| s["id"].as_str().unwrap().to_string());
 
@@ -615,7 +636,7 @@ both_backends!(concurrent_purchases_never_overdraw, |backend| async move {
         &[&core],
         "/me/subscriptions",
         &ann,
-        json!({ "tariffId": plan }),
+        json!({ "tariffId": plan, "allowDuplicate": true }),
         50,
     )
     .await;
@@ -866,7 +887,7 @@ both_backends!(links_lifecycle, |backend| async move {
     assert_eq!((r.status, r.code()), (409, "too_many_links"));
 
     // Links of a subscription that ended cannot be added; a second active one must be named.
-    let other = bought(&core, &ann, &plan, false).await;
+    let other = bought_again(&core, &ann, &plan, false).await;
     let r = core.post("/me/links", Some(&ann), json!({})).await;
     assert_eq!((r.status, r.code()), (400, "validation_error"));
     let other = other["id"].as_str().unwrap();
@@ -904,7 +925,7 @@ both_backends!(admin_activation_and_edits, |backend| async move {
         .post(
             "/admin/subscriptions",
             Some(&admin),
-            json!({ "userId": ann_id, "tariffId": plan, "charge": true }),
+            json!({ "userId": ann_id, "tariffId": plan, "charge": true, "allowDuplicate": true }),
         )
         .await;
     assert_eq!((r.status, r.code()), (402, "insufficient_funds"));
@@ -913,7 +934,7 @@ both_backends!(admin_activation_and_edits, |backend| async move {
         .post(
             "/admin/subscriptions",
             Some(&admin),
-            json!({ "userId": ann_id, "tariffId": plan, "charge": true }),
+            json!({ "userId": ann_id, "tariffId": plan, "charge": true, "allowDuplicate": true }),
         )
         .await;
     assert_eq!(paid.status, 201, "{}", paid.text);
@@ -1201,5 +1222,123 @@ both_backends!(
             "{}",
             r.text
         );
+    }
+);
+
+both_backends!(
+    admin_mistakes_are_refused_with_what_to_do,
+    |backend| async move {
+        let core = start(backend).await;
+        let admin = core.admin_token().await;
+        let plan = tariff(&core, &admin, json!({ "name": "Month", "price": 100 })).await;
+        let give = |user: String, extra: Value| {
+            let mut body = json!({ "userId": user, "tariffId": plan });
+            for (k, v) in extra.as_object().expect("object") {
+                body[k] = v.clone();
+            }
+            core.post("/admin/subscriptions", Some(&admin), body)
+        };
+
+        // A user who could not use it: refused, saying how to fix it or to force it.
+        for (i, (change, state)) in [
+            (json!({ "status": "pending" }), "pending"),
+            (json!({ "status": "rejected" }), "rejected"),
+            (json!({ "blocked": true }), "blocked"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let (_, _, id) = core
+                .register(&format!("u{i}@example.com"), "password-user")
+                .await;
+            let r = core
+                .patch(&format!("/admin/users/{id}"), Some(&admin), change)
+                .await;
+            assert_eq!(r.status, 200, "{}", r.text);
+            let r = give(id.clone(), json!({})).await;
+            assert_eq!((r.status, r.code()), (409, "user_not_active"), "{}", r.text);
+            assert!(
+                r.message().contains(state) && r.message().contains("\"force\": true"),
+                "{}",
+                r.message()
+            );
+            let list = core
+                .get(&format!("/admin/subscriptions?userId={id}"), Some(&admin))
+                .await;
+            assert_eq!(list.body["total"], 0, "nothing given");
+            let r = give(id, json!({ "force": true })).await;
+            assert_eq!(r.status, 201, "forced: {}", r.text);
+        }
+
+        // A second active subscription of one tariff: refused unless asked for, for the admin
+        // and for the user alike.
+        let (ann, _, ann_id) = core.register("ann@example.com", "password-ann").await;
+        deposit(&core, &admin, &ann_id, 1000).await;
+        let first = give(ann_id.clone(), json!({})).await;
+        assert_eq!(first.status, 201, "{}", first.text);
+        let again = give(ann_id.clone(), json!({})).await;
+        assert_eq!(
+            (again.status, again.code()),
+            (409, "duplicate_subscription"),
+            "{}",
+            again.text
+        );
+        assert!(
+            again.message().contains("Month")
+                && again.message().contains("\"allowDuplicate\": true"),
+            "{}",
+            again.message()
+        );
+        let own = buy(&core, &ann, &plan, false).await;
+        assert_eq!((own.status, own.code()), (409, "duplicate_subscription"));
+        assert!(
+            own.message().contains("allowDuplicate"),
+            "{}",
+            own.message()
+        );
+        assert_eq!(
+            balance(&core, &ann).await,
+            1000,
+            "a refused purchase took nothing"
+        );
+        let mine = core.get("/me/subscriptions", Some(&ann)).await;
+        assert_eq!(mine.body["total"], 1);
+        let second = give(ann_id.clone(), json!({ "allowDuplicate": true })).await;
+        assert_eq!(second.status, 201, "{}", second.text);
+        bought_again(&core, &ann, &plan, false).await;
+        assert_eq!(
+            core.get("/me/subscriptions", Some(&ann)).await.body["total"],
+            3
+        );
+
+        // Once the tariff's subscription has ended, buying it again is no duplicate.
+        let weekly = tariff(&core, &admin, json!({ "name": "Week", "price": 100 })).await;
+        let sub = bought(&core, &ann, &weekly, false).await;
+        let r = core
+            .patch(
+                &format!("/admin/subscriptions/{}", sub["id"].as_str().unwrap()),
+                Some(&admin),
+                json!({ "status": "expired" }),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        bought(&core, &ann, &weekly, false).await;
+
+        // Purchases at once: exactly one gets through.
+        let (bob, _, bob_id) = core.register("bob@example.com", "password-bob").await;
+        deposit(&core, &admin, &bob_id, 1000).await;
+        let replies = post_at_once(
+            &[&core],
+            "/me/subscriptions",
+            &bob,
+            json!({ "tariffId": plan }),
+            10,
+        )
+        .await;
+        assert_eq!(
+            (count_status(&replies, 201), count_status(&replies, 409)),
+            (1, 9)
+        );
+        assert_eq!(balance(&core, &bob).await, 900, "charged once");
     }
 );

@@ -677,3 +677,91 @@ fn pull_cli_documents_settings() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("https"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The agent reports what v2ray 4 runs, and refuses a revision v2ray 4 would accept and
+/// silently weaken (REALITY served as plain VLESS): reported as a rejected config with the
+/// reason, the last good revision keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_the_core_would_weaken_is_refused() {
+    v2ray();
+    let dir = temp_dir("pull-weaken");
+    let core = StandInCore::start().await;
+    core.with(|s| s.codes.insert("code-weaken".into()));
+    let ports = Ports::new();
+    let web = file_server().await;
+    core.set_config(
+        1,
+        ports.inbounds(),
+        clients(&[("vless-in", &[ALICE])]),
+        default_outbounds(),
+        json!({}),
+    );
+    let agent = PullAgent::start(agent_bin(), &dir, &core.url(), Some("code-weaken"));
+    let log = || std::fs::read_to_string(dir.join("agent.log")).unwrap_or_default();
+    core.wait("revision 1 applied", WAIT, log, |s| s.applied_ok(1))
+        .await;
+    let (registered, heartbeat) = core.with(|s| (s.registrations[0].clone(), s.last_heartbeat()));
+    for body in [&registered, &heartbeat] {
+        let caps = &body["capabilities"];
+        assert_eq!(caps["security"], json!(["none", "tls"]), "{body}");
+        assert_eq!(caps["flows"], json!([]), "{body}");
+        for lacking in [
+            (&caps["transports"], "grpc"),
+            (&caps["shadowsocksMethods"], "2022-blake3-aes-128-gcm"),
+            (&caps["protocols"], "shadowsocks"),
+        ] {
+            let list = lacking.0.as_array().expect("a list");
+            assert!(!list.contains(&json!(lacking.1)), "{body}");
+        }
+        assert!(caps["transports"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("ws")));
+    }
+    let pid = agent.core_pid().expect("core runs");
+    let alice = client(&dir, Proto::Vless, ports, ALICE.1);
+    alice.fetch(web, "/blob", UPLOAD).await.expect("alice");
+
+    // Revision 2 puts REALITY on the VLESS inbound; `v2ray -test` passes it.
+    let mut reality = ports.inbounds();
+    reality[0]["streamSettings"] = json!({ "network": "tcp", "security": "reality",
+        "realitySettings": { "dest": "www.example.com:443", "serverNames": ["www.example.com"],
+            "privateKey": "cMEHUqnhjOvD0fVb5Pf4aSRDuTTvqaLeXRbBdBQxL3E", "shortIds": [""] } });
+    core.set_config(
+        2,
+        reality,
+        clients(&[("vless-in", &[ALICE])]),
+        default_outbounds(),
+        json!({}),
+    );
+    core.wait("revision 2 refused with the reason", WAIT, log, |s| {
+        s.applied.iter().any(|a| {
+            a["revision"] == 2
+                && a["ok"] == false
+                && a["error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("`vless-in`") && e.contains("security `reality`"))
+        })
+    })
+    .await;
+    core.wait("a config-rejected error", WAIT, log, |s| {
+        s.errors.iter().any(|e| {
+            e["kind"] == "config-rejected"
+                && e["message"].as_str().is_some_and(|m| m.contains("reality"))
+        })
+    })
+    .await;
+    core.wait("heartbeat still on revision 1", WAIT, log, |s| {
+        s.last_heartbeat()["appliedRevision"] == 1
+    })
+    .await;
+    assert_eq!(
+        agent.core_pid(),
+        Some(pid),
+        "the running core was not touched"
+    );
+    alice
+        .fetch(web, "/blob", UPLOAD)
+        .await
+        .expect("revision 1 still serves");
+}

@@ -237,7 +237,7 @@ async fn prepare(core: &Core, settings: &Settings) -> anyhow::Result<Arc<Vec<Str
         let private = keys["privateKey"]
             .as_str()
             .context("POST /admin/nodes/reality-keys: no privateKey")?;
-        call(
+        let created = call(
             core,
             Method::POST,
             "/admin/nodes",
@@ -246,6 +246,8 @@ async fn prepare(core: &Core, settings: &Settings) -> anyhow::Result<Arc<Vec<Str
             201,
         )
         .await?;
+        let id = created["id"].as_str().context("POST /admin/nodes: no id")?;
+        register_as_xray(core, &admin, id).await?;
     }
     // The node-change outbox the creations wrote is processed now, before there are clients,
     // so the `revisions` job has nothing left to build while the load runs.
@@ -272,6 +274,44 @@ async fn prepare(core: &Core, settings: &Settings) -> anyhow::Result<Arc<Vec<Str
         uuids.len()
     );
     Ok(Arc::new(uuids))
+}
+
+/// Registers node `id` as its agent would on Xray, with the capability report that lets its
+/// REALITY and gRPC inbounds out (a node whose core never said what it runs holds them back).
+async fn register_as_xray(core: &Core, admin: &str, id: &str) -> anyhow::Result<()> {
+    let code = call(
+        core,
+        Method::POST,
+        &format!("/admin/nodes/{id}/registration-code"),
+        Some(admin),
+        Some(&json!({})),
+        201,
+    )
+    .await?;
+    let code = code["code"]
+        .as_str()
+        .context("POST /admin/nodes/:id/registration-code: no code")?;
+    let report = json!({
+        "protocol": 1, "code": code, "hostname": "bench", "agentVersion": "bench",
+        "coreVersion": "Xray 25.9.11", "coreFlavor": "xray",
+        "capabilities": {
+            "protocols": ["vless", "vmess", "trojan", "shadowsocks"],
+            "transports": ["tcp", "ws", "grpc", "httpupgrade", "xhttp", "kcp"],
+            "security": ["none", "tls", "reality"],
+            "flows": ["xtls-rprx-vision"],
+            "shadowsocksMethods": ["aes-128-gcm", "aes-256-gcm", "chacha20-ietf-poly1305"]
+        }
+    });
+    call(
+        core,
+        Method::POST,
+        "/node/register",
+        None,
+        Some(&report),
+        201,
+    )
+    .await?;
+    Ok(())
 }
 
 /// Node `i`: VLESS REALITY with vision over TCP, VMess over WebSocket with TLS, Trojan over

@@ -96,6 +96,8 @@ pub struct Activation<'a> {
     pub key: Option<String>,
     /// Admins may activate retired tariffs; users buy active ones only.
     pub by_admin: bool,
+    /// Start it even while the user has an active subscription of the same tariff.
+    pub allow_duplicate: bool,
 }
 
 /// Starts a subscription with one link; with `charge`, pays for it from the balance (402 when
@@ -126,6 +128,10 @@ pub fn activate(actor: &Actor<'_>, a: Activation<'_>) -> Result<Subscription, Ap
     let paid = a.charge && tariff.price > 0;
     if paid && tariff.currency != CURRENCY {
         return Err(currency_mismatch(&tariff));
+    }
+    // Under the balance lock, so purchases at once see each other's rows.
+    if !a.allow_duplicate && has_active(&tx, a.user_id, &tariff.id)? {
+        return Err(duplicate(&tariff));
     }
     let sub_id = id::new_v4();
     let charge = if paid {
@@ -205,6 +211,28 @@ pub fn activate(actor: &Actor<'_>, a: Activation<'_>) -> Result<Subscription, Ap
     )?;
     tx.commit()?;
     Ok(sub)
+}
+
+/// Whether the user has an active subscription of the tariff.
+fn has_active(tx: &Transaction, user_id: &str, tariff_id: &str) -> Result<bool, ApiError> {
+    let rows = tx.query(
+        "SELECT id FROM subscriptions WHERE user_id = $1 AND tariff_id = $2 \
+         AND status = 'active' LIMIT 1",
+        &[user_id.into(), tariff_id.into()],
+    )?;
+    Ok(!rows.is_empty())
+}
+
+/// 409 for a second active subscription of one tariff: usually a repeated click or request.
+fn duplicate(tariff: &Tariff) -> ApiError {
+    ApiError::conflict(
+        "duplicate_subscription",
+        format!(
+            "this user already has an active subscription of tariff {}; to add a second one \
+             anyway, send \"allowDuplicate\": true",
+            tariff.name
+        ),
+    )
 }
 
 fn currency_mismatch(tariff: &Tariff) -> ApiError {

@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use crate::balance::{KEY_MAX, REASON_MAX};
-use crate::ledger::MAX_AMOUNT;
+use crate::ledger::{CURRENCY, MAX_AMOUNT};
 use crate::links::{MAX_LINKS, NAME_MAX as LINK_NAME_MAX};
 use crate::period::MAX_TIME_MS;
 use crate::subscriptions::STATUSES;
@@ -57,6 +57,16 @@ fn tariff_fields() -> Value {
     })
 }
 
+/// The fields a request may send: only the balances' currency is taken.
+fn tariff_request_fields() -> Value {
+    let mut props = tariff_fields();
+    props["currency"] = json!({
+        "type": "string", "enum": [CURRENCY],
+        "description": "the balances' currency; a tariff in any other could never be bought"
+    });
+    props
+}
+
 pub fn tariff() -> Value {
     let mut props = tariff_fields();
     props["id"] = json!({ "type": "string", "format": "uuid" });
@@ -74,12 +84,12 @@ pub fn tariff_create() -> Value {
     json!({
         "type": "object",
         "required": ["name", "price", "currency"],
-        "properties": tariff_fields()
+        "properties": tariff_request_fields()
     })
 }
 
 pub fn tariff_patch() -> Value {
-    json!({ "type": "object", "minProperties": 1, "properties": tariff_fields() })
+    json!({ "type": "object", "minProperties": 1, "properties": tariff_request_fields() })
 }
 
 pub fn tariff_page() -> Value {
@@ -308,8 +318,16 @@ pub fn purchase_request() -> Value {
         "properties": {
             "tariffId": { "type": "string" },
             "autoRenew": { "type": "boolean", "default": false },
-            "idempotencyKey": key()
+            "idempotencyKey": key(),
+            "allowDuplicate": allow_duplicate()
         }
+    })
+}
+
+fn allow_duplicate() -> Value {
+    json!({
+        "type": "boolean", "default": false,
+        "description": "start it even while the user has an active subscription of the same tariff (else 409 duplicate_subscription)"
     })
 }
 
@@ -322,7 +340,12 @@ pub fn activate_request() -> Value {
             "tariffId": { "type": "string" },
             "autoRenew": { "type": "boolean", "default": false },
             "charge": { "type": "boolean", "default": false, "description": "take the price from the user's balance" },
-            "idempotencyKey": key()
+            "idempotencyKey": key(),
+            "force": {
+                "type": "boolean", "default": false,
+                "description": "give it to a user who is pending, rejected or blocked (else 409 user_not_active)"
+            },
+            "allowDuplicate": allow_duplicate()
         }
     })
 }

@@ -226,6 +226,9 @@ struct PurchaseBody {
     #[serde(default)]
     auto_renew: bool,
     idempotency_key: Option<String>,
+    /// Buy it while an active subscription of the same tariff runs (else 409).
+    #[serde(default)]
+    allow_duplicate: bool,
 }
 
 /// `POST /me/subscriptions`: buys a tariff from the caller's balance (402 when it is short).
@@ -241,6 +244,7 @@ pub fn purchase(req: &Request) -> Result<Response, ApiError> {
             charge: true,
             key: idempotency_key(req, body.idempotency_key)?,
             by_admin: false,
+            allow_duplicate: body.allow_duplicate,
         },
     )?;
     response::json(201, &sub)
@@ -257,13 +261,56 @@ struct ActivateBody {
     #[serde(default)]
     charge: bool,
     idempotency_key: Option<String>,
+    /// Give it to a user who is not active (pending, rejected, blocked).
+    #[serde(default)]
+    force: bool,
+    /// Give it while the user has an active subscription of the same tariff.
+    #[serde(default)]
+    allow_duplicate: bool,
+}
+
+/// 404 for an unknown user; 409 for one who could not use a subscription (not approved,
+/// rejected, blocked) unless `force`: such a gift is usually a mistake.
+fn check_standing(user_id: &str, force: bool) -> Result<(), ApiError> {
+    let rows = db::query(
+        "SELECT status, blocked FROM users WHERE id = $1",
+        &[user_id.into()],
+    )?;
+    let Some(row) = rows.first() else {
+        return Err(ApiError::not_found(
+            "user_not_found",
+            format!("no user with id {user_id}"),
+        ));
+    };
+    let (status, blocked) = (row.string("status")?, row.bool("blocked")?);
+    if force || (status == "active" && !blocked) {
+        return Ok(());
+    }
+    let (state, fix) = if blocked {
+        (
+            "blocked",
+            "unblock them (PATCH /admin/users/:id {\"blocked\": false})",
+        )
+    } else {
+        (
+            status.as_str(),
+            "approve them (PATCH /admin/users/:id {\"status\": \"active\"})",
+        )
+    };
+    Err(ApiError::conflict(
+        "user_not_active",
+        format!(
+            "user {user_id} is {state} and cannot use a subscription; {fix} first, or send \
+             \"force\": true to give it anyway"
+        ),
+    ))
 }
 
 /// `POST /admin/subscriptions`: activates a tariff for a user, with or without a charge.
 pub fn admin_activate(req: &Request) -> Result<Response, ApiError> {
     let body: ActivateBody = req.json()?;
     let user = body.user_id.trim();
-    balance::user_exists(user)?;
+    check_standing(user, body.force)?;
     let sub = lifecycle::activate(
         &Actor::of(req),
         Activation {
@@ -273,6 +320,7 @@ pub fn admin_activate(req: &Request) -> Result<Response, ApiError> {
             charge: body.charge,
             key: idempotency_key(req, body.idempotency_key)?,
             by_admin: true,
+            allow_duplicate: body.allow_duplicate,
         },
     )?;
     response::json(201, &sub)

@@ -80,12 +80,6 @@ impl Tariff {
         }
         self.name = name.to_string();
         self.price = ledger::amount("price", self.price, 0)?;
-        if self.currency.len() != 3 || !self.currency.bytes().all(|b| b.is_ascii_uppercase()) {
-            return Err(ApiError::validation(
-                "currency",
-                "must be three upper-case letters (ISO 4217), e.g. RUB",
-            ));
-        }
         if let Some(months) = self.duration_months {
             if !(1..=MAX_DURATION_MONTHS).contains(&months) {
                 return Err(ApiError::validation(
@@ -113,6 +107,23 @@ impl Tariff {
         )?;
         Ok(self)
     }
+}
+
+/// A tariff's currency as sent on create or patch: the balances' (anything else could never be
+/// bought from a balance). Rows from before this check keep theirs until edited; purchases still
+/// refuse them (`lifecycle::activate`).
+fn currency(sent: &str) -> Result<String, ApiError> {
+    if sent.trim() == ledger::CURRENCY {
+        return Ok(ledger::CURRENCY.to_string());
+    }
+    Err(ApiError::validation(
+        "currency",
+        format!(
+            "`{sent}` is not accepted: balances are kept in {cur}, so a tariff must be priced \
+             in {cur}",
+            cur = ledger::CURRENCY
+        ),
+    ))
 }
 
 /// A traffic limit: null (unlimited) or `1..=MAX_TRAFFIC_BYTES`; else 400.
@@ -243,7 +254,7 @@ pub fn create(req: &Request) -> Result<Response, ApiError> {
         id: id::new_v4(),
         name: body.name,
         price: body.price,
-        currency: body.currency,
+        currency: currency(&body.currency)?,
         duration_months: body.duration_months,
         traffic_limit_bytes: body.traffic_limit_bytes,
         protocols: body.protocols,
@@ -317,7 +328,7 @@ pub fn update(req: &Request) -> Result<Response, ApiError> {
         t.price = v;
     }
     if let Some(v) = body.currency {
-        t.currency = v;
+        t.currency = currency(&v)?;
     }
     if let Some(v) = body.duration_months {
         t.duration_months = v;
@@ -466,5 +477,15 @@ mod tests {
             field(tariff(100, Some(0))).as_deref(),
             Some("trafficLimitBytes")
         );
+    }
+
+    #[test]
+    fn only_the_balance_currency_is_accepted() {
+        assert_eq!(currency(" RUB ").ok().as_deref(), Some(ledger::CURRENCY));
+        for other in ["USD", "rub", "", "RUBL"] {
+            let err = currency(other).err().expect(other);
+            assert_eq!(err.field.as_deref(), Some("currency"));
+            assert!(err.message.contains("RUB"), "{}", err.message);
+        }
     }
 }

@@ -73,8 +73,9 @@ fn valid_address(address: &str) -> bool {
             }))
 }
 
-/// Checks a node as it would be saved; the error names the first bad field.
-fn validate(db: &impl Executor, node: &mut Node) -> Result<(), ApiError> {
+/// Checks a node as it would be saved; the error names the first bad field. `new_inbounds`:
+/// the request gave the inbounds, so each must be one the node's core runs (when it said).
+fn validate(db: &impl Executor, node: &mut Node, new_inbounds: bool) -> Result<(), ApiError> {
     if node.name.is_empty() || node.name.chars().count() > NAME_MAX {
         return Err(ApiError::validation(
             "name",
@@ -123,6 +124,9 @@ fn validate(db: &impl Executor, node: &mut Node) -> Result<(), ApiError> {
             ));
         }
     }
+    if new_inbounds {
+        check_core(node)?;
+    }
     routing::check_outbounds(&node.outbounds)?;
     routing::check_rules("routing.rules", &mut node.routing.rules)?;
     let mut seen = Vec::new();
@@ -137,6 +141,27 @@ fn validate(db: &impl Executor, node: &mut Node) -> Result<(), ApiError> {
     }
     let sets = routing::sets(db, &node.rule_set_ids)?;
     routing::check_node(node, &sets)
+}
+
+/// Refuses an inbound the node's reported core cannot run (one it would silently weaken or
+/// fail on). A node that has not reported is not checked: its inbounds are held back instead.
+fn check_core(node: &Node) -> Result<(), ApiError> {
+    let Some(caps) = &node.core_capabilities else {
+        return Ok(());
+    };
+    for (i, inbound) in node.inbounds.iter().enumerate() {
+        if let Some(missing) = caps.missing(inbound) {
+            return Err(ApiError::validation(
+                format!("inbounds[{i}].{}", missing.field),
+                format!(
+                    "inbound `{}`: the node's core ({}) cannot run {missing}",
+                    inbound.tag,
+                    node.core_version.as_deref().unwrap_or("unnamed")
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Whether anything a node's config is built from differs.
@@ -266,9 +291,10 @@ pub fn create(req: &Request) -> Result<Response, ApiError> {
         registered_at: None,
         created_at: now,
         updated_at: now,
+        core_capabilities: None,
     };
     body.apply(&mut node);
-    validate(&Pool, &mut node)?;
+    validate(&Pool, &mut node, true)?;
     let tx = db::begin()?;
     tx.execute(
         "INSERT INTO nodes (id, name, address, status, inbounds, outbounds, rule_set_ids, routing, \
@@ -313,9 +339,10 @@ pub fn update(req: &Request) -> Result<Response, ApiError> {
     )?;
     let before = model::load(&tx, id)?;
     let mut node = before.clone();
+    let new_inbounds = body.inbounds.is_some();
     body.apply(&mut node);
     keep_hidden(&before, &mut node);
-    validate(&tx, &mut node)?;
+    validate(&tx, &mut node, new_inbounds)?;
     node.updated_at = now;
     tx.execute(
         "UPDATE nodes SET name = $2, address = $3, status = $4, inbounds = $5, outbounds = $6, \

@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 
 use nexuma_sdk::db::Executor;
 use nexuma_sdk::ApiError;
-use xray::Protocol;
+use xray::{InboundSpec, Protocol};
 use xxhash_rust::xxh3::xxh3_128;
 
 use crate::model::Node;
@@ -56,12 +56,14 @@ fn permits_sql(protocol: Protocol) -> String {
 
 pub fn build(db: &impl Executor, node: &Node) -> Result<Built, ApiError> {
     let sets = routing::sets(db, &node.rule_set_ids)?;
-    let inbounds: Vec<serde_json::Value> = node.inbounds.iter().map(|i| i.server_json()).collect();
+    // Inbounds the node's core cannot run (or has not said it runs) stay out, clients and all.
+    let live: Vec<&InboundSpec> = node.live_inbounds().collect();
+    let inbounds: Vec<serde_json::Value> = live.iter().map(|i| i.server_json()).collect();
     // The node's distinct protocols, in a fixed order: position i of a client's mask; and each
     // inbound's position in it.
     let mut protocols: Vec<Protocol> = Vec::new();
-    let mut slots: Vec<usize> = Vec::with_capacity(node.inbounds.len());
-    for inbound in &node.inbounds {
+    let mut slots: Vec<usize> = Vec::with_capacity(live.len());
+    for inbound in &live {
         let slot = match protocols.iter().position(|p| *p == inbound.protocol) {
             Some(i) => i,
             None => {
@@ -98,7 +100,7 @@ pub fn build(db: &impl Executor, node: &Node) -> Result<Built, ApiError> {
                 format!("%\"{}\"%", node.id).into(),
             ],
         )?;
-        let per_client = 40 + node.inbounds.iter().map(|i| i.tag.len() + 3).sum::<usize>();
+        let per_client = 40 + live.iter().map(|i| i.tag.len() + 3).sum::<usize>();
         body.reserve(rows.len() * (per_client + 80));
         let mut fragment = String::with_capacity(per_client + 80);
         for row in rows.iter() {
@@ -110,7 +112,7 @@ pub fn build(db: &impl Executor, node: &Node) -> Result<Built, ApiError> {
             };
             let allowed = allowed.as_bytes();
             fragment.clear();
-            for (inbound, slot) in node.inbounds.iter().zip(&slots) {
+            for (inbound, slot) in live.iter().zip(&slots) {
                 if allowed.get(*slot) != Some(&b'1') {
                     continue;
                 }

@@ -4,7 +4,7 @@ use nexuma_sdk::db::{Executor, Row};
 use nexuma_sdk::ApiError;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use xray::InboundSpec;
+use xray::{Capabilities, InboundSpec};
 
 pub const STATUSES: [&str; 4] = ["active", "disabled", "maintenance", "error"];
 /// A node whose last heartbeat is older than this counts as down.
@@ -14,7 +14,7 @@ pub const COLUMNS: &str = "id, name, address, status, inbounds, outbounds, rule_
      revision, config_hash, applied_revision, sync_error, sync_at, last_heartbeat_at, \
      agent_status, agent_version, core_version, core_flavor, hostname, cpu_load, memory_load, \
      clients, last_error, last_error_kind, last_error_at, pending_ops, registered_at, created_at, \
-     updated_at";
+     updated_at, core_capabilities";
 
 /// Node-level routing: the domain strategy and rules that come before its rule sets'.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
@@ -66,6 +66,8 @@ pub struct Node {
     pub registered_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// What the node's core runs, as its agent last reported it; `None`: not reported.
+    pub core_capabilities: Option<Capabilities>,
 }
 
 fn json_column<T: serde::de::DeserializeOwned>(row: &Row<'_>, column: &str) -> Result<T, ApiError> {
@@ -105,7 +107,39 @@ impl Node {
             registered_at: row.opt_i64("registered_at")?,
             created_at: row.i64("created_at")?,
             updated_at: row.i64("updated_at")?,
+            core_capabilities: row
+                .opt_str("core_capabilities")?
+                .and_then(|raw| serde_json::from_str(raw).ok()),
         })
+    }
+
+    /// Why `spec` is kept from the node and from exports (its core cannot run it, or has not
+    /// said what it runs), or `None` when it goes out.
+    pub fn held_back(&self, spec: &InboundSpec) -> Option<String> {
+        xray::hold_back_reason(
+            spec,
+            self.core_capabilities.as_ref(),
+            self.core_version.as_deref(),
+        )
+    }
+
+    /// The inbounds that go to the node and to exports.
+    pub fn live_inbounds(&self) -> impl Iterator<Item = &InboundSpec> {
+        self.inbounds
+            .iter()
+            .filter(|spec| self.held_back(spec).is_none())
+    }
+
+    /// The inbounds as administrators see them: each held back one with `heldBack.reason`.
+    fn inbounds_view(&self) -> Value {
+        let views = self.inbounds.iter().map(|spec| {
+            let mut view = json!(spec);
+            if let Some(reason) = self.held_back(spec) {
+                view["heldBack"] = json!({ "reason": reason });
+            }
+            view
+        });
+        Value::Array(views.collect())
     }
 
     /// The status the node really has: the stored one, except that an active node counts as in
@@ -149,7 +183,7 @@ impl Node {
             "status": self.status,
             "effectiveStatus": effective,
             "statusReason": reason,
-            "inbounds": self.inbounds,
+            "inbounds": self.inbounds_view(),
             "outbounds": self.outbounds,
             "ruleSetIds": self.rule_set_ids,
             "routing": self.routing,
@@ -165,6 +199,7 @@ impl Node {
                 "version": self.agent_version,
                 "coreVersion": self.core_version,
                 "coreFlavor": self.core_flavor,
+                "capabilities": self.core_capabilities,
                 "hostname": self.hostname,
                 "lastHeartbeatAt": self.last_heartbeat_at,
                 "cpu": self.cpu_load,

@@ -8,7 +8,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::model::{self, text, Node};
-use crate::{build, revisions, secrets};
+use crate::{build, revisions, routing, secrets};
+use xray::Capabilities;
 
 /// Protocol versions this Core speaks.
 pub const PROTOCOLS: [u32; 1] = [1];
@@ -33,6 +34,64 @@ fn short(value: Option<String>, max: usize) -> Option<String> {
     value.map(|v| v.chars().filter(|c| !c.is_control()).take(max).collect())
 }
 
+/// Entries per capability list, and characters per entry, a report may have.
+const CAPABILITY_ITEMS: usize = 64;
+const CAPABILITY_NAME_MAX: usize = 64;
+
+/// Checks a capability report's size: the lists are names, never free text.
+fn check_capabilities(caps: &Option<Capabilities>) -> Result<(), ApiError> {
+    let Some(caps) = caps else {
+        return Ok(());
+    };
+    for (field, list) in [
+        ("protocols", &caps.protocols),
+        ("transports", &caps.transports),
+        ("security", &caps.security),
+        ("flows", &caps.flows),
+        ("shadowsocksMethods", &caps.shadowsocks_methods),
+    ] {
+        let bad_name = |n: &String| {
+            n.is_empty() || n.len() > CAPABILITY_NAME_MAX || n.chars().any(char::is_control)
+        };
+        if list.len() > CAPABILITY_ITEMS || list.iter().any(bad_name) {
+            return Err(ApiError::validation(
+                format!("capabilities.{field}"),
+                format!(
+                    "at most {CAPABILITY_ITEMS} names of 1 to {CAPABILITY_NAME_MAX} characters"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Stores what the node's core runs, in `tx`, as a change of the node's config: held-back
+/// inbounds may now go out, or go away, and exports follow (the change moves the content
+/// epoch once `tx` commits).
+fn store_capabilities(
+    tx: &db::Transaction,
+    node_id: &str,
+    caps: Option<&Capabilities>,
+    now: i64,
+) -> Result<(), ApiError> {
+    tx.execute(
+        "UPDATE nodes SET core_capabilities = $2 WHERE id = $1",
+        &[node_id.into(), caps.map(text).into()],
+    )?;
+    routing::node_config_changed(tx, node_id, now)
+}
+
+/// Builds the node's config now rather than at the revision job's next pass, so the answer can
+/// carry the new revision; a failure is left to that pass.
+fn rebuild_now(node_id: &str, now: i64) {
+    if let Err(err) = revisions::rebuild(node_id, now) {
+        nexuma_sdk::log::warn(
+            "node config not rebuilt after a capability report",
+            &[("nodeId", node_id), ("error", &err.to_string())],
+        );
+    }
+}
+
 /// The calling node; a key of a node deleted meanwhile is as good as none.
 pub fn caller_node(req: &Request) -> Result<Node, ApiError> {
     let id = &req.caller()?.id;
@@ -54,6 +113,7 @@ struct RegisterBody {
     agent_version: Option<String>,
     core_version: Option<String>,
     core_flavor: Option<String>,
+    capabilities: Option<Capabilities>,
 }
 
 /// `POST /node/register`: a one-time code for a node id and a fresh key; every older key of the
@@ -61,6 +121,7 @@ struct RegisterBody {
 pub fn register(req: &Request) -> Result<Response, ApiError> {
     let body: RegisterBody = req.json()?;
     check_protocol(body.protocol)?;
+    check_capabilities(&body.capabilities)?;
     let code_hash = secrets::sha256_hex(body.code.trim());
     let now = clock::now_ms();
     let tx = db::begin()?;
@@ -113,7 +174,10 @@ pub fn register(req: &Request) -> Result<Response, ApiError> {
         },
         now,
     )?;
+    // Registering says what the core runs now: nothing said is nothing known.
+    store_capabilities(&tx, &node_id, body.capabilities.as_ref(), now)?;
     tx.commit()?;
+    rebuild_now(&node_id, now);
     response::json(201, &json!({ "nodeId": node_id, "key": key }))
 }
 
@@ -137,6 +201,8 @@ struct HeartbeatBody {
     clients: Option<i64>,
     #[serde(default)]
     done_ops: Vec<String>,
+    /// Absent (an older agent): the last report stands.
+    capabilities: Option<Capabilities>,
 }
 
 /// `POST /node/heartbeat`: what the agent runs, answered with the latest revision and the
@@ -144,7 +210,17 @@ struct HeartbeatBody {
 pub fn heartbeat(req: &Request) -> Result<Response, ApiError> {
     let body: HeartbeatBody = req.json()?;
     check_protocol(body.protocol)?;
+    check_capabilities(&body.capabilities)?;
     let mut node = caller_node(req)?;
+    if body.capabilities.is_some() && body.capabilities != node.core_capabilities {
+        // Another core, or another build of it: the answer below carries the new revision.
+        let now = clock::now_ms();
+        let tx = db::begin()?;
+        store_capabilities(&tx, &node.id, body.capabilities.as_ref(), now)?;
+        tx.commit()?;
+        rebuild_now(&node.id, now);
+        node = model::load(&Pool, &node.id)?;
+    }
     if node.config_hash.is_none() {
         // Registered before the revision pass saw the node: build it now.
         revisions::rebuild(&node.id, clock::now_ms())?;

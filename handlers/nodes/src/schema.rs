@@ -105,6 +105,14 @@ fn node_fields() -> Value {
 
 pub fn node() -> Value {
     let mut props = node_fields();
+    let mut shown = inbound();
+    shown["properties"]["heldBack"] = json!({
+        "type": "object",
+        "readOnly": true,
+        "description": "present when the inbound is kept from the node and from subscriptions: its core cannot run it, or has not said what it runs",
+        "properties": { "reason": { "type": "string" } }
+    });
+    props["inbounds"] = json!({ "type": "array", "items": shown });
     for (key, value) in [
         ("id", json!({ "type": "string" })),
         (

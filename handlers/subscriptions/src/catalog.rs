@@ -4,13 +4,14 @@
 //! link from the database.
 //!
 //! Only what clients are shown is kept: inbounds lose their private keys first
-//! ([`InboundSpec::public_part`]).
+//! ([`InboundSpec::public_part`]), and an inbound the node's core cannot run, or has not said it
+//! runs, is left out ([`xray::hold_back_reason`], the rule the node's config follows too).
 
 use nexuma_sdk::cache::{self, Epoch};
 use nexuma_sdk::db::Executor;
 use nexuma_sdk::{kv, log, ApiError};
 use serde::{Deserialize, Serialize};
-use xray::InboundSpec;
+use xray::{Capabilities, InboundSpec};
 
 use crate::rules::{self, Rule};
 use crate::settings::{self, Settings};
@@ -72,8 +73,8 @@ pub fn read(db: &impl Executor) -> Result<Catalog, ApiError> {
     let mut nodes = Vec::new();
     for row in db
         .query(
-            "SELECT id, name, address, inbounds FROM nodes WHERE status = 'active' \
-             ORDER BY created_at, id",
+            "SELECT id, name, address, inbounds, core_capabilities, core_version FROM nodes \
+             WHERE status = 'active' ORDER BY created_at, id",
             &[],
         )?
         .iter()
@@ -89,11 +90,20 @@ pub fn read(db: &impl Executor) -> Result<Catalog, ApiError> {
                 continue;
             }
         };
+        let caps: Option<Capabilities> = row
+            .opt_str("core_capabilities")?
+            .and_then(|raw| serde_json::from_str(raw).ok());
+        let core = row.opt_str("core_version")?;
+        let inbounds = specs
+            .iter()
+            .filter(|spec| xray::hold_back_reason(spec, caps.as_ref(), core).is_none())
+            .map(InboundSpec::public_part)
+            .collect();
         nodes.push(Node {
             id,
             name: row.string("name")?,
             address: row.string("address")?,
-            inbounds: specs.iter().map(InboundSpec::public_part).collect(),
+            inbounds,
         });
     }
     Ok(Catalog {

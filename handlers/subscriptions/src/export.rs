@@ -2,10 +2,11 @@
 //! hottest public path.
 //!
 //! An answer is rendered under the content epoch and handed to the host's response cache, which
-//! gives it again — to the same address with the same values of the headers the format rules
-//! read — without running this component, until the epoch moves (anything users are shown
-//! changed: `nexuma_sdk::cache`), the subscription's used traffic is counted again (its traffic
-//! stamp, for `subscription-userinfo`), or [`TTL_MS`] passes. The host also answers
+//! gives it again — to the same address with the same values of the headers it varies on (those
+//! the format rules read and, for sing-box, User-Agent; `Vary` names them) — without running
+//! this component, until the epoch moves (anything users are shown changed:
+//! `nexuma_sdk::cache`), the subscription's used traffic is counted again (its traffic stamp,
+//! for `subscription-userinfo`), or [`TTL_MS`] passes. The host also answers
 //! `If-None-Match` from the `ETag`.
 
 use base64::engine::general_purpose::STANDARD;
@@ -14,7 +15,10 @@ use nexuma_sdk::db::Pool;
 use nexuma_sdk::{cache, html, id, log, settings as core, ApiError, Request, Response};
 use xxhash_rust::xxh3::xxh3_128;
 
+use xray::singbox::Class as SingboxClass;
+
 use crate::access::{self, LinkView};
+use crate::agent;
 use crate::catalog::{self, Catalog};
 use crate::format::{self, Format};
 use crate::page::{self, Page};
@@ -75,15 +79,18 @@ pub fn get(req: &Request) -> Result<Response, ApiError> {
     // The epoch before the data: a change committed meanwhile moves it past this answer's.
     let (epoch, catalog) = catalog::load(&Pool)?;
     let view = access::by_uuid(&Pool, &uuid)?.ok_or_else(not_found)?;
-    let (format, vary) = match forced {
-        Some(f) => (f, Vec::new()),
-        None => {
-            let format = rules::pick(&catalog.rules, |h| req.header(h).map(str::to_string))
-                .unwrap_or(Format::V2ray);
-            (format, rules::headers(&catalog.rules))
-        }
+    let format = match forced {
+        Some(f) => f,
+        None => rules::pick(&catalog.rules, |h| req.header(h).map(str::to_string))
+            .unwrap_or(Format::V2ray),
     };
-    let answer = render(&view, &catalog, format)?;
+    let vary = varies_on(forced.is_none(), format, &catalog.rules);
+    let singbox = agent::singbox_class(req.header("user-agent"));
+    let mut answer = render(&view, &catalog, format, singbox)?;
+    if !vary.is_empty() {
+        // Shared caches and browsers must key on what the host's cache keys on.
+        answer.headers.push(("vary".into(), vary.join(", ")));
+    }
     // `subscription-userinfo` shows the used traffic, which moves without the epoch.
     match cache::traffic_stamp(&view.subscription_id) {
         Ok(stamp) => epoch.keep_answer_showing(vary, TTL_MS, Some(&stamp)),
@@ -92,16 +99,36 @@ pub fn get(req: &Request) -> Result<Response, ApiError> {
     Ok(answer.respond())
 }
 
+/// The request headers an answer depends on, each once: those the format rules read when they
+/// picked the format, and User-Agent for sing-box, whose version it names. The same list goes
+/// into `Vary` and to the host's response cache, so both key on the same request headers.
+fn varies_on(picked_by_rules: bool, format: Format, rules: &[rules::Rule]) -> Vec<String> {
+    let mut names = if picked_by_rules {
+        rules::headers(rules)
+    } else {
+        Vec::new()
+    };
+    if format == Format::Singbox && !names.iter().any(|n| n == "user-agent") {
+        names.push("user-agent".into());
+    }
+    names
+}
+
 /// The answer for a link in a format: its connections (or one entry saying why there are none)
 /// and the headers clients read.
-fn render(view: &LinkView, catalog: &Catalog, format: Format) -> Result<Rendered, ApiError> {
+fn render(
+    view: &LinkView,
+    catalog: &Catalog,
+    format: Format,
+    singbox: SingboxClass,
+) -> Result<Rendered, ApiError> {
     let connections = match view.inactive_reason() {
         None => access::connections(&Pool, &catalog.nodes, view)?,
         Some(reason) => vec![xray::Connection::remark(reason)],
     };
     let s = &catalog.settings;
     let base = core::public_url();
-    let body = match format.render(&connections) {
+    let body = match format.render(&connections, singbox) {
         Some(body) => body,
         None => page::render(&Page {
             view,
@@ -175,4 +202,26 @@ fn disposition(title: &str, format: Format) -> String {
     let utf8 = xray::link::encode(title);
     let ext = format.extension();
     format!("attachment; filename=\"{ascii}.{ext}\"; filename*=UTF-8''{utf8}.{ext}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varies_on_the_headers_the_rules_read_and_the_sing_box_version() {
+        let rules = rules::defaults();
+        assert_eq!(
+            varies_on(true, Format::V2ray, &rules),
+            ["accept", "user-agent"]
+        );
+        assert_eq!(
+            varies_on(true, Format::Singbox, &rules),
+            ["accept", "user-agent"]
+        );
+        assert!(varies_on(false, Format::Clash, &rules).is_empty());
+        assert!(varies_on(false, Format::Browser, &rules).is_empty());
+        assert_eq!(varies_on(false, Format::Singbox, &rules), ["user-agent"]);
+        assert!(varies_on(true, Format::V2ray, &[]).is_empty());
+    }
 }

@@ -9,7 +9,7 @@ pub enum Format {
     V2ray,
     /// A complete Clash.Meta (mihomo) config, YAML.
     Clash,
-    /// A complete sing-box 1.12+ config, JSON.
+    /// A complete sing-box config, JSON, in the form the client's version loads.
     Singbox,
     /// A page for a person who opened the address in a browser (`page.rs`).
     Browser,
@@ -50,13 +50,17 @@ impl Format {
         }
     }
 
-    /// The body of a client format; `None` for the browser page, which shows more than the
-    /// connections (`page::render`).
-    pub fn render(self, connections: &[xray::Connection]) -> Option<String> {
+    /// The body of a client format (sing-box in the form of `singbox`); `None` for the browser
+    /// page, which shows more than the connections (`page::render`).
+    pub fn render(
+        self,
+        connections: &[xray::Connection],
+        singbox: xray::singbox::Class,
+    ) -> Option<String> {
         match self {
             Format::V2ray => Some(xray::link::v2ray_body(connections)),
             Format::Clash => Some(xray::clash::config(connections)),
-            Format::Singbox => Some(xray::singbox::config(connections)),
+            Format::Singbox => Some(xray::singbox::config(connections, singbox)),
             Format::Browser => None,
         }
     }

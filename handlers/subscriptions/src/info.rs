@@ -13,6 +13,28 @@ fn status(view: &LinkView) -> serde_json::Value {
     json!({ "status": state, "statusReason": reason, "message": view.inactive_reason() })
 }
 
+/// `value` without its null members, at any depth: `/info` leaves out what there is none of
+/// (no limit, no expiry, no name) instead of showing `null`.
+fn without_nulls(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, without_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(
+            items
+                .into_iter()
+                .filter(|v| !v.is_null())
+                .map(without_nulls)
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
 pub fn info(req: &Request) -> Result<Response, ApiError> {
     let uuid = req.param("uuid")?.to_ascii_lowercase();
     let not_found = || ApiError::not_found("not_found", "there is no subscription at this address");
@@ -20,14 +42,16 @@ pub fn info(req: &Request) -> Result<Response, ApiError> {
         return Err(not_found());
     }
     let view = access::by_uuid(&Pool, &uuid)?.ok_or_else(not_found)?;
-    // The names of the subscription's links, never their UUIDs.
-    let names: Vec<Option<String>> = Pool
+    // The names of the subscription's named links, never their UUIDs (an unnamed link has
+    // nothing to show here).
+    let names: Vec<String> = Pool
         .query(
-            "SELECT name FROM subscription_links WHERE subscription_id = $1 ORDER BY created_at, id",
+            "SELECT name FROM subscription_links WHERE subscription_id = $1 \
+             AND name IS NOT NULL ORDER BY created_at, id",
             &[view.subscription_id.as_str().into()],
         )?
         .iter()
-        .map(|r| r.opt_string("name"))
+        .map(|r| r.string("name"))
         .collect::<Result<_, _>>()?;
     let base = format!("{}/sub/{uuid}", settings::public_url());
     let mut body = json!({
@@ -47,7 +71,7 @@ pub fn info(req: &Request) -> Result<Response, ApiError> {
     if let (Some(object), Some(state)) = (body.as_object_mut(), status(&view).as_object()) {
         object.extend(state.clone());
     }
-    Ok(response::json(200, &body)?.with_header("cache-control", "no-cache"))
+    Ok(response::json(200, &without_nulls(body))?.with_header("cache-control", "no-cache"))
 }
 
 pub fn configs(req: &Request) -> Result<Response, ApiError> {
@@ -86,4 +110,23 @@ pub fn configs(req: &Request) -> Result<Response, ApiError> {
         items.push(item);
     }
     response::json(200, &json!({ "items": items }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nulls_are_left_out_at_any_depth() {
+        let shown = without_nulls(json!({
+            "expiresAt": null,
+            "link": { "name": null, "enabled": true },
+            "links": [null, "Laptop"],
+            "trafficUsedBytes": 0,
+        }));
+        assert_eq!(
+            shown,
+            json!({ "link": { "enabled": true }, "links": ["Laptop"], "trafficUsedBytes": 0 })
+        );
+    }
 }

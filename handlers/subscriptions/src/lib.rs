@@ -6,6 +6,7 @@
 //! The formats themselves are the `xray` library's (`handlers/xray`).
 
 mod access;
+mod agent;
 mod catalog;
 mod export;
 mod format;

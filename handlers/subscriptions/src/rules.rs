@@ -88,13 +88,9 @@ pub fn defaults() -> Vec<Rule> {
             "sing-box clients",
             Op::Prefix,
             &[
-                "sfa",
-                "sfi",
-                "sfm",
-                "sft",
-                "karing",
-                "hiddifynext",
-                "hiddify-next",
+                "sfa", "sfi", "sfm", "sft", "karing",
+                // Hiddify reads sing-box: `HiddifyNext/…`, `Hiddify/…`.
+                "hiddify",
             ],
             Format::Singbox,
         ),
@@ -283,6 +279,7 @@ mod tests {
         assert_eq!(ua("SFA/1.12.0 (Android)"), Some(Format::Singbox));
         assert_eq!(ua("SFI/1.12"), Some(Format::Singbox));
         assert_eq!(ua("HiddifyNext/2.5.7"), Some(Format::Singbox));
+        assert_eq!(ua("Hiddify/2.5.7"), Some(Format::Singbox));
         assert_eq!(ua("karing/1.1"), Some(Format::Singbox));
         assert_eq!(ua("my-sing-box-wrapper/3"), Some(Format::Singbox));
         assert_eq!(ua("v2rayNG/1.9.0"), None);
@@ -303,6 +300,83 @@ mod tests {
             Some(Format::Browser)
         );
         assert_eq!(browser("*/*"), None, "a client asking for anything");
+    }
+
+    /// Every client the default rules name, with the format it gets and, for sing-box, the
+    /// config form its core loads (`agent.rs`). User-Agents as the apps send them where their
+    /// sources show it (SFA/SFI/SFM/SFT: sing-box `docs/installation/clients/*.md`; Hiddify:
+    /// hiddify-app `lib/core/model/app_info_entity.dart`).
+    #[test]
+    fn user_agent_table() {
+        use xray::singbox::Class::{V1_10, V1_11, V1_12, V1_8};
+        const CLASH: Option<Format> = Some(Format::Clash);
+        const SINGBOX: Option<Format> = Some(Format::Singbox);
+        let widest = Some(xray::singbox::Class::WIDEST);
+        let table = [
+            ("clash-verge/v2.0.3", CLASH, None),
+            ("Clash-Verge/1.3.8", CLASH, None),
+            ("clash-nyanpasu/1.6", CLASH, None),
+            ("Clash.Meta/1.18", CLASH, None),
+            ("ClashMetaForAndroid/2.11.5.Meta", CLASH, None),
+            ("clash-meta/1.18", CLASH, None),
+            ("Clash Meta for Windows", CLASH, None),
+            ("ClashX Meta/1.3.9", CLASH, None),
+            ("FlClash/0.8.70", CLASH, None),
+            ("FlClash X/0.1", CLASH, None),
+            ("Flowvy/1.0", CLASH, None),
+            ("murge/1.0", CLASH, None),
+            ("mihomo/1.19.0", CLASH, None),
+            ("prizrak-box/1.0", CLASH, None),
+            ("koala-clash/1.0", CLASH, None),
+            ("Stash/2.4.7 Clash/1.9.0", CLASH, None),
+            ("ClashX/1.95", CLASH, None),
+            ("ClashforWindows/0.20", CLASH, None),
+            ("SFA/1.12.8 (597; sing-box 1.12.8)", SINGBOX, Some(V1_12)),
+            ("SFA/1.11.4 (523; sing-box 1.11.4)", SINGBOX, Some(V1_11)),
+            ("SFA/1.10.7 (467; sing-box 1.10.7)", SINGBOX, Some(V1_10)),
+            ("SFA/1.9.3", SINGBOX, Some(V1_8)),
+            ("SFI/1.11.0 (303; sing-box 1.11.0)", SINGBOX, Some(V1_11)),
+            (
+                "SFI/1.13.0-beta.2 (400; sing-box 1.13.0-beta.2)",
+                SINGBOX,
+                Some(V1_12),
+            ),
+            ("SFM/1.10.1 (200; sing-box 1.10.1)", SINGBOX, Some(V1_10)),
+            ("SFT/1.12.0 (10; sing-box 1.12.0)", SINGBOX, Some(V1_12)),
+            ("SFA", SINGBOX, widest),
+            ("sing-box 1.10.1", SINGBOX, Some(V1_10)),
+            ("sing-box/1.11.3", SINGBOX, Some(V1_11)),
+            ("sing-box v1.8.14", SINGBOX, Some(V1_8)),
+            ("my-singbox/1.12.0", SINGBOX, Some(V1_12)),
+            ("sing-box", SINGBOX, widest),
+            ("karing/1.1.2.606 (android)", SINGBOX, widest),
+            ("Karing/1.0", SINGBOX, widest),
+            // The app's version, not the core's: no public source maps one to the other.
+            (
+                "HiddifyNext/2.5.7 (android) like ClashMeta v2ray sing-box",
+                SINGBOX,
+                widest,
+            ),
+            ("Hiddify/2.5.7", SINGBOX, widest),
+            ("hiddify-next/0.13", SINGBOX, widest),
+            ("v2rayNG/1.9.0", None, None),
+            ("v2rayN/6.45", None, None),
+            ("Happ/1.63.1", None, None),
+            ("Streisand/1.6", None, None),
+            ("Shadowrocket/2070", None, None),
+            ("", None, None),
+        ];
+        for (agent, format, class) in table {
+            assert_eq!(ua(agent), format, "{agent}");
+            if let Some(class) = class {
+                assert_eq!(crate::agent::singbox_class(Some(agent)), class, "{agent}");
+            }
+        }
+        assert_eq!(
+            crate::agent::singbox_class(None),
+            xray::singbox::Class::WIDEST,
+            "no User-Agent"
+        );
     }
 
     #[test]

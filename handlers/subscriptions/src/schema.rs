@@ -16,7 +16,7 @@ pub fn page(item: Value) -> Value {
 pub fn export() -> Value {
     json!({
         "type": "string",
-        "description": "v2ray: standard base64 of share links, one per line (text/plain); clash: a mihomo config (text/yaml); singbox: a sing-box 1.12+ config (application/json). Headers: subscription-userinfo, profile-title, profile-update-interval, profile-web-page-url, support-url, content-disposition, etag (If-None-Match gives 304)"
+        "description": "v2ray: standard base64 of share links, one per line (text/plain); clash: a mihomo config (text/yaml); singbox: a sing-box 1.12+ config (application/json). Headers: subscription-userinfo, profile-title, profile-update-interval, profile-web-page-url, support-url, content-disposition, etag (If-None-Match gives 304), vary (the request headers the answer depends on: those the format rules read, and user-agent for singbox)"
     })
 }
 
@@ -25,16 +25,22 @@ pub fn info() -> Value {
         "type": "object",
         "properties": {
             "status": { "enum": ["active", "expired", "cancelled", "disabled", "suspended"] },
-            "statusReason": { "type": ["string", "null"] },
-            "message": { "type": ["string", "null"] },
+            "statusReason": { "type": "string", "description": "absent while active" },
+            "message": { "type": "string", "description": "why it grants nothing; absent while active" },
             "tariff": { "type": "string" },
             "trafficUsedBytes": { "type": "integer" },
-            "trafficLimitBytes": { "type": ["integer", "null"] },
-            "expiresAt": { "type": ["integer", "null"] },
-            "link": { "type": "object" },
-            "links": { "type": "array", "items": { "type": ["string", "null"] } },
+            "trafficLimitBytes": { "type": "integer", "description": "absent: unlimited" },
+            "expiresAt": { "type": "integer", "description": "epoch milliseconds; absent: never" },
+            "link": { "type": "object", "properties": {
+                "name": { "type": "string", "description": "absent for an unnamed link" },
+                "enabled": { "type": "boolean" } } },
+            "links": {
+                "type": "array", "items": { "type": "string" },
+                "description": "the names of the subscription's named links"
+            },
             "urls": { "type": "object" }
-        }
+        },
+        "description": "nothing is ever null: what there is none of is left out"
     })
 }
 

@@ -148,7 +148,7 @@ impl Connection {
 }
 
 /// Names that clash with a built-in of some client.
-const RESERVED: [&str; 10] = [
+const RESERVED: [&str; 11] = [
     "DIRECT",
     "REJECT",
     "REJECT-DROP",
@@ -159,6 +159,8 @@ const RESERVED: [&str; 10] = [
     "direct",
     "proxy",
     "auto",
+    // sing-box before 1.11 (`singbox::Class::V1_10`).
+    "dns-out",
 ];
 
 /// Makes names unique (and never a client's built-in): a repeat gets ` (2)`, ` (3)`, …; an empty

@@ -6,6 +6,7 @@
 //! client configs from the same spec ([`Connection`], then [`link`], [`clash`], [`singbox`]),
 //! so both sides agree by construction.
 
+pub mod capabilities;
 pub mod clash;
 mod client;
 mod inbound;
@@ -14,6 +15,7 @@ pub mod outbound;
 mod reality;
 pub mod singbox;
 
+pub use capabilities::{hold_back_reason, Capabilities, Missing};
 pub use client::{unique_names, Connection};
 pub use inbound::{
     Fallback, InboundSpec, Invalid, Network, Protocol, RealitySpec, Security, TlsSpec, SS_METHODS,

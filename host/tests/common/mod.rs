@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+pub mod agent;
 pub mod proxy;
 pub mod routes;
 pub mod stores;

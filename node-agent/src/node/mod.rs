@@ -18,7 +18,7 @@ use crate::credential::{account_for, email_for};
 use crate::grpc::{ApiError, CoreApi};
 use crate::proxy::config::ConfigError;
 use crate::proxy::inbound::{self, InboundError};
-use crate::proxy::{CoreConfig, CoreProcess, Flavor, Inbound, Layout};
+use crate::proxy::{capabilities, CoreConfig, CoreProcess, Flavor, Inbound, Layout};
 use crate::traffic::{Bytes, Counters, Traffic, TrafficError};
 
 mod clients;
@@ -371,20 +371,24 @@ impl Node {
     ) -> Result<(), NodeError> {
         let s = &self.settings;
         let failure = match layout {
-            Ok(layout) => {
-                let config = CoreConfig::build(&layout, s.api_port);
-                if ops.core.is_some() && ops.config.as_ref() == Some(&config) {
-                    return Ok(());
-                }
-                let check = s.data_dir.join("core.candidate.json");
-                match config.validate(&s.core_bin, s.flavor, &check).await {
-                    Ok(()) => {
-                        let _ = std::fs::remove_file(&check);
-                        return self.replace_config(ops, config, layout.inbounds).await;
+            // Before the core's test mode, which passes what the core would silently weaken.
+            Ok(layout) => match capabilities::check(&layout.inbounds, s.flavor) {
+                Err(e) => NodeError::from(ConfigError::from(e)),
+                Ok(()) => {
+                    let config = CoreConfig::build(&layout, s.api_port);
+                    if ops.core.is_some() && ops.config.as_ref() == Some(&config) {
+                        return Ok(());
                     }
-                    Err(e) => NodeError::from(e),
+                    let check = s.data_dir.join("core.candidate.json");
+                    match config.validate(&s.core_bin, s.flavor, &check).await {
+                        Ok(()) => {
+                            let _ = std::fs::remove_file(&check);
+                            return self.replace_config(ops, config, layout.inbounds).await;
+                        }
+                        Err(e) => NodeError::from(e),
+                    }
                 }
-            }
+            },
             Err(e) => e,
         };
         tracing::error!(error = %failure, "new core config not applied");

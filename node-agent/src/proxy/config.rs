@@ -23,6 +23,9 @@ pub enum ConfigError {
     Rejected(String),
     #[error("config: {0}")]
     Shape(String),
+    /// Asks for what the core lacks (it would refuse it, or silently run without it).
+    #[error("the core cannot run this config: {0}")]
+    Unsupported(#[from] super::capabilities::Unsupported),
 }
 
 /// The parts of a core config that come from outside the agent — inbounds, outbounds and

@@ -11,6 +11,7 @@ use super::state::PullState;
 use super::Shared;
 use crate::node::NodeError;
 use crate::proxy::config::ConfigError;
+use crate::proxy::Capabilities;
 
 /// Wait before a revision that failed (other than by rejection) is tried again.
 const FAILED_RETRY: Duration = Duration::from_secs(60);
@@ -103,6 +104,7 @@ impl Shared {
             agent_version: env!("CARGO_PKG_VERSION"),
             core_version: &self.settings.core_version,
             core_flavor: self.settings.flavor.name(),
+            capabilities: Capabilities::of(self.settings.flavor),
             applied_revision: p.applied,
             load: Load {
                 cpu: load.cpu.round().clamp(0.0, 100.0) as u32,
@@ -247,8 +249,11 @@ impl Shared {
             Err(e) => {
                 let rejected = matches!(
                     e,
-                    NodeError::Config(ConfigError::Rejected(_) | ConfigError::Shape(_))
-                        | NodeError::Inbounds(_)
+                    NodeError::Config(
+                        ConfigError::Rejected(_)
+                            | ConfigError::Shape(_)
+                            | ConfigError::Unsupported(_)
+                    ) | NodeError::Inbounds(_)
                 );
                 let kind = if rejected {
                     "config-rejected"

@@ -171,6 +171,7 @@ async fn register(
             agent_version: env!("CARGO_PKG_VERSION"),
             core_version: &settings.core_version,
             core_flavor: settings.flavor.name(),
+            capabilities: crate::proxy::Capabilities::of(settings.flavor),
         })
         .await?;
     let identity = Identity {

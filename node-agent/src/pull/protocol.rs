@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use crate::node::{Assignment, Clients, Desired};
 use crate::proxy::config::ConfigError;
-use crate::proxy::{inbound, Layout};
+use crate::proxy::{inbound, Capabilities, Layout};
 
 /// The protocol version this agent speaks.
 pub const PROTOCOL: u32 = 1;
@@ -20,6 +20,8 @@ pub struct Register<'a> {
     pub agent_version: &'a str,
     pub core_version: &'a str,
     pub core_flavor: &'a str,
+    /// What the core runs (added within version 1; older agents send none).
+    pub capabilities: Capabilities,
 }
 
 #[derive(Deserialize)]
@@ -37,6 +39,7 @@ pub struct Heartbeat<'a> {
     pub agent_version: &'a str,
     pub core_version: &'a str,
     pub core_flavor: &'a str,
+    pub capabilities: Capabilities,
     pub applied_revision: Option<u64>,
     pub load: Load,
     pub clients: usize,
