@@ -84,7 +84,7 @@ async fn world(backend: Backend) -> World {
         assert_eq!(r.status, 201, "{}", r.text);
         if status == "active" {
             // Its agent says it runs Xray: REALITY, gRPC and SS2022 go out.
-            common::agent::register_xray(&core, &admin, &r.str("id")).await;
+            common::agent::serving_xray(&core, &admin, &r.str("id")).await;
         }
     }
     let t = core
@@ -1024,3 +1024,138 @@ both_backends!(info_never_shows_null, |backend| async move {
         .is_some_and(|m| m.contains("disabled")));
     assert!(!off.text.contains("null"), "no nulls: {}", off.text);
 });
+
+/// Milliseconds since the epoch, as the Core's clock reads them (same machine).
+fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970");
+    i64::try_from(since.as_millis()).expect("ms fit")
+}
+
+both_backends!(
+    exports_list_only_what_the_agent_runs,
+    |backend| async move {
+        let core = start(backend).await;
+        let admin = core.admin_token().await;
+        let r = core
+            .post(
+                "/admin/nodes",
+                Some(&admin),
+                json!({ "name": "Paris", "address": "par.example.com", "status": "active",
+                        "inbounds": [{ "tag": "v", "protocol": "vless", "port": 443 }] }),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let node = r.str("id");
+        let t = core
+            .post(
+                "/admin/tariffs",
+                Some(&admin),
+                json!({ "name": "Month", "price": 0, "currency": "RUB", "durationMonths": 1 }),
+            )
+            .await;
+        let (_, _, user_id) = core.register("pat@example.com", "password-pat").await;
+        let r = core
+            .post(
+                "/admin/subscriptions",
+                Some(&admin),
+                json!({ "userId": user_id, "tariffId": t.str("id") }),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let path = format!("/sub/{}", r.body["links"][0]["uuid"].as_str().unwrap());
+        let ports = |r: Reply| -> Vec<String> {
+            assert_eq!(r.status, 200, "{}", r.text);
+            let text = unb64(&r.text);
+            ["443", "8443"]
+                .into_iter()
+                .filter(|p| text.contains(&format!("@par.example.com:{p}?")))
+                .map(str::to_string)
+                .collect()
+        };
+
+        // A node whose agent never connected, or has not confirmed its config, is not offered.
+        assert!(ports(fetch(&core, &path, &[]).await).is_empty());
+        let key = common::agent::register_xray(&core, &admin, &node).await;
+        assert!(ports(fetch(&core, &path, &[]).await).is_empty());
+        common::agent::apply_latest(&core, &key).await;
+        assert_eq!(ports(fetch(&core, &path, &[]).await), ["443"]);
+
+        // A new inbound reaches clients only once the agent runs it; a rejected config takes
+        // the node out.
+        let r = core
+            .patch(
+                &format!("/admin/nodes/{node}"),
+                Some(&admin),
+                json!({ "inbounds": [{ "tag": "v", "protocol": "vless", "port": 443 },
+                                     { "tag": "w", "protocol": "vless", "port": 8443 }] }),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let s = core
+            .post("/admin/nodes/sync", Some(&admin), json!({}))
+            .await;
+        assert_eq!(s.status, 200, "{}", s.text);
+        assert_eq!(ports(fetch(&core, &path, &[]).await), ["443"]);
+        let revision = core
+            .get(&format!("/admin/nodes/{node}"), Some(&admin))
+            .await
+            .body["revision"]
+            .as_i64()
+            .unwrap();
+        let rejected = json!({ "revision": revision, "ok": false, "error": "bad port" });
+        let r = common::agent::node_call(
+            &core,
+            reqwest::Method::POST,
+            "/node/config/applied",
+            &key,
+            Some(rejected),
+        )
+        .await;
+        assert_eq!(r.status, 204, "{}", r.text);
+        assert!(ports(fetch(&core, &path, &[]).await).is_empty());
+        common::agent::apply_latest(&core, &key).await;
+        assert_eq!(ports(fetch(&core, &path, &[]).await), ["443", "8443"]);
+
+        // The grace for silent nodes is an operator setting within bounds.
+        let settings = "/admin/subscription-settings";
+        let got = core.get(settings, Some(&admin)).await;
+        assert_eq!(got.body["silentNodeGraceSeconds"], 300, "{}", got.text);
+        let r = core
+            .patch(
+                settings,
+                Some(&admin),
+                json!({ "silentNodeGraceSeconds": 86_401 }),
+            )
+            .await;
+        assert_eq!(r.status, 400, "{}", r.text);
+        assert!(r.text.contains("silentNodeGraceSeconds"), "{}", r.text);
+
+        // Silent for 61 s (down) with a 6 s grace: still offered, then gone once the grace ends
+        // — with no change anywhere, the kept answer expires by itself.
+        let heard = now_ms() - 61_000;
+        common::exec_sql(
+            &core,
+            &format!("UPDATE nodes SET last_heartbeat_at = {heard} WHERE id = '{node}'"),
+        )
+        .await;
+        let r = core
+            .patch(
+                settings,
+                Some(&admin),
+                json!({ "silentNodeGraceSeconds": 6 }),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(ports(fetch(&core, &path, &[]).await), ["443", "8443"]);
+        tokio::time::sleep(std::time::Duration::from_millis(
+            u64::try_from(heard + 67_000 - now_ms()).unwrap_or(0) + 300,
+        ))
+        .await;
+        assert!(ports(fetch(&core, &path, &[]).await).is_empty());
+        // Its agent speaks again: offered again at once.
+        common::agent::apply_latest(&core, &key).await;
+        assert_eq!(ports(fetch(&core, &path, &[]).await), ["443", "8443"]);
+    }
+);

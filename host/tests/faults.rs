@@ -493,6 +493,8 @@ async fn export_link(core: &Core, admin: &str, user_id: &str) -> String {
         )
         .await;
     assert_eq!(r.status, 201, "node: {}", r.text);
+    // Exports list only what the node's agent confirmed running.
+    common::agent::serving_xray(core, admin, &r.str("id")).await;
     let t = core
         .post(
             "/admin/tariffs",

@@ -30,6 +30,8 @@ async fn subscribed(backend: Backend) -> Sub {
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
+    // Exports list only what the node's agent confirmed running.
+    common::agent::serving_xray(&core, &admin, &r.str("id")).await;
     let t = core
         .post(
             "/admin/tariffs",

@@ -224,6 +224,7 @@ async fn measure_formats(settings: &Settings, core: &Core) -> anyhow::Result<Vec
 async fn prepare(core: &Core, settings: &Settings) -> anyhow::Result<Arc<Vec<String>>> {
     let mut db = core.connect_database("subscriptions").await?;
     let admin = core.admin_token(settings).await?;
+    let mut node_keys = Vec::with_capacity(NODES);
     for i in 1..=NODES {
         let keys = call(
             core,
@@ -247,7 +248,7 @@ async fn prepare(core: &Core, settings: &Settings) -> anyhow::Result<Arc<Vec<Str
         )
         .await?;
         let id = created["id"].as_str().context("POST /admin/nodes: no id")?;
-        register_as_xray(core, &admin, id).await?;
+        node_keys.push(register_as_xray(core, &admin, id).await?);
     }
     // The node-change outbox the creations wrote is processed now, before there are clients,
     // so the `revisions` job has nothing left to build while the load runs.
@@ -257,6 +258,21 @@ async fn prepare(core: &Core, settings: &Settings) -> anyhow::Result<Arc<Vec<Str
         "/admin/nodes/sync",
         Some(&admin),
         Some(&json!({})),
+        200,
+    )
+    .await?;
+    // Exports list only what agents confirmed running, on nodes heard from lately: each node
+    // applies its config as an agent does, and, as these agents fall silent after it, the
+    // operator's grace for silent nodes is the longest, so every answer keeps its 30 entries.
+    for key in &node_keys {
+        apply_latest(core, key).await?;
+    }
+    call(
+        core,
+        Method::PATCH,
+        "/admin/subscription-settings",
+        Some(&admin),
+        Some(&json!({ "silentNodeGraceSeconds": 86_400 })),
         200,
     )
     .await?;
@@ -276,9 +292,65 @@ async fn prepare(core: &Core, settings: &Settings) -> anyhow::Result<Arc<Vec<Str
     Ok(Arc::new(uuids))
 }
 
+/// A call of the private node API as the agent with `key`, which must answer `expected`; its
+/// body.
+async fn as_agent(
+    core: &Core,
+    key: &str,
+    method: Method,
+    path: &str,
+    body: Option<&Value>,
+    expected: u16,
+) -> anyhow::Result<Bytes> {
+    let mut target = core.target(path, None);
+    target.node_key = Some(key.to_string());
+    let (status, bytes) = load::once(&target, method.clone(), body, CALL_TIMEOUT)
+        .await
+        .with_context(|| format!("{method} {path}"))?;
+    ensure!(
+        status.as_u16() == expected,
+        "{method} {path} answered {status}: {}",
+        String::from_utf8_lossy(&bytes)
+    );
+    Ok(bytes)
+}
+
+/// What an agent does with a built config: says it is alive, fetches the latest revision and
+/// confirms running it.
+async fn apply_latest(core: &Core, key: &str) -> anyhow::Result<()> {
+    let heartbeat = json!({ "protocol": 1, "status": "Running", "agentVersion": "bench" });
+    as_agent(
+        core,
+        key,
+        Method::POST,
+        "/node/heartbeat",
+        Some(&heartbeat),
+        200,
+    )
+    .await?;
+    let config = as_agent(core, key, Method::GET, "/node/config/latest", None, 200).await?;
+    let config: Value =
+        serde_json::from_slice(&config).context("GET /node/config/latest: not JSON")?;
+    let revision = config["revision"]
+        .as_i64()
+        .context("GET /node/config/latest: no revision")?;
+    let applied = json!({ "revision": revision, "ok": true });
+    as_agent(
+        core,
+        key,
+        Method::POST,
+        "/node/config/applied",
+        Some(&applied),
+        204,
+    )
+    .await?;
+    Ok(())
+}
+
 /// Registers node `id` as its agent would on Xray, with the capability report that lets its
-/// REALITY and gRPC inbounds out (a node whose core never said what it runs holds them back).
-async fn register_as_xray(core: &Core, admin: &str, id: &str) -> anyhow::Result<()> {
+/// REALITY and gRPC inbounds out (a node whose core never said what it runs holds them back);
+/// the node key.
+async fn register_as_xray(core: &Core, admin: &str, id: &str) -> anyhow::Result<String> {
     let code = call(
         core,
         Method::POST,
@@ -302,7 +374,7 @@ async fn register_as_xray(core: &Core, admin: &str, id: &str) -> anyhow::Result<
             "shadowsocksMethods": ["aes-128-gcm", "aes-256-gcm", "chacha20-ietf-poly1305"]
         }
     });
-    call(
+    let registered = call(
         core,
         Method::POST,
         "/node/register",
@@ -311,7 +383,10 @@ async fn register_as_xray(core: &Core, admin: &str, id: &str) -> anyhow::Result<
         201,
     )
     .await?;
-    Ok(())
+    let key = registered["key"]
+        .as_str()
+        .context("POST /node/register: no key")?;
+    Ok(key.to_string())
 }
 
 /// Node `i`: VLESS REALITY with vision over TCP, VMess over WebSocket with TLS, Trojan over

@@ -25,6 +25,9 @@ pub struct Built {
     pub body: String,
     pub hash: String,
     pub clients: i64,
+    /// The inbound specs the body was built from (JSON): what exports list once the node's agent
+    /// confirms this revision.
+    pub inbounds: String,
 }
 
 fn push_json_str(out: &mut String, s: &str) {
@@ -148,8 +151,12 @@ pub fn build(db: &impl Executor, node: &Node) -> Result<Built, ApiError> {
     body.push_str("],");
     body.push_str(&rest);
     body.push('}');
+    // The specs count too: a change only clients see (a REALITY short id, an SNI) must make a
+    // revision, or exports would never learn of it.
+    let specs = serde_json::to_string(&live).map_err(ApiError::internal)?;
     let total = clients_hash
         .wrapping_add(xxh3_128(rest.as_bytes()))
+        .wrapping_add(xxh3_128(specs.as_bytes()))
         .wrapping_add(clients as u128);
     let mut hash = String::with_capacity(32);
     let _ = write!(hash, "{total:032x}");
@@ -157,6 +164,7 @@ pub fn build(db: &impl Executor, node: &Node) -> Result<Built, ApiError> {
         body,
         hash,
         clients,
+        inbounds: specs,
     })
 }
 

@@ -260,6 +260,18 @@ pub fn heartbeat(req: &Request) -> Result<Response, ApiError> {
             text(&ops).into(),
         ],
     )?;
+    let listed = match applied.filter(|r| Some(*r) != node.applied_revision) {
+        Some(revision) => take_applied_inbounds(&Pool, &node.id, revision)?,
+        None => false,
+    };
+    // A node silent past HEARTBEAT_STALE_MS may have left exports (after the operator's grace,
+    // subscriptions' catalog); speaking again brings it back. Rare, so a spare move is cheap.
+    let was_silent = node
+        .last_heartbeat_at
+        .is_none_or(|at| now - at > model::HEARTBEAT_STALE_MS);
+    if listed || was_silent {
+        Pool.content_changed();
+    }
     response::json(200, &json!({ "revision": node.revision, "ops": ops }))
 }
 
@@ -328,10 +340,17 @@ pub fn applied(req: &Request) -> Result<Response, ApiError> {
     }
     let now = clock::now_ms();
     if body.ok {
-        db::execute(
+        let tx = db::begin()?;
+        tx.execute(
             "UPDATE nodes SET applied_revision = $2, sync_error = NULL, sync_at = $3 WHERE id = $1",
             &[node.id.as_str().into(), body.revision.into(), now.into()],
         )?;
+        let listed = take_applied_inbounds(&tx, &node.id, body.revision)?;
+        // A node whose config had been rejected is active again: exports list it again.
+        if listed || node.sync_error.is_some() {
+            tx.content_changed();
+        }
+        tx.commit()?;
     } else {
         let error = short(body.error, ERROR_MAX)
             .filter(|e| !e.is_empty())
@@ -342,9 +361,33 @@ pub fn applied(req: &Request) -> Result<Response, ApiError> {
             &[node.id.as_str().into(), error.as_str().into(), now.into()],
         )?;
         keep_error(&tx, &node.id, "config-rejected", &error, now, now)?;
+        // The node is in error now (model::Node::effective_status): exports leave it out.
+        tx.content_changed();
         tx.commit()?;
     }
     response::no_content()
+}
+
+/// Makes the inbounds of `revision` the ones exports list for the node, when that revision is
+/// the stored one. True when the list changed. Only the latest revision's specs are kept
+/// (`node_configs` has one row per node): an agent confirming an older one — it fetched it just
+/// before a newer was built — leaves the last confirmed list, and its next confirmation, of the
+/// newer revision, brings the list up to date. A revision that changed only clients leaves the
+/// list as it was, so a new subscriber never churns every export.
+fn take_applied_inbounds(
+    db: &impl Executor,
+    node_id: &str,
+    revision: i64,
+) -> Result<bool, ApiError> {
+    let changed = db.execute(
+        "UPDATE nodes SET applied_inbounds = (SELECT c.inbounds FROM node_configs c \
+         WHERE c.node_id = $1 AND c.revision = $2) \
+         WHERE id = $1 AND EXISTS (SELECT 1 FROM node_configs c \
+         WHERE c.node_id = $1 AND c.revision = $2 \
+         AND (nodes.applied_inbounds IS NULL OR c.inbounds <> nodes.applied_inbounds))",
+        &[node_id.into(), revision.into()],
+    )?;
+    Ok(changed > 0)
 }
 
 #[derive(Deserialize)]

@@ -252,16 +252,17 @@ pub fn rebuild(id: &str, now: i64) -> Result<bool, ApiError> {
             continue;
         };
         tx.execute(
-            "INSERT INTO node_configs (node_id, revision, body, clients, built_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (node_id) DO UPDATE SET \
+            "INSERT INTO node_configs (node_id, revision, body, clients, built_at, inbounds) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (node_id) DO UPDATE SET \
              revision = excluded.revision, body = excluded.body, clients = excluded.clients, \
-             built_at = excluded.built_at",
+             built_at = excluded.built_at, inbounds = excluded.inbounds",
             &[
                 node.id.as_str().into(),
                 revision.into(),
                 built.body.into(),
                 built.clients.into(),
                 now.into(),
+                built.inbounds.into(),
             ],
         )?;
         tx.commit()?;

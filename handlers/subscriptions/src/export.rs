@@ -6,13 +6,14 @@
 //! the format rules read and, for sing-box, User-Agent; `Vary` names them) — without running
 //! this component, until the epoch moves (anything users are shown changed:
 //! `nexuma_sdk::cache`), the subscription's used traffic is counted again (its traffic stamp,
-//! for `subscription-userinfo`), or [`TTL_MS`] passes. The host also answers
+//! for `subscription-userinfo`), [`TTL_MS`] passes, or a listed node would fall silent past its
+//! grace (`catalog`: silence moves no epoch). The host also answers
 //! `If-None-Match` from the `ETag`.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use nexuma_sdk::db::Pool;
-use nexuma_sdk::{cache, html, id, log, settings as core, ApiError, Request, Response};
+use nexuma_sdk::{cache, clock, html, id, log, settings as core, ApiError, Request, Response};
 use xxhash_rust::xxh3::xxh3_128;
 
 use xray::singbox::Class as SingboxClass;
@@ -93,7 +94,11 @@ pub fn get(req: &Request) -> Result<Response, ApiError> {
     }
     // `subscription-userinfo` shows the used traffic, which moves without the epoch.
     match cache::traffic_stamp(&view.subscription_id) {
-        Ok(stamp) => epoch.keep_answer_showing(vary, TTL_MS, Some(&stamp)),
+        Ok(stamp) => {
+            // Silence moves no epoch: the answer goes when the catalog would list less.
+            let ttl = catalog.answer_ttl_ms(clock::now_ms(), TTL_MS);
+            epoch.keep_answer_showing(vary, ttl, Some(&stamp))
+        }
         Err(e) => log::warn("answer not kept", &[("error", &e.message)]),
     }
     Ok(answer.respond())

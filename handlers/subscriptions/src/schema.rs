@@ -87,7 +87,9 @@ pub fn settings() -> Value {
         "profileTitle": { "type": "string", "maxLength": 100 },
         "updateIntervalHours": { "type": "integer", "minimum": 1, "maximum": 720 },
         "supportUrl": { "type": ["string", "null"] },
-        "webPageUrl": { "type": ["string", "null"] } } })
+        "webPageUrl": { "type": ["string", "null"] },
+        "silentNodeGraceSeconds": { "type": "integer", "minimum": 0, "maximum": 86400, "default": 300,
+            "description": "how long exports keep listing a node whose agent went silent, counted from when it counts as down (60 s after its last heartbeat)" } } })
 }
 
 fn source_fields() -> Value {

@@ -19,6 +19,18 @@ pub struct Settings {
     pub support_url: Option<String>,
     /// `profile-web-page-url`; when unset, the subscription's own `/info` address.
     pub web_page_url: Option<String>,
+    /// How long exports keep a node whose agent went silent, past the 60 s after which it counts
+    /// as down: a short heartbeat gap then does not change every client's config.
+    #[serde(default = "default_grace")]
+    pub silent_node_grace_seconds: u32,
+}
+
+/// The grace period for silent nodes, by default (settings stored before it existed get it too).
+const DEFAULT_GRACE_SECONDS: u32 = 300;
+const GRACE_MAX_SECONDS: u32 = 86_400;
+
+fn default_grace() -> u32 {
+    DEFAULT_GRACE_SECONDS
 }
 
 impl Default for Settings {
@@ -28,6 +40,7 @@ impl Default for Settings {
             update_interval_hours: 12,
             support_url: None,
             web_page_url: None,
+            silent_node_grace_seconds: DEFAULT_GRACE_SECONDS,
         }
     }
 }
@@ -78,6 +91,7 @@ struct Patch {
     support_url: Option<Option<String>>,
     #[serde(default, deserialize_with = "nexuma_sdk::present")]
     web_page_url: Option<Option<String>>,
+    silent_node_grace_seconds: Option<u32>,
 }
 
 pub fn patch(req: &Request) -> Result<Response, ApiError> {
@@ -96,6 +110,9 @@ pub fn patch(req: &Request) -> Result<Response, ApiError> {
     if let Some(v) = body.web_page_url {
         s.web_page_url = v.filter(|v| !v.trim().is_empty());
     }
+    if let Some(v) = body.silent_node_grace_seconds {
+        s.silent_node_grace_seconds = v;
+    }
     if s.profile_title.is_empty()
         || s.profile_title.chars().count() > 100
         || s.profile_title.chars().any(char::is_control)
@@ -109,6 +126,12 @@ pub fn patch(req: &Request) -> Result<Response, ApiError> {
         return Err(ApiError::validation(
             "updateIntervalHours",
             "must be from 1 to 720",
+        ));
+    }
+    if s.silent_node_grace_seconds > GRACE_MAX_SECONDS {
+        return Err(ApiError::validation(
+            "silentNodeGraceSeconds",
+            format!("must be from 0 to {GRACE_MAX_SECONDS}"),
         ));
     }
     http_url("supportUrl", &s.support_url)?;

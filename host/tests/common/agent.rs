@@ -50,3 +50,61 @@ pub async fn register_with(core: &Core, admin: &str, node: &str, report: Value) 
 pub async fn register_xray(core: &Core, admin: &str, node: &str) -> String {
     register_with(core, admin, node, xray_report()).await
 }
+
+/// A call of the private node API with `key`.
+pub async fn node_call(
+    core: &Core,
+    method: reqwest::Method,
+    path: &str,
+    key: &str,
+    body: Option<Value>,
+) -> super::Reply {
+    let mut req = core
+        .client
+        .request(method, core.url(path))
+        .header("x-node-auth-key", key);
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    super::Reply::from(req.send().await.expect("request")).await
+}
+
+/// Does what an agent on Xray does once its node's config is built: says it is alive, fetches
+/// the latest revision and confirms running it (exports list only confirmed inbounds of nodes
+/// whose agent speaks). The confirmed revision.
+pub async fn apply_latest(core: &Core, key: &str) -> i64 {
+    let mut hb = json!({ "protocol": 1, "status": "Running", "agentVersion": "0.1.0" });
+    for (k, v) in xray_report().as_object().expect("a report object") {
+        hb[k] = v.clone();
+    }
+    let r = node_call(
+        core,
+        reqwest::Method::POST,
+        "/node/heartbeat",
+        key,
+        Some(hb),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let config = node_call(core, reqwest::Method::GET, "/node/config/latest", key, None).await;
+    assert_eq!(config.status, 200, "{}", config.text);
+    let revision = config.body["revision"].as_i64().expect("a revision");
+    let body = json!({ "revision": revision, "ok": true });
+    let r = node_call(
+        core,
+        reqwest::Method::POST,
+        "/node/config/applied",
+        key,
+        Some(body),
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    revision
+}
+
+/// Registers `node`'s agent as one on Xray and has it apply its config; the node key.
+pub async fn serving_xray(core: &Core, admin: &str, node: &str) -> String {
+    let key = register_xray(core, admin, node).await;
+    apply_latest(core, &key).await;
+    key
+}
