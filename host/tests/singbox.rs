@@ -98,11 +98,16 @@ both_backends!(
             ("SFM/1.10.7 (250; sing-box 1.10.7)", "1.10"),
             ("sing-box 1.10.1", "1.10"),
             ("SFA/1.9.3 (380; sing-box 1.9.3)", "1.8"),
-            // Versions the User-Agent does not name: the widest form.
+            // Hiddify release lines whose pinned core its sources show (agent.rs).
             (
                 "HiddifyNext/2.5.7 (android) like ClashMeta v2ray sing-box",
-                "1.11",
+                "1.8",
             ),
+            (
+                "HiddifyNext/4.1.2 (android) like ClashMeta v2ray sing-box",
+                "1.12",
+            ),
+            // Versions the User-Agent does not name: the widest form.
             ("Hiddify/2.5.7", "1.11"),
             ("karing/1.1.2.606", "1.11"),
         ] {

@@ -89,7 +89,7 @@ pub fn defaults() -> Vec<Rule> {
             Op::Prefix,
             &[
                 "sfa", "sfi", "sfm", "sft", "karing",
-                // Hiddify reads sing-box: `HiddifyNext/…`, `Hiddify/…`.
+                // Hiddify reads sing-box: `HiddifyNext/…` (and `HiddifyNextX/…`).
                 "hiddify",
             ],
             Format::Singbox,
@@ -351,12 +351,65 @@ mod tests {
             ("sing-box", SINGBOX, widest),
             ("karing/1.1.2.606 (android)", SINGBOX, widest),
             ("Karing/1.0", SINGBOX, widest),
-            // The app's version, not the core's: no public source maps one to the other.
+            // Hiddify names the app's version; `agent::HIDDIFY_CORES` maps its release lines to
+            // the core each pins (hiddify-app `dependencies.properties`, hiddify-core `go.mod`).
             (
                 "HiddifyNext/2.5.7 (android) like ClashMeta v2ray sing-box",
                 SINGBOX,
+                Some(V1_8),
+            ),
+            (
+                "HiddifyNext/2.5.1 (windows) like ClashMeta v2ray sing-box",
+                SINGBOX,
+                Some(V1_8),
+            ),
+            (
+                "HiddifyNext/2.0.5 (linux) like ClashMeta v2ray sing-box",
+                SINGBOX,
+                Some(V1_8),
+            ),
+            (
+                "HiddifyNext/1.5.2 (ios) like ClashMeta v2ray sing-box",
+                SINGBOX,
+                Some(V1_8),
+            ),
+            (
+                "HiddifyNext/0.14.20 (android) like ClashMeta v2ray sing-box",
+                SINGBOX,
+                Some(V1_8),
+            ),
+            ("HiddifyNext/0.10.0 (macos)", SINGBOX, Some(V1_8)),
+            ("HiddifyNext/0.1.0 (android)", SINGBOX, Some(V1_8)),
+            (
+                "HiddifyNext/4.0.4 (android) like ClashMeta v2ray sing-box",
+                SINGBOX,
+                Some(V1_12),
+            ),
+            (
+                "HiddifyNext/4.1.2 (windows) like ClashMeta v2ray sing-box",
+                SINGBOX,
+                Some(V1_12),
+            ),
+            (
+                "HiddifyNextX/4.1.2 (android) like ClashMeta v2ray sing-box",
+                SINGBOX,
+                Some(V1_12),
+            ),
+            // Between and past the verified lines (no 2.6–3.x release; 4.2+ not yet seen): the
+            // widest form.
+            (
+                "HiddifyNext/3.0.0 (android) like ClashMeta v2ray sing-box",
+                SINGBOX,
                 widest,
             ),
+            (
+                "HiddifyNext/4.2.0 (android) like ClashMeta v2ray sing-box",
+                SINGBOX,
+                widest,
+            ),
+            ("HiddifyNext/5.0.0", SINGBOX, widest),
+            ("HiddifyNext", SINGBOX, widest),
+            // Not a form any Hiddify release sends: the widest form.
             ("Hiddify/2.5.7", SINGBOX, widest),
             ("hiddify-next/0.13", SINGBOX, widest),
             ("v2rayNG/1.9.0", None, None),
