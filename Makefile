@@ -12,7 +12,7 @@ HOST_TARGET := $(shell rustc -vV | sed -n 's/^host: //p')
 COMPONENTS := auth manager billing nodes subscriptions
 TEST_COMPONENTS := probe overlap
 
-.PHONY: run test bench handlers handlers-unit toolchain lint fmt clean v2ray chromium
+.PHONY: run test deploy-check bench handlers handlers-unit toolchain lint fmt clean v2ray chromium
 
 toolchain:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
@@ -40,6 +40,13 @@ handlers-unit:
 
 test: handlers v2ray chromium handlers-unit
 	cargo test --workspace --locked -- --test-threads=4
+	.ci/deploy-check
+
+# Compose files, variable names, systemd units, install.sh into a temporary root (uses the
+# binaries `cargo test` built under target/debug).
+deploy-check:
+	cargo build --locked -p nexuma-host -p nexuma-node
+	.ci/deploy-check
 
 # Core figures first (the file is rewritten), then the node agent's section is appended.
 bench: handlers v2ray

@@ -22,6 +22,8 @@ pub struct Core {
     pub registry: Registry,
     /// Answers components let the host keep.
     pub responses: ResponseCache,
+    /// HTTPS certificate and key, when `TLS_CERT_FILE`/`TLS_KEY_FILE` are set.
+    pub tls: Option<crate::tls::Tls>,
 }
 
 /// How long start-up waits for the database (e.g. a compose stack still starting).
@@ -83,6 +85,8 @@ pub async fn capabilities(config: &Config) -> anyhow::Result<Capabilities> {
 
 impl Core {
     pub async fn start(config: Config) -> anyhow::Result<Arc<Core>> {
+        // First: a bad certificate should stop the start before any store is touched.
+        let tls = config.tls.as_ref().map(crate::tls::Tls::load).transpose()?;
         let caps = Arc::new(capabilities(&config).await?);
         let runtime = Runtime::new(config.limits.clone(), config.cache_dir.clone())?;
         let set = registry::load_dir(&runtime, &caps, &config.components_dir)
@@ -94,12 +98,14 @@ impl Core {
                 )
             })?;
         let responses = ResponseCache::new(config.response_cache_bytes);
+        crate::metrics::announce(&config.metrics);
         Ok(Arc::new(Core {
             responses,
             config,
             caps,
             runtime,
             registry: Registry::new(set),
+            tls,
         }))
     }
 

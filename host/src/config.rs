@@ -71,9 +71,32 @@ pub struct Config {
     pub max_connections: usize,
     /// Reverse proxies whose `X-Forwarded-For` is believed when telling the client's address.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// `TLS_CERT_FILE` and `TLS_KEY_FILE`: serve HTTPS on `PORT` (both or neither).
+    pub tls: Option<TlsFiles>,
     pub limits: ComponentLimits,
     /// Memory for answers components let the host keep (`RESPONSE_CACHE_MB`; 0 turns it off).
     pub response_cache_bytes: u64,
+    /// Who may read `/metrics` (`METRICS_TOKEN`, `NODE_ENV`).
+    pub metrics: MetricsAccess,
+}
+
+/// Who may read `/metrics`: it tells traffic, routes and failures, so production hides it
+/// unless `METRICS_TOKEN` is set; development keeps it open for local scraping.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MetricsAccess {
+    Open,
+    /// `Authorization: Bearer <token>` required.
+    Bearer(String),
+    /// Answered 404, as if there were no such route.
+    Hidden,
+}
+
+fn metrics_access(env: &impl Env, production: bool) -> MetricsAccess {
+    match env.var("METRICS_TOKEN") {
+        Some(token) => MetricsAccess::Bearer(token),
+        None if production => MetricsAccess::Hidden,
+        None => MetricsAccess::Open,
+    }
 }
 
 /// Per-request bounds on a component instance.
@@ -119,7 +142,7 @@ impl Config {
         let port = parse(env, "PORT", 3000)?;
         let config = Config {
             port,
-            public_url: public_url(env, port)?,
+            public_url: public_url(env, port, env.var("TLS_CERT_FILE").is_some())?,
             bind: env.var("BIND").unwrap_or_else(|| "0.0.0.0".into()),
             production,
             database: database_target(env, &data_dir)?,
@@ -143,6 +166,7 @@ impl Config {
             body_read_timeout: Duration::from_millis(parse(env, "BODY_READ_TIMEOUT_MS", 15_000)?),
             max_connections: parse(env, "MAX_CONNECTIONS", 4096)?,
             trusted_proxies: trusted_proxies(env)?,
+            tls: tls_files(env)?,
             limits: ComponentLimits {
                 memory_bytes: parse::<usize>(env, "COMPONENT_MEMORY_MB", 64)? * 1024 * 1024,
                 timeout: Duration::from_millis(parse(env, "COMPONENT_TIMEOUT_MS", 10_000)?),
@@ -151,6 +175,7 @@ impl Config {
             },
             response_cache_bytes: parse::<u64>(env, "RESPONSE_CACHE_MB", 64)?
                 .saturating_mul(1024 * 1024),
+            metrics: metrics_access(env, production),
         };
         config.check()?;
         Ok(config)
@@ -362,9 +387,10 @@ fn kv_target(env: &impl Env) -> Result<KvTarget, ConfigError> {
     Ok(KvTarget::Memory)
 }
 
-fn public_url(env: &impl Env, port: u16) -> Result<String, ConfigError> {
+fn public_url(env: &impl Env, port: u16, https: bool) -> Result<String, ConfigError> {
     let Some(raw) = env.var("PUBLIC_URL") else {
-        return Ok(format!("http://localhost:{port}"));
+        let scheme = if https { "https" } else { "http" };
+        return Ok(format!("{scheme}://localhost:{port}"));
     };
     let url = url::Url::parse(raw.trim()).map_err(|e| ConfigError::Invalid {
         name: "PUBLIC_URL",
@@ -377,6 +403,33 @@ fn public_url(env: &impl Env, port: u16) -> Result<String, ConfigError> {
         });
     }
     Ok(url.as_str().trim_end_matches('/').to_string())
+}
+
+/// PEM files of the Core's certificate chain and private key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Both files or neither: one alone is most likely a typo, and serving plain HTTP then would
+/// hide it.
+fn tls_files(env: &impl Env) -> Result<Option<TlsFiles>, ConfigError> {
+    match (env.var("TLS_CERT_FILE"), env.var("TLS_KEY_FILE")) {
+        (None, None) => Ok(None),
+        (Some(cert), Some(key)) => Ok(Some(TlsFiles {
+            cert: PathBuf::from(cert),
+            key: PathBuf::from(key),
+        })),
+        (Some(_), None) => Err(ConfigError::Invalid {
+            name: "TLS_KEY_FILE",
+            reason: "missing while TLS_CERT_FILE is set; HTTPS needs both".into(),
+        }),
+        (None, Some(_)) => Err(ConfigError::Invalid {
+            name: "TLS_CERT_FILE",
+            reason: "missing while TLS_KEY_FILE is set; HTTPS needs both".into(),
+        }),
+    }
 }
 
 fn trusted_proxies(env: &impl Env) -> Result<Vec<std::net::IpAddr>, ConfigError> {
@@ -488,6 +541,33 @@ mod tests {
             dev.jwt_secret.is_none(),
             "development generates its secrets"
         );
+    }
+
+    #[test]
+    fn metrics_are_hidden_in_production_unless_a_token_is_set() {
+        let long = "x".repeat(40);
+        let other = "y".repeat(40);
+        let prod = [
+            ("NODE_ENV", "production"),
+            ("JWT_SECRET", long.as_str()),
+            ("JWT_REFRESH_SECRET", other.as_str()),
+        ];
+        assert_eq!(
+            Config::from_env(&prod).expect("valid").metrics,
+            MetricsAccess::Hidden
+        );
+        let with_token = [
+            ("NODE_ENV", "production"),
+            ("JWT_SECRET", long.as_str()),
+            ("JWT_REFRESH_SECRET", other.as_str()),
+            ("METRICS_TOKEN", "scrape-me"),
+        ];
+        assert_eq!(
+            Config::from_env(&with_token).expect("valid").metrics,
+            MetricsAccess::Bearer("scrape-me".into())
+        );
+        let dev = Config::from_env(&[("NODE_ENV", "development")]).expect("valid");
+        assert_eq!(dev.metrics, MetricsAccess::Open);
     }
 
     #[test]

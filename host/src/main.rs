@@ -34,6 +34,10 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Write a consistent snapshot of the database to FILE (JSON lines; safe while serving).
+    Backup { file: std::path::PathBuf },
+    /// Restore FILE into an empty database (migrations are applied first).
+    Restore { file: std::path::PathBuf },
     /// Manage administrator accounts.
     Admin {
         #[command(subcommand)]
@@ -78,6 +82,8 @@ async fn main() -> anyhow::Result<()> {
     let config = Config::from_env(&ProcessEnv)?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
+        Command::Backup { file } => run_backup(&config, &file).await,
+        Command::Restore { file } => run_restore(&config, &file).await,
         Command::Migrate => {
             app::open_database(&config).await?;
             tracing::info!(database = %config.describe_stores().0, "migrations applied");
@@ -103,6 +109,28 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Opens the database without migrating it: the Core serving it may be older than this binary.
+async fn run_backup(config: &Config, file: &std::path::Path) -> anyhow::Result<()> {
+    let db = nexuma_host::iface::db::Database::open(&config.database)
+        .context("cannot open the database")?;
+    let summary = nexuma_host::backup::backup(&db, file)
+        .await
+        .with_context(|| format!("backup to {} failed", file.display()))?;
+    tracing::info!(file = %file.display(), tables = summary.tables, rows = summary.rows,
+        migration = summary.migration, "backup written");
+    Ok(())
+}
+
+async fn run_restore(config: &Config, file: &std::path::Path) -> anyhow::Result<()> {
+    let db = app::open_database(config).await?;
+    let summary = nexuma_host::backup::restore(&db, file)
+        .await
+        .with_context(|| format!("restore from {} failed", file.display()))?;
+    tracing::info!(file = %file.display(), tables = summary.tables, rows = summary.rows,
+        migration = summary.migration, "backup restored");
+    Ok(())
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
@@ -139,7 +167,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// SIGHUP loads the components folder again and swaps the new set in atomically.
+/// SIGHUP loads the components folder again and swaps the new set in atomically, and re-reads
+/// the TLS certificate and key (a renewal).
 fn spawn_reload_on_sighup(core: Arc<Core>) -> anyhow::Result<()> {
     let mut hup = signal(SignalKind::hangup())?;
     tokio::spawn(async move {
@@ -148,6 +177,15 @@ fn spawn_reload_on_sighup(core: Arc<Core>) -> anyhow::Result<()> {
                 Ok(count) => tracing::info!(components = count, "components reloaded"),
                 Err(e) => {
                     tracing::error!(error = %e, "reload failed; the previous components keep serving")
+                }
+            }
+            if let Some(tls) = &core.tls {
+                match tls.reload() {
+                    Ok(()) => tracing::info!("TLS certificate reloaded"),
+                    Err(e) => tracing::error!(
+                        error = %e,
+                        "TLS reload failed; the previous certificate keeps serving"
+                    ),
                 }
             }
         }

@@ -161,3 +161,84 @@ pub fn render() -> String {
     }
     String::from_utf8(out).unwrap_or_default()
 }
+
+/// What `/metrics` answers a request under `access`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Gate {
+    Serve,
+    /// No or a wrong bearer token: 401.
+    Unauthorized,
+    /// Production without `METRICS_TOKEN`: 404, as if the route did not exist.
+    Hidden,
+}
+
+pub fn gate(access: &crate::config::MetricsAccess, headers: &http::HeaderMap) -> Gate {
+    use crate::config::MetricsAccess;
+    match access {
+        MetricsAccess::Open => Gate::Serve,
+        MetricsAccess::Hidden => Gate::Hidden,
+        MetricsAccess::Bearer(token) => {
+            let presented = headers
+                .get(http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .unwrap_or("");
+            if same_secret(presented, token) {
+                Gate::Serve
+            } else {
+                Gate::Unauthorized
+            }
+        }
+    }
+}
+
+/// Compares the SHA-256 digests byte by byte without stopping early, so the time taken says
+/// nothing about how much of the token was right (nor its length).
+fn same_secret(presented: &str, expected: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    let a = Sha256::digest(presented.as_bytes());
+    let b = Sha256::digest(expected.as_bytes());
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
+/// One line at start saying who may read `/metrics` and how to change it.
+pub fn announce(access: &crate::config::MetricsAccess) {
+    use crate::config::MetricsAccess;
+    match access {
+        MetricsAccess::Open => tracing::info!("/metrics is open (development)"),
+        MetricsAccess::Bearer(_) => {
+            tracing::info!("/metrics requires Authorization: Bearer <METRICS_TOKEN>")
+        }
+        MetricsAccess::Hidden => tracing::info!(
+            "/metrics is off in production (404): set METRICS_TOKEN and scrape with \
+             Authorization: Bearer <token> to enable it"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod gate_tests {
+    use super::*;
+    use crate::config::MetricsAccess;
+
+    #[test]
+    fn only_the_exact_bearer_token_opens_metrics() {
+        let access = MetricsAccess::Bearer("s3cret".into());
+        let mut headers = http::HeaderMap::new();
+        assert_eq!(gate(&access, &headers), Gate::Unauthorized);
+        headers.insert(
+            http::header::AUTHORIZATION,
+            "Bearer s3cre".parse().expect("hv"),
+        );
+        assert_eq!(gate(&access, &headers), Gate::Unauthorized);
+        headers.insert(
+            http::header::AUTHORIZATION,
+            "Bearer s3cret".parse().expect("hv"),
+        );
+        assert_eq!(gate(&access, &headers), Gate::Serve);
+        assert_eq!(gate(&MetricsAccess::Hidden, &headers), Gate::Hidden);
+    }
+}

@@ -11,7 +11,8 @@ use http::header::IF_NONE_MATCH;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Body as _, Incoming};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder as AutoBuilder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
@@ -38,9 +39,7 @@ pub async fn serve(
 ) {
     let cors = cors_layer(&core.config.cors_origins);
     let graceful = GracefulShutdown::new();
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30));
+    let http = Arc::new(connection_builder());
     // Past the cap, connections wait in the kernel's listen queue rather than each holding
     // memory and a task here.
     let slots = Arc::new(tokio::sync::Semaphore::new(core.config.max_connections));
@@ -65,6 +64,7 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        let tls = core.tls.as_ref().map(crate::tls::Tls::acceptor);
         let core = Arc::clone(&core);
         let service = ServiceBuilder::new()
             .layer(cors.clone())
@@ -72,10 +72,25 @@ pub async fn serve(
                 let core = Arc::clone(&core);
                 async move { Ok::<_, Infallible>(handle(core, peer, req).await) }
             }));
-        let conn = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
-        let conn = graceful.watch(conn);
+        let service = TowerToHyperService::new(service);
+        let http = Arc::clone(&http);
+        let watcher = graceful.watcher();
+        // The handshake runs in the connection's task so a slow client never stalls accepting.
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let served = match tls {
+                None => {
+                    let conn = http.serve_connection(TokioIo::new(stream), service);
+                    watcher.watch(conn).await
+                }
+                Some(acceptor) => match handshake(&acceptor, stream).await {
+                    Ok(stream) => {
+                        let conn = http.serve_connection(TokioIo::new(stream), service);
+                        watcher.watch(conn).await
+                    }
+                    Err(e) => Err(e.into()),
+                },
+            };
+            if let Err(e) = served {
                 tracing::debug!(error = %e, %peer, "connection closed with an error");
             }
             drop(slot);
@@ -88,6 +103,28 @@ pub async fn serve(
     {
         tracing::warn!("some requests were still open after 30 s");
     }
+}
+
+/// How long a client may take to finish the TLS handshake while holding a connection slot.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// HTTP/1.1, and HTTP/2 when the client asks for it (ALPN over TLS, or the preface).
+fn connection_builder() -> AutoBuilder<TokioExecutor> {
+    let mut http = AutoBuilder::new(TokioExecutor::new());
+    http.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30));
+    http.http2().timer(TokioTimer::new());
+    http
+}
+
+async fn handshake(
+    acceptor: &tokio_rustls::TlsAcceptor,
+    stream: tokio::net::TcpStream,
+) -> std::io::Result<tokio_rustls::server::TlsStream<tokio::net::TcpStream>> {
+    tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out"))?
 }
 
 fn cors_layer(origins: &Option<Vec<String>>) -> CorsLayer {
@@ -208,7 +245,10 @@ async fn dispatch(
         if let Some(refusal) = nul_in_target(&[], req.uri().query()) {
             return host(route, refusal);
         }
-        return host(route, host_answer(core, route, req.method()).await);
+        return host(
+            route,
+            host_answer(core, route, req.method(), req.headers()).await,
+        );
     }
 
     // HEAD is a GET whose body is not sent: components only ever see GET.
@@ -440,7 +480,12 @@ fn host_route(path: &str) -> Option<&'static str> {
         .find(|p| *p == path)
 }
 
-async fn host_answer(core: &Core, route: &str, method: &Method) -> Response {
+async fn host_answer(
+    core: &Core,
+    route: &str,
+    method: &Method,
+    headers: &http::HeaderMap,
+) -> Response {
     if method != Method::GET && method != Method::HEAD {
         let mut resp = error(
             405,
@@ -453,14 +498,18 @@ async fn host_answer(core: &Core, route: &str, method: &Method) -> Response {
     }
     let resp = match route {
         "/health" => health::respond(core).await,
-        "/metrics" => {
-            let mut resp = http::Response::new(Full::new(Bytes::from(metrics::render())));
-            resp.headers_mut().insert(
-                http::header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-            );
-            resp
-        }
+        "/metrics" => match metrics::gate(&core.config.metrics, headers) {
+            metrics::Gate::Serve => metrics_text(),
+            metrics::Gate::Hidden => error(404, "not_found", "no route for /metrics"),
+            metrics::Gate::Unauthorized => {
+                let mut resp = error(401, "unauthorized", "a valid metrics token is required");
+                resp.headers_mut().insert(
+                    http::header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer"),
+                );
+                resp
+            }
+        },
         _ => json(200, &openapi::document(&core.registry.current())),
     };
     if method == Method::HEAD {
@@ -468,6 +517,15 @@ async fn host_answer(core: &Core, route: &str, method: &Method) -> Response {
     } else {
         resp
     }
+}
+
+fn metrics_text() -> Response {
+    let mut resp = http::Response::new(Full::new(Bytes::from(metrics::render())));
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    resp
 }
 
 /// A HEAD answer: the GET's status and headers, its length, no body.

@@ -98,6 +98,30 @@ impl Database {
         }
     }
 
+    /// The newest migration this binary carries (both backends are numbered alike).
+    pub fn latest_migration(&self) -> i64 {
+        let migrator = match self {
+            Database::Postgres(_) => &PG_MIGRATIONS,
+            Database::Sqlite(_) => &SQLITE_MIGRATIONS,
+        };
+        migrator.iter().map(|m| m.version).max().unwrap_or(0)
+    }
+
+    /// A read-only transaction that sees one moment of the database while writers go on:
+    /// PostgreSQL's REPEATABLE READ snapshot, SQLite's deferred read in WAL mode (no write lock).
+    pub async fn begin_snapshot(&self) -> Result<Transaction, sqlx::Error> {
+        match self {
+            Database::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    .execute(&mut *tx)
+                    .await?;
+                Ok(Transaction::Postgres(tx))
+            }
+            Database::Sqlite(pool) => Ok(Transaction::Sqlite(pool.begin_with("BEGIN").await?)),
+        }
+    }
+
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         self.execute("SELECT 1", &[]).await.map(|_| ())
     }
