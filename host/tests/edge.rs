@@ -209,3 +209,46 @@ async fn node_env_is_development_or_production_exactly() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("NODE_ENV is invalid"), "{stderr}");
 }
+
+/// An operator who starts production with weak secrets is told which variable and what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn production_names_the_weak_secret_and_the_fix() {
+    let long = "s".repeat(40);
+    for (env, variable, says) in [
+        (
+            [
+                ("JWT_SECRET", "only-31-characters-long-secret!"),
+                ("JWT_REFRESH_SECRET", long.as_str()),
+            ],
+            "JWT_SECRET",
+            "shorter than 32 characters",
+        ),
+        (
+            [("JWT_SECRET", long.as_str()), ("JWT_REFRESH_SECRET", "")],
+            "JWT_REFRESH_SECRET",
+            "is not set",
+        ),
+        (
+            [
+                ("JWT_SECRET", long.as_str()),
+                ("JWT_REFRESH_SECRET", long.as_str()),
+            ],
+            "JWT_REFRESH_SECRET",
+            "are the same",
+        ),
+    ] {
+        let mut options = Options::default().env("NODE_ENV", "production");
+        for (name, value) in env {
+            options = options.env(name, value);
+        }
+        // `migrate` reads the same configuration and ends either way, so a regression fails
+        // here instead of serving forever.
+        let out = Core::prepare(Backend::Embedded, options).run_cli(&["migrate"]);
+        assert!(!out.status.success(), "{variable}: production must refuse");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("set {variable}")) && stderr.contains(says),
+            "{variable}: {stderr}"
+        );
+    }
+}
