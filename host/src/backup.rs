@@ -9,11 +9,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
 use crate::bindings::nexuma::core::db::Value;
+use crate::iface::clock::now_ms;
 use crate::iface::db::{Database, Transaction};
 
 /// The file's format name and version; a reader refuses anything else.
@@ -628,13 +628,6 @@ fn file_error(path: &Path, source: std::io::Error) -> BackupError {
         path: path.to_path_buf(),
         source,
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

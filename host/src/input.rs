@@ -6,6 +6,28 @@
 
 use http::HeaderMap;
 
+/// The query's name/value pairs, decoded once: checked here, then handed to the component.
+pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
+    query
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The path parameter or query field holding a NUL, described for an error message.
+pub fn nul_field(params: &[(String, String)], query: &[(String, String)]) -> Option<String> {
+    if let Some((name, _)) = params.iter().find(|(_, v)| v.contains('\0')) {
+        return Some(format!("the path parameter {name}"));
+    }
+    let (name, _) = query
+        .iter()
+        .find(|(k, v)| k.contains('\0') || v.contains('\0'))?;
+    Some(format!("the query parameter {:?}", name.replace('\0', "")))
+}
+
 /// Whether a body carries a NUL: a raw 0 byte, a JSON `\u0000` escape, or `%00` in a form.
 pub fn body_has_nul(body: &[u8], headers: &HeaderMap) -> bool {
     if body.contains(&0) {
@@ -58,6 +80,21 @@ mod tests {
         assert!(!json(r#"{"a":"\\u0000"}"#), "the six characters \\u0000");
         assert!(!json(r#"{"a":"u0000"}"#), "no backslash");
         assert!(json("raw\0byte"));
+    }
+
+    #[test]
+    fn the_field_holding_a_nul_is_named() {
+        let params = vec![("id".to_string(), "a\0".to_string())];
+        assert_eq!(
+            nul_field(&params, &[]).as_deref(),
+            Some("the path parameter id")
+        );
+        let query = query_pairs(Some("status=a%00&x=1"));
+        assert_eq!(
+            nul_field(&[], &query).as_deref(),
+            Some("the query parameter \"status\"")
+        );
+        assert_eq!(nul_field(&[], &query_pairs(Some("a=b"))), None);
     }
 
     #[test]

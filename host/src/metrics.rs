@@ -178,11 +178,7 @@ pub fn gate(access: &crate::config::MetricsAccess, headers: &http::HeaderMap) ->
         MetricsAccess::Open => Gate::Serve,
         MetricsAccess::Hidden => Gate::Hidden,
         MetricsAccess::Bearer(token) => {
-            let presented = headers
-                .get(http::header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .unwrap_or("");
+            let presented = crate::auth::bearer(headers).unwrap_or("");
             if same_secret(presented, token) {
                 Gate::Serve
             } else {
@@ -192,16 +188,14 @@ pub fn gate(access: &crate::config::MetricsAccess, headers: &http::HeaderMap) ->
     }
 }
 
-/// Compares the SHA-256 digests byte by byte without stopping early, so the time taken says
-/// nothing about how much of the token was right (nor its length).
+/// Compares the SHA-256 digests in constant time, so the time taken says nothing about how
+/// much of the token was right (nor its length).
 fn same_secret(presented: &str, expected: &str) -> bool {
     use sha2::{Digest, Sha256};
+    use subtle::ConstantTimeEq;
     let a = Sha256::digest(presented.as_bytes());
     let b = Sha256::digest(expected.as_bytes());
-    a.iter()
-        .zip(b.iter())
-        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-        == 0
+    bool::from(a[..].ct_eq(&b[..]))
 }
 
 /// One line at start saying who may read `/metrics` and how to change it.

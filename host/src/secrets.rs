@@ -3,10 +3,9 @@
 //! replicas share them and restarts keep sessions. Never a constant in the source: a token
 //! signed with a published secret would be an admin token on any Core that used it.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use crate::bindings::nexuma::core::db::Value;
 use crate::config::{Config, Secrets};
+use crate::iface::clock::now_ms;
 use crate::iface::db::Database;
 
 /// The secrets to sign with; generates and stores a missing one.
@@ -30,10 +29,7 @@ pub async fn resolve(config: &Config, db: &Database) -> Result<Secrets, sqlx::Er
 
 /// The stored secret `name`; the first replica to ask creates it, the others read the winner's.
 async fn kept(db: &Database, name: &str) -> Result<String, sqlx::Error> {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
+    let now = now_ms();
     db.execute(
         "INSERT INTO host_secrets (name, value, created_at) VALUES ($1, $2, $3) \
          ON CONFLICT (name) DO NOTHING",

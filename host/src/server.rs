@@ -79,13 +79,15 @@ pub async fn serve(
         tokio::spawn(async move {
             let served = match tls {
                 None => {
-                    let conn = http.serve_connection(TokioIo::new(stream), service);
-                    watcher.watch(conn).await
+                    watcher
+                        .watch(http.serve_connection(TokioIo::new(stream), service))
+                        .await
                 }
                 Some(acceptor) => match handshake(&acceptor, stream).await {
                     Ok(stream) => {
-                        let conn = http.serve_connection(TokioIo::new(stream), service);
-                        watcher.watch(conn).await
+                        watcher
+                            .watch(http.serve_connection(TokioIo::new(stream), service))
+                            .await
                     }
                     Err(e) => Err(e.into()),
                 },
@@ -225,6 +227,14 @@ async fn handle(core: Arc<Core>, peer: SocketAddr, req: http::Request<Incoming>)
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
+    // Something the request needed was unavailable: tell clients when to come back, whoever
+    // answered (the host, a component, the stores) and unless they said so themselves.
+    if status == 503 {
+        response
+            .headers_mut()
+            .entry(http::header::RETRY_AFTER)
+            .or_insert(HeaderValue::from_static("1"));
+    }
     response
 }
 
@@ -241,9 +251,10 @@ async fn dispatch(
         component: None,
         cached: false,
     };
+    let query = input::query_pairs(req.uri().query());
     if let Some(route) = host_route(&path) {
-        if let Some(refusal) = nul_in_target(&[], req.uri().query()) {
-            return host(route, refusal);
+        if let Some(field) = input::nul_field(&[], &query) {
+            return host(route, nul_refusal(&field));
         }
         return host(
             route,
@@ -300,8 +311,8 @@ async fn dispatch(
         }
     };
 
-    if let Some(refusal) = nul_in_target(&params, req.uri().query()) {
-        return out(refusal);
+    if let Some(field) = input::nul_field(&params, &query) {
+        return out(nul_refusal(&field));
     }
     let caller =
         match auth::authenticate(entry.route.auth, &method, req.headers(), &core.caps).await {
@@ -391,15 +402,7 @@ async fn dispatch(
         route: entry.route.path.clone(),
         path: path.clone(),
         params,
-        query: parts
-            .uri
-            .query()
-            .map(|q| {
-                url::form_urlencoded::parse(q.as_bytes())
-                    .into_owned()
-                    .collect()
-            })
-            .unwrap_or_default(),
+        query,
         headers: visible_headers(&parts.headers),
         body: body.to_vec(),
         caller,
@@ -432,8 +435,7 @@ async fn dispatch(
     out(finish(response, parts.headers.get(IF_NONE_MATCH)))
 }
 
-/// A refusal from authentication as an answer: `WWW-Authenticate` on a 401 for a token route,
-/// `Retry-After` when the stores could not answer.
+/// A refusal from authentication as an answer: `WWW-Authenticate` on a 401 for a token route.
 fn refusal(status: u16, code: &str, message: &str, entry: &crate::routes::Entry) -> Response {
     let mut resp = error(status, code, message);
     if status == 401 && entry.route.auth != AuthLevel::Node {
@@ -442,34 +444,16 @@ fn refusal(status: u16, code: &str, message: &str, entry: &crate::routes::Entry)
             HeaderValue::from_static("Bearer"),
         );
     }
-    if status == 503 {
-        resp.headers_mut()
-            .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
-    }
     resp
 }
 
-/// 400 when a path parameter or a query value holds a NUL: no field accepts one, and
-/// PostgreSQL refuses it in text.
-fn nul_in_target(params: &[(String, String)], query: Option<&str>) -> Option<Response> {
-    if let Some((name, _)) = params.iter().find(|(_, v)| v.contains('\0')) {
-        return Some(error(
-            400,
-            "nul_character",
-            &format!("the path parameter {name} contains a NUL character"),
-        ));
-    }
-    let query = query?;
-    let (name, _) = url::form_urlencoded::parse(query.as_bytes())
-        .find(|(k, v)| k.contains('\0') || v.contains('\0'))?;
-    Some(error(
+/// 400 naming the path or query field that holds a NUL.
+fn nul_refusal(field: &str) -> Response {
+    error(
         400,
         "nul_character",
-        &format!(
-            "the query parameter {:?} contains a NUL character",
-            name.replace('\0', "")
-        ),
-    ))
+        &format!("{field} contains a NUL character"),
+    )
 }
 
 /// The host's own routes (GET and HEAD only).
@@ -605,13 +589,6 @@ fn to_http(resp: bindings::Response, body: Bytes, component: &str) -> Response {
         }
         out.headers_mut().append(name, value);
     }
-    // A dependency was unavailable: tell clients when to come back, whoever answered.
-    if status == StatusCode::SERVICE_UNAVAILABLE
-        && !out.headers().contains_key(http::header::RETRY_AFTER)
-    {
-        out.headers_mut()
-            .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
-    }
     out
 }
 
@@ -638,10 +615,7 @@ fn call_failure(err: CallError, id: &str, component: &str) -> Response {
         }
         CallError::Busy => {
             tracing::warn!(request_id = %id, component, "no free instance slot (COMPONENT_MAX_INSTANCES)");
-            let mut resp = error(503, "busy", "the server is at capacity; retry shortly");
-            resp.headers_mut()
-                .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
-            resp
+            error(503, "busy", "the server is at capacity; retry shortly")
         }
         CallError::Trap(_) => {
             tracing::error!(request_id = %id, component, error = %err, "component trapped");

@@ -104,18 +104,6 @@ async fn created(core: &Core, token: &str, path: &str, body: Value) -> Value {
     r.body
 }
 
-async fn login(core: &Core, email: &str, password: &str) -> String {
-    let r = core
-        .post(
-            "/auth/login",
-            None,
-            json!({ "email": email, "password": password }),
-        )
-        .await;
-    assert_eq!(r.status, 200, "login {email}: {}", r.text);
-    r.str("accessToken")
-}
-
 /// A node with one inbound tagged `tag`, registered with a one-time code: (id, key).
 async fn registered_node(
     core: &Core,
@@ -178,7 +166,9 @@ async fn world(core: &Core) -> World {
         "admin create: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let demoted = login(core, "demoted@example.com", "demoted-password-1").await;
+    let demoted = core
+        .login("demoted@example.com", "demoted-password-1")
+        .await;
     let r = core.get("/me", Some(&demoted)).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let demoted_id = r.str("id");

@@ -76,18 +76,6 @@ fn run_ok(core: &Core, args: &[&str]) -> String {
     stderr
 }
 
-async fn login(core: &Core, email: &str, password: &str) -> String {
-    let r = core
-        .post(
-            "/auth/login",
-            None,
-            json!({ "email": email, "password": password }),
-        )
-        .await;
-    assert_eq!(r.status, 200, "login {email}: {}", r.text);
-    r.str("accessToken")
-}
-
 /// Backs `from` up while it serves, restores into an empty `to`, and checks what an operator
 /// and a user would look at.
 async fn round_trip(from: Backend, to: Backend) {
@@ -102,7 +90,7 @@ async fn round_trip(from: Backend, to: Backend) {
     let ledger = source
         .get(
             "/me/balance/transactions?limit=200",
-            Some(&login(&source, "ann@example.com", "password-ann").await),
+            Some(&source.login("ann@example.com", "password-ann").await),
         )
         .await;
 
@@ -110,8 +98,8 @@ async fn round_trip(from: Backend, to: Backend) {
     run_ok(&target, &["restore", file.to_str().expect("path")]);
     target.spawn().await;
 
-    let admin = login(&target, "root@example.com", "admin-password-1").await;
-    let ann = login(&target, "ann@example.com", "password-ann").await;
+    let admin = target.login("root@example.com", "admin-password-1").await;
+    let ann = target.login("ann@example.com", "password-ann").await;
     let restored = target.get(&balance_path, Some(&admin)).await;
     assert_eq!(restored.status, 200, "{}", restored.text);
     assert_eq!(restored.body["amount"], 1250);

@@ -139,14 +139,7 @@ both_backends!(real_clients_through_a_pull_node, |backend| async move {
         .await;
     assert_eq!(node.status, 201, "{}", node.text);
     let node = node.str("id");
-    let code = core
-        .post(
-            &format!("/admin/nodes/{node}/registration-code"),
-            Some(&admin),
-            json!({}),
-        )
-        .await
-        .str("code");
+    let code = common::agent::registration_code(&core, &admin, &node).await;
     let agent = pull_agent(&dir.join("agent"), &core.base, &code);
     synced(&core, &admin, &node, &agent).await;
     let again = core
@@ -358,14 +351,7 @@ both_backends!(
         assert!(links.is_empty(), "{links:?}");
 
         // Its agent runs v2ray 4 and says so: REALITY stays out, now for that reason.
-        let code = core
-            .post(
-                &format!("{path}/registration-code"),
-                Some(&admin),
-                json!({}),
-            )
-            .await
-            .str("code");
+        let code = common::agent::registration_code(&core, &admin, &node).await;
         let agent = pull_agent(&dir.join("agent"), &core.base, &code);
         synced(&core, &admin, &node, &agent).await;
         let view = admin_get(&core, &admin, &path).await;

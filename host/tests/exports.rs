@@ -1048,23 +1048,8 @@ both_backends!(
             .await;
         assert_eq!(r.status, 201, "{}", r.text);
         let node = r.str("id");
-        let t = core
-            .post(
-                "/admin/tariffs",
-                Some(&admin),
-                json!({ "name": "Month", "price": 0, "currency": "RUB", "durationMonths": 1 }),
-            )
-            .await;
-        let (_, _, user_id) = core.register("pat@example.com", "password-pat").await;
-        let r = core
-            .post(
-                "/admin/subscriptions",
-                Some(&admin),
-                json!({ "userId": user_id, "tariffId": t.str("id") }),
-            )
-            .await;
-        assert_eq!(r.status, 201, "{}", r.text);
-        let path = format!("/sub/{}", r.body["links"][0]["uuid"].as_str().unwrap());
+        let uuid = common::subscribed_user(&core, &admin, "pat@example.com").await;
+        let path = format!("/sub/{uuid}");
         let ports = |r: Reply| -> Vec<String> {
             assert_eq!(r.status, 200, "{}", r.text);
             let text = unb64(&r.text);

@@ -739,6 +739,37 @@ async fn postgres_stopped_and_restarted_under_load() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_restarted_under_load() {
+    // The reproduction: SHUTDOWN NOSAVE, 5 s, start again (empty).
+    redis_fault_under_load(
+        "Redis restart",
+        REDIS_OUTAGE,
+        PrivateRedis::stop,
+        PrivateRedis::start,
+    )
+    .await;
+}
+
+/// A Redis that stops answering without closing its connections (SIGSTOP): the host must not
+/// wait on the dead connection past its bounded timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_frozen_under_load() {
+    redis_fault_under_load(
+        "Redis freeze",
+        REDIS_FREEZE,
+        |r: &mut PrivateRedis| r.freeze(),
+        |r: &mut PrivateRedis| r.thaw(),
+    )
+    .await;
+}
+
+/// Loads a Core on a private Redis, holds `fault` for `hold`, then `recover`s: every answer in
+/// the outage is judged, and the Core must serve again within [`RECOVERY`].
+async fn redis_fault_under_load(
+    name: &str,
+    hold: Duration,
+    fault: impl FnOnce(&mut PrivateRedis),
+    recover: impl FnOnce(&mut PrivateRedis),
+) {
     let mut redis = block_in_place(PrivateRedis::launch);
     let (core, probes) = redis_world(&redis).await;
     let load = Load::start(probes);
@@ -747,22 +778,21 @@ async fn redis_restarted_under_load() {
         .await
         .expect("the Core serves under load before any fault");
 
-    // The reproduction: SHUTDOWN NOSAVE, 5 s, start again (empty).
-    block_in_place(|| redis.stop());
+    block_in_place(|| fault(&mut redis));
     let from = Instant::now();
-    // Holding the store down is the fault itself, not a wait for something to happen.
-    tokio::time::sleep(REDIS_OUTAGE).await;
+    // Holding the fault is the fault itself, not a wait for something to happen.
+    tokio::time::sleep(hold).await;
     let outage = Outage {
         from,
         until: Instant::now(),
     };
-    block_in_place(|| redis.start());
+    block_in_place(|| recover(&mut redis));
     match serves_again(&load.probes, Instant::now(), RECOVERY).await {
-        Ok(took) => println!("after a {REDIS_OUTAGE:?} Redis restart: serving again in {took:?}"),
-        Err(e) => problems.add("after the Redis restart".into(), e),
+        Ok(took) => println!("after a {hold:?} {name}: serving again in {took:?}"),
+        Err(e) => problems.add(format!("after the {name}"), e),
     }
     if let Err(e) = load.serves(5, DEADLINE).await {
-        problems.add("load after the Redis restart".into(), e);
+        problems.add(format!("load after the {name}"), e);
     }
 
     let (probes, samples) = load.finish().await;
@@ -770,48 +800,7 @@ async fn redis_restarted_under_load() {
     let summary = summary(&probes, &samples, outage, &[]);
     assert!(
         problems.is_empty(),
-        "Redis restart:\n{problems}\n{summary}\nhost log (warnings and errors):\n{}",
-        log_excerpt(&core)
-    );
-    // Reached only when all held: the figures of a passing run.
-    println!("{summary}");
-}
-
-/// A Redis that stops answering without closing its connections (SIGSTOP): the host must not
-/// wait on the dead connection past its bounded timeout.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_frozen_under_load() {
-    let redis = block_in_place(PrivateRedis::launch);
-    let (core, probes) = redis_world(&redis).await;
-    let load = Load::start(probes);
-    let mut problems = Problems::default();
-    load.serves(5, Duration::from_secs(20))
-        .await
-        .expect("the Core serves under load before any fault");
-
-    block_in_place(|| redis.freeze());
-    let from = Instant::now();
-    // Holding the store frozen is the fault itself, not a wait for something to happen.
-    tokio::time::sleep(REDIS_FREEZE).await;
-    let outage = Outage {
-        from,
-        until: Instant::now(),
-    };
-    block_in_place(|| redis.thaw());
-    match serves_again(&load.probes, Instant::now(), RECOVERY).await {
-        Ok(took) => println!("after a {REDIS_FREEZE:?} Redis freeze: serving again in {took:?}"),
-        Err(e) => problems.add("after the Redis freeze".into(), e),
-    }
-    if let Err(e) = load.serves(5, DEADLINE).await {
-        problems.add("load after the Redis freeze".into(), e);
-    }
-
-    let (probes, samples) = load.finish().await;
-    judge(&probes, &samples, outage, KV_BOUND, &mut problems);
-    let summary = summary(&probes, &samples, outage, &[]);
-    assert!(
-        problems.is_empty(),
-        "Redis freeze:\n{problems}\n{summary}\nhost log (warnings and errors):\n{}",
+        "{name}:\n{problems}\n{summary}\nhost log (warnings and errors):\n{}",
         log_excerpt(&core)
     );
     // Reached only when all held: the figures of a passing run.

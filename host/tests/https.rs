@@ -260,14 +260,7 @@ async fn a_pull_agent_reaches_the_https_core_with_a_pin() {
         .await;
     assert_eq!(node.status, 201, "{}", node.text);
     let node = node.str("id");
-    let first = core
-        .post(
-            &format!("/admin/nodes/{node}/registration-code"),
-            Some(&admin),
-            json!({}),
-        )
-        .await
-        .str("code");
+    let first = common::agent::registration_code(&core, &admin, &node).await;
 
     // A wrong pin: the agent refuses the Core, and the code stays unused.
     let wrong = "00".repeat(32);

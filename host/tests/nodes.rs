@@ -39,15 +39,7 @@ async fn create_node(core: &Core, admin: &str, name: &str, inbounds: Value) -> S
 }
 
 async fn code(core: &Core, admin: &str, node: &str) -> String {
-    let r = core
-        .post(
-            &format!("/admin/nodes/{node}/registration-code"),
-            Some(admin),
-            json!({}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    r.str("code")
+    common::agent::registration_code(core, admin, node).await
 }
 
 async fn register(core: &Core, code: &str) -> Reply {

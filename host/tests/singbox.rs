@@ -32,24 +32,7 @@ async fn subscribed(backend: Backend) -> Sub {
     assert_eq!(r.status, 201, "{}", r.text);
     // Exports list only what the node's agent confirmed running.
     common::agent::serving_xray(&core, &admin, &r.str("id")).await;
-    let t = core
-        .post(
-            "/admin/tariffs",
-            Some(&admin),
-            json!({ "name": "Month", "price": 0, "currency": "RUB", "durationMonths": 1 }),
-        )
-        .await;
-    assert_eq!(t.status, 201, "{}", t.text);
-    let (_, _, user_id) = core.register("sam@example.com", "password-sam").await;
-    let r = core
-        .post(
-            "/admin/subscriptions",
-            Some(&admin),
-            json!({ "userId": user_id, "tariffId": t.str("id") }),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    let uuid = r.body["links"][0]["uuid"].as_str().unwrap().to_string();
+    let uuid = common::subscribed_user(&core, &admin, "sam@example.com").await;
     Sub { core, uuid }
 }
 

@@ -7,8 +7,7 @@ use serde_json::{json, Value};
 use xray::{Capabilities, InboundSpec};
 
 pub const STATUSES: [&str; 4] = ["active", "disabled", "maintenance", "error"];
-/// A node whose last heartbeat is older than this counts as down.
-pub const HEARTBEAT_STALE_MS: i64 = 60_000;
+pub use xray::HEARTBEAT_STALE_MS;
 
 pub const COLUMNS: &str = "id, name, address, status, inbounds, outbounds, rule_set_ids, routing, \
      revision, config_hash, applied_revision, sync_error, sync_at, last_heartbeat_at, \

@@ -18,7 +18,7 @@ use nexuma_sdk::cache::{self, Epoch};
 use nexuma_sdk::db::Executor;
 use nexuma_sdk::{clock, kv, log, ApiError};
 use serde::{Deserialize, Serialize};
-use xray::{Capabilities, InboundSpec};
+use xray::{Capabilities, InboundSpec, HEARTBEAT_STALE_MS};
 
 use crate::rules::{self, Rule};
 use crate::settings::{self, Settings};
@@ -27,9 +27,6 @@ use crate::settings::{self, Settings};
 const KEY: &str = "subscriptions:catalog:v2";
 /// A catalog of an epoch nobody asks for any more goes away on its own.
 const TTL_MS: u64 = 10 * 60 * 1000;
-/// An agent silent this long counts as down: the nodes component's `HEARTBEAT_STALE_MS`
-/// (model.rs), which shows it as `error` from then on.
-const HEARTBEAT_STALE_MS: i64 = 60_000;
 
 #[derive(Serialize, Deserialize)]
 pub struct Catalog {

@@ -86,7 +86,11 @@ pub fn get(req: &Request) -> Result<Response, ApiError> {
             .unwrap_or(Format::V2ray),
     };
     let vary = varies_on(forced.is_none(), format, &catalog.rules);
-    let singbox = agent::singbox_class(req.header("user-agent"));
+    // Only a sing-box answer depends on the client's core version.
+    let singbox = match format {
+        Format::Singbox => agent::singbox_class(req.header("user-agent")),
+        _ => SingboxClass::WIDEST,
+    };
     let mut answer = render(&view, &catalog, format, singbox)?;
     if !vary.is_empty() {
         // Shared caches and browsers must key on what the host's cache keys on.

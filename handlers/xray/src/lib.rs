@@ -16,6 +16,10 @@ mod reality;
 pub mod singbox;
 
 pub use capabilities::{hold_back_reason, Capabilities, Missing};
+
+/// A node whose agent has been silent this long counts as down: the nodes component shows it
+/// as `error`, and the exports stop listing it once the operator's grace has passed too.
+pub const HEARTBEAT_STALE_MS: i64 = 60_000;
 pub use client::{unique_names, Connection};
 pub use inbound::{
     Fallback, InboundSpec, Invalid, Network, Protocol, RealitySpec, Security, TlsSpec, SS_METHODS,

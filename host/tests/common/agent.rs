@@ -25,18 +25,24 @@ pub fn xray_report() -> Value {
             "capabilities": xray_capabilities() })
 }
 
-/// Registers `node`'s agent with a fresh code, saying `report` of its core (`coreVersion`,
-/// `coreFlavor`, `capabilities`); the node key.
-pub async fn register_with(core: &Core, admin: &str, node: &str, report: Value) -> String {
-    let code = core
+/// A fresh one-time registration code for `node`'s agent.
+pub async fn registration_code(core: &Core, admin: &str, node: &str) -> String {
+    let r = core
         .post(
             &format!("/admin/nodes/{node}/registration-code"),
             Some(admin),
             json!({}),
         )
         .await;
-    assert_eq!(code.status, 201, "{}", code.text);
-    let mut body = json!({ "protocol": 1, "code": code.str("code"), "hostname": "test-node",
+    assert_eq!(r.status, 201, "{}", r.text);
+    r.str("code")
+}
+
+/// Registers `node`'s agent with a fresh code, saying `report` of its core (`coreVersion`,
+/// `coreFlavor`, `capabilities`); the node key.
+pub async fn register_with(core: &Core, admin: &str, node: &str, report: Value) -> String {
+    let code = registration_code(core, admin, node).await;
+    let mut body = json!({ "protocol": 1, "code": code, "hostname": "test-node",
                            "agentVersion": "0.1.0" });
     for (key, value) in report.as_object().expect("a report object") {
         body[key] = value.clone();

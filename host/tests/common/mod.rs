@@ -388,14 +388,19 @@ impl Core {
             "admin create: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        self.login("root@example.com", "admin-password-1").await
+    }
+
+    /// Logs in with email and password; the access token.
+    pub async fn login(&self, email: &str, password: &str) -> String {
         let r = self
             .post(
                 "/auth/login",
                 None,
-                json!({ "email": "root@example.com", "password": "admin-password-1" }),
+                json!({ "email": email, "password": password }),
             )
             .await;
-        assert_eq!(r.status, 200, "admin login: {}", r.body);
+        assert_eq!(r.status, 200, "login {email}: {}", r.text);
         r.str("accessToken")
     }
 }
@@ -475,6 +480,32 @@ pub async fn post_at_once(
         replies.push(task.await.expect("task"));
     }
     replies
+}
+
+/// Registers `email` and has the admin give it a subscription of a new free monthly tariff;
+/// the subscription's first link UUID.
+pub async fn subscribed_user(core: &Core, admin: &str, email: &str) -> String {
+    let t = core
+        .post(
+            "/admin/tariffs",
+            Some(admin),
+            json!({ "name": "Month", "price": 0, "currency": "RUB", "durationMonths": 1 }),
+        )
+        .await;
+    assert_eq!(t.status, 201, "{}", t.text);
+    let (_, _, user_id) = core.register(email, "password-subscribed").await;
+    let r = core
+        .post(
+            "/admin/subscriptions",
+            Some(admin),
+            json!({ "userId": user_id, "tariffId": t.str("id") }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    r.body["links"][0]["uuid"]
+        .as_str()
+        .expect("the subscription's link")
+        .to_string()
 }
 
 /// How many replies had `status`.
