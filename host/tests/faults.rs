@@ -495,26 +495,7 @@ async fn export_link(core: &Core, admin: &str, user_id: &str) -> String {
     assert_eq!(r.status, 201, "node: {}", r.text);
     // Exports list only what the node's agent confirmed running.
     common::agent::serving_xray(core, admin, &r.str("id")).await;
-    let t = core
-        .post(
-            "/admin/tariffs",
-            Some(admin),
-            json!({ "name": "Month", "price": 0, "currency": "RUB", "durationMonths": 1 }),
-        )
-        .await;
-    assert_eq!(t.status, 201, "tariff: {}", t.text);
-    let r = core
-        .post(
-            "/admin/subscriptions",
-            Some(admin),
-            json!({ "userId": user_id, "tariffId": t.str("id") }),
-        )
-        .await;
-    assert_eq!(r.status, 201, "subscription: {}", r.text);
-    r.body["links"][0]["uuid"]
-        .as_str()
-        .expect("link uuid")
-        .to_string()
+    common::subscribe(core, admin, user_id).await
 }
 
 /// The routes of the Redis tests: login (needs Redis), `/me` (must not), `/health` (must tell),

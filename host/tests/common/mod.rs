@@ -485,6 +485,13 @@ pub async fn post_at_once(
 /// Registers `email` and has the admin give it a subscription of a new free monthly tariff;
 /// the subscription's first link UUID.
 pub async fn subscribed_user(core: &Core, admin: &str, email: &str) -> String {
+    let (_, _, user_id) = core.register(email, "password-subscribed").await;
+    subscribe(core, admin, &user_id).await
+}
+
+/// Has the admin give `user_id` a subscription of a new free monthly tariff; the
+/// subscription's first link UUID.
+pub async fn subscribe(core: &Core, admin: &str, user_id: &str) -> String {
     let t = core
         .post(
             "/admin/tariffs",
@@ -492,8 +499,7 @@ pub async fn subscribed_user(core: &Core, admin: &str, email: &str) -> String {
             json!({ "name": "Month", "price": 0, "currency": "RUB", "durationMonths": 1 }),
         )
         .await;
-    assert_eq!(t.status, 201, "{}", t.text);
-    let (_, _, user_id) = core.register(email, "password-subscribed").await;
+    assert_eq!(t.status, 201, "tariff: {}", t.text);
     let r = core
         .post(
             "/admin/subscriptions",
@@ -501,7 +507,7 @@ pub async fn subscribed_user(core: &Core, admin: &str, email: &str) -> String {
             json!({ "userId": user_id, "tariffId": t.str("id") }),
         )
         .await;
-    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.status, 201, "subscription: {}", r.text);
     r.body["links"][0]["uuid"]
         .as_str()
         .expect("the subscription's link")
