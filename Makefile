@@ -9,7 +9,7 @@ WASM_OUT := handlers/target/$(WASM_TARGET)/release
 # The components' pure parts (calendar arithmetic, parsing) are unit-tested natively.
 HOST_TARGET := $(shell rustc -vV | sed -n 's/^host: //p')
 # Components an operator runs; test-only components stay out of ./components.
-COMPONENTS := auth manager billing nodes subscriptions
+COMPONENTS := auth manager billing nodes subscriptions usage notify
 TEST_COMPONENTS := probe overlap
 
 .PHONY: run test deploy-check bench handlers handlers-unit toolchain lint fmt clean v2ray chromium

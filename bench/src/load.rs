@@ -48,6 +48,8 @@ pub struct Varied {
     pub path: String,
     /// Sent as `User-Agent`; none is sent otherwise.
     pub user_agent: Option<String>,
+    /// A Bearer token for this request, in place of the target's (many users' own routes).
+    pub bearer: Option<String>,
 }
 
 /// Picks each request's path and User-Agent from its number: 0, 1, 2, … over every request
@@ -257,7 +259,11 @@ fn build(
     if let Some(agent) = varied.as_ref().and_then(|v| v.user_agent.as_deref()) {
         builder = builder.header(USER_AGENT, HeaderValue::from_str(agent)?);
     }
-    if let Some(token) = &target.bearer {
+    let bearer = varied
+        .as_ref()
+        .and_then(|v| v.bearer.as_ref())
+        .or(target.bearer.as_ref());
+    if let Some(token) = bearer {
         builder = builder.header(AUTHORIZATION, format!("Bearer {token}"));
     }
     if let Some(key) = &target.node_key {
@@ -362,6 +368,7 @@ mod tests {
         let varying = target(Some(Vary::new(|n| Varied {
             path: format!("/sub/{}", n % 2),
             user_agent: Some(format!("ua-{n}")),
+            bearer: None,
         })));
         let clone = varying.clone();
         let first = build(&varying, Method::GET, None).unwrap();

@@ -8,14 +8,16 @@
 //!    and 100,000 clients, and ingesting 10,000-client usage reports.
 //! 4. Subscriptions (servers backend only): `GET /sub/:uuid` with 10,000 subscribers and 10
 //!    nodes × 3 protocols, in each format, cached (warm) and not (cold).
-//! 5. Writes the figures, the machine and the goals to `BENCHMARKS.md`, replacing the file.
+//! 5. Traffic reads (servers backend only): `GET /me/traffic?period=month` and the first page of
+//!    `GET /admin/usage` for one day, with 10,000 users and 90 days of hourly traffic.
+//! 6. Writes the figures, the machine and the goals to `BENCHMARKS.md`, replacing the file.
 //!
 //! Knobs (environment, all optional): `NEXUMA_BENCH_WARMUP_SECS` (2), `NEXUMA_BENCH_SECS` (8),
 //! `NEXUMA_BENCH_CONNECTIONS` (32), `NEXUMA_BENCH_CALLS` (20000), `NEXUMA_BENCH_PG`
 //! (`postgres://postgres@127.0.0.1:5432/postgres`), `NEXUMA_BENCH_REDIS`
 //! (`redis://127.0.0.1:6379/0`), `NEXUMA_BENCH_OUT` (`BENCHMARKS.md` at the repository root),
 //! `NEXUMA_BENCH_ONLY` (comma-separated parts to run: `http`, `inprocess`, `nodes`,
-//! `subscriptions`; the others are reported as skipped — point `NEXUMA_BENCH_OUT` elsewhere).
+//! `subscriptions`, `traffic`; the others are reported as skipped — point `NEXUMA_BENCH_OUT` elsewhere).
 
 mod api;
 mod child;
@@ -29,6 +31,7 @@ mod seed;
 mod settings;
 mod stats;
 mod subscriptions;
+mod traffic;
 
 use std::time::Duration;
 
@@ -120,6 +123,12 @@ async fn run() -> anyhow::Result<bool> {
         Err(reason) => Section::Skipped(reason),
     };
 
+    eprintln!("== Traffic reads: /me/traffic and /admin/usage (PostgreSQL + Redis)");
+    let traffic = match servers_or_skip("traffic") {
+        Ok(backend) => traffic::run(&settings, backend).await,
+        Err(reason) => Section::Skipped(reason),
+    };
+
     let report = Report {
         settings: &settings,
         machine,
@@ -128,6 +137,7 @@ async fn run() -> anyhow::Result<bool> {
         in_process,
         nodes,
         subscriptions,
+        traffic,
         total: round_secs(started.elapsed()),
     };
     let ok = report.all_ran();

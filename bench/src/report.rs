@@ -10,8 +10,10 @@ use crate::nodes::{self, BuildRow, Ingest, NodesRun};
 use crate::settings::Settings;
 use crate::stats::format_us;
 use crate::subscriptions::SubscriptionsRun;
+use crate::traffic::TrafficRun;
 
 mod subscriptions;
+mod traffic;
 
 /// The no-I/O component route must keep at least this share of `/health`'s throughput.
 const THROUGHPUT_GOAL: f64 = 0.5;
@@ -99,6 +101,7 @@ pub struct Report<'a> {
     pub in_process: Section<Figures>,
     pub nodes: Section<NodesRun>,
     pub subscriptions: Section<SubscriptionsRun>,
+    pub traffic: Section<TrafficRun>,
     pub total: Duration,
 }
 
@@ -110,6 +113,7 @@ impl Report<'_> {
             && !matches!(self.in_process, Section::Failed(_))
             && !matches!(self.nodes, Section::Failed(_))
             && !matches!(self.subscriptions, Section::Failed(_))
+            && !matches!(self.traffic, Section::Failed(_))
     }
 
     pub fn render(&self) -> String {
@@ -128,6 +132,7 @@ impl Report<'_> {
         self.in_process_section(&mut md);
         self.nodes_section(&mut md);
         subscriptions::section(&mut md, &self.subscriptions, self.settings.connections);
+        traffic::section(&mut md, &self.traffic);
         self.goals(&mut md);
         md
     }
@@ -223,6 +228,7 @@ impl Report<'_> {
                node's hourly buckets must hold the sums. The billing component's `lifecycle` \
                job runs as usual meanwhile (every 2 s; nothing is due).\n\
              {subscriptions}\n\
+             {traffic}\n\
              - One run, no repetitions. On a shared VM one route's figures can move by tens of \
                percent from one run to the next: compare routes within a run, and rerun before \
                reading much into a difference between runs.\n",
@@ -250,6 +256,11 @@ impl Report<'_> {
                     &fmt_secs(s.warmup),
                     &fmt_secs(s.measure),
                 );
+                text
+            },
+            traffic = {
+                let mut text = String::new();
+                traffic::method(&mut text, &fmt_secs(s.warmup), &fmt_secs(s.measure));
                 text
             },
         );
@@ -412,6 +423,7 @@ impl Report<'_> {
             let _ = writeln!(md, "   - {label}: {}", account_check_goal(section));
         }
         subscriptions::goals(md, &self.subscriptions, 6);
+        traffic::goals(md, &self.traffic, 8);
     }
 
     /// A few lines for the terminal.
@@ -431,6 +443,8 @@ impl Report<'_> {
         let _ = writeln!(out, "node config build: {}", build_goal(&self.nodes));
         let _ = writeln!(out, "usage ingest: {}", ingest_goal(&self.nodes));
         out.push_str(&subscriptions::summary(&self.subscriptions));
+        out.push('\n');
+        out.push_str(&traffic::summary(&self.traffic));
         out
     }
 }

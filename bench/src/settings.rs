@@ -76,7 +76,14 @@ impl Settings {
                 self.nexuma.display()
             );
         }
-        for name in ["auth", "probe", "billing", "nodes", "subscriptions"] {
+        for name in [
+            "auth",
+            "probe",
+            "billing",
+            "nodes",
+            "subscriptions",
+            "usage",
+        ] {
             let path = self.wasm(name);
             if !path.is_file() {
                 bail!(

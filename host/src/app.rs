@@ -69,6 +69,7 @@ pub async fn capabilities(config: &Config) -> anyhow::Result<Capabilities> {
         .await
         .with_context(|| format!("cannot connect to the key-value store ({kv_desc})"))?;
     tracing::info!(database = %db_desc, kv = %kv_desc, "stores ready");
+    let http = Http::new().context("cannot build the outbound HTTP client")?;
     let secrets = crate::secrets::resolve(config, &db)
         .await
         .context("cannot read the generated token secrets")?;
@@ -78,8 +79,12 @@ pub async fn capabilities(config: &Config) -> anyhow::Result<Capabilities> {
         kv_prefix: config.kv_prefix.clone(),
         public_url: config.public_url.clone(),
         tokens: Tokens::new(config, &secrets),
-        telegram: Telegram::new(config.telegram_bot_token.clone()),
-        http: Http::new().context("cannot build the outbound HTTP client")?,
+        telegram: Telegram::new(
+            config.telegram_bot_token.clone(),
+            &config.telegram_api_url,
+            http.roots_client(),
+        ),
+        http,
     })
 }
 

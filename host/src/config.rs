@@ -58,6 +58,8 @@ pub struct Config {
     pub jwt_refresh_secret: Option<String>,
     pub jwt_refresh_expires_in: Duration,
     pub telegram_bot_token: Option<String>,
+    /// The Bot API's base URL (`TELEGRAM_API_URL`); another one only for a local stand-in.
+    pub telegram_api_url: String,
     /// `None` means any origin (`*`).
     pub cors_origins: Option<Vec<String>>,
     pub components_dir: PathBuf,
@@ -153,6 +155,7 @@ impl Config {
             jwt_refresh_secret,
             jwt_refresh_expires_in: duration(env, "JWT_REFRESH_EXPIRES_IN", "7d")?,
             telegram_bot_token: env.var("TELEGRAM_BOT_TOKEN"),
+            telegram_api_url: telegram_api_url(env)?,
             cors_origins: cors_origins(env),
             components_dir: PathBuf::from(
                 env.var("COMPONENTS_DIR")
@@ -392,13 +395,26 @@ fn public_url(env: &impl Env, port: u16, https: bool) -> Result<String, ConfigEr
         let scheme = if https { "https" } else { "http" };
         return Ok(format!("{scheme}://localhost:{port}"));
     };
+    base_url("PUBLIC_URL", &raw)
+}
+
+/// The Bot API's base URL: Telegram's unless a stand-in is named (tests, a local Bot API server).
+fn telegram_api_url(env: &impl Env) -> Result<String, ConfigError> {
+    match env.var("TELEGRAM_API_URL") {
+        Some(raw) => base_url("TELEGRAM_API_URL", &raw),
+        None => Ok("https://api.telegram.org".into()),
+    }
+}
+
+/// An http(s) URL with a host, without the trailing slash.
+fn base_url(name: &'static str, raw: &str) -> Result<String, ConfigError> {
     let url = url::Url::parse(raw.trim()).map_err(|e| ConfigError::Invalid {
-        name: "PUBLIC_URL",
+        name,
         reason: format!("{raw:?}: {e}"),
     })?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(ConfigError::Invalid {
-            name: "PUBLIC_URL",
+            name,
             reason: format!("{raw:?} must be an http(s) URL with a host"),
         });
     }
@@ -498,6 +514,17 @@ mod tests {
         assert_eq!(c.public_url, "https://vpn.example.com");
         let err = Config::from_env(&[("PUBLIC_URL", "vpn.example.com")]).expect_err("no scheme");
         assert!(err.to_string().contains("PUBLIC_URL"), "{err}");
+    }
+
+    #[test]
+    fn telegram_api_url_defaults_to_telegram_and_is_checked() {
+        let c = Config::from_env(&[]).expect("config");
+        assert_eq!(c.telegram_api_url, "https://api.telegram.org");
+        let c = Config::from_env(&[("TELEGRAM_API_URL", "http://127.0.0.1:8081/")])
+            .expect("a local Bot API server");
+        assert_eq!(c.telegram_api_url, "http://127.0.0.1:8081");
+        let err = Config::from_env(&[("TELEGRAM_API_URL", "ftp://x")]).expect_err("not http");
+        assert!(err.to_string().contains("TELEGRAM_API_URL"), "{err}");
     }
 
     #[test]

@@ -39,6 +39,36 @@ fn parse_schema(text: &Option<String>) -> Option<Value> {
     text.as_deref().and_then(|t| serde_json::from_str(t).ok())
 }
 
+/// The query parameters a route declares: one `in: query` parameter per property of its query
+/// schema, with the property's own schema and description.
+fn query_parameters(text: &Option<String>) -> Vec<Value> {
+    let Some(schema) = parse_schema(text) else {
+        return Vec::new();
+    };
+    let required: Vec<&str> = schema["required"]
+        .as_array()
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let Some(properties) = schema["properties"].as_object() else {
+        return Vec::new();
+    };
+    properties
+        .iter()
+        .map(|(name, property)| {
+            let mut param = json!({
+                "name": name,
+                "in": "query",
+                "required": required.contains(&name.as_str()),
+                "schema": property,
+            });
+            if let Some(description) = property.get("description") {
+                param["description"] = description.clone();
+            }
+            param
+        })
+        .collect()
+}
+
 fn host_operations() -> Vec<(&'static str, Value)> {
     vec![
         (
@@ -82,11 +112,12 @@ pub fn document(set: &LoadedSet) -> Value {
         let mut op = Map::new();
         op.insert("summary".into(), json!(route.summary));
         op.insert("tags".into(), json!([&*entry.component.name]));
-        if !names.is_empty() {
-            let params: Vec<Value> = names
-                .iter()
-                .map(|n| json!({ "name": n, "in": "path", "required": true, "schema": { "type": "string" } }))
-                .collect();
+        let mut params: Vec<Value> = names
+            .iter()
+            .map(|n| json!({ "name": n, "in": "path", "required": true, "schema": { "type": "string" } }))
+            .collect();
+        params.extend(query_parameters(&route.query_schema));
+        if !params.is_empty() {
             op.insert("parameters".into(), Value::Array(params));
         }
         if let Some(schema) = parse_schema(&route.request_schema) {

@@ -90,6 +90,13 @@ pub fn validate(route: &Route) -> Result<(), LoadError> {
             return Err(bad("a schema is not valid JSON"));
         }
     }
+    if let Some(schema) = &route.query_schema {
+        let value: serde_json::Value =
+            serde_json::from_str(schema).map_err(|_| bad("the query schema is not valid JSON"))?;
+        if !value["properties"].is_object() {
+            return Err(bad("the query schema must be an object with properties"));
+        }
+    }
     if !(100..=599).contains(&route.success_status) {
         return Err(bad("success status must be 100..=599"));
     }

@@ -18,8 +18,6 @@ use common::routes::{self, Cred, Fixtures, Level, Outcome, Route};
 use common::{exec_sql, Backend, Core, Options};
 use serde_json::{json, Value};
 
-/// The components an operator runs (the Makefile's COMPONENTS).
-const COMPONENTS: [&str; 5] = ["auth", "manager", "billing", "nodes", "subscriptions"];
 /// Requests in flight at once.
 const PARALLEL: usize = 8;
 /// No request may take longer than this.
@@ -28,7 +26,11 @@ const DEADLINE: Duration = Duration::from_secs(10);
 const DEAD_URL: &str = "http://127.0.0.1:9/";
 
 async fn start(backend: Backend) -> Core {
-    Core::start_with(backend, Options::default().components(&COMPONENTS)).await
+    Core::start_with(
+        backend,
+        Options::default().components(&common::production_components()),
+    )
+    .await
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -603,9 +605,8 @@ fn senders(level: Level) -> Vec<Caller> {
 /// The cases in three batches run one after the other: what changes nothing (or fails before
 /// it could), then queries on routes that may change something today, deletions last.
 fn cases(table: &[Route], fixtures: &Fixtures) -> [Vec<Case>; 3] {
-    let mut first = Vec::new();
-    let mut changing = Vec::new();
-    let mut deleting = Vec::new();
+    // What changes nothing, what may change something, deletions.
+    let mut batches: [Vec<Case>; 3] = Default::default();
     for route in table {
         let (path, _) = fixtures.fill(&route.pattern, None);
         let plain_body = route
@@ -634,7 +635,7 @@ fn cases(table: &[Route], fixtures: &Fixtures) -> [Vec<Case>; 3] {
                 for (label, value) in values {
                     let body = routes::body_with(schema, &field, value, fixtures);
                     add(
-                        &mut first,
+                        &mut batches[0],
                         format!("body {} = {label}", field.label()),
                         path.clone(),
                         Some(body),
@@ -646,25 +647,47 @@ fn cases(table: &[Route], fixtures: &Fixtures) -> [Vec<Case>; 3] {
         for param in &route.params {
             let (poisoned, _) = fixtures.fill(&route.pattern, Some((param, "%00")));
             add(
-                &mut first,
+                &mut batches[0],
                 format!("path :{param} + %00"),
                 poisoned,
                 plain_body.clone(),
             );
         }
-        // The query: the parameters the summary names, else one it does not.
+        // Queries go in the batch of what the route may change.
+        let query_batch = if route.method == "GET" || route.level == Level::Node {
+            0
+        } else if route.method == "DELETE" {
+            2
+        } else {
+            1
+        };
+        // Values each declared query parameter's schema rules out.
+        for (name, schema) in &route.query {
+            for (label, value) in routes::bad_query_values(schema) {
+                let encoded: String =
+                    url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
+                let list = &mut batches[query_batch];
+                add(
+                    list,
+                    format!("query {name} = {label}"),
+                    format!("{path}?{name}={encoded}"),
+                    plain_body.clone(),
+                );
+            }
+        }
+        // The query: the parameters the document declares or the summary names, else one no
+        // route reads.
         let mut names = routes::query_names(&route.summary);
+        for (name, _) in &route.query {
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
         if names.is_empty() {
             names.push("q".into());
         }
         for name in names {
-            let list = if route.method == "GET" || route.level == Level::Node {
-                &mut first
-            } else if route.method == "DELETE" {
-                &mut deleting
-            } else {
-                &mut changing
-            };
+            let list = &mut batches[query_batch];
             add(
                 list,
                 format!("query {name}=x%00y"),
@@ -673,7 +696,7 @@ fn cases(table: &[Route], fixtures: &Fixtures) -> [Vec<Case>; 3] {
             );
         }
     }
-    [first, changing, deleting]
+    batches
 }
 
 fn judge_bad_input(case: &Case, got: &Outcome) -> Option<String> {

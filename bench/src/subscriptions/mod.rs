@@ -454,6 +454,7 @@ async fn get(base: &Target, path: &str, agent: &str) -> anyhow::Result<Response<
         vary: Some(Vary::new(move |_| Varied {
             path: fixed.clone(),
             user_agent: Some(agent.clone()),
+            bearer: None,
         })),
         ..base.clone()
     };
@@ -546,12 +547,14 @@ async fn load_run(
             Mode::Warm => Varied {
                 path: format.path(uuid),
                 user_agent: Some(WARM_AGENT.to_string()),
+                bearer: None,
             },
             // The forced-format routes do not vary on the User-Agent: the query (which the
             // component ignores but the cache key holds) makes each request new there too.
             Mode::Cold => Varied {
                 path: format!("{}?{COLD_QUERY}={n}", format.path(uuid)),
                 user_agent: Some(format!("{COLD_AGENT}{n}")),
+                bearer: None,
             },
         }
     });

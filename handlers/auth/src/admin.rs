@@ -2,7 +2,7 @@
 
 use nexuma_sdk::db::{self, Pool, Value};
 use nexuma_sdk::record::{self, Actor, Change, Entry};
-use nexuma_sdk::{account, clock, log, response, ApiError, Request, Response};
+use nexuma_sdk::{account, clock, log, notify, response, ApiError, Request, Response};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -52,7 +52,20 @@ pub fn list_users(req: &Request) -> Result<Response, ApiError> {
 
 pub fn get_user(req: &Request) -> Result<Response, ApiError> {
     let user = users::get(&Pool, req.param("id")?)?;
-    response::json(200, &user.profile())
+    // Last seen: the latest presence change (session events) or traffic hour of the user's links.
+    let last_seen = db::query(
+        "SELECT MAX(at) AS at FROM (SELECT MAX(p.changed_at) AS at FROM link_presence p \
+         JOIN subscription_links l ON l.id = p.link_id WHERE l.user_id = $1 \
+         UNION ALL SELECT MAX(hour) AS at FROM traffic_hourly WHERE user_id = $2) seen",
+        &[user.id.as_str().into(), user.id.as_str().into()],
+    )?
+    .first()
+    .map(|row| row.opt_i64("at"))
+    .transpose()?
+    .flatten();
+    let mut body = serde_json::to_value(user.profile()).map_err(ApiError::internal)?;
+    body["lastSeenAt"] = json!(last_seen);
+    response::json(200, &body)
 }
 
 #[derive(Deserialize)]
@@ -138,6 +151,7 @@ pub fn update_user(req: &Request) -> Result<Response, ApiError> {
         0
     };
     let updated = users::get(&tx, &user.id)?;
+    tell_decision(&tx, &user, &updated, now)?;
     // Whether the user may connect at all decides which clients nodes carry.
     if (updated.status.as_str(), updated.blocked) != (user.status.as_str(), user.blocked) {
         record::node_change(
@@ -187,6 +201,24 @@ pub fn update_user(req: &Request) -> Result<Response, ApiError> {
 /// What the host checks of an account on every request.
 fn standing(user: &User) -> (&str, &str, bool) {
     (&user.role, &user.status, user.blocked)
+}
+
+/// Tells the user on Telegram that their registration was approved or rejected.
+fn tell_decision(
+    tx: &db::Transaction,
+    before: &User,
+    after: &User,
+    now: i64,
+) -> Result<(), ApiError> {
+    let kind = match (before.status.as_str(), after.status.as_str()) {
+        ("pending", "active") => notify::names::ACCOUNT_APPROVED,
+        (was, "rejected") if was != "rejected" => notify::names::ACCOUNT_REJECTED,
+        _ => return Ok(()),
+    };
+    // Each decision is its own event: a user rejected, then approved later, hears both.
+    let event = notify::Event::new(kind, format!("{}:{now}", after.id))
+        .param("name", after.name.clone().unwrap_or_default());
+    notify::user(tx, &after.id, &event, now)
 }
 
 fn settings_body(require_approval: bool) -> serde_json::Value {

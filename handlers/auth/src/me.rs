@@ -1,6 +1,6 @@
 //! The caller's own account: `GET /me`, `PATCH /me/profile`.
 
-use nexuma_sdk::db::{self, Pool};
+use nexuma_sdk::db::{self, Executor, Pool};
 use nexuma_sdk::throttle::Throttle;
 use nexuma_sdk::{clock, log, passwords, response, ApiError, Request, Response};
 use serde::Deserialize;
@@ -29,7 +29,23 @@ fn load_caller(req: &Request) -> Result<User, ApiError> {
 
 pub fn get(req: &Request) -> Result<Response, ApiError> {
     let user = load_caller(req)?;
-    response::json(200, &user.profile())
+    response::json(200, &own_view(&Pool, &user)?)
+}
+
+/// The profile plus what only its owner sees: whether Telegram notifications are on.
+fn own_view(db: &impl Executor, user: &User) -> Result<serde_json::Value, ApiError> {
+    let on = db
+        .query(
+            "SELECT telegram_notifications FROM users WHERE id = $1",
+            &[user.id.as_str().into()],
+        )?
+        .first()
+        .map(|row| row.bool("telegram_notifications"))
+        .transpose()?
+        .unwrap_or(true);
+    let mut view = serde_json::to_value(user.profile()).map_err(ApiError::internal)?;
+    view["telegramNotifications"] = on.into();
+    Ok(view)
 }
 
 #[derive(Deserialize)]
@@ -39,14 +55,19 @@ struct ProfilePatch {
     email: Option<String>,
     password: Option<String>,
     current_password: Option<String>,
+    telegram_notifications: Option<bool>,
 }
 
 pub fn update(req: &Request) -> Result<Response, ApiError> {
     let body: ProfilePatch = req.json()?;
-    if body.name.is_none() && body.email.is_none() && body.password.is_none() {
+    if body.name.is_none()
+        && body.email.is_none()
+        && body.password.is_none()
+        && body.telegram_notifications.is_none()
+    {
         return Err(ApiError::bad_request(
             "validation_error",
-            "at least one of name, email or password is required",
+            "at least one of name, email, password or telegramNotifications is required",
         ));
     }
     // Validate everything before any lookup or hashing.
@@ -84,9 +105,12 @@ pub fn update(req: &Request) -> Result<Response, ApiError> {
         }
         changes.set("password_hash", passwords::hash(password));
     }
+    if let Some(on) = body.telegram_notifications {
+        changes.set("telegram_notifications", on);
+    }
 
     if changes.is_empty() {
-        return response::json(200, &user.profile());
+        return response::json(200, &own_view(&Pool, &user)?);
     }
     let password_changed = changes.touches("password_hash");
     let now = clock::now_ms();
@@ -100,6 +124,7 @@ pub fn update(req: &Request) -> Result<Response, ApiError> {
         session::revoke_all(&tx, &user.id, now)?;
     }
     let updated = users::get(&tx, &user.id)?;
+    let view = own_view(&tx, &updated)?;
     tx.commit()?;
     if password_changed {
         log::info(
@@ -107,7 +132,7 @@ pub fn update(req: &Request) -> Result<Response, ApiError> {
             &[("userId", &user.id)],
         );
     }
-    response::json(200, &updated.profile())
+    response::json(200, &view)
 }
 
 fn check_current_password(

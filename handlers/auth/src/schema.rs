@@ -36,7 +36,15 @@ pub fn profile() -> Value {
             "telegramId": nullable_string(),
             "telegramUsername": nullable_string(),
             "createdAt": { "type": "integer", "format": "int64", "description": "epoch milliseconds" },
-            "updatedAt": { "type": "integer", "format": "int64", "description": "epoch milliseconds" }
+            "updatedAt": { "type": "integer", "format": "int64", "description": "epoch milliseconds" },
+            "telegramNotifications": {
+                "type": "boolean",
+                "description": "only on the caller's own profile (`/me`): whether the Core sends them Telegram messages"
+            },
+            "lastSeenAt": {
+                "type": ["integer", "null"], "format": "int64",
+                "description": "only in GET /admin/users/:id: epoch milliseconds of the latest presence change or traffic hour of the user's links; null: never seen"
+            }
         }
     })
 }
@@ -129,6 +137,10 @@ pub fn profile_patch() -> Value {
             "currentPassword": {
                 "type": "string",
                 "description": "required to change an existing password"
+            },
+            "telegramNotifications": {
+                "type": "boolean",
+                "description": "whether the Core sends the caller Telegram messages (default true)"
             }
         }
     })

@@ -8,6 +8,7 @@
 //! idempotency checks and refund limits exact under concurrency.
 
 use nexuma_sdk::db::{Executor, Row, Transaction};
+use nexuma_sdk::notify::{self, format, Event};
 use nexuma_sdk::{id, ApiError};
 use serde::Serialize;
 
@@ -198,7 +199,25 @@ pub fn post(tx: &Transaction, mv: &Move<'_>, now: i64) -> Result<Result<Entry, R
             now.into(),
         ],
     )?;
+    tell(tx, &entry, now)?;
     Ok(Ok(entry))
+}
+
+/// Tells the user of money that came in: a deposit or a refund (an admin's, or a cancellation's).
+fn tell(tx: &Transaction, entry: &Entry, now: i64) -> Result<(), ApiError> {
+    let kind = match entry.kind.as_str() {
+        "deposit" => notify::names::BALANCE_DEPOSIT,
+        "refund" => notify::names::BALANCE_REFUND,
+        _ => return Ok(()),
+    };
+    let event = Event::new(kind, &entry.id)
+        .param("amount", format::money(entry.amount, &entry.currency))
+        .param(
+            "balance",
+            format::money(entry.balance_after, &entry.currency),
+        )
+        .param("reason", entry.reason.clone().unwrap_or_default());
+    notify::user(tx, &entry.user_id, &event, now)
 }
 
 /// Moves the balance by `mv.amount` when the result stays within `0..=MAX_BALANCE`: the new

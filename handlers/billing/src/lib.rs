@@ -13,6 +13,7 @@ mod balance;
 mod ledger;
 mod lifecycle;
 mod links;
+mod notices;
 mod period;
 mod schema;
 mod settings;

@@ -15,9 +15,9 @@ use serde_json::json;
 
 use crate::ledger::{self, Move, CURRENCY};
 use crate::links::{self, LinkFields};
-use crate::period;
 use crate::subscriptions::{self, Subscription};
 use crate::tariffs::{self, Tariff};
+use crate::{notices, period};
 
 /// Subscriptions one tick settles at most (the rest wait for the next tick).
 const BATCH: i64 = 200;
@@ -440,6 +440,11 @@ fn settle(id: &str, user: &str, now: i64) -> Result<Outcome, ApiError> {
             Due::Traffic => "traffic_limit",
         }
     };
+    if failure == "insufficient_funds" {
+        let tariff = tariffs::load(&tx, &sub.tariff_id)?;
+        let balance = ledger::balance(&tx, &sub.user_id)?;
+        notices::renewal_failed(&tx, &sub, &tariff, balance, now)?;
+    }
     expire(&tx, &sub, failure, now)?;
     tx.commit()?;
     Ok(Outcome::Expired)
@@ -506,7 +511,8 @@ fn renew(
     };
     tx.execute(
         "UPDATE subscriptions SET price = $2, currency = $3, duration_months = $4, \
-         traffic_limit_bytes = $5, traffic_used_bytes = 0, anchor_at = $6, periods = $7, \
+         traffic_limit_bytes = $5, traffic_used_bytes = 0, traffic_alerted = 0, anchor_at = $6, \
+         periods = $7, \
          period_start = $8, expires_at = $9, charge_id = $10, renewals = renewals + 1, \
          updated_at = $11 WHERE id = $1 AND status = 'active'",
         &[
@@ -524,6 +530,9 @@ fn renew(
         ],
     )?;
     let after = subscriptions::load(tx, &sub.id, None)?;
+    if let Some(charge) = &charge {
+        notices::renewed(tx, &after, charge, now)?;
+    }
     record::audit(
         tx,
         &Actor::SYSTEM,
@@ -545,6 +554,7 @@ fn expire(tx: &Transaction, sub: &Subscription, reason: &str, now: i64) -> Resul
          updated_at = $3 WHERE id = $1 AND status = 'active'",
         &[sub.id.as_str().into(), reason.into(), now.into()],
     )?;
+    notices::expired(tx, sub, reason, now)?;
     record::node_change(
         tx,
         Change {

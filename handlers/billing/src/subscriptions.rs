@@ -498,10 +498,12 @@ pub fn admin_update(req: &Request) -> Result<Response, ApiError> {
         _ => {}
     }
     sub.updated_at = now;
+    // Traffic alerts are checked afresh against an edited allowance; their keys still tell each
+    // once per period.
     tx.execute(
         "UPDATE subscriptions SET auto_renew = $2, expires_at = $3, anchor_at = $4, periods = $5, \
          traffic_limit_bytes = $6, traffic_used_bytes = $7, status = $8, status_reason = $9, \
-         ended_at = $10, updated_at = $11 WHERE id = $1",
+         ended_at = $10, updated_at = $11, traffic_alerted = 0 WHERE id = $1",
         &[
             id.into(),
             sub.auto_renew.into(),

@@ -1,5 +1,7 @@
 //! `/admin/nodes`: nodes, their configuration, registration codes, keys and operations.
 
+use std::collections::BTreeMap;
+
 use nexuma_sdk::db::{self, Executor, Pool, Value};
 use nexuma_sdk::record;
 use nexuma_sdk::{clock, id, response, ApiError, Request, Response};
@@ -240,14 +242,67 @@ pub fn list(req: &Request) -> Result<Response, ApiError> {
         &params,
     )?
     .iter()
-    .map(|row| Node::from_row(row).map(|node| redacted(&node, now)))
+    .map(Node::from_row)
     .collect::<Result<Vec<_>, _>>()?;
+    let online = online_now(None)?;
+    let items: Vec<_> = items
+        .iter()
+        .map(|node| with_online(redacted(node, now), node, &online, now))
+        .collect();
     response::page(&items, total, limit, offset)
 }
 
 pub fn get(req: &Request) -> Result<Response, ApiError> {
     let node = model::load(&Pool, req.param("id")?)?;
-    response::json(200, &redacted(&node, clock::now_ms()))
+    let now = clock::now_ms();
+    let online = online_now(Some(&node.id))?;
+    response::json(200, &with_online(redacted(&node, now), &node, &online, now))
+}
+
+/// (links, distinct users) online per node from the agents' session events: one node's, or
+/// every node's.
+fn online_now(node: Option<&str>) -> Result<BTreeMap<String, (i64, i64)>, ApiError> {
+    let (filter, params): (&str, Vec<Value>) = match node {
+        Some(id) => ("AND p.node_id = $1", vec![id.into()]),
+        None => ("", Vec::new()),
+    };
+    let rows = db::query(
+        &format!(
+            "SELECT p.node_id, CAST(COUNT(DISTINCT p.link_id) AS BIGINT) AS links, \
+             CAST(COUNT(DISTINCT l.user_id) AS BIGINT) AS users FROM link_presence p \
+             JOIN subscription_links l ON l.id = p.link_id WHERE p.online {filter} \
+             GROUP BY p.node_id"
+        ),
+        &params,
+    )?;
+    let mut counts = BTreeMap::new();
+    for row in rows.iter() {
+        counts.insert(
+            row.string("node_id")?,
+            (row.i64("links")?, row.i64("users")?),
+        );
+    }
+    Ok(counts)
+}
+
+/// The view with `onlineLinks` / `onlineUsers`; a node whose agent fell silent has nobody
+/// online now, whatever its last events said.
+fn with_online(
+    mut view: serde_json::Value,
+    node: &Node,
+    counts: &BTreeMap<String, (i64, i64)>,
+    now: i64,
+) -> serde_json::Value {
+    let live = node
+        .last_heartbeat_at
+        .is_some_and(|at| now - at <= model::HEARTBEAT_STALE_MS);
+    let (links, users) = match counts.get(&node.id) {
+        Some(c) if live => *c,
+        _ => (0, 0),
+    };
+    view["onlineLinks"] = json!(links);
+    view["onlineUsers"] = json!(users);
+    view
 }
 
 pub fn create(req: &Request) -> Result<Response, ApiError> {

@@ -3,6 +3,7 @@
 //! takes a node id, so a key can never act for another node.
 
 use nexuma_sdk::db::{self, Executor, Pool};
+use nexuma_sdk::notify::{self, format, names, Event};
 use nexuma_sdk::{clock, id, response, ApiError, Request, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -17,6 +18,8 @@ const TEXT_MAX: usize = 200;
 const ERROR_MAX: usize = 4000;
 /// Errors kept per node.
 const ERRORS_KEPT: i64 = 100;
+/// Error kinds of `POST /node/error` that say the node's config could not be applied.
+const CONFIG_ERRORS: [&str; 2] = ["config-rejected", "apply-failed"];
 
 fn check_protocol(version: u32) -> Result<(), ApiError> {
     if PROTOCOLS.contains(&version) {
@@ -205,6 +208,45 @@ struct HeartbeatBody {
     capabilities: Option<Capabilities>,
 }
 
+/// What a heartbeat records of the agent (parameters as `heartbeat` binds them).
+const HEARTBEAT_UPDATE: &str = "UPDATE nodes SET last_heartbeat_at = $2, agent_status = $3, \
+     agent_version = $4, core_version = $5, core_flavor = $6, cpu_load = $7, memory_load = $8, \
+     clients = $9, applied_revision = COALESCE($10, applied_revision), pending_ops = $11 \
+     WHERE id = $1";
+
+/// Tells admins that `node`, silent since `last`, speaks again, when they were told of that
+/// silence (the `notify` component's scan tells it past the grace; a shorter gap is no news).
+fn tell_back(tx: &db::Transaction, node: &Node, last: i64, now: i64) -> Result<(), ApiError> {
+    let silence = format!("{}:{last}", node.id);
+    let told = tx.query(
+        "SELECT 1 AS told FROM notifications WHERE dedupe_key = $1 LIMIT 1",
+        &[Event::new(names::NODE_SILENT, &silence).key().into()],
+    )?;
+    if told.is_empty() {
+        return Ok(());
+    }
+    let event = Event::new(names::NODE_BACK, &silence)
+        .param("node", node.name.as_str())
+        .param("silentFor", format::span(now - last));
+    notify::admins(tx, &event, now)
+}
+
+/// Tells admins that `node` could not apply config `revision`. Keyed by node and revision, so
+/// the agent's rejection and its error report of the same revision make one message.
+fn tell_config_error(
+    tx: &db::Transaction,
+    node: &Node,
+    revision: i64,
+    error: &str,
+    now: i64,
+) -> Result<(), ApiError> {
+    let event = Event::new(names::NODE_CONFIG_ERROR, format!("{}:{revision}", node.id))
+        .param("node", node.name.as_str())
+        .param("revision", revision.to_string())
+        .param("error", error);
+    notify::admins(tx, &event, now)
+}
+
 /// `POST /node/heartbeat`: what the agent runs, answered with the latest revision and the
 /// operations still waiting.
 pub fn heartbeat(req: &Request) -> Result<Response, ApiError> {
@@ -242,33 +284,41 @@ pub fn heartbeat(req: &Request) -> Result<Response, ApiError> {
     let applied = body
         .applied_revision
         .filter(|r| (0..=node.revision).contains(r));
-    db::execute(
-        "UPDATE nodes SET last_heartbeat_at = $2, agent_status = $3, agent_version = $4, \
-         core_version = $5, core_flavor = $6, cpu_load = $7, memory_load = $8, clients = $9, \
-         applied_revision = COALESCE($10, applied_revision), pending_ops = $11 WHERE id = $1",
-        &[
-            node.id.as_str().into(),
-            now.into(),
-            short(body.status, 40).into(),
-            short(body.agent_version, TEXT_MAX).into(),
-            short(body.core_version, TEXT_MAX).into(),
-            short(body.core_flavor, 40).into(),
-            cpu.into(),
-            memory.into(),
-            body.clients.map(|c| c.max(0)).into(),
-            applied.into(),
-            text(&ops).into(),
-        ],
-    )?;
-    let listed = match applied.filter(|r| Some(*r) != node.applied_revision) {
-        Some(revision) => take_applied_inbounds(&Pool, &node.id, revision)?,
-        None => false,
-    };
+    let params: [db::Value; 11] = [
+        node.id.as_str().into(),
+        now.into(),
+        short(body.status, 40).into(),
+        short(body.agent_version, TEXT_MAX).into(),
+        short(body.core_version, TEXT_MAX).into(),
+        short(body.core_flavor, 40).into(),
+        cpu.into(),
+        memory.into(),
+        body.clients.map(|c| c.max(0)).into(),
+        applied.into(),
+        text(&ops).into(),
+    ];
     // A node silent past HEARTBEAT_STALE_MS may have left exports (after the operator's grace,
     // subscriptions' catalog); speaking again brings it back. Rare, so a spare move is cheap.
     let was_silent = node
         .last_heartbeat_at
         .is_none_or(|at| now - at > model::HEARTBEAT_STALE_MS);
+    match node.last_heartbeat_at.filter(|_| was_silent) {
+        // Back from a silence admins may have been told of: told it is back in the same
+        // transaction (rare, so the common heartbeat stays one statement).
+        Some(last) => {
+            let tx = db::begin()?;
+            tx.execute(HEARTBEAT_UPDATE, &params)?;
+            tell_back(&tx, &node, last, now)?;
+            tx.commit()?;
+        }
+        None => {
+            db::execute(HEARTBEAT_UPDATE, &params)?;
+        }
+    }
+    let listed = match applied.filter(|r| Some(*r) != node.applied_revision) {
+        Some(revision) => take_applied_inbounds(&Pool, &node.id, revision)?,
+        None => false,
+    };
     if listed || was_silent {
         Pool.content_changed();
     }
@@ -361,6 +411,7 @@ pub fn applied(req: &Request) -> Result<Response, ApiError> {
             &[node.id.as_str().into(), error.as_str().into(), now.into()],
         )?;
         keep_error(&tx, &node.id, "config-rejected", &error, now, now)?;
+        tell_config_error(&tx, &node, body.revision, &error, now)?;
         // The node is in error now (model::Node::effective_status): exports leave it out.
         tx.content_changed();
         tx.commit()?;
@@ -410,6 +461,10 @@ pub fn error(req: &Request) -> Result<Response, ApiError> {
     let now = clock::now_ms();
     let tx = db::begin()?;
     keep_error(&tx, &node.id, &kind, &message, body.at.unwrap_or(now), now)?;
+    // Errors of the config (the agent names them so) reach admins; the rest stay on the node.
+    if CONFIG_ERRORS.contains(&kind.as_str()) {
+        tell_config_error(&tx, &node, node.revision, &message, now)?;
+    }
     tx.commit()?;
     response::no_content()
 }

@@ -133,6 +133,14 @@ pub fn node() -> Value {
         ("agent", json!({ "type": "object" })),
         ("lastError", json!({ "type": ["object", "null"] })),
         ("pendingOps", json!({ "type": "array", "items": op() })),
+        (
+            "onlineLinks",
+            json!({ "type": "integer", "readOnly": true, "description": "links online on the node now (its session events; 0 while its agent is silent); in list and get" }),
+        ),
+        (
+            "onlineUsers",
+            json!({ "type": "integer", "readOnly": true, "description": "distinct users of those links" }),
+        ),
         ("createdAt", millis()),
         ("updatedAt", millis()),
     ] {

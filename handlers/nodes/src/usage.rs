@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 
 use nexuma_sdk::db::{self, Transaction, Value};
+use nexuma_sdk::notify::{self, format, names, Event};
 use nexuma_sdk::{cache, clock, response, ApiError, Request, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -175,11 +176,58 @@ pub struct Applied {
     pub entries: u32,
 }
 
+/// Milliseconds in a UTC day: `traffic_daily` rows start at multiples of it.
+const DAY_MS: i64 = 86_400_000;
+
 /// Node, hour, link.
 type Bucket = (String, i64, String);
 
+/// The traffic alert level (percent of the limit: 0, 80 or 100) an active subscription's used
+/// traffic is at, as SQL over the row (written without products, which could pass BIGINT).
+const TRAFFIC_LEVEL: &str = "CASE WHEN traffic_limit_bytes IS NULL OR status <> 'active' THEN 0 \
+     WHEN traffic_used_bytes >= traffic_limit_bytes THEN 100 \
+     WHEN traffic_used_bytes >= traffic_limit_bytes - traffic_limit_bytes / 5 THEN 80 \
+     ELSE 0 END AS traffic_level";
+
+/// Records that subscription `id` reached `level` and tells its user, once per level and period
+/// (the conditional update: a concurrent pass that saw the same crossing writes nothing).
+fn tell_traffic(tx: &Transaction, id: &str, level: i64, now: i64) -> Result<(), ApiError> {
+    let rows = tx.query(
+        "UPDATE subscriptions SET traffic_alerted = $2 WHERE id = $1 AND traffic_alerted < $2 \
+         RETURNING user_id, tariff_id, renewals, traffic_used_bytes, traffic_limit_bytes",
+        &[id.into(), level.into()],
+    )?;
+    let Some(row) = rows.first() else {
+        return Ok(());
+    };
+    let tariff = tx
+        .query(
+            "SELECT name FROM tariffs WHERE id = $1",
+            &[row.str("tariff_id")?.into()],
+        )?
+        .first()
+        .map(|t| t.string("name"))
+        .transpose()?
+        .unwrap_or_default();
+    let kind = if level >= 100 {
+        names::TRAFFIC_EXHAUSTED
+    } else {
+        names::TRAFFIC_WARNING
+    };
+    let event = Event::new(kind, format!("{id}:{}", row.i64("renewals")?))
+        .param("tariff", tariff)
+        .param("percent", format!("{level}%"))
+        .param("used", format::bytes(row.i64("traffic_used_bytes")?))
+        .param(
+            "limit",
+            format::bytes(row.opt_i64("traffic_limit_bytes")?.unwrap_or(0)),
+        );
+    notify::user(tx, row.str("user_id")?, &event, now)
+}
+
 /// Counts the waiting usage reports (a batch of them) and deletes them, in one transaction.
 pub fn apply_pending() -> Result<Applied, ApiError> {
+    let now = clock::now_ms();
     let tx = db::begin()?;
     // Claiming is the first statement, a write: a concurrent pass cannot take the same rows.
     let claimed = tx.query(
@@ -205,6 +253,8 @@ pub fn apply_pending() -> Result<Applied, ApiError> {
     let rows: Vec<(&Bucket, &(i64, i64))> = sums.iter().collect();
     // Subscriptions whose used traffic grew: exports showing it are retired after the commit.
     let mut counted: Vec<String> = Vec::new();
+    // Subscriptions that reached a traffic alert level they were not told of, with the level.
+    let mut crossed: Vec<(String, i64)> = Vec::new();
     // Names the Core does not know (deleted links) fall out of the joins: ignored.
     for chunk in rows.chunks(APPLY_CHUNK) {
         let values = placeholders(chunk.len(), 5);
@@ -225,12 +275,16 @@ pub fn apply_pending() -> Result<Applied, ApiError> {
                  FROM (SELECT l.subscription_id AS sid, CAST(SUM(v.up + v.down) AS BIGINT) AS used \
                        FROM v JOIN subscription_links l ON l.id = v.link_id \
                        WHERE l.subscription_id IS NOT NULL GROUP BY l.subscription_id) AS x \
-                 WHERE subscriptions.id = x.sid RETURNING id"
+                 WHERE subscriptions.id = x.sid RETURNING id, traffic_alerted, {TRAFFIC_LEVEL}"
             ),
             &params,
         )?;
         for row in updated.iter() {
-            counted.push(row.string("id")?);
+            let (id, level) = (row.string("id")?, row.i64("traffic_level")?);
+            if level > row.i64("traffic_alerted")? {
+                crossed.push((id.clone(), level));
+            }
+            counted.push(id);
         }
         tx.execute(
             &format!(
@@ -243,6 +297,23 @@ pub fn apply_pending() -> Result<Applied, ApiError> {
             ),
             &params,
         )?;
+        // The same traffic per UTC day, for sums over days (migration 0012).
+        tx.execute(
+            &format!(
+                "WITH v (node_id, hour, link_id, up, down) AS (VALUES {values}) \
+                 INSERT INTO traffic_daily (day, user_id, node_id, link_id, up, down) \
+                 SELECT v.hour - v.hour % {DAY_MS}, l.user_id, v.node_id, l.id, \
+                        SUM(v.up), SUM(v.down) \
+                 FROM v JOIN subscription_links l ON l.id = v.link_id WHERE TRUE \
+                 GROUP BY v.hour - v.hour % {DAY_MS}, l.user_id, v.node_id, l.id \
+                 ON CONFLICT (day, user_id, node_id, link_id) DO UPDATE SET \
+                 up = traffic_daily.up + excluded.up, down = traffic_daily.down + excluded.down"
+            ),
+            &params,
+        )?;
+    }
+    for (id, level) in &crossed {
+        tell_traffic(&tx, id, *level, now)?;
     }
     tx.commit()?;
     counted.sort_unstable();

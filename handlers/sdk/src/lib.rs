@@ -54,11 +54,16 @@ pub mod html;
 pub mod http;
 pub mod id;
 pub mod log;
+/// Telegram notifications: the kinds (recipients, placeholders, default texts) and the outbox
+/// writer, used in the transaction of the event.
+pub mod notify;
 /// The audit log and the outbox of node-facing changes, written in the change's transaction.
 pub mod record;
 mod request;
 pub mod response;
 mod route;
+/// Telegram Login Widget checks and bot messages with the host's bot token.
+pub mod telegram;
 /// Attempt throttles counted before the check, shared by every login path.
 pub mod throttle;
 
@@ -74,8 +79,6 @@ pub use bindings::nexuma::core::kv;
 pub use bindings::nexuma::core::passwords;
 /// The Core's non-secret settings, e.g. `settings::public_url()` for links.
 pub use bindings::nexuma::core::settings;
-/// Telegram Login Widget checks with the host's bot token.
-pub use bindings::nexuma::core::telegram;
 /// Access and refresh tokens; the signing secrets stay in the host.
 pub use bindings::nexuma::core::tokens;
 

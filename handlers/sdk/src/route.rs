@@ -13,6 +13,7 @@ impl Route {
             summary: String::new(),
             request_schema: None,
             response_schema: None,
+            query_schema: None,
             success_status: 200,
         }
     }
@@ -58,6 +59,19 @@ impl Route {
     /// JSON Schema of the success response body.
     pub fn response_schema(mut self, schema: serde_json::Value) -> Self {
         self.response_schema = Some(schema.to_string());
+        self
+    }
+
+    /// The query parameters the route reads: `params` maps each name to its JSON Schema (a
+    /// `description` in it reaches the OpenAPI document); `required` names the ones it cannot do
+    /// without.
+    pub fn query(mut self, params: serde_json::Value, required: &[&str]) -> Self {
+        let schema = serde_json::json!({
+            "type": "object",
+            "properties": params,
+            "required": required,
+        });
+        self.query_schema = Some(schema.to_string());
         self
     }
 

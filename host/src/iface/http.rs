@@ -64,6 +64,11 @@ impl Http {
         })
     }
 
+    /// The client checked against the webpki roots, for the host's own calls (the Bot API).
+    pub fn roots_client(&self) -> reqwest::Client {
+        self.roots.clone()
+    }
+
     fn pinned_client(&self, pin: [u8; 32]) -> Result<reqwest::Client, HttpSetupError> {
         let mut cache = self.pinned.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(client) = cache.get(&pin) {

@@ -576,3 +576,19 @@ pub async fn query_texts(core: &Core, sql: &str) -> Vec<String> {
             .collect()
     }
 }
+
+/// The components an operator runs: the Makefile's `COMPONENTS` (what `make run` serves).
+pub fn production_components() -> Vec<&'static str> {
+    let makefile = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../Makefile"),
+    )
+    .expect("Makefile");
+    let line = makefile
+        .lines()
+        .find_map(|l| l.strip_prefix("COMPONENTS :="))
+        .expect("the Makefile names its COMPONENTS");
+    // Leaked once per test process: the harness takes names that live for the whole run.
+    line.split_whitespace()
+        .map(|name| &*Box::leak(name.to_string().into_boxed_str()))
+        .collect()
+}

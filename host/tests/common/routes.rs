@@ -36,6 +36,8 @@ pub struct Route {
     pub summary: String,
     /// JSON Schema of the request body.
     pub request_schema: Option<Value>,
+    /// The query parameters the document declares, with their schemas.
+    pub query: Vec<(String, Value)>,
 }
 
 impl Route {
@@ -69,6 +71,7 @@ pub async fn table(core: &Core) -> Vec<Route> {
                 request_schema: op
                     .pointer("/requestBody/content/application~1json/schema")
                     .cloned(),
+                query: declared_query(op),
             });
         }
     }
@@ -227,6 +230,49 @@ impl Fixtures {
             .find(|(n, _)| *n == name)
             .map(|(_, v)| v.as_str())
     }
+}
+
+/// The operation's `in: query` parameters and their schemas.
+fn declared_query(op: &Value) -> Vec<(String, Value)> {
+    op["parameters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["in"] == "query")
+        .filter_map(|p| Some((p["name"].as_str()?.to_string(), p["schema"].clone())))
+        .collect()
+}
+
+/// Values a query parameter's schema rules out, as they would stand in the URL.
+pub fn bad_query_values(schema: &Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    match schema["type"].as_str() {
+        Some("integer") | Some("number") => {
+            out.push(("not a number".to_string(), "ten".to_string()));
+            out.push((
+                "past i64".to_string(),
+                "99999999999999999999999".to_string(),
+            ));
+            if let Some(min) = schema["minimum"].as_i64() {
+                out.push((format!("minimum-1 ({})", min - 1), (min - 1).to_string()));
+            }
+            if let Some(max) = schema["maximum"].as_i64() {
+                out.push((format!("maximum+1 ({})", max + 1), (max + 1).to_string()));
+            }
+        }
+        Some("boolean") => out.push(("not a boolean".to_string(), "maybe".to_string())),
+        Some("string") if schema["enum"].is_array() => {
+            out.push((
+                "not one of the enum".to_string(),
+                "no-such-choice".to_string(),
+            ));
+        }
+        Some("string") if schema["format"] == "date-time" => {
+            out.push(("not a date".to_string(), "yesterday-ish".to_string()));
+        }
+        _ => {}
+    }
+    out
 }
 
 /// Query parameters a route's summary names: `(query: limit, offset, status)` and `?format=`.

@@ -36,6 +36,10 @@ impl Component for Probe {
         vec![
             Route::get("/test/echo")
                 .summary("Echoes the request's route, params and query without any I/O")
+                .query(
+                    json!({ "say": { "type": "string", "description": "Anything; echoed back" } }),
+                    &[],
+                )
                 .response_schema(json!({
                     "type": "object",
                     "required": ["ok", "route", "params", "query", "requestId"],

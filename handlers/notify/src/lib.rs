@@ -1,0 +1,91 @@
+//! `notify`: Telegram notifications. Components write messages to the `notifications` outbox
+//! in the transaction of their event (SDK `notify`); this component sends them (`send` job),
+//! writes the events that are the passing of time (`scan` job: subscriptions about to end,
+//! silent nodes), clears old rows (`housekeeping`) and serves the operator's routes (the outbox,
+//! the texts). Tables: `migrations/*/0011_notifications.sql`.
+
+mod admin;
+mod outbox;
+mod scan;
+mod schema;
+mod sender;
+mod template;
+
+use nexuma_sdk::{
+    clock, export_component, log, ApiError, AuthLevel, Component, Job, Request, Response, Route,
+};
+
+const SEND_JOB: &str = "send";
+const SEND_EVERY_MS: u64 = 1_000;
+const SCAN_JOB: &str = "scan";
+const SCAN_EVERY_MS: u64 = 5_000;
+const HOUSEKEEPING_JOB: &str = "housekeeping";
+const HOUSEKEEPING_EVERY_MS: u64 = 3_600_000;
+
+fn admin(route: Route) -> Route {
+    route.auth(AuthLevel::Admin)
+}
+
+struct Notify;
+
+impl Component for Notify {
+    fn routes() -> Vec<Route> {
+        vec![
+            admin(Route::get("/admin/notifications"))
+                .summary("Telegram messages in the outbox, newest first")
+                .query(schema::list_query(), &[])
+                .response_schema(schema::page()),
+            admin(Route::get("/admin/notifications/templates"))
+                .summary("The text of every kind of Telegram message, with its placeholders")
+                .response_schema(schema::templates()),
+            admin(Route::put("/admin/notifications/templates/:kind"))
+                .summary("Sets the text of a kind of Telegram message")
+                .request_schema(schema::template_body())
+                .response_schema(schema::template()),
+            admin(Route::delete("/admin/notifications/templates/:kind"))
+                .summary("Restores the built-in text of a kind of Telegram message")
+                .response_schema(schema::template()),
+        ]
+    }
+
+    fn handle(req: &Request) -> Result<Response, ApiError> {
+        match (req.method.as_str(), req.route.as_str()) {
+            ("GET", "/admin/notifications") => admin::list(req),
+            ("GET", "/admin/notifications/templates") => admin::templates(req),
+            ("PUT", "/admin/notifications/templates/:kind") => admin::put_template(req),
+            ("DELETE", "/admin/notifications/templates/:kind") => admin::reset_template(req),
+            _ => Err(req.unhandled()),
+        }
+    }
+
+    fn jobs() -> Vec<Job> {
+        vec![
+            Job::every(SEND_JOB, SEND_EVERY_MS),
+            Job::every(SCAN_JOB, SCAN_EVERY_MS),
+            Job::every(HOUSEKEEPING_JOB, HOUSEKEEPING_EVERY_MS),
+        ]
+    }
+
+    fn run_job(name: &str) -> Result<(), ApiError> {
+        match name {
+            SEND_JOB => sender::tick().map(|_| ()),
+            SCAN_JOB => scan::run(clock::now_ms()),
+            HOUSEKEEPING_JOB => {
+                let deleted = outbox::housekeeping(clock::now_ms())?;
+                if deleted > 0 {
+                    log::info(
+                        "old notifications deleted",
+                        &[("deleted", &deleted.to_string())],
+                    );
+                }
+                Ok(())
+            }
+            _ => Err(ApiError::not_found(
+                "unknown_job",
+                format!("no job named {name}"),
+            )),
+        }
+    }
+}
+
+export_component!(Notify);

@@ -1,0 +1,192 @@
+//! `GET /admin/usage`: traffic rows under filters, in time order, a keyset page at a time, with
+//! the totals of the whole filter.
+//!
+//! Rows are ordered by (time, user, node, link) — unique per row — and a page starts strictly
+//! after the cursor's key, so paging never repeats or skips a row. An hourly page is a range of
+//! the index on `traffic_hourly (hour, user_id, node_id, link_id)`, a daily one of
+//! `traffic_daily`'s key; the totals read whole days from `traffic_daily` (migration 0012).
+
+use chrono_tz::Tz;
+use nexuma_sdk::db;
+use nexuma_sdk::{clock, response, ApiError, Request, Response};
+use serde_json::json;
+
+use crate::calendar::{Granularity, DAY_MS, HOUR_MS, MAX_DAYS};
+use crate::cursor::Cursor;
+use crate::filter::Filter;
+use crate::params;
+use crate::span::{self, Conditions, Span};
+
+const DEFAULT_LIMIT: i64 = 100;
+pub const MAX_LIMIT: i64 = 1000;
+pub const SORTS: [&str; 2] = ["time_asc", "time_desc"];
+
+/// The time range: `from`/`to` (UTC; dates are whole days), else the last 24 hours. Daily rows
+/// widen it to whole days.
+fn range(req: &Request, granularity: Granularity, now: i64) -> Result<(i64, i64), ApiError> {
+    let (from, to) = params::range(req, Tz::UTC, now)?
+        .unwrap_or_else(|| (now.div_euclid(HOUR_MS) * HOUR_MS - 23 * HOUR_MS, now));
+    if to <= from {
+        return Err(ApiError::validation("to", "must be later than from"));
+    }
+    if to - from > MAX_DAYS * DAY_MS {
+        return Err(ApiError::validation(
+            "to",
+            format!("the range may span at most {MAX_DAYS} days"),
+        ));
+    }
+    let unit = match granularity {
+        Granularity::Hour => HOUR_MS,
+        Granularity::Day => DAY_MS,
+    };
+    Ok((
+        from.div_euclid(unit) * unit,
+        (to + unit - 1).div_euclid(unit) * unit,
+    ))
+}
+
+/// The filters on user, node, link and subscription the request names.
+fn conditions(req: &Request) -> Result<Conditions, ApiError> {
+    let mut out = Conditions::new();
+    for (param, sql) in [
+        ("userId", "user_id = $?"),
+        ("nodeId", "node_id = $?"),
+        ("linkId", "link_id = $?"),
+        (
+            "subscriptionId",
+            "link_id IN (SELECT id FROM subscription_links WHERE subscription_id = $?)",
+        ),
+    ] {
+        if let Some(id) = params::id(req, param)? {
+            out.push((sql, id.into()));
+        }
+    }
+    Ok(out)
+}
+
+/// The time column of a granularity's table.
+fn time_column(granularity: Granularity) -> &'static str {
+    match granularity {
+        Granularity::Hour => "hour",
+        Granularity::Day => "day",
+    }
+}
+
+/// The page's conditions: the range and the request's filters, on the granularity's table.
+fn filter(granularity: Granularity, from: i64, to: i64, conditions: &Conditions) -> Filter {
+    let column = time_column(granularity);
+    let mut f = Filter::default();
+    f.add(
+        &format!("{column} >= $? AND {column} < $?"),
+        vec![from.into(), to.into()],
+    );
+    for (sql, value) in conditions {
+        f.add(sql, vec![value.clone()]);
+    }
+    f
+}
+
+/// Rows strictly after the cursor in the page's order: a row comparison PostgreSQL runs as a
+/// range of the table's key.
+fn after(f: &mut Filter, c: &Cursor) {
+    let op = if c.descending { "<" } else { ">" };
+    let column = time_column(c.granularity);
+    f.add(
+        &format!("({column}, user_id, node_id, link_id) {op} ($?, $?, $?, $?)"),
+        vec![
+            c.time.into(),
+            c.user.as_str().into(),
+            c.node.as_str().into(),
+            c.link.as_str().into(),
+        ],
+    );
+}
+
+/// Up and down over the whole filter (every page shows the same).
+fn totals(from: i64, to: i64, conditions: &Conditions) -> Result<serde_json::Value, ApiError> {
+    let mut f = Filter::default();
+    let source = span::source(&mut f, &Span::of(from, to), conditions);
+    let sums = db::query(
+        &format!(
+            "SELECT CAST(COALESCE(SUM(up), 0) AS BIGINT) AS up, \
+             CAST(COALESCE(SUM(down), 0) AS BIGINT) AS down FROM {source} t"
+        ),
+        &f.params,
+    )?;
+    let row = sums
+        .first()
+        .ok_or_else(|| ApiError::internal("totals: no row"))?;
+    Ok(json!({ "up": row.i64("up")?, "down": row.i64("down")? }))
+}
+
+fn page_sql(f: &Filter, granularity: Granularity, descending: bool, limit: &str) -> String {
+    let dir = if descending { "DESC" } else { "ASC" };
+    let (column, table) = match granularity {
+        Granularity::Hour => ("hour", "traffic_hourly"),
+        Granularity::Day => ("day", "traffic_daily"),
+    };
+    format!(
+        "SELECT {column} AS time, user_id, node_id, link_id, up, down FROM {table} WHERE {} \
+         ORDER BY {column} {dir}, user_id {dir}, node_id {dir}, link_id {dir} LIMIT {limit}",
+        f.sql()
+    )
+}
+
+/// `GET /admin/usage`.
+pub fn list(req: &Request) -> Result<Response, ApiError> {
+    let granularity = params::granularity(req, Granularity::Hour)?;
+    let descending = match params::text(req, "sort") {
+        None | Some("time_asc") => false,
+        Some("time_desc") => true,
+        Some(_) => {
+            return Err(ApiError::validation(
+                "sort",
+                "must be time_asc or time_desc",
+            ))
+        }
+    };
+    let limit = req.int_query("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)?;
+    let cursor = params::text(req, "cursor")
+        .map(|raw| Cursor::decode(raw, descending, granularity))
+        .transpose()?;
+    let (from, to) = range(req, granularity, clock::now_ms())?;
+    let conditions = conditions(req)?;
+    let totals = totals(from, to, &conditions)?;
+    let mut f = filter(granularity, from, to, &conditions);
+    if let Some(c) = &cursor {
+        after(&mut f, c);
+    }
+    // One row past the page says whether another page follows.
+    let limit_at = f.push((limit + 1).into());
+    let sql = page_sql(&f, granularity, descending, &limit_at);
+    let rows = db::query(&sql, &f.params)?;
+    let mut items = Vec::with_capacity(rows.len());
+    let mut last = None;
+    for row in rows.iter().take(limit as usize) {
+        let key = Cursor {
+            descending,
+            granularity,
+            time: row.i64("time")?,
+            user: row.string("user_id")?,
+            node: row.string("node_id")?,
+            link: row.string("link_id")?,
+        };
+        items.push(json!({
+            "time": key.time, "userId": key.user, "nodeId": key.node, "linkId": key.link,
+            "up": row.i64("up")?, "down": row.i64("down")?,
+        }));
+        last = Some(key);
+    }
+    let next = if rows.len() as i64 > limit {
+        last.map(|c| c.encode())
+    } else {
+        None
+    };
+    response::json(
+        200,
+        &json!({
+            "granularity": granularity.name(), "from": from, "to": to, "items": items,
+            "nextCursor": next, "totals": totals,
+        }),
+    )
+}
