@@ -30,6 +30,10 @@ enum Answer {
     RateLimited(u32),
     /// Records the request and never answers it.
     Hold,
+    /// 502: Telegram unreachable for now.
+    Unavailable,
+    /// 403: the user blocked the bot.
+    Blocked,
 }
 
 /// One `sendMessage` the stand-in received.
@@ -87,7 +91,7 @@ impl FakeBot {
     fn texts_to(&self, chat: i64) -> Vec<String> {
         self.sent()
             .into_iter()
-            .filter(|s| s.chat == chat && !matches!(s.answer, Answer::RateLimited(_)))
+            .filter(|s| s.chat == chat && matches!(s.answer, Answer::Ok | Answer::Hold))
             .map(|s| s.text)
             .collect()
     }
@@ -119,6 +123,15 @@ impl FakeBot {
                 json!({ "ok": false, "error_code": 429,
                         "description": format!("Too Many Requests: retry after {secs}"),
                         "parameters": { "retry_after": secs } }),
+            ),
+            Answer::Unavailable => (
+                "502 Bad Gateway",
+                json!({ "ok": false, "error_code": 502, "description": "Bad Gateway" }),
+            ),
+            Answer::Blocked => (
+                "403 Forbidden",
+                json!({ "ok": false, "error_code": 403,
+                        "description": "Forbidden: bot was blocked by the user" }),
             ),
             Answer::Hold => {
                 // Until the client goes away (the Core is killed).
@@ -594,6 +607,49 @@ both_backends!(a_rate_limit_is_waited_out, |backend| async move {
     assert_eq!(count(&bot, ANN_CHAT, "1.00 RUB was added"), 1);
     assert_eq!(count(&bot, ANN_CHAT, "2.00 RUB was added"), 1);
 });
+
+both_backends!(
+    an_outage_is_retried_and_a_refusal_given_up,
+    |backend| async move {
+        let bot = FakeBot::start().await;
+        bot.script(&[Answer::Unavailable]);
+        let core = start(backend, &bot).await;
+        let admin = admin(&core).await;
+        let (_, ann) = user(&core, "ann@example.com", Some(ANN_CHAT)).await;
+        deposit(&core, &admin, &ann, 100).await;
+        // The 502 is tried again after its backoff, and then arrives.
+        received(&bot, ANN_CHAT, &["1.00 RUB was added"]).await;
+        let sent = bot.sent();
+        assert_eq!(sent.len(), 2, "{sent:?}");
+        assert!(matches!(sent[0].answer, Answer::Unavailable));
+        assert!(
+            sent[1].at - sent[0].at >= Duration::from_secs(4),
+            "retried after {:?}, before its backoff",
+            sent[1].at - sent[0].at
+        );
+        // A refusal is final: the message fails with Telegram's reason, and is not sent again.
+        bot.script(&[Answer::Blocked]);
+        deposit(&core, &admin, &ann, 200).await;
+        testkit::eventually(Duration::from_secs(20), || {
+            let core = &core;
+            async move {
+                match in_state(core, "failed").await {
+                    1 => Ok(()),
+                    n => Err(format!("{n} failed messages")),
+                }
+            }
+        })
+        .await
+        .expect("the refused message fails");
+        let list = core
+            .get("/admin/notifications?state=failed", Some(&admin))
+            .await;
+        assert_eq!(list.status, 200, "{}", list.text);
+        assert!(list.text.contains("blocked by the user"), "{}", list.text);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(bot.sent().len(), 3, "the refused message went once");
+    }
+);
 
 both_backends!(
     a_core_killed_mid_delivery_loses_nothing,
