@@ -12,8 +12,7 @@ use nexuma_sdk::notify::{self, format, Event};
 use nexuma_sdk::{id, ApiError};
 use serde::Serialize;
 
-/// The one currency of balances for now (tariffs carry their own `currency`).
-pub const CURRENCY: &str = "RUB";
+pub use nexuma_sdk::money::CURRENCY;
 
 /// The largest sum of money the API takes in any one field (a deposit, a withdrawal, a refund, a
 /// tariff's price): 10^15 minor units — beyond any real figure, and so far below BIGINT's

@@ -54,6 +54,8 @@ pub mod html;
 pub mod http;
 pub mod id;
 pub mod log;
+/// The balances' currency, shared by billing and the read side.
+pub mod money;
 /// Telegram notifications: the kinds (recipients, placeholders, default texts) and the outbox
 /// writer, used in the transaction of the event.
 pub mod notify;

@@ -2,16 +2,13 @@
 //! balance, links, devices online. `GET /me/stats`; the admin's user stats build on it.
 
 use nexuma_sdk::db;
+use nexuma_sdk::money::CURRENCY;
 use nexuma_sdk::{clock, response, ApiError, Request, Response};
 use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::calendar::DAY_MS;
 use crate::presence;
-
-/// Balances' currency, as billing answers it (`handlers/billing/src/ledger.rs` `CURRENCY`; a
-/// component cannot link another's code).
-const CURRENCY: &str = "RUB";
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
