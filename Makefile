@@ -10,7 +10,7 @@ WASM_OUT := handlers/target/$(WASM_TARGET)/release
 HOST_TARGET := $(shell rustc -vV | sed -n 's/^host: //p')
 # Components an operator runs; test-only components stay out of ./components.
 COMPONENTS := auth manager billing nodes subscriptions usage notify
-TEST_COMPONENTS := probe overlap
+TEST_COMPONENTS := probe overlap versioned versioned_next
 
 .PHONY: run test deploy-check bench handlers handlers-unit toolchain lint fmt clean v2ray chromium
 
@@ -22,6 +22,7 @@ handlers: toolchain
 	@mkdir -p components
 	@for c in $(COMPONENTS); do cp $(WASM_OUT)/$$c.wasm components/$$c.wasm; done
 	@echo "components: $(COMPONENTS) -> ./components"
+	$(MAKE) -C examples/component-template
 
 run: handlers
 	cargo build --release --locked -p nexuma-host

@@ -6,20 +6,23 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::cache::ResponseCache;
+use crate::components::{self, Components};
 use crate::config::Config;
 use crate::iface::db::Database;
 use crate::iface::http::Http;
 use crate::iface::kv::Store;
 use crate::iface::telegram::Telegram;
 use crate::iface::tokens::Tokens;
-use crate::registry::{self, Registry};
-use crate::runtime::{Capabilities, LoadError, Runtime};
+use crate::registry::{LoadedSet, Registry};
+use crate::runtime::{Capabilities, Runtime};
 
 pub struct Core {
     pub config: Config,
     pub caps: Arc<Capabilities>,
     pub runtime: Arc<Runtime>,
     pub registry: Registry,
+    /// Which revision of the database's active components this replica serves.
+    pub components: Components,
     /// Answers components let the host keep.
     pub responses: ResponseCache,
     /// HTTPS certificate and key, when `TLS_CERT_FILE`/`TLS_KEY_FILE` are set.
@@ -94,33 +97,31 @@ impl Core {
         let tls = config.tls.as_ref().map(crate::tls::Tls::load).transpose()?;
         let caps = Arc::new(capabilities(&config).await?);
         let runtime = Runtime::new(config.limits.clone(), config.cache_dir.clone())?;
-        let set = registry::load_dir(&runtime, &caps, &config.components_dir)
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot load the components in {}",
-                    config.components_dir.display()
-                )
-            })?;
         let responses = ResponseCache::new(config.response_cache_bytes);
         crate::metrics::announce(&config.metrics);
-        Ok(Arc::new(Core {
+        let core = Arc::new(Core {
             responses,
+            components: Components::new(config.port),
             config,
             caps,
             runtime,
-            registry: Registry::new(set),
+            // Empty until the active set is loaded below, before anything is served.
+            registry: Registry::new(LoadedSet::new(Vec::new())?),
             tls,
-        }))
+        });
+        components::load(&core).await.with_context(|| {
+            format!(
+                "cannot load the components (folder {})",
+                core.config.components_dir.display()
+            )
+        })?;
+        components::follow::spawn(Arc::clone(&core));
+        Ok(core)
     }
 
-    /// Loads the components folder again and swaps the new set in; the old set keeps serving
-    /// when anything in the new one fails to load.
-    pub async fn reload(&self) -> Result<usize, LoadError> {
-        let set =
-            registry::load_dir(&self.runtime, &self.caps, &self.config.components_dir).await?;
-        let count = set.components.len();
-        self.registry.replace(set);
-        Ok(count)
+    /// Registers the components folder again and swaps the active set in; the old set keeps
+    /// serving when anything fails to load.
+    pub async fn reload(&self) -> Result<usize, components::Error> {
+        components::load(self).await
     }
 }

@@ -66,6 +66,9 @@ pub struct Config {
     /// Compiled components, keyed by content hash and engine; shared safely between processes.
     pub cache_dir: PathBuf,
     pub body_limit: usize,
+    /// The body limit of `POST /admin/components` only (`COMPONENT_UPLOAD_LIMIT_BYTES`): a
+    /// component is megabytes where every other route takes kilobytes.
+    pub component_upload_limit: usize,
     /// How long a request body may take to arrive (`BODY_READ_TIMEOUT_MS`): a body trickled
     /// byte by byte must not hold a connection forever.
     pub body_read_timeout: Duration,
@@ -166,6 +169,7 @@ impl Config {
                 .map(PathBuf::from)
                 .unwrap_or_else(|| data_dir.join("cache")),
             body_limit: parse(env, "BODY_LIMIT_BYTES", 1024 * 1024)?,
+            component_upload_limit: parse(env, "COMPONENT_UPLOAD_LIMIT_BYTES", 32 * 1024 * 1024)?,
             body_read_timeout: Duration::from_millis(parse(env, "BODY_READ_TIMEOUT_MS", 15_000)?),
             max_connections: parse(env, "MAX_CONNECTIONS", 4096)?,
             trusted_proxies: trusted_proxies(env)?,
@@ -506,6 +510,21 @@ mod tests {
         assert_eq!(c.jwt_refresh_expires_in, Duration::from_secs(7 * 86400));
         assert!(c.cors_origins.is_none());
         assert_eq!(c.public_url, "http://localhost:3000");
+    }
+
+    #[test]
+    fn component_uploads_have_their_own_body_limit() {
+        let c = Config::from_env(&[("BODY_LIMIT_BYTES", "1024")]).expect("config");
+        assert_eq!(c.body_limit, 1024);
+        assert_eq!(c.component_upload_limit, 32 * 1024 * 1024, "the default");
+        let c = Config::from_env(&[("COMPONENT_UPLOAD_LIMIT_BYTES", "5000000")]).expect("config");
+        assert_eq!(c.component_upload_limit, 5_000_000);
+        assert_eq!(c.body_limit, 1024 * 1024, "other routes keep theirs");
+        let err = Config::from_env(&[("COMPONENT_UPLOAD_LIMIT_BYTES", "big")]).expect_err("bad");
+        assert!(
+            err.to_string().contains("COMPONENT_UPLOAD_LIMIT_BYTES"),
+            "{err}"
+        );
     }
 
     #[test]

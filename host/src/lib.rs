@@ -10,6 +10,8 @@ pub mod auth;
 pub mod backup;
 pub mod bindings;
 pub mod cache;
+pub mod cli;
+pub mod components;
 pub mod config;
 pub mod health;
 pub mod iface;

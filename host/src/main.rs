@@ -9,7 +9,7 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use nexuma_host::app::{self, Core};
 use nexuma_host::config::{Config, ProcessEnv};
-use nexuma_host::{admin, server};
+use nexuma_host::{admin, cli, server};
 
 // Every request moves a component's answer and its host-call results through many short-lived
 // buffers across two tokio workers; mimalloc's per-thread free lists take that churn at a
@@ -43,6 +43,8 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// List, upload, activate and roll back components of a running Core (its admin API).
+    Components(nexuma_host::cli::components::Args),
 }
 
 #[derive(Subcommand)]
@@ -79,12 +81,18 @@ fn init_logging() {
 async fn main() -> anyhow::Result<()> {
     init_logging();
     let cli = Cli::parse();
-    let config = Config::from_env(&ProcessEnv)?;
+    // Read per command: `components` talks to a Core over HTTP and needs none of its settings
+    // (a production Core's secrets are not in the operator's shell).
+    let config = || Config::from_env(&ProcessEnv);
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(config).await,
-        Command::Backup { file } => run_backup(&config, &file).await,
-        Command::Restore { file } => run_restore(&config, &file).await,
+        Command::Serve => serve(config()?).await,
+        Command::Backup { file } => run_backup(&config()?, &file).await,
+        Command::Restore { file } => run_restore(&config()?, &file).await,
+        Command::Components(args) => {
+            std::process::exit(cli::finish(cli::components::run(args).await))
+        }
         Command::Migrate => {
+            let config = config()?;
             app::open_database(&config).await?;
             tracing::info!(database = %config.describe_stores().0, "migrations applied");
             Ok(())
@@ -97,6 +105,7 @@ async fn main() -> anyhow::Result<()> {
                     name,
                 },
         } => {
+            let config = config()?;
             let db = app::open_database(&config).await?;
             let kv = nexuma_host::iface::kv::Store::connect(&config.kv).await?;
             let accounts = nexuma_host::account::Accounts {

@@ -99,6 +99,79 @@ fn host_operations() -> Vec<(&'static str, Value)> {
             }}),
         ),
     ]
+    .into_iter()
+    .chain(component_operations())
+    .collect()
+}
+
+/// `/admin/components`: the host's own admin routes over component versions
+/// (`components::api`).
+fn component_operations() -> Vec<(&'static str, Value)> {
+    let admin = |summary: &str, responses: Value| {
+        json!({
+            "summary": summary,
+            "tags": ["host"],
+            "security": [{ "bearerAuth": [] }],
+            "x-nexuma-auth": "admin",
+            "responses": responses,
+        })
+    };
+    let error = json!({ "description": "Error", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } });
+    let object = |description: &str| json!({ "description": description, "content": { "application/json": { "schema": { "type": "object" } } } });
+    let name =
+        json!({ "name": "name", "in": "path", "required": true, "schema": { "type": "string" } });
+    let hash =
+        json!({ "name": "hash", "in": "path", "required": true, "schema": { "type": "string" } });
+    let mut upload = admin(
+        "Stores a component version: the raw .wasm as the body, checked against the active set \
+         first (400 with the reason, nothing stored); 201 new, 200 already stored",
+        json!({ "201": object("The stored version"), "200": object("The version was stored already"), "default": error }),
+    );
+    upload["parameters"] = json!([
+        { "name": "name", "in": "query", "required": true, "schema": { "type": "string", "pattern": "^[a-z0-9_-]{1,64}$" }, "description": "The component's name" },
+        { "name": "activate", "in": "query", "required": false, "schema": { "type": "boolean" }, "description": "Activate it too" }
+    ]);
+    upload["requestBody"] = json!({ "required": true, "content": { "application/wasm": { "schema": { "type": "string", "format": "binary" } } } });
+    let mut activate = admin(
+        "Activates a stored version on every replica",
+        json!({ "200": object("The component with its new active version"), "default": error }),
+    );
+    activate["parameters"] = json!([name]);
+    activate["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": {
+        "type": "object", "required": ["hash"],
+        "properties": { "hash": { "type": "string", "pattern": "^[0-9a-f]{64}$" } }
+    } } } });
+    let mut rollback = admin(
+        "Activates the previous active version again (409 when there is none)",
+        json!({ "200": object("The component with its new active version"), "default": error }),
+    );
+    rollback["parameters"] = json!([name]);
+    let mut delete = admin(
+        "Deletes an inactive version (409 for the active one or the folder's)",
+        json!({ "204": { "description": "Deleted" }, "default": error }),
+    );
+    delete["parameters"] = json!([name, hash]);
+    vec![
+        (
+            "/admin/components",
+            json!({
+                "get": admin("Component versions: the active one per name, stored ones, this replica's figures", json!({ "200": object("The components and the active set's revision"), "default": error })),
+                "post": upload,
+            }),
+        ),
+        (
+            "/admin/components/{name}/activate",
+            json!({ "post": activate }),
+        ),
+        (
+            "/admin/components/{name}/rollback",
+            json!({ "post": rollback }),
+        ),
+        (
+            "/admin/components/{name}/versions/{hash}",
+            json!({ "delete": delete }),
+        ),
+    ]
 }
 
 pub fn document(set: &LoadedSet) -> Value {

@@ -42,19 +42,27 @@ impl Registry {
     }
 }
 
-fn valid_name(name: &str) -> bool {
+/// Whether `name` may name a component: lower-case letters, digits, '-' and '_'.
+pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
+        && name.len() <= 64
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
-/// Loads every `*.wasm` in `dir` (named by file stem) and builds their route table.
-pub async fn load_dir(
+/// One `.wasm` of the components folder, loaded, with the bytes it was loaded from.
+pub struct FolderComponent {
+    pub component: Arc<LoadedComponent>,
+    pub bytes: Vec<u8>,
+}
+
+/// Loads every `*.wasm` in `dir` (named by file stem) and checks that their routes fit together.
+pub async fn read_folder(
     runtime: &Arc<Runtime>,
     caps: &Arc<Capabilities>,
     dir: &Path,
-) -> Result<LoadedSet, LoadError> {
+) -> Result<Vec<FolderComponent>, LoadError> {
     let read_err = |source| LoadError::Read {
         path: dir.display().to_string(),
         source,
@@ -68,38 +76,52 @@ pub async fn load_dir(
     if paths.is_empty() {
         return Err(LoadError::Empty(dir.display().to_string()));
     }
-    let mut components = Vec::with_capacity(paths.len());
+    let mut loaded = Vec::with_capacity(paths.len());
     for path in paths {
-        let name = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or_default()
-            .to_string();
-        let within = |source: LoadError| LoadError::In {
-            component: name.clone(),
-            source: Box::new(source),
-        };
-        if !valid_name(&name) {
-            return Err(LoadError::BadName(name));
-        }
-        let bytes = std::fs::read(&path).map_err(|source| {
-            within(LoadError::Read {
-                path: path.display().to_string(),
-                source,
-            })
-        })?;
-        let started = std::time::Instant::now();
-        let component = LoadedComponent::load(runtime, caps, &name, bytes)
-            .await
-            .map_err(within)?;
-        tracing::info!(
-            component = %name,
-            sha256 = %component.sha256,
-            routes = component.routes.len(),
-            load_ms = started.elapsed().as_millis() as u64,
-            "component loaded"
-        );
-        components.push(Arc::new(component));
+        loaded.push(read_file(runtime, caps, &path).await?);
     }
-    LoadedSet::new(components)
+    // The folder alone must make a set: a clash between two bundled components is refused
+    // before either is registered.
+    LoadedSet::new(loaded.iter().map(|f| Arc::clone(&f.component)).collect())?;
+    Ok(loaded)
+}
+
+async fn read_file(
+    runtime: &Arc<Runtime>,
+    caps: &Arc<Capabilities>,
+    path: &Path,
+) -> Result<FolderComponent, LoadError> {
+    let name = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default()
+        .to_string();
+    let within = |source: LoadError| LoadError::In {
+        component: name.clone(),
+        source: Box::new(source),
+    };
+    if !valid_name(&name) {
+        return Err(LoadError::BadName(name));
+    }
+    let bytes = std::fs::read(path).map_err(|source| {
+        within(LoadError::Read {
+            path: path.display().to_string(),
+            source,
+        })
+    })?;
+    let started = std::time::Instant::now();
+    let component = LoadedComponent::load(runtime, caps, &name, bytes.clone())
+        .await
+        .map_err(within)?;
+    tracing::info!(
+        component = %name,
+        sha256 = %component.sha256,
+        routes = component.routes.len(),
+        load_ms = started.elapsed().as_millis() as u64,
+        "component loaded"
+    );
+    Ok(FolderComponent {
+        component: Arc::new(component),
+        bytes,
+    })
 }

@@ -19,6 +19,9 @@ pub const HOST_ROUTES: [(&str, &str); 3] = [
     ("GET", "/openapi.json"),
 ];
 
+/// The host's component administration (`components::api`) owns every path under this one.
+pub const COMPONENTS_API: &str = "/admin/components";
+
 const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +84,15 @@ pub fn validate(route: &Route) -> Result<(), LoadError> {
         .any(|(m, p)| *m == route.method && *p == route.path)
     {
         return Err(bad("the host serves this route itself"));
+    }
+    let under_api = route
+        .path
+        .strip_prefix(COMPONENTS_API)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+    if under_api {
+        return Err(bad(
+            "the host serves /admin/components and every path under it",
+        ));
     }
     for schema in [&route.request_schema, &route.response_schema]
         .into_iter()

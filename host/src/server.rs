@@ -24,7 +24,7 @@ use crate::auth::{self, NODE_KEY_HEADER};
 use crate::bindings::{self, AuthLevel};
 use crate::routes::Lookup;
 use crate::runtime::CallError;
-use crate::{cache, health, input, metrics, openapi};
+use crate::{cache, components, health, input, metrics, openapi};
 
 pub type Body = Full<Bytes>;
 pub type Response = http::Response<Body>;
@@ -252,6 +252,10 @@ async fn dispatch(
         cached: false,
     };
     let query = input::query_pairs(req.uri().query());
+    if let Some(route) = components::api::pattern(&path) {
+        let ip = client_ip(peer.ip(), req.headers(), &core.config.trusted_proxies);
+        return host(route, components::api::handle(core, route, req, ip).await);
+    }
     if let Some(route) = host_route(&path) {
         if let Some(field) = input::nul_field(&[], &query) {
             return host(route, nul_refusal(&field));
@@ -347,46 +351,9 @@ async fn dispatch(
     }
 
     let (parts, body) = req.into_parts();
-    let limit = core.config.body_limit;
-    let too_large = || {
-        error(
-            413,
-            "payload_too_large",
-            &format!("the request body is larger than {limit} bytes"),
-        )
-    };
-    let declared = parts
-        .headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return out(too_large());
-    }
-    let read = tokio::time::timeout(
-        core.config.body_read_timeout,
-        Limited::new(body, limit).collect(),
-    );
-    let body = match read.await {
-        Ok(Ok(collected)) => collected.to_bytes(),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => return out(too_large()),
-        Ok(Err(_)) => {
-            return out(error(
-                400,
-                "bad_request",
-                "the request body could not be read",
-            ))
-        }
-        Err(_) => {
-            return out(error(
-                408,
-                "request_timeout",
-                &format!(
-                    "the request body did not arrive within {} s",
-                    core.config.body_read_timeout.as_secs()
-                ),
-            ))
-        }
+    let body = match read_body(core, &parts.headers, body, core.config.body_limit).await {
+        Ok(body) => body,
+        Err(refusal) => return out(refusal),
     };
     if input::body_has_nul(&body, &parts.headers) {
         return out(error(
@@ -433,6 +400,60 @@ async fn dispatch(
         Err(e) => call_failure(e, id, &entry.component.name),
     };
     out(finish(response, parts.headers.get(IF_NONE_MATCH)))
+}
+
+/// The request body, read within `limit` bytes and `BODY_READ_TIMEOUT_MS`; the answer to
+/// send instead (413, 408, 400) when it cannot be.
+pub(crate) async fn read_body(
+    core: &Core,
+    headers: &HeaderMap,
+    body: Incoming,
+    limit: usize,
+) -> Result<Bytes, Response> {
+    let too_large = || {
+        closing(error(
+            413,
+            "payload_too_large",
+            &format!("the request body is larger than {limit} bytes"),
+        ))
+    };
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let read = tokio::time::timeout(
+        core.config.body_read_timeout,
+        Limited::new(body, limit).collect(),
+    );
+    match read.await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Ok(Err(_)) => Err(error(
+            400,
+            "bad_request",
+            "the request body could not be read",
+        )),
+        Err(_) => Err(closing(error(
+            408,
+            "request_timeout",
+            &format!(
+                "the request body did not arrive within {} s",
+                core.config.body_read_timeout.as_secs()
+            ),
+        ))),
+    }
+}
+
+/// An answer sent with the body left unread: the connection cannot carry another request, so
+/// the client is told not to reuse it (else its next request on it fails mid-flight).
+pub(crate) fn closing(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// A refusal from authentication as an answer: `WWW-Authenticate` on a 401 for a token route.
@@ -513,7 +534,7 @@ fn metrics_text() -> Response {
 }
 
 /// A HEAD answer: the GET's status and headers, its length, no body.
-fn without_body(response: Response) -> Response {
+pub(crate) fn without_body(response: Response) -> Response {
     let (mut parts, body) = response.into_parts();
     let length = body.size_hint().exact().unwrap_or(0);
     parts

@@ -56,6 +56,9 @@ pub enum LoadError {
     },
 }
 
+/// The first four bytes of every WebAssembly module and component.
+const WASM_MAGIC: &[u8] = b"\0asm";
+
 /// Why a call produced no response.
 #[derive(Debug, Error)]
 pub enum CallError {
@@ -85,6 +88,10 @@ pub struct LoadedComponent {
     pub sha256: String,
     pub routes: Vec<Route>,
     pub jobs: Vec<Job>,
+    /// Requests this version served on this replica since it was loaded.
+    pub stats: super::Stats,
+    /// When this replica loaded it (epoch ms).
+    pub loaded_at: i64,
     pre: HandlerPre<State>,
     runtime: Arc<Runtime>,
 }
@@ -106,6 +113,12 @@ impl LoadedComponent {
         name: &str,
         bytes: Vec<u8>,
     ) -> Result<Self, LoadError> {
+        // Said plainly here: the compiler's own message for this is a dump of the bytes.
+        if !bytes.starts_with(WASM_MAGIC) {
+            return Err(LoadError::Compile(
+                "not a WebAssembly file (it does not start with \\0asm)".into(),
+            ));
+        }
         let rt = Arc::clone(runtime);
         let (component, sha256) = tokio::task::spawn_blocking(move || rt.compile(&bytes))
             .await
@@ -120,6 +133,8 @@ impl LoadedComponent {
             sha256,
             routes: Vec::new(),
             jobs: Vec::new(),
+            stats: super::Stats::default(),
+            loaded_at: crate::iface::clock::now_ms(),
             pre,
             runtime: Arc::clone(runtime),
         };
@@ -219,11 +234,18 @@ impl LoadedComponent {
         })
         .await;
         metrics::memory_peak(&self.name, store.data().memory_peak);
+        self.stats.call(store.data().memory_peak);
         let result = self.settle(outcome, &store);
         match &result {
-            Err(CallError::Deadline(_)) => metrics::deadline_hit(&self.name),
+            Err(CallError::Deadline(_)) => {
+                metrics::deadline_hit(&self.name);
+                self.stats.deadline_hit();
+            }
             Err(CallError::Busy) => {}
-            Err(_) => metrics::trap(&self.name),
+            Err(_) => {
+                metrics::trap(&self.name);
+                self.stats.trap();
+            }
             Ok(_) => {}
         }
         let response = result?;

@@ -4,7 +4,9 @@
 mod engine;
 mod loaded;
 mod state;
+mod stats;
 
 pub use engine::Runtime;
 pub use loaded::{Answer, CallError, LoadError, LoadedComponent};
 pub use state::{Capabilities, State};
+pub use stats::{Stats, StatsSnapshot};

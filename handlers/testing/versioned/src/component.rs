@@ -1,0 +1,24 @@
+// The body of the `versioned` test component, shared by its two builds (each crate's lib.rs
+// sets VERSION and includes this file).
+
+use nexuma_sdk::{export_component, response, ApiError, Component, Request, Response, Route};
+
+struct Versioned;
+
+impl Component for Versioned {
+    fn routes() -> Vec<Route> {
+        vec![Route::get("/test/version")
+            .summary("Answers which build of the versioned test component serves")
+            .response_schema(serde_json::json!({
+                "type": "object",
+                "required": ["version"],
+                "properties": { "version": { "type": "string" } }
+            }))]
+    }
+
+    fn handle(_req: &Request) -> Result<Response, ApiError> {
+        response::json(200, &serde_json::json!({ "version": VERSION }))
+    }
+}
+
+export_component!(Versioned);

@@ -1,0 +1,87 @@
+//! The active set: read from the database and swapped in whole. A component already loaded
+//! (same name and hash) is reused as it is, so a swap costs only the versions that changed;
+//! those come from the folder when its file has that hash, else from the database, and compile
+//! from the runtime's disk cache when any replica compiled them before.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use super::{store, Core, Error};
+use crate::registry::LoadedSet;
+use crate::runtime::{LoadError, LoadedComponent};
+
+/// Loads the active set and swaps it in; the number of components it holds. `known` are
+/// components loaded just now (the folder, an upload) that may be reused.
+pub async fn sync(core: &Core, known: &[Arc<LoadedComponent>]) -> Result<usize, Error> {
+    let _one_at_a_time = core.components.sync.lock().await;
+    let db = &core.caps.db;
+    // The revision first: a change committed after this read moves it again, so the follower
+    // comes back for it.
+    let revision = store::revision(db).await?;
+    let active = store::active(db).await?;
+    let current = core.registry.current();
+    let mut components = Vec::with_capacity(active.len());
+    for row in &active {
+        let reusable = current
+            .components
+            .iter()
+            .chain(known)
+            .find(|c| *c.name == *row.name && c.sha256 == row.hash);
+        let component = match reusable {
+            Some(c) => Arc::clone(c),
+            None => Arc::new(load_version(core, &row.name, &row.hash).await?),
+        };
+        components.push(component);
+    }
+    let set = LoadedSet::new(components)?;
+    let count = set.components.len();
+    core.registry.replace(set);
+    core.components.revision.store(revision, Ordering::Release);
+    Ok(count)
+}
+
+/// Loads one stored version: the folder's bytes when its file has this hash, else the
+/// database's.
+pub async fn load_version(core: &Core, name: &str, hash: &str) -> Result<LoadedComponent, Error> {
+    let bytes = match folder_bytes(core, name, hash) {
+        Some(bytes) => bytes,
+        None => store::wasm(&core.caps.db, hash)
+            .await?
+            .ok_or_else(|| Error::Missing {
+                name: name.to_string(),
+                hash: hash.to_string(),
+            })?,
+    };
+    let started = std::time::Instant::now();
+    let component = LoadedComponent::load(&core.runtime, &core.caps, name, bytes)
+        .await
+        .map_err(|source| LoadError::In {
+            component: name.to_string(),
+            source: Box::new(source),
+        })?;
+    tracing::info!(component = %name, sha256 = %hash, routes = component.routes.len(),
+        load_ms = started.elapsed().as_millis() as u64, "component version loaded");
+    Ok(component)
+}
+
+fn folder_bytes(core: &Core, name: &str, hash: &str) -> Option<Vec<u8>> {
+    let path = core.config.components_dir.join(format!("{name}.wasm"));
+    let bytes = std::fs::read(path).ok()?;
+    (hex::encode(Sha256::digest(&bytes)) == hash).then_some(bytes)
+}
+
+/// Whether `candidate` fits the set this replica serves in place of its name's version: no
+/// route clash. The LoadError says why not.
+pub fn fits(core: &Core, candidate: &Arc<LoadedComponent>) -> Result<(), LoadError> {
+    let current = core.registry.current();
+    let mut components: Vec<_> = current
+        .components
+        .iter()
+        .filter(|c| c.name != candidate.name)
+        .cloned()
+        .collect();
+    components.push(Arc::clone(candidate));
+    LoadedSet::new(components).map(drop)
+}

@@ -1,0 +1,342 @@
+//! The components' tables (`migrations/*/0013_components.sql`): versions by content hash, the
+//! active version per name, the active set's revision, and the audit rows of every change.
+//!
+//! Every statement is portable SQL; each change that moves the active set bumps the revision in
+//! the caller's transaction, so a replica that reads the revision and then the active rows can
+//! never miss a change (it sees the new revision on its next look at the latest).
+
+use serde_json::Value as Json;
+
+use crate::bindings::nexuma::core::db::Value;
+use crate::iface::db::{Database, Transaction};
+
+/// A stored version, without its bytes.
+#[derive(Debug, Clone)]
+pub struct Version {
+    pub hash: String,
+    pub name: String,
+    pub size: i64,
+    /// `[{"method","path","auth"}]` as text.
+    pub routes: String,
+    /// `[{"name","intervalMs"}]` as text.
+    pub jobs: String,
+    pub factory: bool,
+    pub uploaded_by: Option<String>,
+    pub uploaded_at: i64,
+}
+
+/// A name's active version.
+#[derive(Debug, Clone)]
+pub struct Active {
+    pub name: String,
+    pub hash: String,
+    pub previous_hash: Option<String>,
+    pub activated_by: Option<String>,
+    pub activated_at: i64,
+}
+
+/// One row for `audit_log`.
+pub struct Audit<'a> {
+    pub actor: Option<&'a str>,
+    pub action: &'a str,
+    pub name: &'a str,
+    pub ip: Option<&'a str>,
+    pub before: Json,
+    pub after: Json,
+    pub at: i64,
+}
+
+const VERSION_COLUMNS: &str = "hash, name, size, routes, jobs, factory, uploaded_by, uploaded_at";
+
+/// The active set's revision; 0 before the first activation.
+pub async fn revision(db: &Database) -> Result<i64, sqlx::Error> {
+    let rows = db
+        .query("SELECT revision FROM component_set WHERE id = 1", &[])
+        .await?;
+    Ok(rows.rows.first().map_or(0, |r| int(r, 0)))
+}
+
+pub async fn active(db: &Database) -> Result<Vec<Active>, sqlx::Error> {
+    let rows = db
+        .query(
+            "SELECT name, hash, previous_hash, activated_by, activated_at \
+             FROM component_active ORDER BY name",
+            &[],
+        )
+        .await?;
+    Ok(rows.rows.iter().map(|r| active_row(r)).collect())
+}
+
+pub async fn active_of(db: &Database, name: &str) -> Result<Option<Active>, sqlx::Error> {
+    let rows = db
+        .query(
+            "SELECT name, hash, previous_hash, activated_by, activated_at \
+             FROM component_active WHERE name = $1",
+            &[text(name)],
+        )
+        .await?;
+    Ok(rows.rows.first().map(|r| active_row(r)))
+}
+
+pub async fn versions(db: &Database) -> Result<Vec<Version>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {VERSION_COLUMNS} FROM component_versions ORDER BY name, uploaded_at, hash"
+    );
+    let rows = db.query(&sql, &[]).await?;
+    Ok(rows.rows.iter().map(|r| version_row(r)).collect())
+}
+
+pub async fn version(db: &Database, hash: &str) -> Result<Option<Version>, sqlx::Error> {
+    let sql = format!("SELECT {VERSION_COLUMNS} FROM component_versions WHERE hash = $1");
+    let rows = db.query(&sql, &[text(hash)]).await?;
+    Ok(rows.rows.first().map(|r| version_row(r)))
+}
+
+/// A version's bytes.
+pub async fn wasm(db: &Database, hash: &str) -> Result<Option<Vec<u8>>, sqlx::Error> {
+    let rows = db
+        .query(
+            "SELECT wasm FROM component_versions WHERE hash = $1",
+            &[text(hash)],
+        )
+        .await?;
+    Ok(
+        match rows
+            .rows
+            .into_iter()
+            .next()
+            .and_then(|r| r.into_iter().next())
+        {
+            Some(Value::Blob(bytes)) => Some(bytes),
+            _ => None,
+        },
+    )
+}
+
+/// Stores a version unless its hash is stored already; whether it was new.
+pub async fn insert_version(
+    tx: &mut Transaction,
+    v: &Version,
+    wasm: &[u8],
+) -> Result<bool, sqlx::Error> {
+    let inserted = tx
+        .execute(
+            "INSERT INTO component_versions \
+             (hash, name, size, wasm, routes, jobs, factory, uploaded_by, uploaded_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (hash) DO NOTHING",
+            &[
+                text(&v.hash),
+                text(&v.name),
+                Value::Int(v.size),
+                Value::Blob(wasm.to_vec()),
+                text(&v.routes),
+                text(&v.jobs),
+                Value::Boolean(v.factory),
+                opt_text(v.uploaded_by.as_deref()),
+                Value::Int(v.uploaded_at),
+            ],
+        )
+        .await?;
+    Ok(inserted == 1)
+}
+
+/// The name a stored hash belongs to.
+pub async fn name_of(tx: &mut Transaction, hash: &str) -> Result<Option<String>, sqlx::Error> {
+    let rows = tx
+        .query(
+            "SELECT name FROM component_versions WHERE hash = $1",
+            &[text(hash)],
+        )
+        .await?;
+    Ok(rows.rows.first().map(|r| string(r, 0)))
+}
+
+/// Makes `hash` the active version of `name` (an operator's choice); the version it replaced
+/// (`Some(None)` when the name had none), or `None` when it was active already.
+pub async fn activate(
+    tx: &mut Transaction,
+    name: &str,
+    hash: &str,
+    by: &str,
+    at: i64,
+) -> Result<Option<Option<String>>, sqlx::Error> {
+    let rows = tx
+        .query(
+            "INSERT INTO component_active (name, hash, previous_hash, activated_by, activated_at) \
+             VALUES ($1, $2, NULL, $3, $4) \
+             ON CONFLICT (name) DO UPDATE SET previous_hash = component_active.hash, \
+               hash = excluded.hash, activated_by = excluded.activated_by, \
+               activated_at = excluded.activated_at \
+             WHERE component_active.hash <> excluded.hash \
+             RETURNING previous_hash",
+            &[text(name), text(hash), text(by), Value::Int(at)],
+        )
+        .await?;
+    Ok(rows.rows.first().map(|r| opt_string(r, 0)))
+}
+
+/// Activates a factory version where the name has no active version, or where the active one
+/// is an older factory version the Core itself activated (a Core upgrade). An operator's own
+/// choice — an upload, or an older version activated or rolled back to by hand — stays.
+/// One statement, so replicas starting together on one database agree.
+pub async fn activate_factory(
+    tx: &mut Transaction,
+    name: &str,
+    hash: &str,
+    at: i64,
+) -> Result<Option<Option<String>>, sqlx::Error> {
+    let rows = tx
+        .query(
+            "INSERT INTO component_active (name, hash, previous_hash, activated_by, activated_at) \
+             VALUES ($1, $2, NULL, NULL, $3) \
+             ON CONFLICT (name) DO UPDATE SET previous_hash = component_active.hash, \
+               hash = excluded.hash, activated_by = NULL, activated_at = excluded.activated_at \
+             WHERE component_active.hash <> excluded.hash \
+               AND component_active.activated_by IS NULL \
+               AND (SELECT v.factory FROM component_versions v \
+                    WHERE v.hash = component_active.hash) \
+               AND (SELECT v.uploaded_at FROM component_versions v \
+                    WHERE v.hash = component_active.hash) \
+                 < (SELECT v.uploaded_at FROM component_versions v WHERE v.hash = excluded.hash) \
+             RETURNING previous_hash",
+            &[text(name), text(hash), Value::Int(at)],
+        )
+        .await?;
+    Ok(rows.rows.first().map(|r| opt_string(r, 0)))
+}
+
+/// Swaps the active and the previous version of `name`, if they are still `from` and `to`.
+pub async fn rollback(
+    tx: &mut Transaction,
+    name: &str,
+    from: &str,
+    to: &str,
+    by: &str,
+    at: i64,
+) -> Result<bool, sqlx::Error> {
+    let changed = tx
+        .execute(
+            "UPDATE component_active SET hash = previous_hash, previous_hash = hash, \
+               activated_by = $4, activated_at = $5 \
+             WHERE name = $1 AND hash = $2 AND previous_hash = $3",
+            &[text(name), text(from), text(to), text(by), Value::Int(at)],
+        )
+        .await?;
+    Ok(changed == 1)
+}
+
+/// Deletes an inactive version (and forgets it as anyone's rollback target); whether it went.
+pub async fn delete_version(tx: &mut Transaction, hash: &str) -> Result<bool, sqlx::Error> {
+    tx.execute(
+        "UPDATE component_active SET previous_hash = NULL WHERE previous_hash = $1",
+        &[text(hash)],
+    )
+    .await?;
+    let deleted = tx
+        .execute(
+            "DELETE FROM component_versions WHERE hash = $1 \
+             AND NOT EXISTS (SELECT 1 FROM component_active a WHERE a.hash = $1)",
+            &[text(hash)],
+        )
+        .await?;
+    Ok(deleted == 1)
+}
+
+/// Moves the active set's revision; the new one.
+pub async fn bump(tx: &mut Transaction) -> Result<i64, sqlx::Error> {
+    let rows = tx
+        .query(
+            "INSERT INTO component_set (id, revision) VALUES (1, 1) \
+             ON CONFLICT (id) DO UPDATE SET revision = component_set.revision + 1 \
+             RETURNING revision",
+            &[],
+        )
+        .await?;
+    Ok(rows.rows.first().map_or(0, |r| int(r, 0)))
+}
+
+pub async fn audit(tx: &mut Transaction, a: Audit<'_>) -> Result<(), sqlx::Error> {
+    tx.execute(
+        "INSERT INTO audit_log \
+         (id, actor_id, action, target_type, target_id, ip, before, after, created_at) \
+         VALUES ($1, $2, $3, 'component', $4, $5, $6, $7, $8)",
+        &[
+            text(&uuid::Uuid::new_v4().to_string()),
+            opt_text(a.actor),
+            text(a.action),
+            text(a.name),
+            opt_text(a.ip),
+            json_text(&a.before),
+            json_text(&a.after),
+            Value::Int(a.at),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+fn version_row(r: &[Value]) -> Version {
+    Version {
+        hash: string(r, 0),
+        name: string(r, 1),
+        size: int(r, 2),
+        routes: string(r, 3),
+        jobs: string(r, 4),
+        factory: boolean(r, 5),
+        uploaded_by: opt_string(r, 6),
+        uploaded_at: int(r, 7),
+    }
+}
+
+fn active_row(r: &[Value]) -> Active {
+    Active {
+        name: string(r, 0),
+        hash: string(r, 1),
+        previous_hash: opt_string(r, 2),
+        activated_by: opt_string(r, 3),
+        activated_at: int(r, 4),
+    }
+}
+
+fn text(s: &str) -> Value {
+    Value::Text(s.to_string())
+}
+
+fn opt_text(s: Option<&str>) -> Value {
+    s.map_or(Value::Null, text)
+}
+
+fn json_text(v: &Json) -> Value {
+    if v.is_null() {
+        Value::Null
+    } else {
+        Value::Text(v.to_string())
+    }
+}
+
+fn string(r: &[Value], i: usize) -> String {
+    opt_string(r, i).unwrap_or_default()
+}
+
+fn opt_string(r: &[Value], i: usize) -> Option<String> {
+    match r.get(i) {
+        Some(Value::Text(s)) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn int(r: &[Value], i: usize) -> i64 {
+    match r.get(i) {
+        Some(Value::Int(n)) => *n,
+        _ => 0,
+    }
+}
+
+/// PostgreSQL answers BOOLEAN, SQLite the integer it keeps.
+fn boolean(r: &[Value], i: usize) -> bool {
+    match r.get(i) {
+        Some(Value::Boolean(b)) => *b,
+        Some(Value::Int(n)) => *n != 0,
+        _ => false,
+    }
+}

@@ -1,0 +1,499 @@
+//! Components as an operator's workflow (issue 17, first step): versions stored in the
+//! database, pushed through one replica's `/admin/components`, served by every replica within a
+//! second or so, rolled back, refused with the reason when they do not fit — on the real binary,
+//! three replicas on one PostgreSQL and Redis, and the embedded single process.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{query_texts, Backend, Core, Options, Reply};
+use serde_json::{json, Value};
+
+const COMPONENTS: &[&str] = &["auth", "probe", "versioned"];
+/// How long every replica may take to serve a change, in this test (the goal is 1 s).
+const SWAP_DEADLINE: Duration = Duration::from_secs(3);
+
+fn wasm(name: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../handlers/target/wasm32-wasip2/release")
+        .join(format!("{name}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (run `make handlers`)", path.display()))
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(bytes))
+}
+
+async fn upload(core: &Core, token: Option<&str>, query: &str, bytes: Vec<u8>) -> Reply {
+    let mut req = core
+        .client
+        .post(core.url(&format!("/admin/components{query}")))
+        .header("content-type", "application/wasm")
+        .body(bytes);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    Reply::from(req.send().await.expect("upload")).await
+}
+
+/// The version `GET /test/version` answers on `core`.
+async fn served(core: &Core) -> String {
+    let r = core.get("/test/version", None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.str("version")
+}
+
+/// Waits until every core serves `want`; how long that took.
+async fn all_serve(cores: &[&Core], want: &str, since: Instant) -> Duration {
+    loop {
+        let mut all = true;
+        for core in cores {
+            all &= served(core).await == want;
+        }
+        if all {
+            return since.elapsed();
+        }
+        assert!(
+            since.elapsed() < SWAP_DEADLINE,
+            "not every replica serves version {want} after {SWAP_DEADLINE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The component `name` in `GET /admin/components`.
+fn component<'a>(list: &'a Value, name: &str) -> &'a Value {
+    list["components"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == name))
+        .unwrap_or_else(|| panic!("{name} in {list}"))
+}
+
+/// `POST /admin/components/versioned/rollback` as `token`.
+async fn rollback(core: &Core, token: &str) -> Reply {
+    core.post(
+        "/admin/components/versioned/rollback",
+        Some(token),
+        json!({}),
+    )
+    .await
+}
+
+/// `POST /admin/components/versioned/activate` of `hash` as `token`.
+async fn activate(core: &Core, token: &str, hash: &str) -> Reply {
+    core.post(
+        "/admin/components/versioned/activate",
+        Some(token),
+        json!({ "hash": hash }),
+    )
+    .await
+}
+
+async fn list(core: &Core, token: &str) -> Value {
+    let r = core.get("/admin/components", Some(token)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body
+}
+
+/// Requests to `/test/version` on every core in turn until stopped: (answered 200, failed).
+struct Load {
+    stop: Arc<AtomicBool>,
+    failed: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<u64>,
+}
+
+impl Load {
+    fn start(cores: &[&Core]) -> Load {
+        let urls: Vec<String> = cores.iter().map(|c| c.url("/test/version")).collect();
+        let client = cores[0].client.clone();
+        let stop = Arc::new(AtomicBool::new(false));
+        let failed = Arc::new(AtomicU64::new(0));
+        let (s, f) = (Arc::clone(&stop), Arc::clone(&failed));
+        let task = tokio::spawn(async move {
+            let mut ok = 0;
+            while !s.load(Ordering::Relaxed) {
+                for url in &urls {
+                    match client.get(url).send().await {
+                        Ok(r) if r.status() == 200 => ok += 1,
+                        Ok(r) => {
+                            eprintln!("load: {url} answered {}", r.status());
+                            f.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e) => {
+                            eprintln!("load: {url}: {e}");
+                            f.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            }
+            ok
+        });
+        Load { stop, failed, task }
+    }
+
+    async fn finish(self) -> (u64, u64) {
+        self.stop.store(true, Ordering::Relaxed);
+        let ok = self.task.await.expect("load task");
+        (ok, self.failed.load(Ordering::Relaxed))
+    }
+}
+
+async fn replica_of(first: &Core) -> Core {
+    let mut core = Core::prepare(Backend::Servers, Options::default().components(COMPONENTS));
+    core.share_stores_with(first);
+    core
+}
+
+/// Three replicas on one PostgreSQL and Redis: a version pushed through one is served by all
+/// under load without a failed request; rollback through another restores the old answer
+/// everywhere; a replica started later serves what is active, not its folder's version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_replica_follows_an_activation_and_a_rollback() {
+    let a = Core::start_with(Backend::Servers, Options::default().components(COMPONENTS)).await;
+    let (mut b, mut c) = (replica_of(&a).await, replica_of(&a).await);
+    // Two replicas register the same folder at the same moment.
+    tokio::join!(b.spawn(), c.spawn());
+    let admin = a.admin_token().await;
+    let replicas = [&a, &b, &c];
+    for core in replicas {
+        assert_eq!(served(core).await, "1", "the factory version serves");
+    }
+    let v1 = sha256(&wasm("versioned"));
+    let before = list(&b, &admin).await;
+    let versioned = component(&before, "versioned");
+    assert_eq!(versioned["active"]["hash"], v1.as_str());
+    assert_eq!(versioned["active"]["factory"], true);
+    assert_eq!(versioned["versions"].as_array().map(Vec::len), Some(1));
+
+    let load = Load::start(&replicas);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pushed = Instant::now();
+    let r = upload(
+        &a,
+        Some(&admin),
+        "?name=versioned&activate=true",
+        wasm("versioned_next"),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let v2 = sha256(&wasm("versioned_next"));
+    assert_eq!(r.body["hash"], v2.as_str());
+    assert_eq!(r.body["active"], true);
+    assert_eq!(r.body["factory"], false);
+    assert_eq!(
+        r.body["routes"],
+        json!([{ "method": "GET", "path": "/test/version", "auth": "public" }])
+    );
+    assert_eq!(
+        served(&a).await,
+        "2",
+        "the replica that activated swapped before answering"
+    );
+    let took = all_serve(&replicas, "2", pushed).await;
+    println!("activation: every replica served the new version {took:?} after the push");
+
+    let rolled = Instant::now();
+    let r = rollback(&b, &admin).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["active"]["hash"], v1.as_str());
+    assert_eq!(r.body["previousHash"], v2.as_str());
+    let took = all_serve(&replicas, "1", rolled).await;
+    println!("rollback: every replica served the old version {took:?} after it");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (ok, failed) = load.finish().await;
+    assert_eq!(
+        failed, 0,
+        "no request failed across the swaps ({ok} answered)"
+    );
+    assert!(ok > 50, "the load ran meanwhile: {ok} requests");
+
+    // Activated again through the third replica, by hash; then a fourth starts with the
+    // factory version in its folder and serves the operator's.
+    let activated = Instant::now();
+    let r = activate(&c, &admin, &v2).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    all_serve(&replicas, "2", activated).await;
+    let mut d = replica_of(&a).await;
+    d.spawn().await;
+    assert_eq!(
+        served(&d).await,
+        "2",
+        "a replica started later serves the active version"
+    );
+    let seen = list(&d, &admin).await;
+    let versioned = component(&seen, "versioned");
+    assert_eq!(versioned["active"]["hash"], v2.as_str());
+    assert_eq!(
+        versioned["newerFactory"],
+        Value::Null,
+        "the folder's version is older than the operator's: nothing newer to offer"
+    );
+    assert_eq!(versioned["active"]["factory"], false);
+    assert_eq!(versioned["versions"].as_array().map(Vec::len), Some(2));
+    assert!(seen["revision"].as_i64() > before["revision"].as_i64());
+
+    let rows = query_texts(
+        &a,
+        "SELECT action || ' ' || target_id || ' ' || COALESCE(ip, '-') FROM audit_log \
+         WHERE target_type = 'component' AND actor_id IS NOT NULL ORDER BY created_at, action DESC",
+    )
+    .await;
+    assert_eq!(
+        rows,
+        [
+            "component.upload versioned 127.0.0.1",
+            "component.activate versioned 127.0.0.1",
+            "component.rollback versioned 127.0.0.1",
+            "component.activate versioned 127.0.0.1",
+        ]
+    );
+    let after = query_texts(
+        &a,
+        "SELECT after FROM audit_log WHERE action = 'component.rollback'",
+    )
+    .await;
+    assert_eq!(after, [json!({ "hash": v1 }).to_string()]);
+}
+
+// What does not fit is refused with the reason and changes nothing; only admins may ask.
+both_backends!(refusals_change_nothing, |backend| async move {
+    let options = Options::default()
+        .components(COMPONENTS)
+        .env("COMPONENT_UPLOAD_LIMIT_BYTES", "400000");
+    let core = Core::start_with(backend, options).await;
+    let admin = core.admin_token().await;
+    let before = list(&core, &admin).await;
+
+    let refusals: [(&str, Vec<u8>, &str, &str); 5] = [
+        (
+            "garbage",
+            b"this is not a component".to_vec(),
+            "?name=junk",
+            "not a WebAssembly file",
+        ),
+        (
+            "a core module",
+            b"\0asm\x01\0\0\0".to_vec(),
+            "?name=junk",
+            "cannot compile",
+        ),
+        (
+            "a component of another world",
+            b"\0asm\x0d\0\x01\0".to_vec(),
+            "?name=junk",
+            "does not fit the nexuma:core handler world",
+        ),
+        (
+            "a route clash with probe",
+            wasm("overlap"),
+            "?name=overlap&activate=true",
+            "overlaps /test/items/:id of component probe",
+        ),
+        (
+            "a bad name",
+            wasm("versioned_next"),
+            "?name=Bad%20Name",
+            "lower-case",
+        ),
+    ];
+    for (what, bytes, query, reason) in refusals {
+        let r = upload(&core, Some(&admin), query, bytes).await;
+        assert_eq!(r.status, 400, "{what}: {}", r.text);
+        assert!(r.message().contains(reason), "{what}: {}", r.text);
+    }
+    let r = upload(&core, Some(&admin), "?name=usage", wasm("usage")).await;
+    assert_eq!(
+        r.status, 413,
+        "past COMPONENT_UPLOAD_LIMIT_BYTES: {}",
+        r.text
+    );
+    assert_eq!(
+        list(&core, &admin).await["components"],
+        before["components"]
+    );
+    assert_eq!(list(&core, &admin).await["revision"], before["revision"]);
+    assert_eq!(served(&core).await, "1");
+
+    let (user, _, _) = core.register("user@example.com", "password-user").await;
+    let r = core.get("/admin/components", Some(&user)).await;
+    assert_eq!((r.status, r.code()), (403, "forbidden"), "{}", r.text);
+    let r = upload(
+        &core,
+        Some(&user),
+        "?name=versioned&activate=true",
+        wasm("versioned_next"),
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    let r = upload(&core, None, "?name=versioned", wasm("versioned_next")).await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    let r = core.get("/admin/components", None).await;
+    assert_eq!(r.status, 401, "{}", r.text);
+
+    let v1 = sha256(&wasm("versioned"));
+    let unknown = "0".repeat(64);
+    let r = activate(&core, &admin, &unknown).await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    let r = rollback(&core, &admin).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (409, "no_previous_version"),
+        "{}",
+        r.text
+    );
+    let r = core
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/admin/components/versioned/versions/{v1}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (409, "version_active"), "{}", r.text);
+    assert_eq!(list(&core, &admin).await["revision"], before["revision"]);
+    let audited = query_texts(
+        &core,
+        "SELECT action FROM audit_log WHERE actor_id IS NOT NULL AND target_type = 'component'",
+    )
+    .await;
+    assert!(
+        audited.is_empty(),
+        "nothing refused is audited: {audited:?}"
+    );
+});
+
+/// One process (SQLite, in-process store): upload, activate, rollback, delete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_core_uploads_activates_and_rolls_back() {
+    let core = Core::start_with(Backend::Embedded, Options::default().components(COMPONENTS)).await;
+    let admin = core.admin_token().await;
+    let v2 = sha256(&wasm("versioned_next"));
+    let r = upload(
+        &core,
+        Some(&admin),
+        "?name=versioned",
+        wasm("versioned_next"),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["active"], false);
+    let again = upload(
+        &core,
+        Some(&admin),
+        "?name=versioned",
+        wasm("versioned_next"),
+    )
+    .await;
+    assert_eq!(again.status, 200, "stored already: {}", again.text);
+    assert_eq!(again.body["hash"], v2.as_str());
+    assert_eq!(
+        served(&core).await,
+        "1",
+        "uploading alone changes nothing served"
+    );
+
+    let r = activate(&core, &admin, &v2).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["active"]["hash"], v2.as_str());
+    assert_eq!(r.body["active"]["factory"], false);
+    assert_eq!(served(&core).await, "2");
+    let listed = list(&core, &admin).await;
+    let versioned = component(&listed, "versioned");
+    assert!(versioned["stats"]["replica"].is_string(), "{versioned}");
+    assert_eq!(versioned["stats"]["calls"], 1, "{versioned}");
+    assert_eq!(versioned["stats"]["traps"], 0);
+
+    let r = rollback(&core, &admin).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(served(&core).await, "1");
+    let path = format!("/admin/components/versioned/versions/{v2}");
+    let r = core
+        .send(reqwest::Method::DELETE, &path, Some(&admin), None)
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = rollback(&core, &admin).await;
+    assert_eq!(
+        r.status, 409,
+        "the deleted version is no rollback target: {}",
+        r.text
+    );
+    let versions = component(&list(&core, &admin).await, "versioned")["versions"].clone();
+    assert_eq!(versions.as_array().map(Vec::len), Some(1), "{versions}");
+
+    let actions = query_texts(
+        &core,
+        "SELECT action FROM audit_log WHERE target_type = 'component' AND actor_id IS NOT NULL \
+         ORDER BY created_at, action DESC",
+    )
+    .await;
+    assert_eq!(
+        actions,
+        [
+            "component.upload",
+            "component.activate",
+            "component.rollback",
+            "component.delete"
+        ]
+    );
+}
+
+/// A Core upgrade: a replica whose folder brings a new factory version activates it for every
+/// replica — unless an operator chose the active version, which then stays through restarts
+/// while the list offers the newer factory version beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_core_upgrade_activates_its_factory_versions_but_not_over_an_operator() {
+    let mut old =
+        Core::start_with(Backend::Servers, Options::default().components(COMPONENTS)).await;
+    let admin = old.admin_token().await;
+    assert_eq!(served(&old).await, "1");
+    let mut upgraded = replica_of(&old).await;
+    std::fs::write(
+        upgraded.dir.path().join("components/versioned.wasm"),
+        wasm("versioned_next"),
+    )
+    .expect("the new Core's bundled version");
+    let started = Instant::now();
+    upgraded.spawn().await;
+    assert_eq!(
+        served(&upgraded).await,
+        "2",
+        "the upgrade's factory version is active"
+    );
+    let took = all_serve(&[&old, &upgraded], "2", started).await;
+    println!("upgrade: the older replica followed {took:?} after the new one started");
+    let v2 = sha256(&wasm("versioned_next"));
+    let listed = list(&old, &admin).await;
+    let versioned = component(&listed, "versioned");
+    assert_eq!(versioned["active"]["hash"], v2.as_str());
+    assert_eq!(versioned["active"]["factory"], true);
+    assert_eq!(
+        versioned["active"]["activatedBy"],
+        Value::Null,
+        "the Core activated it"
+    );
+
+    // The operator goes back to the old version; restarts of either Core keep that choice.
+    let r = rollback(&old, &admin).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    all_serve(&[&old, &upgraded], "1", Instant::now()).await;
+    upgraded.stop();
+    upgraded.spawn().await;
+    old.stop();
+    old.spawn().await;
+    assert_eq!(
+        served(&upgraded).await,
+        "1",
+        "the operator's choice stays after a restart"
+    );
+    assert_eq!(served(&old).await, "1");
+    let listed = list(&upgraded, &admin).await;
+    assert_eq!(
+        component(&listed, "versioned")["newerFactory"],
+        v2.as_str(),
+        "the newer factory version is offered beside the operator's choice"
+    );
+}
