@@ -109,13 +109,15 @@ impl Core {
             registry: Registry::new(LoadedSet::new(Vec::new())?),
             tls,
         });
+        // Subscribed before the first load, so a change committed meanwhile is not missed.
+        let announcements = components::follow::subscribe(&core);
         components::load(&core).await.with_context(|| {
             format!(
                 "cannot load the components (folder {})",
                 core.config.components_dir.display()
             )
         })?;
-        components::follow::spawn(Arc::clone(&core));
+        components::follow::spawn(Arc::clone(&core), announcements);
         Ok(core)
     }
 

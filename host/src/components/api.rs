@@ -8,7 +8,8 @@
 //!   `DELETE /admin/components/:name/versions/:hash`.
 //!
 //! Every change is written with its `audit_log` row in one transaction; an activation moves the
-//! set's revision in that transaction too, and this replica swaps before it answers.
+//! set's revision in that transaction too, and this replica swaps before it answers, then
+//! announces the revision to the other replicas.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -20,7 +21,7 @@ use hyper::body::Incoming;
 use serde_json::{json, Value as Json};
 
 use super::store::{self, Active, Audit, Version};
-use super::{set, version, Error};
+use super::{announce, set, version, Error};
 use crate::app::Core;
 use crate::bindings::AuthLevel;
 use crate::iface::clock::now_ms;
@@ -391,13 +392,13 @@ async fn upload(
     let activated = if activate {
         activate_in(&mut tx, caller, &name, &hash, now).await?
     } else {
-        false
+        None
     };
     tx.commit().await?;
-    tracing::info!(component = %name, sha256 = %hash, inserted, activated, actor = %caller.id,
-        "component uploaded");
-    if activated {
-        swap(core, &candidate).await;
+    tracing::info!(component = %name, sha256 = %hash, inserted, activated = activated.is_some(),
+        actor = %caller.id, "component uploaded");
+    if let Some(revision) = activated {
+        swap(core, &candidate, revision).await;
     }
     let active = store::active_of(&core.caps.db, &name).await?;
     let stored = store::version(&core.caps.db, &hash).await?.unwrap_or(row);
@@ -469,16 +470,16 @@ fn fits(core: &Core, candidate: &Arc<LoadedComponent>) -> Result<(), Refusal> {
     })
 }
 
-/// Activates inside `tx`; whether anything changed (with its audit row and a new revision).
+/// Activates inside `tx`; the set's new revision when anything changed (with its audit row).
 async fn activate_in(
     tx: &mut crate::iface::db::Transaction,
     caller: &Caller<'_>,
     name: &str,
     hash: &str,
     now: i64,
-) -> Result<bool, sqlx::Error> {
+) -> Result<Option<i64>, sqlx::Error> {
     let Some(previous) = store::activate(tx, name, hash, &caller.id, now).await? else {
-        return Ok(false);
+        return Ok(None);
     };
     let before = previous.map_or(json!(null), |h| json!({ "hash": h }));
     store::audit(
@@ -493,8 +494,7 @@ async fn activate_in(
         ),
     )
     .await?;
-    store::bump(tx).await?;
-    Ok(true)
+    Ok(Some(store::bump(tx).await?))
 }
 
 async fn activate(caller: &Caller<'_>, name: &str, headers: &HeaderMap, body: Incoming) -> Answer {
@@ -514,9 +514,10 @@ async fn activate(caller: &Caller<'_>, name: &str, headers: &HeaderMap, body: In
     let mut tx = core.caps.db.begin().await?;
     let changed = activate_in(&mut tx, caller, name, &hash, now).await?;
     tx.commit().await?;
-    tracing::info!(component = %name, sha256 = %hash, changed, actor = %caller.id, "component activated");
-    if changed {
-        swap(core, &candidate).await;
+    tracing::info!(component = %name, sha256 = %hash, changed = changed.is_some(),
+        actor = %caller.id, "component activated");
+    if let Some(revision) = changed {
+        swap(core, &candidate, revision).await;
     }
     entry_now(core, name, 200).await
 }
@@ -608,11 +609,11 @@ async fn rollback(caller: &Caller<'_>, name: &str) -> Answer {
         ),
     )
     .await?;
-    store::bump(&mut tx).await?;
+    let revision = store::bump(&mut tx).await?;
     tx.commit().await?;
     tracing::info!(component = %name, from = %active.hash, to = %previous, actor = %caller.id,
-        "component rolled back");
-    swap(core, &candidate).await;
+        revision, "component rolled back");
+    swap(core, &candidate, revision).await;
     entry_now(core, name, 200).await
 }
 
@@ -684,12 +685,15 @@ fn audit<'a>(
 }
 
 /// Swaps this replica's set at once, before the answer: the caller sees its change served here.
-/// Should that fail, the follower tries again on its next look.
-async fn swap(core: &Core, candidate: &Arc<LoadedComponent>) {
+/// Should that fail, the follower tries again on its next look. Then announces `revision`, so
+/// the other replicas load it now; after the swap, because this replica hears its own
+/// announcement too and must find it served already rather than load the set a second time.
+async fn swap(core: &Core, candidate: &Arc<LoadedComponent>, revision: i64) {
     if let Err(e) = set::sync(core, std::slice::from_ref(candidate)).await {
         tracing::error!(component = %candidate.name, error = %e,
             "the change is stored but this replica could not load the new set yet");
     }
+    announce::publish(core, revision);
 }
 
 #[cfg(test)]

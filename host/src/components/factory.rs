@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::{store, version, Core, Error};
+use super::{announce, store, version, Core, Error};
 use crate::iface::clock::now_ms;
 use crate::registry::{self, FolderComponent};
 use crate::runtime::LoadedComponent;
@@ -25,11 +25,17 @@ pub async fn register(core: &Core) -> Result<Vec<Arc<LoadedComponent>>, Error> {
             moved += 1;
         }
     }
-    if moved > 0 {
+    let revision = if moved > 0 {
         let revision = store::bump(&mut tx).await?;
         tracing::info!(activated = moved, revision, "factory components activated");
-    }
+        Some(revision)
+    } else {
+        None
+    };
     tx.commit().await?;
+    if let Some(revision) = revision {
+        announce::publish(core, revision);
+    }
     let hashes: HashMap<String, String> = folder
         .iter()
         .map(|f| (f.component.name.to_string(), f.component.sha256.clone()))

@@ -4,9 +4,12 @@
 //! - `store`: the tables and the audit rows;
 //! - `factory`: the folder's `.wasm` files registered as factory versions at start and SIGHUP;
 //! - `set`: the active set loaded and swapped in (compiled forms reused by hash);
-//! - `follow`: the task that notices another replica's activation;
+//! - `announce`: a committed change's revision published to every replica;
+//! - `follow`: the tasks that notice another replica's change (its announcement, or the
+//!   database's revision on a timer);
 //! - `api`: `/admin/components` for operators.
 
+mod announce;
 pub mod api;
 mod factory;
 pub mod follow;

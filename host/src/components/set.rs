@@ -16,11 +16,33 @@ use crate::runtime::{LoadError, LoadedComponent};
 /// components loaded just now (the folder, an upload) that may be reused.
 pub async fn sync(core: &Core, known: &[Arc<LoadedComponent>]) -> Result<usize, Error> {
     let _one_at_a_time = core.components.sync.lock().await;
-    let db = &core.caps.db;
     // The revision first: a change committed after this read moves it again, so the follower
     // comes back for it.
-    let revision = store::revision(db).await?;
-    let active = store::active(db).await?;
+    let revision = store::revision(&core.caps.db).await?;
+    swap_in(core, known, revision).await
+}
+
+/// What a follower does when it hears of a change: loads and swaps the active set only if
+/// its revision still differs from the served one once this replica's lock is held, so an
+/// announcement and the timer noticing the same change swap once; the revision now served
+/// and the number of components, or `None` when there was nothing to do.
+pub async fn sync_moved(core: &Core) -> Result<Option<(i64, usize)>, Error> {
+    let _one_at_a_time = core.components.sync.lock().await;
+    let revision = store::revision(&core.caps.db).await?;
+    if revision == core.components.revision() {
+        return Ok(None);
+    }
+    let count = swap_in(core, &[], revision).await?;
+    Ok(Some((revision, count)))
+}
+
+/// Loads the active set as of `revision` and swaps it in; the caller holds the sync lock.
+async fn swap_in(
+    core: &Core,
+    known: &[Arc<LoadedComponent>],
+    revision: i64,
+) -> Result<usize, Error> {
+    let active = store::active(&core.caps.db).await?;
     let current = core.registry.current();
     let mut components = Vec::with_capacity(active.len());
     for row in &active {

@@ -2,14 +2,21 @@
 //!
 //! Every key is prefixed (`KV_PREFIX`, default `nexuma:`) so a Redis shared with other
 //! programs stays tidy; components never see the prefix.
+//!
+//! The store also carries the host's own announcements between replicas (`publish`,
+//! `subscribe`): Redis pub/sub, or a broadcast channel in the in-process store. Host-internal,
+//! not part of the WIT interface; delivery is best effort, so whoever listens must have another
+//! way to catch up (it is told with `Received::Missed` when it may have missed something).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use futures_util::StreamExt;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSub};
 use redis::AsyncCommands;
 use thiserror::Error;
+use tokio::sync::{broadcast, mpsc};
 
 use crate::bindings::nexuma::core::kv::{self as wit, KvError};
 use crate::config::KvTarget;
@@ -26,8 +33,22 @@ pub enum StoreError {
 /// The key-value store behind `kv`.
 #[derive(Clone)]
 pub enum Store {
-    Redis(ConnectionManager),
+    Redis(RedisStore),
     Memory(MemoryStore),
+}
+
+/// Commands go through the shared connection manager; each subscription opens a connection of
+/// its own from the client, since a subscribed connection can run nothing else.
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: ConnectionManager,
+    client: redis::Client,
+}
+
+impl RedisStore {
+    fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -43,6 +64,19 @@ const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 const MAX_GET_MANY: usize = 64;
 /// Most entries one `set-many` writes.
 const MAX_SET_MANY: usize = 10_000;
+/// Messages the in-process bus keeps for a subscriber that has not read them yet; one that
+/// falls further behind hears `Received::Missed` instead of the oldest.
+const BUS_CAPACITY: usize = 64;
+/// Messages a Redis subscription holds for its reader before it waits for it.
+const SUBSCRIPTION_BUFFER: usize = 64;
+/// The pause before the first attempt to subscribe again after a Redis subscription broke;
+/// it doubles with each failed attempt up to `MAX_RESUBSCRIBE_PAUSE`, so a Redis that is down
+/// for long is not hammered, and one that restarts is heard from again within a second.
+const RESUBSCRIBE_PAUSE: Duration = Duration::from_millis(250);
+const MAX_RESUBSCRIBE_PAUSE: Duration = Duration::from_secs(8);
+/// How often a quiet subscription is pinged: a Redis host lost without closing the connection
+/// (power, a partition) would otherwise leave it silent for ever.
+const SUBSCRIPTION_PING: Duration = Duration::from_secs(15);
 
 impl Store {
     pub async fn connect(target: &KvTarget) -> Result<Self, StoreError> {
@@ -58,8 +92,9 @@ impl Store {
                     .set_connection_timeout(REDIS_TIMEOUT)
                     .set_response_timeout(REDIS_TIMEOUT)
                     .set_number_of_retries(0);
-                let manager = bounded(ConnectionManager::new_with_config(client, config)).await?;
-                Ok(Store::Redis(manager))
+                let conn =
+                    bounded(ConnectionManager::new_with_config(client.clone(), config)).await?;
+                Ok(Store::Redis(RedisStore { conn, client }))
             }
         }
     }
@@ -73,8 +108,8 @@ impl Store {
 
     pub async fn ping(&self) -> Result<(), StoreError> {
         match self {
-            Store::Redis(conn) => {
-                let mut conn = conn.clone();
+            Store::Redis(store) => {
+                let mut conn = store.conn();
                 let _: String = bounded(redis::cmd("PING").query_async(&mut conn)).await?;
                 Ok(())
             }
@@ -84,7 +119,7 @@ impl Store {
 
     pub async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
         match self {
-            Store::Redis(conn) => bounded(conn.clone().get(key)).await,
+            Store::Redis(store) => bounded(store.conn().get(key)).await,
             Store::Memory(m) => Ok(m.get(key)),
         }
     }
@@ -92,8 +127,8 @@ impl Store {
     /// The values of `keys`, in order, in one round trip.
     pub async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<String>>, StoreError> {
         match self {
-            Store::Redis(conn) if !keys.is_empty() => {
-                let mut conn = conn.clone();
+            Store::Redis(store) if !keys.is_empty() => {
+                let mut conn = store.conn();
                 bounded(redis::cmd("MGET").arg(keys).query_async(&mut conn)).await
             }
             Store::Redis(_) => Ok(Vec::new()),
@@ -108,8 +143,8 @@ impl Store {
         ttl: Option<Duration>,
     ) -> Result<(), StoreError> {
         match self {
-            Store::Redis(conn) => {
-                let mut conn = conn.clone();
+            Store::Redis(store) => {
+                let mut conn = store.conn();
                 match ttl {
                     Some(ttl) => bounded(conn.pset_ex::<_, _, ()>(key, value, millis(ttl))).await,
                     None => bounded(conn.set::<_, _, ()>(key, value)).await,
@@ -130,7 +165,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         match self {
             Store::Redis(_) if entries.is_empty() => Ok(()),
-            Store::Redis(conn) => {
+            Store::Redis(store) => {
                 let mut pipe = redis::pipe();
                 for (key, value) in entries {
                     match ttl {
@@ -138,7 +173,7 @@ impl Store {
                         None => pipe.set(key, value).ignore(),
                     };
                 }
-                bounded(pipe.query_async::<()>(&mut conn.clone())).await
+                bounded(pipe.query_async::<()>(&mut store.conn())).await
             }
             Store::Memory(m) => {
                 for (key, value) in entries {
@@ -153,8 +188,8 @@ impl Store {
     /// running each job tick on one replica only.
     pub async fn set_nx(&self, key: &str, value: &str, ttl: Duration) -> Result<bool, StoreError> {
         match self {
-            Store::Redis(conn) => {
-                let mut conn = conn.clone();
+            Store::Redis(store) => {
+                let mut conn = store.conn();
                 let mut cmd = redis::cmd("SET");
                 cmd.arg(key).arg(value).arg("PX").arg(millis(ttl)).arg("NX");
                 let set: Option<String> = bounded(cmd.query_async(&mut conn)).await?;
@@ -166,15 +201,15 @@ impl Store {
 
     pub async fn delete(&self, key: &str) -> Result<bool, StoreError> {
         match self {
-            Store::Redis(conn) => Ok(bounded(conn.clone().del::<_, u64>(key)).await? > 0),
+            Store::Redis(store) => Ok(bounded(store.conn().del::<_, u64>(key)).await? > 0),
             Store::Memory(m) => Ok(m.delete(key)),
         }
     }
 
     pub async fn incr(&self, key: &str, by: i64, ttl: Option<Duration>) -> Result<i64, StoreError> {
         match self {
-            Store::Redis(conn) => {
-                let mut conn = conn.clone();
+            Store::Redis(store) => {
+                let mut conn = store.conn();
                 let mut pipe = redis::pipe();
                 pipe.atomic();
                 if let Some(ttl) = ttl {
@@ -197,14 +232,193 @@ impl Store {
 
     pub async fn ttl(&self, key: &str) -> Result<Option<Duration>, StoreError> {
         match self {
-            Store::Redis(conn) => {
-                let mut conn = conn.clone();
+            Store::Redis(store) => {
+                let mut conn = store.conn();
                 let ms: i64 = bounded(redis::cmd("PTTL").arg(key).query_async(&mut conn)).await?;
                 Ok((ms >= 0).then(|| Duration::from_millis(ms as u64)))
             }
             Store::Memory(m) => Ok(m.ttl(key)),
         }
     }
+}
+
+impl Store {
+    /// Sends `message` to every current subscriber of `channel` (the caller's full name, prefix
+    /// included). Nobody listening is no error; a message is not kept for later subscribers.
+    pub async fn publish(&self, channel: &str, message: &str) -> Result<(), StoreError> {
+        match self {
+            Store::Redis(store) => {
+                let _receivers: i64 = bounded(store.conn().publish(channel, message)).await?;
+                Ok(())
+            }
+            Store::Memory(m) => {
+                m.publish(channel, message);
+                Ok(())
+            }
+        }
+    }
+
+    /// Listens to `channel` from now on. On Redis a task of its own holds a dedicated
+    /// connection and subscribes again after a disconnect (with a growing pause, logged); the
+    /// reader hears `Received::Missed` whenever messages may have passed it by.
+    pub fn subscribe(&self, channel: &str) -> Subscription {
+        match self {
+            Store::Redis(store) => {
+                let (out, messages) = mpsc::channel(SUBSCRIPTION_BUFFER);
+                let task = tokio::spawn(listen(store.client.clone(), channel.to_string(), out));
+                Subscription(Listening::Redis { messages, task })
+            }
+            Store::Memory(m) => Subscription(Listening::Memory {
+                bus: m.bus.subscribe(),
+                channel: channel.to_string(),
+            }),
+        }
+    }
+}
+
+/// What a subscription hears.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Received {
+    Message(String),
+    /// Messages may have been missed: the subscription was (re)established after a gap, or
+    /// the reader fell behind. The reader should look at the state the messages announce.
+    Missed,
+}
+
+/// A channel listened to; dropping it ends the listening.
+pub struct Subscription(Listening);
+
+enum Listening {
+    /// Fed by the task that holds the subscribed connection.
+    Redis {
+        messages: mpsc::Receiver<Received>,
+        task: tokio::task::JoinHandle<()>,
+    },
+    Memory {
+        bus: broadcast::Receiver<(String, String)>,
+        channel: String,
+    },
+}
+
+impl Subscription {
+    /// The next message, or `None` once the store is gone.
+    pub async fn next(&mut self) -> Option<Received> {
+        match &mut self.0 {
+            Listening::Redis { messages, .. } => messages.recv().await,
+            Listening::Memory { bus, channel } => loop {
+                match bus.recv().await {
+                    Ok((on, message)) if on == *channel => return Some(Received::Message(message)),
+                    Ok(_) => continue,
+                    Err(broadcast::error::RecvError::Lagged(_)) => return Some(Received::Missed),
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            },
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if let Listening::Redis { task, .. } = &self.0 {
+            task.abort();
+        }
+    }
+}
+
+/// Why a Redis subscription stopped relaying.
+enum Ended {
+    /// Nobody reads the subscription any more.
+    Dropped,
+    /// The connection broke or stopped answering.
+    Lost(String),
+}
+
+/// The task behind a Redis subscription: subscribe, relay until the connection breaks, pause,
+/// subscribe again — until the reader drops the subscription.
+async fn listen(client: redis::Client, channel: String, out: mpsc::Sender<Received>) {
+    let mut failures: u32 = 0;
+    let mut first = true;
+    loop {
+        match bounded(subscribed(&client, &channel)).await {
+            Ok(pubsub) => {
+                if first {
+                    tracing::info!(channel = %channel, "subscribed to the redis channel");
+                } else {
+                    tracing::info!(channel = %channel, failures, "subscribed to the redis channel again");
+                }
+                first = false;
+                failures = 0;
+                // Whatever was published before this subscription took hold was not heard.
+                if out.send(Received::Missed).await.is_err() {
+                    return;
+                }
+                match relay(pubsub, &out).await {
+                    Ended::Dropped => return,
+                    Ended::Lost(reason) => {
+                        tracing::warn!(channel = %channel, reason = %reason,
+                            retry_in_ms = resubscribe_pause(0).as_millis() as u64,
+                            "redis subscription lost; subscribing again");
+                    }
+                }
+            }
+            Err(e) => {
+                failures += 1;
+                tracing::warn!(channel = %channel, error = %e, failures,
+                    retry_in_ms = resubscribe_pause(failures).as_millis() as u64,
+                    "cannot subscribe to the redis channel; trying again");
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(resubscribe_pause(failures)) => {}
+            _ = out.closed() => return,
+        }
+    }
+}
+
+/// A fresh pub/sub connection subscribed to `channel`.
+async fn subscribed(client: &redis::Client, channel: &str) -> redis::RedisResult<PubSub> {
+    let mut pubsub = client.get_async_pubsub().await?;
+    pubsub.subscribe(channel).await?;
+    Ok(pubsub)
+}
+
+/// Passes the connection's messages to `out` until one side ends, pinging a quiet connection
+/// now and then so a dead one is noticed.
+async fn relay(pubsub: PubSub, out: &mpsc::Sender<Received>) -> Ended {
+    let (mut sink, mut stream) = pubsub.split();
+    let first = tokio::time::Instant::now() + SUBSCRIPTION_PING;
+    let mut ping = tokio::time::interval_at(first, SUBSCRIPTION_PING);
+    loop {
+        tokio::select! {
+            message = stream.next() => {
+                let Some(message) = message else {
+                    return Ended::Lost("the connection closed".into());
+                };
+                match message.get_payload::<String>() {
+                    Ok(text) => {
+                        if out.send(Received::Message(text)).await.is_err() {
+                            return Ended::Dropped;
+                        }
+                    }
+                    Err(e) => tracing::warn!(channel = %message.get_channel_name(), error = %e,
+                        "redis message that is not text; ignored"),
+                }
+            }
+            _ = ping.tick() => {
+                if let Err(e) = bounded(sink.ping::<redis::Value>()).await {
+                    return Ended::Lost(format!("no answer to a ping: {e}"));
+                }
+            }
+            _ = out.closed() => return Ended::Dropped,
+        }
+    }
+}
+
+/// `RESUBSCRIBE_PAUSE` doubled per failure in a row, at most `MAX_RESUBSCRIBE_PAUSE`.
+fn resubscribe_pause(failures: u32) -> Duration {
+    RESUBSCRIBE_PAUSE
+        .saturating_mul(1 << failures.min(8))
+        .min(MAX_RESUBSCRIBE_PAUSE)
 }
 
 /// A Redis call cut at `REDIS_TIMEOUT`, whatever the connection is doing.
@@ -221,10 +435,21 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
-/// The embedded store: a map with lazy expiry, swept now and then.
-#[derive(Clone, Default)]
+/// The embedded store: a map with lazy expiry, swept now and then, and a bus of
+/// `(channel, message)` for `publish`/`subscribe` within the process.
+#[derive(Clone)]
 pub struct MemoryStore {
     inner: Arc<Mutex<MemoryInner>>,
+    bus: broadcast::Sender<(String, String)>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore {
+            inner: Arc::default(),
+            bus: broadcast::channel(BUS_CAPACITY).0,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -248,6 +473,11 @@ impl MemoryStore {
     fn lock(&self) -> std::sync::MutexGuard<'_, MemoryInner> {
         // A panic while holding the lock cannot leave a half-written entry, so go on.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn publish(&self, channel: &str, message: &str) {
+        // An error only says nobody subscribes right now.
+        let _ = self.bus.send((channel.to_string(), message.to_string()));
     }
 
     fn get(&self, key: &str) -> Option<String> {
@@ -469,6 +699,40 @@ mod tests {
             5,
             "an expired counter starts again from 0"
         );
+    }
+
+    #[tokio::test]
+    async fn memory_subscribers_hear_their_channel_only() {
+        let store = Store::Memory(MemoryStore::default());
+        store
+            .publish("before", "nobody listens")
+            .await
+            .expect("publish");
+        let mut sub = store.subscribe("news");
+        store.publish("other", "not for us").await.expect("publish");
+        store.publish("news", "7").await.expect("publish");
+        assert_eq!(sub.next().await, Some(Received::Message("7".into())));
+    }
+
+    #[tokio::test]
+    async fn a_memory_subscriber_that_falls_behind_hears_it_missed_messages() {
+        let store = Store::Memory(MemoryStore::default());
+        let mut sub = store.subscribe("news");
+        for n in 0..BUS_CAPACITY + 5 {
+            store
+                .publish("news", &n.to_string())
+                .await
+                .expect("publish");
+        }
+        assert_eq!(sub.next().await, Some(Received::Missed));
+        assert_eq!(sub.next().await, Some(Received::Message("5".into())));
+    }
+
+    #[test]
+    fn the_resubscribe_pause_grows_to_its_ceiling() {
+        assert_eq!(resubscribe_pause(0), RESUBSCRIBE_PAUSE);
+        assert_eq!(resubscribe_pause(2), RESUBSCRIBE_PAUSE * 4);
+        assert_eq!(resubscribe_pause(40), MAX_RESUBSCRIBE_PAUSE);
     }
 
     #[tokio::test]
