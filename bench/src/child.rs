@@ -160,6 +160,49 @@ impl Core {
         Ok(core)
     }
 
+    /// Another replica of `first`: `nexuma serve` on a port, data directory and components
+    /// folder of its own (the same components), sharing `first`'s database and key-value
+    /// prefix and the rest of its environment. `first` owns the shared stores: stopping a
+    /// replica only stops its process, so stop the replicas before `first`.
+    pub async fn replica_of(settings: &Settings, first: &Core) -> anyhow::Result<Core> {
+        let dir = TempDir::new("replica")?;
+        let components = dir.path().join("components");
+        std::fs::create_dir_all(&components)
+            .with_context(|| format!("cannot create {}", components.display()))?;
+        let source = first.dir.path().join("components");
+        let entries = std::fs::read_dir(&source)
+            .with_context(|| format!("cannot read {}", source.display()))?;
+        for entry in entries {
+            let entry = entry.with_context(|| format!("cannot read {}", source.display()))?;
+            std::fs::copy(entry.path(), components.join(entry.file_name()))
+                .with_context(|| format!("cannot copy {}", entry.path().display()))?;
+        }
+        let port = free_port()?;
+        let data = dir.path().join("data");
+        let mut env = first.env.clone();
+        for (name, value) in [
+            ("PORT", port.to_string()),
+            ("DATA_DIR", data.display().to_string()),
+            ("COMPONENTS_DIR", components.display().to_string()),
+        ] {
+            env.retain(|(k, _)| k != name);
+            env.push((name.into(), value));
+        }
+        let mut core = Core {
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            process: None,
+            dir,
+            database: None,
+            kv: None,
+            env,
+        };
+        if let Err(e) = core.launch(settings).await {
+            core.stop().await;
+            return Err(e);
+        }
+        Ok(core)
+    }
+
     async fn launch(&mut self, settings: &Settings) -> anyhow::Result<()> {
         let log_path = self.log_path();
         let log = std::fs::File::create(&log_path)
@@ -209,6 +252,8 @@ impl Core {
             bearer: bearer.map(str::to_string),
             node_key: None,
             vary: None,
+            spread: Vec::new(),
+            check: None,
         }
     }
 

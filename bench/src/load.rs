@@ -6,7 +6,8 @@
 //! request slower than [`REQUEST_TIMEOUT`] is an error; a broken connection is reopened.
 //!
 //! A target sends one fixed path, or — with a [`Vary`] — a path and User-Agent of its own per
-//! request, for routes whose answer (or cache entry) depends on them.
+//! request, for routes whose answer (or cache entry) depends on them. It may spread its
+//! connections over several servers (replicas), and check each answer beyond its status.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,7 +42,16 @@ pub struct Target {
     /// A node agent's key, sent as `x-node-auth-key` (the private `/node/*` routes).
     pub node_key: Option<String>,
     pub vary: Option<Vary>,
+    /// Servers to spread the connections over, in turn (connection i on `spread[i % len]`);
+    /// empty: every connection on `addr`.
+    pub spread: Vec<SocketAddr>,
+    /// A check of each 2xx answer (status and body): an `Err` counts as an error, with its
+    /// message.
+    pub check: Option<Check>,
 }
+
+/// See [`Target::check`].
+pub type Check = Arc<dyn Fn(StatusCode, &[u8]) -> Result<(), String> + Send + Sync>;
 
 /// What one request of a [`Vary`] target carries.
 pub struct Varied {
@@ -127,6 +137,20 @@ impl Tally {
     }
 }
 
+/// One line for the terminal: rate, p50, p99, errors and the first error.
+pub fn print_outcome(o: &Outcome) {
+    eprintln!(
+        "     {:>8.0} req/s  p50 {:>9}  p99 {:>9}  errors {}",
+        o.per_sec,
+        crate::stats::format_us(o.latency.p50_us),
+        crate::stats::format_us(o.latency.p99_us),
+        o.errors,
+    );
+    if let Some(e) = &o.first_error {
+        eprintln!("       first error: {e}");
+    }
+}
+
 /// Loads `target` per `plan`; returns once the measured window has closed.
 pub async fn run(target: &Target, plan: &Plan) -> anyhow::Result<Outcome> {
     // Fail here, not silently in every connection, if the request cannot be built.
@@ -137,8 +161,11 @@ pub async fn run(target: &Target, plan: &Plan) -> anyhow::Result<Outcome> {
         end: start + plan.measure,
     };
     let mut workers = JoinSet::new();
-    for _ in 0..plan.connections {
-        let target = target.clone();
+    for i in 0..plan.connections {
+        let mut target = target.clone();
+        if !target.spread.is_empty() {
+            target.addr = target.spread[i % target.spread.len()];
+        }
         let latencies = Latencies::new()?;
         workers.spawn(async move { connection(target, window, latencies).await });
     }
@@ -204,8 +231,14 @@ async fn connection(target: Target, window: Window, latencies: Latencies) -> Tal
         }
         match result {
             Ok(Ok(response)) if response.status().is_success() => {
-                if window.contains(done) {
-                    tally.latencies.record(done - sent);
+                let checked = target
+                    .check
+                    .as_ref()
+                    .map_or(Ok(()), |check| check(response.status(), response.body()));
+                match checked {
+                    Ok(()) if window.contains(done) => tally.latencies.record(done - sent),
+                    Ok(()) => {}
+                    Err(e) => tally.error(&window, done, || e),
                 }
                 sender = Some(conn);
             }
@@ -228,7 +261,7 @@ async fn connection(target: Target, window: Window, latencies: Latencies) -> Tal
     tally
 }
 
-async fn connect(addr: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+pub async fn connect(addr: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
     let stream = TcpStream::connect(addr)
         .await
         .with_context(|| format!("cannot connect to {addr}"))?;
@@ -243,7 +276,7 @@ async fn connect(addr: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
 
 /// A request to `target` (its next path and User-Agent when it varies); `json` is a JSON body
 /// already serialized.
-fn build(
+pub fn build(
     target: &Target,
     method: Method,
     json: Option<Bytes>,
@@ -281,7 +314,7 @@ fn build(
         .with_context(|| format!("cannot build a request for {path}"))
 }
 
-async fn exchange(
+pub async fn exchange(
     conn: &mut SendRequest<Full<Bytes>>,
     request: Request<Full<Bytes>>,
 ) -> anyhow::Result<Response<Bytes>> {
@@ -352,6 +385,8 @@ mod tests {
             bearer: None,
             node_key: None,
             vary,
+            spread: Vec::new(),
+            check: None,
         }
     }
 

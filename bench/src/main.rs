@@ -10,14 +10,17 @@
 //!    nodes × 3 protocols, in each format, cached (warm) and not (cold).
 //! 5. Traffic reads (servers backend only): `GET /me/traffic?period=month` and the first page of
 //!    `GET /admin/usage` for one day, with 10,000 users and 90 days of hourly traffic.
-//! 6. Writes the figures, the machine and the goals to `BENCHMARKS.md`, replacing the file.
+//! 6. Component swaps (servers backend only): three replicas on one database and Redis prefix;
+//!    how long until every replica serves an activation (20 swaps), and `GET /test/version`
+//!    under load with a swap every 500 ms against without.
+//! 7. Writes the figures, the machine and the goals to `BENCHMARKS.md`, replacing the file.
 //!
 //! Knobs (environment, all optional): `NEXUMA_BENCH_WARMUP_SECS` (2), `NEXUMA_BENCH_SECS` (8),
 //! `NEXUMA_BENCH_CONNECTIONS` (32), `NEXUMA_BENCH_CALLS` (20000), `NEXUMA_BENCH_PG`
 //! (`postgres://postgres@127.0.0.1:5432/postgres`), `NEXUMA_BENCH_REDIS`
 //! (`redis://127.0.0.1:6379/0`), `NEXUMA_BENCH_OUT` (`BENCHMARKS.md` at the repository root),
 //! `NEXUMA_BENCH_ONLY` (comma-separated parts to run: `http`, `inprocess`, `nodes`,
-//! `subscriptions`, `traffic`; the others are reported as skipped — point `NEXUMA_BENCH_OUT` elsewhere).
+//! `subscriptions`, `traffic`, `swaps`; the others are reported as skipped — point `NEXUMA_BENCH_OUT` elsewhere).
 
 mod api;
 mod child;
@@ -31,6 +34,7 @@ mod seed;
 mod settings;
 mod stats;
 mod subscriptions;
+mod swaps;
 mod traffic;
 
 use std::time::Duration;
@@ -129,6 +133,12 @@ async fn run() -> anyhow::Result<bool> {
         Err(reason) => Section::Skipped(reason),
     };
 
+    eprintln!("== Component swaps: three replicas following activations (PostgreSQL + Redis)");
+    let swaps = match servers_or_skip("swaps") {
+        Ok(backend) => swaps::run(&settings, backend).await,
+        Err(reason) => Section::Skipped(reason),
+    };
+
     let report = Report {
         settings: &settings,
         machine,
@@ -138,6 +148,7 @@ async fn run() -> anyhow::Result<bool> {
         nodes,
         subscriptions,
         traffic,
+        swaps,
         total: round_secs(started.elapsed()),
     };
     let ok = report.all_ran();

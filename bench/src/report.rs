@@ -10,9 +10,11 @@ use crate::nodes::{self, BuildRow, Ingest, NodesRun};
 use crate::settings::Settings;
 use crate::stats::format_us;
 use crate::subscriptions::SubscriptionsRun;
+use crate::swaps::SwapsRun;
 use crate::traffic::TrafficRun;
 
 mod subscriptions;
+mod swaps;
 mod traffic;
 
 /// The no-I/O component route must keep at least this share of `/health`'s throughput.
@@ -102,6 +104,7 @@ pub struct Report<'a> {
     pub nodes: Section<NodesRun>,
     pub subscriptions: Section<SubscriptionsRun>,
     pub traffic: Section<TrafficRun>,
+    pub swaps: Section<SwapsRun>,
     pub total: Duration,
 }
 
@@ -114,6 +117,7 @@ impl Report<'_> {
             && !matches!(self.nodes, Section::Failed(_))
             && !matches!(self.subscriptions, Section::Failed(_))
             && !matches!(self.traffic, Section::Failed(_))
+            && !matches!(self.swaps, Section::Failed(_))
     }
 
     pub fn render(&self) -> String {
@@ -133,6 +137,7 @@ impl Report<'_> {
         self.nodes_section(&mut md);
         subscriptions::section(&mut md, &self.subscriptions, self.settings.connections);
         traffic::section(&mut md, &self.traffic);
+        swaps::section(&mut md, &self.swaps);
         self.goals(&mut md);
         md
     }
@@ -171,7 +176,9 @@ impl Report<'_> {
              - **Build**: release profile; components from \
                `handlers/target/wasm32-wasip2/release`: `auth` and `probe` for HTTP and in \
                process, `auth`, `billing` and `nodes` for the nodes figures, and `subscriptions` \
-               besides them for the subscriptions figures.\n\
+               besides them for the subscriptions figures, `auth`, `billing`, `nodes` and `usage` \
+               for the traffic figures, and `auth`, `versioned` and `versioned_next` for the \
+               component swaps.\n\
              - **Server**: `target/release/nexuma serve` as a child process, bound to 127.0.0.1, \
                `RUST_LOG=warn`, default component limits, compiled components cached in \
                `target/nexuma-bench-cache`. One server per backend: *embedded* is \
@@ -229,6 +236,7 @@ impl Report<'_> {
                job runs as usual meanwhile (every 2 s; nothing is due).\n\
              {subscriptions}\n\
              {traffic}\n\
+             {swaps}\n\
              - One run, no repetitions. On a shared VM one route's figures can move by tens of \
                percent from one run to the next: compare routes within a run, and rerun before \
                reading much into a difference between runs.\n",
@@ -261,6 +269,11 @@ impl Report<'_> {
             traffic = {
                 let mut text = String::new();
                 traffic::method(&mut text, &fmt_secs(s.warmup), &fmt_secs(s.measure));
+                text
+            },
+            swaps = {
+                let mut text = String::new();
+                swaps::method(&mut text, &fmt_secs(s.warmup), &fmt_secs(s.measure));
                 text
             },
         );
@@ -424,6 +437,7 @@ impl Report<'_> {
         }
         subscriptions::goals(md, &self.subscriptions, 6);
         traffic::goals(md, &self.traffic, 8);
+        swaps::goals(md, &self.swaps, 10);
     }
 
     /// A few lines for the terminal.
@@ -445,6 +459,8 @@ impl Report<'_> {
         out.push_str(&subscriptions::summary(&self.subscriptions));
         out.push('\n');
         out.push_str(&traffic::summary(&self.traffic));
+        out.push('\n');
+        out.push_str(&swaps::summary(&self.swaps));
         out
     }
 }
@@ -526,6 +542,18 @@ fn disturbed(others: f64) -> &'static str {
     } else {
         ""
     }
+}
+
+/// A table row: label, req/s, p50, p99, errors.
+fn outcome_row(md: &mut String, label: &str, o: &crate::load::Outcome) {
+    let _ = writeln!(
+        md,
+        "| {label} | {:.0} | {} | {} | {} |",
+        o.per_sec,
+        format_us(o.latency.p50_us),
+        format_us(o.latency.p99_us),
+        o.errors
+    );
 }
 
 fn not_done<T>(md: &mut String, section: &Section<T>) {

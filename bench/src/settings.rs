@@ -60,7 +60,8 @@ impl Settings {
         })
     }
 
-    /// Whether the part named `part` (`http`, `inprocess`, `nodes`, `subscriptions`) runs.
+    /// Whether the part named `part` (`http`, `inprocess`, `nodes`, `subscriptions`, `traffic`,
+    /// `swaps`) runs.
     pub fn runs(&self, part: &str) -> bool {
         self.only.is_empty() || self.only.iter().any(|p| p == part)
     }
@@ -83,6 +84,8 @@ impl Settings {
             "nodes",
             "subscriptions",
             "usage",
+            "versioned",
+            "versioned_next",
         ] {
             let path = self.wasm(name);
             if !path.is_file() {

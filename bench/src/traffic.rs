@@ -84,10 +84,10 @@ async fn seed_and_load(settings: &Settings, core: &Core) -> anyhow::Result<Traff
     );
     let tokens = Arc::new(users.into_iter().map(|u| u.token).collect::<Vec<_>>());
     let month = load::run(&month_target(core, tokens), &plan).await?;
-    report_line(&month);
+    load::print_outcome(&month);
     eprintln!("   GET /admin/usage (one day, every user, first page of {PAGE})");
     let admin_day = load::run(&core.target(&admin_day_path(day), Some(&admin)), &plan).await?;
-    report_line(&admin_day);
+    load::print_outcome(&admin_day);
     Ok(TrafficRun {
         rows,
         seeded_in,
@@ -367,19 +367,6 @@ async fn check_admin_day(
         answer["totals"]
     );
     Ok(())
-}
-
-fn report_line(o: &load::Outcome) {
-    eprintln!(
-        "     {:>8.0} req/s  p50 {:>9}  p99 {:>9}  errors {}",
-        o.per_sec,
-        crate::stats::format_us(o.latency.p50_us),
-        crate::stats::format_us(o.latency.p99_us),
-        o.errors,
-    );
-    if let Some(e) = &o.first_error {
-        eprintln!("       first error: {e}");
-    }
 }
 
 #[cfg(test)]

@@ -54,14 +54,7 @@ pub fn section(md: &mut String, section: &Section<TrafficRun>) {
         ("`GET /me/traffic?period=month`", &run.month),
         ("`GET /admin/usage` (one day, first page)", &run.admin_day),
     ] {
-        let _ = writeln!(
-            md,
-            "| {label} | {:.0} | {} | {} | {} |",
-            o.per_sec,
-            format_us(o.latency.p50_us),
-            format_us(o.latency.p99_us),
-            o.errors
-        );
+        super::outcome_row(md, label, o);
     }
     md.push('\n');
 }
