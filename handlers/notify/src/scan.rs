@@ -13,9 +13,6 @@ const DAY_MS: i64 = 86_400_000;
 const NOTICES: [(&str, i64, i64); 2] = [("3d", DAY_MS, 3 * DAY_MS), ("1d", 0, DAY_MS)];
 /// Rows one scan handles per notice (the rest at the next scan).
 const BATCH: i64 = 500;
-/// The operator's grace for silent nodes, where subscriptions keep it, and its default.
-const SUBSCRIPTION_SETTINGS: &str = "subscriptions.settings";
-const DEFAULT_GRACE_SECONDS: i64 = 300;
 
 /// One scan at `now`.
 pub fn run(now: i64) -> Result<(), ApiError> {
@@ -86,9 +83,9 @@ fn silent_nodes(now: i64) -> Result<(), ApiError> {
 
 /// The operator's grace for silent nodes (subscription settings' `silentNodeGraceSeconds`).
 fn grace_ms() -> Result<i64, ApiError> {
-    let seconds = db::setting(&Pool, SUBSCRIPTION_SETTINGS)?
+    let seconds = db::setting(&Pool, xray::SUBSCRIPTION_SETTINGS)?
         .and_then(|raw| serde_json::from_str::<serde_json::Value>(&raw).ok())
         .and_then(|v| v["silentNodeGraceSeconds"].as_i64())
-        .unwrap_or(DEFAULT_GRACE_SECONDS);
+        .unwrap_or(i64::from(xray::SILENT_NODE_GRACE_SECONDS));
     Ok(seconds.max(0) * 1000)
 }

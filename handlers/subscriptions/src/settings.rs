@@ -6,7 +6,7 @@ use nexuma_sdk::record::{self, Actor, Entry};
 use nexuma_sdk::{clock, db, log, response, ApiError, Request, Response};
 use serde::{Deserialize, Serialize};
 
-const SETTING: &str = "subscriptions.settings";
+const SETTING: &str = xray::SUBSCRIPTION_SETTINGS;
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -26,7 +26,7 @@ pub struct Settings {
 }
 
 /// The grace period for silent nodes, by default (settings stored before it existed get it too).
-const DEFAULT_GRACE_SECONDS: u32 = 300;
+const DEFAULT_GRACE_SECONDS: u32 = xray::SILENT_NODE_GRACE_SECONDS;
 const GRACE_MAX_SECONDS: u32 = 86_400;
 
 fn default_grace() -> u32 {

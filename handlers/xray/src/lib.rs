@@ -20,6 +20,13 @@ pub use capabilities::{hold_back_reason, Capabilities, Missing};
 /// A node whose agent has been silent this long counts as down: the nodes component shows it
 /// as `error`, and the exports stop listing it once the operator's grace has passed too.
 pub const HEARTBEAT_STALE_MS: i64 = 60_000;
+
+/// The setting that holds the subscription settings (JSON), among them the operator's grace
+/// for silent nodes, `silentNodeGraceSeconds`.
+pub const SUBSCRIPTION_SETTINGS: &str = "subscriptions.settings";
+/// The grace for silent nodes when the operator has set none: a node silent for
+/// [`HEARTBEAT_STALE_MS`] plus this leaves the exports and is reported to admins.
+pub const SILENT_NODE_GRACE_SECONDS: u32 = 300;
 pub use client::{unique_names, Connection};
 pub use inbound::{
     Fallback, InboundSpec, Invalid, Network, Protocol, RealitySpec, Security, TlsSpec, SS_METHODS,

@@ -6,8 +6,6 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use sha2::{Digest, Sha256};
-
 use super::{store, Core, Error};
 use crate::registry::LoadedSet;
 use crate::runtime::{LoadError, LoadedComponent};
@@ -91,7 +89,7 @@ pub async fn load_version(core: &Core, name: &str, hash: &str) -> Result<LoadedC
 fn folder_bytes(core: &Core, name: &str, hash: &str) -> Option<Vec<u8>> {
     let path = core.config.components_dir.join(format!("{name}.wasm"));
     let bytes = std::fs::read(path).ok()?;
-    (hex::encode(Sha256::digest(&bytes)) == hash).then_some(bytes)
+    (crate::runtime::content_hash(&bytes) == hash).then_some(bytes)
 }
 
 /// Whether `candidate` fits the set this replica serves in place of its name's version: no

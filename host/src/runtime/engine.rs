@@ -47,7 +47,7 @@ impl Runtime {
     /// Compiles a component, or loads its compiled form from the disk cache so a restart
     /// does not compile again. Returns the component and the SHA-256 of its bytes.
     pub fn compile(&self, bytes: &[u8]) -> Result<(Component, String), LoadError> {
-        let digest = hex::encode(Sha256::digest(bytes));
+        let digest = content_hash(bytes);
         let cached = self
             .cache_dir
             .join(format!("{digest}-{}.cwasm", self.engine_tag));
@@ -125,4 +125,10 @@ fn start_epoch_ticker(engine: &Engine) {
     if let Err(e) = spawned {
         tracing::error!(error = %e, "could not start the epoch ticker; component deadlines will not fire");
     }
+}
+
+/// A component's identity: the SHA-256 of its bytes, lower-case hex (the disk cache's key and
+/// the version key of components stored in the database).
+pub fn content_hash(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
 }

@@ -6,7 +6,7 @@ mod loaded;
 mod state;
 mod stats;
 
-pub use engine::Runtime;
+pub use engine::{content_hash, Runtime};
 pub use loaded::{Answer, CallError, LoadError, LoadedComponent};
 pub use state::{Capabilities, State};
 pub use stats::{Stats, StatsSnapshot};
