@@ -1,5 +1,5 @@
-//! `hello`: a template for a Nexuma component of your own — one public JSON route and one
-//! background job. Copy the folder, rename it, and replace the route with yours; the guide is
+//! `hello`: a template for a Nexuma component of your own — one public JSON route, one
+//! background job and one table of its own (created by its migration). Copy the folder, rename it, and replace the route with yours; the guide is
 //! docs/components.md.
 //!
 //! The host calls `routes` and `jobs` once when it loads the component, then runs `handle` (or
@@ -7,8 +7,8 @@
 //! call, so state lives in the database or the key-value store.
 
 use nexuma_sdk::{
-    clock, export_component, kv, response, ApiError, AuthLevel, Component, Job, Request, Response,
-    Route,
+    clock, db, export_component, kv, response, ApiError, AuthLevel, Component, Job, Migration,
+    Request, Response, Route,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -28,6 +28,8 @@ const MAX_NAME: usize = 64;
 #[serde(rename_all = "camelCase")]
 struct Greeting {
     message: String,
+    /// How many times this name has been greeted, counted in the component's own table.
+    times: i64,
     /// How many times the job has run since the key-value store last started empty.
     ticks: i64,
     /// The Core's clock, epoch milliseconds.
@@ -45,9 +47,10 @@ impl Component for Hello {
             )
             .response_schema(json!({
                 "type": "object",
-                "required": ["message", "ticks", "nowMs"],
+                "required": ["message", "times", "ticks", "nowMs"],
                 "properties": {
                     "message": { "type": "string" },
+                    "times": { "type": "integer" },
                     "ticks": { "type": "integer" },
                     "nowMs": { "type": "integer" }
                 }
@@ -63,6 +66,21 @@ impl Component for Hello {
 
     fn jobs() -> Vec<Job> {
         vec![Job::every("tick", TICK_MS)]
+    }
+
+    /// The component's own tables. The Core runs the steps it has not run yet, once, before
+    /// this version becomes active; a released step never changes: add step 2, 3, ... for
+    /// later changes. `portable` SQL runs on PostgreSQL and SQLite alike; `per_backend` takes
+    /// one text for each.
+    fn migrations() -> Vec<Migration> {
+        vec![Migration::portable(
+            1,
+            "create hello_greetings",
+            "CREATE TABLE hello_greetings (\
+               name TEXT PRIMARY KEY, \
+               times BIGINT NOT NULL, \
+               last_at BIGINT NOT NULL)",
+        )]
     }
 
     fn run_job(name: &str) -> Result<(), ApiError> {
@@ -87,6 +105,16 @@ fn greet(req: &Request) -> Result<Response, ApiError> {
         ));
     }
     let greeting = req.query("greeting").unwrap_or("Hello");
+    let now = clock::now_ms();
+    // SQL runs on PostgreSQL and SQLite alike: `$n` placeholders, BIGINT epoch milliseconds.
+    let rows = db::query(
+        "INSERT INTO hello_greetings (name, times, last_at) VALUES ($1, 1, $2) \
+         ON CONFLICT (name) DO UPDATE SET times = hello_greetings.times + 1, \
+           last_at = excluded.last_at \
+         RETURNING times",
+        &[name.into(), now.into()],
+    )?;
+    let times = rows.first().map(|row| row.i64("times")).transpose()?.unwrap_or(1);
     // A key-value error becomes 503 through `?`; a value that is not a number counts as none.
     let ticks = kv::get(TICKS_KEY)?
         .and_then(|v| v.parse().ok())
@@ -95,8 +123,9 @@ fn greet(req: &Request) -> Result<Response, ApiError> {
         200,
         &Greeting {
             message: format!("{greeting}, {name}!"),
+            times,
             ticks,
-            now_ms: clock::now_ms(),
+            now_ms: now,
         },
     )
 }
@@ -106,12 +135,5 @@ fn tick() -> Result<(), ApiError> {
     kv::incr(TICKS_KEY, 1, None)?;
     Ok(())
 }
-
-// The database works the same way (the SQL runs on PostgreSQL and SQLite alike):
-//
-//     use nexuma_sdk::db;
-//     let rows = db::query("SELECT CAST(COUNT(*) AS BIGINT) AS total FROM users WHERE status = $1",
-//                          &["active".into()])?;
-//     let total = rows.first().map(|row| row.i64("total")).transpose()?.unwrap_or(0);
 
 export_component!(Hello);

@@ -69,7 +69,9 @@ pub mod telegram;
 /// Attempt throttles counted before the check, shared by every login path.
 pub mod throttle;
 
-pub use bindings::nexuma::core::types::{AuthLevel, Caller, Job, Request, Response, Route};
+pub use bindings::nexuma::core::types::{
+    AuthLevel, Caller, Job, Migration, Request, Response, Route,
+};
 pub use error::ApiError;
 pub use request::{present, DEFAULT_LIMIT, MAX_LIMIT};
 
@@ -104,6 +106,28 @@ pub trait Component {
             "unknown_job",
             format!("no job named {name}"),
         ))
+    }
+    /// The schema steps of the component's own tables, in order (none unless overridden). The
+    /// host runs the pending ones once, before it activates a version, and records them.
+    fn migrations() -> Vec<Migration> {
+        Vec::new()
+    }
+}
+
+impl Migration {
+    /// A step whose SQL runs as it is on PostgreSQL and on SQLite.
+    pub fn portable(version: u32, name: &str, sql: &str) -> Self {
+        Migration::per_backend(version, name, sql, sql)
+    }
+
+    /// A step with its own SQL for each backend.
+    pub fn per_backend(version: u32, name: &str, postgres: &str, sqlite: &str) -> Self {
+        Migration {
+            version,
+            name: name.to_string(),
+            postgres: postgres.to_string(),
+            sqlite: sqlite.to_string(),
+        }
     }
 }
 
@@ -158,6 +182,10 @@ macro_rules! export_component {
 
             fn run_job(name: ::std::string::String) -> ::std::result::Result<(), ::std::string::String> {
                 $crate::run_job::<$component>(&name)
+            }
+
+            fn migrations() -> ::std::vec::Vec<$crate::Migration> {
+                <$component as $crate::Component>::migrations()
             }
         }
 

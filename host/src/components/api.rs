@@ -21,7 +21,7 @@ use hyper::body::Incoming;
 use serde_json::{json, Value as Json};
 
 use super::store::{self, Active, Audit, Version};
-use super::{announce, set, version, Error};
+use super::{announce, schema, set, version, Error};
 use crate::app::Core;
 use crate::bindings::AuthLevel;
 use crate::iface::clock::now_ms;
@@ -82,6 +82,7 @@ impl From<Error> for Refusal {
         match e {
             Error::Database(e) => e.into(),
             Error::Load(e) => Refusal::new(400, "invalid_component", e.to_string()),
+            e if e.is_migration() => Refusal::new(400, "migration_failed", e.to_string()),
             other => {
                 tracing::error!(error = %other, "components: stored versions inconsistent");
                 Refusal::new(500, "internal", other.to_string())
@@ -235,6 +236,7 @@ async fn list(core: &Core) -> Answer {
     let revision = store::revision(db).await?;
     let active = store::active(db).await?;
     let versions = store::versions(db).await?;
+    let applied = store::applied(db, None).await?;
     let names: BTreeSet<&str> = active
         .iter()
         .map(|a| a.name.as_str())
@@ -244,7 +246,7 @@ async fn list(core: &Core) -> Answer {
         .into_iter()
         .map(|name| {
             let row = active.iter().find(|a| a.name == name);
-            entry(core, name, row, &versions)
+            entry(core, name, row, &versions, &applied)
         })
         .collect();
     Ok(server::json(
@@ -259,7 +261,13 @@ async fn list(core: &Core) -> Answer {
 }
 
 /// One name as the list shows it.
-fn entry(core: &Core, name: &str, active: Option<&Active>, versions: &[Version]) -> Json {
+fn entry(
+    core: &Core,
+    name: &str,
+    active: Option<&Active>,
+    versions: &[Version],
+    applied: &[store::Applied],
+) -> Json {
     let active_hash = active.map(|a| a.hash.as_str());
     let mine: Vec<&Version> = versions.iter().filter(|v| v.name == name).collect();
     let active_json = active.map(|a| {
@@ -274,6 +282,12 @@ fn entry(core: &Core, name: &str, active: Option<&Active>, versions: &[Version])
         "previousHash": active.and_then(|a| a.previous_hash.clone()),
         "newerFactory": newer_factory,
         "stats": active_hash.and_then(|h| stats(core, name, h)),
+        "migrations": applied
+            .iter()
+            .filter(|m| m.component == name)
+            .map(|m| json!({ "version": m.version, "name": m.name, "appliedBy": m.applied_by,
+                             "appliedAt": m.applied_at }))
+            .collect::<Vec<_>>(),
         "versions": mine
             .iter()
             .map(|v| version::to_json(v, Some(v.hash.as_str()) == active_hash))
@@ -328,7 +342,8 @@ async fn entry_now(core: &Core, name: &str, status: u16) -> Answer {
     let revision = store::revision(db).await?;
     let active = store::active_of(db, name).await?;
     let versions = store::versions(db).await?;
-    let mut body = entry(core, name, active.as_ref(), &versions);
+    let applied = store::applied(db, Some(name)).await?;
+    let mut body = entry(core, name, active.as_ref(), &versions, &applied);
     body["revision"] = json!(revision);
     Ok(server::json(status, &body))
 }
@@ -390,7 +405,7 @@ async fn upload(
         .await?;
     }
     let activated = if activate {
-        activate_in(&mut tx, caller, &name, &hash, now).await?
+        activate_in(&mut tx, caller, &candidate, now).await?
     } else {
         None
     };
@@ -470,17 +485,20 @@ fn fits(core: &Core, candidate: &Arc<LoadedComponent>) -> Result<(), Refusal> {
     })
 }
 
-/// Activates inside `tx`; the set's new revision when anything changed (with its audit row).
+/// Activates inside `tx`, running the version's pending schema steps first; the set's new
+/// revision when anything changed (with its audit row). A failing step is refused and, since
+/// the caller then drops `tx`, leaves the active version as it was.
 async fn activate_in(
     tx: &mut crate::iface::db::Transaction,
     caller: &Caller<'_>,
-    name: &str,
-    hash: &str,
+    candidate: &LoadedComponent,
     now: i64,
-) -> Result<Option<i64>, sqlx::Error> {
+) -> Result<Option<i64>, Refusal> {
+    let (name, hash) = (&*candidate.name, candidate.sha256.as_str());
     let Some(previous) = store::activate(tx, name, hash, &caller.id, now).await? else {
         return Ok(None);
     };
+    let ran = migrate(tx, caller.core, candidate, previous.as_deref(), now).await?;
     let before = previous.map_or(json!(null), |h| json!({ "hash": h }));
     store::audit(
         tx,
@@ -489,12 +507,34 @@ async fn activate_in(
             "component.activate",
             name,
             before,
-            json!({ "hash": hash }),
+            json!({ "hash": hash, "migrationsRun": ran }),
             now,
         ),
     )
     .await?;
     Ok(Some(store::bump(tx).await?))
+}
+
+/// Runs `candidate`'s pending schema steps in `tx`; a refusal says which version stays active.
+async fn migrate(
+    tx: &mut crate::iface::db::Transaction,
+    core: &Core,
+    candidate: &LoadedComponent,
+    stays: Option<&str>,
+    now: i64,
+) -> Result<Vec<u32>, Refusal> {
+    schema::apply(tx, core.caps.db.backend(), candidate, now)
+        .await
+        .map_err(|e| {
+            let mut refusal = Refusal::from(e);
+            if refusal.1 == "migration_failed" {
+                refusal.2 += &match stays {
+                    Some(h) => format!("; nothing was changed, version {h} stays active"),
+                    None => "; nothing was changed".to_string(),
+                };
+            }
+            refusal
+        })
 }
 
 async fn activate(caller: &Caller<'_>, name: &str, headers: &HeaderMap, body: Incoming) -> Answer {
@@ -512,7 +552,7 @@ async fn activate(caller: &Caller<'_>, name: &str, headers: &HeaderMap, body: In
     fits(core, &candidate)?;
     let now = now_ms();
     let mut tx = core.caps.db.begin().await?;
-    let changed = activate_in(&mut tx, caller, name, &hash, now).await?;
+    let changed = activate_in(&mut tx, caller, &candidate, now).await?;
     tx.commit().await?;
     tracing::info!(component = %name, sha256 = %hash, changed = changed.is_some(),
         actor = %caller.id, "component activated");
@@ -597,6 +637,7 @@ async fn rollback(caller: &Caller<'_>, name: &str) -> Answer {
             format!("component {name:?} changed meanwhile; look at the list and try again"),
         ));
     }
+    migrate(&mut tx, core, &candidate, Some(&active.hash), now).await?;
     store::audit(
         &mut tx,
         audit(

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::{announce, store, version, Core, Error};
+use super::{announce, schema, store, version, Core, Error};
 use crate::iface::clock::now_ms;
 use crate::registry::{self, FolderComponent};
 use crate::runtime::LoadedComponent;
@@ -19,9 +19,10 @@ pub async fn register(core: &Core) -> Result<Vec<Arc<LoadedComponent>>, Error> {
         registry::read_folder(&core.runtime, &core.caps, &core.config.components_dir).await?;
     let now = now_ms();
     let mut tx = core.caps.db.begin().await?;
+    let backend = core.caps.db.backend();
     let mut moved = 0;
     for file in &folder {
-        if store_one(&mut tx, file, now).await? {
+        if store_one(&mut tx, backend, file, now).await? {
             moved += 1;
         }
     }
@@ -47,6 +48,7 @@ pub async fn register(core: &Core) -> Result<Vec<Arc<LoadedComponent>>, Error> {
 /// Registers one file; whether it became the active version of its name.
 async fn store_one(
     tx: &mut crate::iface::db::Transaction,
+    backend: &'static str,
     file: &FolderComponent,
     now: i64,
 ) -> Result<bool, Error> {
@@ -62,11 +64,25 @@ async fn store_one(
         }
         _ => {}
     }
+    // A failing schema step undoes this file's activation only: the Core starts on what was
+    // active, and says why.
+    tx.execute("SAVEPOINT factory_activation", &[]).await?;
     let Some(previous) = store::activate_factory(tx, &row.name, &row.hash, now).await? else {
         return Ok(false);
     };
+    let ran = match schema::apply(tx, backend, component, now).await {
+        Ok(ran) => ran,
+        Err(e) if e.is_migration() => {
+            tx.execute("ROLLBACK TO SAVEPOINT factory_activation", &[])
+                .await?;
+            tracing::error!(component = %row.name, sha256 = %row.hash, error = %e,
+                active = ?previous, "factory version not activated: its migration failed");
+            return Ok(false);
+        }
+        Err(e) => return Err(e),
+    };
     tracing::info!(component = %row.name, sha256 = %row.hash, previous = ?previous,
-        "factory version activated");
+        migrations_run = ?ran, "factory version activated");
     store::audit(
         tx,
         store::Audit {
@@ -75,7 +91,7 @@ async fn store_one(
             name: &row.name,
             ip: None,
             before: previous.map_or(json!(null), |h| json!({ "hash": h })),
-            after: json!({ "hash": row.hash, "factory": true }),
+            after: json!({ "hash": row.hash, "factory": true, "migrationsRun": ran }),
             at: now,
         },
     )

@@ -4,6 +4,7 @@
 //! - `store`: the tables and the audit rows;
 //! - `factory`: the folder's `.wasm` files registered as factory versions at start and SIGHUP;
 //! - `set`: the active set loaded and swapped in (compiled forms reused by hash);
+//! - `schema`: the schema steps a version brings, run in the transaction that activates it;
 //! - `announce`: a committed change's revision published to every replica;
 //! - `follow`: the tasks that notice another replica's change (its announcement, or the
 //!   database's revision on a timer);
@@ -13,6 +14,7 @@ mod announce;
 pub mod api;
 mod factory;
 pub mod follow;
+mod schema;
 mod set;
 pub mod store;
 mod version;
@@ -38,6 +40,31 @@ pub enum Error {
     Missing { name: String, hash: String },
     #[error("{file} holds the same bytes as the stored component {stored:?}; one version belongs to one name")]
     SameBytes { file: String, stored: String },
+    #[error("component {component}: migration {version} ({step}) failed on {backend}: {reason}")]
+    Migration {
+        component: String,
+        version: i64,
+        step: String,
+        backend: &'static str,
+        reason: String,
+    },
+    #[error("component {component}: migration {version} ({step}) is not the SQL that version {applied_by} ran; a released migration never changes, add the next one instead")]
+    MigrationChanged {
+        component: String,
+        version: i64,
+        step: String,
+        applied_by: String,
+    },
+}
+
+impl Error {
+    /// A step of the component's own schema was refused: the operator's to fix, not the Core's.
+    pub fn is_migration(&self) -> bool {
+        matches!(
+            self,
+            Error::Migration { .. } | Error::MigrationChanged { .. }
+        )
+    }
 }
 
 /// This replica's side of the components: which revision it serves and what its folder holds.

@@ -23,6 +23,21 @@ pub struct Version {
     pub factory: bool,
     pub uploaded_by: Option<String>,
     pub uploaded_at: i64,
+    /// The contract version it targets, e.g. `0.1.1` (none for versions stored before 0014).
+    pub contract: Option<String>,
+    /// `[{"version","name"}]` as text: the schema steps it declares.
+    pub migrations: Option<String>,
+}
+
+/// A schema step some version of a component ran.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub component: String,
+    pub version: i64,
+    pub name: String,
+    pub checksum: String,
+    pub applied_by: String,
+    pub applied_at: i64,
 }
 
 /// A name's active version.
@@ -46,7 +61,10 @@ pub struct Audit<'a> {
     pub at: i64,
 }
 
-const VERSION_COLUMNS: &str = "hash, name, size, routes, jobs, factory, uploaded_by, uploaded_at";
+const APPLIED_COLUMNS: &str = "component, version, name, checksum, applied_by, applied_at";
+
+const VERSION_COLUMNS: &str =
+    "hash, name, size, routes, jobs, factory, uploaded_by, uploaded_at, contract, migrations";
 
 /// The active set's revision; 0 before the first activation.
 pub async fn revision(db: &Database) -> Result<i64, sqlx::Error> {
@@ -122,8 +140,9 @@ pub async fn insert_version(
     let inserted = tx
         .execute(
             "INSERT INTO component_versions \
-             (hash, name, size, wasm, routes, jobs, factory, uploaded_by, uploaded_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (hash) DO NOTHING",
+             (hash, name, size, wasm, routes, jobs, factory, uploaded_by, uploaded_at, \
+              contract, migrations) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (hash) DO NOTHING",
             &[
                 text(&v.hash),
                 text(&v.name),
@@ -134,6 +153,8 @@ pub async fn insert_version(
                 Value::Boolean(v.factory),
                 opt_text(v.uploaded_by.as_deref()),
                 Value::Int(v.uploaded_at),
+                opt_text(v.contract.as_deref()),
+                opt_text(v.migrations.as_deref()),
             ],
         )
         .await?;
@@ -275,6 +296,74 @@ pub async fn audit(tx: &mut Transaction, a: Audit<'_>) -> Result<(), sqlx::Error
     Ok(())
 }
 
+/// Records a schema step as run by `applied_by` unless it is recorded already; whether this
+/// call recorded it. Inserted before the step runs: a transaction recording the same step at
+/// once waits here on the primary key until this one ends, then finds the row.
+pub async fn claim_migration(tx: &mut Transaction, step: &Applied) -> Result<bool, sqlx::Error> {
+    let inserted = tx
+        .execute(
+            "INSERT INTO component_migrations \
+             (component, version, name, checksum, applied_by, applied_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (component, version) DO NOTHING",
+            &[
+                text(&step.component),
+                Value::Int(step.version),
+                text(&step.name),
+                text(&step.checksum),
+                text(&step.applied_by),
+                Value::Int(step.applied_at),
+            ],
+        )
+        .await?;
+    Ok(inserted == 1)
+}
+
+/// The recorded steps of `component` (every component when `None`), in order.
+pub async fn applied(db: &Database, component: Option<&str>) -> Result<Vec<Applied>, sqlx::Error> {
+    let rows = match component {
+        Some(name) => {
+            let sql = format!(
+                "SELECT {APPLIED_COLUMNS} FROM component_migrations \
+                 WHERE component = $1 ORDER BY version"
+            );
+            db.query(&sql, &[text(name)]).await?
+        }
+        None => {
+            let sql = format!(
+                "SELECT {APPLIED_COLUMNS} FROM component_migrations ORDER BY component, version"
+            );
+            db.query(&sql, &[]).await?
+        }
+    };
+    Ok(rows.rows.iter().map(|r| applied_row(r)).collect())
+}
+
+/// The recorded step `version` of `component`, read inside the activating transaction.
+pub async fn applied_step(
+    tx: &mut Transaction,
+    component: &str,
+    version: i64,
+) -> Result<Option<Applied>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {APPLIED_COLUMNS} FROM component_migrations WHERE component = $1 AND version = $2"
+    );
+    let rows = tx
+        .query(&sql, &[text(component), Value::Int(version)])
+        .await?;
+    Ok(rows.rows.first().map(|r| applied_row(r)))
+}
+
+fn applied_row(r: &[Value]) -> Applied {
+    Applied {
+        component: string(r, 0),
+        version: int(r, 1),
+        name: string(r, 2),
+        checksum: string(r, 3),
+        applied_by: string(r, 4),
+        applied_at: int(r, 5),
+    }
+}
+
 fn version_row(r: &[Value]) -> Version {
     Version {
         hash: string(r, 0),
@@ -285,6 +374,8 @@ fn version_row(r: &[Value]) -> Version {
         factory: boolean(r, 5),
         uploaded_by: opt_string(r, 6),
         uploaded_at: int(r, 7),
+        contract: opt_string(r, 8),
+        migrations: opt_string(r, 9),
     }
 }
 

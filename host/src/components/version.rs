@@ -24,6 +24,11 @@ pub fn describe(
         .iter()
         .map(|j| json!({ "name": j.name, "intervalMs": j.interval_ms }))
         .collect();
+    let migrations: Vec<Json> = component
+        .migrations
+        .iter()
+        .map(|m| json!({ "version": m.version, "name": m.name }))
+        .collect();
     Version {
         hash: component.sha256.clone(),
         name: component.name.to_string(),
@@ -33,6 +38,8 @@ pub fn describe(
         factory,
         uploaded_by: uploaded_by.map(str::to_string),
         uploaded_at: at,
+        contract: Some(component.contract.as_str().to_string()),
+        migrations: Some(Json::Array(migrations).to_string()),
     }
 }
 
@@ -44,6 +51,8 @@ pub fn to_json(v: &Version, active: bool) -> Json {
         "size": v.size,
         "routes": parse_list(&v.routes),
         "jobs": parse_list(&v.jobs),
+        "contract": v.contract,
+        "migrations": v.migrations.as_deref().map_or(json!([]), parse_list),
         "factory": v.factory,
         "uploadedAt": v.uploaded_at,
         "uploadedBy": v.uploaded_by,

@@ -184,6 +184,21 @@ impl Transaction {
         }
     }
 
+    /// Runs SQL of several statements without parameters (a component's schema step): the
+    /// PostgreSQL text on PostgreSQL, the SQLite text on SQLite.
+    pub async fn run_script(&mut self, postgres: &str, sqlite: &str) -> Result<(), sqlx::Error> {
+        // A query without arguments goes as it is: PostgreSQL's simple protocol and SQLite's
+        // statement loop both run every statement in the text. (`sqlx::raw_sql` would say so
+        // too, but its future is not `Send` for every lifetime, which the server needs.)
+        match self {
+            Transaction::Postgres(tx) => {
+                sqlx::Executor::execute(&mut **tx, postgres).await.map(drop)
+            }
+            Transaction::Sqlite(tx) => sqlx::Executor::execute(&mut **tx, sqlite).await.map(drop),
+            Transaction::Finished => Err(finished()),
+        }
+    }
+
     pub async fn commit(&mut self) -> Result<(), sqlx::Error> {
         match std::mem::replace(self, Transaction::Finished) {
             Transaction::Postgres(tx) => tx.commit().await,

@@ -7,11 +7,12 @@ use std::time::Instant;
 use thiserror::Error;
 use wasmtime::{Store, UpdateDeadline};
 
+use super::contract::{Contract, Pre};
 use super::engine::Runtime;
 use super::state::{Capabilities, State};
 use crate::bindings::nexuma::core::response_cache::Policy;
-use crate::bindings::nexuma::core::types::Job;
-use crate::bindings::{HandlerPre, Request, Response, Route};
+use crate::bindings::nexuma::core::types::{Job, Migration};
+use crate::bindings::{Request, Response, Route};
 use crate::metrics;
 
 #[derive(Debug, Error)]
@@ -25,12 +26,18 @@ pub enum LoadError {
     BadName(String),
     #[error("cannot compile: {0}")]
     Compile(String),
+    #[error("does not target a contract this Core serves: {0}")]
+    Contract(String),
     #[error("does not fit the nexuma:core handler world: {0}")]
     Link(String),
     #[error("its routes() call failed: {0}")]
     Routes(String),
     #[error("its jobs() call failed: {0}")]
     Jobs(String),
+    #[error("its migrations() call failed: {0}")]
+    Migrations(String),
+    #[error("declares an invalid migration {version}: {reason}")]
+    BadMigration { version: u32, reason: String },
     #[error("declares an invalid job {name:?}: {reason}")]
     BadJob { name: String, reason: String },
     #[error("declares an invalid route {method} {path}: {reason}")]
@@ -78,6 +85,13 @@ pub struct Answer {
     pub keep: Option<Policy>,
 }
 
+/// What a component says about itself when it is loaded.
+struct Declared {
+    routes: Vec<Route>,
+    jobs: Vec<Job>,
+    migrations: Vec<Migration>,
+}
+
 /// Raised from the epoch callback when a call's wall-clock deadline has passed.
 #[derive(Debug, Error)]
 #[error("deadline exceeded")]
@@ -88,11 +102,15 @@ pub struct LoadedComponent {
     pub sha256: String,
     pub routes: Vec<Route>,
     pub jobs: Vec<Job>,
+    /// The contract version it was built for.
+    pub contract: Contract,
+    /// The schema steps of its own tables, in order (none before contract 0.1.1).
+    pub migrations: Vec<Migration>,
     /// Requests this version served on this replica since it was loaded.
     pub stats: super::Stats,
     /// When this replica loaded it (epoch ms).
     pub loaded_at: i64,
-    pre: HandlerPre<State>,
+    pre: Pre,
     runtime: Arc<Runtime>,
 }
 
@@ -123,35 +141,33 @@ impl LoadedComponent {
         let (component, sha256) = tokio::task::spawn_blocking(move || rt.compile(&bytes))
             .await
             .map_err(|e| LoadError::Compile(e.to_string()))??;
+        let contract = Contract::of(&component, &runtime.engine)?;
         let pre = runtime
             .linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Link(format!("{e:#}")))?;
-        let pre = HandlerPre::new(pre).map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let pre = Pre::new(contract, pre)?;
         let mut loaded = LoadedComponent {
             name: name.into(),
             sha256,
             routes: Vec::new(),
             jobs: Vec::new(),
+            contract,
+            migrations: Vec::new(),
             stats: super::Stats::default(),
             loaded_at: crate::iface::clock::now_ms(),
             pre,
             runtime: Arc::clone(runtime),
         };
-        let routes = loaded
-            .call_routes(caps)
-            .await
-            .map_err(|e| LoadError::Routes(e.to_string()))?;
-        for route in &routes {
+        let declared = loaded.call_declarations(caps).await?;
+        for route in &declared.routes {
             crate::routes::validate(route)?;
         }
-        loaded.routes = routes;
-        let jobs = loaded
-            .call_jobs(caps)
-            .await
-            .map_err(|e| LoadError::Jobs(e.to_string()))?;
-        validate_jobs(&jobs)?;
-        loaded.jobs = jobs;
+        validate_jobs(&declared.jobs)?;
+        validate_migrations(&declared.migrations)?;
+        loaded.routes = declared.routes;
+        loaded.jobs = declared.jobs;
+        loaded.migrations = declared.migrations;
         Ok(loaded)
     }
 
@@ -180,24 +196,36 @@ impl LoadedComponent {
         store
     }
 
-    async fn call_routes(&self, caps: &Arc<Capabilities>) -> Result<Vec<Route>, CallError> {
+    /// Asks one instance what the component declares: its routes, jobs and migrations.
+    async fn call_declarations(&self, caps: &Arc<Capabilities>) -> Result<Declared, LoadError> {
         let mut store = self.new_store(caps, "load".into());
         let outcome = tokio::time::timeout(self.runtime.limits.timeout, async {
             let instance = self.pre.instantiate_async(&mut store).await?;
-            instance.call_routes(&mut store).await
+            let routes = instance.call_routes(&mut store).await;
+            let jobs = instance.call_jobs(&mut store).await;
+            let migrations = instance.call_migrations(&mut store).await;
+            wasmtime::Result::Ok((routes, jobs, migrations))
         })
         .await;
-        self.settle(outcome, &store)
+        let (routes, jobs, migrations) = self
+            .settle(outcome, &store)
+            .map_err(|e| LoadError::Routes(e.to_string()))?;
+        Ok(Declared {
+            routes: self.declared(routes, &store, LoadError::Routes)?,
+            jobs: self.declared(jobs, &store, LoadError::Jobs)?,
+            migrations: self.declared(migrations, &store, LoadError::Migrations)?,
+        })
     }
 
-    async fn call_jobs(&self, caps: &Arc<Capabilities>) -> Result<Vec<Job>, CallError> {
-        let mut store = self.new_store(caps, "load".into());
-        let outcome = tokio::time::timeout(self.runtime.limits.timeout, async {
-            let instance = self.pre.instantiate_async(&mut store).await?;
-            instance.call_jobs(&mut store).await
-        })
-        .await;
-        self.settle(outcome, &store)
+    /// One export's answer at load, or the load error naming that export.
+    fn declared<R>(
+        &self,
+        answer: wasmtime::Result<R>,
+        store: &Store<State>,
+        err: fn(String) -> LoadError,
+    ) -> Result<R, LoadError> {
+        self.settle(Ok(answer), store)
+            .map_err(|e| err(e.to_string()))
     }
 
     /// Runs one tick of a job in a fresh instance; the inner error is the job's own message.
@@ -315,6 +343,33 @@ fn validate_jobs(jobs: &[Job]) -> Result<(), LoadError> {
         }
         if jobs[..i].iter().any(|other| other.name == job.name) {
             return Err(bad("the name is declared twice"));
+        }
+    }
+    Ok(())
+}
+
+/// Longest name a migration may carry: it is shown in lists and logs.
+const MAX_MIGRATION_NAME: usize = 200;
+
+/// Steps are numbered 1, 2, 3, ... in order, named, with SQL for both backends.
+fn validate_migrations(migrations: &[Migration]) -> Result<(), LoadError> {
+    for (i, m) in migrations.iter().enumerate() {
+        let bad = |reason: &str| LoadError::BadMigration {
+            version: m.version,
+            reason: reason.to_string(),
+        };
+        if u64::from(m.version) != i as u64 + 1 {
+            return Err(bad(&format!(
+                "versions must run 1, 2, 3, ... in order; position {} holds {}",
+                i + 1,
+                m.version
+            )));
+        }
+        if m.name.trim().is_empty() || m.name.len() > MAX_MIGRATION_NAME {
+            return Err(bad("a migration needs a name of 1-200 bytes"));
+        }
+        if m.postgres.trim().is_empty() || m.sqlite.trim().is_empty() {
+            return Err(bad("a migration needs SQL for both PostgreSQL and SQLite"));
         }
     }
     Ok(())

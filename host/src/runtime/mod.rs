@@ -1,11 +1,13 @@
 //! The component runtime: one wasmtime `Engine` for the process, a pre-linked `InstancePre`
 //! per component, and a fresh, bounded instance for every call.
 
+mod contract;
 mod engine;
 mod loaded;
 mod state;
 mod stats;
 
+pub use contract::Contract;
 pub use engine::{content_hash, Runtime};
 pub use loaded::{Answer, CallError, LoadError, LoadedComponent};
 pub use state::{Capabilities, State};
