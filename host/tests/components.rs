@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::components::{component, list, sha256, upload, wasm};
 use common::stores::PrivateRedis;
 use common::{query_texts, Backend, Core, Options, Reply};
 use serde_json::{json, Value};
@@ -26,30 +27,6 @@ const ANNOUNCED_SWAPS: usize = 5;
 /// How long a replica may take to subscribe again after Redis came back (the pause between
 /// attempts grows to 8 s while Redis is away; here it is away for moments).
 const RESUBSCRIBED_WITHIN: Duration = Duration::from_secs(15);
-
-fn wasm(name: &str) -> Vec<u8> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../handlers/target/wasm32-wasip2/release")
-        .join(format!("{name}.wasm"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (run `make handlers`)", path.display()))
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    hex::encode(Sha256::digest(bytes))
-}
-
-async fn upload(core: &Core, token: Option<&str>, query: &str, bytes: Vec<u8>) -> Reply {
-    let mut req = core
-        .client
-        .post(core.url(&format!("/admin/components{query}")))
-        .header("content-type", "application/wasm")
-        .body(bytes);
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    Reply::from(req.send().await.expect("upload")).await
-}
 
 /// The version `GET /test/version` answers on `core`.
 async fn served(core: &Core) -> String {
@@ -76,14 +53,6 @@ async fn all_serve(cores: &[&Core], want: &str, since: Instant) -> Duration {
     }
 }
 
-/// The component `name` in `GET /admin/components`.
-fn component<'a>(list: &'a Value, name: &str) -> &'a Value {
-    list["components"]
-        .as_array()
-        .and_then(|c| c.iter().find(|c| c["name"] == name))
-        .unwrap_or_else(|| panic!("{name} in {list}"))
-}
-
 /// `POST /admin/components/versioned/rollback` as `token`.
 async fn rollback(core: &Core, token: &str) -> Reply {
     core.post(
@@ -102,12 +71,6 @@ async fn activate(core: &Core, token: &str, hash: &str) -> Reply {
         json!({ "hash": hash }),
     )
     .await
-}
-
-async fn list(core: &Core, token: &str) -> Value {
-    let r = core.get("/admin/components", Some(token)).await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    r.body
 }
 
 /// Requests to `/test/version` on every core in turn until stopped: (answered 200, failed).

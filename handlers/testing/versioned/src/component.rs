@@ -1,5 +1,5 @@
-// The body of the `versioned` test component, shared by its two builds (each crate's lib.rs
-// sets VERSION and includes this file).
+// The body of the `versioned` test component, shared by its builds (each crate's lib.rs sets
+// VERSION and includes this file); the build whose VERSION is "trap" panics on every request.
 
 use nexuma_sdk::{export_component, response, ApiError, Component, Request, Response, Route};
 
@@ -17,6 +17,9 @@ impl Component for Versioned {
     }
 
     fn handle(_req: &Request) -> Result<Response, ApiError> {
+        if VERSION == "trap" {
+            panic!("the versioned_trap build fails every request");
+        }
         response::json(200, &serde_json::json!({ "version": VERSION }))
     }
 }
