@@ -270,7 +270,8 @@ async fn a_healthy_canary_takes_all_traffic_at_its_windows_end() {
 /// The embedded Core (no Redis): bad canary settings are refused naming the field and change
 /// nothing; a version of another shape, or a name without an active version, gets no canary;
 /// while one runs, a second canary, a plain activation and deleting its version are refused;
-/// `promote` ends it at once, and `rollback` during a canary ends only the canary.
+/// `promote` ends it at once, and `rollback` during a canary ends only the canary; a trapping
+/// canary is rolled back by itself without Redis too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_embedded_core_refuses_bad_canaries_and_promotes_by_hand() {
     let components = &["auth", "versioned"];
@@ -409,6 +410,38 @@ async fn the_embedded_core_refuses_bad_canaries_and_promotes_by_hand() {
         BTreeMap::from([("2".into(), 20)])
     );
 
+    // Without Redis, the in-process store carries the judge's counters: a trapping canary is
+    // rolled back by itself here too.
+    let trap = sha256(&wasm("versioned_trap"));
+    let r = upload(
+        &core,
+        Some(&admin),
+        "?name=versioned",
+        wasm("versioned_trap"),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let canary = json!({ "percent": 50, "windowSeconds": 3600, "margin": 0.1 });
+    let r = activate(&core, &admin, json!({ "hash": trap, "canary": canary })).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let load = Load::start(&cores);
+    let entry = canary_over(&core, &admin, DECIDED_WITHIN).await;
+    let during = load.finish().await;
+    assert!(during.contains_key("status 500"), "{during:?}");
+    assert_eq!(entry["active"]["hash"], v2.as_str(), "{entry}");
+    assert_eq!(
+        answers(&cores, 20).await,
+        BTreeMap::from([("2".into(), 20)])
+    );
+    let automatic = query_texts(
+        &core,
+        "SELECT after FROM audit_log WHERE action = 'component.canary_rollback' \
+         AND actor_id IS NULL",
+    )
+    .await;
+    assert_eq!(automatic.len(), 1, "{automatic:?}");
+    assert!(automatic[0].contains("margin 10%"), "{automatic:?}");
+
     let actions = query_texts(
         &core,
         "SELECT action FROM audit_log WHERE action IN \
@@ -422,7 +455,8 @@ async fn the_embedded_core_refuses_bad_canaries_and_promotes_by_hand() {
             "component.canary",
             "component.promote",
             "component.canary",
-            "component.canary_rollback"
+            "component.canary_rollback",
+            "component.canary"
         ]
     );
 }
