@@ -318,13 +318,21 @@ async fn end(core: &Core, canary: &Canary, counts: &Counts, verdict: Verdict, sh
         End::Rollback => "rollback",
         End::Promote => "promote",
     };
-    match canary::conclude(core, &ended, serving).await {
-        Ok(outcome) => tracing::warn!(component = %ended.name, canary = %ended.canary,
-            active = %ended.active, decision, reason = %ended.reason,
-            canary_calls = counts.canary_calls, canary_failures = counts.canary_failures,
-            active_calls = counts.active_calls, active_failures = counts.active_failures,
-            margin = canary.margin, shared, by_this_replica = outcome.is_some(),
-            revision = outcome.unwrap_or(-1), "canary decided"),
+    let result = canary::conclude(core, &ended, serving).await;
+    let (canary_calls, canary_failures) = (counts.canary_calls, counts.canary_failures);
+    let (active_calls, active_failures) = (counts.active_calls, counts.active_failures);
+    match result {
+        Ok(Some(revision)) if how == End::Rollback => tracing::warn!(component = %ended.name,
+            canary = %ended.canary, active = %ended.active, decision, reason = %ended.reason,
+            canary_calls, canary_failures, active_calls, active_failures,
+            margin = canary.margin, shared, revision, "canary ended by this replica"),
+        Ok(Some(revision)) => tracing::info!(component = %ended.name, canary = %ended.canary,
+            active = %ended.active, decision, reason = %ended.reason, canary_calls,
+            canary_failures, active_calls, active_failures, margin = canary.margin, shared,
+            revision, "canary ended by this replica"),
+        // Another replica (or an operator) ended it a moment before: its line tells.
+        Ok(None) => tracing::info!(component = %ended.name, canary = %ended.canary, decision,
+            "canary ended already"),
         Err(e) => tracing::warn!(component = %ended.name, canary = %ended.canary, decision,
             error = %e, "cannot end the canary; the next tick tries again"),
     }
