@@ -11,8 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::components::{component, list, sha256, upload, wasm};
+use common::stores::PrivateRedis;
 use common::{query_texts, Backend, Core, Options, Reply};
 use serde_json::{json, Value};
+use tokio::task::block_in_place;
 
 const COMPONENTS: &[&str] = &["auth", "probe", "versioned"];
 /// How long a canary may take to end by itself on every replica, generously: the judges tick
@@ -219,6 +221,55 @@ async fn a_canary_that_traps_is_rolled_back_by_itself_on_every_replica() {
         .map(|core| core.log().matches("decision=\"rollback\"").count())
         .sum();
     assert!(decided >= 1, "the decision is logged");
+}
+
+/// With Redis stopped mid-canary, the replica judges by its own counts (and says so): a
+/// trapping canary is still rolled back by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_shared_counters_a_replica_judges_by_its_own() {
+    let mut redis = block_in_place(PrivateRedis::launch);
+    let options = Options::default()
+        .components(COMPONENTS)
+        .env("REDIS_URL", &redis.url());
+    let core = Core::start_with(Backend::Servers, options).await;
+    let cores = [&core];
+    let admin = core.admin_token().await;
+    let v1 = sha256(&wasm("versioned"));
+    let trap = sha256(&wasm("versioned_trap"));
+    let r = upload(
+        &core,
+        Some(&admin),
+        "?name=versioned",
+        wasm("versioned_trap"),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let canary = json!({ "percent": 50, "windowSeconds": 3600 });
+    let r = activate(&core, &admin, json!({ "hash": trap, "canary": canary })).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    block_in_place(|| redis.stop());
+    let load = Load::start(&cores);
+    let entry = canary_over(&core, &admin, DECIDED_WITHIN).await;
+    let during = load.finish().await;
+    assert!(during.contains_key("status 500"), "{during:?}");
+    assert_eq!(entry["active"]["hash"], v1.as_str(), "{entry}");
+    assert_eq!(
+        answers(&cores, 20).await,
+        BTreeMap::from([("1".into(), 20)])
+    );
+    assert!(
+        core.log().contains("this replica judges by its own counts"),
+        "the fallback is logged:\n{}",
+        core.log()
+    );
+    let rows = query_texts(
+        &core,
+        "SELECT after FROM audit_log WHERE action = 'component.canary_rollback' \
+         AND actor_id IS NULL",
+    )
+    .await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
 }
 
 /// Three replicas: a healthy canary (half the traffic, a 5 s window) serves both versions
