@@ -126,7 +126,11 @@ struct Load {
 
 impl Load {
     fn start(cores: &[&Core]) -> Load {
-        let urls: Vec<String> = cores.iter().map(|c| c.url("/test/version")).collect();
+        Load::on(cores, "/test/version")
+    }
+
+    fn on(cores: &[&Core], path: &str) -> Load {
+        let urls: Vec<String> = cores.iter().map(|c| c.url(path)).collect();
         let client = cores[0].client.clone();
         let stop = Arc::new(AtomicBool::new(false));
         let seen = Arc::new(Mutex::new(BTreeMap::new()));
@@ -270,6 +274,47 @@ async fn without_the_shared_counters_a_replica_judges_by_its_own() {
     )
     .await;
     assert_eq!(rows.len(), 1, "{rows:?}");
+}
+
+/// A canary whose component answers 500 itself (no trap) fails as surely: rolled back by
+/// itself, and nothing counted as a trap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_answering_5xx_is_rolled_back_too() {
+    let core = Core::start_with(Backend::Embedded, Options::default().components(COMPONENTS)).await;
+    let admin = core.admin_token().await;
+    let v1 = sha256(&wasm("versioned"));
+    let trap = sha256(&wasm("versioned_trap"));
+    let r = upload(
+        &core,
+        Some(&admin),
+        "?name=versioned",
+        wasm("versioned_trap"),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let canary = json!({ "percent": 50, "windowSeconds": 3600 });
+    let r = activate(&core, &admin, json!({ "hash": trap, "canary": canary })).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    let load = Load::on(&[&core], "/test/version?fail=answer");
+    let entry = canary_over(&core, &admin, DECIDED_WITHIN).await;
+    let during = load.finish().await;
+    assert!(during.contains_key("status 500"), "{during:?}");
+    assert_eq!(entry["active"]["hash"], v1.as_str(), "{entry}");
+    let metrics = core.get("/metrics", None).await.text;
+    let traps = metrics
+        .lines()
+        .find(|l| l.starts_with("nexuma_component_traps_total{component=\"versioned\"}"));
+    assert!(
+        traps.is_none_or(|l| l.ends_with(" 0")),
+        "5xx answers are no traps: {traps:?}"
+    );
+    let reasons = query_texts(
+        &core,
+        "SELECT after FROM audit_log WHERE action = 'component.canary_rollback'",
+    )
+    .await;
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
 }
 
 /// Three replicas: a healthy canary (half the traffic, a 5 s window) serves both versions
