@@ -341,6 +341,7 @@ async fn a_healthy_canary_takes_all_traffic_at_its_windows_end() {
     let listed = component(&list(&b, &admin).await, "versioned").clone();
     assert_eq!(listed["canary"]["hash"], v2.as_str(), "{listed}");
     assert_eq!(listed["canary"]["margin"], 0.05, "{listed}");
+    assert!(listed["canary"]["stats"]["calls"].is_u64(), "{listed}");
 
     let entry = canary_over(&b, &admin, DECIDED_WITHIN).await;
     assert_eq!(entry["active"]["hash"], v2.as_str(), "{entry}");

@@ -380,8 +380,8 @@ pub(super) async fn conclude(
     Ok(Some(revision))
 }
 
-/// The list's view of a name's canary: its settings and the counts across replicas it is
-/// judged by (`null` counts when the key-value store does not answer).
+/// The list's view of a name's canary: its settings, the counts across replicas it is judged
+/// by (`null` when the key-value store does not answer) and this replica's own figures.
 pub(super) async fn view(core: &Core, active: Option<&Active>) -> Json {
     let Some((active, canary)) = active.and_then(|a| a.canary.as_ref().map(|c| (a, c))) else {
         return Json::Null;
@@ -403,7 +403,26 @@ pub(super) async fn view(core: &Core, active: Option<&Active>) -> Json {
         "until": canary.until,
         "startedBy": canary.by,
         "counts": counts.map(|c| c.to_json()),
+        "stats": replica_stats(core, &active.name, &canary.hash),
     })
+}
+
+/// This replica's figures for the canary's version, as `stats` shows the active version's.
+fn replica_stats(core: &Core, name: &str, hash: &str) -> Option<Json> {
+    let set = core.registry.current();
+    let served = set
+        .canaries
+        .iter()
+        .find(|c| *c.component.name == *name && c.component.sha256 == hash)?;
+    let s = served.component.stats.snapshot();
+    Some(json!({
+        "replica": core.components.replica,
+        "since": served.component.loaded_at,
+        "calls": s.calls,
+        "traps": s.traps,
+        "deadlineHits": s.deadline_hits,
+        "serverErrors": s.server_errors,
+    }))
 }
 
 #[cfg(test)]
