@@ -10,7 +10,7 @@ WASM_OUT := handlers/target/$(WASM_TARGET)/release
 HOST_TARGET := $(shell rustc -vV | sed -n 's/^host: //p')
 # Components an operator runs; test-only components stay out of ./components.
 COMPONENTS := auth manager billing nodes subscriptions usage notify
-TEST_COMPONENTS := probe overlap versioned versioned_next schema schema_next schema_broken legacy future
+TEST_COMPONENTS := probe overlap versioned versioned_next versioned_trap schema schema_next schema_broken legacy future
 
 .PHONY: run test deploy-check bench handlers handlers-unit toolchain lint fmt clean v2ray chromium
 

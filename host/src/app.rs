@@ -118,6 +118,7 @@ impl Core {
             )
         })?;
         components::follow::spawn(Arc::clone(&core), announcements);
+        components::decide::spawn(Arc::clone(&core));
         Ok(core)
     }
 

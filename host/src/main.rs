@@ -43,7 +43,8 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
-    /// List, upload, activate and roll back components of a running Core (its admin API).
+    /// List, upload, activate (all at once or as a canary), promote and roll back components of a
+    /// running Core (its admin API).
     Components(nexuma_host::cli::components::Args),
 }
 

@@ -139,13 +139,27 @@ fn component_operations() -> Vec<(&'static str, Value)> {
     activate["parameters"] = json!([name]);
     activate["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": {
         "type": "object", "required": ["hash"],
-        "properties": { "hash": { "type": "string", "pattern": "^[0-9a-f]{64}$" } }
+        "properties": {
+            "hash": { "type": "string", "pattern": "^[0-9a-f]{64}$" },
+            "canary": { "type": "object", "required": ["percent"], "additionalProperties": false,
+                "description": "Serve only this share of the requests for a window; rolled back by the Core when it fails more than the active version by the margin, else promoted at the window's end",
+                "properties": {
+                    "percent": { "type": "integer", "minimum": 1, "maximum": 99 },
+                    "windowSeconds": { "type": "integer", "minimum": 5, "maximum": 86400, "default": 600 },
+                    "margin": { "type": "number", "minimum": 0, "maximum": 1, "default": 0.05 }
+                } }
+        }
     } } } });
     let mut rollback = admin(
-        "Activates the previous active version again (409 when there is none)",
+        "Activates the previous active version again (409 when there is none); during a canary, ends the canary",
         json!({ "200": object("The component with its new active version"), "default": error }),
     );
     rollback["parameters"] = json!([name]);
+    let mut promote = admin(
+        "Ends the running canary: its version becomes the active one (409 when none runs)",
+        json!({ "200": object("The component with its new active version"), "default": error }),
+    );
+    promote["parameters"] = json!([name]);
     let mut delete = admin(
         "Deletes an inactive version (409 for the active one or the folder's)",
         json!({ "204": { "description": "Deleted" }, "default": error }),
@@ -166,6 +180,10 @@ fn component_operations() -> Vec<(&'static str, Value)> {
         (
             "/admin/components/{name}/rollback",
             json!({ "post": rollback }),
+        ),
+        (
+            "/admin/components/{name}/promote",
+            json!({ "post": promote }),
         ),
         (
             "/admin/components/{name}/versions/{hash}",

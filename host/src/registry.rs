@@ -10,14 +10,43 @@ use crate::routes::RouteTable;
 use crate::runtime::{Capabilities, LoadError, LoadedComponent, Runtime};
 
 pub struct LoadedSet {
+    /// The active version of each name: what jobs run on and what most requests reach.
     pub components: Vec<Arc<LoadedComponent>>,
+    /// Canaries running beside some of them, each with exactly its active version's routes.
+    pub canaries: Vec<Arc<Canary>>,
     pub table: RouteTable,
+}
+
+/// A canary as served: another version of an active component's name taking `percent` of its
+/// requests (`components/canary.rs`), with what the replicas decide on.
+#[derive(Debug)]
+pub struct Canary {
+    pub component: Arc<LoadedComponent>,
+    /// The active version it is compared with.
+    pub active: Arc<LoadedComponent>,
+    /// 1..=99.
+    pub percent: u8,
+    pub margin: f64,
+    pub started_at: i64,
+    pub until: i64,
 }
 
 impl LoadedSet {
     pub fn new(components: Vec<Arc<LoadedComponent>>) -> Result<Self, LoadError> {
-        let table = RouteTable::build(&components)?;
-        Ok(LoadedSet { components, table })
+        Self::with_canaries(components, Vec::new())
+    }
+
+    /// The set with canaries; each must name one of `components` as its active version.
+    pub fn with_canaries(
+        components: Vec<Arc<LoadedComponent>>,
+        canaries: Vec<Arc<Canary>>,
+    ) -> Result<Self, LoadError> {
+        let table = RouteTable::build(&components, &canaries)?;
+        Ok(LoadedSet {
+            components,
+            canaries,
+            table,
+        })
     }
 }
 

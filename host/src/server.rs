@@ -297,7 +297,9 @@ async fn dispatch(
         }
     };
     let route = entry.route.path.clone();
-    let component = Some(entry.component.name.to_string());
+    // The version this request runs on, drawn once: a canary's share goes to the canary.
+    let version = entry.pick();
+    let component = Some(version.name.to_string());
     let out = |response| Outcome {
         response,
         route: route.clone(),
@@ -339,7 +341,7 @@ async fn dispatch(
     if let Some(key) = &cache_key {
         if let Some(kept) = core
             .responses
-            .find(key, &entry.component.sha256, &core.caps.kv)
+            .find(key, &version.sha256, &core.caps.kv)
             .await
         {
             let response = finish(kept.response(), req.headers().get(IF_NONE_MATCH));
@@ -375,20 +377,21 @@ async fn dispatch(
         caller,
         remote_addr: client_ip(peer.ip(), &parts.headers, &core.config.trusted_proxies).to_string(),
     };
-    let result = entry
-        .component
-        .handle(&core.caps, id.into(), &request)
-        .await;
+    let result = version.handle(&core.caps, id.into(), &request).await;
     let response = match result {
         Ok(mut answer) => {
             let body = Bytes::from(std::mem::take(&mut answer.response.body));
-            let response = to_http(answer.response, body.clone(), &entry.component.name);
+            let response = to_http(answer.response, body.clone(), &version.name);
+            if response.status().is_server_error() {
+                // A failure a canary is judged by; a trap's 500 below counts as a trap.
+                version.stats.server_error();
+            }
             if let (Some(target), Some(policy)) = (&target, answer.keep) {
                 core.responses.keep(
                     &route,
                     target,
                     &parts.headers,
-                    &entry.component.sha256,
+                    &version.sha256,
                     &core.caps.kv_prefix,
                     policy,
                     &response,
@@ -397,7 +400,7 @@ async fn dispatch(
             }
             response
         }
-        Err(e) => call_failure(e, id, &entry.component.name),
+        Err(e) => call_failure(e, id, &version.name),
     };
     out(finish(response, parts.headers.get(IF_NONE_MATCH)))
 }

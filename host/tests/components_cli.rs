@@ -106,6 +106,8 @@ async fn an_operator_pushes_lists_activates_and_rolls_back() {
     );
     assert!(out.contains("routes: GET /hello/:name (public)"), "{out}");
     assert!(out.contains("jobs:   tick (every 1m)"), "{out}");
+    assert!(out.contains("schema: 1 create hello_greetings"), "{out}");
+    assert!(out.contains("contract: nexuma:core@0.1.1"), "{out}");
     assert!(
         out.contains(&format!("active: hello now serves {v1_short}")),
         "{out}"
@@ -113,6 +115,16 @@ async fn an_operator_pushes_lists_activates_and_rolls_back() {
     answers(&core, "/hello/world?greeting=Hi", 200).await;
     let r = core.get("/hello/world?greeting=Hi", None).await;
     assert_eq!(r.body["message"], "Hi, world!", "{}", r.text);
+    // Its own table, made by its migration when it was activated, counts the greetings.
+    for times in 1..=2 {
+        let r = core.get("/hello/counted", None).await;
+        assert_eq!(r.body["times"], times, "{}", r.text);
+    }
+    let out = ok(cli(&core, &admin, &["list", "hello"]), "list hello");
+    assert!(
+        out.contains("schema steps run: 1 create hello_greetings"),
+        "{out}"
+    );
 
     // Pushing the same bytes again stores nothing new.
     let out = ok(cli(&core, &admin, &["push", &template_arg]), "push again");
@@ -266,4 +278,98 @@ async fn refusals_exit_with_the_apis_message() {
     // After all that, only the factory component is there.
     let out = ok(cli(&core, &admin, &["list"]), "list");
     assert_eq!(out.lines().count(), 2, "{out}");
+}
+
+/// A test component of the guest workspace's build.
+fn test_wasm(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!(
+            "../handlers/target/wasm32-wasip2/release/{name}.wasm"
+        ))
+        .display()
+        .to_string()
+}
+
+/// `push --canary` starts a canary the list notes, `promote` ends it; what the Core refuses
+/// (another shape, no canary to promote) is its own message with exit 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_runs_a_canary_and_promotes_it() {
+    let components = &["auth", "versioned"];
+    let core = Core::start_with(Backend::Embedded, Options::default().components(components)).await;
+    let admin = core.admin_token().await;
+
+    let window_alone = cli(
+        &core,
+        &admin,
+        &["push", &test_wasm("versioned_next"), "--window", "60"],
+    );
+    assert_eq!(
+        window_alone.status.code(),
+        Some(2),
+        "{}",
+        stderr(&window_alone)
+    );
+
+    let other = cli(
+        &core,
+        &admin,
+        &[
+            "push",
+            &test_wasm("overlap"),
+            "--name",
+            "versioned",
+            "--canary",
+            "10",
+        ],
+    );
+    assert_eq!(other.status.code(), Some(1), "{}", stdout(&other));
+    assert!(
+        stderr(&other).contains("activate it without a canary"),
+        "{}",
+        stderr(&other)
+    );
+
+    let out = ok(
+        cli(
+            &core,
+            &admin,
+            &[
+                "push",
+                &test_wasm("versioned_next"),
+                "--name",
+                "versioned",
+                "--canary",
+                "50",
+            ],
+        ),
+        "push --canary",
+    );
+    let v2 = pushed_hash(&out);
+    let note = format!("canary {} 50% until ", &v2[..12]);
+    assert!(out.contains(&note), "{out}");
+    assert!(out.contains("margin 5%"), "{out}");
+    let listed = ok(cli(&core, &admin, &["list"]), "list");
+    let row = listed
+        .lines()
+        .find(|l| l.starts_with("versioned "))
+        .unwrap_or_else(|| panic!("no versioned row in:\n{listed}"));
+    assert!(row.contains(&note), "{listed}");
+
+    let out = ok(cli(&core, &admin, &["promote", "versioned"]), "promote");
+    assert!(
+        out.starts_with(&format!(
+            "active: versioned now serves {} (own; was ",
+            &v2[..12]
+        )),
+        "{out}"
+    );
+    let r = core.get("/test/version", None).await;
+    assert_eq!(r.body["version"], "2", "{}", r.text);
+    let again = cli(&core, &admin, &["promote", "versioned"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        stderr(&again).contains("no canary of \"versioned\" is running"),
+        "{}",
+        stderr(&again)
+    );
 }

@@ -560,8 +560,8 @@ async fn openapi_documents_every_served_route() {
     }
     assert_eq!(
         served.len() as u64,
-        declared + 3 + 5,
-        "every route the components serve, plus the host's three and the five operations of \
+        declared + 3 + 6,
+        "every route the components serve, plus the host's three and the six operations of \
          /admin/components, is documented"
     );
     for (method, path) in [

@@ -1,4 +1,4 @@
-//! `nexuma components list | push | activate | rollback`: the component versions stored in a
+//! `nexuma components list | push | activate | promote | rollback`: the component versions stored in a
 //! Core, through its admin API (`/admin/components`). The Core checks everything; this side
 //! reads the file, sends it, and shows the answer in a form an operator reads.
 
@@ -66,15 +66,52 @@ pub enum Action {
         /// Make the uploaded version the active one at once.
         #[arg(long)]
         activate: bool,
+        #[command(flatten)]
+        canary: CanaryArgs,
     },
-    /// Make a stored version the active one.
+    /// Make a stored version the active one (or, with --canary, serve a share of requests).
     Activate {
         name: String,
         /// The version's hash, or a prefix of it that names one version (as `list` shows it).
         hash: String,
+        #[command(flatten)]
+        canary: CanaryArgs,
     },
-    /// Go back to the version that was active before the current one.
+    /// End a running canary now: its version becomes the active one.
+    Promote { name: String },
+    /// Go back to the version that was active before the current one; during a canary, end
+    /// the canary (the active version keeps every request).
     Rollback { name: String },
+}
+
+/// A canary activation: a share of the name's requests on the new version for a window,
+/// rolled back by the Core itself when it fails more often than the active version.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct CanaryArgs {
+    /// Activate as a canary serving PERCENT (1-99) of the requests (implies --activate)
+    #[arg(long, value_name = "PERCENT")]
+    canary: Option<i64>,
+    /// The canary's window; at its end the canary is promoted [default: 600]
+    #[arg(long, requires = "canary", value_name = "SECONDS")]
+    window: Option<i64>,
+    /// How much more often (0-1) the canary may fail than the active version [default: 0.05]
+    #[arg(long, requires = "canary", value_name = "FRACTION")]
+    margin: Option<f64>,
+}
+
+impl CanaryArgs {
+    /// The activation's `canary` object, when one is asked for.
+    fn body(&self) -> Option<Value> {
+        let percent = self.canary?;
+        let mut canary = json!({ "percent": percent });
+        if let Some(window) = self.window {
+            canary["windowSeconds"] = json!(window);
+        }
+        if let Some(margin) = self.margin {
+            canary["margin"] = json!(margin);
+        }
+        Some(canary)
+    }
 }
 
 /// Runs one `nexuma components` command, printing what it did to stdout.
@@ -96,8 +133,19 @@ pub async fn run(args: Args) -> Result<(), CliError> {
             let listing = fetch(&api).await?;
             render_component(find(&listing, &name)?)
         }
-        (Action::Push { activate, .. }, Some(upload)) => push(&api, upload, activate).await?,
-        (Action::Activate { name, hash }, _) => activate(&api, &name, &hash).await?,
+        (
+            Action::Push {
+                activate, canary, ..
+            },
+            Some(upload),
+        ) => match canary.body() {
+            Some(canary) => push_canary(&api, upload, canary).await?,
+            None => push(&api, upload, activate).await?,
+        },
+        (Action::Activate { name, hash, canary }, _) => {
+            activate(&api, &name, &hash, canary.body()).await?
+        }
+        (Action::Promote { name }, _) => promote(&api, &name).await?,
         (Action::Rollback { name }, _) => rollback(&api, &name).await?,
         (Action::Push { .. }, None) => {
             return Err(CliError::Failed("internal: push without a file".into()))
@@ -142,6 +190,20 @@ struct Entry {
     /// This replica's calls, traps, deadline hits and memory peak of the active version.
     #[serde(default)]
     stats: Value,
+    /// The running canary: hash, percent, margin, until, counts across replicas.
+    #[serde(default)]
+    canary: Value,
+    /// The schema steps the database recorded for this name.
+    #[serde(default)]
+    migrations: Vec<Step>,
+}
+
+/// A schema step: declared by a version, or recorded as run.
+#[derive(Debug, Deserialize)]
+struct Step {
+    version: u32,
+    #[serde(default)]
+    name: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -177,6 +239,11 @@ struct Version {
     uploaded_by: Value,
     #[serde(default)]
     active: bool,
+    /// The contract version it targets, e.g. `0.1.1`.
+    #[serde(default)]
+    contract: Option<String>,
+    #[serde(default)]
+    migrations: Vec<Step>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -288,8 +355,28 @@ async fn push(api: &AdminClient, upload: Upload, activate: bool) -> Result<Strin
     Ok(describe_push(&version, status == 201, activate))
 }
 
-/// `POST /admin/components/:name/activate {"hash"}`, then what is active now.
-async fn activate(api: &AdminClient, name: &str, typed: &str) -> Result<String, CliError> {
+/// `push --canary`: stored without activating, then activated as a canary.
+async fn push_canary(api: &AdminClient, upload: Upload, canary: Value) -> Result<String, CliError> {
+    let name = upload.name.clone();
+    let mut url = api.endpoint(&["admin", "components"]);
+    url.query_pairs_mut().append_pair("name", &name);
+    let (status, body) = api.post_wasm(url, upload.bytes).await?;
+    let version: Version = decode(body)?;
+    let mut out = describe_stored(&version, &name, status == 201);
+    let url = api.endpoint(&["admin", "components", &name, "activate"]);
+    let body = json!({ "hash": version.hash, "canary": canary });
+    let (_, entry) = api.post_json(url, &body).await?;
+    out.push_str(&describe_canary(&name, &decode(entry)?));
+    Ok(out)
+}
+
+/// `POST /admin/components/:name/activate {"hash", "canary"?}`, then what is active now.
+async fn activate(
+    api: &AdminClient,
+    name: &str,
+    typed: &str,
+    canary: Option<Value>,
+) -> Result<String, CliError> {
     let before = fetch(api).await?;
     let hash = match before.components.iter().find(|e| e.name == name) {
         Some(entry) => resolve_hash(entry, typed)?,
@@ -297,7 +384,21 @@ async fn activate(api: &AdminClient, name: &str, typed: &str) -> Result<String, 
         None => typed.to_string(),
     };
     let url = api.endpoint(&["admin", "components", name, "activate"]);
-    api.post_json(url, &json!({ "hash": hash })).await?;
+    let mut body = json!({ "hash": hash });
+    if let Some(canary) = canary {
+        body["canary"] = canary;
+        let (_, entry) = api.post_json(url, &body).await?;
+        return Ok(describe_canary(name, &decode(entry)?));
+    }
+    api.post_json(url, &body).await?;
+    describe_change(name, &before, &fetch(api).await?)
+}
+
+/// `POST /admin/components/:name/promote`, then what is active now.
+async fn promote(api: &AdminClient, name: &str) -> Result<String, CliError> {
+    let before = fetch(api).await?;
+    let url = api.endpoint(&["admin", "components", name, "promote"]);
+    api.post_empty(url).await?;
     describe_change(name, &before, &fetch(api).await?)
 }
 
@@ -368,14 +469,69 @@ fn list_row(entry: &Entry) -> Vec<String> {
         ),
         None => ("-".into(), "-".into(), "-".into()),
     };
+    let notes: Vec<String> = [
+        canary_note(&entry.canary),
+        newer_factory(&entry.newer_factory),
+    ]
+    .into_iter()
+    .filter(|n| !n.is_empty())
+    .collect();
     vec![
         entry.name.clone(),
         hash,
         source,
         at,
         others.to_string(),
-        newer_factory(&entry.newer_factory),
+        notes.join("; "),
     ]
+}
+
+/// `canary 3f2a9c1b7d4e 10% until ...` for a running canary, else empty.
+fn canary_note(canary: &Value) -> String {
+    let Some(hash) = canary.get("hash").and_then(Value::as_str) else {
+        return String::new();
+    };
+    format!(
+        "canary {} {}% until {}",
+        short(hash),
+        canary.get("percent").unwrap_or(&Value::Null),
+        show_time(canary.get("until").unwrap_or(&Value::Null)),
+    )
+}
+
+/// What a canary's start or `list NAME` says of it: share, window, margin, counts so far.
+fn canary_lines(canary: &Value) -> String {
+    let note = canary_note(canary);
+    if note.is_empty() {
+        return note;
+    }
+    let margin = canary.get("margin").and_then(Value::as_f64).unwrap_or(0.0);
+    let mut out = format!("{note}, margin {}%\n", (margin * 1000.0).round() / 10.0);
+    let counts = &canary["counts"];
+    let figure = |side: &str| {
+        let calls = counts[side]["calls"].as_u64().unwrap_or(0);
+        let failures = counts[side]["failures"].as_u64().unwrap_or(0);
+        format!("{failures}/{calls} failed")
+    };
+    if counts.is_object() {
+        out.push_str(&format!(
+            "  so far, all replicas: canary {}, active {}\n",
+            figure("canary"),
+            figure("active")
+        ));
+    }
+    out
+}
+
+fn describe_canary(name: &str, entry: &Entry) -> String {
+    let active = entry.active.as_ref().map_or("-".into(), |a| short(&a.hash));
+    let mut out = format!("active: {name} serves {active} and the canary below\n");
+    out.push_str(&canary_lines(&entry.canary));
+    out.push_str(&format!(
+        "the Core rolls it back by itself if it fails more than the margin above {active}; \
+         `nexuma components promote {name}` ends it now, `rollback {name}` ends it without it\n"
+    ));
+    out
 }
 
 /// `list NAME`: what is active, then every stored version, newest as the Core orders them.
@@ -398,6 +554,13 @@ fn render_component(entry: &Entry) -> String {
     }
     if let Some(stats) = show_stats(&entry.stats) {
         out.push_str(&format!("served: {stats}\n"));
+    }
+    out.push_str(&canary_lines(&entry.canary));
+    if !entry.migrations.is_empty() {
+        out.push_str(&format!(
+            "schema steps run: {}\n",
+            show_steps(&entry.migrations)
+        ));
     }
     let active_hash = entry.active.as_ref().map(|a| a.hash.as_str());
     let rows: Vec<Vec<String>> = entry
@@ -425,19 +588,7 @@ fn render_component(entry: &Entry) -> String {
 }
 
 fn describe_push(version: &Version, created: bool, asked_to_activate: bool) -> String {
-    let mut out = format!(
-        "{} {} {} ({})\n",
-        if created { "stored" } else { "already stored" },
-        version.name,
-        short(&version.hash),
-        human_size(version.size),
-    );
-    out.push_str(&format!("  hash:   {}\n", version.hash));
-    out.push_str(&format!("  routes: {}\n", show_routes(&version.routes)));
-    let jobs = show_jobs(&version.jobs);
-    if !jobs.is_empty() {
-        out.push_str(&format!("  jobs:   {jobs}\n"));
-    }
+    let mut out = describe_stored(version, &version.name, created);
     if version.active {
         out.push_str(&format!(
             "active: {} now serves {}\n",
@@ -454,6 +605,44 @@ fn describe_push(version: &Version, created: bool, asked_to_activate: bool) -> S
         ));
     }
     out
+}
+
+/// What was stored: name, hash, size, routes and jobs.
+fn describe_stored(version: &Version, name: &str, created: bool) -> String {
+    let name = if version.name.is_empty() {
+        name
+    } else {
+        &version.name
+    };
+    let mut out = format!(
+        "{} {} {} ({})\n",
+        if created { "stored" } else { "already stored" },
+        name,
+        short(&version.hash),
+        human_size(version.size),
+    );
+    out.push_str(&format!("  hash:   {}\n", version.hash));
+    out.push_str(&format!("  routes: {}\n", show_routes(&version.routes)));
+    let jobs = show_jobs(&version.jobs);
+    if !jobs.is_empty() {
+        out.push_str(&format!("  jobs:   {jobs}\n"));
+    }
+    if !version.migrations.is_empty() {
+        out.push_str(&format!("  schema: {}\n", show_steps(&version.migrations)));
+    }
+    if let Some(contract) = &version.contract {
+        out.push_str(&format!("  contract: nexuma:core@{contract}\n"));
+    }
+    out
+}
+
+/// `1 create hello_greetings, 2 add last_at`.
+fn show_steps(steps: &[Step]) -> String {
+    steps
+        .iter()
+        .map(|s| format!("{} {}", s.version, s.name))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// What `activate` or `rollback` changed, from the listings before and after.
@@ -684,13 +873,59 @@ mod tests {
                 file,
                 name,
                 activate,
+                canary,
             } => {
                 assert_eq!(file, PathBuf::from("hello.wasm"));
                 assert_eq!(name.as_deref(), Some("greeter"));
                 assert!(activate);
+                assert_eq!(canary.body(), None);
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn push_takes_a_canary_with_its_window() {
+        let args = parse(&["push", "a.wasm", "--canary", "10", "--window", "60"]).expect("ok");
+        match args.action {
+            Action::Push { canary, .. } => assert_eq!(
+                canary.body(),
+                Some(json!({ "percent": 10, "windowSeconds": 60 }))
+            ),
+            other => panic!("{other:?}"),
+        }
+        // A window without a canary says nothing: refused before anything is sent.
+        assert!(parse(&["push", "a.wasm", "--window", "60"]).is_err());
+        assert!(matches!(
+            parse(&["promote", "hello"]).map(|a| a.action),
+            Ok(Action::Promote { name }) if name == "hello"
+        ));
+    }
+
+    #[test]
+    fn the_list_notes_a_running_canary() {
+        let mut value = json!({ "components": [{
+            "name": "hello",
+            "active": { "hash": H1, "factory": false, "activatedAt": 1_765_000_060_000u64 },
+            "versions": [],
+            "canary": { "hash": H2, "percent": 10, "margin": 0.05,
+                        "until": 1_765_000_660_000u64,
+                        "counts": { "canary": { "calls": 20, "failures": 1 },
+                                    "active": { "calls": 180, "failures": 0 } } }
+        }]});
+        let text = render_list(&listing(value.clone()));
+        assert!(
+            text.contains("canary 3f2a00000000 10% until 2025-12-06T05:57:40Z"),
+            "{text}"
+        );
+        let text = render_component(&listing(value.clone()).components[0]);
+        assert!(text.contains("margin 5%"), "{text}");
+        assert!(
+            text.contains("canary 1/20 failed, active 0/180 failed"),
+            "{text}"
+        );
+        value["components"][0]["canary"] = Value::Null;
+        assert!(!render_list(&listing(value)).contains("canary"));
     }
 
     #[test]

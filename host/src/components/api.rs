@@ -4,8 +4,9 @@
 //!   version the folder holds, this replica's figures for the active version; the revision.
 //! - `POST /admin/components?name=N[&activate=true]` — the raw `.wasm` as the body, loaded and
 //!   checked against the served set before anything is stored (400 with the reason).
-//! - `POST /admin/components/:name/activate` `{"hash"}`, `POST /admin/components/:name/rollback`,
-//!   `DELETE /admin/components/:name/versions/:hash`.
+//! - `POST /admin/components/:name/activate` `{"hash", "canary"?}`,
+//!   `POST /admin/components/:name/rollback`, `POST /admin/components/:name/promote` (canaries:
+//!   `canary.rs`), `DELETE /admin/components/:name/versions/:hash`.
 //!
 //! Every change is written with its `audit_log` row in one transaction; an activation moves the
 //! set's revision in that transaction too, and this replica swaps before it answers, then
@@ -21,7 +22,7 @@ use hyper::body::Incoming;
 use serde_json::{json, Value as Json};
 
 use super::store::{self, Active, Audit, Version};
-use super::{announce, schema, set, version, Error};
+use super::{announce, canary, schema, set, version, Error};
 use crate::app::Core;
 use crate::bindings::AuthLevel;
 use crate::iface::clock::now_ms;
@@ -32,6 +33,7 @@ use crate::{auth, input, registry};
 pub const LIST: &str = "/admin/components";
 pub const ACTIVATE: &str = "/admin/components/:name/activate";
 pub const ROLLBACK: &str = "/admin/components/:name/rollback";
+pub const PROMOTE: &str = "/admin/components/:name/promote";
 pub const VERSION: &str = "/admin/components/:name/versions/:hash";
 
 /// The API's route pattern for `path`, if it is one of them.
@@ -40,6 +42,7 @@ pub fn pattern(path: &str) -> Option<&'static str> {
         ["admin", "components"] => Some(LIST),
         ["admin", "components", _, "activate"] => Some(ACTIVATE),
         ["admin", "components", _, "rollback"] => Some(ROLLBACK),
+        ["admin", "components", _, "promote"] => Some(PROMOTE),
         ["admin", "components", _, "versions", _] => Some(VERSION),
         _ => None,
     }
@@ -57,12 +60,40 @@ fn methods(pattern: &str) -> &'static [Method] {
     }
 }
 
-/// A refusal: (status, code, message).
-struct Refusal(u16, &'static str, String);
+/// A refusal: status, code, message, and the request field it is about.
+pub(super) struct Refusal {
+    pub(super) status: u16,
+    pub(super) code: &'static str,
+    pub(super) message: String,
+    pub(super) field: Option<&'static str>,
+}
 
 impl Refusal {
-    fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
-        Refusal(status, code, message.into())
+    pub(super) fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        Refusal {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    /// A 400 about one field of the body, named in the message and in `field`.
+    pub(super) fn field(field: &'static str, message: impl Into<String>) -> Self {
+        Refusal {
+            field: Some(field),
+            ..Refusal::new(400, "validation_error", message)
+        }
+    }
+
+    fn into_response(self) -> Response {
+        match self.field {
+            None => server::error(self.status, self.code, &self.message),
+            Some(field) => server::json(
+                self.status,
+                &json!({ "error": { "code": self.code, "message": self.message, "field": field } }),
+            ),
+        }
     }
 }
 
@@ -91,13 +122,13 @@ impl From<Error> for Refusal {
     }
 }
 
-type Answer = Result<Response, Refusal>;
+pub(super) type Answer = Result<Response, Refusal>;
 
 /// Who asks, and from where: what the audit log records.
-struct Caller<'a> {
-    core: &'a Core,
-    id: String,
-    ip: String,
+pub(super) struct Caller<'a> {
+    pub(super) core: &'a Core,
+    pub(super) id: String,
+    pub(super) ip: String,
 }
 
 pub async fn handle(
@@ -135,10 +166,10 @@ pub async fn handle(
         (LIST, _) => upload(&caller, &query, &parts.headers, body).await,
         (ACTIVATE, _) => activate(&caller, &param("name"), &parts.headers, body).await,
         (ROLLBACK, _) => rollback(&caller, &param("name")).await,
+        (PROMOTE, _) => canary::promote(&caller, &param("name")).await,
         _ => delete(&caller, &param("name"), &param("hash")).await,
     };
-    let response = answer
-        .unwrap_or_else(|Refusal(status, code, message)| server::error(status, code, &message));
+    let response = answer.unwrap_or_else(Refusal::into_response);
     if head {
         server::without_body(response)
     } else {
@@ -242,13 +273,11 @@ async fn list(core: &Core) -> Answer {
         .map(|a| a.name.as_str())
         .chain(versions.iter().map(|v| v.name.as_str()))
         .collect();
-    let components: Vec<Json> = names
-        .into_iter()
-        .map(|name| {
-            let row = active.iter().find(|a| a.name == name);
-            entry(core, name, row, &versions, &applied)
-        })
-        .collect();
+    let mut components = Vec::with_capacity(names.len());
+    for name in names {
+        let row = active.iter().find(|a| a.name == name);
+        components.push(entry(core, name, row, &versions, &applied).await);
+    }
     Ok(server::json(
         200,
         &json!({
@@ -261,7 +290,7 @@ async fn list(core: &Core) -> Answer {
 }
 
 /// One name as the list shows it.
-fn entry(
+async fn entry(
     core: &Core,
     name: &str,
     active: Option<&Active>,
@@ -288,6 +317,7 @@ fn entry(
             .map(|m| json!({ "version": m.version, "name": m.name, "appliedBy": m.applied_by,
                              "appliedAt": m.applied_at }))
             .collect::<Vec<_>>(),
+        "canary": canary::view(core, active).await,
         "versions": mine
             .iter()
             .map(|v| version::to_json(v, Some(v.hash.as_str()) == active_hash))
@@ -332,18 +362,19 @@ fn stats(core: &Core, name: &str, hash: &str) -> Option<Json> {
         "calls": s.calls,
         "traps": s.traps,
         "deadlineHits": s.deadline_hits,
+        "serverErrors": s.server_errors,
         "memoryPeakBytes": s.memory_peak,
     }))
 }
 
 /// The name's entry after a change, with the set's revision.
-async fn entry_now(core: &Core, name: &str, status: u16) -> Answer {
+pub(super) async fn entry_now(core: &Core, name: &str, status: u16) -> Answer {
     let db = &core.caps.db;
     let revision = store::revision(db).await?;
     let active = store::active_of(db, name).await?;
     let versions = store::versions(db).await?;
     let applied = store::applied(db, Some(name)).await?;
-    let mut body = entry(core, name, active.as_ref(), &versions, &applied);
+    let mut body = entry(core, name, active.as_ref(), &versions, &applied).await;
     body["revision"] = json!(revision);
     Ok(server::json(status, &body))
 }
@@ -371,6 +402,10 @@ async fn upload(
             "bad_request",
             "the body must be the component's .wasm file",
         ));
+    }
+    if activate {
+        // An activation would leave the running canary beside another version.
+        canary::not_running(core, &name).await?;
     }
     let candidate = checked(core, &name, &bytes).await?;
     let hash = candidate.sha256.clone();
@@ -472,7 +507,7 @@ async fn checked(core: &Core, name: &str, bytes: &Bytes) -> Result<Arc<LoadedCom
     Ok(component)
 }
 
-fn fits(core: &Core, candidate: &Arc<LoadedComponent>) -> Result<(), Refusal> {
+pub(super) fn fits(core: &Core, candidate: &Arc<LoadedComponent>) -> Result<(), Refusal> {
     set::fits(core, candidate).map_err(|e: LoadError| {
         Refusal::new(
             400,
@@ -516,7 +551,7 @@ async fn activate_in(
 }
 
 /// Runs `candidate`'s pending schema steps in `tx`; a refusal says which version stays active.
-async fn migrate(
+pub(super) async fn migrate(
     tx: &mut crate::iface::db::Transaction,
     core: &Core,
     candidate: &LoadedComponent,
@@ -527,8 +562,8 @@ async fn migrate(
         .await
         .map_err(|e| {
             let mut refusal = Refusal::from(e);
-            if refusal.1 == "migration_failed" {
-                refusal.2 += &match stays {
+            if refusal.code == "migration_failed" {
+                refusal.message += &match stays {
                     Some(h) => format!("; nothing was changed, version {h} stays active"),
                     None => "; nothing was changed".to_string(),
                 };
@@ -543,11 +578,16 @@ async fn activate(caller: &Caller<'_>, name: &str, headers: &HeaderMap, body: In
         Ok(bytes) => bytes,
         Err(response) => return Ok(response),
     };
-    let hash = requested_hash(&bytes, headers)?;
+    let (hash, body) = requested_hash(&bytes, headers)?;
+    let ask = canary::ask(&body)?;
     let stored = store::version(&core.caps.db, &hash).await?;
     if stored.is_none_or(|v| v.name != name) {
         return Err(not_found(name, &hash));
     }
+    if let Some(ask) = ask {
+        return canary::start(caller, name, &hash, ask).await;
+    }
+    canary::not_running(core, name).await?;
     let candidate = loaded(core, name, &hash).await?;
     fits(core, &candidate)?;
     let now = now_ms();
@@ -562,7 +602,8 @@ async fn activate(caller: &Caller<'_>, name: &str, headers: &HeaderMap, body: In
     entry_now(core, name, 200).await
 }
 
-fn requested_hash(body: &[u8], headers: &HeaderMap) -> Result<String, Refusal> {
+/// The requested hash, and the whole body (for its other fields).
+fn requested_hash(body: &[u8], headers: &HeaderMap) -> Result<(String, Json), Refusal> {
     if input::body_has_nul(body, headers) {
         return Err(Refusal::new(
             400,
@@ -579,11 +620,10 @@ fn requested_hash(body: &[u8], headers: &HeaderMap) -> Result<String, Refusal> {
     })?;
     match value["hash"].as_str() {
         Some(h) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
-            Ok(h.to_ascii_lowercase())
+            Ok((h.to_ascii_lowercase(), value))
         }
-        _ => Err(Refusal::new(
-            400,
-            "bad_request",
+        _ => Err(Refusal::field(
+            "hash",
             "hash must be the version's SHA-256, 64 hex digits",
         )),
     }
@@ -598,11 +638,17 @@ fn not_found(name: &str, hash: &str) -> Refusal {
 }
 
 /// The version as this replica serves it, or freshly loaded from the folder or the database.
-async fn loaded(core: &Core, name: &str, hash: &str) -> Result<Arc<LoadedComponent>, Refusal> {
+pub(super) async fn loaded(
+    core: &Core,
+    name: &str,
+    hash: &str,
+) -> Result<Arc<LoadedComponent>, Refusal> {
     let current = core.registry.current();
+    let canaries = current.canaries.iter().map(|c| &c.component);
     if let Some(c) = current
         .components
         .iter()
+        .chain(canaries)
         .find(|c| &*c.name == name && c.sha256 == hash)
     {
         return Ok(Arc::clone(c));
@@ -619,6 +665,9 @@ async fn rollback(caller: &Caller<'_>, name: &str) -> Answer {
             format!("no component {name:?} is active"),
         ));
     };
+    if let Some(running) = &active.canary {
+        return canary::stop(caller, name, &active.hash, running).await;
+    }
     let Some(previous) = active.previous_hash.clone() else {
         return Err(Refusal::new(
             409,
@@ -667,11 +716,21 @@ async fn delete(caller: &Caller<'_>, name: &str, hash: &str) -> Answer {
         return Err(not_found(name, hash));
     };
     let active = store::active_of(&core.caps.db, name).await?;
-    if active.is_some_and(|a| a.hash == hash) {
+    if active.as_ref().is_some_and(|a| a.hash == hash) {
         return Err(Refusal::new(
             409,
             "version_active",
             "this version is active; activate another one first",
+        ));
+    }
+    if active
+        .and_then(|a| a.canary)
+        .is_some_and(|c| c.hash == hash)
+    {
+        return Err(Refusal::new(
+            409,
+            "version_in_canary",
+            "this version runs as a canary; promote it or roll it back first",
         ));
     }
     if core.components.factory_hash(name).as_deref() == Some(hash) {
@@ -706,7 +765,7 @@ async fn delete(caller: &Caller<'_>, name: &str, hash: &str) -> Answer {
     Ok(resp)
 }
 
-fn audit<'a>(
+pub(super) fn audit<'a>(
     caller: &'a Caller<'_>,
     action: &'a str,
     name: &'a str,
@@ -729,7 +788,7 @@ fn audit<'a>(
 /// Should that fail, the follower tries again on its next look. Then announces `revision`, so
 /// the other replicas load it now; after the swap, because this replica hears its own
 /// announcement too and must find it served already rather than load the set a second time.
-async fn swap(core: &Core, candidate: &Arc<LoadedComponent>, revision: i64) {
+pub(super) async fn swap(core: &Core, candidate: &Arc<LoadedComponent>, revision: i64) {
     if let Err(e) = set::sync(core, std::slice::from_ref(candidate)).await {
         tracing::error!(component = %candidate.name, error = %e,
             "the change is stored but this replica could not load the new set yet");
@@ -747,6 +806,7 @@ mod tests {
         assert_eq!(pattern("/admin/components/"), Some(LIST));
         assert_eq!(pattern("/admin/components/probe/activate"), Some(ACTIVATE));
         assert_eq!(pattern("/admin/components/probe/rollback"), Some(ROLLBACK));
+        assert_eq!(pattern("/admin/components/probe/promote"), Some(PROMOTE));
         assert_eq!(
             pattern("/admin/components/probe/versions/ab"),
             Some(VERSION)
@@ -768,7 +828,7 @@ mod tests {
         let headers = HeaderMap::new();
         let ok = format!("{{\"hash\":\"{}\"}}", "A".repeat(64));
         assert_eq!(
-            requested_hash(ok.as_bytes(), &headers).ok(),
+            requested_hash(ok.as_bytes(), &headers).ok().map(|(h, _)| h),
             Some("a".repeat(64))
         );
         assert!(requested_hash(b"{\"hash\":\"abc\"}", &headers).is_err());

@@ -8,10 +8,15 @@
 //! - `announce`: a committed change's revision published to every replica;
 //! - `follow`: the tasks that notice another replica's change (its announcement, or the
 //!   database's revision on a timer);
+//! - `canary`: a share of a name's requests on another version, ended by an operator or by
+//!   itself; `decide`: each replica's judge of running canaries (counts shared in the
+//!   key-value store);
 //! - `api`: `/admin/components` for operators.
 
 mod announce;
 pub mod api;
+mod canary;
+pub mod decide;
 mod factory;
 pub mod follow;
 mod schema;

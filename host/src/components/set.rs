@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::{store, Core, Error};
-use crate::registry::LoadedSet;
+use crate::registry::{Canary, LoadedSet};
 use crate::runtime::{LoadError, LoadedComponent};
 
 /// Loads the active set and swaps it in; the number of components it holds. `known` are
@@ -42,24 +42,64 @@ async fn swap_in(
 ) -> Result<usize, Error> {
     let active = store::active(&core.caps.db).await?;
     let current = core.registry.current();
+    // What this replica serves already, active or canary, and what the caller just loaded.
+    let mut reusable: Vec<Arc<LoadedComponent>> = current.components.clone();
+    reusable.extend(current.canaries.iter().map(|c| Arc::clone(&c.component)));
+    reusable.extend(known.iter().cloned());
     let mut components = Vec::with_capacity(active.len());
+    let mut canaries = Vec::new();
     for row in &active {
-        let reusable = current
-            .components
-            .iter()
-            .chain(known)
-            .find(|c| *c.name == *row.name && c.sha256 == row.hash);
-        let component = match reusable {
-            Some(c) => Arc::clone(c),
-            None => Arc::new(load_version(core, &row.name, &row.hash).await?),
-        };
+        let component = reuse_or_load(core, &reusable, &row.name, &row.hash).await?;
+        if let Some(canary) = &row.canary {
+            let version = reuse_or_load(core, &reusable, &row.name, &canary.hash).await?;
+            if let Some(c) = served_canary(&component, version, canary) {
+                canaries.push(Arc::new(c));
+            }
+        }
         components.push(component);
     }
-    let set = LoadedSet::new(components)?;
+    let set = LoadedSet::with_canaries(components, canaries)?;
     let count = set.components.len();
     core.registry.replace(set);
     core.components.revision.store(revision, Ordering::Release);
     Ok(count)
+}
+
+async fn reuse_or_load(
+    core: &Core,
+    reusable: &[Arc<LoadedComponent>],
+    name: &str,
+    hash: &str,
+) -> Result<Arc<LoadedComponent>, Error> {
+    match reusable
+        .iter()
+        .find(|c| *c.name == *name && c.sha256 == hash)
+    {
+        Some(c) => Ok(Arc::clone(c)),
+        None => Ok(Arc::new(load_version(core, name, hash).await?)),
+    }
+}
+
+/// The canary as served beside `active`; `None` (the active version takes every request)
+/// when its routes differ, which the API refuses at the start, so only a stale row gets here.
+fn served_canary(
+    active: &Arc<LoadedComponent>,
+    component: Arc<LoadedComponent>,
+    row: &store::Canary,
+) -> Option<Canary> {
+    if !super::canary::same_routes(active, &component) {
+        tracing::error!(component = %active.name, canary = %row.hash,
+            "the canary's routes differ from the active version's; it serves no requests");
+        return None;
+    }
+    Some(Canary {
+        component,
+        active: Arc::clone(active),
+        percent: u8::try_from(row.percent.clamp(0, 99)).unwrap_or(0),
+        margin: row.margin,
+        started_at: row.started_at,
+        until: row.until,
+    })
 }
 
 /// Loads one stored version: the folder's bytes when its file has this hash, else the

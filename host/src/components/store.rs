@@ -1,5 +1,6 @@
-//! The components' tables (`migrations/*/0013_components.sql`): versions by content hash, the
-//! active version per name, the active set's revision, and the audit rows of every change.
+//! The components' tables (`migrations/*/0013_components.sql`, `0015_component_canary.sql`):
+//! versions by content hash, the active version per name with its canary, the active set's
+//! revision, and the audit rows of every change.
 //!
 //! Every statement is portable SQL; each change that moves the active set bumps the revision in
 //! the caller's transaction, so a replica that reads the revision and then the active rows can
@@ -48,6 +49,21 @@ pub struct Active {
     pub previous_hash: Option<String>,
     pub activated_by: Option<String>,
     pub activated_at: i64,
+    /// The canary running beside the active version, if any.
+    pub canary: Option<Canary>,
+}
+
+/// A canary: another version of the name serving a share of its requests until `until`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Canary {
+    pub hash: String,
+    /// 1..=99.
+    pub percent: i64,
+    /// 0..=1: the failure rate the canary may have above the active version's.
+    pub margin: f64,
+    pub started_at: i64,
+    pub until: i64,
+    pub by: Option<String>,
 }
 
 /// One row for `audit_log`.
@@ -65,6 +81,11 @@ const APPLIED_COLUMNS: &str = "component, version, name, checksum, applied_by, a
 
 const VERSION_COLUMNS: &str =
     "hash, name, size, routes, jobs, factory, uploaded_by, uploaded_at, contract, migrations";
+const ACTIVE_COLUMNS: &str = "name, hash, previous_hash, activated_by, activated_at, \
+    canary_hash, canary_percent, canary_margin, canary_started_at, canary_until, canary_by";
+/// Every canary column cleared: what ends a canary, whichever way.
+const NO_CANARY: &str = "canary_hash = NULL, canary_percent = NULL, canary_margin = NULL, \
+    canary_started_at = NULL, canary_until = NULL, canary_by = NULL";
 
 /// The active set's revision; 0 before the first activation.
 pub async fn revision(db: &Database) -> Result<i64, sqlx::Error> {
@@ -75,24 +96,14 @@ pub async fn revision(db: &Database) -> Result<i64, sqlx::Error> {
 }
 
 pub async fn active(db: &Database) -> Result<Vec<Active>, sqlx::Error> {
-    let rows = db
-        .query(
-            "SELECT name, hash, previous_hash, activated_by, activated_at \
-             FROM component_active ORDER BY name",
-            &[],
-        )
-        .await?;
+    let sql = format!("SELECT {ACTIVE_COLUMNS} FROM component_active ORDER BY name");
+    let rows = db.query(&sql, &[]).await?;
     Ok(rows.rows.iter().map(|r| active_row(r)).collect())
 }
 
 pub async fn active_of(db: &Database, name: &str) -> Result<Option<Active>, sqlx::Error> {
-    let rows = db
-        .query(
-            "SELECT name, hash, previous_hash, activated_by, activated_at \
-             FROM component_active WHERE name = $1",
-            &[text(name)],
-        )
-        .await?;
+    let sql = format!("SELECT {ACTIVE_COLUMNS} FROM component_active WHERE name = $1");
+    let rows = db.query(&sql, &[text(name)]).await?;
     Ok(rows.rows.first().map(|r| active_row(r)))
 }
 
@@ -189,6 +200,7 @@ pub async fn activate(
                hash = excluded.hash, activated_by = excluded.activated_by, \
                activated_at = excluded.activated_at \
              WHERE component_active.hash <> excluded.hash \
+               AND component_active.canary_hash IS NULL \
              RETURNING previous_hash",
             &[text(name), text(hash), text(by), Value::Int(at)],
         )
@@ -214,6 +226,7 @@ pub async fn activate_factory(
                hash = excluded.hash, activated_by = NULL, activated_at = excluded.activated_at \
              WHERE component_active.hash <> excluded.hash \
                AND component_active.activated_by IS NULL \
+               AND component_active.canary_hash IS NULL \
                AND (SELECT v.factory FROM component_versions v \
                     WHERE v.hash = component_active.hash) \
                AND (SELECT v.uploaded_at FROM component_versions v \
@@ -239,8 +252,87 @@ pub async fn rollback(
         .execute(
             "UPDATE component_active SET hash = previous_hash, previous_hash = hash, \
                activated_by = $4, activated_at = $5 \
-             WHERE name = $1 AND hash = $2 AND previous_hash = $3",
+             WHERE name = $1 AND hash = $2 AND previous_hash = $3 AND canary_hash IS NULL",
             &[text(name), text(from), text(to), text(by), Value::Int(at)],
+        )
+        .await?;
+    Ok(changed == 1)
+}
+
+/// Starts `canary` beside `active`, the name's active version, unless that changed or a canary
+/// runs already; whether it started.
+pub async fn start_canary(
+    tx: &mut Transaction,
+    name: &str,
+    active: &str,
+    canary: &Canary,
+) -> Result<bool, sqlx::Error> {
+    let changed = tx
+        .execute(
+            "UPDATE component_active SET canary_hash = $3, canary_percent = $4, \
+               canary_margin = $5, canary_started_at = $6, canary_until = $7, canary_by = $8 \
+             WHERE name = $1 AND hash = $2 AND canary_hash IS NULL",
+            &[
+                text(name),
+                text(active),
+                text(&canary.hash),
+                Value::Int(canary.percent),
+                Value::Float(canary.margin),
+                Value::Int(canary.started_at),
+                Value::Int(canary.until),
+                opt_text(canary.by.as_deref()),
+            ],
+        )
+        .await?;
+    Ok(changed == 1)
+}
+
+/// Ends the canary `hash` started at `started_at`, the active version keeping every request;
+/// whether it was still running (replicas deciding at once end it once).
+pub async fn end_canary(
+    tx: &mut Transaction,
+    name: &str,
+    hash: &str,
+    started_at: i64,
+) -> Result<bool, sqlx::Error> {
+    let sql = format!(
+        "UPDATE component_active SET {NO_CANARY} \
+         WHERE name = $1 AND canary_hash = $2 AND canary_started_at = $3"
+    );
+    let changed = tx
+        .execute(&sql, &[text(name), text(hash), Value::Int(started_at)])
+        .await?;
+    Ok(changed == 1)
+}
+
+/// Makes the running canary `hash` the active version (the old one becomes the previous);
+/// whether it was still running. Activated by `by`, or when a replica promoted it at the
+/// window's end, by the admin who started the canary (it is that admin's choice, not the
+/// Core's own factory activation).
+pub async fn promote_canary(
+    tx: &mut Transaction,
+    name: &str,
+    hash: &str,
+    started_at: i64,
+    by: Option<&str>,
+    at: i64,
+) -> Result<bool, sqlx::Error> {
+    // Both backends read the row's old values on the right of SET.
+    let sql = format!(
+        "UPDATE component_active SET previous_hash = hash, hash = canary_hash, \
+           activated_by = COALESCE($4, canary_by), activated_at = $5, {NO_CANARY} \
+         WHERE name = $1 AND canary_hash = $2 AND canary_started_at = $3"
+    );
+    let changed = tx
+        .execute(
+            &sql,
+            &[
+                text(name),
+                text(hash),
+                Value::Int(started_at),
+                opt_text(by),
+                Value::Int(at),
+            ],
         )
         .await?;
     Ok(changed == 1)
@@ -256,7 +348,8 @@ pub async fn delete_version(tx: &mut Transaction, hash: &str) -> Result<bool, sq
     let deleted = tx
         .execute(
             "DELETE FROM component_versions WHERE hash = $1 \
-             AND NOT EXISTS (SELECT 1 FROM component_active a WHERE a.hash = $1)",
+             AND NOT EXISTS (SELECT 1 FROM component_active a \
+                             WHERE a.hash = $1 OR a.canary_hash = $1)",
             &[text(hash)],
         )
         .await?;
@@ -386,6 +479,14 @@ fn active_row(r: &[Value]) -> Active {
         previous_hash: opt_string(r, 2),
         activated_by: opt_string(r, 3),
         activated_at: int(r, 4),
+        canary: opt_string(r, 5).map(|hash| Canary {
+            hash,
+            percent: int(r, 6),
+            margin: float(r, 7),
+            started_at: int(r, 8),
+            until: int(r, 9),
+            by: opt_string(r, 10),
+        }),
     }
 }
 
@@ -420,6 +521,15 @@ fn int(r: &[Value], i: usize) -> i64 {
     match r.get(i) {
         Some(Value::Int(n)) => *n,
         _ => 0,
+    }
+}
+
+fn float(r: &[Value], i: usize) -> f64 {
+    match r.get(i) {
+        Some(Value::Float(f)) => *f,
+        // SQLite keeps a REAL that holds a whole number as one.
+        Some(Value::Int(n)) => *n as f64,
+        _ => 0.0,
     }
 }
 

@@ -1,6 +1,7 @@
 //! What one loaded version of a component did on this replica since it was loaded: the
 //! operator's "since activation" figures (`GET /admin/components`). The Prometheus metrics count
 //! per name since the process started, which mixes versions; these belong to one version.
+//! A canary (`components/decide.rs`) compares its failures with the active version's.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -9,6 +10,8 @@ pub struct Stats {
     calls: AtomicU64,
     traps: AtomicU64,
     deadline_hits: AtomicU64,
+    /// 5xx answers the component returned itself (a trap's 500 is the host's: a trap).
+    server_errors: AtomicU64,
     memory_peak: AtomicU64,
 }
 
@@ -18,7 +21,15 @@ pub struct StatsSnapshot {
     pub calls: u64,
     pub traps: u64,
     pub deadline_hits: u64,
+    pub server_errors: u64,
     pub memory_peak: u64,
+}
+
+impl StatsSnapshot {
+    /// The calls that failed: traps, deadline hits and 5xx answers, each call counted once.
+    pub fn failures(&self) -> u64 {
+        self.traps + self.deadline_hits + self.server_errors
+    }
 }
 
 impl Stats {
@@ -36,11 +47,16 @@ impl Stats {
         self.deadline_hits.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn server_error(&self) {
+        self.server_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn snapshot(&self) -> StatsSnapshot {
         StatsSnapshot {
             calls: self.calls.load(Ordering::Relaxed),
             traps: self.traps.load(Ordering::Relaxed),
             deadline_hits: self.deadline_hits.load(Ordering::Relaxed),
+            server_errors: self.server_errors.load(Ordering::Relaxed),
             memory_peak: self.memory_peak.load(Ordering::Relaxed),
         }
     }

@@ -1,4 +1,5 @@
-//! What tests of `/admin/components` share: the built test components, their hashes, uploads
+//! What the component tests share (`components.rs`, `canary.rs`, `component_schema.rs`): the
+//! built test components, their hashes, uploads
 //! and the operator's list.
 
 use serde_json::Value;

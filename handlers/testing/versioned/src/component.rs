@@ -1,5 +1,5 @@
-// The body of the `versioned` test component, shared by its two builds (each crate's lib.rs
-// sets VERSION and includes this file).
+// The body of the `versioned` test component, shared by its builds (each crate's lib.rs sets
+// VERSION and includes this file); the build whose VERSION is "trap" fails every request.
 
 use nexuma_sdk::{export_component, response, ApiError, Component, Request, Response, Route};
 
@@ -16,7 +16,15 @@ impl Component for Versioned {
             }))]
     }
 
-    fn handle(_req: &Request) -> Result<Response, ApiError> {
+    fn handle(req: &Request) -> Result<Response, ApiError> {
+        if VERSION == "trap" {
+            // `?fail=answer`: a 500 the component answers itself, not a trap (a canary counts
+            // both as failures).
+            if req.query("fail") == Some("answer") {
+                return Err(ApiError::internal("the versioned_trap build fails every request"));
+            }
+            panic!("the versioned_trap build fails every request");
+        }
         response::json(200, &serde_json::json!({ "version": VERSION }))
     }
 }
