@@ -13,6 +13,7 @@ pub mod cache;
 pub mod cli;
 pub mod components;
 pub mod config;
+pub mod docs;
 pub mod health;
 pub mod iface;
 pub mod input;

@@ -76,6 +76,7 @@ fn host_operations() -> Vec<(&'static str, Value)> {
             json!({ "get": {
                 "summary": "Health of the database, key-value store and loaded components",
                 "tags": ["host"],
+                "x-nexuma-auth": "public",
                 "responses": {
                     "200": { "description": "Both stores reachable (503 with Retry-After while either is not)", "content": { "application/json": { "schema": { "type": "object" } } } },
                     "503": { "description": "The database is unreachable", "content": { "application/json": { "schema": { "type": "object" } } } }
@@ -95,7 +96,17 @@ fn host_operations() -> Vec<(&'static str, Value)> {
             json!({ "get": {
                 "summary": "This document",
                 "tags": ["host"],
+                "x-nexuma-auth": "public",
                 "responses": { "200": { "description": "OpenAPI 3 document", "content": { "application/json": { "schema": { "type": "object" } } } } }
+            }}),
+        ),
+        (
+            "/docs",
+            json!({ "get": {
+                "summary": "This document as a page to read: every operation with its parameters, body and answers (self-contained HTML, no script)",
+                "tags": ["host"],
+                "x-nexuma-auth": "public",
+                "responses": { "200": { "description": "HTML page", "content": { "text/html": { "schema": { "type": "string" } } } } }
             }}),
         ),
     ]

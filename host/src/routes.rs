@@ -16,10 +16,11 @@ use crate::registry::Canary;
 use crate::runtime::{LoadError, LoadedComponent};
 
 /// Routes the host serves itself; no component may declare them.
-pub const HOST_ROUTES: [(&str, &str); 3] = [
+pub const HOST_ROUTES: [(&str, &str); 4] = [
     ("GET", "/health"),
     ("GET", "/metrics"),
     ("GET", "/openapi.json"),
+    ("GET", "/docs"),
 ];
 
 /// The host's component administration (`components::api`) owns every path under this one.

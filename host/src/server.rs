@@ -24,7 +24,7 @@ use crate::auth::{self, NODE_KEY_HEADER};
 use crate::bindings::{self, AuthLevel};
 use crate::routes::Lookup;
 use crate::runtime::CallError;
-use crate::{cache, components, health, input, metrics, openapi};
+use crate::{cache, components, docs, health, input, metrics, openapi};
 
 pub type Body = Full<Bytes>;
 pub type Response = http::Response<Body>;
@@ -518,6 +518,7 @@ async fn host_answer(
                 resp
             }
         },
+        "/docs" => html(&docs::page(&openapi::document(&core.registry.current()))),
         _ => json(200, &openapi::document(&core.registry.current())),
     };
     if method == Method::HEAD {
@@ -525,6 +526,21 @@ async fn host_answer(
     } else {
         resp
     }
+}
+
+/// A page of the host's own (`/docs`): no script or asset from elsewhere may run on it.
+fn html(page: &str) -> Response {
+    let mut resp = http::Response::new(Full::new(Bytes::from(page.to_string())));
+    let headers = resp.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(
+        http::header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
+    );
+    resp
 }
 
 fn metrics_text() -> Response {

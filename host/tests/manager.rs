@@ -8,9 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::proxy::{
-    eventually, file_server, find_on_path, free_port, node_binary, Client, ServeAgent, BLOB,
-};
+use common::proxy::{eventually, file_server, free_port, node_binary, Client, ServeAgent, BLOB};
 use common::{Backend, Core, Options, Reply};
 use serde_json::{json, Value};
 
@@ -551,8 +549,6 @@ both_backends!(page_login_logout_and_screenshot, |backend| async move {
     assert_eq!(dashboard.status, 200);
     assert!(dashboard.text.contains("Frankfurt"));
 
-    let chromium = find_on_path("chromium")
-        .expect("chromium is not installed: `make chromium` (apt-get install -y chromium)");
     let dir = core.dir.path();
     let html_file = dir.join("dashboard.html");
     std::fs::write(&html_file, &dashboard.text).expect("html");
@@ -564,29 +560,11 @@ both_backends!(page_login_logout_and_screenshot, |backend| async move {
         ),
     ];
     for (url, png) in &shots {
-        let profile = dir.join(format!("chromium-{}", uuid::Uuid::new_v4()));
-        let out = tokio::process::Command::new(&chromium)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--hide-scrollbars",
-                "--window-size=420,900",
-            ])
-            .arg(format!("--user-data-dir={}", profile.display()))
-            .arg(format!("--screenshot={}", png.display()))
-            .arg(url)
-            .kill_on_drop(true)
-            .output();
-        let out = tokio::time::timeout(Duration::from_secs(60), out)
-            .await
-            .expect("chromium within 60 s")
-            .expect("run chromium");
+        let args = [
+            "--window-size=420,900".to_string(),
+            format!("--screenshot={}", png.display()),
+        ];
+        let out = common::browser::chromium(dir, &args, url).await;
         let size = std::fs::metadata(png).map(|m| m.len()).unwrap_or(0);
         assert!(
             size > 5_000,

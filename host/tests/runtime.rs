@@ -560,14 +560,15 @@ async fn openapi_documents_every_served_route() {
     }
     assert_eq!(
         served.len() as u64,
-        declared + 3 + 6,
-        "every route the components serve, plus the host's three and the six operations of \
+        declared + 4 + 6,
+        "every route the components serve, plus the host's four and the six operations of \
          /admin/components, is documented"
     );
     for (method, path) in [
         ("get", "/health"),
         ("get", "/metrics"),
         ("get", "/openapi.json"),
+        ("get", "/docs"),
         ("post", "/auth/register"),
         ("post", "/auth/login"),
         ("post", "/auth/refresh"),
