@@ -40,18 +40,18 @@ impl Component for Billing {
             Route::post("/admin/tariffs")
                 .auth(AuthLevel::Admin)
                 .summary("Create a tariff")
-                .request_schema(schema::tariff_create())
-                .response_schema(schema::tariff())
+                .request_type::<tariffs::Create>()
+                .response_type::<tariffs::Tariff>()
                 .status(201),
             Route::get("/admin/tariffs/:id")
                 .auth(AuthLevel::Admin)
                 .summary("One tariff")
-                .response_schema(schema::tariff()),
+                .response_type::<tariffs::Tariff>(),
             Route::patch("/admin/tariffs/:id")
                 .auth(AuthLevel::Admin)
                 .summary("Change a tariff's fields (retire it with active: false)")
-                .request_schema(schema::tariff_patch())
-                .response_schema(schema::tariff()),
+                .request_type::<tariffs::Patch>()
+                .response_type::<tariffs::Tariff>(),
             Route::delete("/admin/tariffs/:id")
                 .auth(AuthLevel::Admin)
                 .summary("Delete a tariff")

@@ -3,19 +3,15 @@
 use serde_json::{json, Value};
 
 use crate::balance::{KEY_MAX, REASON_MAX};
-use crate::ledger::{CURRENCY, MAX_AMOUNT};
+use crate::ledger::MAX_AMOUNT;
 use crate::links::{MAX_LINKS, NAME_MAX as LINK_NAME_MAX};
 use crate::period::MAX_TIME_MS;
 use crate::subscriptions::STATUSES;
-use crate::tariffs::{MAX_DURATION_MONTHS, MAX_ITEMS, MAX_TRAFFIC_BYTES, NAME_MAX, PROTOCOLS};
+use crate::tariffs::{MAX_TRAFFIC_BYTES, PROTOCOLS};
 use nexuma_sdk::{DEFAULT_LIMIT, MAX_LIMIT};
 
 fn millis() -> Value {
     json!({ "type": "integer", "format": "int64", "description": "epoch milliseconds" })
-}
-
-fn strings() -> Value {
-    json!({ "type": "array", "maxItems": MAX_ITEMS, "items": { "type": "string", "minLength": 1 } })
 }
 
 fn page(item: Value) -> Value {
@@ -31,65 +27,9 @@ fn page(item: Value) -> Value {
     })
 }
 
-fn tariff_fields() -> Value {
-    json!({
-        "name": { "type": "string", "minLength": 1, "maxLength": NAME_MAX },
-        "price": {
-            "type": "integer", "format": "int64", "minimum": 0, "maximum": MAX_AMOUNT,
-            "description": "minor units"
-        },
-        "currency": { "type": "string", "pattern": "^[A-Z]{3}$" },
-        "durationMonths": {
-            "type": ["integer", "null"], "minimum": 1, "maximum": MAX_DURATION_MONTHS,
-            "description": "null: indefinite"
-        },
-        "trafficLimitBytes": {
-            "type": ["integer", "null"], "format": "int64", "minimum": 1,
-            "maximum": MAX_TRAFFIC_BYTES, "description": "null: unlimited"
-        },
-        "protocols": {
-            "type": "array", "items": { "type": "string", "enum": PROTOCOLS },
-            "description": "empty: every protocol"
-        },
-        "nodeIds": { "type": "array", "maxItems": MAX_ITEMS, "items": { "type": "string", "minLength": 1 }, "description": "empty: every node" },
-        "externalSourceIds": strings(),
-        "active": { "type": "boolean" }
-    })
-}
-
-/// The fields a request may send: only the balances' currency is taken.
-fn tariff_request_fields() -> Value {
-    let mut props = tariff_fields();
-    props["currency"] = json!({
-        "type": "string", "enum": [CURRENCY],
-        "description": "the balances' currency; a tariff in any other could never be bought"
-    });
-    props
-}
-
+/// A tariff as answered: derived from the type it is serialised from.
 pub fn tariff() -> Value {
-    let mut props = tariff_fields();
-    props["id"] = json!({ "type": "string", "format": "uuid" });
-    props["createdAt"] = millis();
-    props["updatedAt"] = millis();
-    json!({
-        "type": "object",
-        "required": ["id", "name", "price", "currency", "durationMonths", "trafficLimitBytes",
-                     "protocols", "nodeIds", "externalSourceIds", "active", "createdAt", "updatedAt"],
-        "properties": props
-    })
-}
-
-pub fn tariff_create() -> Value {
-    json!({
-        "type": "object",
-        "required": ["name", "price", "currency"],
-        "properties": tariff_request_fields()
-    })
-}
-
-pub fn tariff_patch() -> Value {
-    json!({ "type": "object", "minProperties": 1, "properties": tariff_request_fields() })
+    nexuma_sdk::answer_schema_of::<crate::tariffs::Tariff>()
 }
 
 pub fn tariff_page() -> Value {

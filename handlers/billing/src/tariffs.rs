@@ -6,6 +6,7 @@
 use nexuma_sdk::db::{self, ErrorKind, Executor, Pool, Row};
 use nexuma_sdk::record::{self, Actor, Change, Entry};
 use nexuma_sdk::{clock, id, response, ApiError, Request, Response};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::ledger;
@@ -22,20 +23,37 @@ const ITEM_MAX: usize = 200;
 const COLUMNS: &str = "id, name, price, currency, duration_months, traffic_limit_bytes, \
                        protocols, node_ids, external_source_ids, active, created_at, updated_at";
 
-#[derive(Serialize, Clone)]
+/// A tariff as the API answers it (its JSON Schema is derived from this type).
+#[derive(Serialize, Clone, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Tariff {
+    #[schemars(extend("format" = "uuid"))]
     pub id: String,
+    #[schemars(length(min = 1, max = NAME_MAX))]
     pub name: String,
+    /// Minor units.
+    #[schemars(range(min = 0, max = ledger::MAX_AMOUNT))]
     pub price: i64,
+    #[schemars(regex(pattern = r"^[A-Z]{3}$"))]
     pub currency: String,
+    /// Null: indefinite.
+    #[schemars(range(min = 1, max = MAX_DURATION_MONTHS))]
     pub duration_months: Option<i64>,
+    /// Null: unlimited.
+    #[schemars(range(min = 1, max = MAX_TRAFFIC_BYTES))]
     pub traffic_limit_bytes: Option<i64>,
+    /// Empty: every protocol.
+    #[schemars(extend("items" = { "type": "string", "enum": PROTOCOLS }))]
     pub protocols: Vec<String>,
+    /// Empty: every node.
+    #[schemars(length(max = MAX_ITEMS), inner(length(min = 1)))]
     pub node_ids: Vec<String>,
+    #[schemars(length(max = MAX_ITEMS), inner(length(min = 1)))]
     pub external_source_ids: Vec<String>,
     pub active: bool,
+    /// Epoch milliseconds.
     pub created_at: i64,
+    /// Epoch milliseconds.
     pub updated_at: i64,
 }
 
@@ -227,22 +245,38 @@ pub fn get(req: &Request) -> Result<Response, ApiError> {
     response::json(200, &load(&Pool, req.param("id")?)?)
 }
 
-#[derive(Deserialize)]
+/// `POST /admin/tariffs` (its JSON Schema is derived from this type).
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct Create {
+pub struct Create {
+    #[schemars(length(min = 1, max = NAME_MAX))]
     name: String,
+    /// Minor units.
+    #[schemars(range(min = 0, max = ledger::MAX_AMOUNT))]
     price: i64,
+    /// The balances' currency; a tariff in any other could never be bought.
+    #[schemars(extend("enum" = [ledger::CURRENCY]))]
     currency: String,
+    /// Null or absent: indefinite.
     #[serde(default)]
+    #[schemars(range(min = 1, max = MAX_DURATION_MONTHS))]
     duration_months: Option<i64>,
+    /// Null or absent: unlimited.
     #[serde(default)]
+    #[schemars(range(min = 1, max = MAX_TRAFFIC_BYTES))]
     traffic_limit_bytes: Option<i64>,
+    /// Empty: every protocol.
     #[serde(default)]
+    #[schemars(extend("items" = { "type": "string", "enum": PROTOCOLS }))]
     protocols: Vec<String>,
+    /// Empty: every node.
     #[serde(default)]
+    #[schemars(length(max = MAX_ITEMS), inner(length(min = 1)))]
     node_ids: Vec<String>,
     #[serde(default)]
+    #[schemars(length(max = MAX_ITEMS), inner(length(min = 1)))]
     external_source_ids: Vec<String>,
+    /// Absent or null: true.
     #[serde(default)]
     active: Option<bool>,
 }
@@ -300,18 +334,31 @@ pub fn create(req: &Request) -> Result<Response, ApiError> {
     response::json(201, &tariff)
 }
 
-#[derive(Deserialize)]
+/// `PATCH /admin/tariffs/:id`: absent or null leaves a field as it is, except the two whose
+/// null means "none" (its JSON Schema is derived from this type).
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct Patch {
+pub struct Patch {
+    #[schemars(length(min = 1, max = NAME_MAX))]
     name: Option<String>,
+    /// Minor units.
+    #[schemars(range(min = 0, max = ledger::MAX_AMOUNT))]
     price: Option<i64>,
+    #[schemars(extend("enum" = [ledger::CURRENCY, null]))]
     currency: Option<String>,
+    /// Null: indefinite.
     #[serde(default, deserialize_with = "nexuma_sdk::present")]
+    #[schemars(with = "Option<i64>", range(min = 1, max = MAX_DURATION_MONTHS))]
     duration_months: Option<Option<i64>>,
+    /// Null: unlimited.
     #[serde(default, deserialize_with = "nexuma_sdk::present")]
+    #[schemars(with = "Option<i64>", range(min = 1, max = MAX_TRAFFIC_BYTES))]
     traffic_limit_bytes: Option<Option<i64>>,
+    #[schemars(extend("items" = { "type": "string", "enum": PROTOCOLS }))]
     protocols: Option<Vec<String>>,
+    #[schemars(length(max = MAX_ITEMS), inner(length(min = 1)))]
     node_ids: Option<Vec<String>>,
+    #[schemars(length(max = MAX_ITEMS), inner(length(min = 1)))]
     external_source_ids: Option<Vec<String>>,
     active: Option<bool>,
 }
@@ -487,5 +534,66 @@ mod tests {
             assert_eq!(err.field.as_deref(), Some("currency"));
             assert!(err.message.contains("RUB"), "{}", err.message);
         }
+    }
+}
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The derived schemas say what the parser takes: which fields a create needs, that a
+    /// patch may be empty and null leaves a field, and the bounds `validate` enforces.
+    #[test]
+    fn the_derived_schemas_say_what_the_parser_takes() {
+        let create = nexuma_sdk::schema_of::<Create>();
+        assert_eq!(create["required"], json!(["name", "price", "currency"]));
+        assert_eq!(
+            create["properties"]["currency"]["enum"],
+            json!([ledger::CURRENCY])
+        );
+        assert_eq!(
+            create["properties"]["durationMonths"]["type"],
+            json!(["integer", "null"])
+        );
+        assert_eq!(
+            create["properties"]["protocols"]["items"]["enum"],
+            json!(PROTOCOLS)
+        );
+        assert_eq!(
+            create["properties"]["price"]["maximum"],
+            json!(ledger::MAX_AMOUNT)
+        );
+        assert!(create.get("$defs").is_none() && create.get("title").is_none());
+        // What the schema allows, the parser takes; what it refuses by type, serde refuses.
+        let ok: Result<Create, _> =
+            serde_json::from_value(json!({ "name": "Pro", "price": 0, "currency": "RUB" }));
+        assert!(ok.is_ok());
+        let missing: Result<Create, _> = serde_json::from_value(json!({ "name": "Pro" }));
+        assert!(missing.is_err());
+
+        let patch = nexuma_sdk::schema_of::<Patch>();
+        assert!(patch.get("required").is_none() && patch.get("minProperties").is_none());
+        assert_eq!(
+            patch["properties"]["name"]["type"],
+            json!(["string", "null"])
+        );
+        let empty: Result<Patch, _> = serde_json::from_value(json!({}));
+        assert!(empty.is_ok(), "an empty patch is taken, as the schema says");
+        let null_name: Result<Patch, _> = serde_json::from_value(json!({ "name": null }));
+        assert!(null_name.is_ok_and(|p| p.name.is_none()));
+
+        let tariff = nexuma_sdk::answer_schema_of::<Tariff>();
+        let required = tariff["required"].as_array().map(Vec::len);
+        assert_eq!(
+            required,
+            Some(12),
+            "every field is always answered: {tariff}"
+        );
+        assert_eq!(tariff["properties"]["id"]["format"], "uuid");
+        assert_eq!(
+            tariff["properties"]["createdAt"]["description"],
+            "Epoch milliseconds."
+        );
     }
 }

@@ -1,7 +1,38 @@
 //! A builder for route declarations:
 //! `Route::get("/me").auth(AuthLevel::User).summary("...").response_schema(json!({...}))`.
 
+use schemars::generate::SchemaSettings;
+use schemars::JsonSchema;
+
 use crate::{AuthLevel, Route};
+
+/// The JSON Schema (draft 2020-12, what OpenAPI 3.1 takes) of `T` as a body the handler parses
+/// (serde's deserialising rules: a defaulted or optional field is not required).
+pub fn schema_of<T: JsonSchema>() -> serde_json::Value {
+    inline_schema::<T>(SchemaSettings::draft2020_12().for_deserialize())
+}
+
+/// The JSON Schema of `T` as an answer serialised from it (an `Option` field is always there,
+/// maybe `null`, so it is required).
+pub fn answer_schema_of<T: JsonSchema>() -> serde_json::Value {
+    inline_schema::<T>(SchemaSettings::draft2020_12().for_serialize())
+}
+
+/// With every subschema inline: the host places it inside its OpenAPI document, where a `$defs`
+/// reference would not resolve.
+fn inline_schema<T: JsonSchema>(mut settings: SchemaSettings) -> serde_json::Value {
+    settings.inline_subschemas = true;
+    settings.meta_schema = None;
+    let mut schema = settings
+        .into_generator()
+        .into_root_schema_for::<T>()
+        .to_value();
+    // The Rust type's name says nothing to a client.
+    if let Some(object) = schema.as_object_mut() {
+        object.remove("title");
+    }
+    schema
+}
 
 impl Route {
     /// A public route answering 200, with no summary or schemas yet.
@@ -54,6 +85,17 @@ impl Route {
     pub fn request_schema(mut self, schema: serde_json::Value) -> Self {
         self.request_schema = Some(schema.to_string());
         self
+    }
+
+    /// JSON Schema of the request body, derived from the type the handler parses it into (so
+    /// the document says what the code takes: required fields, `null`s, unknown fields).
+    pub fn request_type<T: schemars::JsonSchema>(self) -> Self {
+        self.request_schema(schema_of::<T>())
+    }
+
+    /// JSON Schema of the success response body, derived from the type it is serialised from.
+    pub fn response_type<T: schemars::JsonSchema>(self) -> Self {
+        self.response_schema(answer_schema_of::<T>())
     }
 
     /// JSON Schema of the success response body.
