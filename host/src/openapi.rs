@@ -229,8 +229,12 @@ pub fn document(set: &LoadedSet) -> Value {
             );
         }
         let mut success = json!({ "description": "Success" });
-        if let Some(schema) = parse_schema(&route.response_schema) {
+        // A 204 has no body whatever schema was declared beside it (HTTP forbids one).
+        let schema = parse_schema(&route.response_schema).filter(|_| route.success_status != 204);
+        if let Some(schema) = schema {
             success["content"] = json!({ "application/json": { "schema": schema } });
+        } else if route.success_status == 204 {
+            success["description"] = json!("Done; no content");
         }
         let mut responses = Map::new();
         responses.insert(route.success_status.to_string(), success);

@@ -35,6 +35,23 @@ async fn the_reference_page_shows_every_operation_and_needs_nothing_from_outside
     let document = core.get("/openapi.json", None).await.body;
     let expected = anchors(&document);
     assert!(expected.len() > 100, "{} operations", expected.len());
+    // What the document promises a client: a 204 carries no body.
+    let no_content: Vec<&Value> = document["paths"]
+        .as_object()
+        .expect("paths")
+        .values()
+        .flat_map(|item| item.as_object().expect("item").values())
+        .filter_map(|op| op["responses"].get("204"))
+        .collect();
+    assert!(
+        no_content.len() >= 5,
+        "{} operations answer 204",
+        no_content.len()
+    );
+    assert!(
+        no_content.iter().all(|r| r.get("content").is_none()),
+        "{no_content:?}"
+    );
 
     let r = core.get("/docs", None).await;
     assert_eq!(r.status, 200);
