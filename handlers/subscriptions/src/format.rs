@@ -1,8 +1,10 @@
 //! The export formats and their names (Marzban's and Remnawave's names are accepted too).
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+/// Every format, as rules name them (its JSON Schema lists them all: derived from this type).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     /// Standard base64 of the share links, one per line.

@@ -49,11 +49,11 @@ impl Component for Subscriptions {
                 .response_schema(schema::configs()),
             admin(Route::get("/admin/subscription-rules"))
                 .summary("The ordered rules that pick a format from request headers")
-                .response_schema(schema::rules()),
+                .response_type::<rules::Listing>(),
             admin(Route::put("/admin/subscription-rules"))
                 .summary("Replace the format rules")
-                .request_schema(schema::rules_put())
-                .response_schema(schema::rules()),
+                .request_type::<rules::Body>()
+                .response_type::<rules::Replaced>(),
             admin(Route::get("/admin/subscription-settings"))
                 .summary("Profile title, update interval, support and web page addresses")
                 .response_schema(schema::settings()),

@@ -5,6 +5,7 @@
 use nexuma_sdk::db::{Executor, Pool};
 use nexuma_sdk::record::{self, Actor, Entry};
 use nexuma_sdk::{clock, db, log, response, ApiError, Request, Response};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::format::Format;
@@ -12,8 +13,11 @@ use crate::format::Format;
 const SETTING: &str = "subscriptions.rules";
 const MAX_RULES: usize = 100;
 const MAX_VALUES: usize = 50;
+/// Longest rule name and value, in characters.
+const NAME_MAX: usize = 100;
+const VALUE_MAX: usize = 500;
 
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Op {
     /// The header starts with one of the values.
@@ -25,19 +29,31 @@ pub enum Op {
     Regex,
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+/// One rule (its JSON Schema is derived from this type).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Rule {
+    #[schemars(length(min = 1, max = NAME_MAX))]
     pub name: String,
-    /// Request header, e.g. `user-agent`.
+    /// Request header, e.g. `user-agent` (any case; kept in lower case).
+    #[schemars(regex(pattern = r"^[A-Za-z0-9-]+$"))]
     pub header: String,
     #[serde(rename = "match")]
     pub op: Op,
     /// Any of these matches.
+    #[schemars(length(min = 1, max = MAX_VALUES), inner(length(min = 1, max = VALUE_MAX)))]
     pub values: Vec<String>,
     #[serde(default)]
     pub case_sensitive: bool,
     pub format: Format,
+}
+
+/// `GET /admin/subscription-rules`: the rules in force and the defaults.
+#[derive(Serialize, JsonSchema)]
+pub struct Listing {
+    pub rules: Vec<Rule>,
+    /// What an empty list of the operator's falls back to: Marzban's and Remnawave's rules.
+    pub defaults: Vec<Rule>,
 }
 
 fn rule(name: &str, op: Op, values: &[&str], format: Format) -> Rule {
@@ -128,10 +144,10 @@ impl Rule {
 
     fn validate(&self, i: usize) -> Result<(), ApiError> {
         let field = format!("rules[{i}]");
-        if self.name.trim().is_empty() || self.name.len() > 100 {
+        if self.name.trim().is_empty() || self.name.chars().count() > NAME_MAX {
             return Err(ApiError::validation(
                 format!("{field}.name"),
-                "must be 1 to 100 characters",
+                format!("must be 1 to {NAME_MAX} characters"),
             ));
         }
         let header_ok = !self.header.is_empty()
@@ -147,7 +163,10 @@ impl Rule {
         }
         if self.values.is_empty()
             || self.values.len() > MAX_VALUES
-            || self.values.iter().any(|v| v.is_empty() || v.len() > 500)
+            || self
+                .values
+                .iter()
+                .any(|v| v.is_empty() || v.chars().count() > VALUE_MAX)
         {
             return Err(ApiError::validation(
                 format!("{field}.values"),
@@ -206,15 +225,19 @@ pub fn headers(rules: &[Rule]) -> Vec<String> {
 }
 
 pub fn get(_req: &Request) -> Result<Response, ApiError> {
-    response::json(
-        200,
-        &serde_json::json!({ "rules": load(&Pool)?, "defaults": defaults() }),
-    )
+    let listing = Listing {
+        rules: load(&Pool)?,
+        defaults: defaults(),
+    };
+    response::json(200, &listing)
 }
 
-#[derive(Deserialize)]
+/// `PUT /admin/subscription-rules` (its JSON Schema is derived from this type).
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Body {
+pub struct Body {
+    /// The new list, in order; `[]` sends everyone v2ray.
+    #[schemars(length(max = MAX_RULES))]
     rules: Vec<Rule>,
 }
 
@@ -256,11 +279,60 @@ pub fn put(req: &Request) -> Result<Response, ApiError> {
     )?;
     tx.content_changed();
     tx.commit()?;
-    response::json(200, &serde_json::json!({ "rules": rules }))
+    response::json(200, &Replaced { rules })
+}
+
+/// `PUT /admin/subscription-rules`'s answer: the list as stored.
+#[derive(Serialize, JsonSchema)]
+pub struct Replaced {
+    pub rules: Vec<Rule>,
 }
 
 #[cfg(test)]
 mod tests {
+
+    /// The derived schemas list every format a rule may answer with (the defaults' `browser`
+    /// included) and refuse what the parser refuses: unknown fields, a missing format.
+    #[test]
+    fn the_schemas_say_what_rules_hold() {
+        let listing = nexuma_sdk::answer_schema_of::<Listing>();
+        let rule = &listing["properties"]["defaults"]["items"];
+        // A documented enum comes as `oneOf` of `const`s, each with its description.
+        let format = &rule["properties"]["format"];
+        let formats: Vec<&serde_json::Value> = format["oneOf"]
+            .as_array()
+            .map(|all| all.iter().map(|v| &v["const"]).collect())
+            .unwrap_or_default();
+        for f in defaults().iter().map(|r| r.format) {
+            let name = serde_json::to_value(f).expect("format");
+            assert!(formats.contains(&&name), "{name} in {format}");
+        }
+        assert_eq!(rule["additionalProperties"], false);
+        let body = nexuma_sdk::schema_of::<Body>();
+        assert_eq!(body["required"], serde_json::json!(["rules"]));
+        let unknown: Result<Rule, _> = serde_json::from_value(serde_json::json!({
+            "name": "x", "header": "user-agent", "match": "prefix", "values": ["a"],
+            "format": "clash", "extra": 1
+        }));
+        assert!(
+            unknown.is_err(),
+            "the parser refuses what the schema refuses"
+        );
+    }
+
+    #[test]
+    fn names_are_counted_in_characters_as_the_schema_counts() {
+        let mut r = rule(
+            "ü".repeat(NAME_MAX).as_str(),
+            Op::Prefix,
+            &["a"],
+            Format::Clash,
+        );
+        assert!(r.validate(0).is_ok(), "100 two-byte characters fit");
+        r.name.push('ü');
+        assert!(r.validate(0).is_err());
+    }
+
     use super::*;
 
     fn ua(agent: &str) -> Option<Format> {

@@ -57,31 +57,6 @@ pub fn configs() -> Value {
     })
 }
 
-fn rule() -> Value {
-    json!({
-        "type": "object",
-        "required": ["name", "header", "match", "values", "format"],
-        "properties": {
-            "name": { "type": "string" },
-            "header": { "type": "string", "description": "request header, e.g. user-agent" },
-            "match": { "enum": ["prefix", "contains", "equals", "regex"] },
-            "values": { "type": "array", "items": { "type": "string" }, "description": "any of these" },
-            "caseSensitive": { "type": "boolean", "default": false },
-            "format": { "enum": ["v2ray", "clash", "singbox"] }
-        }
-    })
-}
-
-pub fn rules() -> Value {
-    json!({ "type": "object", "properties": {
-        "rules": { "type": "array", "items": rule() },
-        "defaults": { "type": "array", "items": rule() } } })
-}
-
-pub fn rules_put() -> Value {
-    json!({ "type": "object", "required": ["rules"], "properties": { "rules": { "type": "array", "items": rule() } } })
-}
-
 pub fn settings() -> Value {
     json!({ "type": "object", "properties": {
         "profileTitle": { "type": "string", "maxLength": 100 },
