@@ -12,7 +12,7 @@ HOST_TARGET := $(shell rustc -vV | sed -n 's/^host: //p')
 COMPONENTS := auth manager billing nodes subscriptions usage notify
 TEST_COMPONENTS := probe overlap versioned versioned_next versioned_trap schema schema_next schema_broken legacy future
 
-.PHONY: run test deploy-check bench handlers handlers-unit toolchain lint fmt clean v2ray chromium
+.PHONY: run test deploy-check bench handlers handlers-unit toolchain lint fmt clean v2ray chromium apitest-tools
 
 toolchain:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
@@ -36,10 +36,22 @@ v2ray:
 chromium:
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 
+# The API fuzz test (host/tests/api_fuzz.rs) runs Schemathesis over /openapi.json and checks the
+# document with openapi-spec-validator; both pinned, in a venv of their own under target/.
+APITEST_VENV := target/apitest-venv
+SCHEMATHESIS_VERSION := 4.32.5
+OPENAPI_SPEC_VALIDATOR_VERSION := 0.9.0
+apitest-tools:
+	@$(APITEST_VENV)/bin/schemathesis --version 2>/dev/null | grep -q ' $(SCHEMATHESIS_VERSION)$$' \
+	  && $(APITEST_VENV)/bin/pip show openapi-spec-validator 2>/dev/null | grep -qx 'Version: $(OPENAPI_SPEC_VALIDATOR_VERSION)' \
+	  || (python3 -m venv $(APITEST_VENV) \
+	      && $(APITEST_VENV)/bin/pip install --quiet schemathesis==$(SCHEMATHESIS_VERSION) \
+	           openapi-spec-validator==$(OPENAPI_SPEC_VALIDATOR_VERSION))
+
 handlers-unit:
 	cd handlers && cargo test --locked --target $(HOST_TARGET) --workspace --lib
 
-test: handlers v2ray chromium handlers-unit
+test: handlers v2ray chromium apitest-tools handlers-unit
 	cargo test --workspace --locked -- --test-threads=4
 	.ci/deploy-check
 

@@ -278,6 +278,39 @@ pub fn document(set: &LoadedSet) -> Value {
 
 #[cfg(test)]
 mod tests {
+    /// The host's own operations in the document are exactly the routes the host serves itself.
+    #[test]
+    fn host_operations_are_the_host_routes() {
+        let mut documented: Vec<(String, String)> = super::host_operations()
+            .into_iter()
+            .flat_map(|(path, item)| {
+                let pattern = path
+                    .split('/')
+                    .map(
+                        |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                            Some(name) => format!(":{name}"),
+                            None => s.to_string(),
+                        },
+                    )
+                    .collect::<Vec<_>>()
+                    .join("/");
+                let methods: Vec<String> = item
+                    .as_object()
+                    .map(|o| o.keys().map(|m| m.to_uppercase()).collect())
+                    .unwrap_or_default();
+                methods.into_iter().map(move |m| (m, pattern.clone()))
+            })
+            .collect();
+        let mut served: Vec<(String, String)> = crate::routes::HOST_ROUTES
+            .iter()
+            .chain(crate::components::api::ROUTES.iter())
+            .map(|(m, p)| (m.to_string(), p.to_string()))
+            .collect();
+        documented.sort();
+        served.sort();
+        assert_eq!(documented, served);
+    }
+
     #[test]
     fn paths_use_openapi_braces() {
         let (p, names) = super::openapi_path("/admin/users/:id/links/:link");

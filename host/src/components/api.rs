@@ -52,12 +52,24 @@ fn segments(path: &str) -> Vec<&str> {
     path.split('/').filter(|s| !s.is_empty()).collect()
 }
 
-fn methods(pattern: &str) -> &'static [Method] {
-    match pattern {
-        LIST => &[Method::GET, Method::POST],
-        VERSION => &[Method::DELETE],
-        _ => &[Method::POST],
-    }
+/// Every route the API serves, as (method, pattern): what requests are let through and what
+/// `/openapi.json` must describe.
+pub const ROUTES: [(&str, &str); 6] = [
+    ("GET", LIST),
+    ("POST", LIST),
+    ("POST", ACTIVATE),
+    ("POST", ROLLBACK),
+    ("POST", PROMOTE),
+    ("DELETE", VERSION),
+];
+
+/// The methods `ROUTES` allows on `pattern`.
+fn methods(pattern: &str) -> Vec<Method> {
+    ROUTES
+        .iter()
+        .filter(|(_, p)| *p == pattern)
+        .filter_map(|(m, _)| Method::from_bytes(m.as_bytes()).ok())
+        .collect()
 }
 
 /// A refusal: status, code, message, and the request field it is about.
@@ -190,7 +202,7 @@ async fn admitted(
         let message = format!("{field} contains a NUL character");
         return Err(server::error(400, "nul_character", &message));
     }
-    if !methods(pattern).contains(method) {
+    if !methods(pattern).iter().any(|m| m == method) {
         return Err(not_allowed(&parts.method, pattern));
     }
     admin(core, method, &parts.headers).await
@@ -230,7 +242,8 @@ fn not_allowed(method: &Method, pattern: &str) -> Response {
         "method_not_allowed",
         &format!("{method} is not allowed here"),
     );
-    let allow: Vec<&str> = methods(pattern).iter().map(Method::as_str).collect();
+    let allowed = methods(pattern);
+    let allow: Vec<&str> = allowed.iter().map(Method::as_str).collect();
     if let Ok(v) = HeaderValue::from_str(&allow.join(", ")) {
         resp.headers_mut().insert(http::header::ALLOW, v);
     }
