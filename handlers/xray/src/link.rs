@@ -229,6 +229,42 @@ pub fn v2ray_body(connections: &[Connection]) -> String {
     STANDARD.encode(links)
 }
 
+/// What a subscription body holds: the share links read (each as this module writes it), and
+/// why the first few lines that are not one were skipped.
+#[derive(Debug, Default)]
+pub struct Entries {
+    pub links: Vec<String>,
+    pub skipped: Vec<String>,
+}
+
+/// Lines skipped that [`read_body`] says why of.
+pub const SKIPPED_SHOWN: usize = 5;
+
+/// Reads another provider's subscription body: base64 of share links one per line (the
+/// inverse of [`v2ray_body`]), or the lines as they are, as some providers serve them. At most
+/// `max_links` are kept.
+pub fn read_body(body: &[u8], max_links: usize) -> Entries {
+    let text = String::from_utf8_lossy(body).into_owned();
+    let decoded = lenient_base64(&text)
+        .and_then(|b| String::from_utf8(b).ok())
+        .filter(|t| t.contains("://"));
+    let lines = decoded.unwrap_or(text);
+    let mut read = Entries::default();
+    for line in lines.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        match parse(line) {
+            Ok(c) if read.links.len() < max_links => read.links.push(share_link(&c)),
+            Ok(_) => {}
+            Err(e) => {
+                if read.skipped.len() < SKIPPED_SHOWN {
+                    let shown: String = line.chars().take(60).collect();
+                    read.skipped.push(format!("{shown}: {}", e.0));
+                }
+            }
+        }
+    }
+    read
+}
+
 /// What is wrong with a share link.
 #[derive(Debug, PartialEq, Eq)]
 pub struct LinkError(pub String);
@@ -632,6 +668,27 @@ mod tests {
         assert!(!body.contains('\n'));
         let text = String::from_utf8(STANDARD.decode(&body).unwrap()).unwrap();
         assert_eq!(text, format!("{}\n{}", share_link(&a), share_link(&b)));
+    }
+
+    #[test]
+    fn bodies_are_read_back_plain_or_in_base64() {
+        let a = Connection::remark("a");
+        let b = Connection::remark("b");
+        let read = read_body(v2ray_body(&[a.clone(), b.clone()]).as_bytes(), 10);
+        assert_eq!(read.links, vec![share_link(&a), share_link(&b)]);
+        let plain = format!(
+            "{}\r\n\nnot a link\n  {}  \n",
+            share_link(&a),
+            share_link(&b)
+        );
+        let read = read_body(plain.as_bytes(), 1);
+        assert_eq!(read.links, vec![share_link(&a)], "at most max_links");
+        assert_eq!(read.skipped.len(), 1);
+        assert!(
+            read.skipped[0].starts_with("not a link: "),
+            "{:?}",
+            read.skipped
+        );
     }
 
     #[test]
