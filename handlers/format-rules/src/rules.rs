@@ -119,11 +119,16 @@ impl Rule {
     /// Whether a header's value matches (a regular expression that does not compile matches
     /// nothing: stored rules were checked, but the defaults of a newer version may not be).
     pub fn matches(&self, value: &str) -> bool {
-        let fold = |s: &str| {
+        // Per character, with ς as σ (as Unicode case folding has it): `str::to_lowercase`
+        // writes a word-final Σ as ς, so a value would not be found where a letter follows it.
+        let fold = |s: &str| -> String {
             if self.case_sensitive {
                 s.to_string()
             } else {
-                s.to_lowercase()
+                s.chars()
+                    .flat_map(char::to_lowercase)
+                    .map(|c| if c == 'ς' { 'σ' } else { c })
+                    .collect()
             }
         };
         let value = fold(value);
@@ -369,6 +374,24 @@ mod tests {
             xray::singbox::Class::WIDEST,
             "no User-Agent"
         );
+    }
+
+    /// Found by fuzzing: a value ending in Σ, lowercased as a word (ς), was not found in a
+    /// header where a letter follows it (σ).
+    #[test]
+    fn case_is_folded_per_character() {
+        let rule = |op| Rule {
+            name: "g".into(),
+            header: "user-agent".into(),
+            op,
+            values: vec!["ΣΑΣ".into()],
+            case_sensitive: false,
+            format: Format::Clash,
+        };
+        assert!(rule(Op::Contains).matches("ΣΑΣapp/1.0"));
+        assert!(rule(Op::Prefix).matches("σασApp/1.0"));
+        assert!(rule(Op::Equals).matches("σας"));
+        assert!(!rule(Op::Equals).matches("σα"));
     }
 
     #[test]

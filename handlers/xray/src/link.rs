@@ -300,15 +300,26 @@ fn host_port(s: &str) -> Result<(String, u16), LinkError> {
             .ok_or_else(|| bad("the address must be host:port"))?;
         (host.to_string(), port)
     };
-    if host.is_empty() {
-        return Err(bad("the host is empty"));
-    }
+    check_host(&host)?;
     let port = port
         .parse::<u16>()
         .ok()
         .filter(|p| *p > 0)
         .ok_or_else(|| bad(format!("`{port}` is not a port (1 to 65535)")))?;
     Ok((host, port))
+}
+
+/// A host is a name or an address: a character that ends a link's parts or has no place in a
+/// name would make a link (or the config it is written into) that says something else.
+fn check_host(host: &str) -> Result<(), LinkError> {
+    if host.is_empty() {
+        return Err(bad("the host is empty"));
+    }
+    let odd = |c: char| c.is_control() || c.is_whitespace() || "[]@/?#".contains(c);
+    if host.chars().any(odd) {
+        return Err(bad(format!("{host:?} is not a host name or address")));
+    }
+    Ok(())
 }
 
 fn network_of(name: &str) -> Result<Network, LinkError> {
@@ -458,6 +469,7 @@ fn parse_vmess(rest: &str) -> Result<Connection, LinkError> {
     if address.is_empty() {
         return Err(bad("the vmess:// JSON has no address `add`"));
     }
+    check_host(&address)?;
     let port = field("port")
         .parse::<u16>()
         .ok()
@@ -705,5 +717,13 @@ mod tests {
         assert!(err("vmess://e30=").contains("UUID"));
         assert!(err("ss://@h:1").contains("ss://"));
         assert!(err("trojan://@h:1").contains("empty"));
+        // Found by fuzzing: these read as hosts, then rendered as links (or Clash YAML) that
+        // said something else or nothing.
+        assert!(err("ss://YWVzLTEyOC1nY206cHc@\u{7f}h:1").contains("not a host"));
+        assert!(err(&format!("vless://{UUID}@x]:y:1")).contains("not a host"));
+        let legacy = format!("ss://{}", STANDARD.encode("aes-128-gcm:pw@h#x:1"));
+        assert!(err(&legacy).contains("not a host"));
+        let vmess = json!({ "id": UUID, "add": "a b", "port": 1 }).to_string();
+        assert!(err(&format!("vmess://{}", STANDARD.encode(vmess))).contains("not a host"));
     }
 }
