@@ -12,7 +12,7 @@ HOST_TARGET := $(shell rustc -vV | sed -n 's/^host: //p')
 COMPONENTS := auth manager billing nodes subscriptions usage notify
 TEST_COMPONENTS := probe overlap versioned versioned_next versioned_trap schema schema_next schema_broken legacy future
 
-.PHONY: run test deploy-check bench handlers handlers-unit toolchain lint fmt clean v2ray chromium apitest-tools
+.PHONY: run test deploy-check bench handlers handlers-unit toolchain lint fmt clean v2ray chromium apitest-tools fuzz cargo-fuzz
 
 toolchain:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
@@ -51,7 +51,16 @@ apitest-tools:
 handlers-unit:
 	cd handlers && cargo test --locked --target $(HOST_TARGET) --workspace --lib
 
-test: handlers v2ray chromium apitest-tools handlers-unit
+# Fuzzing (fuzz/README.md): every target for FUZZ_SECONDS (20) from the committed corpus; a
+# crash or a broken property fails the run. cargo-fuzz's flags are nightly ones: the stable
+# toolchain takes them with RUSTC_BOOTSTRAP=1, the address sanitizer included.
+cargo-fuzz:
+	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+
+fuzz: cargo-fuzz
+	.ci/fuzz
+
+test: handlers v2ray chromium apitest-tools handlers-unit fuzz
 	cargo test --workspace --locked -- --test-threads=4
 	.ci/deploy-check
 
@@ -70,12 +79,14 @@ bench: handlers v2ray
 lint: toolchain
 	cargo fmt --all -- --check
 	cd handlers && cargo fmt --all -- --check
+	cd fuzz && cargo fmt -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	cd handlers && cargo clippy --release --locked -- -D warnings
 
 fmt:
 	cargo fmt --all
 	cd handlers && cargo fmt --all
+	cd fuzz && cargo fmt
 
 clean:
 	cargo clean

@@ -17,10 +17,10 @@ use nexuma_sdk::{cache, clock, response, ApiError, Request, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use usage_report::{Counted, Invalid, UsageBody, MAX_ENTRIES};
+
 use crate::private::caller_node;
 
-/// Most entries one report may carry.
-pub const MAX_ENTRIES: usize = 10_000;
 /// Rows per multi-row statement (at most 5 parameters each: well under every backend's limit).
 const CHUNK: usize = 1000;
 /// Entries per counting statement (5 parameters each: 30,000, under SQLite's 32,766), so the
@@ -28,23 +28,6 @@ const CHUNK: usize = 1000;
 const APPLY_CHUNK: usize = 6_000;
 /// Waiting reports one pass counts at most.
 const INBOX_BATCH: i64 = 50;
-const HOUR_MS: i64 = 3_600_000;
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ClientUsage {
-    name: String,
-    up: u64,
-    down: u64,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct UsageBody {
-    report_id: String,
-    collected_at: Option<i64>,
-    clients: Vec<ClientUsage>,
-}
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -62,30 +45,16 @@ struct OutboundBody {
     outbounds: Vec<OutboundUsage>,
 }
 
-fn report_id(raw: &str) -> Result<&str, ApiError> {
-    let id = raw.trim();
-    if id.is_empty() || id.len() > 100 || id.chars().any(char::is_control) {
-        return Err(ApiError::validation(
-            "reportId",
-            "must be 1 to 100 printable characters",
-        ));
-    }
-    Ok(id)
+fn refused(e: Invalid) -> ApiError {
+    ApiError::validation(e.field, e.message)
 }
 
-/// Most bytes one entry of one report may count: a petabyte, far past what any link moves
-/// between two reports. The bound keeps the counting statements' sums (`up + down`, used +
-/// reported) inside BIGINT, whatever a broken or hostile node sends.
-const MAX_REPORTED_BYTES: u64 = 1_000_000_000_000_000;
+fn report_id(raw: &str) -> Result<&str, ApiError> {
+    usage_report::report_id(raw).map_err(refused)
+}
 
 fn bytes(field: &str, value: u64) -> Result<i64, ApiError> {
-    if value > MAX_REPORTED_BYTES {
-        return Err(ApiError::validation(
-            field,
-            format!("is larger than {MAX_REPORTED_BYTES} bytes, more than one report can count"),
-        ));
-    }
-    i64::try_from(value).map_err(|_| ApiError::validation(field, "is out of range"))
+    usage_report::bytes(field, value).map_err(refused)
 }
 
 /// Marks the report taken; false when it was already (a retry).
@@ -122,30 +91,13 @@ fn reply(report: &str, duplicate: bool) -> Result<Response, ApiError> {
 /// buckets per user, node and link.
 pub fn usage(req: &Request) -> Result<Response, ApiError> {
     let body: UsageBody = req.json()?;
-    let report = report_id(&body.report_id)?;
-    if body.clients.len() > MAX_ENTRIES {
-        return Err(ApiError::validation(
-            "clients",
-            format!("at most {MAX_ENTRIES} per report; send the rest in another"),
-        ));
-    }
-    // One entry per name (a report may repeat one; they add up).
-    let mut per_link: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
-    for (i, c) in body.clients.iter().enumerate() {
-        let up = bytes(&format!("clients[{i}].up"), c.up)?;
-        let down = bytes(&format!("clients[{i}].down"), c.down)?;
-        let entry = per_link.entry(c.name.as_str()).or_default();
-        entry.0 = entry.0.saturating_add(up);
-        entry.1 = entry.1.saturating_add(down);
-    }
+    let Counted {
+        report_id: report,
+        entries,
+    } = body.count().map_err(refused)?;
     let node = caller_node(req)?;
     let now = clock::now_ms();
-    let hour = body.collected_at.unwrap_or(now).clamp(0, now + HOUR_MS) / HOUR_MS * HOUR_MS;
-    let entries: Vec<(&str, i64, i64)> = per_link
-        .iter()
-        .filter(|(_, (up, down))| up + down > 0)
-        .map(|(name, (up, down))| (*name, *up, *down))
-        .collect();
+    let hour = usage_report::hour(body.collected_at, now);
 
     let tx = db::begin()?;
     if !first_time(&tx, &node.id, report, "usage", now)? {
@@ -353,7 +305,7 @@ pub fn outbound_usage(req: &Request) -> Result<Response, ApiError> {
     }
     let node = caller_node(req)?;
     let now = clock::now_ms();
-    let hour = body.collected_at.unwrap_or(now).clamp(0, now + HOUR_MS) / HOUR_MS * HOUR_MS;
+    let hour = usage_report::hour(body.collected_at, now);
     let tx = db::begin()?;
     if !first_time(&tx, &node.id, report, "outbound-usage", now)? {
         return reply(report, true);

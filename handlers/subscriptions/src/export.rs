@@ -19,11 +19,10 @@ use xxhash_rust::xxh3::xxh3_128;
 use xray::singbox::Class as SingboxClass;
 
 use crate::access::{self, LinkView};
-use crate::agent;
 use crate::catalog::{self, Catalog};
-use crate::format::{self, Format};
 use crate::page::{self, Page};
 use crate::rules;
+use format_rules::Format;
 
 const TTL_MS: u64 = 10 * 60 * 1000;
 
@@ -64,7 +63,10 @@ fn asked(req: &Request) -> Result<Option<Format>, ApiError> {
         return Format::parse(name).map(Some).ok_or_else(|| {
             ApiError::not_found(
                 "unknown_format",
-                format!("`{name}` is not a subscription format ({})", format::NAMES),
+                format!(
+                    "`{name}` is not a subscription format ({})",
+                    format_rules::NAMES
+                ),
             )
         });
     }
@@ -88,7 +90,7 @@ pub fn get(req: &Request) -> Result<Response, ApiError> {
     let vary = varies_on(forced.is_none(), format, &catalog.rules);
     // Only a sing-box answer depends on the client's core version.
     let singbox = match format {
-        Format::Singbox => agent::singbox_class(req.header("user-agent")),
+        Format::Singbox => format_rules::singbox_class(req.header("user-agent")),
         _ => SingboxClass::WIDEST,
     };
     let mut answer = render(&view, &catalog, format, singbox)?;
@@ -216,6 +218,11 @@ fn disposition(title: &str, format: Format) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_browser_page_has_the_sdks_content_type() {
+        assert_eq!(Format::Browser.content_type(), html::CONTENT_TYPE);
+    }
 
     #[test]
     fn varies_on_the_headers_the_rules_read_and_the_sing_box_version() {

@@ -6,10 +6,8 @@
 //! The formats themselves are the `xray` library's (`handlers/xray`).
 
 mod access;
-mod agent;
 mod catalog;
 mod export;
-mod format;
 mod info;
 mod page;
 mod parse;

@@ -8,6 +8,7 @@ use nexuma_sdk::record;
 use nexuma_sdk::{clock, db, http, id, log, response, ApiError, Request, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use xray::link::Entries;
 use xray::Connection;
 
 use crate::access::in_list;
@@ -123,42 +124,8 @@ pub fn entries(db: &impl Executor, ids: &[String]) -> Result<Vec<Connection>, Ap
     Ok(out)
 }
 
-/// What a fetched subscription body holds: share links (base64 of lines, or plain lines).
-struct Parsed {
-    links: Vec<String>,
-    skipped: Vec<String>,
-}
-
-fn parse_body(body: &[u8]) -> Parsed {
-    let text = String::from_utf8_lossy(body).into_owned();
-    // Usually base64 of the lines; some providers serve the lines as they are.
-    let decoded = xray::link::lenient_base64(&text)
-        .and_then(|b| String::from_utf8(b).ok())
-        .filter(|t| t.contains("://"));
-    let lines = decoded.unwrap_or(text);
-    let mut parsed = Parsed {
-        links: Vec::new(),
-        skipped: Vec::new(),
-    };
-    for line in lines.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        match xray::link::parse(line) {
-            Ok(c) if parsed.links.len() < MAX_ENTRIES => {
-                parsed.links.push(xray::link::share_link(&c))
-            }
-            Ok(_) => {}
-            Err(e) => {
-                if parsed.skipped.len() < 5 {
-                    let shown: String = line.chars().take(60).collect();
-                    parsed.skipped.push(format!("{shown}: {}", e.0));
-                }
-            }
-        }
-    }
-    parsed
-}
-
 /// Fetches `url`: the parsed body, or why not.
-fn fetch(url: &str) -> Result<Parsed, String> {
+fn fetch(url: &str) -> Result<Entries, String> {
     let resp = http::Request::get(url)
         .header("user-agent", "Nexuma/external-subscription")
         .timeout_ms(FETCH_TIMEOUT_MS)
@@ -167,7 +134,7 @@ fn fetch(url: &str) -> Result<Parsed, String> {
     if !resp.is_success() {
         return Err(format!("{} answered {}", resp.host, resp.status));
     }
-    let parsed = parse_body(&resp.body);
+    let parsed = xray::link::read_body(&resp.body, MAX_ENTRIES);
     if parsed.links.is_empty() {
         return Err("the answer holds no share link Nexuma can read".into());
     }
@@ -356,7 +323,7 @@ pub fn delete(req: &Request) -> Result<Response, ApiError> {
     response::no_content()
 }
 
-fn report(url: &str, result: Result<Parsed, String>) -> serde_json::Value {
+fn report(url: &str, result: Result<Entries, String>) -> serde_json::Value {
     match result {
         Ok(parsed) => {
             let mut protocols = std::collections::BTreeMap::<&str, usize>::new();

@@ -238,6 +238,34 @@ impl Formatter for Flow {
     fn begin_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
         w.write_all(b": ")
     }
+
+    /// JSON leaves DEL, the C1 controls and a few more as they are; YAML allows none of them
+    /// in a document (and reads NEL and the Unicode separators as line breaks): escaped, so a
+    /// name from an external source cannot break the config.
+    fn write_string_fragment<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        let mut start = 0;
+        for (at, c) in fragment
+            .char_indices()
+            .filter(|(_, c)| not_yaml_printable(*c))
+        {
+            w.write_all(&fragment.as_bytes()[start..at])?;
+            write!(w, "\\u{:04x}", u32::from(c))?;
+            start = at + c.len_utf8();
+        }
+        w.write_all(&fragment.as_bytes()[start..])
+    }
+}
+
+/// Characters JSON writes as they are that a YAML document may not hold as they are.
+fn not_yaml_printable(c: char) -> bool {
+    matches!(
+        c,
+        '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}'
+    )
 }
 
 /// Appends `value` as a flow collection or a double-quoted scalar.
@@ -306,6 +334,17 @@ mod tests {
 
     fn s(v: &str) -> Value {
         Value::String(v.into())
+    }
+
+    /// Found by fuzzing: JSON leaves DEL and the C1 controls unescaped, which YAML refuses.
+    #[test]
+    fn names_with_what_yaml_forbids_are_escaped() {
+        let name = "a\u{7f}b\u{85}c\u{9f}d\u{2028}e\u{feff}f\u{ffff}g\u{1}h";
+        let c = conn(json!({ "tag": "v", "protocol": "vless", "port": 1 }), name);
+        let text = config(&[c]);
+        assert!(text.contains(r"a\u007fb\u0085c"), "{text}");
+        let doc: Value = yaml_serde::from_str(&text).expect("YAML");
+        assert_eq!(doc["proxies"][0]["name"], s(name));
     }
 
     #[test]

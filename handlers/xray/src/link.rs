@@ -229,6 +229,42 @@ pub fn v2ray_body(connections: &[Connection]) -> String {
     STANDARD.encode(links)
 }
 
+/// What a subscription body holds: the share links read (each as this module writes it), and
+/// why the first few lines that are not one were skipped.
+#[derive(Debug, Default)]
+pub struct Entries {
+    pub links: Vec<String>,
+    pub skipped: Vec<String>,
+}
+
+/// Lines skipped that [`read_body`] says why of.
+pub const SKIPPED_SHOWN: usize = 5;
+
+/// Reads another provider's subscription body: base64 of share links one per line (the
+/// inverse of [`v2ray_body`]), or the lines as they are, as some providers serve them. At most
+/// `max_links` are kept.
+pub fn read_body(body: &[u8], max_links: usize) -> Entries {
+    let text = String::from_utf8_lossy(body).into_owned();
+    let decoded = lenient_base64(&text)
+        .and_then(|b| String::from_utf8(b).ok())
+        .filter(|t| t.contains("://"));
+    let lines = decoded.unwrap_or(text);
+    let mut read = Entries::default();
+    for line in lines.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        match parse(line) {
+            Ok(c) if read.links.len() < max_links => read.links.push(share_link(&c)),
+            Ok(_) => {}
+            Err(e) => {
+                if read.skipped.len() < SKIPPED_SHOWN {
+                    let shown: String = line.chars().take(60).collect();
+                    read.skipped.push(format!("{shown}: {}", e.0));
+                }
+            }
+        }
+    }
+    read
+}
+
 /// What is wrong with a share link.
 #[derive(Debug, PartialEq, Eq)]
 pub struct LinkError(pub String);
@@ -264,15 +300,26 @@ fn host_port(s: &str) -> Result<(String, u16), LinkError> {
             .ok_or_else(|| bad("the address must be host:port"))?;
         (host.to_string(), port)
     };
-    if host.is_empty() {
-        return Err(bad("the host is empty"));
-    }
+    check_host(&host)?;
     let port = port
         .parse::<u16>()
         .ok()
         .filter(|p| *p > 0)
         .ok_or_else(|| bad(format!("`{port}` is not a port (1 to 65535)")))?;
     Ok((host, port))
+}
+
+/// A host is a name or an address: a character that ends a link's parts or has no place in a
+/// name would make a link (or the config it is written into) that says something else.
+fn check_host(host: &str) -> Result<(), LinkError> {
+    if host.is_empty() {
+        return Err(bad("the host is empty"));
+    }
+    let odd = |c: char| c.is_control() || c.is_whitespace() || "[]@/?#".contains(c);
+    if host.chars().any(odd) {
+        return Err(bad(format!("{host:?} is not a host name or address")));
+    }
+    Ok(())
 }
 
 fn network_of(name: &str) -> Result<Network, LinkError> {
@@ -422,6 +469,7 @@ fn parse_vmess(rest: &str) -> Result<Connection, LinkError> {
     if address.is_empty() {
         return Err(bad("the vmess:// JSON has no address `add`"));
     }
+    check_host(&address)?;
     let port = field("port")
         .parse::<u16>()
         .ok()
@@ -635,6 +683,27 @@ mod tests {
     }
 
     #[test]
+    fn bodies_are_read_back_plain_or_in_base64() {
+        let a = Connection::remark("a");
+        let b = Connection::remark("b");
+        let read = read_body(v2ray_body(&[a.clone(), b.clone()]).as_bytes(), 10);
+        assert_eq!(read.links, vec![share_link(&a), share_link(&b)]);
+        let plain = format!(
+            "{}\r\n\nnot a link\n  {}  \n",
+            share_link(&a),
+            share_link(&b)
+        );
+        let read = read_body(plain.as_bytes(), 1);
+        assert_eq!(read.links, vec![share_link(&a)], "at most max_links");
+        assert_eq!(read.skipped.len(), 1);
+        assert!(
+            read.skipped[0].starts_with("not a link: "),
+            "{:?}",
+            read.skipped
+        );
+    }
+
+    #[test]
     fn bad_links_say_what_is_wrong() {
         let err = |s: &str| parse(s).unwrap_err().0;
         assert!(err("http://x").contains("not supported"));
@@ -648,5 +717,13 @@ mod tests {
         assert!(err("vmess://e30=").contains("UUID"));
         assert!(err("ss://@h:1").contains("ss://"));
         assert!(err("trojan://@h:1").contains("empty"));
+        // Found by fuzzing: these read as hosts, then rendered as links (or Clash YAML) that
+        // said something else or nothing.
+        assert!(err("ss://YWVzLTEyOC1nY206cHc@\u{7f}h:1").contains("not a host"));
+        assert!(err(&format!("vless://{UUID}@x]:y:1")).contains("not a host"));
+        let legacy = format!("ss://{}", STANDARD.encode("aes-128-gcm:pw@h#x:1"));
+        assert!(err(&legacy).contains("not a host"));
+        let vmess = json!({ "id": UUID, "add": "a b", "port": 1 }).to_string();
+        assert!(err(&format!("vmess://{}", STANDARD.encode(vmess))).contains("not a host"));
     }
 }

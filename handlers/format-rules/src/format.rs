@@ -38,7 +38,8 @@ impl Format {
             Format::V2ray => "text/plain; charset=utf-8",
             Format::Clash => "text/yaml; charset=utf-8",
             Format::Singbox => "application/json; charset=utf-8",
-            Format::Browser => nexuma_sdk::html::CONTENT_TYPE,
+            // The SDK's `html::CONTENT_TYPE`; the subscriptions component's tests hold them equal.
+            Format::Browser => "text/html; charset=utf-8",
         }
     }
 
