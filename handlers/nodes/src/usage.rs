@@ -53,10 +53,6 @@ fn report_id(raw: &str) -> Result<&str, ApiError> {
     usage_report::report_id(raw).map_err(refused)
 }
 
-fn bytes(field: &str, value: u64) -> Result<i64, ApiError> {
-    usage_report::bytes(field, value).map_err(refused)
-}
-
 /// Marks the report taken; false when it was already (a retry).
 fn first_time(
     tx: &Transaction,
@@ -295,13 +291,9 @@ pub fn outbound_usage(req: &Request) -> Result<Response, ApiError> {
                 "must be 1 to 100 characters",
             ));
         }
-        let entry = per_tag.entry(o.tag.as_str()).or_default();
-        entry.0 = entry
-            .0
-            .saturating_add(bytes(&format!("outbounds[{i}].up"), o.up)?);
-        entry.1 = entry
-            .1
-            .saturating_add(bytes(&format!("outbounds[{i}].down"), o.down)?);
+        let sums = per_tag.entry(o.tag.as_str()).or_default();
+        usage_report::add_bytes(sums, &format!("outbounds[{i}]"), &o.tag, o.up, o.down)
+            .map_err(refused)?;
     }
     let node = caller_node(req)?;
     let now = clock::now_ms();

@@ -67,6 +67,32 @@ pub fn bytes(field: &str, value: u64) -> Result<i64, Invalid> {
     i64::try_from(value).map_err(|_| invalid(field, "is out of range"))
 }
 
+/// Adds one entry's bytes (`entry` names it in an error, e.g. `clients[3]`) to the sums of
+/// its `name`. Each sum stays within [`MAX_REPORTED_BYTES`] too, or a name repeated in one
+/// report would carry what the bound refuses in one entry.
+pub fn add_bytes(
+    sums: &mut (i64, i64),
+    entry: &str,
+    name: &str,
+    up: u64,
+    down: u64,
+) -> Result<(), Invalid> {
+    let up = bytes(&format!("{entry}.up"), up)?;
+    let down = bytes(&format!("{entry}.down"), down)?;
+    // Both at most a petabyte: the sums cannot overflow before the check.
+    sums.0 += up;
+    sums.1 += down;
+    for (side, sum) in [("up", sums.0), ("down", sums.1)] {
+        if sum > MAX_REPORTED_BYTES as i64 {
+            return Err(invalid(
+                format!("{entry}.{side}"),
+                format!("brings `{name}` past {MAX_REPORTED_BYTES} bytes in one report"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// What a checked report counts: its id and, per link name (each once, in name order), the
 /// bytes up and down — only links that moved any.
 #[derive(Debug, PartialEq, Eq)]
@@ -89,23 +115,8 @@ impl UsageBody {
         }
         let mut per_link: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
         for (i, c) in self.clients.iter().enumerate() {
-            let up = bytes(&format!("clients[{i}].up"), c.up)?;
-            let down = bytes(&format!("clients[{i}].down"), c.down)?;
-            let entry = per_link.entry(c.name.as_str()).or_default();
-            // Both at most a petabyte: the sums cannot overflow before the check.
-            entry.0 += up;
-            entry.1 += down;
-            for (side, sum) in [("up", entry.0), ("down", entry.1)] {
-                if sum > MAX_REPORTED_BYTES as i64 {
-                    return Err(invalid(
-                        format!("clients[{i}].{side}"),
-                        format!(
-                            "brings `{}` past {MAX_REPORTED_BYTES} bytes in one report",
-                            c.name
-                        ),
-                    ));
-                }
-            }
+            let sums = per_link.entry(c.name.as_str()).or_default();
+            add_bytes(sums, &format!("clients[{i}]"), &c.name, c.up, c.down)?;
         }
         let entries = per_link
             .into_iter()
@@ -128,6 +139,20 @@ pub fn hour(collected_at: Option<i64>, now: i64) -> i64 {
 
 #[cfg(test)]
 mod tests {
+
+    /// What `/node/outbound-usage` adds per tag: a tag repeated in one report may not sum past
+    /// the bound one entry may carry; the refusal names the entry that crossed it.
+    #[test]
+    fn sums_of_a_repeated_name_stay_within_the_bound() {
+        let mut sums = (0, 0);
+        add_bytes(&mut sums, "outbounds[0]", "direct", MAX_REPORTED_BYTES, 5)
+            .expect("at the bound");
+        let e = add_bytes(&mut sums, "outbounds[1]", "direct", 1, 0).expect_err("past it");
+        assert_eq!(e.field, "outbounds[1].up");
+        assert!(e.message.contains("`direct`"), "{}", e.message);
+        assert_eq!(sums.1, 5);
+    }
+
     use super::*;
 
     fn body(clients: &[(&str, u64, u64)]) -> UsageBody {
