@@ -4,10 +4,11 @@
 use nexuma_sdk::db::{self, Pool};
 use nexuma_sdk::record::{self, Actor, Entry};
 use nexuma_sdk::{clock, response, ApiError, Request, Response};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::ledger::{self, amount, Move, CURRENCY};
+use crate::ledger::{self, amount, Move, CURRENCY, MAX_AMOUNT};
 
 pub const KEY_MAX: usize = 200;
 pub const REASON_MAX: usize = 500;
@@ -51,20 +52,33 @@ pub fn my_transactions(req: &Request) -> Result<Response, ApiError> {
     response::page(&items, total, limit, offset)
 }
 
-#[derive(Deserialize)]
+/// A deposit or a withdrawal (its JSON Schema is derived from this type).
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct Movement {
+pub struct Movement {
+    /// Minor units.
+    #[schemars(range(min = 1, max = MAX_AMOUNT))]
     amount: i64,
+    #[schemars(length(max = REASON_MAX))]
     reason: Option<String>,
+    /// A retry with the same key answers the first result and changes nothing (the
+    /// `idempotency-key` header wins).
+    #[schemars(length(min = 1, max = KEY_MAX))]
     idempotency_key: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// A refund of one transaction (its JSON Schema is derived from this type).
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct RefundBody {
+pub struct RefundBody {
     transaction_id: String,
+    /// Minor units; absent or null: all that is not yet refunded.
+    #[schemars(range(min = 1, max = MAX_AMOUNT))]
     amount: Option<i64>,
+    #[schemars(length(max = REASON_MAX))]
     reason: Option<String>,
+    /// As for a movement.
+    #[schemars(length(min = 1, max = KEY_MAX))]
     idempotency_key: Option<String>,
 }
 
@@ -85,7 +99,7 @@ pub fn idempotency_key(req: &Request, body: Option<String>) -> Result<Option<Str
     let raw = req.header("idempotency-key").map(str::to_string).or(body);
     let Some(raw) = raw else { return Ok(None) };
     let key = raw.trim();
-    if key.is_empty() || key.len() > KEY_MAX || key.chars().any(char::is_control) {
+    if key.is_empty() || key.chars().count() > KEY_MAX || key.chars().any(char::is_control) {
         return Err(ApiError::validation(
             "idempotencyKey",
             format!("must be 1 to {KEY_MAX} printable characters"),
@@ -242,4 +256,52 @@ fn bounded_refund(target: &str, requested: Option<i64>, remaining: i64) -> Resul
         ));
     }
     Ok(value)
+}
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+
+    /// The derived schemas say what the movement routes take and answer: the amount's bounds,
+    /// optional reason and key, every ledger kind, an answer's `null`s.
+    #[test]
+    fn the_derived_schemas_say_what_movements_take() {
+        let movement = nexuma_sdk::schema_of::<Movement>();
+        assert_eq!(movement["required"], json!(["amount"]));
+        assert_eq!(movement["properties"]["amount"]["minimum"], 1);
+        assert_eq!(movement["properties"]["amount"]["maximum"], MAX_AMOUNT);
+        assert_eq!(
+            movement["properties"]["reason"]["type"],
+            json!(["string", "null"])
+        );
+        let refund = nexuma_sdk::schema_of::<RefundBody>();
+        assert_eq!(refund["required"], json!(["transactionId"]));
+        let entry = nexuma_sdk::answer_schema_of::<ledger::Entry>();
+        assert_eq!(entry["properties"]["kind"]["enum"], json!(ledger::KINDS));
+        let required = entry["required"].as_array().map(Vec::len);
+        assert_eq!(
+            required,
+            Some(12),
+            "every field but the internal seq: {entry}"
+        );
+        assert!(entry["properties"].get("seq").is_none());
+    }
+
+    #[test]
+    fn keys_are_counted_in_characters_as_the_schema_counts() {
+        let req = Request {
+            request_id: String::new(),
+            method: "POST".into(),
+            route: String::new(),
+            path: String::new(),
+            params: Vec::new(),
+            query: Vec::new(),
+            headers: Vec::new(),
+            body: Vec::new(),
+            caller: None,
+            remote_addr: String::new(),
+        };
+        assert!(idempotency_key(&req, Some("é".repeat(KEY_MAX))).is_ok());
+        assert!(idempotency_key(&req, Some("é".repeat(KEY_MAX + 1))).is_err());
+    }
 }

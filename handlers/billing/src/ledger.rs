@@ -10,6 +10,7 @@
 use nexuma_sdk::db::{Executor, Row, Transaction};
 use nexuma_sdk::notify::{self, format, Event};
 use nexuma_sdk::{id, ApiError};
+use schemars::JsonSchema;
 use serde::Serialize;
 
 pub use nexuma_sdk::money::CURRENCY;
@@ -28,22 +29,32 @@ const COLUMNS: &str = "id, user_id, kind, amount, balance_after, currency, reaso
 /// Kinds that took money and so may be refunded.
 pub const REFUNDABLE: [&str; 3] = ["charge", "renewal", "withdrawal"];
 
-#[derive(Serialize, Clone, PartialEq, Debug)]
+/// Every kind of movement the ledger records.
+pub const KINDS: [&str; 5] = ["deposit", "withdrawal", "charge", "refund", "renewal"];
+
+/// One balance movement as the API answers it (its JSON Schema is derived from this type).
+#[derive(Serialize, Clone, PartialEq, Debug, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Entry {
+    #[schemars(extend("format" = "uuid"))]
     pub id: String,
     pub user_id: String,
+    #[schemars(extend("enum" = KINDS))]
     pub kind: String,
+    /// Signed minor units: + in, - out.
     pub amount: i64,
     pub balance_after: i64,
     pub currency: String,
     pub reason: Option<String>,
     pub actor_id: Option<String>,
+    /// The transaction a refund reverses.
     pub reverses_id: Option<String>,
     pub idempotency_key: Option<String>,
+    /// The subscription it paid for or refunded.
     pub subscription_id: Option<String>,
     #[serde(skip)]
     pub seq: i64,
+    /// Epoch milliseconds.
     pub created_at: i64,
 }
 

@@ -72,18 +72,18 @@ impl Component for Billing {
             Route::post("/admin/users/:id/balance/deposit")
                 .auth(AuthLevel::Admin)
                 .summary("Add money to a user's balance (idempotency-key header or idempotencyKey)")
-                .request_schema(schema::movement_request())
-                .response_schema(schema::transaction()),
+                .request_type::<balance::Movement>()
+                .response_type::<ledger::Entry>(),
             Route::post("/admin/users/:id/balance/withdraw")
                 .auth(AuthLevel::Admin)
                 .summary("Take money from a user's balance; 402 when it is short")
-                .request_schema(schema::movement_request())
-                .response_schema(schema::transaction()),
+                .request_type::<balance::Movement>()
+                .response_type::<ledger::Entry>(),
             Route::post("/admin/users/:id/balance/refund")
                 .auth(AuthLevel::Admin)
                 .summary("Refund (part of) a charge, renewal or withdrawal of that user")
-                .request_schema(schema::refund_request())
-                .response_schema(schema::transaction()),
+                .request_type::<balance::RefundBody>()
+                .response_type::<ledger::Entry>(),
             Route::get("/admin/logs")
                 .auth(AuthLevel::Admin)
                 .summary(

@@ -3,7 +3,6 @@
 use serde_json::{json, Value};
 
 use crate::balance::{KEY_MAX, REASON_MAX};
-use crate::ledger::MAX_AMOUNT;
 use crate::links::{MAX_LINKS, NAME_MAX as LINK_NAME_MAX};
 use crate::period::MAX_TIME_MS;
 use crate::subscriptions::STATUSES;
@@ -51,26 +50,9 @@ pub fn balance() -> Value {
     })
 }
 
+/// A balance movement as answered: derived from the type it is serialised from.
 pub fn transaction() -> Value {
-    json!({
-        "type": "object",
-        "required": ["id", "userId", "kind", "amount", "balanceAfter", "currency", "reason",
-                     "actorId", "reversesId", "idempotencyKey", "subscriptionId", "createdAt"],
-        "properties": {
-            "id": { "type": "string", "format": "uuid" },
-            "userId": { "type": "string" },
-            "kind": { "type": "string", "enum": ["deposit", "withdrawal", "charge", "refund", "renewal"] },
-            "amount": { "type": "integer", "format": "int64", "description": "signed minor units: + in, - out" },
-            "balanceAfter": { "type": "integer", "format": "int64" },
-            "currency": { "type": "string" },
-            "reason": { "type": ["string", "null"] },
-            "actorId": { "type": ["string", "null"] },
-            "reversesId": { "type": ["string", "null"], "description": "the transaction a refund reverses" },
-            "idempotencyKey": { "type": ["string", "null"] },
-            "subscriptionId": { "type": ["string", "null"], "description": "the subscription it paid for or refunded" },
-            "createdAt": millis()
-        }
-    })
+    nexuma_sdk::answer_schema_of::<crate::ledger::Entry>()
 }
 
 pub fn transaction_page() -> Value {
@@ -81,34 +63,6 @@ fn key() -> Value {
     json!({
         "type": "string", "minLength": 1, "maxLength": KEY_MAX,
         "description": "a retry with the same key answers the first result and changes nothing (the idempotency-key header wins)"
-    })
-}
-
-pub fn movement_request() -> Value {
-    json!({
-        "type": "object",
-        "required": ["amount"],
-        "properties": {
-            "amount": { "type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_AMOUNT },
-            "reason": { "type": "string", "maxLength": REASON_MAX },
-            "idempotencyKey": key()
-        }
-    })
-}
-
-pub fn refund_request() -> Value {
-    json!({
-        "type": "object",
-        "required": ["transactionId"],
-        "properties": {
-            "transactionId": { "type": "string" },
-            "amount": {
-                "type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_AMOUNT,
-                "description": "default: all that is not yet refunded"
-            },
-            "reason": { "type": "string", "maxLength": REASON_MAX },
-            "idempotencyKey": key()
-        }
     })
 }
 
