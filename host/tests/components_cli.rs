@@ -120,6 +120,21 @@ async fn an_operator_pushes_lists_activates_and_rolls_back() {
         let r = core.get("/hello/counted", None).await;
         assert_eq!(r.body["times"], times, "{}", r.text);
     }
+    // The answer's schema in the document is the one derived from the template's type.
+    let doc = core.get("/openapi.json", None).await.body;
+    let answer = &doc["paths"]["/hello/{name}"]["get"]["responses"]["200"]["content"]
+        ["application/json"]["schema"];
+    assert_eq!(
+        answer["required"],
+        serde_json::json!(["message", "times", "ticks", "nowMs"]),
+        "{answer}"
+    );
+    assert!(
+        answer["properties"]["times"]["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("own table")),
+        "{answer}"
+    );
     let out = ok(cli(&core, &admin, &["list", "hello"]), "list hello");
     assert!(
         out.contains("schema steps run: 1 create hello_greetings"),

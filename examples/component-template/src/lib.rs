@@ -10,6 +10,7 @@ use nexuma_sdk::{
     clock, db, export_component, kv, response, ApiError, AuthLevel, Component, Job, Migration,
     Request, Response, Route,
 };
+use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::json;
 
@@ -23,10 +24,13 @@ const TICK_MS: u64 = 60_000;
 /// Longest name echoed back: names are user input and the answer should stay small.
 const MAX_NAME: usize = 64;
 
-/// The success body of `GET /hello/:name`.
-#[derive(Serialize)]
+/// The success body of `GET /hello/:name`. Its JSON Schema in the Core's OpenAPI document is
+/// derived from this type (`response_type` below), doc comments included, so the two never
+/// disagree.
+#[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct Greeting {
+    /// `<greeting>, <name>!`
     message: String,
     /// How many times this name has been greeted, counted in the component's own table.
     times: i64,
@@ -45,16 +49,7 @@ impl Component for Hello {
                 json!({ "greeting": { "type": "string", "description": "Word to greet with (default Hello)" } }),
                 &[],
             )
-            .response_schema(json!({
-                "type": "object",
-                "required": ["message", "times", "ticks", "nowMs"],
-                "properties": {
-                    "message": { "type": "string" },
-                    "times": { "type": "integer" },
-                    "ticks": { "type": "integer" },
-                    "nowMs": { "type": "integer" }
-                }
-            }))]
+            .response_type::<Greeting>()]
     }
 
     fn handle(req: &Request) -> Result<Response, ApiError> {
@@ -114,7 +109,11 @@ fn greet(req: &Request) -> Result<Response, ApiError> {
          RETURNING times",
         &[name.into(), now.into()],
     )?;
-    let times = rows.first().map(|row| row.i64("times")).transpose()?.unwrap_or(1);
+    let times = rows
+        .first()
+        .map(|row| row.i64("times"))
+        .transpose()?
+        .unwrap_or(1);
     // A key-value error becomes 503 through `?`; a value that is not a number counts as none.
     let ticks = kv::get(TICKS_KEY)?
         .and_then(|v| v.parse().ok())
