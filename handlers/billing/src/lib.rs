@@ -132,14 +132,14 @@ impl Component for Billing {
             Route::post("/me/links")
                 .auth(AuthLevel::User)
                 .summary("Create a link on an active subscription (the only active one when subscriptionId is left out)")
-                .request_schema(schema::link_create())
-                .response_schema(schema::link())
+                .request_type::<links::CreateBody>()
+                .response_type::<links::Link>()
                 .status(201),
             Route::patch("/me/subscriptions/links/:id")
                 .auth(AuthLevel::User)
                 .summary("Rename, enable, disable or narrow a link's protocols and nodes")
-                .request_schema(schema::link_patch())
-                .response_schema(schema::link()),
+                .request_type::<links::LinkFields>()
+                .response_type::<links::Link>(),
             Route::delete("/me/subscriptions/links/:id")
                 .auth(AuthLevel::User)
                 .summary("Delete a link")
@@ -177,14 +177,14 @@ impl Component for Billing {
             Route::post("/admin/subscriptions/:id/links")
                 .auth(AuthLevel::Admin)
                 .summary("Add a link to a subscription")
-                .request_schema(schema::link_patch())
-                .response_schema(schema::link())
+                .request_type::<links::LinkFields>()
+                .response_type::<links::Link>()
                 .status(201),
             Route::patch("/admin/subscriptions/links/:id")
                 .auth(AuthLevel::Admin)
                 .summary("Rename, enable, disable or narrow any link")
-                .request_schema(schema::link_patch())
-                .response_schema(schema::link()),
+                .request_type::<links::LinkFields>()
+                .response_type::<links::Link>(),
             Route::delete("/admin/subscriptions/links/:id")
                 .auth(AuthLevel::Admin)
                 .summary("Delete any link")

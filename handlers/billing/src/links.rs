@@ -7,10 +7,11 @@
 use nexuma_sdk::db::{self, Executor, Pool, Row, Transaction, Value};
 use nexuma_sdk::record::{self, Actor, Change, Entry};
 use nexuma_sdk::{clock, id, response, settings, ApiError, Request, Response};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::tariffs::{self, PROTOCOLS};
+use crate::tariffs::{self, MAX_ITEMS, PROTOCOLS};
 
 /// Links one subscription may have.
 pub const MAX_LINKS: i64 = 10;
@@ -19,22 +20,30 @@ pub const NAME_MAX: usize = 100;
 const COLUMNS: &str = "id, subscription_id, user_id, uuid, name, enabled, protocols, node_ids, \
                        created_at, updated_at";
 
-#[derive(Serialize, Clone, PartialEq)]
+/// A subscription link as the API answers it (its JSON Schema is derived from this type).
+#[derive(Serialize, Clone, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Link {
+    #[schemars(extend("format" = "uuid"))]
     pub id: String,
     pub subscription_id: Option<String>,
     pub user_id: String,
+    /// The credential in client configs.
+    #[schemars(extend("format" = "uuid"))]
     pub uuid: String,
+    #[schemars(length(max = NAME_MAX))]
     pub name: Option<String>,
     pub enabled: bool,
-    /// Narrows the tariff's protocols; `None`: all of them.
+    /// Narrows the tariff's protocols; null: all of them.
+    #[schemars(extend("items" = { "type": "string", "enum": PROTOCOLS }))]
     pub protocols: Option<Vec<String>>,
-    /// Narrows the tariff's nodes; `None`: all of them.
+    /// Narrows the tariff's nodes; null: all of them.
     pub node_ids: Option<Vec<String>>,
-    /// The public subscription address of this link.
+    /// The public subscription address of this link: `PUBLIC_URL/sub/<uuid>`.
     pub url: String,
+    /// Epoch milliseconds.
     pub created_at: i64,
+    /// Epoch milliseconds.
     pub updated_at: i64,
 }
 
@@ -127,16 +136,31 @@ fn claim(tx: &Transaction, id: &str, owner: Option<&str>) -> Result<Link, ApiErr
     load(tx, id, owner)
 }
 
-/// A link's editable fields as a request gives them (absent: unchanged; `null`: cleared).
-#[derive(Deserialize, Default)]
+/// A link's editable fields as a request gives them (absent: unchanged; `null`: cleared; its
+/// JSON Schema is derived from this type).
+#[derive(Deserialize, Default, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LinkFields {
+    /// Null: no name.
     #[serde(default, deserialize_with = "nexuma_sdk::present")]
+    #[schemars(with = "Option<String>", length(max = NAME_MAX))]
     pub name: Option<Option<String>>,
+    /// Narrows the tariff's protocols; null: all of them.
     #[serde(default, deserialize_with = "nexuma_sdk::present")]
+    #[schemars(
+        with = "Option<Vec<String>>",
+        extend("items" = { "type": "string", "enum": PROTOCOLS })
+    )]
     pub protocols: Option<Option<Vec<String>>>,
+    /// Narrows the tariff's nodes; null: all of them.
     #[serde(default, deserialize_with = "nexuma_sdk::present")]
+    #[schemars(
+        with = "Option<Vec<String>>",
+        length(max = MAX_ITEMS),
+        extend("items" = { "type": "string", "minLength": 1 })
+    )]
     pub node_ids: Option<Option<Vec<String>>>,
+    /// Absent or null: unchanged (a new link is enabled).
     pub enabled: Option<bool>,
 }
 
@@ -340,9 +364,12 @@ pub fn my_list(req: &Request) -> Result<Response, ApiError> {
     response::page(&items, total, limit, offset)
 }
 
-#[derive(Deserialize)]
+/// `POST /me/links` (its JSON Schema is derived from this type): at most [`MAX_LINKS`] links
+/// per subscription.
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct CreateBody {
+pub struct CreateBody {
+    /// Default: the caller's only active subscription.
     subscription_id: Option<String>,
     #[serde(flatten)]
     fields: LinkFields,
@@ -594,4 +621,52 @@ pub fn reset(req: &Request) -> Result<Response, ApiError> {
     }
     tx.commit()?;
     response::json(200, &ResetReply { links })
+}
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+
+    /// The derived schemas say what the link routes take: every field optional, `null` clears
+    /// name, protocols and nodes (and leaves `enabled`), the protocols' enum; a link's answer
+    /// always carries every field.
+    #[test]
+    fn the_derived_schemas_say_what_links_take() {
+        let fields = nexuma_sdk::schema_of::<LinkFields>();
+        assert!(fields.get("required").is_none(), "{fields}");
+        assert_eq!(
+            fields["properties"]["name"]["type"],
+            json!(["string", "null"])
+        );
+        assert_eq!(
+            fields["properties"]["enabled"]["type"],
+            json!(["boolean", "null"])
+        );
+        assert_eq!(
+            fields["properties"]["protocols"]["items"]["enum"],
+            json!(PROTOCOLS)
+        );
+        let cleared: LinkFields =
+            serde_json::from_value(json!({ "name": null, "enabled": null })).expect("nulls");
+        assert_eq!(cleared.name, Some(None), "null clears the name");
+        assert_eq!(cleared.enabled, None, "null leaves enabled as it is");
+
+        let create = nexuma_sdk::schema_of::<CreateBody>();
+        assert!(
+            create["properties"]["subscriptionId"].is_object(),
+            "{create}"
+        );
+        assert!(
+            create["properties"]["nodeIds"].is_object(),
+            "flattened: {create}"
+        );
+
+        let link = nexuma_sdk::answer_schema_of::<Link>();
+        assert_eq!(
+            link["required"].as_array().map(Vec::len),
+            Some(11),
+            "{link}"
+        );
+        assert_eq!(link["properties"]["uuid"]["format"], "uuid");
+    }
 }

@@ -3,10 +3,9 @@
 use serde_json::{json, Value};
 
 use crate::balance::{KEY_MAX, REASON_MAX};
-use crate::links::{MAX_LINKS, NAME_MAX as LINK_NAME_MAX};
 use crate::period::MAX_TIME_MS;
 use crate::subscriptions::STATUSES;
-use crate::tariffs::{MAX_TRAFFIC_BYTES, PROTOCOLS};
+use crate::tariffs::MAX_TRAFFIC_BYTES;
 use nexuma_sdk::{DEFAULT_LIMIT, MAX_LIMIT};
 
 fn millis() -> Value {
@@ -88,10 +87,6 @@ fn opt_millis(description: &str) -> Value {
     json!({ "type": ["integer", "null"], "format": "int64", "description": description })
 }
 
-fn opt_strings(description: &str) -> Value {
-    json!({ "type": ["array", "null"], "items": { "type": "string" }, "description": description })
-}
-
 fn refund_rule() -> Value {
     json!({ "type": "string", "enum": ["none", "prorata", "full"] })
 }
@@ -108,54 +103,13 @@ pub fn billing_settings() -> Value {
     })
 }
 
-fn link_fields() -> Value {
-    json!({
-        "name": { "type": ["string", "null"], "maxLength": LINK_NAME_MAX },
-        "enabled": { "type": "boolean" },
-        "protocols": {
-            "type": ["array", "null"], "items": { "type": "string", "enum": PROTOCOLS },
-            "description": "narrows the tariff's protocols; null: all of them"
-        },
-        "nodeIds": opt_strings("narrows the tariff's nodes; null: all of them")
-    })
-}
-
+/// A link as answered: derived from the type it is serialised from.
 pub fn link() -> Value {
-    let mut props = link_fields();
-    props["id"] = json!({ "type": "string", "format": "uuid" });
-    props["subscriptionId"] = json!({ "type": ["string", "null"] });
-    props["userId"] = json!({ "type": "string" });
-    props["uuid"] = json!({ "type": "string", "format": "uuid", "description": "the credential in client configs" });
-    props["url"] = json!({ "type": "string", "description": "public subscription address: PUBLIC_URL/sub/<uuid>" });
-    props["createdAt"] = millis();
-    props["updatedAt"] = millis();
-    json!({
-        "type": "object",
-        "required": ["id", "subscriptionId", "userId", "uuid", "name", "enabled", "protocols",
-                     "nodeIds", "url", "createdAt", "updatedAt"],
-        "properties": props
-    })
+    nexuma_sdk::answer_schema_of::<crate::links::Link>()
 }
 
 pub fn link_page() -> Value {
     page(link())
-}
-
-pub fn link_patch() -> Value {
-    json!({ "type": "object", "properties": link_fields() })
-}
-
-pub fn link_create() -> Value {
-    let mut props = link_fields();
-    props["subscriptionId"] = json!({
-        "type": "string",
-        "description": "default: the caller's only active subscription"
-    });
-    json!({
-        "type": "object",
-        "properties": props,
-        "description": format!("at most {MAX_LINKS} links per subscription")
-    })
 }
 
 pub fn reset_reply() -> Value {
