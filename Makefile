@@ -82,6 +82,7 @@ lint: toolchain
 	cd fuzz && cargo fmt -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	cd handlers && cargo clippy --release --locked -- -D warnings
+	cd fuzz && RUSTC_BOOTSTRAP=1 cargo clippy --locked --all-targets -- -D warnings
 
 fmt:
 	cargo fmt --all
