@@ -19,16 +19,20 @@ struct Operation<'a> {
     op: &'a Value,
 }
 
+/// The page's stable anchor of an operation: `op-get-admin-users-id` for `get`
+/// `/admin/users/{id}`.
+pub fn anchor(method: &str, path: &str) -> String {
+    let slug: String = path
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let slug = slug.trim_matches('-').replace("--", "-");
+    format!("op-{method}-{slug}")
+}
+
 impl Operation<'_> {
-    /// A stable anchor: `op-get-admin-users-id`.
     fn anchor(&self) -> String {
-        let slug: String = self
-            .path
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-            .collect();
-        let slug = slug.trim_matches('-').replace("--", "-");
-        format!("op-{}-{}", self.method, slug)
+        anchor(self.method, self.path)
     }
 
     fn tag(&self) -> &str {

@@ -284,27 +284,18 @@ mod tests {
         let mut documented: Vec<(String, String)> = super::host_operations()
             .into_iter()
             .flat_map(|(path, item)| {
-                let pattern = path
-                    .split('/')
-                    .map(
-                        |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                            Some(name) => format!(":{name}"),
-                            None => s.to_string(),
-                        },
-                    )
-                    .collect::<Vec<_>>()
-                    .join("/");
                 let methods: Vec<String> = item
                     .as_object()
                     .map(|o| o.keys().map(|m| m.to_uppercase()).collect())
                     .unwrap_or_default();
-                methods.into_iter().map(move |m| (m, pattern.clone()))
+                methods.into_iter().map(move |m| (m, path.to_string()))
             })
             .collect();
+        // The served patterns in the document's spelling (`{name}` for `:name`).
         let mut served: Vec<(String, String)> = crate::routes::HOST_ROUTES
             .iter()
             .chain(crate::components::api::ROUTES.iter())
-            .map(|(m, p)| (m.to_string(), p.to_string()))
+            .map(|(m, p)| (m.to_string(), super::openapi_path(p).0))
             .collect();
         documented.sort();
         served.sort();

@@ -7,8 +7,6 @@
 //! `/me/subscriptions/links/x`). Two routes of the same shape (equal but for parameter names) can
 //! never be told apart and are refused at load.
 
-use std::cell::Cell;
-use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 
 use crate::bindings::Route;
@@ -139,23 +137,9 @@ impl Entry {
     }
 }
 
-thread_local! {
-    /// A xorshift state per thread, seeded from the standard library's random hasher keys.
-    static DRAW: Cell<u64> = Cell::new(
-        std::collections::hash_map::RandomState::new().build_hasher().finish() | 1,
-    );
-}
-
-/// 0..100, uniform enough for traffic shares (xorshift64*: statistical quality, not secrecy).
+/// 0..100, uniform (fastrand's per-thread generator: no lock, statistical quality, not secrecy).
 fn percent_draw() -> u8 {
-    DRAW.with(|state| {
-        let mut x = state.get();
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        state.set(x);
-        ((x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) % 100) as u8
-    })
+    fastrand::u8(..100)
 }
 
 /// The outcome of looking a request up.

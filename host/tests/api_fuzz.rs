@@ -346,16 +346,7 @@ fn documented(document: &Value) -> BTreeSet<(String, String)> {
     let mut ops = BTreeSet::new();
     for (path, item) in document["paths"].as_object().expect("paths") {
         for method in item.as_object().expect("path item").keys() {
-            let pattern = path
-                .split('/')
-                .map(
-                    |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                        Some(name) => format!(":{name}"),
-                        None => s.to_string(),
-                    },
-                )
-                .collect::<Vec<_>>()
-                .join("/");
+            let (pattern, _) = routes::pattern_of(path);
             ops.insert((method.to_uppercase(), pattern));
         }
     }

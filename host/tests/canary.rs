@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::components::{component, list, sha256, upload, wasm};
+use common::components::{component, list, sha256, store_version, upload, wasm};
 use common::stores::PrivateRedis;
 use common::{query_texts, Backend, Core, Options, Reply};
 use serde_json::{json, Value};
@@ -49,9 +49,7 @@ async fn action(core: &Core, token: &str, what: &str) -> Reply {
 /// Stores the trapping build as a version of `versioned` and starts it as a canary (`canary`:
 /// the activation's settings) through `core`.
 async fn start_trapping_canary(core: &Core, admin: &str, canary: Value) {
-    let r = upload(core, Some(admin), "?name=versioned", wasm("versioned_trap")).await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    let trap = sha256(&wasm("versioned_trap"));
+    let trap = store_version(core, admin, "versioned", "versioned_trap").await;
     let r = activate(core, admin, json!({ "hash": trap, "canary": canary })).await;
     assert_eq!(r.status, 200, "{}", r.text);
 }
@@ -181,9 +179,7 @@ async fn a_canary_that_traps_is_rolled_back_by_itself_on_every_replica() {
     let cores = [&a, &b, &c];
     let admin = a.admin_token().await;
     let v1 = sha256(&wasm("versioned"));
-    let trap = sha256(&wasm("versioned_trap"));
-    let r = upload(&a, Some(&admin), "?name=versioned", wasm("versioned_trap")).await;
-    assert_eq!(r.status, 201, "{}", r.text);
+    let trap = store_version(&a, &admin, "versioned", "versioned_trap").await;
     only(&cores, "1", Duration::from_secs(5)).await;
 
     let load = Load::start(&cores);
@@ -324,9 +320,7 @@ async fn a_healthy_canary_takes_all_traffic_at_its_windows_end() {
     let cores = [&a, &b, &c];
     let admin = a.admin_token().await;
     let v1 = sha256(&wasm("versioned"));
-    let v2 = sha256(&wasm("versioned_next"));
-    let r = upload(&a, Some(&admin), "?name=versioned", wasm("versioned_next")).await;
-    assert_eq!(r.status, 201, "{}", r.text);
+    let v2 = store_version(&a, &admin, "versioned", "versioned_next").await;
 
     let canary = json!({ "percent": 50, "windowSeconds": 5 });
     let r = activate(&a, &admin, json!({ "hash": v2, "canary": canary })).await;
@@ -374,15 +368,7 @@ async fn the_embedded_core_refuses_bad_canaries_and_promotes_by_hand() {
     let cores = [&core];
     let admin = core.admin_token().await;
     let v1 = sha256(&wasm("versioned"));
-    let v2 = sha256(&wasm("versioned_next"));
-    let r = upload(
-        &core,
-        Some(&admin),
-        "?name=versioned",
-        wasm("versioned_next"),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{}", r.text);
+    let v2 = store_version(&core, &admin, "versioned", "versioned_next").await;
 
     let bad = [
         (json!("half"), "canary"),
@@ -410,9 +396,7 @@ async fn the_embedded_core_refuses_bad_canaries_and_promotes_by_hand() {
     }
 
     // Another shape under the same name: the overlap component's route, not /test/version.
-    let other = sha256(&wasm("overlap"));
-    let r = upload(&core, Some(&admin), "?name=versioned", wasm("overlap")).await;
-    assert_eq!(r.status, 201, "{}", r.text);
+    let other = store_version(&core, &admin, "versioned", "overlap").await;
     let r = activate(
         &core,
         &admin,

@@ -12,12 +12,7 @@ fn anchors(document: &Value) -> Vec<String> {
     let mut out = Vec::new();
     for (path, item) in document["paths"].as_object().expect("paths") {
         for method in item.as_object().expect("path item").keys() {
-            let slug: String = path
-                .chars()
-                .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-                .collect();
-            let slug = slug.trim_matches('-').replace("--", "-");
-            out.push(format!("op-{method}-{slug}"));
+            out.push(nexuma_host::docs::anchor(method, path));
         }
     }
     out

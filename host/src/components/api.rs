@@ -125,7 +125,6 @@ impl From<Error> for Refusal {
         match e {
             Error::Database(e) => e.into(),
             Error::Load(e) => Refusal::new(400, "invalid_component", e.to_string()),
-            e if e.is_migration() => Refusal::new(400, "migration_failed", e.to_string()),
             other => {
                 tracing::error!(error = %other, "components: stored versions inconsistent");
                 Refusal::new(500, "internal", other.to_string())
@@ -573,15 +572,16 @@ pub(super) async fn migrate(
 ) -> Result<Vec<u32>, Refusal> {
     schema::apply(tx, core.caps.db.backend(), candidate, now)
         .await
-        .map_err(|e| {
-            let mut refusal = Refusal::from(e);
-            if refusal.code == "migration_failed" {
-                refusal.message += &match stays {
-                    Some(h) => format!("; nothing was changed, version {h} stays active"),
-                    None => "; nothing was changed".to_string(),
-                };
+        .map_err(|e| match e {
+            e if e.is_migration() => {
+                let stays = stays.map_or(String::new(), |h| format!(", version {h} stays active"));
+                Refusal::new(
+                    400,
+                    "migration_failed",
+                    format!("{e}; nothing was changed{stays}"),
+                )
             }
-            refusal
+            other => other.into(),
         })
 }
 

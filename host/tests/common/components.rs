@@ -31,6 +31,14 @@ pub async fn upload(core: &Core, token: Option<&str>, query: &str, bytes: Vec<u8
     Reply::from(req.send().await.expect("upload")).await
 }
 
+/// Stores `file` as a version of `name` through `core`, not activated (the upload must be new:
+/// 201); its hash.
+pub async fn store_version(core: &Core, admin: &str, name: &str, file: &str) -> String {
+    let r = upload(core, Some(admin), &format!("?name={name}"), wasm(file)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    sha256(&wasm(file))
+}
+
 /// `GET /admin/components`.
 pub async fn list(core: &Core, token: &str) -> Value {
     let r = core.get("/admin/components", Some(token)).await;

@@ -79,7 +79,7 @@ pub async fn table(core: &Core) -> Vec<Route> {
 }
 
 /// `/admin/users/{id}` → (`/admin/users/:id`, `["id"]`).
-fn pattern_of(path: &str) -> (String, Vec<String>) {
+pub fn pattern_of(path: &str) -> (String, Vec<String>) {
     let mut params = Vec::new();
     let pattern = path
         .split('/')
