@@ -74,7 +74,7 @@ pub use bindings::nexuma::core::types::{
     AuthLevel, Caller, Job, Migration, Request, Response, Route,
 };
 pub use error::ApiError;
-pub use request::{present, DEFAULT_LIMIT, MAX_LIMIT};
+pub use request::{present, Paging, DEFAULT_LIMIT, MAX_LIMIT};
 
 /// Wall-clock time from the host (`clock::now_ms()`, epoch milliseconds).
 pub use bindings::nexuma::core::clock;

@@ -9,6 +9,25 @@ pub const DEFAULT_LIMIT: i64 = 50;
 /// Largest page size a list route accepts.
 pub const MAX_LIMIT: i64 = 200;
 
+/// The query of a paged list route, as [`Request::paging`] reads it: declare it with
+/// `Route::query_type::<Paging>()`, or `#[serde(flatten)]` it into a route's own query type.
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Paging {
+    /// Items per page.
+    #[serde(default = "default_limit")]
+    #[schemars(range(min = 1, max = MAX_LIMIT))]
+    pub limit: i64,
+    /// Items to skip from the start of the list.
+    #[serde(default)]
+    #[schemars(range(min = 0))]
+    pub offset: i64,
+}
+
+fn default_limit() -> i64 {
+    DEFAULT_LIMIT
+}
+
 impl Request {
     /// A query-string integer in `min..=max`; empty or absent gives `default`. Out of range or
     /// not a number: 400 naming the parameter.

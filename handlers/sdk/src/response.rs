@@ -15,20 +15,29 @@ pub fn json(status: u16, body: &impl Serialize) -> Result<Response, ApiError> {
 }
 
 /// One page of a list route: `{"items": [...], "total", "limit", "offset"}` (the API's paging
-/// convention, with `limit` and `offset` from [`Request::paging`](crate::Request::paging)).
+/// convention, with `limit` and `offset` from [`Request::paging`](crate::Request::paging)). Its
+/// schema is what [`Route::page_of`](crate::Route::page_of) declares.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct Page<'a, T> {
+    /// The page's items, in the list's order.
+    pub items: &'a [T],
+    /// How many items the whole list holds.
+    pub total: i64,
+    /// The page size asked for.
+    #[schemars(range(min = 1, max = crate::MAX_LIMIT))]
+    pub limit: i64,
+    /// How many items come before this page.
+    #[schemars(range(min = 0))]
+    pub offset: i64,
+}
+
+/// Answers one page of a list route (see [`Page`]).
 pub fn page<T: Serialize>(
     items: &[T],
     total: i64,
     limit: i64,
     offset: i64,
 ) -> Result<Response, ApiError> {
-    #[derive(Serialize)]
-    struct Page<'a, T> {
-        items: &'a [T],
-        total: i64,
-        limit: i64,
-        offset: i64,
-    }
     json(
         200,
         &Page {

@@ -117,9 +117,60 @@ impl Route {
         self
     }
 
+    /// The query parameters the route reads, derived from the type that describes them: one
+    /// parameter per field (serde's names, defaults and `Option`s; schemars' bounds).
+    pub fn query_type<T: schemars::JsonSchema>(mut self) -> Self {
+        self.query_schema = Some(schema_of::<T>().to_string());
+        self
+    }
+
+    /// A paged list of `T` (`{"items", "total", "limit", "offset"}`, [`response::page`]) taking
+    /// the paging query ([`Paging`]); a route with filters of its own declares its query type
+    /// after this.
+    ///
+    /// [`response::page`]: crate::response::page
+    /// [`Paging`]: crate::Paging
+    pub fn page_of<T: schemars::JsonSchema + 'static>(self) -> Self {
+        self.response_type::<crate::response::Page<'static, T>>()
+            .query_type::<crate::Paging>()
+    }
+
     /// Status of the success response (default 200).
     pub fn status(mut self, status: u16) -> Self {
         self.success_status = status;
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    #[derive(schemars::JsonSchema)]
+    #[allow(dead_code)]
+    struct Item {
+        name: String,
+    }
+
+    fn parsed(text: &Option<String>) -> Value {
+        serde_json::from_str(text.as_deref().expect("declared")).expect("JSON")
+    }
+
+    #[test]
+    fn a_paged_list_declares_its_query_and_its_page() {
+        let route = Route::get("/items").page_of::<Item>();
+        let query = parsed(&route.query_schema);
+        assert_eq!(query["properties"]["limit"]["maximum"], json!(crate::MAX_LIMIT));
+        assert_eq!(query["properties"]["limit"]["default"], json!(crate::DEFAULT_LIMIT));
+        assert_eq!(query["properties"]["offset"]["minimum"], json!(0));
+        assert!(query["required"].as_array().is_none_or(Vec::is_empty));
+        let page = parsed(&route.response_schema);
+        assert_eq!(page["properties"]["items"]["type"], "array");
+        assert_eq!(page["properties"]["items"]["items"]["properties"]["name"]["type"], "string");
+        let required = page["required"].as_array().expect("required");
+        for field in ["items", "total", "limit", "offset"] {
+            assert!(required.contains(&json!(field)), "{field} is always answered");
+        }
     }
 }
