@@ -34,9 +34,13 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// The built components: this checkout's, or `NEXUMA_TEST_WASM_DIR` (another worktree's
+/// components run under this checkout's Core, so a change to components alone needs no second
+/// build of the Core and its tests).
 fn wasm_path(name: &str) -> PathBuf {
-    repo_root()
-        .join("handlers/target/wasm32-wasip2/release")
+    std::env::var_os("NEXUMA_TEST_WASM_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("handlers/target/wasm32-wasip2/release"))
         .join(format!("{name}.wasm"))
 }
 
