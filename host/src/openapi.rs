@@ -4,7 +4,9 @@
 use serde_json::{json, Map, Value};
 
 use crate::bindings::AuthLevel;
+use crate::bindings::Route;
 use crate::registry::LoadedSet;
+use crate::routes::Entry;
 
 fn error_schema() -> Value {
     json!({
@@ -203,64 +205,164 @@ fn component_operations() -> Vec<(&'static str, Value)> {
     ]
 }
 
+/// The operation of one component route: what its record declares, then what its component's
+/// route docs add, then what the host answers on every route.
+fn component_operation(entry: &Entry) -> (String, Value) {
+    let route = &entry.route;
+    let (path, names) = openapi_path(&route.path);
+    let mut op = Map::new();
+    op.insert("summary".into(), json!(route.summary));
+    let mut params: Vec<Value> = names
+        .iter()
+        .map(|n| json!({ "name": n, "in": "path", "required": true, "schema": { "type": "string" } }))
+        .collect();
+    params.extend(query_parameters(&route.query_schema));
+    if !params.is_empty() {
+        op.insert("parameters".into(), Value::Array(params));
+    }
+    if let Some(schema) = parse_schema(&route.request_schema) {
+        op.insert(
+            "requestBody".into(),
+            json!({ "required": true, "content": { "application/json": { "schema": schema } } }),
+        );
+    }
+    op.insert("responses".into(), Value::Object(responses(route)));
+    if let Some(fragment) = entry.component.docs.get(&route.method, &route.path) {
+        merge_fragment(&mut op, fragment);
+    }
+    // The host's word on who may call it comes last, so no fragment can change it.
+    op.insert("tags".into(), json!([&*entry.component.name]));
+    match route.auth {
+        AuthLevel::Public => {}
+        AuthLevel::User | AuthLevel::Admin => {
+            op.insert("security".into(), json!([{ "bearerAuth": [] }]));
+        }
+        AuthLevel::Node => {
+            op.insert("security".into(), json!([{ "nodeKey": [] }]));
+        }
+    }
+    let level = match route.auth {
+        AuthLevel::Public => "public",
+        AuthLevel::User => "user",
+        AuthLevel::Admin => "admin",
+        AuthLevel::Node => "node",
+    };
+    op.insert("x-nexuma-auth".into(), json!(level));
+    (path, Value::Object(op))
+}
+
+/// The success answer a route record declares, the 503 the host gives while a store is down,
+/// and any other error.
+fn responses(route: &Route) -> Map<String, Value> {
+    let mut success = json!({ "description": "Success" });
+    // A 204 has no body whatever schema was declared beside it (HTTP forbids one).
+    let schema = parse_schema(&route.response_schema).filter(|_| route.success_status != 204);
+    if let Some(schema) = schema {
+        success["content"] = json!({ "application/json": { "schema": schema } });
+    } else if route.success_status == 204 {
+        success["description"] = json!("Done; no content");
+    }
+    let mut responses = Map::new();
+    responses.insert(route.success_status.to_string(), success);
+    responses.insert(
+        "503".into(),
+        json!({
+            "description": "The database or the key-value store is unavailable for now",
+            "headers": { "Retry-After": {
+                "description": "Seconds to wait before trying again",
+                "schema": { "type": "integer", "minimum": 0 }
+            } },
+            "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } }
+        }),
+    );
+    responses.insert(
+        "default".into(),
+        json!({ "description": "Error", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }),
+    );
+    responses
+}
+
+/// Adds a component's route doc to the operation built from its record: a parameter it names
+/// replaces the host's (a path segment's schema), others are added; each answer it names is
+/// merged key by key into the host's (its media types beside the declared JSON, its headers).
+fn merge_fragment(op: &mut Map<String, Value>, fragment: &Map<String, Value>) {
+    if let Some(description) = fragment.get("description") {
+        op.insert("description".into(), description.clone());
+    }
+    if let Some(Value::Array(given)) = fragment.get("parameters") {
+        let params = op
+            .entry("parameters")
+            .or_insert_with(|| json!([]))
+            .as_array_mut();
+        if let Some(params) = params {
+            for param in given {
+                let same = |p: &Value| p["name"] == param["name"] && p["in"] == param["in"];
+                match params.iter_mut().find(|p| same(p)) {
+                    Some(existing) => *existing = param.clone(),
+                    None => params.push(param.clone()),
+                }
+            }
+        }
+    }
+    if let Some(Value::Object(given)) = fragment.get("responses") {
+        if let Some(Value::Object(responses)) = op.get_mut("responses") {
+            for (status, answer) in given {
+                let merged = responses.entry(status.clone()).or_insert_with(|| json!({}));
+                merge_objects(merged, answer);
+            }
+        }
+    }
+}
+
+/// `into` takes each key of `from`; objects under the same key are merged the same way.
+fn merge_objects(into: &mut Value, from: &Value) {
+    match (into, from) {
+        (Value::Object(into), Value::Object(from)) => {
+            for (key, value) in from {
+                match into.get_mut(key) {
+                    Some(existing) if existing.is_object() && value.is_object() => {
+                        merge_objects(existing, value)
+                    }
+                    _ => {
+                        into.insert(key.clone(), value.clone());
+                    }
+                }
+            }
+        }
+        (into, from) => *into = from.clone(),
+    }
+}
+
+/// The host answers HEAD on every GET route: the same operation with no bodies.
+fn add_head(item: &mut Value) {
+    let Some(get) = item.get("get") else { return };
+    let mut head = get.clone();
+    if let Some(Value::Object(responses)) = head.get_mut("responses") {
+        for answer in responses.values_mut() {
+            if let Some(answer) = answer.as_object_mut() {
+                answer.remove("content");
+            }
+        }
+    }
+    head["summary"] = json!(format!(
+        "{} (headers only)",
+        get["summary"].as_str().unwrap_or("")
+    ));
+    item["head"] = head;
+}
+
 pub fn document(set: &LoadedSet) -> Value {
     let mut paths: Map<String, Value> = Map::new();
     for (path, item) in host_operations() {
         paths.insert(path.to_string(), item);
     }
     for entry in set.table.entries() {
-        let route = &entry.route;
-        let (path, names) = openapi_path(&route.path);
-        let mut op = Map::new();
-        op.insert("summary".into(), json!(route.summary));
-        op.insert("tags".into(), json!([&*entry.component.name]));
-        let mut params: Vec<Value> = names
-            .iter()
-            .map(|n| json!({ "name": n, "in": "path", "required": true, "schema": { "type": "string" } }))
-            .collect();
-        params.extend(query_parameters(&route.query_schema));
-        if !params.is_empty() {
-            op.insert("parameters".into(), Value::Array(params));
-        }
-        if let Some(schema) = parse_schema(&route.request_schema) {
-            op.insert(
-                "requestBody".into(),
-                json!({ "required": true, "content": { "application/json": { "schema": schema } } }),
-            );
-        }
-        let mut success = json!({ "description": "Success" });
-        // A 204 has no body whatever schema was declared beside it (HTTP forbids one).
-        let schema = parse_schema(&route.response_schema).filter(|_| route.success_status != 204);
-        if let Some(schema) = schema {
-            success["content"] = json!({ "application/json": { "schema": schema } });
-        } else if route.success_status == 204 {
-            success["description"] = json!("Done; no content");
-        }
-        let mut responses = Map::new();
-        responses.insert(route.success_status.to_string(), success);
-        responses.insert(
-            "default".into(),
-            json!({ "description": "Error", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }),
-        );
-        op.insert("responses".into(), Value::Object(responses));
-        match route.auth {
-            AuthLevel::Public => {}
-            AuthLevel::User | AuthLevel::Admin => {
-                op.insert("security".into(), json!([{ "bearerAuth": [] }]));
-            }
-            AuthLevel::Node => {
-                op.insert("security".into(), json!([{ "nodeKey": [] }]));
-            }
-        }
-        let level = match route.auth {
-            AuthLevel::Public => "public",
-            AuthLevel::User => "user",
-            AuthLevel::Admin => "admin",
-            AuthLevel::Node => "node",
-        };
-        op.insert("x-nexuma-auth".into(), json!(level));
+        let (path, op) = component_operation(entry);
         let item = paths.entry(path).or_insert_with(|| json!({}));
-        item[route.method.to_lowercase()] = Value::Object(op);
+        item[entry.route.method.to_lowercase()] = op;
+    }
+    for item in paths.values_mut() {
+        add_head(item);
     }
     json!({
         "openapi": "3.1.0",
@@ -307,5 +409,57 @@ mod tests {
         let (p, names) = super::openapi_path("/admin/users/:id/links/:link");
         assert_eq!(p, "/admin/users/{id}/links/{link}");
         assert_eq!(names, vec!["id", "link"]);
+    }
+
+    /// A route doc's path parameter replaces the host's plain string; its answers join the
+    /// host's key by key, so the declared JSON stays beside the media types the doc adds.
+    #[test]
+    fn a_route_doc_refines_the_operation() {
+        use serde_json::json;
+        let mut op = json!({
+            "parameters": [{ "name": "uuid", "in": "path", "required": true, "schema": { "type": "string" } }],
+            "responses": { "200": { "description": "Success", "content": { "application/json": { "schema": { "type": "object" } } } } }
+        });
+        let fragment = json!({
+            "parameters": [
+                { "name": "uuid", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } },
+                { "name": "Idempotency-Key", "in": "header", "required": false, "schema": { "type": "string" } }
+            ],
+            "responses": {
+                "200": { "headers": { "ETag": { "schema": { "type": "string" } } }, "content": { "text/plain": { "schema": { "type": "string" } } } },
+                "404": { "description": "No such link" }
+            }
+        });
+        let (Some(op_map), Some(fragment)) = (op.as_object_mut(), fragment.as_object()) else {
+            panic!("objects");
+        };
+        super::merge_fragment(op_map, fragment);
+        assert_eq!(op["parameters"].as_array().map(Vec::len), Some(2));
+        assert_eq!(op["parameters"][0]["schema"]["format"], "uuid");
+        let ok = &op["responses"]["200"];
+        assert_eq!(ok["description"], "Success");
+        assert_eq!(
+            ok["content"]["application/json"]["schema"]["type"],
+            "object"
+        );
+        assert_eq!(ok["content"]["text/plain"]["schema"]["type"], "string");
+        assert_eq!(ok["headers"]["ETag"]["schema"]["type"], "string");
+        assert_eq!(op["responses"]["404"]["description"], "No such link");
+    }
+
+    /// HEAD is documented wherever GET is, with the same answers and no bodies.
+    #[test]
+    fn every_get_has_its_head() {
+        use serde_json::json;
+        let mut item = json!({ "get": { "summary": "Reads", "responses": { "200": { "description": "Success", "headers": { "ETag": {} }, "content": { "application/json": {} } } } } });
+        super::add_head(&mut item);
+        assert_eq!(item["head"]["summary"], "Reads (headers only)");
+        assert!(item["head"]["responses"]["200"].get("content").is_none());
+        assert!(item["head"]["responses"]["200"]["headers"]
+            .get("ETag")
+            .is_some());
+        let mut post = json!({ "post": { "summary": "Writes", "responses": {} } });
+        super::add_head(&mut post);
+        assert!(post.get("head").is_none());
     }
 }

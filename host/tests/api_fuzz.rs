@@ -354,7 +354,7 @@ fn documented(document: &Value) -> BTreeSet<(String, String)> {
 }
 
 /// (method, pattern) of every route the Core serves: each component's active version's routes
-/// as `/admin/components` lists them, and the host's own.
+/// as `/admin/components` lists them, and the host's own; HEAD wherever GET is served.
 async fn served(core: &Core, admin: &str) -> BTreeSet<(String, String)> {
     let r = core.get("/admin/components", Some(admin)).await;
     assert_eq!(r.status, 200, "{}", r.text);
@@ -380,6 +380,12 @@ async fn served(core: &Core, admin: &str) -> BTreeSet<(String, String)> {
     {
         routes.insert((method.to_string(), path.to_string()));
     }
+    let heads: Vec<_> = routes
+        .iter()
+        .filter(|(method, _)| method == "GET")
+        .map(|(_, path)| ("HEAD".to_string(), path.clone()))
+        .collect();
+    routes.extend(heads);
     routes
 }
 

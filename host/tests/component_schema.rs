@@ -119,7 +119,7 @@ async fn three_replicas_run_a_components_migration_once() {
         v1.as_str(),
         "{schema}"
     );
-    assert_eq!(schema["versions"][0]["contract"], "0.1.1", "{schema}");
+    assert_eq!(schema["versions"][0]["contract"], "0.1.2", "{schema}");
     assert_eq!(
         schema["versions"][0]["migrations"],
         json!([{ "version": 1, "name": "create test_notes" }])
@@ -258,8 +258,9 @@ async fn the_embedded_core_runs_components_migrations() {
     assert!(tables.is_empty(), "the failed activation left {tables:?}");
 }
 
-/// A component built for the frozen contract `nexuma:core@0.1.0` loads and serves, its imports included; one built for a contract this Core does not
-/// know is refused at upload, naming the versions it accepts, and nothing is stored.
+/// Components built for the frozen contracts `nexuma:core@0.1.0` and `@0.1.1` load and serve,
+/// their imports included (and the 0.1.1 one's migration runs); one built for a contract this
+/// Core does not know is refused at upload, naming the versions it accepts, and nothing is stored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn components_of_the_previous_contract_serve_and_unknown_ones_are_refused() {
     let core = Core::start_with(Backend::Servers, Options::default().components(&["auth"])).await;
@@ -280,10 +281,31 @@ async fn components_of_the_previous_contract_serve_and_unknown_ones_are_refused(
         assert_eq!(r.body["contract"], "0.1.0");
         assert_eq!(r.body["calls"], calls, "the key-value import works");
     }
+    let r = upload(
+        &core,
+        Some(&admin),
+        "?name=legacy_011&activate=true",
+        wasm("legacy_011"),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["contract"], "0.1.1");
+    for calls in 1..=2 {
+        let r = core.post("/test/legacy-011", None, json!({})).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(
+            r.body["calls"], calls,
+            "its own table, made by its migration"
+        );
+    }
     let listed = list(&core, &admin).await;
     assert_eq!(
         component(&listed, "legacy")["versions"][0]["contract"],
         "0.1.0"
+    );
+    assert_eq!(
+        component(&listed, "legacy_011")["versions"][0]["contract"],
+        "0.1.1"
     );
 
     let revision = listed["revision"].clone();
@@ -298,7 +320,7 @@ async fn components_of_the_previous_contract_serve_and_unknown_ones_are_refused(
     assert_eq!(r.code(), "invalid_component");
     assert!(
         r.message().contains(
-            "it was built for nexuma:core@0.9.0; this Core accepts nexuma:core@0.1.0, nexuma:core@0.1.1"
+            "it was built for nexuma:core@0.9.0; this Core accepts nexuma:core@0.1.0, nexuma:core@0.1.1, nexuma:core@0.1.2"
         ),
         "{}",
         r.message()

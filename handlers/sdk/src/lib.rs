@@ -70,11 +70,10 @@ pub mod telegram;
 /// Attempt throttles counted before the check, shared by every login path.
 pub mod throttle;
 
-pub use bindings::nexuma::core::types::{
-    AuthLevel, Caller, Job, Migration, Request, Response, Route,
-};
+pub use bindings::nexuma::core::types::{AuthLevel, Caller, Job, Migration, Request, Response};
 pub use error::ApiError;
 pub use request::{present, Paging, DEFAULT_LIMIT, MAX_LIMIT};
+pub use route::Route;
 
 /// Wall-clock time from the host (`clock::now_ms()`, epoch milliseconds).
 pub use bindings::nexuma::core::clock;
@@ -169,8 +168,18 @@ macro_rules! export_component {
         struct __NexumaGuest;
 
         impl $crate::bindings::Guest for __NexumaGuest {
-            fn routes() -> ::std::vec::Vec<$crate::Route> {
+            fn routes() -> ::std::vec::Vec<$crate::bindings::nexuma::core::types::Route> {
                 <$component as $crate::Component>::routes()
+                    .into_iter()
+                    .map($crate::Route::into_record)
+                    .collect()
+            }
+
+            fn route_docs() -> ::std::vec::Vec<$crate::bindings::nexuma::core::types::RouteDoc> {
+                <$component as $crate::Component>::routes()
+                    .iter()
+                    .filter_map($crate::Route::route_doc)
+                    .collect()
             }
 
             fn handle(req: $crate::Request) -> $crate::Response {

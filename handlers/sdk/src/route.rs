@@ -3,8 +3,28 @@
 
 use schemars::generate::SchemaSettings;
 use schemars::JsonSchema;
+use std::collections::BTreeMap;
 
-use crate::{AuthLevel, Route};
+use serde_json::{json, Map, Value};
+
+use crate::bindings::nexuma::core::types::{self as wit, RouteDoc};
+use crate::AuthLevel;
+
+/// The key of the success answer's doc until the route doc is made.
+const SUCCESS: &str = "success";
+
+/// One route a component serves, and what the API document says about it: the route record
+/// the host routes by, and the rest of its OpenAPI operation (path parameter formats, other
+/// media types, response headers, error statuses), exported as its route doc.
+#[derive(Clone, Debug)]
+pub struct Route {
+    record: wit::Route,
+    description: Option<String>,
+    parameters: Vec<Value>,
+    /// Per status (`SUCCESS` for the success status, whatever it is set to later):
+    /// `description`, `headers`, `content`.
+    responses: BTreeMap<String, Map<String, Value>>,
+}
 
 /// The JSON Schema (draft 2020-12, what OpenAPI 3.1 takes) of `T` as a body the handler parses
 /// (serde's deserialising rules: a defaulted or optional field is not required).
@@ -38,15 +58,60 @@ impl Route {
     /// A public route answering 200, with no summary or schemas yet.
     pub fn new(method: &str, path: &str) -> Self {
         Route {
-            method: method.to_ascii_uppercase(),
-            path: path.to_string(),
-            auth: AuthLevel::Public,
-            summary: String::new(),
-            request_schema: None,
-            response_schema: None,
-            query_schema: None,
-            success_status: 200,
+            record: wit::Route {
+                method: method.to_ascii_uppercase(),
+                path: path.to_string(),
+                auth: AuthLevel::Public,
+                summary: String::new(),
+                request_schema: None,
+                response_schema: None,
+                query_schema: None,
+                success_status: 200,
+            },
+            description: None,
+            parameters: Vec::new(),
+            responses: BTreeMap::new(),
         }
+    }
+
+    /// The route record the host routes by.
+    pub fn record(&self) -> &wit::Route {
+        &self.record
+    }
+
+    /// The record, for the `routes` export.
+    #[doc(hidden)]
+    pub fn into_record(self) -> wit::Route {
+        self.record
+    }
+
+    /// The route doc, for the `route-docs` export: none when the record says it all.
+    #[doc(hidden)]
+    pub fn route_doc(&self) -> Option<RouteDoc> {
+        let mut operation = Map::new();
+        if let Some(description) = &self.description {
+            operation.insert("description".into(), json!(description));
+        }
+        if !self.parameters.is_empty() {
+            operation.insert("parameters".into(), json!(self.parameters));
+        }
+        if !self.responses.is_empty() {
+            let status = self.record.success_status.to_string();
+            let responses: Map<String, Value> = self
+                .responses
+                .iter()
+                .map(|(key, answer)| {
+                    let key = if key == SUCCESS { &status } else { key };
+                    (key.clone(), Value::Object(answer.clone()))
+                })
+                .collect();
+            operation.insert("responses".into(), Value::Object(responses));
+        }
+        (!operation.is_empty()).then(|| RouteDoc {
+            method: self.record.method.clone(),
+            path: self.record.path.clone(),
+            operation: Value::Object(operation).to_string(),
+        })
     }
 
     pub fn get(path: &str) -> Self {
@@ -71,19 +136,19 @@ impl Route {
 
     /// Who may call it; the host enforces this before the component runs.
     pub fn auth(mut self, level: AuthLevel) -> Self {
-        self.auth = level;
+        self.record.auth = level;
         self
     }
 
     /// One line for the OpenAPI document.
     pub fn summary(mut self, summary: &str) -> Self {
-        self.summary = summary.to_string();
+        self.record.summary = summary.to_string();
         self
     }
 
     /// JSON Schema of the request body.
     pub fn request_schema(mut self, schema: serde_json::Value) -> Self {
-        self.request_schema = Some(schema.to_string());
+        self.record.request_schema = Some(schema.to_string());
         self
     }
 
@@ -100,7 +165,7 @@ impl Route {
 
     /// JSON Schema of the success response body.
     pub fn response_schema(mut self, schema: serde_json::Value) -> Self {
-        self.response_schema = Some(schema.to_string());
+        self.record.response_schema = Some(schema.to_string());
         self
     }
 
@@ -113,14 +178,14 @@ impl Route {
             "properties": params,
             "required": required,
         });
-        self.query_schema = Some(schema.to_string());
+        self.record.query_schema = Some(schema.to_string());
         self
     }
 
     /// The query parameters the route reads, derived from the type that describes them: one
     /// parameter per field (serde's names, defaults and `Option`s; schemars' bounds).
     pub fn query_type<T: schemars::JsonSchema>(mut self) -> Self {
-        self.query_schema = Some(schema_of::<T>().to_string());
+        self.record.query_schema = Some(schema_of::<T>().to_string());
         self
     }
 
@@ -137,8 +202,79 @@ impl Route {
 
     /// Status of the success response (default 200).
     pub fn status(mut self, status: u16) -> Self {
-        self.success_status = status;
+        self.record.success_status = status;
         self
+    }
+
+    /// A longer description than the summary, for the document.
+    pub fn describe(mut self, text: &str) -> Self {
+        self.description = Some(text.to_string());
+        self
+    }
+
+    /// The schema of the `:name` path segment, derived from the type the handler reads it as
+    /// (`uuid::Uuid` gives `format: uuid`).
+    pub fn param<T: JsonSchema>(mut self, name: &str, description: &str) -> Self {
+        let param = json!({
+            "name": name,
+            "in": "path",
+            "required": true,
+            "description": description,
+            "schema": schema_of::<T>(),
+        });
+        self.parameters.push(param);
+        self
+    }
+
+    /// A request header the route reads, e.g. `Idempotency-Key`.
+    pub fn request_header<T: JsonSchema>(mut self, name: &str, description: &str) -> Self {
+        let param = json!({
+            "name": name,
+            "in": "header",
+            "required": false,
+            "description": description,
+            "schema": schema_of::<T>(),
+        });
+        self.parameters.push(param);
+        self
+    }
+
+    /// A header of the success answer, e.g. `ETag` or `subscription-userinfo`.
+    pub fn header<T: JsonSchema>(mut self, name: &str, description: &str) -> Self {
+        let header = json!({ "description": description, "schema": schema_of::<T>() });
+        self.answer(SUCCESS)
+            .entry("headers")
+            .or_insert_with(|| json!({}))[name] = header;
+        self
+    }
+
+    /// Another media type the success answer comes in (the JSON one is the response schema),
+    /// e.g. `text/plain` for a subscription's links; `schema` is its body's JSON Schema.
+    pub fn media(mut self, content_type: &str, schema: Value) -> Self {
+        self.answer(SUCCESS)
+            .entry("content")
+            .or_insert_with(|| json!({}))[content_type] = json!({ "schema": schema });
+        self
+    }
+
+    /// An error status the route answers, and when (the body is the API's error object).
+    pub fn error(mut self, status: u16, when: &str) -> Self {
+        let answer = self.answer(&status.to_string());
+        answer.insert("description".into(), json!(when));
+        answer.insert(
+            "content".into(),
+            json!({ "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } }),
+        );
+        self
+    }
+
+    /// The doc's answer for one status, created with a description.
+    fn answer(&mut self, status: &str) -> &mut Map<String, Value> {
+        self.responses.entry(status.to_string()).or_insert_with(|| {
+            let mut answer = Map::new();
+            answer.insert("description".into(), json!("Success"));
+            answer
+        })
     }
 }
 
@@ -160,17 +296,61 @@ mod tests {
     #[test]
     fn a_paged_list_declares_its_query_and_its_page() {
         let route = Route::get("/items").page_of::<Item>();
-        let query = parsed(&route.query_schema);
-        assert_eq!(query["properties"]["limit"]["maximum"], json!(crate::MAX_LIMIT));
-        assert_eq!(query["properties"]["limit"]["default"], json!(crate::DEFAULT_LIMIT));
+        let query = parsed(&route.record().query_schema);
+        assert_eq!(
+            query["properties"]["limit"]["maximum"],
+            json!(crate::MAX_LIMIT)
+        );
+        assert_eq!(
+            query["properties"]["limit"]["default"],
+            json!(crate::DEFAULT_LIMIT)
+        );
         assert_eq!(query["properties"]["offset"]["minimum"], json!(0));
         assert!(query["required"].as_array().is_none_or(Vec::is_empty));
-        let page = parsed(&route.response_schema);
+        let page = parsed(&route.record().response_schema);
         assert_eq!(page["properties"]["items"]["type"], "array");
-        assert_eq!(page["properties"]["items"]["items"]["properties"]["name"]["type"], "string");
+        assert_eq!(
+            page["properties"]["items"]["items"]["properties"]["name"]["type"],
+            "string"
+        );
         let required = page["required"].as_array().expect("required");
         for field in ["items", "total", "limit", "offset"] {
-            assert!(required.contains(&json!(field)), "{field} is always answered");
+            assert!(
+                required.contains(&json!(field)),
+                "{field} is always answered"
+            );
         }
+    }
+
+    #[test]
+    fn a_route_doc_carries_what_the_record_cannot_say() {
+        assert!(Route::get("/plain").route_doc().is_none(), "nothing to add");
+        let route = Route::get("/sub/:uuid")
+            .param::<uuid::Uuid>("uuid", "The link's UUID")
+            .header::<String>("ETag", "The answer's version")
+            .media("text/plain", json!({ "type": "string" }))
+            .error(404, "No such link")
+            .status(203);
+        let doc = route.route_doc().expect("a doc");
+        assert_eq!(
+            (doc.method.as_str(), doc.path.as_str()),
+            ("GET", "/sub/:uuid")
+        );
+        let op: Value = serde_json::from_str(&doc.operation).expect("JSON");
+        assert_eq!(op["parameters"][0]["in"], "path");
+        assert_eq!(op["parameters"][0]["schema"]["format"], "uuid");
+        // The success answer's doc follows the status set after it.
+        assert_eq!(
+            op["responses"]["203"]["headers"]["ETag"]["schema"]["type"],
+            "string"
+        );
+        assert_eq!(
+            op["responses"]["203"]["content"]["text/plain"]["schema"]["type"],
+            "string"
+        );
+        assert_eq!(
+            op["responses"]["404"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/Error"
+        );
     }
 }

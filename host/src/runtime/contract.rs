@@ -10,7 +10,7 @@ use wasmtime::{Engine, Store};
 
 use super::loaded::LoadError;
 use super::State;
-use crate::bindings::nexuma::core::types::{Job, Migration};
+use crate::bindings::nexuma::core::types::{Job, Migration, RouteDoc};
 use crate::bindings::{self, Request, Response, Route};
 
 /// The package every contract version belongs to.
@@ -23,16 +23,19 @@ pub enum Contract {
     V0_1_0,
     /// Adds `migrations`.
     V0_1_1,
+    /// Adds `route-docs`.
+    V0_1_2,
 }
 
 impl Contract {
     /// Every version this host serves, oldest first.
-    pub const ALL: [Contract; 2] = [Contract::V0_1_0, Contract::V0_1_1];
+    pub const ALL: [Contract; 3] = [Contract::V0_1_0, Contract::V0_1_1, Contract::V0_1_2];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Contract::V0_1_0 => "0.1.0",
             Contract::V0_1_1 => "0.1.1",
+            Contract::V0_1_2 => "0.1.2",
         }
     }
 
@@ -83,7 +86,8 @@ impl Contract {
 /// A component pre-linked with the exports of its contract version.
 pub enum Pre {
     V0_1_0(bindings::v0_1_0::HandlerPre<State>),
-    V0_1_1(bindings::HandlerPre<State>),
+    V0_1_1(bindings::v0_1_1::HandlerPre<State>),
+    V0_1_2(bindings::HandlerPre<State>),
 }
 
 impl Pre {
@@ -91,7 +95,8 @@ impl Pre {
         let link = |e: wasmtime::Error| LoadError::Link(format!("{e:#}"));
         Ok(match contract {
             Contract::V0_1_0 => Pre::V0_1_0(bindings::v0_1_0::HandlerPre::new(pre).map_err(link)?),
-            Contract::V0_1_1 => Pre::V0_1_1(bindings::HandlerPre::new(pre).map_err(link)?),
+            Contract::V0_1_1 => Pre::V0_1_1(bindings::v0_1_1::HandlerPre::new(pre).map_err(link)?),
+            Contract::V0_1_2 => Pre::V0_1_2(bindings::HandlerPre::new(pre).map_err(link)?),
         })
     }
 
@@ -99,6 +104,7 @@ impl Pre {
         Ok(match self {
             Pre::V0_1_0(pre) => Instance::V0_1_0(pre.instantiate_async(store).await?),
             Pre::V0_1_1(pre) => Instance::V0_1_1(pre.instantiate_async(store).await?),
+            Pre::V0_1_2(pre) => Instance::V0_1_2(pre.instantiate_async(store).await?),
         })
     }
 }
@@ -106,7 +112,8 @@ impl Pre {
 /// A fresh instance of either version.
 pub enum Instance {
     V0_1_0(bindings::v0_1_0::Handler),
-    V0_1_1(bindings::Handler),
+    V0_1_1(bindings::v0_1_1::Handler),
+    V0_1_2(bindings::Handler),
 }
 
 impl Instance {
@@ -114,6 +121,7 @@ impl Instance {
         match self {
             Instance::V0_1_0(i) => i.call_routes(store).await,
             Instance::V0_1_1(i) => i.call_routes(store).await,
+            Instance::V0_1_2(i) => i.call_routes(store).await,
         }
     }
 
@@ -121,6 +129,7 @@ impl Instance {
         match self {
             Instance::V0_1_0(i) => i.call_jobs(store).await,
             Instance::V0_1_1(i) => i.call_jobs(store).await,
+            Instance::V0_1_2(i) => i.call_jobs(store).await,
         }
     }
 
@@ -132,6 +141,7 @@ impl Instance {
         match self {
             Instance::V0_1_0(i) => i.call_handle(store, request).await,
             Instance::V0_1_1(i) => i.call_handle(store, request).await,
+            Instance::V0_1_2(i) => i.call_handle(store, request).await,
         }
     }
 
@@ -143,6 +153,7 @@ impl Instance {
         match self {
             Instance::V0_1_0(i) => i.call_run_job(store, name).await,
             Instance::V0_1_1(i) => i.call_run_job(store, name).await,
+            Instance::V0_1_2(i) => i.call_run_job(store, name).await,
         }
     }
 
@@ -154,6 +165,18 @@ impl Instance {
         match self {
             Instance::V0_1_0(_) => Ok(Vec::new()),
             Instance::V0_1_1(i) => i.call_migrations(store).await,
+            Instance::V0_1_2(i) => i.call_migrations(store).await,
+        }
+    }
+
+    /// A component before 0.1.2 documents its routes by their records alone.
+    pub async fn call_route_docs(
+        &self,
+        store: &mut Store<State>,
+    ) -> wasmtime::Result<Vec<RouteDoc>> {
+        match self {
+            Instance::V0_1_0(_) | Instance::V0_1_1(_) => Ok(Vec::new()),
+            Instance::V0_1_2(i) => i.call_route_docs(store).await,
         }
     }
 }

@@ -9,9 +9,10 @@ use wasmtime::{Store, UpdateDeadline};
 
 use super::contract::{Contract, Pre};
 use super::engine::Runtime;
+use super::route_docs::RouteDocs;
 use super::state::{Capabilities, State};
 use crate::bindings::nexuma::core::response_cache::Policy;
-use crate::bindings::nexuma::core::types::{Job, Migration};
+use crate::bindings::nexuma::core::types::{Job, Migration, RouteDoc};
 use crate::bindings::{Request, Response, Route};
 use crate::metrics;
 
@@ -36,6 +37,8 @@ pub enum LoadError {
     Jobs(String),
     #[error("its migrations() call failed: {0}")]
     Migrations(String),
+    #[error("its route-docs() call failed: {0}")]
+    RouteDocs(String),
     #[error("declares an invalid migration {version}: {reason}")]
     BadMigration { version: u32, reason: String },
     #[error("declares an invalid job {name:?}: {reason}")]
@@ -90,6 +93,7 @@ struct Declared {
     routes: Vec<Route>,
     jobs: Vec<Job>,
     migrations: Vec<Migration>,
+    docs: Vec<RouteDoc>,
 }
 
 /// Raised from the epoch callback when a call's wall-clock deadline has passed.
@@ -106,6 +110,8 @@ pub struct LoadedComponent {
     pub contract: Contract,
     /// The schema steps of its own tables, in order (none before contract 0.1.1).
     pub migrations: Vec<Migration>,
+    /// What it says about its routes beyond their records (none before contract 0.1.2).
+    pub docs: RouteDocs,
     /// Requests this version served on this replica since it was loaded.
     pub stats: super::Stats,
     /// When this replica loaded it (epoch ms).
@@ -154,6 +160,7 @@ impl LoadedComponent {
             jobs: Vec::new(),
             contract,
             migrations: Vec::new(),
+            docs: RouteDocs::default(),
             stats: super::Stats::default(),
             loaded_at: crate::iface::clock::now_ms(),
             pre,
@@ -165,8 +172,9 @@ impl LoadedComponent {
         }
         validate_jobs(&declared.jobs)?;
         validate_migrations(&declared.migrations)?;
-        loaded.routes = declared.routes;
         loaded.jobs = declared.jobs;
+        loaded.docs = RouteDocs::read(declared.docs, &declared.routes)?;
+        loaded.routes = declared.routes;
         loaded.migrations = declared.migrations;
         Ok(loaded)
     }
@@ -196,7 +204,8 @@ impl LoadedComponent {
         store
     }
 
-    /// Asks one instance what the component declares: its routes, jobs and migrations.
+    /// Asks one instance what the component declares: its routes, jobs, migrations and route
+    /// docs.
     async fn call_declarations(&self, caps: &Arc<Capabilities>) -> Result<Declared, LoadError> {
         let mut store = self.new_store(caps, "load".into());
         let outcome = tokio::time::timeout(self.runtime.limits.timeout, async {
@@ -204,16 +213,18 @@ impl LoadedComponent {
             let routes = instance.call_routes(&mut store).await;
             let jobs = instance.call_jobs(&mut store).await;
             let migrations = instance.call_migrations(&mut store).await;
-            wasmtime::Result::Ok((routes, jobs, migrations))
+            let docs = instance.call_route_docs(&mut store).await;
+            wasmtime::Result::Ok((routes, jobs, migrations, docs))
         })
         .await;
-        let (routes, jobs, migrations) = self
+        let (routes, jobs, migrations, docs) = self
             .settle(outcome, &store)
             .map_err(|e| LoadError::Routes(e.to_string()))?;
         Ok(Declared {
             routes: self.declared(routes, &store, LoadError::Routes)?,
             jobs: self.declared(jobs, &store, LoadError::Jobs)?,
             migrations: self.declared(migrations, &store, LoadError::Migrations)?,
+            docs: self.declared(docs, &store, LoadError::RouteDocs)?,
         })
     }
 

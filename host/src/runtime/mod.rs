@@ -4,11 +4,13 @@
 mod contract;
 mod engine;
 mod loaded;
+mod route_docs;
 mod state;
 mod stats;
 
 pub use contract::Contract;
 pub use engine::{content_hash, Runtime};
 pub use loaded::{Answer, CallError, LoadError, LoadedComponent};
+pub use route_docs::RouteDocs;
 pub use state::{Capabilities, State};
 pub use stats::{Stats, StatsSnapshot};
