@@ -268,21 +268,7 @@ mod schema_tests {
     use serde_json::json;
 
     fn request(query: &[(&str, &str)]) -> Request {
-        Request {
-            request_id: String::new(),
-            method: "GET".into(),
-            route: String::new(),
-            path: String::new(),
-            params: Vec::new(),
-            query: query
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            headers: Vec::new(),
-            body: Vec::new(),
-            caller: None,
-            remote_addr: String::new(),
-        }
+        Request::with_query(query)
     }
 
     /// The query's schema says what `ListQuery::read` takes: every state it lists, the paging
