@@ -59,8 +59,8 @@ impl Notification {
 pub struct ListQuery<'a> {
     #[serde(flatten)]
     paging: Paging,
-    /// Only messages in this state.
-    #[schemars(extend("enum" = STATES))]
+    /// Only messages in this state (blank: any).
+    #[schemars(extend("enum" = [&STATES[..], &[""]].concat()))]
     state: Option<&'a str>,
 }
 
@@ -277,7 +277,9 @@ mod schema_tests {
     fn the_list_query_says_what_the_handler_reads() {
         let query = query_schema_of::<ListQuery>();
         assert!(query["required"].as_array().is_none_or(Vec::is_empty));
-        assert_eq!(query["properties"]["state"]["enum"], json!(STATES));
+        let states = json!([&STATES[..], &[""]].concat());
+        assert_eq!(query["properties"]["state"]["enum"], states);
+        assert!(ListQuery::read(&request(&[("state", "")])).is_ok_and(|q| q.state.is_none()));
         assert_eq!(query["properties"]["state"]["type"], "string");
         assert_eq!(query["properties"]["limit"]["maximum"], json!(MAX_LIMIT));
         for state in STATES {

@@ -1,6 +1,7 @@
 //! The routes' query parameters as types, for the OpenAPI document (`Route::query_type`). The
 //! handlers read them with [`crate::params`] and their own checks; every bound, default and
 //! enum here is the constant those use, and the tests below hold the two together.
+//! A blank parameter counts as absent (`params::text`), so each enum lists `""` too.
 
 use std::borrow::Cow;
 
@@ -36,17 +37,19 @@ macro_rules! value_schema {
 }
 
 value_schema! {
-    /// A `from`/`to` value as [`crate::calendar::bound`] reads it: an RFC 3339 time or a date.
+    /// A `from`/`to` value as [`crate::calendar::bound`] reads it: an RFC 3339 time or a date
+    /// (blank: as absent).
     Bound => json_schema!({
         "type": "string",
-        "anyOf": [{ "format": "date-time" }, { "format": "date" }],
+        "anyOf": [{ "format": "date-time" }, { "format": "date" }, { "maxLength": 0 }],
     })
 }
 
 value_schema! {
-    /// An IANA zone name as [`crate::calendar::zone`] reads it: one of chrono-tz's.
+    /// An IANA zone name as [`crate::calendar::zone`] reads it: one of chrono-tz's, or blank.
     Zone => {
-        let names: Vec<&str> = chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()).collect();
+        let mut names: Vec<&str> = chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()).collect();
+        names.push("");
         json_schema!({ "type": "string", "enum": names, "default": chrono_tz::Tz::UTC.name() })
     }
 }
@@ -94,7 +97,10 @@ struct ScopeParams {
 #[allow(dead_code)]
 struct GranularityParam {
     /// Rows per UTC hour or per UTC day.
-    #[schemars(extend("enum" = Granularity::NAMES, "default" = Granularity::Hour.name()))]
+    #[schemars(extend(
+        "enum" = [&Granularity::NAMES[..], &[""]].concat(),
+        "default" = Granularity::Hour.name()
+    ))]
     granularity: Option<String>,
 }
 
@@ -104,7 +110,7 @@ struct GranularityParam {
 pub struct Traffic {
     /// The calendar period containing today (weeks start on Monday); month when neither it nor
     /// from is given; not with from/to.
-    #[schemars(extend("enum" = Period::NAMES))]
+    #[schemars(extend("enum" = [&Period::NAMES[..], &[""]].concat()))]
     period: Option<String>,
     /// Start: an RFC 3339 time (2026-03-29T10:00:00Z) or a local date (2026-03-29).
     from: Option<Bound>,
@@ -147,10 +153,10 @@ pub struct AdminUsage {
     to: Option<Bound>,
     #[serde(flatten)]
     granularity: GranularityParam,
-    #[schemars(extend("enum" = SORTS, "default" = SORTS[0]))]
+    #[schemars(extend("enum" = [&SORTS[..], &[""]].concat(), "default" = SORTS[0]))]
     sort: Option<String>,
     /// nextCursor of the previous page, for the same sort and granularity.
-    #[schemars(length(min = 1, max = cursor::MAX_LEN), regex(pattern = r"^[A-Za-z0-9_-]*$"))]
+    #[schemars(length(max = cursor::MAX_LEN), regex(pattern = r"^[A-Za-z0-9_-]*$"))]
     cursor: Option<String>,
     /// Rows per page.
     #[schemars(
@@ -206,10 +212,25 @@ mod tests {
         Request::with_query(query)
     }
 
-    fn strings(list: &Value) -> Vec<&str> {
-        list.as_array()
+    /// An enum's values but the blank one, which it must end with.
+    fn listed(list: &Value) -> Vec<&str> {
+        let mut values: Vec<&str> = list
+            .as_array()
             .map(|items| items.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        assert_eq!(values.pop(), Some(""), "blank is listed: {list}");
+        values
+    }
+
+    /// Blank counts as absent, which is why every enum lists it.
+    #[test]
+    fn a_blank_parameter_is_absent() {
+        for name in ["period", "granularity", "sort", "cursor", "from", "linkId"] {
+            assert_eq!(params::text(&request(&[(name, " ")]), name), None);
+        }
+        assert_eq!(calendar::zone(Some("")).ok(), calendar::zone(None).ok());
+        let cursor = &query_schema_of::<AdminUsage>()["properties"]["cursor"];
+        assert!(cursor.get("minLength").is_none());
     }
 
     /// Every route's parameters: none required, none typed null, each described.
@@ -247,7 +268,7 @@ mod tests {
     #[test]
     fn tz_lists_exactly_the_zones_the_parser_knows() {
         let tz = &query_schema_of::<UserStats>()["properties"]["tz"];
-        let names = strings(&tz["enum"]);
+        let names = listed(&tz["enum"]);
         assert_eq!(names.len(), chrono_tz::TZ_VARIANTS.len());
         for name in &names {
             assert!(calendar::zone(Some(name)).is_ok(), "{name}");
@@ -292,17 +313,15 @@ mod tests {
     #[test]
     fn enums_are_what_the_parsers_take() {
         let traffic = query_schema_of::<Traffic>();
-        for period in strings(&traffic["properties"]["period"]["enum"]) {
+        let periods = listed(&traffic["properties"]["period"]["enum"]);
+        for period in &periods {
             assert!(Period::parse(period).is_ok(), "{period}");
         }
-        assert_eq!(
-            strings(&traffic["properties"]["period"]["enum"]),
-            Period::NAMES
-        );
+        assert_eq!(periods, Period::NAMES);
 
         let usage = query_schema_of::<AdminUsage>();
         let granularity = &usage["properties"]["granularity"];
-        assert_eq!(strings(&granularity["enum"]), Granularity::NAMES);
+        assert_eq!(listed(&granularity["enum"]), Granularity::NAMES);
         for name in Granularity::NAMES {
             let read = params::granularity(&request(&[("granularity", name)]), Granularity::Hour);
             assert_eq!(read.map(Granularity::name).ok(), Some(name));
@@ -313,7 +332,7 @@ mod tests {
         assert_eq!(granularity["default"], Granularity::Hour.name());
 
         let sort = &usage["properties"]["sort"];
-        assert_eq!(strings(&sort["enum"]), SORTS);
+        assert_eq!(listed(&sort["enum"]), SORTS);
         let orders: Vec<_> = SORTS
             .iter()
             .map(|s| listing::descending(&request(&[("sort", s)])).ok())
@@ -333,7 +352,7 @@ mod tests {
         let from = &outbound["properties"]["from"];
         assert_eq!(
             from["anyOf"],
-            json!([{ "format": "date-time" }, { "format": "date" }])
+            json!([{ "format": "date-time" }, { "format": "date" }, { "maxLength": 0 }])
         );
         for raw in [
             "2026-03-29T10:00:00Z",
