@@ -7,12 +7,12 @@
 mod admin;
 mod outbox;
 mod scan;
-mod schema;
 mod sender;
 mod template;
 
 use nexuma_sdk::{
-    clock, export_component, log, ApiError, AuthLevel, Component, Job, Request, Response, Route,
+    clock, export_component, log, response, ApiError, AuthLevel, Component, Job, Request, Response,
+    Route,
 };
 
 const SEND_JOB: &str = "send";
@@ -33,18 +33,18 @@ impl Component for Notify {
         vec![
             admin(Route::get("/admin/notifications"))
                 .summary("Telegram messages in the outbox, newest first")
-                .query(schema::list_query(), &[])
-                .response_schema(schema::page()),
+                .response_type::<response::Page<'static, admin::Notification>>()
+                .query_type::<admin::ListQuery>(),
             admin(Route::get("/admin/notifications/templates"))
                 .summary("The text of every kind of Telegram message, with its placeholders")
-                .response_schema(schema::templates()),
+                .response_type::<admin::Templates>(),
             admin(Route::put("/admin/notifications/templates/:kind"))
                 .summary("Sets the text of a kind of Telegram message")
-                .request_schema(schema::template_body())
-                .response_schema(schema::template()),
+                .request_type::<admin::TemplateBody>()
+                .response_type::<admin::TemplateView>(),
             admin(Route::delete("/admin/notifications/templates/:kind"))
                 .summary("Restores the built-in text of a kind of Telegram message")
-                .response_schema(schema::template()),
+                .response_type::<admin::TemplateView>(),
         ]
     }
 

@@ -64,7 +64,7 @@ pub mod record;
 mod request;
 pub mod response;
 mod route;
-pub use route::{answer_schema_of, schema_of};
+pub use route::{answer_schema_of, query_schema_of, schema_of};
 /// Telegram Login Widget checks and bot messages with the host's bot token.
 pub mod telegram;
 /// Attempt throttles counted before the check, shared by every login path.

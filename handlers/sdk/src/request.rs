@@ -49,6 +49,25 @@ impl Request {
         }
     }
 
+    /// A bare `GET` carrying only `query`: for unit tests of the code that reads a query.
+    pub fn with_query(query: &[(&str, &str)]) -> Request {
+        Request {
+            request_id: String::new(),
+            method: "GET".into(),
+            route: String::new(),
+            path: String::new(),
+            params: Vec::new(),
+            query: query
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            headers: Vec::new(),
+            body: Vec::new(),
+            caller: None,
+            remote_addr: String::new(),
+        }
+    }
+
     /// `limit` (1..=`MAX_LIMIT`, default `DEFAULT_LIMIT`) and `offset` (≥ 0) of a paged list.
     pub fn paging(&self) -> Result<(i64, i64), ApiError> {
         Ok((
@@ -200,6 +219,13 @@ mod tests {
             Ok(v) => panic!("expected an error, got {v:?}"),
             Err(e) => e,
         }
+    }
+
+    #[test]
+    fn a_query_is_read_from_a_bare_request() {
+        let req = Request::with_query(&[("limit", "7"), ("state", "sent")]);
+        assert_eq!(req.paging().ok(), Some((7, 0)));
+        assert_eq!(req.query("state"), Some("sent"));
     }
 
     #[test]

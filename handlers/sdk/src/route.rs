@@ -38,6 +38,52 @@ pub fn answer_schema_of<T: JsonSchema>() -> serde_json::Value {
     inline_schema::<T>(SchemaSettings::draft2020_12().for_serialize())
 }
 
+/// The schema of `T` as a query (see [`Route::query_type`]): a query string cannot carry `null`,
+/// so an `Option` field is a parameter that may be absent — of its value's type, with no `null`
+/// type, enum value, `anyOf` branch or default.
+pub fn query_schema_of<T: JsonSchema>() -> serde_json::Value {
+    let mut schema = schema_of::<T>();
+    if let Some(properties) = schema["properties"].as_object_mut() {
+        properties.values_mut().for_each(not_null);
+    }
+    schema
+}
+
+fn not_null(property: &mut serde_json::Value) {
+    let Some(object) = property.as_object_mut() else {
+        return;
+    };
+    // An `Option` of a schema without a plain type: `anyOf: [the value's schema, null]`.
+    let is_null = |s: &serde_json::Value| s.get("type").is_some_and(|t| t == "null");
+    if let Some(serde_json::Value::Array(choices)) = object.get("anyOf") {
+        if let [value, null] = choices.as_slice() {
+            if is_null(null) && value.is_object() {
+                let value = value.as_object().cloned().unwrap_or_default();
+                object.remove("anyOf");
+                for (key, item) in value {
+                    object.entry(key).or_insert(item);
+                }
+            }
+        }
+    }
+    if object
+        .get("default")
+        .is_some_and(serde_json::Value::is_null)
+    {
+        object.remove("default");
+    }
+    if let Some(values) = object.get_mut("enum").and_then(|e| e.as_array_mut()) {
+        values.retain(|v| !v.is_null());
+    }
+    if let Some(types) = object.get_mut("type").and_then(|t| t.as_array_mut()) {
+        types.retain(|t| t != "null");
+        if let [only] = types.as_slice() {
+            let only = only.clone();
+            object.insert("type".into(), only);
+        }
+    }
+}
+
 /// With every subschema inline: the host places it inside its OpenAPI document, where a `$defs`
 /// reference would not resolve.
 fn inline_schema<T: JsonSchema>(mut settings: SchemaSettings) -> serde_json::Value {
@@ -185,7 +231,7 @@ impl Route {
     /// The query parameters the route reads, derived from the type that describes them: one
     /// parameter per field (serde's names, defaults and `Option`s; schemars' bounds).
     pub fn query_type<T: schemars::JsonSchema>(mut self) -> Self {
-        self.record.query_schema = Some(schema_of::<T>().to_string());
+        self.record.query_schema = Some(query_schema_of::<T>().to_string());
         self
     }
 
@@ -291,6 +337,66 @@ mod tests {
 
     fn parsed(text: &Option<String>) -> Value {
         serde_json::from_str(text.as_deref().expect("declared")).expect("JSON")
+    }
+
+    #[derive(schemars::JsonSchema)]
+    #[allow(dead_code)]
+    struct Filter {
+        /// Only this one.
+        name: Option<String>,
+        #[serde(default)]
+        #[schemars(with = "String")]
+        tag: Option<String>,
+        #[serde(default)]
+        count: Option<i64>,
+        kind: Option<Kind>,
+        /// A time or a date.
+        at: Option<Either>,
+    }
+
+    #[derive(schemars::JsonSchema)]
+    #[allow(dead_code)]
+    enum Kind {
+        A,
+        B,
+    }
+
+    struct Either;
+
+    impl schemars::JsonSchema for Either {
+        fn schema_name() -> std::borrow::Cow<'static, str> {
+            "Either".into()
+        }
+
+        fn inline_schema() -> bool {
+            true
+        }
+
+        fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+            schemars::json_schema!({
+                "type": "string",
+                "anyOf": [{ "format": "date-time" }, { "format": "date" }],
+            })
+        }
+    }
+
+    #[test]
+    fn an_optional_query_parameter_is_absent_not_null() {
+        let route = Route::get("/items").query_type::<Filter>();
+        let query = parsed(&route.record().query_schema);
+        assert_eq!(query["properties"]["name"]["type"], "string");
+        assert_eq!(query["properties"]["name"]["description"], "Only this one.");
+        assert_eq!(query["properties"]["tag"], json!({ "type": "string" }));
+        assert_eq!(query["properties"]["count"]["type"], "integer");
+        let kind = json!({ "type": "string", "enum": ["A", "B"] });
+        assert_eq!(query["properties"]["kind"], kind);
+        let at = json!({
+            "type": "string",
+            "anyOf": [{ "format": "date-time" }, { "format": "date" }],
+            "description": "A time or a date.",
+        });
+        assert_eq!(query["properties"]["at"], at);
+        assert!(query["required"].as_array().is_none_or(Vec::is_empty));
     }
 
     #[test]

@@ -169,6 +169,9 @@ pub enum Granularity {
 }
 
 impl Granularity {
+    /// Every name [`Granularity::name`] gives and `params::granularity` reads.
+    pub const NAMES: [&'static str; 2] = ["hour", "day"];
+
     pub fn name(self) -> &'static str {
         match self {
             Granularity::Hour => "hour",

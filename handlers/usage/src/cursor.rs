@@ -19,7 +19,7 @@ pub struct Cursor {
 }
 
 /// Longer than any cursor this route gives (ids are at most a few hundred bytes).
-const MAX_LEN: usize = 2000;
+pub const MAX_LEN: usize = 2000;
 
 type Wire = (bool, bool, i64, String, String, String);
 

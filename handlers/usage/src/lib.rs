@@ -10,7 +10,7 @@ mod listing;
 mod outbound;
 mod params;
 mod presence;
-mod schema;
+mod query;
 mod series;
 mod span;
 mod summary;
@@ -32,24 +32,24 @@ fn user_routes() -> Vec<Route> {
         Route::get("/me/stats")
             .auth(AuthLevel::User)
             .summary("The caller's subscriptions, traffic left, balance, links and devices online now")
-            .response_schema(schema::me_stats()),
+            .response_type::<summary::Summary>(),
         Route::get("/me/traffic")
             .auth(AuthLevel::User)
             .summary(&format!(
                 "The caller's traffic per local hour (a day, or up to 48 hours) or day (up to 366), zero-filled; {BUCKET_RULE}"
             ))
-            .query(schema::traffic_query(), &[])
-            .response_schema(schema::traffic()),
+            .query_type::<query::Traffic>()
+            .response_type::<series::Traffic>(),
         Route::get("/me/traffic/daily")
             .auth(AuthLevel::User)
             .summary(&format!("The caller's traffic per local day, the last `days` days, zero-filled; {BUCKET_RULE}"))
-            .query(schema::days_query(), &[])
-            .response_schema(schema::daily()),
+            .query_type::<query::Days>()
+            .response_type::<series::Daily>(),
         Route::get("/me/traffic/hourly-dist")
             .auth(AuthLevel::User)
             .summary(&format!("When in the day the caller's traffic of the last `days` days moved: 24 local hours with their share; {BUCKET_RULE}"))
-            .query(schema::days_query(), &[])
-            .response_schema(schema::hourly_dist()),
+            .query_type::<query::Days>()
+            .response_type::<series::HourlyDist>(),
     ]
 }
 
@@ -58,23 +58,23 @@ fn admin_routes() -> Vec<Route> {
         Route::get("/admin/usage")
             .auth(AuthLevel::Admin)
             .summary("Traffic rows under filters, in time order, a keyset page at a time, with the totals of the whole filter")
-            .query(schema::admin_usage_query(), &[])
-            .response_schema(schema::usage_page()),
+            .query_type::<query::AdminUsage>()
+            .response_type::<listing::Page>(),
         Route::get("/admin/users/stats")
             .auth(AuthLevel::Admin)
             .summary("Users by status, blocked, with an active subscription, new per local day and the top users by traffic")
-            .query(schema::users_stats_query(), &[])
-            .response_schema(schema::users_stats()),
+            .query_type::<query::UsersStats>()
+            .response_type::<users::Overview>(),
         Route::get("/admin/users/:id/stats")
             .auth(AuthLevel::Admin)
             .summary("One user's summary, traffic of today, 7 and 30 local days, links online now and last seen")
-            .query(schema::user_stats_query(), &[])
-            .response_schema(schema::user_stats()),
+            .query_type::<query::UserStats>()
+            .response_type::<users::UserStats>(),
         Route::get("/admin/nodes/:id/outbound-usage")
             .auth(AuthLevel::Admin)
             .summary("A node's traffic per outbound tag, per UTC hour (up to 31 days) or day (up to 366), zero-filled")
-            .query(schema::outbound_query(), &[])
-            .response_schema(schema::outbound()),
+            .query_type::<query::Outbound>()
+            .response_type::<outbound::Outbound>(),
     ]
 }
 

@@ -9,15 +9,17 @@
 use chrono_tz::Tz;
 use nexuma_sdk::db;
 use nexuma_sdk::{clock, response, ApiError, Request, Response};
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::Serialize;
 
 use crate::calendar::{Granularity, DAY_MS, HOUR_MS, MAX_DAYS};
 use crate::cursor::Cursor;
 use crate::filter::Filter;
 use crate::params;
 use crate::span::{self, Conditions, Span};
+use crate::traffic::Bytes;
 
-const DEFAULT_LIMIT: i64 = 100;
+pub const DEFAULT_LIMIT: i64 = 100;
 pub const MAX_LIMIT: i64 = 1000;
 pub const SORTS: [&str; 2] = ["time_asc", "time_desc"];
 
@@ -102,8 +104,38 @@ fn after(f: &mut Filter, c: &Cursor) {
     );
 }
 
+/// One traffic row of a link on a node in an hour or a day.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Row {
+    /// Epoch milliseconds: the hour's or the UTC day's start.
+    time: i64,
+    user_id: String,
+    node_id: String,
+    link_id: String,
+    up: i64,
+    down: i64,
+}
+
+/// A page of `GET /admin/usage`.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Page {
+    #[schemars(extend("enum" = Granularity::NAMES))]
+    granularity: &'static str,
+    /// Epoch milliseconds: the range's start, widened to a whole bucket.
+    from: i64,
+    /// Epoch milliseconds: the range's end, widened to a whole bucket.
+    to: i64,
+    items: Vec<Row>,
+    /// The next page's `cursor`; null on the last page.
+    next_cursor: Option<String>,
+    /// The whole filter, every page.
+    totals: Bytes,
+}
+
 /// Up and down over the whole filter (every page shows the same).
-fn totals(from: i64, to: i64, conditions: &Conditions) -> Result<serde_json::Value, ApiError> {
+fn totals(from: i64, to: i64, conditions: &Conditions) -> Result<Bytes, ApiError> {
     let mut f = Filter::default();
     let source = span::source(&mut f, &Span::of(from, to), conditions);
     let sums = db::query(
@@ -116,7 +148,10 @@ fn totals(from: i64, to: i64, conditions: &Conditions) -> Result<serde_json::Val
     let row = sums
         .first()
         .ok_or_else(|| ApiError::internal("totals: no row"))?;
-    Ok(json!({ "up": row.i64("up")?, "down": row.i64("down")? }))
+    Ok(Bytes {
+        up: row.i64("up")?,
+        down: row.i64("down")?,
+    })
 }
 
 fn page_sql(f: &Filter, granularity: Granularity, descending: bool, limit: &str) -> String {
@@ -132,19 +167,22 @@ fn page_sql(f: &Filter, granularity: Granularity, descending: bool, limit: &str)
     )
 }
 
+/// `sort`: one of [`SORTS`], the first when absent; whether it runs newest first.
+pub fn descending(req: &Request) -> Result<bool, ApiError> {
+    match params::text(req, "sort") {
+        None | Some("time_asc") => Ok(false),
+        Some("time_desc") => Ok(true),
+        Some(_) => Err(ApiError::validation(
+            "sort",
+            "must be time_asc or time_desc",
+        )),
+    }
+}
+
 /// `GET /admin/usage`.
 pub fn list(req: &Request) -> Result<Response, ApiError> {
     let granularity = params::granularity(req, Granularity::Hour)?;
-    let descending = match params::text(req, "sort") {
-        None | Some("time_asc") => false,
-        Some("time_desc") => true,
-        Some(_) => {
-            return Err(ApiError::validation(
-                "sort",
-                "must be time_asc or time_desc",
-            ))
-        }
-    };
+    let descending = descending(req)?;
     let limit = req.int_query("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)?;
     let cursor = params::text(req, "cursor")
         .map(|raw| Cursor::decode(raw, descending, granularity))
@@ -171,10 +209,14 @@ pub fn list(req: &Request) -> Result<Response, ApiError> {
             node: row.string("node_id")?,
             link: row.string("link_id")?,
         };
-        items.push(json!({
-            "time": key.time, "userId": key.user, "nodeId": key.node, "linkId": key.link,
-            "up": row.i64("up")?, "down": row.i64("down")?,
-        }));
+        items.push(Row {
+            time: key.time,
+            user_id: key.user.clone(),
+            node_id: key.node.clone(),
+            link_id: key.link.clone(),
+            up: row.i64("up")?,
+            down: row.i64("down")?,
+        });
         last = Some(key);
     }
     let next = if rows.len() as i64 > limit {
@@ -184,9 +226,38 @@ pub fn list(req: &Request) -> Result<Response, ApiError> {
     };
     response::json(
         200,
-        &json!({
-            "granularity": granularity.name(), "from": from, "to": to, "items": items,
-            "nextCursor": next, "totals": totals,
-        }),
+        &Page {
+            granularity: granularity.name(),
+            from,
+            to,
+            items,
+            next_cursor: next,
+            totals,
+        },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nexuma_sdk::answer_schema_of;
+    use serde_json::json;
+
+    #[test]
+    fn a_page_says_what_is_always_there_and_when_the_cursor_is_null() {
+        let page = answer_schema_of::<Page>();
+        let required = json!(["granularity", "from", "to", "items", "nextCursor", "totals"]);
+        assert_eq!(page["required"], required);
+        assert_eq!(
+            page["properties"]["nextCursor"]["type"],
+            json!(["string", "null"])
+        );
+        assert_eq!(
+            page["properties"]["granularity"]["enum"],
+            json!(Granularity::NAMES)
+        );
+        let row = &page["properties"]["items"]["items"];
+        let fields = json!(["time", "userId", "nodeId", "linkId", "up", "down"]);
+        assert_eq!(row["required"], fields);
+    }
 }

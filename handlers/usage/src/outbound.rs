@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use chrono_tz::Tz;
 use nexuma_sdk::db::{self, Value};
 use nexuma_sdk::{clock, response, ApiError, Request, Response};
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::Serialize;
 
 use crate::calendar::{Granularity, DAY_MS, HOUR_MS};
 use crate::params;
@@ -15,6 +16,40 @@ use crate::traffic::Bytes;
 /// Most buckets one answer holds per tag (a month of hours, a year of days).
 const MAX_HOURS: i64 = 31 * 24;
 const MAX_DAYS: i64 = 366;
+
+/// One bucket of a tag's series.
+#[derive(Serialize, JsonSchema)]
+pub struct Point {
+    /// Epoch milliseconds: the UTC hour's or day's start.
+    time: i64,
+    up: i64,
+    down: i64,
+}
+
+/// One outbound tag's series.
+#[derive(Serialize, JsonSchema)]
+pub struct Tag {
+    tag: String,
+    /// Every bucket of the range, in order.
+    points: Vec<Point>,
+    total: Bytes,
+}
+
+/// `GET /admin/nodes/:id/outbound-usage`.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Outbound<'a> {
+    node_id: &'a str,
+    #[schemars(extend("enum" = Granularity::NAMES))]
+    granularity: &'static str,
+    /// Epoch milliseconds: the range's start, widened to a whole bucket.
+    from: i64,
+    /// Epoch milliseconds: the range's end, widened to a whole bucket.
+    to: i64,
+    /// By tag name.
+    tags: Vec<Tag>,
+    total: Bytes,
+}
 
 fn node_exists(id: &str) -> Result<(), ApiError> {
     if db::query("SELECT id FROM nodes WHERE id = $1", &[id.into()])?.is_empty() {
@@ -109,17 +144,51 @@ pub fn series(req: &Request) -> Result<Response, ApiError> {
                 .enumerate()
                 .map(|(i, b)| {
                     sum.add(*b);
-                    json!({ "time": from + i as i64 * unit, "up": b.up, "down": b.down })
+                    Point {
+                        time: from + i as i64 * unit,
+                        up: b.up,
+                        down: b.down,
+                    }
                 })
                 .collect();
-            json!({ "tag": tag, "points": points, "total": sum })
+            Tag {
+                tag,
+                points,
+                total: sum,
+            }
         })
         .collect();
     response::json(
         200,
-        &json!({
-            "nodeId": node, "granularity": granularity.name(), "from": from, "to": to,
-            "tags": tags, "total": total,
-        }),
+        &Outbound {
+            node_id: node,
+            granularity: granularity.name(),
+            from,
+            to,
+            tags,
+            total,
+        },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nexuma_sdk::answer_schema_of;
+    use serde_json::json;
+
+    #[test]
+    fn the_series_says_what_is_always_there() {
+        let outbound = answer_schema_of::<Outbound>();
+        let fields = json!(["nodeId", "granularity", "from", "to", "tags", "total"]);
+        assert_eq!(outbound["required"], fields);
+        assert_eq!(
+            outbound["properties"]["granularity"]["enum"],
+            json!(Granularity::NAMES)
+        );
+        let tag = &outbound["properties"]["tags"]["items"];
+        assert_eq!(tag["required"], json!(["tag", "points", "total"]));
+        let point = &tag["properties"]["points"]["items"];
+        assert_eq!(point["required"], json!(["time", "up", "down"]));
+    }
 }

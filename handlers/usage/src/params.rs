@@ -66,10 +66,13 @@ pub fn granularity(req: &Request, default: Granularity) -> Result<Granularity, A
     }
 }
 
-/// An id filter: at most 100 printable characters.
+/// Longest id filter, in bytes.
+pub const ID_MAX: usize = 100;
+
+/// An id filter: at most [`ID_MAX`] bytes, no control characters.
 pub fn id<'a>(req: &'a Request, name: &str) -> Result<Option<&'a str>, ApiError> {
     match text(req, name) {
-        Some(v) if v.len() > 100 || v.chars().any(char::is_control) => {
+        Some(v) if v.len() > ID_MAX || v.chars().any(char::is_control) => {
             Err(ApiError::validation(name, "must be an id"))
         }
         other => Ok(other),

@@ -4,19 +4,84 @@
 
 use chrono_tz::Tz;
 use nexuma_sdk::{clock, response, ApiError, Request, Response};
+use schemars::JsonSchema;
 use serde::Serialize;
-use serde_json::json;
 
-use crate::calendar::{self, Plan};
+use crate::calendar::{self, Granularity, Plan};
 use crate::params;
 use crate::traffic::{self, Bytes, Scope};
 
-#[derive(Serialize)]
-struct Point<'a> {
+/// One bucket of `GET /me/traffic`.
+#[derive(Serialize, JsonSchema)]
+pub struct Point<'a> {
+    /// Epoch milliseconds.
     start: i64,
+    /// The local hour (2026-03-29T03:00+02:00) or date.
     label: &'a str,
     up: i64,
     down: i64,
+}
+
+/// `GET /me/traffic`.
+#[derive(Serialize, JsonSchema)]
+pub struct Traffic<'a> {
+    tz: &'static str,
+    #[schemars(extend("enum" = Granularity::NAMES))]
+    granularity: &'static str,
+    /// Epoch milliseconds: the first bucket's start.
+    from: i64,
+    /// Epoch milliseconds: the last bucket's end.
+    to: i64,
+    buckets: Vec<Point<'a>>,
+    total: Bytes,
+}
+
+/// One local day of `GET /me/traffic/daily`.
+#[derive(Serialize, JsonSchema)]
+pub struct Day<'a> {
+    #[schemars(extend("format" = "date"))]
+    date: &'a str,
+    /// Epoch milliseconds.
+    start: i64,
+    up: i64,
+    down: i64,
+}
+
+/// `GET /me/traffic/daily`.
+#[derive(Serialize, JsonSchema)]
+pub struct Daily<'a> {
+    tz: &'static str,
+    days: i64,
+    rows: Vec<Day<'a>>,
+    total: Bytes,
+}
+
+/// One local hour of the day in `GET /me/traffic/hourly-dist`.
+#[derive(Serialize, JsonSchema)]
+pub struct Hour {
+    #[schemars(range(max = 23))]
+    hour: usize,
+    up: i64,
+    down: i64,
+    bytes: i64,
+    /// Its part of the total, 0 when nothing moved.
+    #[schemars(range(min = 0, max = 1))]
+    share: f64,
+}
+
+/// `GET /me/traffic/hourly-dist`.
+#[derive(Serialize, JsonSchema)]
+pub struct HourlyDist {
+    tz: &'static str,
+    days: i64,
+    /// Epoch milliseconds.
+    from: i64,
+    /// Epoch milliseconds.
+    to: i64,
+    /// Local hours 0 to 23, in order.
+    #[schemars(length(min = 24, max = 24))]
+    hours: Vec<Hour>,
+    total: Bytes,
 }
 
 /// The plan's buckets filled with the user's traffic, and their total.
@@ -58,14 +123,14 @@ pub fn traffic(req: &Request) -> Result<Response, ApiError> {
     let (sums, total) = fill(user, &scope, &plan)?;
     response::json(
         200,
-        &json!({
-            "tz": zone_name(tz),
-            "granularity": plan.granularity.name(),
-            "from": plan.from,
-            "to": plan.to,
-            "buckets": points(&plan, &sums),
-            "total": total,
-        }),
+        &Traffic {
+            tz: zone_name(tz),
+            granularity: plan.granularity.name(),
+            from: plan.from,
+            to: plan.to,
+            buckets: points(&plan, &sums),
+            total,
+        },
     )
 }
 
@@ -81,11 +146,21 @@ pub fn daily(req: &Request) -> Result<Response, ApiError> {
         .buckets
         .iter()
         .zip(&sums)
-        .map(|(b, s)| json!({ "date": b.label, "start": b.start, "up": s.up, "down": s.down }))
+        .map(|(b, s)| Day {
+            date: &b.label,
+            start: b.start,
+            up: s.up,
+            down: s.down,
+        })
         .collect();
     response::json(
         200,
-        &json!({ "tz": zone_name(tz), "days": days, "rows": rows, "total": total }),
+        &Daily {
+            tz: zone_name(tz),
+            days,
+            rows,
+            total,
+        },
     )
 }
 
@@ -114,14 +189,69 @@ pub fn hourly_dist(req: &Request) -> Result<Response, ApiError> {
             } else {
                 b.total() as f64 / all as f64
             };
-            json!({ "hour": hour, "up": b.up, "down": b.down, "bytes": b.total(), "share": share })
+            Hour {
+                hour,
+                up: b.up,
+                down: b.down,
+                bytes: b.total(),
+                share,
+            }
         })
         .collect();
     response::json(
         200,
-        &json!({
-            "tz": zone_name(tz), "days": days, "from": plan.from, "to": plan.to,
-            "hours": hours, "total": total,
-        }),
+        &HourlyDist {
+            tz: zone_name(tz),
+            days,
+            from: plan.from,
+            to: plan.to,
+            hours,
+            total,
+        },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nexuma_sdk::answer_schema_of;
+    use serde_json::json;
+
+    #[test]
+    fn the_series_answers_say_what_is_always_there() {
+        let traffic = answer_schema_of::<Traffic>();
+        let required = json!(["tz", "granularity", "from", "to", "buckets", "total"]);
+        assert_eq!(traffic["required"], required);
+        assert_eq!(
+            traffic["properties"]["granularity"]["enum"],
+            json!(Granularity::NAMES)
+        );
+        assert_eq!(
+            traffic["properties"]["total"]["required"],
+            json!(["up", "down"])
+        );
+        let bucket = &traffic["properties"]["buckets"]["items"];
+        assert_eq!(bucket["required"], json!(["start", "label", "up", "down"]));
+
+        let daily = answer_schema_of::<Daily>();
+        assert_eq!(daily["required"], json!(["tz", "days", "rows", "total"]));
+        assert_eq!(
+            daily["properties"]["rows"]["items"]["properties"]["date"]["format"],
+            "date"
+        );
+
+        let dist = answer_schema_of::<HourlyDist>();
+        let hours = &dist["properties"]["hours"];
+        assert_eq!(
+            (&hours["minItems"], &hours["maxItems"]),
+            (&json!(24), &json!(24))
+        );
+        let hour = &hours["items"]["properties"];
+        assert_eq!(
+            (&hour["hour"]["minimum"], &hour["hour"]["maximum"]),
+            (&json!(0), &json!(23))
+        );
+        assert_eq!(hour["share"]["maximum"], json!(1));
+        assert_eq!(dist["required"].as_array().map(Vec::len), Some(6));
+    }
 }

@@ -3,6 +3,7 @@
 
 use nexuma_sdk::db::{self, Value};
 use nexuma_sdk::{ApiError, Request};
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::params;
@@ -47,7 +48,7 @@ pub fn scope(req: &Request, user: &str) -> Result<Scope, ApiError> {
 }
 
 /// Bytes up and down.
-#[derive(Serialize, Default, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Serialize, JsonSchema, Default, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Bytes {
     pub up: i64,
     pub down: i64,

@@ -3,7 +3,8 @@
 
 use nexuma_sdk::db::{self, Pool};
 use nexuma_sdk::{clock, response, ApiError, Request, Response};
-use serde_json::{json, Value};
+use schemars::JsonSchema;
+use serde::Serialize;
 
 use crate::calendar;
 use crate::filter::Filter;
@@ -12,39 +13,82 @@ use crate::traffic::{self, Bytes, Scope};
 use crate::{params, presence, summary};
 
 /// Top users listed when `limit` is absent, and the most a caller may ask for.
-const TOP_DEFAULT: i64 = 10;
-const TOP_MAX: i64 = 100;
+pub const TOP_DEFAULT: i64 = 10;
+pub const TOP_MAX: i64 = 100;
 
 fn count(sql: &str) -> Result<i64, ApiError> {
     db::count(&Pool, sql, &[])
 }
 
-fn counts() -> Result<Value, ApiError> {
+/// Users per account status (the `users.status` CHECK allows these three).
+#[derive(Serialize, JsonSchema, Default)]
+pub struct ByStatus {
+    active: i64,
+    pending: i64,
+    rejected: i64,
+}
+
+/// One local day's new accounts.
+#[derive(Serialize, JsonSchema)]
+pub struct NewUsers<'a> {
+    #[schemars(extend("format" = "date"))]
+    date: &'a str,
+    /// Epoch milliseconds.
+    start: i64,
+    count: i64,
+}
+
+/// A user among the top by traffic.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TopUser {
+    user_id: String,
+    email: Option<String>,
+    name: Option<String>,
+    up: i64,
+    down: i64,
+    bytes: i64,
+}
+
+/// `GET /admin/users/stats`.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Overview<'a> {
+    total: i64,
+    by_status: ByStatus,
+    blocked: i64,
+    with_active_subscription: i64,
+    tz: &'static str,
+    days: i64,
+    new_users: Vec<NewUsers<'a>>,
+    /// Most bytes first.
+    top_users: Vec<TopUser>,
+}
+
+/// The users per status, and their total.
+fn counts() -> Result<(ByStatus, i64), ApiError> {
     let rows = db::query(
         "SELECT status, CAST(COUNT(*) AS BIGINT) AS n FROM users GROUP BY status",
         &[],
     )?;
-    let mut by_status = json!({ "active": 0, "pending": 0, "rejected": 0 });
+    let mut by_status = ByStatus::default();
     let mut total = 0;
     for row in rows.iter() {
         let n = row.i64("n")?;
-        by_status[row.str("status")?] = json!(n);
+        match row.str("status")? {
+            "active" => by_status.active = n,
+            "pending" => by_status.pending = n,
+            "rejected" => by_status.rejected = n,
+            other => return Err(ApiError::internal(format!("users.status {other:?}"))),
+        }
         total += n;
     }
-    Ok(json!({
-        "total": total,
-        "byStatus": by_status,
-        "blocked": count("SELECT CAST(COUNT(*) AS BIGINT) AS total FROM users WHERE blocked")?,
-        "withActiveSubscription": count(
-            "SELECT CAST(COUNT(DISTINCT user_id) AS BIGINT) AS total FROM subscriptions \
-             WHERE status = 'active'"
-        )?,
-    }))
+    Ok((by_status, total))
 }
 
 /// New accounts per local day of the plan. Counted per UTC minute in SQL (every zone's offset
 /// is whole minutes), then put in local days here.
-fn new_per_day(plan: &calendar::Plan) -> Result<Vec<Value>, ApiError> {
+fn new_per_day(plan: &calendar::Plan) -> Result<Vec<NewUsers<'_>>, ApiError> {
     let rows = db::query(
         "SELECT CAST(created_at / 60000 AS BIGINT) AS minute, CAST(COUNT(*) AS BIGINT) AS n \
          FROM users WHERE created_at >= $1 AND created_at < $2 GROUP BY created_at / 60000",
@@ -60,12 +104,16 @@ fn new_per_day(plan: &calendar::Plan) -> Result<Vec<Value>, ApiError> {
         .buckets
         .iter()
         .zip(per_day)
-        .map(|(b, n)| json!({ "date": b.label, "start": b.start, "count": n }))
+        .map(|(b, n)| NewUsers {
+            date: &b.label,
+            start: b.start,
+            count: n,
+        })
         .collect())
 }
 
 /// The users who moved the most bytes in `[from, to)`.
-fn top(from: i64, to: i64, limit: i64) -> Result<Vec<Value>, ApiError> {
+fn top(from: i64, to: i64, limit: i64) -> Result<Vec<TopUser>, ApiError> {
     let mut f = Filter::default();
     let source = span::source(&mut f, &Span::of(from, to), &Vec::new());
     let limit = f.push(limit.into());
@@ -82,10 +130,14 @@ fn top(from: i64, to: i64, limit: i64) -> Result<Vec<Value>, ApiError> {
     rows.iter()
         .map(|row| {
             let (up, down) = (row.i64("up")?, row.i64("down")?);
-            Ok(json!({
-                "userId": row.str("user_id")?, "email": row.opt_str("email")?,
-                "name": row.opt_str("name")?, "up": up, "down": down, "bytes": up + down,
-            }))
+            Ok(TopUser {
+                user_id: row.string("user_id")?,
+                email: row.opt_string("email")?,
+                name: row.opt_string("name")?,
+                up,
+                down,
+                bytes: up + down,
+            })
         })
         .collect()
 }
@@ -96,16 +148,65 @@ pub fn overview(req: &Request) -> Result<Response, ApiError> {
     let days = params::days(req)?;
     let limit = req.int_query("limit", TOP_DEFAULT, 1, TOP_MAX)?;
     let plan = calendar::last_days(tz, days, clock::now_ms());
-    let mut body = counts()?;
-    body["tz"] = json!(tz.name());
-    body["days"] = json!(days);
-    body["newUsers"] = json!(new_per_day(&plan)?);
-    body["topUsers"] = json!(top(plan.from, plan.to, limit)?);
-    response::json(200, &body)
+    let (by_status, total) = counts()?;
+    response::json(
+        200,
+        &Overview {
+            total,
+            by_status,
+            blocked: count("SELECT CAST(COUNT(*) AS BIGINT) AS total FROM users WHERE blocked")?,
+            with_active_subscription: count(
+                "SELECT CAST(COUNT(DISTINCT user_id) AS BIGINT) AS total FROM subscriptions \
+                 WHERE status = 'active'",
+            )?,
+            tz: tz.name(),
+            days,
+            new_users: new_per_day(&plan)?,
+            top_users: top(plan.from, plan.to, limit)?,
+        },
+    )
+}
+
+/// Traffic of local calendar days of `tz`, today included.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Recent {
+    today: Bytes,
+    last7_days: Bytes,
+    last30_days: Bytes,
+}
+
+/// One of the user's links.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkDetail {
+    id: String,
+    name: Option<String>,
+    enabled: bool,
+    subscription_id: Option<String>,
+    online: bool,
+    /// The live nodes it is connected to now.
+    online_nodes: Vec<String>,
+    /// Epoch milliseconds; null: never seen.
+    last_seen_at: Option<i64>,
+}
+
+/// `GET /admin/users/:id/stats`: the user's summary and more.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserStats {
+    #[serde(flatten)]
+    summary: summary::Summary,
+    user_id: String,
+    tz: &'static str,
+    traffic: Recent,
+    link_details: Vec<LinkDetail>,
+    /// Epoch milliseconds: the latest of the links'; null: never seen.
+    last_seen_at: Option<i64>,
 }
 
 /// Traffic of today, the last 7 and the last 30 local days (today included).
-fn recent(user: &str, tz: chrono_tz::Tz, now: i64) -> Result<Value, ApiError> {
+fn recent(user: &str, tz: chrono_tz::Tz, now: i64) -> Result<Recent, ApiError> {
     let plan = calendar::last_days(tz, 30, now);
     let week_from = plan.buckets[plan.buckets.len() - 7].start;
     let today_from = plan.buckets[plan.buckets.len() - 1].start;
@@ -119,10 +220,14 @@ fn recent(user: &str, tz: chrono_tz::Tz, now: i64) -> Result<Value, ApiError> {
             today.add(bytes);
         }
     }
-    Ok(json!({ "today": today, "last7Days": week, "last30Days": month }))
+    Ok(Recent {
+        today,
+        last7_days: week,
+        last30_days: month,
+    })
 }
 
-fn links(user: &str, now: i64) -> Result<(Vec<Value>, Option<i64>), ApiError> {
+fn links(user: &str, now: i64) -> Result<(Vec<LinkDetail>, Option<i64>), ApiError> {
     let online = presence::online_links(user, now)?;
     let seen = presence::last_seen(user)?;
     let rows = db::query(
@@ -134,11 +239,15 @@ fn links(user: &str, now: i64) -> Result<(Vec<Value>, Option<i64>), ApiError> {
     for row in rows.iter() {
         let id = row.str("id")?;
         let nodes = online.get(id).cloned().unwrap_or_default();
-        out.push(json!({
-            "id": id, "name": row.opt_str("name")?, "enabled": row.bool("enabled")?,
-            "subscriptionId": row.opt_str("subscription_id")?,
-            "online": !nodes.is_empty(), "onlineNodes": nodes, "lastSeenAt": seen.get(id),
-        }));
+        out.push(LinkDetail {
+            id: id.to_string(),
+            name: row.opt_string("name")?,
+            enabled: row.bool("enabled")?,
+            subscription_id: row.opt_string("subscription_id")?,
+            online: !nodes.is_empty(),
+            online_nodes: nodes,
+            last_seen_at: seen.get(id).copied(),
+        });
     }
     Ok((out, seen.values().copied().max()))
 }
@@ -154,12 +263,67 @@ pub fn one(req: &Request) -> Result<Response, ApiError> {
         ));
     }
     let now = clock::now_ms();
-    let mut body = summary::of(id, now)?;
-    let (links, last_seen) = links(id, now)?;
-    body["userId"] = json!(id);
-    body["tz"] = json!(tz.name());
-    body["traffic"] = recent(id, tz, now)?;
-    body["linkDetails"] = json!(links);
-    body["lastSeenAt"] = json!(last_seen);
-    response::json(200, &body)
+    let (link_details, last_seen_at) = links(id, now)?;
+    response::json(
+        200,
+        &UserStats {
+            summary: summary::of(id, now)?,
+            user_id: id.to_string(),
+            tz: tz.name(),
+            traffic: recent(id, tz, now)?,
+            link_details,
+            last_seen_at,
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nexuma_sdk::answer_schema_of;
+    use serde_json::json;
+
+    #[test]
+    fn the_overview_says_what_is_always_there() {
+        let overview = answer_schema_of::<Overview>();
+        assert_eq!(overview["required"].as_array().map(Vec::len), Some(8));
+        let statuses = json!(["active", "pending", "rejected"]);
+        assert_eq!(overview["properties"]["byStatus"]["required"], statuses);
+        let top = &overview["properties"]["topUsers"]["items"];
+        assert_eq!(
+            top["properties"]["email"]["type"],
+            json!(["string", "null"])
+        );
+        assert_eq!(top["required"].as_array().map(Vec::len), Some(6));
+    }
+
+    #[test]
+    fn a_users_stats_are_the_summary_and_more() {
+        let stats = answer_schema_of::<UserStats>();
+        let required = stats["required"].as_array().cloned().unwrap_or_default();
+        for field in [
+            "subscriptions",
+            "devicesOnline",
+            "userId",
+            "traffic",
+            "lastSeenAt",
+        ] {
+            assert!(required.contains(&json!(field)), "{field}: {stats}");
+        }
+        assert_eq!(
+            stats["properties"]["lastSeenAt"]["type"],
+            json!(["integer", "null"])
+        );
+        let traffic = &stats["properties"]["traffic"];
+        assert_eq!(
+            traffic["required"],
+            json!(["today", "last7Days", "last30Days"])
+        );
+        let link = &stats["properties"]["linkDetails"]["items"];
+        assert_eq!(link["required"].as_array().map(Vec::len), Some(7));
+        assert_eq!(
+            link["properties"]["subscriptionId"]["type"],
+            json!(["string", "null"])
+        );
+    }
 }
