@@ -235,7 +235,7 @@ pub struct AddBody {
     #[schemars(regex(pattern = FINGERPRINT_PATTERN))]
     fingerprint: Option<String>,
     /// Null or empty: the url's host.
-    #[schemars(length(max = NAME_MAX))]
+    #[schemars(length(max = NAME_MAX), regex(pattern = nexuma_sdk::pattern::NO_CONTROL))]
     name: Option<String>,
 }
 
@@ -486,6 +486,10 @@ mod tests {
         assert_eq!(add["required"], serde_json::json!(["url", "accesskey"]));
         assert_eq!(add["properties"]["accesskey"]["maxLength"], KEY_MAX);
         assert_eq!(add["properties"]["name"]["maxLength"], NAME_MAX);
+        assert_eq!(
+            add["properties"]["name"]["pattern"],
+            nexuma_sdk::pattern::NO_CONTROL
+        );
         let pattern = |field: &str| {
             let text = add["properties"][field]["pattern"]
                 .as_str()

@@ -84,8 +84,8 @@ pub fn subscription_url(user_id: &str) -> String {
 /// `POST /users/new` (its JSON Schema is derived from this type).
 #[derive(Deserialize, JsonSchema)]
 pub struct NewBody {
-    /// The user's name (trimmed).
-    #[schemars(length(min = 1, max = NAME_MAX))]
+    /// The user's name (trimmed), without control characters.
+    #[schemars(length(min = 1, max = NAME_MAX), regex(pattern = nexuma_sdk::pattern::NOT_BLANK))]
     namesuggest: String,
 }
 
@@ -469,6 +469,7 @@ mod tests {
             (&name["minLength"], &name["maxLength"]),
             (&json!(1), &json!(NAME_MAX))
         );
+        assert_eq!(name["pattern"], nexuma_sdk::pattern::NOT_BLANK);
         let listed = nexuma_sdk::answer_schema_of::<Vec<UserTraffic>>();
         let user = &listed["items"];
         assert_eq!(

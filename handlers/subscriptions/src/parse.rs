@@ -8,11 +8,16 @@ use xray::Connection;
 /// Every protocol's name as a connection shows it (`xray::Protocol::name`).
 pub const PROTOCOLS: [&str; 4] = ["vless", "vmess", "trojan", "shadowsocks"];
 
+/// The schemes `xray::link::parse` reads, in any case.
+const SCHEMES: &str =
+    "^([Vv][Ll][Ee][Ss][Ss]|[Vv][Mm][Ee][Ss][Ss]|[Tt][Rr][Oo][Jj][Aa][Nn]|[Ss][Ss])://";
+
 /// `POST /admin/xray/parse-link` (its JSON Schema is derived from this type).
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Body {
-    /// A vless://, vmess://, trojan:// or ss:// link.
+    /// A vless://, vmess://, trojan:// or ss:// link (the scheme in any case).
+    #[schemars(regex(pattern = SCHEMES))]
     link: String,
 }
 
@@ -79,5 +84,21 @@ mod tests {
         let body = nexuma_sdk::schema_of::<Body>();
         assert_eq!(body["required"], json!(["link"]));
         assert_eq!(body["additionalProperties"], false);
+        let schemes = regex_lite::Regex::new(SCHEMES).expect("regex");
+        for link in [
+            "VLESS://a",
+            "vmess://a",
+            "Trojan://a",
+            "ss://a",
+            "socks://a",
+            " ",
+        ] {
+            // Refused for its scheme: no scheme, or one not read.
+            let scheme = |e: &xray::link::LinkError| {
+                e.0.starts_with("a share link starts with") || e.0.contains("are not supported")
+            };
+            let known = !matches!(xray::link::parse(link), Err(e) if scheme(&e));
+            assert_eq!(schemes.is_match(link), known, "{link:?}");
+        }
     }
 }

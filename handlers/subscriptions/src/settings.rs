@@ -2,6 +2,7 @@
 //! the profile title, the update interval, the support and web page addresses.
 
 use nexuma_sdk::db::{Executor, Pool};
+use nexuma_sdk::pattern::NOT_BLANK;
 use nexuma_sdk::record::{self, Actor, Entry};
 use nexuma_sdk::{clock, db, log, response, ApiError, Request, Response};
 use schemars::JsonSchema;
@@ -23,7 +24,7 @@ const URL_OR_EMPTY: &str = r"^(https?://[^\u0000-\u001f\u007f-\u009f]*)?$";
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Settings {
     /// `profile-title` and the file name clients name the profile after.
-    #[schemars(length(min = 1, max = TITLE_MAX))]
+    #[schemars(length(min = 1, max = TITLE_MAX), regex(pattern = NOT_BLANK))]
     pub profile_title: String,
     /// `profile-update-interval`, in hours.
     #[schemars(range(min = INTERVAL_MIN_HOURS, max = INTERVAL_MAX_HOURS))]
@@ -103,7 +104,8 @@ pub fn get(_req: &Request) -> Result<Response, ApiError> {
 #[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Patch {
-    #[schemars(length(min = 1, max = TITLE_MAX))]
+    /// Trimmed, without control characters.
+    #[schemars(length(min = 1, max = TITLE_MAX), regex(pattern = NOT_BLANK))]
     profile_title: Option<String>,
     #[schemars(range(min = INTERVAL_MIN_HOURS, max = INTERVAL_MAX_HOURS))]
     update_interval_hours: Option<u32>,
@@ -201,6 +203,7 @@ mod tests {
             (&title["minLength"], &title["maxLength"]),
             (&json!(1), &json!(TITLE_MAX))
         );
+        assert_eq!(title["pattern"], NOT_BLANK);
         let hours = &patch["properties"]["updateIntervalHours"];
         assert_eq!(
             (&hours["minimum"], &hours["maximum"]),
