@@ -8,7 +8,6 @@
 mod agent;
 mod nodes;
 mod page;
-mod schema;
 mod subscription;
 mod users;
 mod watchdog;
@@ -23,34 +22,34 @@ impl Component for Manager {
             Route::post("/nodes/add")
                 .auth(AuthLevel::Admin)
                 .summary("Add a node agent: checked, stored, started with all users")
-                .request_schema(schema::node_add())
-                .response_schema(schema::node()),
+                .request_type::<nodes::AddBody>()
+                .response_type::<nodes::NodeView>(),
             Route::post("/nodes/del")
                 .auth(AuthLevel::Admin)
                 .summary("Stop a node agent (best effort) and forget it")
-                .request_schema(schema::node_del())
-                .response_schema(schema::node_deleted()),
+                .request_type::<nodes::DelBody>()
+                .response_type::<nodes::Deleted>(),
             Route::get("/nodes")
                 .auth(AuthLevel::Admin)
                 .summary("Every node with its state and connected user count")
-                .response_schema(schema::node_list()),
+                .response_type::<Vec<nodes::Listed>>(),
             Route::post("/users/new")
                 .auth(AuthLevel::Admin)
                 .summary("Create a VPN user and add it to every node that is up")
-                .request_schema(schema::user_new())
-                .response_schema(schema::user_created()),
+                .request_type::<users::NewBody>()
+                .response_type::<users::Created>(),
             Route::post("/users/del")
                 .auth(AuthLevel::Admin)
                 .summary("Remove a VPN user the Manager created from every node and delete it (409 for any other account)")
-                .request_schema(schema::user_del())
-                .response_schema(schema::user_deleted()),
+                .request_type::<users::DelBody>()
+                .response_type::<users::Deleted>(),
             Route::get("/users")
                 .auth(AuthLevel::Admin)
                 .summary("Every VPN user with traffic per node (KiB) and totals")
-                .response_schema(schema::user_list()),
+                .response_type::<Vec<users::UserTraffic>>(),
             Route::get("/subscription/:id")
                 .summary("A user's connection entries: share link and client outbound per inbound")
-                .response_schema(schema::subscription()),
+                .response_type::<Vec<subscription::Entry>>(),
             Route::get("/")
                 .summary("Monitoring page (HTML) for administrators; a login form otherwise"),
             Route::post("/ui/login")

@@ -3,6 +3,7 @@
 use nexuma_sdk::db::{self, Executor, Pool, Row};
 use nexuma_sdk::record::{self, Actor, Entry};
 use nexuma_sdk::{clock, id, log, response, ApiError, Request, Response};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -13,6 +14,17 @@ pub const COLUMNS: &str = "id, name, api_url, access_key, cert_sha256, address, 
      agent_status, cpu_load, memory_load, inbounds, last_seen_at, created_at, updated_at";
 
 pub const NAME_MAX: usize = 100;
+/// In bytes, as `add` counts (the schema's `maxLength` counts characters: equal for ASCII).
+const KEY_MAX: usize = 512;
+/// In bytes, as `parse_url` counts.
+const URL_MAX: usize = 2000;
+/// What `parse_url` takes, trimmed: `https://` in any case, a host (no credentials), maybe a
+/// port and a path, no query, fragment, whitespace or control characters.
+const URL_PATTERN: &str = r"^[Hh][Tt][Tt][Pp][Ss]://[^:/?#@\s\u0000-\u001f\u007f-\u009f][^/?#@\s\u0000-\u001f\u007f-\u009f]*(/[^?#\s\u0000-\u001f\u007f-\u009f]*)?$";
+/// What `parse_fingerprint` takes: nothing, or 64 hex digits with any `:` between.
+const FINGERPRINT_PATTERN: &str = r"^:*([0-9A-Fa-f]:*){64}$|^:*$";
+/// The `status` values the `manager_nodes` table allows (its CHECK); nodes are added active.
+pub const STATUSES: [&str; 4] = ["active", "disabled", "maintenance", "error"];
 
 #[derive(Debug, Clone)]
 pub struct Node {
@@ -33,24 +45,45 @@ pub struct Node {
     pub updated_at: i64,
 }
 
-/// What the API shows of a node: never the access key.
-#[derive(Serialize)]
+/// What the API shows of a node: never the access key (its JSON Schema is derived from this
+/// type).
+#[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NodeView<'a> {
+    #[schemars(extend("format" = "uuid"))]
     pub id: &'a str,
     pub name: &'a str,
+    /// The agent's Node API.
     pub url: &'a str,
+    /// The host clients dial.
     pub address: &'a str,
+    /// The pinned SHA-256 of the agent's certificate, `AB:CD:…`.
+    #[schemars(regex(pattern = r"^([0-9A-F]{2}:){31}[0-9A-F]{2}$"))]
     pub fingerprint: Option<&'a str>,
+    #[schemars(extend("enum" = STATUSES))]
     pub status: &'a str,
     pub online: bool,
+    /// What the agent last said of its core.
     pub agent_status: Option<&'a str>,
     pub cpu_load: Option<i64>,
     pub memory_load: Option<i64>,
+    /// The inbounds the agent listed when the node was added, as it listed them.
     pub inbounds: &'a [Value],
+    /// Epoch milliseconds.
     pub last_seen_at: Option<i64>,
+    /// Epoch milliseconds.
     pub created_at: i64,
+    /// Epoch milliseconds.
     pub updated_at: i64,
+}
+
+/// A node in `GET /nodes`: with its connected users.
+#[derive(Serialize, JsonSchema)]
+pub struct Listed<'a> {
+    #[serde(flatten)]
+    pub node: NodeView<'a>,
+    /// Users connected on it.
+    pub users: i64,
 }
 
 impl Node {
@@ -145,7 +178,7 @@ pub fn parse_url(field: &str, raw: &str) -> Result<(String, String), ApiError> {
                 .map(|_| &url[8..])
         })
         .ok_or_else(invalid)?;
-    if url.len() > 2000 || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if url.len() > URL_MAX || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(invalid());
     }
     if rest.contains(['?', '#']) {
@@ -189,11 +222,20 @@ fn parse_fingerprint(raw: &str) -> Result<Option<String>, ApiError> {
     Ok(Some(pairs.join(":")))
 }
 
-#[derive(Deserialize)]
-struct AddBody {
+/// `POST /nodes/add` (its JSON Schema is derived from this type).
+#[derive(Deserialize, JsonSchema)]
+pub struct AddBody {
+    /// The agent's Node API, `https://host[:port][/path]`.
+    #[schemars(length(max = URL_MAX), regex(pattern = URL_PATTERN))]
     url: String,
+    #[schemars(length(min = 1, max = KEY_MAX))]
     accesskey: String,
+    /// SHA-256 of the agent's certificate to pin: 64 hex digits, `:` allowed; null or empty:
+    /// none.
+    #[schemars(regex(pattern = FINGERPRINT_PATTERN))]
     fingerprint: Option<String>,
+    /// Null or empty: the url's host.
+    #[schemars(length(max = NAME_MAX), regex(pattern = nexuma_sdk::pattern::NO_CONTROL))]
     name: Option<String>,
 }
 
@@ -202,10 +244,10 @@ pub fn add(req: &Request) -> Result<Response, ApiError> {
     let body: AddBody = req.json()?;
     let (url, address) = parse_url("url", &body.url)?;
     let key = body.accesskey.trim();
-    if key.is_empty() || key.len() > 512 {
+    if key.is_empty() || key.len() > KEY_MAX {
         return Err(ApiError::validation(
             "accesskey",
-            "must be 1 to 512 characters long",
+            format!("must be 1 to {KEY_MAX} characters long"),
         ));
     }
     let pin = parse_fingerprint(body.fingerprint.as_deref().unwrap_or(""))?;
@@ -335,8 +377,19 @@ pub fn get(ex: &impl Executor, node_id: &str) -> Result<Node, ApiError> {
         .ok_or_else(|| ApiError::not_found("node_not_found", "no node with this id"))
 }
 
-#[derive(Deserialize)]
-struct DelBody {
+/// `POST /nodes/del` (its JSON Schema is derived from this type).
+#[derive(Deserialize, JsonSchema)]
+pub struct DelBody {
+    /// The url the node was added with.
+    #[schemars(length(max = URL_MAX), regex(pattern = URL_PATTERN))]
+    url: String,
+}
+
+/// `POST /nodes/del`'s answer: the node forgotten.
+#[derive(Serialize, JsonSchema)]
+pub struct Deleted {
+    #[schemars(extend("format" = "uuid"))]
+    id: String,
     url: String,
 }
 
@@ -377,19 +430,21 @@ pub fn del(req: &Request) -> Result<Response, ApiError> {
     );
     response::json(
         200,
-        &serde_json::json!({ "id": node.id, "url": node.api_url }),
+        &Deleted {
+            id: node.id,
+            url: node.api_url,
+        },
     )
 }
 
 pub fn list(_req: &Request) -> Result<Response, ApiError> {
     let nodes = all(&Pool)?;
     let counts = users::count_per_node(&Pool)?;
-    let items: Vec<Value> = nodes
+    let items: Vec<Listed> = nodes
         .iter()
-        .map(|n| {
-            let mut v = serde_json::to_value(n.view()).unwrap_or_default();
-            v["users"] = counts.get(&n.id).copied().unwrap_or(0).into();
-            v
+        .map(|n| Listed {
+            node: n.view(),
+            users: counts.get(&n.id).copied().unwrap_or(0),
         })
         .collect();
     response::json(200, &items)
@@ -420,5 +475,76 @@ mod tests {
             Some(95)
         );
         assert!(parse_fingerprint("abc").is_err());
+    }
+
+    /// The derived schemas say what `add` and `del` take: the url and fingerprint patterns take
+    /// what `parse_url` and `parse_fingerprint` take, the bounds are their constants; the answer's
+    /// statuses are the table's.
+    #[test]
+    fn the_schemas_say_what_nodes_take() {
+        let add = nexuma_sdk::schema_of::<AddBody>();
+        assert_eq!(add["required"], serde_json::json!(["url", "accesskey"]));
+        assert_eq!(add["properties"]["accesskey"]["maxLength"], KEY_MAX);
+        assert_eq!(add["properties"]["name"]["maxLength"], NAME_MAX);
+        assert_eq!(
+            add["properties"]["name"]["pattern"],
+            nexuma_sdk::pattern::NO_CONTROL
+        );
+        let pattern = |field: &str| {
+            let text = add["properties"][field]["pattern"]
+                .as_str()
+                .expect("pattern");
+            regex_lite::Regex::new(text).expect("regex")
+        };
+        let url = pattern("url");
+        for raw in [
+            "https://10.0.0.5:8443",
+            "HTTPS://node.example/api/",
+            "https://[::1]:8443",
+            "https://x/a@b",
+            "http://x",
+            "https://",
+            "https://:8443",
+            "https://u@x",
+            "https://x?y",
+            "https://x/#y",
+            "https://x y",
+            "https://x\u{85}y",
+        ] {
+            assert_eq!(url.is_match(raw), parse_url("url", raw).is_ok(), "{raw:?}");
+        }
+        let fingerprint = pattern("fingerprint");
+        let colons = "AB:".repeat(31) + "AB";
+        for raw in [
+            "",
+            ":",
+            &"ab".repeat(32),
+            &colons,
+            "abc",
+            &"ab".repeat(33),
+            "g",
+        ] {
+            let parsed = parse_fingerprint(raw).is_ok();
+            assert_eq!(fingerprint.is_match(raw), parsed, "{raw:?}");
+        }
+        let shown = regex_lite::Regex::new(
+            nexuma_sdk::answer_schema_of::<NodeView>()["properties"]["fingerprint"]["pattern"]
+                .as_str()
+                .expect("pattern"),
+        )
+        .expect("regex");
+        let stored = parse_fingerprint(&"ab".repeat(32)).ok().flatten();
+        assert!(shown.is_match(&stored.expect("stored")));
+
+        let node = nexuma_sdk::answer_schema_of::<Vec<Listed>>();
+        let item = &node["items"];
+        assert_eq!(
+            item["properties"]["status"]["enum"],
+            serde_json::json!(STATUSES)
+        );
+        assert!(item["required"].to_string().contains("users"), "{item}");
+        let migration = include_str!("../../../migrations/postgres/0002_manager.sql");
+        let check = format!("CHECK (status IN ('{}'))", STATUSES.join("', '"));
+        assert!(migration.contains(&check), "{check}");
     }
 }

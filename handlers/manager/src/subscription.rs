@@ -3,9 +3,36 @@
 
 use nexuma_sdk::db::{Executor, Pool};
 use nexuma_sdk::{id, log, response, ApiError, Request, Response};
+use schemars::JsonSchema;
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::nodes;
+
+/// The protocols an entry is made for; an inbound of any other gives none.
+pub const PROTOCOLS: [&str; 3] = ["vless", "vmess", "trojan"];
+
+/// One entry of `GET /subscription/:id` (its JSON Schema is derived from this type).
+#[derive(Serialize, JsonSchema, Debug)]
+pub struct Entry {
+    /// The node's name.
+    pub node: String,
+    /// The host clients dial.
+    pub address: String,
+    #[schemars(extend("enum" = PROTOCOLS))]
+    pub protocol: String,
+    /// As the agent listed it.
+    pub port: u64,
+    /// The transport (`tcp` unless the inbound names one).
+    pub network: String,
+    /// `none` unless the inbound names one.
+    pub security: String,
+    /// A vless://, vmess:// or trojan:// share link.
+    pub link: String,
+    /// The Xray/v2ray client outbound.
+    #[schemars(extend("type" = "object"))]
+    pub outbound: Value,
+}
 
 pub fn get(req: &Request) -> Result<Response, ApiError> {
     let user_id = req.param("id")?;
@@ -51,9 +78,9 @@ fn text<'a>(inbound: &'a Value, key: &str) -> Option<&'a str> {
 }
 
 /// One subscription entry, or `None` for an inbound a client cannot use with this key.
-pub fn entry(node_name: &str, address: &str, inbound: &Value, key: &str) -> Option<Value> {
+pub fn entry(node_name: &str, address: &str, inbound: &Value, key: &str) -> Option<Entry> {
     let protocol = text(inbound, "protocol")?;
-    if !matches!(protocol, "vless" | "vmess" | "trojan") {
+    if !PROTOCOLS.contains(&protocol) {
         return None;
     }
     let port = inbound.get("port").and_then(Value::as_u64)?;
@@ -61,16 +88,16 @@ pub fn entry(node_name: &str, address: &str, inbound: &Value, key: &str) -> Opti
     let display = format!("{node_name} {tag}");
     let network = text(inbound, "network").unwrap_or("tcp");
     let security = text(inbound, "security").unwrap_or("none");
-    Some(json!({
-        "node": node_name,
-        "address": address,
-        "protocol": protocol,
-        "port": port,
-        "network": network,
-        "security": security,
-        "link": link(protocol, address, port, inbound, key, &display),
-        "outbound": outbound(protocol, address, port, inbound, key, &display),
-    }))
+    Some(Entry {
+        node: node_name.to_string(),
+        address: address.to_string(),
+        protocol: protocol.to_string(),
+        port,
+        network: network.to_string(),
+        security: security.to_string(),
+        link: link(protocol, address, port, inbound, key, &display),
+        outbound: outbound(protocol, address, port, inbound, key, &display),
+    })
 }
 
 /// `flow` applies only on raw TCP (no HTTP header) with TLS or REALITY.
@@ -340,5 +367,22 @@ mod tests {
         assert_eq!(base64(b"fo"), "Zm8=");
         assert_eq!(base64(b"foo"), "Zm9v");
         assert_eq!(encode("a b/c"), "a%20b%2Fc");
+    }
+
+    /// An entry is made for exactly the protocols the schema lists, and carries every field.
+    #[test]
+    fn entries_are_what_the_schema_says() {
+        let schema = nexuma_sdk::answer_schema_of::<Entry>();
+        assert_eq!(schema["properties"]["protocol"]["enum"], json!(PROTOCOLS));
+        assert_eq!(
+            schema["required"].as_array().map(Vec::len),
+            Some(8),
+            "{schema}"
+        );
+        for protocol in PROTOCOLS.iter().chain(&["shadowsocks"]) {
+            let inbound = json!({ "protocol": protocol, "port": 443 });
+            let made = entry("n", "x.example", &inbound, "k");
+            assert_eq!(made.is_some(), PROTOCOLS.contains(protocol), "{protocol}");
+        }
     }
 }

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use nexuma_sdk::db::{self, Executor, Pool};
 use nexuma_sdk::record::{self, Actor, Entry};
 use nexuma_sdk::{account, clock, id, log, response, settings, ApiError, Request, Response};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -80,9 +81,22 @@ pub fn subscription_url(user_id: &str) -> String {
     format!("{}/subscription/{user_id}", settings::public_url())
 }
 
-#[derive(Deserialize)]
-struct NewBody {
+/// `POST /users/new` (its JSON Schema is derived from this type).
+#[derive(Deserialize, JsonSchema)]
+pub struct NewBody {
+    /// The user's name (trimmed), without control characters.
+    #[schemars(length(min = 1, max = NAME_MAX), regex(pattern = nexuma_sdk::pattern::NOT_BLANK))]
     namesuggest: String,
+}
+
+/// `POST /users/new`'s answer.
+#[derive(Serialize, JsonSchema)]
+pub struct Created {
+    #[schemars(extend("format" = "uuid"))]
+    id: String,
+    /// Its subscription's address (`GET /subscription/:id`).
+    #[schemars(extend("format" = "uri"))]
+    subscription: String,
 }
 
 pub fn create(req: &Request) -> Result<Response, ApiError> {
@@ -173,12 +187,24 @@ pub fn create(req: &Request) -> Result<Response, ApiError> {
     );
     response::json(
         200,
-        &json!({ "id": user_id, "subscription": subscription_url(&user_id) }),
+        &Created {
+            subscription: subscription_url(&user_id),
+            id: user_id,
+        },
     )
 }
 
-#[derive(Deserialize)]
-struct DelBody {
+/// `POST /users/del` (its JSON Schema is derived from this type).
+#[derive(Deserialize, JsonSchema)]
+pub struct DelBody {
+    /// The id `POST /users/new` answered (anything else is not found).
+    id: String,
+}
+
+/// `POST /users/del`'s answer: the user deleted.
+#[derive(Serialize, JsonSchema)]
+pub struct Deleted {
+    #[schemars(extend("format" = "uuid"))]
     id: String,
 }
 
@@ -249,7 +275,7 @@ pub fn delete(req: &Request) -> Result<Response, ApiError> {
             ("nodesReached", &removed.to_string()),
         ],
     );
-    response::json(200, &json!({ "id": body.id }))
+    response::json(200, &Deleted { id: body.id })
 }
 
 fn user_not_found() -> ApiError {
@@ -326,26 +352,36 @@ impl Target {
     }
 }
 
-/// A user with traffic per node (KiB) and totals.
-#[derive(Serialize)]
+/// A user with traffic per node (KiB) and totals (its JSON Schema is derived from this type).
+#[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserTraffic {
+    #[schemars(extend("format" = "uuid"))]
     pub id: String,
     pub name: Option<String>,
+    /// Its subscription's address.
+    #[schemars(extend("format" = "uri"))]
     pub subscription: String,
+    /// Epoch milliseconds.
     pub created_at: i64,
     pub nodes: Vec<NodeTraffic>,
+    /// KiB sent by the user, on every node.
     pub total_incoming: i64,
+    /// KiB sent to the user, on every node.
     pub total_outcoming: i64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NodeTraffic {
+    #[schemars(extend("format" = "uuid"))]
     pub node_id: String,
+    /// The node's name.
     pub node: String,
     pub connected: bool,
+    /// KiB sent by the user.
     pub incoming: i64,
+    /// KiB sent to the user.
     pub outcoming: i64,
 }
 
@@ -420,6 +456,29 @@ mod tests {
     fn code(t: &Target, caller: &str) -> Option<String> {
         t.refusal(caller)
             .map(|e| format!("{} {}", e.status, e.code))
+    }
+
+    /// The derived schemas say what the user routes take and answer: the name's bounds are the
+    /// check's; a user's name may be null, its traffic figures are always there.
+    #[test]
+    fn the_schemas_say_what_users_take() {
+        let new = nexuma_sdk::schema_of::<NewBody>();
+        assert_eq!(new["required"], json!(["namesuggest"]));
+        let name = &new["properties"]["namesuggest"];
+        assert_eq!(
+            (&name["minLength"], &name["maxLength"]),
+            (&json!(1), &json!(NAME_MAX))
+        );
+        assert_eq!(name["pattern"], nexuma_sdk::pattern::NOT_BLANK);
+        let listed = nexuma_sdk::answer_schema_of::<Vec<UserTraffic>>();
+        let user = &listed["items"];
+        assert_eq!(
+            user["properties"]["name"]["type"],
+            json!(["string", "null"])
+        );
+        assert_eq!(user["required"].as_array().map(Vec::len), Some(7), "{user}");
+        let node = &user["properties"]["nodes"]["items"];
+        assert_eq!(node["required"].as_array().map(Vec::len), Some(5), "{node}");
     }
 
     #[test]

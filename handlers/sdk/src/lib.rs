@@ -59,6 +59,8 @@ pub mod money;
 /// Telegram notifications: the kinds (recipients, placeholders, default texts) and the outbox
 /// writer, used in the transaction of the event.
 pub mod notify;
+/// JSON Schema patterns for text checks (control characters, blank text).
+pub mod pattern;
 /// The audit log and the outbox of node-facing changes, written in the change's transaction.
 pub mod record;
 mod request;

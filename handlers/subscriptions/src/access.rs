@@ -3,9 +3,39 @@
 
 use nexuma_sdk::db::{Executor, Row, Value};
 use nexuma_sdk::ApiError;
+use schemars::JsonSchema;
+use serde::Serialize;
 use xray::{Connection, InboundSpec, Protocol};
 
 use crate::catalog::Node;
+
+// An enum, so the schemas of `/info` and `/me/configs` list every state.
+/// Whether the link grants access now.
+#[derive(Serialize, JsonSchema, Clone, Copy, Debug, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    Active,
+    Expired,
+    Cancelled,
+    /// The link is disabled.
+    Disabled,
+    /// The account is.
+    Suspended,
+}
+
+/// Why a link grants nothing (none while active, nor for a cancelled subscription).
+#[derive(Serialize, JsonSchema, Clone, Copy, Debug, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// The account is suspended or blocked.
+    Account,
+    /// The link is disabled.
+    Link,
+    /// The subscription's traffic ran out.
+    TrafficLimit,
+    /// The subscription's time ran out.
+    Time,
+}
 
 /// Everything an export needs to know about one link.
 pub struct LinkView {
@@ -83,16 +113,16 @@ impl LinkView {
     }
 
     /// `active`, or why not (as the reason's short code).
-    pub fn state(&self) -> (&'static str, Option<&'static str>) {
+    pub fn state(&self) -> (State, Option<Reason>) {
         match self.inactive_reason() {
-            None => ("active", None),
-            Some(_) if !self.user_active => ("suspended", Some("account")),
-            Some(_) if !self.enabled => ("disabled", Some("link")),
-            Some(_) if self.status == "cancelled" => ("cancelled", None),
+            None => (State::Active, None),
+            Some(_) if !self.user_active => (State::Suspended, Some(Reason::Account)),
+            Some(_) if !self.enabled => (State::Disabled, Some(Reason::Link)),
+            Some(_) if self.status == "cancelled" => (State::Cancelled, None),
             Some(_) if self.status_reason.as_deref() == Some("traffic_limit") => {
-                ("expired", Some("traffic_limit"))
+                (State::Expired, Some(Reason::TrafficLimit))
             }
-            Some(_) => ("expired", Some("time")),
+            Some(_) => (State::Expired, Some(Reason::Time)),
         }
     }
 

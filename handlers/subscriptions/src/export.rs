@@ -51,6 +51,24 @@ fn not_found() -> ApiError {
     ApiError::not_found("not_found", "there is no subscription at this address")
 }
 
+/// The answer's schema (a text whose media type is the format's).
+pub fn schema() -> serde_json::Value {
+    serde_json::json!({
+        "type": "string",
+        "description": "v2ray: standard base64 of share links, one per line (text/plain); clash: a mihomo config (text/yaml); singbox: a sing-box 1.12+ config (application/json). Headers: subscription-userinfo, profile-title, profile-update-interval, profile-web-page-url, support-url, content-disposition, etag (If-None-Match gives 304), vary (the request headers the answer depends on: those the format rules read, and user-agent for singbox)"
+    })
+}
+
+/// `GET /sub/:uuid`'s query, as [`asked`] reads it (its JSON Schema is derived from this type).
+#[derive(schemars::JsonSchema)]
+#[allow(dead_code)] // a declaration: `asked` reads the parameter
+pub struct Query {
+    /// A format by any of its names (v2ray, clash, singbox, browser, or an alias such as
+    /// mihomo or sing-box); any other value is ignored and the format rules pick.
+    #[schemars(default)]
+    pub format: String,
+}
+
 /// The format the request asks for by path (forced) or `?format=` (an unknown value is ignored).
 fn asked(req: &Request) -> Result<Option<Format>, ApiError> {
     // Only `/sub/:uuid/:format` has the parameter (`req.param` would log its absence).
@@ -218,6 +236,18 @@ fn disposition(title: &str, format: Format) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `?format=` is an optional string, not an enum: a value `asked` does not know is ignored,
+    /// not refused.
+    #[test]
+    fn the_format_query_is_any_string() {
+        let query = nexuma_sdk::schema_of::<Query>();
+        assert!(query.get("required").is_none(), "{query}");
+        assert_eq!(query["properties"]["format"]["type"], "string");
+        assert!(query["properties"]["format"].get("enum").is_none());
+        assert_eq!(Format::parse("Sing-Box"), Some(Format::Singbox));
+        assert_eq!(Format::parse("nonsense"), None);
+    }
 
     #[test]
     fn the_browser_page_has_the_sdks_content_type() {

@@ -3,36 +3,59 @@
 
 use nexuma_sdk::db::{Executor, Pool};
 use nexuma_sdk::{id, response, settings, ApiError, Request, Response};
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::Serialize;
 
-use crate::access::{self, LinkView};
+use crate::access::{self, Reason, State};
 use crate::catalog;
+use crate::parse::Shown;
 
-fn status(view: &LinkView) -> serde_json::Value {
-    let (state, reason) = view.state();
-    json!({ "status": state, "statusReason": reason, "message": view.inactive_reason() })
+/// `GET /sub/:uuid/info`: nothing is ever `null`; what there is none of (no limit, no expiry,
+/// no name, no reason while active) is left out (its JSON Schema is derived from this type).
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Info {
+    pub status: State,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Reason")]
+    pub status_reason: Option<Reason>,
+    /// Why it grants nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub message: Option<&'static str>,
+    /// The tariff's name.
+    pub tariff: String,
+    pub traffic_used_bytes: i64,
+    /// Absent: unlimited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "i64")]
+    pub traffic_limit_bytes: Option<i64>,
+    /// Epoch milliseconds; absent: never.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "i64")]
+    pub expires_at: Option<i64>,
+    pub link: InfoLink,
+    /// The names of the subscription's named links, never their UUIDs.
+    pub links: Vec<String>,
+    pub urls: Urls,
 }
 
-/// `value` without its null members, at any depth: `/info` leaves out what there is none of
-/// (no limit, no expiry, no name) instead of showing `null`.
-fn without_nulls(value: serde_json::Value) -> serde_json::Value {
-    use serde_json::Value;
-    match value {
-        Value::Object(map) => Value::Object(
-            map.into_iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| (k, without_nulls(v)))
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(
-            items
-                .into_iter()
-                .filter(|v| !v.is_null())
-                .map(without_nulls)
-                .collect(),
-        ),
-        other => other,
-    }
+#[derive(Serialize, JsonSchema)]
+pub struct InfoLink {
+    /// Absent for an unnamed link.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub name: Option<String>,
+    pub enabled: bool,
+}
+
+/// The subscription's addresses: by the client's headers, and in each format.
+#[derive(Serialize, JsonSchema)]
+pub struct Urls {
+    pub auto: String,
+    pub v2ray: String,
+    pub clash: String,
+    pub singbox: String,
 }
 
 pub fn info(req: &Request) -> Result<Response, ApiError> {
@@ -54,24 +77,61 @@ pub fn info(req: &Request) -> Result<Response, ApiError> {
         .map(|r| r.string("name"))
         .collect::<Result<_, _>>()?;
     let base = format!("{}/sub/{uuid}", settings::public_url());
-    let mut body = json!({
-        "tariff": view.tariff_name,
-        "trafficUsedBytes": view.traffic_used,
-        "trafficLimitBytes": view.traffic_limit,
-        "expiresAt": view.expires_at,
-        "link": { "name": view.link_name, "enabled": view.enabled },
-        "links": names,
-        "urls": {
-            "auto": base,
-            "v2ray": format!("{base}/v2ray"),
-            "clash": format!("{base}/clash"),
-            "singbox": format!("{base}/singbox"),
+    let (status, status_reason) = view.state();
+    let body = Info {
+        status,
+        status_reason,
+        message: view.inactive_reason(),
+        tariff: view.tariff_name,
+        traffic_used_bytes: view.traffic_used,
+        traffic_limit_bytes: view.traffic_limit,
+        expires_at: view.expires_at,
+        link: InfoLink {
+            name: view.link_name,
+            enabled: view.enabled,
         },
-    });
-    if let (Some(object), Some(state)) = (body.as_object_mut(), status(&view).as_object()) {
-        object.extend(state.clone());
-    }
-    Ok(response::json(200, &without_nulls(body))?.with_header("cache-control", "no-cache"))
+        links: names,
+        urls: Urls {
+            v2ray: format!("{base}/v2ray"),
+            clash: format!("{base}/clash"),
+            singbox: format!("{base}/singbox"),
+            auto: base,
+        },
+    };
+    Ok(response::json(200, &body)?.with_header("cache-control", "no-cache"))
+}
+
+/// `GET /me/configs` (its JSON Schema is derived from this type).
+#[derive(Serialize, JsonSchema)]
+pub struct Configs {
+    pub items: Vec<Config>,
+}
+
+/// One link of the caller's, with its connections (none while it grants nothing).
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Config {
+    #[schemars(extend("format" = "uuid"))]
+    pub link_id: String,
+    pub link_name: Option<String>,
+    #[schemars(extend("format" = "uuid"))]
+    pub subscription_id: String,
+    /// The subscription's address (`/sub/:uuid`).
+    pub url: String,
+    pub connections: Vec<ConfigConnection>,
+    pub status: State,
+    /// Null while active and for a cancelled subscription.
+    pub status_reason: Option<Reason>,
+    /// Why it grants nothing; null while active.
+    pub message: Option<&'static str>,
+}
+
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigConnection {
+    #[serde(flatten)]
+    pub shown: Shown,
+    pub share_link: String,
 }
 
 pub fn configs(req: &Request) -> Result<Response, ApiError> {
@@ -84,49 +144,103 @@ pub fn configs(req: &Request) -> Result<Response, ApiError> {
             None => access::connections(&Pool, &catalog.nodes, &view)?,
             Some(_) => Vec::new(),
         };
-        let connections: Vec<serde_json::Value> = connections
-            .iter()
-            .map(|c| {
-                json!({
-                    "name": c.name,
-                    "protocol": c.protocol.name(),
-                    "address": c.address,
-                    "port": c.port,
-                    "shareLink": xray::link::share_link(c),
-                    "outbound": xray::outbound::outbound(c),
+        let (status, status_reason) = view.state();
+        items.push(Config {
+            connections: connections
+                .iter()
+                .map(|c| ConfigConnection {
+                    shown: Shown::of(c),
+                    share_link: xray::link::share_link(c),
                 })
-            })
-            .collect();
-        let mut item = json!({
-            "linkId": view.link_id,
-            "linkName": view.link_name,
-            "subscriptionId": view.subscription_id,
-            "url": format!("{base}/sub/{}", view.uuid),
-            "connections": connections,
+                .collect(),
+            url: format!("{base}/sub/{}", view.uuid),
+            status,
+            status_reason,
+            message: view.inactive_reason(),
+            link_id: view.link_id,
+            link_name: view.link_name,
+            subscription_id: view.subscription_id,
         });
-        if let (Some(object), Some(state)) = (item.as_object_mut(), status(&view).as_object()) {
-            object.extend(state.clone());
-        }
-        items.push(item);
     }
-    response::json(200, &json!({ "items": items }))
+    response::json(200, &Configs { items })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{json, Value};
 
+    fn required(schema: &Value) -> Vec<&str> {
+        let list = schema["required"].as_array();
+        list.map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default()
+    }
+
+    /// `/info` never answers `null`: what there is none of is left out, and the schema does not
+    /// require it; `/me/configs` answers its `null`s, and the schema requires them.
     #[test]
-    fn nulls_are_left_out_at_any_depth() {
-        let shown = without_nulls(json!({
-            "expiresAt": null,
-            "link": { "name": null, "enabled": true },
-            "links": [null, "Laptop"],
-            "trafficUsedBytes": 0,
-        }));
-        assert_eq!(
-            shown,
-            json!({ "link": { "enabled": true }, "links": ["Laptop"], "trafficUsedBytes": 0 })
+    fn info_leaves_out_what_configs_answer_null() {
+        let info = nexuma_sdk::answer_schema_of::<Info>();
+        let always = required(&info);
+        for absent in ["statusReason", "message", "trafficLimitBytes", "expiresAt"] {
+            assert!(!always.contains(&absent), "{absent} may be absent: {info}");
+        }
+        assert!(!info.to_string().contains("\"null\""), "{info}");
+        assert!(!required(&info["properties"]["link"]).contains(&"name"));
+        let shown = serde_json::to_value(Info {
+            status: State::Active,
+            status_reason: None,
+            message: None,
+            tariff: "Basic".into(),
+            traffic_used_bytes: 0,
+            traffic_limit_bytes: None,
+            expires_at: None,
+            link: InfoLink {
+                name: None,
+                enabled: true,
+            },
+            links: Vec::new(),
+            urls: Urls {
+                auto: String::new(),
+                v2ray: String::new(),
+                clash: String::new(),
+                singbox: String::new(),
+            },
+        })
+        .expect("info");
+        assert!(!shown.to_string().contains("null"), "{shown}");
+        assert_eq!(shown["link"], json!({ "enabled": true }));
+
+        let config = &nexuma_sdk::answer_schema_of::<Configs>()["properties"]["items"]["items"];
+        for nullable in ["linkName", "statusReason", "message"] {
+            assert!(required(config).contains(&nullable), "{config}");
+            let types = &config["properties"][nullable];
+            assert!(types.to_string().contains("null"), "{nullable}: {types}");
+        }
+        let connection = &config["properties"]["connections"]["items"];
+        assert!(required(connection).contains(&"shareLink"), "{connection}");
+        assert!(
+            required(connection).contains(&"outbound"),
+            "flattened: {connection}"
         );
+    }
+
+    /// The states the schema lists are those `LinkView::state` answers.
+    #[test]
+    fn the_states_are_listed() {
+        let info = nexuma_sdk::answer_schema_of::<Info>();
+        let listed = info["properties"]["status"].to_string();
+        for state in [
+            State::Active,
+            State::Expired,
+            State::Cancelled,
+            State::Disabled,
+            State::Suspended,
+        ] {
+            let name = serde_json::to_value(state).expect("state");
+            assert!(listed.contains(&name.to_string()), "{name} in {listed}");
+        }
+        let reasons = info["properties"]["statusReason"].to_string();
+        assert!(reasons.contains("\"traffic_limit\""), "{reasons}");
     }
 }

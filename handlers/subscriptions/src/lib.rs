@@ -12,7 +12,6 @@ mod info;
 mod page;
 mod parse;
 mod rules;
-mod schema;
 mod settings;
 mod sources;
 
@@ -34,17 +33,18 @@ impl Component for Subscriptions {
         vec![
             Route::get("/sub/:uuid")
                 .summary("The subscription: format from ?format=, else the client's User-Agent, else v2ray (HEAD and If-None-Match work)")
-                .response_schema(schema::export()),
+                .response_schema(export::schema())
+                .query_type::<export::Query>(),
             Route::get("/sub/:uuid/info")
                 .summary("Public metadata of a subscription: status, traffic, expiry, link names")
-                .response_schema(schema::info()),
+                .response_type::<info::Info>(),
             Route::get("/sub/:uuid/:format")
                 .summary("The subscription in a given format: v2ray, clash (mihomo) or singbox")
-                .response_schema(schema::export()),
+                .response_schema(export::schema()),
             Route::get("/me/configs")
                 .auth(AuthLevel::User)
                 .summary("The caller's connections per link: share links and core outbounds")
-                .response_schema(schema::configs()),
+                .response_type::<info::Configs>(),
             admin(Route::get("/admin/subscription-rules"))
                 .summary("The ordered rules that pick a format from request headers")
                 .response_type::<rules::Listing>(),
@@ -54,44 +54,43 @@ impl Component for Subscriptions {
                 .response_type::<rules::Replaced>(),
             admin(Route::get("/admin/subscription-settings"))
                 .summary("Profile title, update interval, support and web page addresses")
-                .response_schema(schema::settings()),
+                .response_type::<settings::Settings>(),
             admin(Route::patch("/admin/subscription-settings"))
                 .summary("Change the subscription response settings")
-                .request_schema(schema::settings())
-                .response_schema(schema::settings()),
+                .request_type::<settings::Patch>()
+                .response_type::<settings::Settings>(),
             admin(Route::get("/admin/external-subscriptions"))
-                .summary("External subscription sources (query: limit, offset)")
-                .response_schema(schema::page(schema::source())),
+                .summary("External subscription sources")
+                .page_of::<sources::Source>(),
             admin(Route::post("/admin/external-subscriptions"))
                 .summary("Add an external subscription source (fetched on its interval)")
-                .request_schema(schema::source_create())
-                .response_schema(schema::source())
+                .request_type::<sources::Create>()
+                .response_type::<sources::Source>()
                 .status(201),
             admin(Route::post("/admin/external-subscriptions/test"))
                 .summary("Fetch an address now and report the entries it holds (nothing stored)")
-                .request_schema(schema::test_url())
-                .response_schema(schema::test_report()),
+                .request_type::<sources::TestBody>()
+                .response_type::<sources::Report>(),
             admin(Route::get("/admin/external-subscriptions/:id"))
                 .summary("One source with its current entries")
-                .response_schema(schema::source()),
+                .response_type::<sources::Detail>(),
             admin(Route::patch("/admin/external-subscriptions/:id"))
                 .summary("Change a source")
-                .request_schema(schema::source_patch())
-                .response_schema(schema::source()),
+                .request_type::<sources::Patch>()
+                .response_type::<sources::Source>(),
             admin(Route::delete("/admin/external-subscriptions/:id"))
                 .summary("Delete a source no tariff lists")
-                .response_schema(schema::empty())
                 .status(204),
             admin(Route::post("/admin/external-subscriptions/:id/test"))
                 .summary("Fetch a source now and report the entries it holds (nothing stored)")
-                .response_schema(schema::test_report()),
+                .response_type::<sources::Report>(),
             admin(Route::post("/admin/external-subscriptions/:id/refresh"))
                 .summary("Fetch a source now and store its entries (a failure keeps the last good ones)")
-                .response_schema(schema::source()),
+                .response_type::<sources::Refreshed>(),
             admin(Route::post("/admin/xray/parse-link"))
                 .summary("A share link (vless, vmess, trojan, ss) → the core's outbound JSON")
-                .request_schema(schema::parse_request())
-                .response_schema(schema::parse_reply()),
+                .request_type::<parse::Body>()
+                .response_type::<parse::Shown>(),
         ]
     }
 

@@ -6,8 +6,9 @@
 use nexuma_sdk::db::{Executor, Pool, Row};
 use nexuma_sdk::record;
 use nexuma_sdk::{clock, db, http, id, log, response, ApiError, Request, Response};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use std::collections::BTreeMap;
 use xray::link::Entries;
 use xray::Connection;
 
@@ -19,22 +20,43 @@ const FETCH_TIMEOUT_MS: u32 = 10_000;
 const MAX_ENTRIES: usize = 1000;
 /// Sources fetched per job tick at most.
 const PER_TICK: i64 = 10;
+const NAME_MAX: usize = 100;
+/// In bytes, as `validate` counts (the schema's `maxLength` counts characters: equal for ASCII).
+const URL_MAX: usize = 2000;
+/// An address `validate` takes (once trimmed): http(s), no spaces or control characters.
+const URL_PATTERN: &str = r"^https?://[^ \u0000-\u001f\u007f-\u009f]*$";
+const INTERVAL_MIN: i64 = 5;
+/// A week.
+const INTERVAL_MAX: i64 = 10_080;
+const DEFAULT_INTERVAL: i64 = 60;
 
-#[derive(Serialize, Clone)]
+/// A source as the API answers it (its JSON Schema is derived from this type).
+#[derive(Serialize, Clone, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct Source {
+pub struct Source {
+    #[schemars(extend("format" = "uuid"))]
     id: String,
+    #[schemars(length(min = 1, max = NAME_MAX))]
     name: String,
+    #[schemars(length(max = URL_MAX), regex(pattern = URL_PATTERN))]
     url: String,
     enabled: bool,
+    #[schemars(range(min = INTERVAL_MIN, max = INTERVAL_MAX))]
     interval_minutes: i64,
     #[serde(skip)]
     entries: Vec<String>,
+    /// Share links held from the last good fetch.
+    #[schemars(range(min = 0))]
     entries_count: i64,
+    /// Epoch milliseconds; null: not fetched yet.
     last_fetched_at: Option<i64>,
+    /// Epoch milliseconds of the last good fetch.
     last_ok_at: Option<i64>,
+    /// Why the last fetch failed; null when it did not.
     last_error: Option<String>,
+    /// Epoch milliseconds.
     created_at: i64,
+    /// Epoch milliseconds.
     updated_at: i64,
 }
 
@@ -62,21 +84,24 @@ impl Source {
 
     fn validate(&mut self) -> Result<(), ApiError> {
         self.name = self.name.trim().to_string();
-        if self.name.is_empty() || self.name.chars().count() > 100 {
-            return Err(ApiError::validation("name", "must be 1 to 100 characters"));
+        if self.name.is_empty() || self.name.chars().count() > NAME_MAX {
+            return Err(ApiError::validation(
+                "name",
+                format!("must be 1 to {NAME_MAX} characters"),
+            ));
         }
         self.url = self.url.trim().to_string();
         let scheme_ok = self.url.starts_with("https://") || self.url.starts_with("http://");
         if !scheme_ok
-            || self.url.len() > 2000
+            || self.url.len() > URL_MAX
             || self.url.chars().any(|c| c.is_control() || c == ' ')
         {
             return Err(ApiError::validation("url", "must be an http(s) URL"));
         }
-        if !(5..=10_080).contains(&self.interval_minutes) {
+        if !(INTERVAL_MIN..=INTERVAL_MAX).contains(&self.interval_minutes) {
             return Err(ApiError::validation(
                 "intervalMinutes",
-                "must be from 5 to 10080 (a week)",
+                format!("must be from {INTERVAL_MIN} to {INTERVAL_MAX} (a week)"),
             ));
         }
         Ok(())
@@ -160,24 +185,54 @@ pub fn list(req: &Request) -> Result<Response, ApiError> {
     response::page(&items, total, limit, offset)
 }
 
-pub fn get(req: &Request) -> Result<Response, ApiError> {
-    let source = load(&Pool, req.param("id")?)?;
-    let mut body = source.json();
-    body["entries"] = json!(source.entries);
-    response::json(200, &body)
+/// `GET /admin/external-subscriptions/:id`: the source with its entries (its JSON Schema is
+/// derived from this type).
+#[derive(Serialize, JsonSchema)]
+pub struct Detail {
+    #[serde(flatten)]
+    source: Source,
+    /// The share links held, in the source's order.
+    entries: Vec<String>,
 }
 
-#[derive(Deserialize)]
+pub fn get(req: &Request) -> Result<Response, ApiError> {
+    let source = load(&Pool, req.param("id")?)?;
+    let entries = source.entries.clone();
+    response::json(200, &Detail { source, entries })
+}
+
+/// `POST /admin/external-subscriptions`: `name` and `url` are required, `null` for either
+/// answers that it is (its JSON Schema is derived from this type).
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Body {
+pub struct Create {
+    #[schemars(with = "String", length(min = 1, max = NAME_MAX))]
     name: Option<String>,
+    #[schemars(with = "String", length(max = URL_MAX), regex(pattern = URL_PATTERN))]
+    url: Option<String>,
+    /// Absent or null: true.
+    enabled: Option<bool>,
+    /// Absent or null: 60.
+    #[schemars(range(min = INTERVAL_MIN, max = INTERVAL_MAX))]
+    interval_minutes: Option<i64>,
+}
+
+/// `PATCH /admin/external-subscriptions/:id`: absent or null leaves a field as it is (its JSON
+/// Schema is derived from this type).
+#[derive(Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Patch {
+    #[schemars(length(min = 1, max = NAME_MAX))]
+    name: Option<String>,
+    #[schemars(length(max = URL_MAX), regex(pattern = URL_PATTERN))]
     url: Option<String>,
     enabled: Option<bool>,
+    #[schemars(range(min = INTERVAL_MIN, max = INTERVAL_MAX))]
     interval_minutes: Option<i64>,
 }
 
 pub fn create(req: &Request) -> Result<Response, ApiError> {
-    let body: Body = req.json()?;
+    let body: Create = req.json()?;
     let now = clock::now_ms();
     let mut source = Source {
         id: id::new_v4(),
@@ -188,7 +243,7 @@ pub fn create(req: &Request) -> Result<Response, ApiError> {
             .url
             .ok_or_else(|| ApiError::validation("url", "is required"))?,
         enabled: body.enabled.unwrap_or(true),
-        interval_minutes: body.interval_minutes.unwrap_or(60),
+        interval_minutes: body.interval_minutes.unwrap_or(DEFAULT_INTERVAL),
         entries: Vec::new(),
         entries_count: 0,
         last_fetched_at: None,
@@ -227,7 +282,7 @@ pub fn create(req: &Request) -> Result<Response, ApiError> {
 
 pub fn update(req: &Request) -> Result<Response, ApiError> {
     let id = req.param("id")?;
-    let body: Body = req.json()?;
+    let body: Patch = req.json()?;
     let now = clock::now_ms();
     let tx = db::begin()?;
     tx.execute(
@@ -323,7 +378,40 @@ pub fn delete(req: &Request) -> Result<Response, ApiError> {
     response::no_content()
 }
 
-fn report(url: &str, result: Result<Entries, String>) -> serde_json::Value {
+/// What a fetch found (nothing is stored): the entries, or why not (its JSON Schema is derived
+/// from this type).
+#[derive(Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Report {
+    Fetched {
+        #[schemars(extend("const" = true))]
+        ok: bool,
+        url: String,
+        /// Share links Nexuma can read.
+        entries: usize,
+        /// How many of them per protocol.
+        #[schemars(extend("propertyNames" = { "enum": crate::parse::PROTOCOLS }))]
+        protocols: BTreeMap<&'static str, usize>,
+        /// The first entries' names.
+        #[schemars(length(max = NAMES_SHOWN))]
+        names: Vec<String>,
+        /// The first lines skipped, and why.
+        #[schemars(length(max = xray::link::SKIPPED_SHOWN))]
+        skipped: Vec<String>,
+    },
+    Failed {
+        #[schemars(extend("const" = false))]
+        ok: bool,
+        url: String,
+        error: String,
+    },
+}
+
+/// Names a report shows at most.
+const NAMES_SHOWN: usize = 20;
+
+fn report(url: &str, result: Result<Entries, String>) -> Report {
+    let url = url.to_string();
     match result {
         Ok(parsed) => {
             let mut protocols = std::collections::BTreeMap::<&str, usize>::new();
@@ -335,16 +423,24 @@ fn report(url: &str, result: Result<Entries, String>) -> serde_json::Value {
             for c in &connections {
                 *protocols.entry(c.protocol.name()).or_default() += 1;
             }
-            json!({
-                "ok": true,
-                "url": url,
-                "entries": connections.len(),
-                "protocols": protocols,
-                "names": connections.iter().take(20).map(|c| c.name.clone()).collect::<Vec<_>>(),
-                "skipped": parsed.skipped,
-            })
+            Report::Fetched {
+                ok: true,
+                url,
+                entries: connections.len(),
+                protocols,
+                names: connections
+                    .iter()
+                    .take(NAMES_SHOWN)
+                    .map(|c| c.name.clone())
+                    .collect(),
+                skipped: parsed.skipped,
+            }
         }
-        Err(error) => json!({ "ok": false, "url": url, "error": error }),
+        Err(error) => Report::Failed {
+            ok: false,
+            url,
+            error,
+        },
     }
 }
 
@@ -355,9 +451,12 @@ pub fn test(req: &Request) -> Result<Response, ApiError> {
     response::json(200, &report(&source.url, fetch(&source.url)))
 }
 
-#[derive(Deserialize)]
+/// `POST /admin/external-subscriptions/test` (its JSON Schema is derived from this type).
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct TestBody {
+pub struct TestBody {
+    /// An http(s) address (surrounding whitespace is trimmed).
+    #[schemars(regex(pattern = r"^https?://"))]
     url: String,
 }
 
@@ -432,10 +531,109 @@ fn refresh_one(source: &Source, now: i64) -> Result<Result<usize, String>, ApiEr
 pub fn refresh(req: &Request) -> Result<Response, ApiError> {
     let source = load(&Pool, req.param("id")?)?;
     let outcome = refresh_one(&source, clock::now_ms())?;
-    let mut body = load(&Pool, &source.id)?.json();
-    body["ok"] = json!(outcome.is_ok());
-    if let Err(error) = outcome {
-        body["error"] = json!(error);
-    }
+    let body = Refreshed {
+        source: load(&Pool, &source.id)?,
+        ok: outcome.is_ok(),
+        error: outcome.err(),
+    };
     response::json(200, &body)
+}
+
+/// `POST /admin/external-subscriptions/:id/refresh`: the source as stored now, and whether this
+/// fetch went well (its JSON Schema is derived from this type).
+#[derive(Serialize, JsonSchema)]
+pub struct Refreshed {
+    #[serde(flatten)]
+    source: Source,
+    ok: bool,
+    /// Why not, when not `ok` (the last good entries stay).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    /// The derived schemas say what the source routes take and answer: a create requires a name
+    /// and an address (never `null`), a patch nothing; the bounds are the checks' constants; the
+    /// address pattern takes what `validate` takes; a detail carries the entries.
+    #[test]
+    fn the_schemas_say_what_sources_take() {
+        let create = nexuma_sdk::schema_of::<Create>();
+        assert_eq!(create["required"], json!(["name", "url"]));
+        assert_eq!(create["additionalProperties"], false);
+        assert_eq!(create["properties"]["name"]["type"], "string");
+        let interval = &create["properties"]["intervalMinutes"];
+        assert_eq!(
+            (&interval["minimum"], &interval["maximum"]),
+            (&json!(INTERVAL_MIN), &json!(INTERVAL_MAX))
+        );
+        let missing: Create = serde_json::from_value(json!({ "url": null })).expect("options");
+        assert!(
+            missing.name.is_none() && missing.url.is_none(),
+            "validate says required"
+        );
+        let patch = nexuma_sdk::schema_of::<Patch>();
+        assert!(patch.get("required").is_none(), "{patch}");
+
+        let pattern = create["properties"]["url"]["pattern"]
+            .as_str()
+            .expect("pattern");
+        let pattern = regex_lite::Regex::new(pattern).expect("regex");
+        for (url, taken) in [
+            ("https://provider.example/sub?token=a", true),
+            ("http://x", true),
+            ("ftp://x", false),
+            ("https://x y", false),
+            ("https://x\ty", false),
+        ] {
+            let mut source = Source {
+                id: String::new(),
+                name: "n".into(),
+                url: url.into(),
+                enabled: true,
+                interval_minutes: DEFAULT_INTERVAL,
+                entries: Vec::new(),
+                entries_count: 0,
+                last_fetched_at: None,
+                last_ok_at: None,
+                last_error: None,
+                created_at: 0,
+                updated_at: 0,
+            };
+            assert_eq!(source.validate().is_ok(), taken, "{url:?}");
+            assert_eq!(pattern.is_match(url), taken, "{url:?}");
+        }
+
+        let source = nexuma_sdk::answer_schema_of::<Source>();
+        let required = source["required"].as_array().map(Vec::len);
+        assert_eq!(required, Some(11), "every field but the entries: {source}");
+        let detail = nexuma_sdk::answer_schema_of::<Detail>();
+        assert_eq!(detail["properties"]["entries"]["type"], "array");
+        assert_eq!(
+            detail["properties"]["lastError"]["type"],
+            json!(["string", "null"])
+        );
+    }
+
+    /// A report is one of two shapes, told apart by `ok`.
+    #[test]
+    fn a_report_says_ok_or_why_not() {
+        let failed = report("https://x", Err("down".into()));
+        let failed = serde_json::to_value(failed).expect("report");
+        assert_eq!(
+            failed,
+            json!({ "ok": false, "url": "https://x", "error": "down" })
+        );
+        let schema = nexuma_sdk::answer_schema_of::<Report>();
+        let shapes: Vec<&Value> = schema["anyOf"].as_array().into_iter().flatten().collect();
+        let oks: Vec<&Value> = shapes
+            .iter()
+            .map(|s| &s["properties"]["ok"]["const"])
+            .collect();
+        assert_eq!(oks, [&json!(true), &json!(false)], "{schema}");
+        assert!(shapes[1]["required"].to_string().contains("error"));
+    }
 }
