@@ -595,6 +595,8 @@ fn reset_one(tx: &Transaction, link: &Link, now: i64) -> Result<Link, ApiError> 
 /// type).
 #[derive(Serialize, JsonSchema)]
 pub struct ResetReply {
+    /// Never empty: a reset of nothing is 409 `no_links`.
+    #[schemars(length(min = 1))]
     links: Vec<Link>,
 }
 
@@ -694,6 +696,7 @@ mod schema_tests {
         assert_eq!(link["properties"]["uuid"]["format"], "uuid");
         let reset = nexuma_sdk::answer_schema_of::<ResetReply>();
         assert_eq!(reset["required"], json!(["links"]));
+        assert_eq!(reset["properties"]["links"]["minItems"], 1);
         assert_eq!(
             reset["properties"]["links"]["items"]["required"],
             link["required"]
