@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::ledger::{self, amount, Move, CURRENCY, MAX_AMOUNT};
+use crate::text;
 
 pub const KEY_MAX: usize = 200;
 pub const REASON_MAX: usize = 500;
@@ -72,11 +73,11 @@ pub struct Movement {
     /// Minor units.
     #[schemars(range(min = 1, max = MAX_AMOUNT))]
     amount: i64,
-    #[schemars(length(max = REASON_MAX))]
+    #[schemars(length(max = REASON_MAX), regex(pattern = text::TEXT))]
     reason: Option<String>,
     /// A retry with the same key answers the first result and changes nothing (the
     /// `idempotency-key` header wins).
-    #[schemars(length(min = 1, max = KEY_MAX))]
+    #[schemars(length(min = 1, max = KEY_MAX), regex(pattern = text::FILLED))]
     idempotency_key: Option<String>,
 }
 
@@ -88,10 +89,10 @@ pub struct RefundBody {
     /// Minor units; absent or null: all that is not yet refunded.
     #[schemars(range(min = 1, max = MAX_AMOUNT))]
     amount: Option<i64>,
-    #[schemars(length(max = REASON_MAX))]
+    #[schemars(length(max = REASON_MAX), regex(pattern = text::TEXT))]
     reason: Option<String>,
     /// As for a movement.
-    #[schemars(length(min = 1, max = KEY_MAX))]
+    #[schemars(length(min = 1, max = KEY_MAX), regex(pattern = text::FILLED))]
     idempotency_key: Option<String>,
 }
 
@@ -286,6 +287,14 @@ mod schema_tests {
         assert_eq!(
             movement["properties"]["reason"]["type"],
             json!(["string", "null"])
+        );
+        assert_eq!(
+            movement["properties"]["reason"]["pattern"],
+            crate::text::TEXT
+        );
+        assert_eq!(
+            movement["properties"]["idempotencyKey"]["pattern"],
+            crate::text::FILLED
         );
         let refund = nexuma_sdk::schema_of::<RefundBody>();
         assert_eq!(refund["required"], json!(["transactionId"]));

@@ -19,6 +19,7 @@ mod query;
 mod settings;
 mod subscriptions;
 mod tariffs;
+mod text;
 
 use nexuma_sdk::response::Page;
 use nexuma_sdk::{

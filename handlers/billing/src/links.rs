@@ -11,8 +11,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::query;
 use crate::tariffs::{self, MAX_ITEMS, PROTOCOLS};
+use crate::{query, text};
 
 /// Links one subscription may have.
 pub const MAX_LINKS: i64 = 10;
@@ -144,7 +144,7 @@ fn claim(tx: &Transaction, id: &str, owner: Option<&str>) -> Result<Link, ApiErr
 pub struct LinkFields {
     /// Null: no name.
     #[serde(default, deserialize_with = "nexuma_sdk::present")]
-    #[schemars(with = "Option<String>", length(max = NAME_MAX))]
+    #[schemars(with = "Option<String>", length(max = NAME_MAX), regex(pattern = text::TEXT))]
     pub name: Option<Option<String>>,
     /// Narrows the tariff's protocols; null: all of them.
     #[serde(default, deserialize_with = "nexuma_sdk::present")]

@@ -13,7 +13,7 @@ use crate::ledger::MAX_AMOUNT;
 use crate::lifecycle::{self, Activation, RefundRule};
 use crate::links::{self, Link};
 use crate::tariffs::{self, MAX_DURATION_MONTHS, MAX_TRAFFIC_BYTES};
-use crate::{period, query, settings};
+use crate::{period, query, settings, text};
 
 pub const STATUSES: [&str; 3] = ["active", "expired", "cancelled"];
 /// Why a subscription is not active: its time ran out, its traffic did, its renewal found the
@@ -309,7 +309,7 @@ pub struct PurchaseBody {
     auto_renew: bool,
     /// A retry with the same key answers the first result and changes nothing (the
     /// `idempotency-key` header wins).
-    #[schemars(length(min = 1, max = KEY_MAX))]
+    #[schemars(length(min = 1, max = KEY_MAX), regex(pattern = text::FILLED))]
     idempotency_key: Option<String>,
     /// Buy it while an active subscription of the same tariff runs (else 409
     /// `duplicate_subscription`).
@@ -348,7 +348,7 @@ pub struct ActivateBody {
     #[serde(default)]
     charge: bool,
     /// As for a purchase.
-    #[schemars(length(min = 1, max = KEY_MAX))]
+    #[schemars(length(min = 1, max = KEY_MAX), regex(pattern = text::FILLED))]
     idempotency_key: Option<String>,
     /// Give it to a user who is not active: pending, rejected or blocked (else 409
     /// `user_not_active`).
@@ -465,7 +465,7 @@ pub struct CancelBody {
     #[schemars(with = "Option<RefundRule>")]
     refund: Option<String>,
     /// The refund's reason in the ledger.
-    #[schemars(length(max = REASON_MAX))]
+    #[schemars(length(max = REASON_MAX), regex(pattern = text::TEXT))]
     reason: Option<String>,
 }
 
