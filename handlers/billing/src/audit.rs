@@ -1,20 +1,29 @@
 //! `GET /admin/logs`: the audit log (rows written through `nexuma_sdk::record::audit`).
 
 use nexuma_sdk::db::{self, Pool, Row, Value};
-use nexuma_sdk::{response, ApiError, Request, Response};
+use nexuma_sdk::{response, ApiError, Paging, Request, Response};
+use schemars::JsonSchema;
 use serde::Serialize;
 
-#[derive(Serialize)]
+use crate::query;
+
+/// One audit log entry as the API answers it (its JSON Schema is derived from this type).
+#[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct LogEntry {
+pub struct LogEntry {
+    #[schemars(extend("format" = "uuid"))]
     id: String,
+    /// Null: the Core itself.
     actor_id: Option<String>,
     action: String,
     target_type: Option<String>,
     target_id: Option<String>,
     ip: Option<String>,
+    /// JSON snapshot before the change, or null.
     before: serde_json::Value,
+    /// JSON snapshot after the change, or null.
     after: serde_json::Value,
+    /// Epoch milliseconds.
     created_at: i64,
 }
 
@@ -32,26 +41,76 @@ fn from_row(row: Row<'_>) -> Result<LogEntry, ApiError> {
     })
 }
 
-/// `GET /admin/logs?limit&offset&actorId&action&targetType&targetId&since&until` (times in
-/// epoch milliseconds, `since` inclusive, `until` exclusive).
+/// `GET /admin/logs`'s query: paging and filters, each left out when absent (its JSON Schema is
+/// derived from this type).
+#[derive(JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = query::absent_not_null)]
+pub struct LogQuery {
+    #[serde(flatten)]
+    paging: Paging,
+    /// Only entries of this actor (a user id).
+    actor_id: Option<String>,
+    /// Only entries of this action, e.g. `tariff.update`.
+    action: Option<String>,
+    /// Only entries on this kind of target, e.g. `subscription`.
+    target_type: Option<String>,
+    /// Only entries on this target.
+    target_id: Option<String>,
+    /// Only entries from this time on (epoch milliseconds, inclusive).
+    #[schemars(range(min = 0))]
+    since: Option<i64>,
+    /// Only entries before this time (epoch milliseconds, exclusive).
+    #[schemars(range(min = 0))]
+    until: Option<i64>,
+}
+
+impl LogQuery {
+    fn read(req: &Request) -> Result<Self, ApiError> {
+        let text = |name| {
+            req.query(name)
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
+        // Present but empty is the default, 0.
+        let time = |name| {
+            req.query(name)
+                .map(|_| req.int_query(name, 0, 0, i64::MAX))
+                .transpose()
+        };
+        Ok(LogQuery {
+            paging: query::paging(req)?,
+            actor_id: text("actorId"),
+            action: text("action"),
+            target_type: text("targetType"),
+            target_id: text("targetId"),
+            since: time("since")?,
+            until: time("until")?,
+        })
+    }
+}
+
+/// `GET /admin/logs`, newest first.
 pub fn list(req: &Request) -> Result<Response, ApiError> {
-    let (limit, offset) = req.paging()?;
+    let q = LogQuery::read(req)?;
+    let Paging { limit, offset } = q.paging;
     let mut conditions: Vec<String> = Vec::new();
     let mut params: Vec<Value> = Vec::new();
-    for (name, column) in [
-        ("actorId", "actor_id"),
-        ("action", "action"),
-        ("targetType", "target_type"),
-        ("targetId", "target_id"),
+    for (value, column) in [
+        (q.actor_id, "actor_id"),
+        (q.action, "action"),
+        (q.target_type, "target_type"),
+        (q.target_id, "target_id"),
     ] {
-        if let Some(value) = req.query(name).map(str::trim).filter(|v| !v.is_empty()) {
+        if let Some(value) = value {
             params.push(value.into());
             conditions.push(format!("{column} = ${}", params.len()));
         }
     }
-    for (name, op) in [("since", ">="), ("until", "<")] {
-        if req.query(name).is_some() {
-            params.push(req.int_query(name, 0, 0, i64::MAX)?.into());
+    for (value, op) in [(q.since, ">="), (q.until, "<")] {
+        if let Some(value) = value {
+            params.push(value.into());
             conditions.push(format!("created_at {op} ${}", params.len()));
         }
     }
@@ -84,4 +143,66 @@ pub fn list(req: &Request) -> Result<Response, ApiError> {
 fn json_text(raw: Option<&str>) -> serde_json::Value {
     raw.and_then(|s| serde_json::from_str(s).ok())
         .unwrap_or(serde_json::Value::Null)
+}
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The query the document declares is the one `read` takes: every parameter by its name,
+    /// none required, the times' lower bound as `int_query` checks it.
+    #[test]
+    fn the_log_query_is_what_the_handler_reads() {
+        let schema = nexuma_sdk::schema_of::<LogQuery>();
+        let properties = schema["properties"].as_object().expect("properties");
+        let names: Vec<&str> = properties.keys().map(String::as_str).collect();
+        assert_eq!(
+            names,
+            [
+                "action",
+                "actorId",
+                "limit",
+                "offset",
+                "since",
+                "targetId",
+                "targetType",
+                "until"
+            ]
+        );
+        assert!(schema["required"].as_array().is_none_or(Vec::is_empty));
+        assert_eq!(properties["since"]["type"], "integer");
+        assert_eq!(properties["since"]["minimum"], 0);
+        assert_eq!(properties["actorId"]["type"], "string");
+
+        let pairs: Vec<(&str, &str)> = names.iter().map(|n| (*n, " 7 ")).collect();
+        let q = LogQuery::read(&query::request(&pairs)).expect("every parameter read");
+        let text = Some("7".to_string());
+        assert_eq!(
+            [q.actor_id, q.action, q.target_type, q.target_id],
+            [text.clone(), text.clone(), text.clone(), text]
+        );
+        assert_eq!(
+            (q.since, q.until, q.paging.limit, q.paging.offset),
+            (Some(7), Some(7), 7, 7)
+        );
+        assert!(LogQuery::read(&query::request(&[("since", "-1")])).is_err());
+        let q = LogQuery::read(&query::request(&[("since", ""), ("action", " ")])).expect("empty");
+        assert_eq!((q.since, q.action), (Some(0), None));
+    }
+
+    #[test]
+    fn a_log_entry_always_has_every_field() {
+        let entry = nexuma_sdk::answer_schema_of::<LogEntry>();
+        assert_eq!(
+            entry["required"].as_array().map(Vec::len),
+            Some(9),
+            "{entry}"
+        );
+        assert_eq!(entry["properties"]["id"]["format"], "uuid");
+        assert_eq!(
+            entry["properties"]["actorId"]["type"],
+            json!(["string", "null"])
+        );
+    }
 }

@@ -5,16 +5,30 @@ use nexuma_sdk::db::{self, Pool};
 use nexuma_sdk::record::{self, Actor, Entry};
 use nexuma_sdk::{clock, response, ApiError, Request, Response};
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::ledger::{self, amount, Move, CURRENCY, MAX_AMOUNT};
+use crate::text;
 
 pub const KEY_MAX: usize = 200;
 pub const REASON_MAX: usize = 500;
 
-fn balance_body(amount: i64) -> serde_json::Value {
-    json!({ "amount": amount, "currency": CURRENCY })
+/// A balance as the API answers it (its JSON Schema is derived from this type).
+#[derive(Serialize, JsonSchema)]
+pub struct Balance {
+    /// Minor units.
+    #[schemars(range(min = 0, max = ledger::MAX_BALANCE))]
+    amount: i64,
+    #[schemars(extend("enum" = [CURRENCY]))]
+    currency: &'static str,
+}
+
+fn balance_body(amount: i64) -> Balance {
+    Balance {
+        amount,
+        currency: CURRENCY,
+    }
 }
 
 pub fn my_balance(req: &Request) -> Result<Response, ApiError> {
@@ -59,11 +73,11 @@ pub struct Movement {
     /// Minor units.
     #[schemars(range(min = 1, max = MAX_AMOUNT))]
     amount: i64,
-    #[schemars(length(max = REASON_MAX))]
+    #[schemars(length(max = REASON_MAX), regex(pattern = text::TEXT))]
     reason: Option<String>,
     /// A retry with the same key answers the first result and changes nothing (the
     /// `idempotency-key` header wins).
-    #[schemars(length(min = 1, max = KEY_MAX))]
+    #[schemars(length(min = 1, max = KEY_MAX), regex(pattern = text::FILLED))]
     idempotency_key: Option<String>,
 }
 
@@ -75,10 +89,10 @@ pub struct RefundBody {
     /// Minor units; absent or null: all that is not yet refunded.
     #[schemars(range(min = 1, max = MAX_AMOUNT))]
     amount: Option<i64>,
-    #[schemars(length(max = REASON_MAX))]
+    #[schemars(length(max = REASON_MAX), regex(pattern = text::TEXT))]
     reason: Option<String>,
     /// As for a movement.
-    #[schemars(length(min = 1, max = KEY_MAX))]
+    #[schemars(length(min = 1, max = KEY_MAX), regex(pattern = text::FILLED))]
     idempotency_key: Option<String>,
 }
 
@@ -274,6 +288,14 @@ mod schema_tests {
             movement["properties"]["reason"]["type"],
             json!(["string", "null"])
         );
+        assert_eq!(
+            movement["properties"]["reason"]["pattern"],
+            crate::text::TEXT
+        );
+        assert_eq!(
+            movement["properties"]["idempotencyKey"]["pattern"],
+            crate::text::FILLED
+        );
         let refund = nexuma_sdk::schema_of::<RefundBody>();
         assert_eq!(refund["required"], json!(["transactionId"]));
         let entry = nexuma_sdk::answer_schema_of::<ledger::Entry>();
@@ -288,19 +310,24 @@ mod schema_tests {
     }
 
     #[test]
+    fn a_balance_is_answered_as_its_schema_says() {
+        let schema = nexuma_sdk::answer_schema_of::<Balance>();
+        assert_eq!(schema["required"], json!(["amount", "currency"]));
+        assert_eq!(schema["properties"]["amount"]["minimum"], 0);
+        assert_eq!(
+            schema["properties"]["amount"]["maximum"],
+            ledger::MAX_BALANCE
+        );
+        assert_eq!(schema["properties"]["currency"]["enum"], json!([CURRENCY]));
+        assert_eq!(
+            serde_json::to_value(balance_body(5)).ok(),
+            Some(json!({ "amount": 5, "currency": CURRENCY }))
+        );
+    }
+
+    #[test]
     fn keys_are_counted_in_characters_as_the_schema_counts() {
-        let req = Request {
-            request_id: String::new(),
-            method: "POST".into(),
-            route: String::new(),
-            path: String::new(),
-            params: Vec::new(),
-            query: Vec::new(),
-            headers: Vec::new(),
-            body: Vec::new(),
-            caller: None,
-            remote_addr: String::new(),
-        };
+        let req = crate::query::request(&[]);
         assert!(idempotency_key(&req, Some("é".repeat(KEY_MAX))).is_ok());
         assert!(idempotency_key(&req, Some("é".repeat(KEY_MAX + 1))).is_err());
     }

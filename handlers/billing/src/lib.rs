@@ -15,11 +15,13 @@ mod lifecycle;
 mod links;
 mod notices;
 mod period;
-mod schema;
+mod query;
 mod settings;
 mod subscriptions;
 mod tariffs;
+mod text;
 
+use nexuma_sdk::response::Page;
 use nexuma_sdk::{
     clock, export_component, ApiError, AuthLevel, Component, Job, Request, Response, Route,
 };
@@ -35,8 +37,8 @@ impl Component for Billing {
         vec![
             Route::get("/admin/tariffs")
                 .auth(AuthLevel::Admin)
-                .summary("List tariffs (query: limit, offset)")
-                .response_schema(schema::tariff_page()),
+                .summary("List tariffs")
+                .page_of::<tariffs::Tariff>(),
             Route::post("/admin/tariffs")
                 .auth(AuthLevel::Admin)
                 .summary("Create a tariff")
@@ -55,20 +57,19 @@ impl Component for Billing {
             Route::delete("/admin/tariffs/:id")
                 .auth(AuthLevel::Admin)
                 .summary("Delete a tariff")
-                .response_schema(schema::empty())
                 .status(204),
             Route::get("/me/balance")
                 .auth(AuthLevel::User)
                 .summary("The caller's balance")
-                .response_schema(schema::balance()),
+                .response_type::<balance::Balance>(),
             Route::get("/me/balance/transactions")
                 .auth(AuthLevel::User)
-                .summary("The caller's balance transactions, newest first (query: limit, offset)")
-                .response_schema(schema::transaction_page()),
+                .summary("The caller's balance transactions, newest first")
+                .page_of::<ledger::Entry>(),
             Route::get("/admin/users/:id/balance")
                 .auth(AuthLevel::Admin)
                 .summary("A user's balance")
-                .response_schema(schema::balance()),
+                .response_type::<balance::Balance>(),
             Route::post("/admin/users/:id/balance/deposit")
                 .auth(AuthLevel::Admin)
                 .summary("Add money to a user's balance (idempotency-key header or idempotencyKey)")
@@ -86,49 +87,49 @@ impl Component for Billing {
                 .response_type::<ledger::Entry>(),
             Route::get("/admin/logs")
                 .auth(AuthLevel::Admin)
-                .summary(
-                    "The audit log, newest first (query: limit, offset, actorId, action, \
-                     targetType, targetId, since, until)",
-                )
-                .response_schema(schema::audit_page()),
+                .summary("The audit log, newest first")
+                .response_type::<Page<'static, audit::LogEntry>>()
+                .query_type::<audit::LogQuery>(),
             Route::get("/admin/billing/settings")
                 .auth(AuthLevel::Admin)
                 .summary("Billing settings: the refund rule of users' own cancellations")
-                .response_schema(schema::billing_settings()),
+                .response_type::<settings::Settings>(),
             Route::patch("/admin/billing/settings")
                 .auth(AuthLevel::Admin)
                 .summary("Change billing settings")
-                .request_schema(schema::billing_settings())
-                .response_schema(schema::billing_settings()),
+                .request_type::<settings::Body>()
+                .response_type::<settings::Settings>(),
             // Subscriptions: the caller's own.
             Route::get("/me/subscriptions")
                 .auth(AuthLevel::User)
-                .summary("The caller's subscriptions with their links, newest first (query: status, limit, offset)")
-                .response_schema(schema::subscription_page()),
+                .summary("The caller's subscriptions with their links, newest first")
+                .response_type::<Page<'static, subscriptions::Subscription>>()
+                .query_type::<subscriptions::ListQuery>(),
             Route::post("/me/subscriptions")
                 .auth(AuthLevel::User)
                 .summary("Buy a tariff from the balance (402 when it is short; idempotency-key header or idempotencyKey)")
-                .request_schema(schema::purchase_request())
-                .response_schema(schema::subscription())
+                .request_type::<subscriptions::PurchaseBody>()
+                .response_type::<subscriptions::Subscription>()
                 .status(201),
             Route::patch("/me/subscriptions/:id/auto-renew")
                 .auth(AuthLevel::User)
                 .summary("Turn auto-renewal on or off ({autoRenew}; an empty body toggles it)")
-                .request_schema(schema::auto_renew_request())
-                .response_schema(schema::subscription()),
+                .request_type::<subscriptions::AutoRenewBody>()
+                .response_type::<subscriptions::Subscription>(),
             Route::post("/me/subscriptions/:id/cancel")
                 .auth(AuthLevel::User)
                 .summary("Cancel a subscription now, refunded by the operator's rule")
-                .response_schema(schema::cancel_reply()),
+                .response_type::<lifecycle::CancelReply>(),
             Route::post("/me/subscriptions/:id/reset")
                 .auth(AuthLevel::User)
                 .summary("New UUID for a link (:id a link), or for every link of a subscription (:id a subscription); the old UUIDs stop working at once")
-                .response_schema(schema::reset_reply()),
+                .response_type::<links::ResetReply>(),
             // Links: the caller's own.
             Route::get("/me/links")
                 .auth(AuthLevel::User)
-                .summary("The caller's subscription links (query: subscriptionId, limit, offset)")
-                .response_schema(schema::link_page()),
+                .summary("The caller's subscription links")
+                .response_type::<Page<'static, links::Link>>()
+                .query_type::<links::ListQuery>(),
             Route::post("/me/links")
                 .auth(AuthLevel::User)
                 .summary("Create a link on an active subscription (the only active one when subscriptionId is left out)")
@@ -143,37 +144,37 @@ impl Component for Billing {
             Route::delete("/me/subscriptions/links/:id")
                 .auth(AuthLevel::User)
                 .summary("Delete a link")
-                .response_schema(schema::empty())
                 .status(204),
             // Subscriptions: admin.
             Route::get("/admin/subscriptions")
                 .auth(AuthLevel::Admin)
-                .summary("Subscriptions with their links, newest first (query: userId, tariffId, status, limit, offset)")
-                .response_schema(schema::subscription_page()),
+                .summary("Subscriptions with their links, newest first")
+                .response_type::<Page<'static, subscriptions::Subscription>>()
+                .query_type::<subscriptions::AdminListQuery>(),
             Route::post("/admin/subscriptions")
                 .auth(AuthLevel::Admin)
                 .summary("Activate a tariff for a user, free or charged to the balance (charge: true)")
-                .request_schema(schema::activate_request())
-                .response_schema(schema::subscription())
+                .request_type::<subscriptions::ActivateBody>()
+                .response_type::<subscriptions::Subscription>()
                 .status(201),
             Route::post("/admin/subscriptions/tick")
                 .auth(AuthLevel::Admin)
                 .summary("Run the expiry, renewal and traffic-limit checks now (the scheduler runs them every 2 s)")
-                .response_schema(schema::tick_report()),
+                .response_type::<lifecycle::TickReport>(),
             Route::get("/admin/subscriptions/:id")
                 .auth(AuthLevel::Admin)
                 .summary("One subscription with its links")
-                .response_schema(schema::subscription()),
+                .response_type::<subscriptions::Subscription>(),
             Route::patch("/admin/subscriptions/:id")
                 .auth(AuthLevel::Admin)
                 .summary("Change auto-renewal, expiry, traffic limit or usage, or expire / reactivate")
-                .request_schema(schema::subscription_patch())
-                .response_schema(schema::subscription()),
+                .request_type::<subscriptions::AdminPatch>()
+                .response_type::<subscriptions::Subscription>(),
             Route::post("/admin/subscriptions/:id/cancel")
                 .auth(AuthLevel::Admin)
                 .summary("Cancel a subscription now with a refund rule (none, prorata, full)")
-                .request_schema(schema::cancel_request())
-                .response_schema(schema::cancel_reply()),
+                .request_type::<subscriptions::CancelBody>()
+                .response_type::<lifecycle::CancelReply>(),
             Route::post("/admin/subscriptions/:id/links")
                 .auth(AuthLevel::Admin)
                 .summary("Add a link to a subscription")
@@ -188,12 +189,11 @@ impl Component for Billing {
             Route::delete("/admin/subscriptions/links/:id")
                 .auth(AuthLevel::Admin)
                 .summary("Delete any link")
-                .response_schema(schema::empty())
                 .status(204),
             Route::post("/admin/subscriptions/links/:id/reset")
                 .auth(AuthLevel::Admin)
                 .summary("New UUID for a link; the old one stops working at once")
-                .response_schema(schema::reset_reply()),
+                .response_type::<links::ResetReply>(),
         ]
     }
 

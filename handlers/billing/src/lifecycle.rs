@@ -10,6 +10,7 @@
 use nexuma_sdk::db::{self, Pool, Transaction};
 use nexuma_sdk::record::{self, Actor, Change, Entry};
 use nexuma_sdk::{clock, id, log, ApiError};
+use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::json;
 
@@ -23,7 +24,8 @@ use crate::{notices, period};
 const BATCH: i64 = 200;
 
 /// What a cancellation gives back of the current period's payment.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
 pub enum RefundRule {
     /// Nothing.
     None,
@@ -249,7 +251,8 @@ fn out_of_range(tariff: &Tariff) -> ApiError {
     ApiError::internal(format!("tariff {}: expiry out of range", tariff.id))
 }
 
-#[derive(Serialize)]
+/// What a cancellation answers (its JSON Schema is derived from this type).
+#[derive(Serialize, JsonSchema)]
 pub struct CancelReply {
     subscription: Subscription,
     /// The refund made, if any.
@@ -354,13 +357,14 @@ fn unused(sub: &Subscription, taken: i64, now: i64) -> i64 {
     }
 }
 
-/// What one tick did.
-#[derive(Serialize, Default, Debug)]
+/// What one tick did (its JSON Schema is derived from this type).
+#[derive(Serialize, Default, Debug, JsonSchema)]
 pub struct TickReport {
     /// Subscriptions found due.
     pub due: u32,
     pub renewed: u32,
     pub expired: u32,
+    /// Due subscriptions that could not be settled (they are tried again on the next tick).
     pub failed: u32,
 }
 
@@ -580,4 +584,32 @@ fn expire(tx: &Transaction, sub: &Subscription, reason: &str, now: i64) -> Resul
         now,
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+
+    /// The refund rules the schema names are the ones `parse` takes, answered by their `name`.
+    #[test]
+    fn the_refund_rules_schema_names_what_parse_takes() {
+        let schema = nexuma_sdk::answer_schema_of::<RefundRule>();
+        let names: Vec<&str> = schema["oneOf"]
+            .as_array()
+            .expect("one schema a rule")
+            .iter()
+            .filter_map(|rule| rule["const"].as_str())
+            .collect();
+        assert_eq!(names, ["none", "prorata", "full"]);
+        for name in &names {
+            let rule = RefundRule::parse(name).expect(name);
+            assert_eq!(rule.name(), *name);
+            assert_eq!(serde_json::to_value(rule).ok(), Some(json!(name)));
+        }
+        assert_eq!(RefundRule::parse("Full"), None);
+        assert_eq!(
+            RefundRule::EXPECTED,
+            format!("must be one of {}", names.join(", "))
+        );
+    }
 }

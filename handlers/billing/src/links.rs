@@ -6,12 +6,13 @@
 
 use nexuma_sdk::db::{self, Executor, Pool, Row, Transaction, Value};
 use nexuma_sdk::record::{self, Actor, Change, Entry};
-use nexuma_sdk::{clock, id, response, settings, ApiError, Request, Response};
+use nexuma_sdk::{clock, id, response, settings, ApiError, Paging, Request, Response};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::tariffs::{self, MAX_ITEMS, PROTOCOLS};
+use crate::{query, text};
 
 /// Links one subscription may have.
 pub const MAX_LINKS: i64 = 10;
@@ -143,7 +144,7 @@ fn claim(tx: &Transaction, id: &str, owner: Option<&str>) -> Result<Link, ApiErr
 pub struct LinkFields {
     /// Null: no name.
     #[serde(default, deserialize_with = "nexuma_sdk::present")]
-    #[schemars(with = "Option<String>", length(max = NAME_MAX))]
+    #[schemars(with = "Option<String>", length(max = NAME_MAX), regex(pattern = text::TEXT))]
     pub name: Option<Option<String>>,
     /// Narrows the tariff's protocols; null: all of them.
     #[serde(default, deserialize_with = "nexuma_sdk::present")]
@@ -330,13 +331,34 @@ impl<'a> Scope<'a> {
     }
 }
 
-/// `GET /me/links?subscriptionId&limit&offset`: the caller's subscription links.
+/// `GET /me/links`'s query (its JSON Schema is derived from this type).
+#[derive(JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = query::absent_not_null)]
+pub struct ListQuery {
+    #[serde(flatten)]
+    paging: Paging,
+    /// Only the links of this subscription.
+    subscription_id: Option<String>,
+}
+
+impl ListQuery {
+    fn read(req: &Request) -> Result<Self, ApiError> {
+        Ok(ListQuery {
+            paging: query::paging(req)?,
+            subscription_id: query::filter(req, "subscriptionId"),
+        })
+    }
+}
+
+/// `GET /me/links`: the caller's subscription links.
 pub fn my_list(req: &Request) -> Result<Response, ApiError> {
     let user = req.caller()?.id.as_str();
-    let (limit, offset) = req.paging()?;
+    let q = ListQuery::read(req)?;
+    let Paging { limit, offset } = q.paging;
     let mut filter = "user_id = $1 AND subscription_id IS NOT NULL".to_string();
     let mut params: Vec<Value> = vec![user.into()];
-    if let Some(sub) = req.query("subscriptionId").filter(|s| !s.is_empty()) {
+    if let Some(sub) = q.subscription_id {
         params.push(sub.into());
         filter.push_str(" AND subscription_id = $2");
     }
@@ -569,8 +591,12 @@ fn reset_one(tx: &Transaction, link: &Link, now: i64) -> Result<Link, ApiError> 
     Ok(fresh)
 }
 
-#[derive(Serialize)]
-struct ResetReply {
+/// What a reset answers: the links with their new UUIDs (its JSON Schema is derived from this
+/// type).
+#[derive(Serialize, JsonSchema)]
+pub struct ResetReply {
+    /// Never empty: a reset of nothing is 409 `no_links`.
+    #[schemars(length(min = 1))]
     links: Vec<Link>,
 }
 
@@ -668,5 +694,28 @@ mod schema_tests {
             "{link}"
         );
         assert_eq!(link["properties"]["uuid"]["format"], "uuid");
+        let reset = nexuma_sdk::answer_schema_of::<ResetReply>();
+        assert_eq!(reset["required"], json!(["links"]));
+        assert_eq!(reset["properties"]["links"]["minItems"], 1);
+        assert_eq!(
+            reset["properties"]["links"]["items"]["required"],
+            link["required"]
+        );
+    }
+
+    #[test]
+    fn the_list_query_is_what_the_handler_reads() {
+        let schema = nexuma_sdk::schema_of::<ListQuery>();
+        let names: Vec<&String> = schema["properties"]
+            .as_object()
+            .expect("properties")
+            .keys()
+            .collect();
+        assert_eq!(names, ["limit", "offset", "subscriptionId"]);
+        assert_eq!(schema["properties"]["subscriptionId"]["type"], "string");
+        let q = ListQuery::read(&query::request(&[("subscriptionId", "s1")])).expect("read");
+        assert_eq!(q.subscription_id.as_deref(), Some("s1"));
+        let q = ListQuery::read(&query::request(&[("subscriptionId", "")])).expect("read");
+        assert_eq!(q.subscription_id, None, "empty is no filter");
     }
 }

@@ -4,16 +4,38 @@
 
 use nexuma_sdk::db::{self, Executor, Pool, Row, Value};
 use nexuma_sdk::record::{self, Actor, Change, Entry};
-use nexuma_sdk::{clock, response, ApiError, Request, Response};
+use nexuma_sdk::{clock, response, ApiError, Paging, Request, Response};
+use schemars::{JsonSchema, Schema};
 use serde::{Deserialize, Serialize};
 
-use crate::balance::{self, idempotency_key};
+use crate::balance::{self, idempotency_key, KEY_MAX, REASON_MAX};
+use crate::ledger::MAX_AMOUNT;
 use crate::lifecycle::{self, Activation, RefundRule};
 use crate::links::{self, Link};
-use crate::tariffs::{self, MAX_TRAFFIC_BYTES};
-use crate::{period, settings};
+use crate::tariffs::{self, MAX_DURATION_MONTHS, MAX_TRAFFIC_BYTES};
+use crate::{period, query, settings, text};
 
 pub const STATUSES: [&str; 3] = ["active", "expired", "cancelled"];
+/// Why a subscription is not active: its time ran out, its traffic did, its renewal found the
+/// balance short or in another currency (`lifecycle`), or a user or an admin ended it.
+pub const STATUS_REASONS: [&str; 6] = [
+    "time",
+    "traffic_limit",
+    "insufficient_funds",
+    "currency_mismatch",
+    "user",
+    "admin",
+];
+/// The statuses an admin may set: `expired` ends it, `active` brings it back (cancelling is
+/// `POST .../cancel`).
+pub const PATCH_STATUSES: [&str; 2] = ["active", "expired"];
+
+/// For an `Option` field with an `enum`: `null` is one of its values too.
+fn enum_or_null(schema: &mut Schema) {
+    if let Some(serde_json::Value::Array(values)) = schema.get_mut("enum") {
+        values.push(serde_json::Value::Null);
+    }
+}
 
 const COLUMNS: &str = "s.id, s.user_id, s.tariff_id, t.name AS tariff_name, s.status, \
      s.status_reason, s.price, s.currency, s.duration_months, s.traffic_limit_bytes, \
@@ -21,35 +43,52 @@ const COLUMNS: &str = "s.id, s.user_id, s.tariff_id, t.name AS tariff_name, s.st
      s.charge_id, s.renewals, s.ended_at, s.created_at, s.updated_at";
 const FROM: &str = "FROM subscriptions s JOIN tariffs t ON t.id = s.tariff_id";
 
-#[derive(Serialize, Clone)]
+/// A subscription with its links as the API answers it (its JSON Schema is derived from this
+/// type).
+#[derive(Serialize, Clone, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Subscription {
+    #[schemars(extend("format" = "uuid"))]
     pub id: String,
     pub user_id: String,
     pub tariff_id: String,
     pub tariff_name: String,
+    #[schemars(extend("enum" = STATUSES))]
     pub status: String,
-    /// Why it is not active: `time`, `traffic_limit`, `insufficient_funds`, `user`, `admin`.
+    /// Why it is not active; null while it is.
+    #[schemars(extend("enum" = STATUS_REASONS), transform = enum_or_null)]
     pub status_reason: Option<String>,
     /// What a period costs (minor units), as bought or last renewed.
+    #[schemars(range(min = 0, max = MAX_AMOUNT))]
     pub price: i64,
     pub currency: String,
+    /// Null: indefinite.
+    #[schemars(range(min = 1, max = MAX_DURATION_MONTHS))]
     pub duration_months: Option<i64>,
+    /// Null: unlimited.
+    #[schemars(range(min = 1, max = MAX_TRAFFIC_BYTES))]
     pub traffic_limit_bytes: Option<i64>,
+    /// In the current period.
+    #[schemars(range(min = 0))]
     pub traffic_used_bytes: i64,
     pub auto_renew: bool,
     #[serde(skip)]
     pub anchor_at: i64,
     #[serde(skip)]
     pub periods: i64,
+    /// Epoch milliseconds.
     pub period_start: i64,
-    /// `None`: never expires by time.
+    /// Epoch milliseconds; null: never expires by time.
     pub expires_at: Option<i64>,
     /// The ledger row that paid the current period, if it was paid for.
     pub charge_id: Option<String>,
+    #[schemars(range(min = 0))]
     pub renewals: i64,
+    /// Epoch milliseconds: when it expired or was cancelled.
     pub ended_at: Option<i64>,
+    /// Epoch milliseconds.
     pub created_at: i64,
+    /// Epoch milliseconds.
     pub updated_at: i64,
     pub links: Vec<Link>,
 }
@@ -151,8 +190,8 @@ pub fn by_key(db: &impl Executor, user: &str, key: &str) -> Result<Option<Subscr
 }
 
 /// A page of `WHERE {filter}`, newest first.
-fn page(req: &Request, filter: &str, mut params: Vec<Value>) -> Result<Response, ApiError> {
-    let (limit, offset) = req.paging()?;
+fn page(paging: Paging, filter: &str, mut params: Vec<Value>) -> Result<Response, ApiError> {
+    let Paging { limit, offset } = paging;
     let total = db::count(
         &Pool,
         &format!("SELECT CAST(COUNT(*) AS BIGINT) AS total {FROM} WHERE {filter}"),
@@ -174,44 +213,86 @@ fn page(req: &Request, filter: &str, mut params: Vec<Value>) -> Result<Response,
     response::page(&items, total, limit, offset)
 }
 
-fn status_filter(req: &Request) -> Result<Option<&str>, ApiError> {
-    match req.query("status").filter(|s| !s.is_empty()) {
-        Some(status) if !STATUSES.contains(&status) => Err(ApiError::validation(
-            "status",
-            format!("must be one of {}", STATUSES.join(", ")),
-        )),
-        other => Ok(other),
+/// `GET /me/subscriptions`'s query (its JSON Schema is derived from this type).
+#[derive(JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = query::absent_not_null)]
+pub struct ListQuery {
+    #[serde(flatten)]
+    paging: Paging,
+    /// Only subscriptions in this status.
+    #[schemars(extend("enum" = STATUSES))]
+    status: Option<String>,
+}
+
+impl ListQuery {
+    fn read(req: &Request) -> Result<Self, ApiError> {
+        let status = query::filter(req, "status");
+        if status.as_deref().is_some_and(|s| !STATUSES.contains(&s)) {
+            return Err(ApiError::validation(
+                "status",
+                format!("must be one of {}", STATUSES.join(", ")),
+            ));
+        }
+        Ok(ListQuery {
+            paging: query::paging(req)?,
+            status,
+        })
     }
 }
 
-/// `GET /me/subscriptions?status&limit&offset`.
+/// `GET /admin/subscriptions`'s query (its JSON Schema is derived from this type).
+#[derive(JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = query::absent_not_null)]
+pub struct AdminListQuery {
+    #[serde(flatten)]
+    list: ListQuery,
+    /// Only this user's subscriptions.
+    user_id: Option<String>,
+    /// Only subscriptions of this tariff.
+    tariff_id: Option<String>,
+}
+
+impl AdminListQuery {
+    fn read(req: &Request) -> Result<Self, ApiError> {
+        Ok(AdminListQuery {
+            list: ListQuery::read(req)?,
+            user_id: query::filter(req, "userId"),
+            tariff_id: query::filter(req, "tariffId"),
+        })
+    }
+}
+
+/// `GET /me/subscriptions`.
 pub fn my_list(req: &Request) -> Result<Response, ApiError> {
     let user = req.caller()?.id.as_str();
+    let q = ListQuery::read(req)?;
     let mut filter = "s.user_id = $1".to_string();
     let mut params: Vec<Value> = vec![user.into()];
-    if let Some(status) = status_filter(req)? {
+    if let Some(status) = q.status {
         params.push(status.into());
         filter.push_str(" AND s.status = $2");
     }
-    page(req, &filter, params)
+    page(q.paging, &filter, params)
 }
 
-/// `GET /admin/subscriptions?userId&tariffId&status&limit&offset`.
+/// `GET /admin/subscriptions`.
 pub fn admin_list(req: &Request) -> Result<Response, ApiError> {
+    let q = AdminListQuery::read(req)?;
     let mut conditions = vec!["1 = 1".to_string()];
     let mut params: Vec<Value> = Vec::new();
-    let status = status_filter(req)?;
     for (value, column) in [
-        (req.query("userId"), "s.user_id"),
-        (req.query("tariffId"), "s.tariff_id"),
-        (status, "s.status"),
+        (q.user_id, "s.user_id"),
+        (q.tariff_id, "s.tariff_id"),
+        (q.list.status, "s.status"),
     ] {
-        if let Some(value) = value.filter(|v| !v.is_empty()) {
+        if let Some(value) = value {
             params.push(value.into());
             conditions.push(format!("{column} = ${}", params.len()));
         }
     }
-    page(req, &conditions.join(" AND "), params)
+    page(q.list.paging, &conditions.join(" AND "), params)
 }
 
 /// `GET /admin/subscriptions/:id`.
@@ -219,14 +300,19 @@ pub fn admin_get(req: &Request) -> Result<Response, ApiError> {
     response::json(200, &load(&Pool, req.param("id")?, None)?)
 }
 
-#[derive(Deserialize)]
+/// `POST /me/subscriptions` (its JSON Schema is derived from this type).
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct PurchaseBody {
+pub struct PurchaseBody {
     tariff_id: String,
     #[serde(default)]
     auto_renew: bool,
+    /// A retry with the same key answers the first result and changes nothing (the
+    /// `idempotency-key` header wins).
+    #[schemars(length(min = 1, max = KEY_MAX), regex(pattern = text::FILLED))]
     idempotency_key: Option<String>,
-    /// Buy it while an active subscription of the same tariff runs (else 409).
+    /// Buy it while an active subscription of the same tariff runs (else 409
+    /// `duplicate_subscription`).
     #[serde(default)]
     allow_duplicate: bool,
 }
@@ -250,9 +336,10 @@ pub fn purchase(req: &Request) -> Result<Response, ApiError> {
     response::json(201, &sub)
 }
 
-#[derive(Deserialize)]
+/// `POST /admin/subscriptions` (its JSON Schema is derived from this type).
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct ActivateBody {
+pub struct ActivateBody {
     user_id: String,
     tariff_id: String,
     #[serde(default)]
@@ -260,11 +347,15 @@ struct ActivateBody {
     /// Take the price from the user's balance (402 when short); default: free of charge.
     #[serde(default)]
     charge: bool,
+    /// As for a purchase.
+    #[schemars(length(min = 1, max = KEY_MAX), regex(pattern = text::FILLED))]
     idempotency_key: Option<String>,
-    /// Give it to a user who is not active (pending, rejected, blocked).
+    /// Give it to a user who is not active: pending, rejected or blocked (else 409
+    /// `user_not_active`).
     #[serde(default)]
     force: bool,
-    /// Give it while the user has an active subscription of the same tariff.
+    /// Give it while the user has an active subscription of the same tariff (else 409
+    /// `duplicate_subscription`).
     #[serde(default)]
     allow_duplicate: bool,
 }
@@ -326,9 +417,12 @@ pub fn admin_activate(req: &Request) -> Result<Response, ApiError> {
     response::json(201, &sub)
 }
 
-#[derive(Deserialize)]
+/// `PATCH /me/subscriptions/:id/auto-renew`; an empty body toggles auto-renewal (its JSON
+/// Schema is derived from this type).
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct AutoRenewBody {
+pub struct AutoRenewBody {
+    /// Absent or null: the opposite of what it is.
     auto_renew: Option<bool>,
 }
 
@@ -362,10 +456,16 @@ pub fn set_auto_renew(req: &Request) -> Result<Response, ApiError> {
     response::json(200, &sub)
 }
 
-#[derive(Deserialize, Default)]
+/// `POST /admin/subscriptions/:id/cancel`; an empty body is `{}` (its JSON Schema is derived
+/// from this type).
+#[derive(Deserialize, Default, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct CancelBody {
+pub struct CancelBody {
+    /// What the user gets back; absent or null: none.
+    #[schemars(with = "Option<RefundRule>")]
     refund: Option<String>,
+    /// The refund's reason in the ledger.
+    #[schemars(length(max = REASON_MAX), regex(pattern = text::TEXT))]
     reason: Option<String>,
 }
 
@@ -394,15 +494,25 @@ pub fn admin_cancel(req: &Request) -> Result<Response, ApiError> {
     response::json(200, &reply)
 }
 
-#[derive(Deserialize)]
+/// `PATCH /admin/subscriptions/:id`: absent leaves a field as it is, and so does null but for
+/// the two whose null means "none" (its JSON Schema is derived from this type).
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct AdminPatch {
+pub struct AdminPatch {
     auto_renew: Option<bool>,
+    /// Epoch milliseconds; null: never expires by time.
     #[serde(default, deserialize_with = "nexuma_sdk::present")]
+    #[schemars(with = "Option<i64>", range(min = 0, max = period::MAX_TIME_MS))]
     expires_at: Option<Option<i64>>,
+    /// Null: unlimited.
     #[serde(default, deserialize_with = "nexuma_sdk::present")]
+    #[schemars(with = "Option<i64>", range(min = 1, max = MAX_TRAFFIC_BYTES))]
     traffic_limit_bytes: Option<Option<i64>>,
+    /// In the current period.
+    #[schemars(range(min = 0, max = MAX_TRAFFIC_BYTES))]
     traffic_used_bytes: Option<i64>,
+    /// `expired` ends an active subscription now; `active` brings an expired one back.
+    #[schemars(extend("enum" = PATCH_STATUSES), transform = enum_or_null)]
     status: Option<String>,
 }
 
@@ -436,7 +546,7 @@ pub fn admin_update(req: &Request) -> Result<Response, ApiError> {
         }
     }
     let wanted = body.status.as_deref();
-    if wanted.is_some_and(|s| s != "active" && s != "expired") {
+    if wanted.is_some_and(|s| !PATCH_STATUSES.contains(&s)) {
         return Err(ApiError::validation(
             "status",
             "must be active or expired (cancel with POST .../cancel)",
@@ -551,4 +661,152 @@ pub fn admin_update(req: &Request) -> Result<Response, ApiError> {
 /// same pass the scheduler runs every tick).
 pub fn admin_tick(_req: &Request) -> Result<Response, ApiError> {
     response::json(200, &lifecycle::tick(clock::now_ms())?)
+}
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+    use serde_json::json;
+
+    fn or_null(names: &[&str]) -> serde_json::Value {
+        let mut values = json!(names);
+        values.as_array_mut().expect("list").push(json!(null));
+        values
+    }
+
+    /// A subscription is answered with every field (nulls included), its enums the code's lists.
+    #[test]
+    fn a_subscription_is_answered_as_its_schema_says() {
+        let sub = nexuma_sdk::answer_schema_of::<Subscription>();
+        let required = sub["required"].as_array().expect("required");
+        assert_eq!(
+            required.len(),
+            20,
+            "every field but the internal two: {sub}"
+        );
+        assert!(!required.contains(&json!("anchorAt")) && !required.contains(&json!("periods")));
+        let properties = &sub["properties"];
+        assert_eq!(properties["status"]["enum"], json!(STATUSES));
+        assert_eq!(properties["statusReason"]["enum"], or_null(&STATUS_REASONS));
+        assert_eq!(
+            properties["statusReason"]["type"],
+            json!(["string", "null"])
+        );
+        assert_eq!(properties["price"]["maximum"], MAX_AMOUNT);
+        assert_eq!(
+            properties["trafficLimitBytes"]["maximum"],
+            MAX_TRAFFIC_BYTES
+        );
+        assert_eq!(
+            properties["links"]["items"]["properties"]["uuid"]["format"],
+            "uuid"
+        );
+
+        let reply = nexuma_sdk::answer_schema_of::<lifecycle::CancelReply>();
+        assert_eq!(reply["required"], json!(["subscription", "refund"]));
+        assert_eq!(
+            reply["properties"]["refund"]["type"],
+            json!(["object", "null"])
+        );
+        let tick = nexuma_sdk::answer_schema_of::<lifecycle::TickReport>();
+        assert_eq!(
+            tick["required"],
+            json!(["due", "renewed", "expired", "failed"])
+        );
+        assert_eq!(tick["properties"]["due"]["minimum"], 0);
+    }
+
+    /// What a purchase or an activation needs, and that the flags default to false.
+    #[test]
+    fn the_bodies_say_what_is_required() {
+        let purchase = nexuma_sdk::schema_of::<PurchaseBody>();
+        assert_eq!(purchase["required"], json!(["tariffId"]));
+        assert_eq!(purchase["properties"]["autoRenew"]["default"], false);
+        assert_eq!(
+            purchase["properties"]["idempotencyKey"]["maxLength"],
+            KEY_MAX
+        );
+        let body: PurchaseBody = serde_json::from_value(json!({ "tariffId": "t" })).expect("taken");
+        assert!(!body.auto_renew && !body.allow_duplicate && body.idempotency_key.is_none());
+
+        let activate = nexuma_sdk::schema_of::<ActivateBody>();
+        assert_eq!(activate["required"], json!(["userId", "tariffId"]));
+        for flag in ["autoRenew", "charge", "force", "allowDuplicate"] {
+            assert_eq!(activate["properties"][flag]["default"], false, "{flag}");
+        }
+
+        let renew = nexuma_sdk::schema_of::<AutoRenewBody>();
+        assert_eq!(
+            renew["properties"]["autoRenew"]["type"],
+            json!(["boolean", "null"])
+        );
+        let toggle: AutoRenewBody = serde_json::from_value(json!({})).expect("taken");
+        assert!(toggle.auto_renew.is_none());
+
+        let cancel = nexuma_sdk::schema_of::<CancelBody>();
+        assert!(cancel.get("required").is_none(), "{cancel}");
+        assert_eq!(cancel["properties"]["reason"]["maxLength"], REASON_MAX);
+        let refund = cancel["properties"]["refund"].to_string();
+        assert!(refund.contains(r#""const":"full""#) && refund.contains(r#""type":"null""#));
+    }
+
+    /// The admin's patch: every field optional (an empty patch is taken), the bounds the
+    /// handler checks, null clears the expiry and the limit, and the statuses it takes.
+    #[test]
+    fn the_admin_patch_says_what_the_handler_takes() {
+        let patch = nexuma_sdk::schema_of::<AdminPatch>();
+        assert!(patch.get("required").is_none() && patch.get("minProperties").is_none());
+        let properties = &patch["properties"];
+        assert_eq!(properties["expiresAt"]["type"], json!(["integer", "null"]));
+        assert_eq!(properties["expiresAt"]["maximum"], period::MAX_TIME_MS);
+        assert_eq!(properties["trafficLimitBytes"]["minimum"], 1);
+        assert_eq!(properties["trafficUsedBytes"]["maximum"], MAX_TRAFFIC_BYTES);
+        assert_eq!(properties["status"]["enum"], or_null(&PATCH_STATUSES));
+
+        let empty: AdminPatch = serde_json::from_value(json!({})).expect("an empty patch");
+        assert!(empty.expires_at.is_none() && empty.status.is_none());
+        let cleared: AdminPatch =
+            serde_json::from_value(json!({ "expiresAt": null, "status": null })).expect("nulls");
+        assert_eq!(cleared.expires_at, Some(None), "null: never expires");
+        assert!(cleared.status.is_none(), "null leaves the status");
+    }
+
+    /// The list queries the document declares are the ones the handlers read.
+    #[test]
+    fn the_list_queries_are_what_the_handlers_read() {
+        let admin = nexuma_sdk::schema_of::<AdminListQuery>();
+        let names: Vec<&String> = admin["properties"]
+            .as_object()
+            .expect("properties")
+            .keys()
+            .collect();
+        assert_eq!(names, ["limit", "offset", "status", "tariffId", "userId"]);
+        assert_eq!(admin["properties"]["status"]["enum"], json!(STATUSES));
+        assert_eq!(admin["properties"]["status"]["type"], "string");
+        assert!(admin["required"].as_array().is_none_or(Vec::is_empty));
+        let mine = nexuma_sdk::schema_of::<ListQuery>();
+        assert_eq!(mine["properties"]["status"], admin["properties"]["status"]);
+
+        let q = AdminListQuery::read(&query::request(&[
+            ("userId", "u"),
+            ("tariffId", "t"),
+            ("status", "expired"),
+            ("limit", "3"),
+        ]))
+        .expect("read");
+        assert_eq!(
+            (
+                q.user_id.as_deref(),
+                q.tariff_id.as_deref(),
+                q.list.status.as_deref()
+            ),
+            (Some("u"), Some("t"), Some("expired"))
+        );
+        assert_eq!(q.list.paging.limit, 3);
+        for status in STATUSES {
+            assert!(ListQuery::read(&query::request(&[("status", status)])).is_ok());
+        }
+        let err = ListQuery::read(&query::request(&[("status", "paused")])).err();
+        assert_eq!(err.and_then(|e| e.field).as_deref(), Some("status"));
+    }
 }

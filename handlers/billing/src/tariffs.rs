@@ -9,7 +9,7 @@ use nexuma_sdk::{clock, id, response, ApiError, Request, Response};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::ledger;
+use crate::{ledger, text};
 
 pub const PROTOCOLS: [&str; 4] = ["vless", "vmess", "trojan", "shadowsocks"];
 pub const NAME_MAX: usize = 100;
@@ -249,7 +249,7 @@ pub fn get(req: &Request) -> Result<Response, ApiError> {
 #[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Create {
-    #[schemars(length(min = 1, max = NAME_MAX))]
+    #[schemars(length(min = 1, max = NAME_MAX), regex(pattern = text::FILLED))]
     name: String,
     /// Minor units.
     #[schemars(range(min = 0, max = ledger::MAX_AMOUNT))]
@@ -339,7 +339,7 @@ pub fn create(req: &Request) -> Result<Response, ApiError> {
 #[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Patch {
-    #[schemars(length(min = 1, max = NAME_MAX))]
+    #[schemars(length(min = 1, max = NAME_MAX), regex(pattern = text::FILLED))]
     name: Option<String>,
     /// Minor units.
     #[schemars(range(min = 0, max = ledger::MAX_AMOUNT))]
