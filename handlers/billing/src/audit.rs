@@ -45,7 +45,6 @@ fn from_row(row: Row<'_>) -> Result<LogEntry, ApiError> {
 /// derived from this type).
 #[derive(JsonSchema)]
 #[serde(rename_all = "camelCase")]
-#[schemars(transform = query::absent_not_null)]
 pub struct LogQuery {
     #[serde(flatten)]
     paging: Paging,
@@ -154,7 +153,7 @@ mod schema_tests {
     /// none required, the times' lower bound as `int_query` checks it.
     #[test]
     fn the_log_query_is_what_the_handler_reads() {
-        let schema = nexuma_sdk::schema_of::<LogQuery>();
+        let schema = nexuma_sdk::query_schema_of::<LogQuery>();
         let properties = schema["properties"].as_object().expect("properties");
         let names: Vec<&str> = properties.keys().map(String::as_str).collect();
         assert_eq!(
@@ -176,7 +175,8 @@ mod schema_tests {
         assert_eq!(properties["actorId"]["type"], "string");
 
         let pairs: Vec<(&str, &str)> = names.iter().map(|n| (*n, " 7 ")).collect();
-        let q = LogQuery::read(&query::request(&pairs)).expect("every parameter read");
+        let q =
+            LogQuery::read(&nexuma_sdk::Request::with_query(&pairs)).expect("every parameter read");
         let text = Some("7".to_string());
         assert_eq!(
             [q.actor_id, q.action, q.target_type, q.target_id],
@@ -186,8 +186,12 @@ mod schema_tests {
             (q.since, q.until, q.paging.limit, q.paging.offset),
             (Some(7), Some(7), 7, 7)
         );
-        assert!(LogQuery::read(&query::request(&[("since", "-1")])).is_err());
-        let q = LogQuery::read(&query::request(&[("since", ""), ("action", " ")])).expect("empty");
+        assert!(LogQuery::read(&nexuma_sdk::Request::with_query(&[("since", "-1")])).is_err());
+        let q = LogQuery::read(&nexuma_sdk::Request::with_query(&[
+            ("since", ""),
+            ("action", " "),
+        ]))
+        .expect("empty");
         assert_eq!((q.since, q.action), (Some(0), None));
     }
 

@@ -49,7 +49,7 @@ mod tests {
     fn the_patterns_take_what_the_checks_take() {
         let text = regex_lite::Regex::new(TEXT).expect("TEXT");
         let filled = regex_lite::Regex::new(FILLED).expect("FILLED");
-        let req = crate::query::request(&[]);
+        let req = nexuma_sdk::Request::with_query(&[]);
         let chars = (0..0x3100u32)
             .chain([0xFEFF, 0x1F600])
             .filter_map(char::from_u32);
