@@ -161,16 +161,28 @@ mod tests {
     fn a_paged_list_declares_its_query_and_its_page() {
         let route = Route::get("/items").page_of::<Item>();
         let query = parsed(&route.query_schema);
-        assert_eq!(query["properties"]["limit"]["maximum"], json!(crate::MAX_LIMIT));
-        assert_eq!(query["properties"]["limit"]["default"], json!(crate::DEFAULT_LIMIT));
+        assert_eq!(
+            query["properties"]["limit"]["maximum"],
+            json!(crate::MAX_LIMIT)
+        );
+        assert_eq!(
+            query["properties"]["limit"]["default"],
+            json!(crate::DEFAULT_LIMIT)
+        );
         assert_eq!(query["properties"]["offset"]["minimum"], json!(0));
         assert!(query["required"].as_array().is_none_or(Vec::is_empty));
         let page = parsed(&route.response_schema);
         assert_eq!(page["properties"]["items"]["type"], "array");
-        assert_eq!(page["properties"]["items"]["items"]["properties"]["name"]["type"], "string");
+        assert_eq!(
+            page["properties"]["items"]["items"]["properties"]["name"]["type"],
+            "string"
+        );
         let required = page["required"].as_array().expect("required");
         for field in ["items", "total", "limit", "offset"] {
-            assert!(required.contains(&json!(field)), "{field} is always answered");
+            assert!(
+                required.contains(&json!(field)),
+                "{field} is always answered"
+            );
         }
     }
 }
