@@ -19,8 +19,8 @@ pub(crate) const FLOW_VISION: &str = "xtls-rprx-vision";
 /// What `validate` takes as a tag (1 to 64 of these), and the one tag it refuses.
 pub(crate) const TAG_PATTERN: &str = "^[A-Za-z0-9._-]{1,64}$";
 const RESERVED_TAG: &str = "api";
-/// A string that is not blank: `trim()` leaves something.
-pub(crate) const NOT_BLANK: &str = "[^\\s\\u0085]";
+/// A JSON Schema pattern of a string that is not blank: `trim()` leaves something.
+pub const NOT_BLANK: &str = "[^\\s\\u0085]";
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "lowercase")]

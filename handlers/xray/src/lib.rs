@@ -31,7 +31,8 @@ pub const SILENT_NODE_GRACE_SECONDS: u32 = 300;
 pub use checked::CheckedInbound;
 pub use client::{unique_names, Connection};
 pub use inbound::{
-    Fallback, InboundSpec, Invalid, Network, Protocol, RealitySpec, Security, TlsSpec, SS_METHODS,
+    Fallback, InboundSpec, Invalid, Network, Protocol, RealitySpec, Security, TlsSpec, NOT_BLANK,
+    SS_METHODS,
 };
 pub use reality::{key_pair, public_key, KeyError};
 
