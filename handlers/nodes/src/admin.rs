@@ -268,6 +268,8 @@ pub struct ListQuery {
 fn status_filter(schema: &mut schemars::Schema) {
     let values: Vec<&str> = std::iter::once("").chain(STATUSES).collect();
     schema.insert("enum".into(), json!(values));
+    // Absent is no filter, not the `null` serde's default would name.
+    schema.remove("default");
 }
 
 pub fn list(req: &Request) -> Result<Response, ApiError> {
@@ -774,6 +776,8 @@ mod schema_tests {
         assert_eq!(create["required"], json!(CREATE_REQUIRED));
         assert_eq!(create["properties"]["name"]["type"], "string");
         assert_eq!(create["properties"]["name"]["maxLength"], NAME_MAX);
+        let name = create["properties"]["name"].as_object().expect("name");
+        assert!(!name.contains_key("enum"), "nothing added: {name:?}");
         assert_eq!(create["additionalProperties"], false);
         let inbounds = &create["properties"]["inbounds"];
         assert_eq!(inbounds["maxItems"], MAX_INBOUNDS);
@@ -848,6 +852,7 @@ mod schema_tests {
         let mut statuses = vec![""];
         statuses.extend(STATUSES);
         assert_eq!(query["properties"]["status"]["enum"], json!(statuses));
+        assert!(query["properties"]["status"].get("default").is_none());
         assert_eq!(
             query["properties"]["limit"]["maximum"],
             nexuma_sdk::MAX_LIMIT

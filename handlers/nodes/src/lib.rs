@@ -52,14 +52,22 @@ fn node(route: Route) -> Route {
 /// may leave out (the handler refuses the create without them).
 fn required(mut schema: Value, fields: &[&str]) -> Value {
     for field in fields {
-        let property = &mut schema["properties"][*field];
-        if let Some(types) = property["type"].as_array_mut() {
+        // `get_mut`, not indexing: indexing would add the keys it looks for, as nulls.
+        let Some(property) = schema
+            .get_mut("properties")
+            .and_then(|p| p.get_mut(*field))
+            .and_then(Value::as_object_mut)
+        else {
+            continue;
+        };
+        if let Some(Value::Array(types)) = property.get_mut("type") {
             types.retain(|t| t != "null");
             if let [only] = types.as_slice() {
-                property["type"] = only.clone();
+                let only = only.clone();
+                property.insert("type".into(), only);
             }
         }
-        if let Some(values) = property["enum"].as_array_mut() {
+        if let Some(Value::Array(values)) = property.get_mut("enum") {
             values.retain(|v| !v.is_null());
         }
     }
