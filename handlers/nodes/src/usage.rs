@@ -18,7 +18,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use usage_report::{
-    Counted, Invalid, UsageBody, MAX_ENTRIES, MAX_REPORTED_BYTES, REPORT_ID_MAX, REPORT_ID_PATTERN,
+    Counted, Invalid, UsageBody, MAX_ENTRIES, MAX_REPORTED_BYTES, REPORT_ID_PATTERN,
 };
 
 use crate::private::caller_node;
@@ -51,7 +51,7 @@ struct OutboundUsage {
 #[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OutboundBody {
-    #[schemars(length(min = 1, max = REPORT_ID_MAX), regex(pattern = REPORT_ID_PATTERN))]
+    #[schemars(regex(pattern = REPORT_ID_PATTERN))]
     report_id: String,
     /// Epoch milliseconds; absent: now.
     collected_at: Option<i64>,
