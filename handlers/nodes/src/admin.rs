@@ -4,34 +4,75 @@ use std::collections::BTreeMap;
 
 use nexuma_sdk::db::{self, Executor, Pool, Value};
 use nexuma_sdk::record;
-use nexuma_sdk::{clock, id, response, ApiError, Request, Response};
-use serde::Deserialize;
+use nexuma_sdk::{clock, id, response, ApiError, Paging, Request, Response};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
-use xray::InboundSpec;
+use xray::{CheckedInbound, InboundSpec, NOT_BLANK};
 
-use crate::model::{self, text, Node, NodeRouting, Op, STATUSES};
+use crate::model::{self, one_of_or_null, text, Node, NodeRouting, NodeView, Op, STATUSES};
 use crate::routing;
 use crate::secrets;
 use crate::{build, revisions};
 
 const NAME_MAX: usize = 100;
+const ADDRESS_MAX: usize = 253;
+/// A DNS name as `valid_address` takes it: dot-separated labels of 1 to 63 letters, digits and
+/// hyphens, no hyphen first or last.
+const HOST_NAME_PATTERN: &str = "^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$";
 const MAX_INBOUNDS: usize = 50;
+/// What a new node cannot do without (a change may leave them out).
+pub const CREATE_REQUIRED: [&str; 2] = ["name", "address"];
 /// Registration codes live 24 h unless asked otherwise (at most 30 days).
 const CODE_TTL_MINUTES: i64 = 24 * 60;
 const CODE_TTL_MAX_MINUTES: i64 = 30 * 24 * 60;
 pub const OP_KINDS: [&str; 2] = ["restart-core", "resync"];
 
-/// A node's editable fields as a request gives them (absent: unchanged).
-#[derive(Deserialize, Default)]
+/// A node's editable fields as a request gives them (absent or null: unchanged); a create
+/// needs [`CREATE_REQUIRED`]. Its JSON Schema is derived from this type.
+#[derive(Deserialize, Default, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Fields {
+pub struct Fields {
+    #[schemars(length(max = NAME_MAX), regex(pattern = NOT_BLANK))]
     name: Option<String>,
+    /// The host name or IP address clients connect to.
+    #[schemars(transform = address_schema)]
     address: Option<String>,
+    /// A new node is active.
+    #[schemars(transform = status_schema)]
     status: Option<String>,
+    /// Tags and ports are unique on the node; an inbound its core reported it cannot run is
+    /// refused.
+    #[schemars(with = "Option<Vec<CheckedInbound>>", length(max = MAX_INBOUNDS))]
     inbounds: Option<Vec<InboundSpec>>,
+    /// Extra core outbounds with tags of their own; direct and block are built in.
+    #[schemars(with = "Option<Vec<routing::Outbound>>")]
     outbounds: Option<Vec<serde_json::Value>>,
+    /// Routing rule sets, in order; each once.
+    #[schemars(extend("uniqueItems" = true))]
     rule_set_ids: Option<Vec<String>>,
     routing: Option<NodeRouting>,
+}
+
+fn status_schema(schema: &mut schemars::Schema) {
+    one_of_or_null(schema, &STATUSES);
+}
+
+/// What `valid_address` takes, once trimmed: an IP address or a DNS name.
+fn address_schema(schema: &mut schemars::Schema) {
+    schema.insert(
+        "anyOf".into(),
+        json!([
+            { "format": "ipv4" },
+            { "format": "ipv6" },
+            { "pattern": HOST_NAME_PATTERN, "maxLength": ADDRESS_MAX },
+        ]),
+    );
+}
+
+/// The create body's schema: the fields', with [`CREATE_REQUIRED`] required and not null.
+pub fn create_schema() -> serde_json::Value {
+    crate::required(nexuma_sdk::schema_of::<Fields>(), &CREATE_REQUIRED)
 }
 
 impl Fields {
@@ -62,7 +103,7 @@ impl Fields {
 
 fn valid_address(address: &str) -> bool {
     !address.is_empty()
-        && address.len() <= 253
+        && address.len() <= ADDRESS_MAX
         && (address.parse::<std::net::IpAddr>().is_ok()
             || address.split('.').all(|label| {
                 !label.is_empty()
@@ -176,20 +217,21 @@ fn node_facing(a: &Node, b: &Node) -> bool {
 }
 
 /// The node view without secrets: REALITY private keys and PEM keys are withheld.
-fn redacted(node: &Node, now: i64) -> serde_json::Value {
+fn redacted(node: &Node, now: i64) -> NodeView {
     let mut view = node.view(now);
-    if let Some(inbounds) = view["inbounds"].as_array_mut() {
-        for (inbound, spec) in inbounds.iter_mut().zip(&node.inbounds) {
-            if spec.reality.is_some() {
-                inbound["reality"]["privateKey"] = json!("(hidden)");
-            }
-            if inbound["tls"]["key"].is_string() {
-                inbound["tls"]["key"] = json!("(hidden)");
-            }
+    for inbound in view.inbounds.iter_mut() {
+        if let Some(reality) = inbound.spec.reality.as_mut() {
+            reality.private_key = HIDDEN.into();
+        }
+        if let Some(key) = inbound.spec.tls.as_mut().and_then(|tls| tls.key.as_mut()) {
+            *key = HIDDEN.into();
         }
     }
     view
 }
+
+/// What answers show for a secret, and what a change sends to keep it.
+const HIDDEN: &str = "(hidden)";
 
 /// Secrets a PATCH may leave as `(hidden)`: keep the stored value.
 fn keep_hidden(before: &Node, node: &mut Node) {
@@ -198,16 +240,36 @@ fn keep_hidden(before: &Node, node: &mut Node) {
             continue;
         };
         if let (Some(new), Some(old)) = (inbound.reality.as_mut(), old.reality.as_ref()) {
-            if new.private_key == "(hidden)" {
+            if new.private_key == HIDDEN {
                 new.private_key = old.private_key.clone();
             }
         }
         if let (Some(new), Some(old)) = (inbound.tls.as_mut(), old.tls.as_ref()) {
-            if new.key.as_deref() == Some("(hidden)") {
+            if new.key.as_deref() == Some(HIDDEN) {
                 new.key = old.key.clone();
             }
         }
     }
+}
+
+/// `GET /admin/nodes`'s query, as `list` reads it (`paging`, `query`): its JSON Schema is
+/// derived from this type.
+#[derive(Deserialize, JsonSchema)]
+#[allow(dead_code)]
+pub struct ListQuery {
+    #[serde(flatten)]
+    paging: Paging,
+    /// Only nodes with this stored status; empty: all.
+    #[serde(default)]
+    #[schemars(with = "String", transform = status_filter)]
+    status: Option<String>,
+}
+
+fn status_filter(schema: &mut schemars::Schema) {
+    let values: Vec<&str> = std::iter::once("").chain(STATUSES).collect();
+    schema.insert("enum".into(), json!(values));
+    // Absent is no filter, not the `null` serde's default would name.
+    schema.remove("default");
 }
 
 pub fn list(req: &Request) -> Result<Response, ApiError> {
@@ -288,11 +350,11 @@ fn online_now(node: Option<&str>) -> Result<BTreeMap<String, (i64, i64)>, ApiErr
 /// The view with `onlineLinks` / `onlineUsers`; a node whose agent fell silent has nobody
 /// online now, whatever its last events said.
 fn with_online(
-    mut view: serde_json::Value,
+    mut view: NodeView,
     node: &Node,
     counts: &BTreeMap<String, (i64, i64)>,
     now: i64,
-) -> serde_json::Value {
+) -> NodeView {
     let live = node
         .last_heartbeat_at
         .is_some_and(|at| now - at <= model::HEARTBEAT_STALE_MS);
@@ -300,54 +362,19 @@ fn with_online(
         Some(c) if live => *c,
         _ => (0, 0),
     };
-    view["onlineLinks"] = json!(links);
-    view["onlineUsers"] = json!(users);
+    view.online_links = Some(links);
+    view.online_users = Some(users);
     view
 }
 
 pub fn create(req: &Request) -> Result<Response, ApiError> {
     let body: Fields = req.json()?;
-    if body.name.is_none() || body.address.is_none() {
-        let field = if body.name.is_none() {
-            "name"
-        } else {
-            "address"
-        };
-        return Err(ApiError::validation(field, "is required"));
+    let given = [body.name.is_some(), body.address.is_some()];
+    if let Some((field, _)) = CREATE_REQUIRED.iter().zip(given).find(|(_, g)| !g) {
+        return Err(ApiError::validation(*field, "is required"));
     }
     let now = clock::now_ms();
-    let mut node = Node {
-        id: id::new_v4(),
-        name: String::new(),
-        address: String::new(),
-        status: "active".into(),
-        inbounds: Vec::new(),
-        outbounds: Vec::new(),
-        rule_set_ids: Vec::new(),
-        routing: NodeRouting::default(),
-        revision: 0,
-        config_hash: None,
-        applied_revision: None,
-        sync_error: None,
-        sync_at: None,
-        last_heartbeat_at: None,
-        agent_status: None,
-        agent_version: None,
-        core_version: None,
-        core_flavor: None,
-        hostname: None,
-        cpu_load: None,
-        memory_load: None,
-        clients: None,
-        last_error: None,
-        last_error_kind: None,
-        last_error_at: None,
-        pending_ops: Vec::new(),
-        registered_at: None,
-        created_at: now,
-        updated_at: now,
-        core_capabilities: None,
-    };
+    let mut node = Node::new(id::new_v4(), now);
     body.apply(&mut node);
     validate(&Pool, &mut node, true)?;
     let tx = db::begin()?;
@@ -374,7 +401,7 @@ pub fn create(req: &Request) -> Result<Response, ApiError> {
         "node.create",
         &node.id,
         None,
-        Some(redacted(&node, now)),
+        Some(redacted(&node, now).json()),
         now,
     )?;
     // Subscriptions list active nodes by name and address.
@@ -424,8 +451,8 @@ pub fn update(req: &Request) -> Result<Response, ApiError> {
         "node",
         "node.update",
         id,
-        Some(redacted(&before, now)),
-        Some(redacted(&node, now)),
+        Some(redacted(&before, now).json()),
+        Some(redacted(&node, now).json()),
         now,
     )?;
     tx.commit()?;
@@ -452,7 +479,7 @@ pub fn delete(req: &Request) -> Result<Response, ApiError> {
         "node",
         "node.delete",
         id,
-        Some(redacted(&node, now)),
+        Some(redacted(&node, now).json()),
         None,
         now,
     )?;
@@ -461,10 +488,32 @@ pub fn delete(req: &Request) -> Result<Response, ApiError> {
     response::no_content()
 }
 
-#[derive(Deserialize, Default)]
+/// `POST /admin/nodes/:id/registration-code`'s body, which may be left out (its JSON Schema is
+/// derived from this type).
+#[derive(Deserialize, Default, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct CodeBody {
+pub struct CodeBody {
+    /// How long the code lives; absent or null: a day.
+    #[schemars(range(min = 1, max = CODE_TTL_MAX_MINUTES), extend("default" = CODE_TTL_MINUTES))]
     ttl_minutes: Option<i64>,
+}
+
+/// A registration code, shown once.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Code<'a> {
+    #[schemars(extend("format" = "uuid"))]
+    node_id: &'a str,
+    /// Give it to the agent as NEXUMA_NODE_CODE.
+    code: String,
+    /// Epoch milliseconds.
+    expires_at: i64,
+}
+
+/// How many keys a revocation removed.
+#[derive(Serialize, JsonSchema)]
+pub struct Revoked {
+    pub revoked: u64,
 }
 
 /// `POST /admin/nodes/:id/registration-code`: a one-time code for the node's agent. Only its
@@ -516,7 +565,11 @@ pub fn registration_code(req: &Request) -> Result<Response, ApiError> {
     tx.commit()?;
     response::json(
         201,
-        &json!({ "nodeId": id, "code": code, "expiresAt": expires_at }),
+        &Code {
+            node_id: id,
+            code,
+            expires_at,
+        },
     )
 }
 
@@ -541,11 +594,11 @@ pub fn revoke_keys(req: &Request) -> Result<Response, ApiError> {
         "node.revoke_keys",
         id,
         None,
-        Some(json!({ "revoked": revoked })),
+        Some(json!(Revoked { revoked })),
         now,
     )?;
     tx.commit()?;
-    response::json(200, &json!({ "revoked": revoked }))
+    response::json(200, &Revoked { revoked })
 }
 
 /// `POST /admin/nodes/:id/restart-core` and `.../resync`: an operation for the agent, handed
@@ -615,6 +668,15 @@ pub fn config(req: &Request) -> Result<Response, ApiError> {
     })
 }
 
+/// An error a node's agent reported.
+#[derive(Serialize, JsonSchema)]
+pub struct NodeError {
+    pub kind: String,
+    pub message: String,
+    /// Epoch milliseconds, as the agent says.
+    pub at: i64,
+}
+
 /// `GET /admin/nodes/:id/errors`: what the agent reported, newest first.
 pub fn errors(req: &Request) -> Result<Response, ApiError> {
     let id = req.param("id")?;
@@ -633,10 +695,28 @@ pub fn errors(req: &Request) -> Result<Response, ApiError> {
         )?
         .iter()
         .map(|r| {
-            Ok(json!({ "kind": r.str("kind")?, "message": r.str("message")?, "at": r.i64("at")? }))
+            Ok(NodeError {
+                kind: r.string("kind")?,
+                message: r.string("message")?,
+                at: r.i64("at")?,
+            })
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
     response::page(&items, total, limit, offset)
+}
+
+/// What `POST /admin/nodes/sync` did.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncReport {
+    /// Waiting usage reports counted.
+    pub usage_reports: u32,
+    /// Their entries, per node, hour and link.
+    pub usage_entries: u32,
+    /// Changes of the outbox taken.
+    pub changes: u32,
+    pub nodes_built: u32,
+    pub revisions_bumped: u32,
 }
 
 /// `POST /admin/nodes/sync`: brings everything up to date now — waiting usage reports counted,
@@ -654,18 +734,208 @@ pub fn sync(_req: &Request) -> Result<Response, ApiError> {
     let revisions = revisions::sync(clock::now_ms())?;
     response::json(
         200,
-        &json!({
-            "usageReports": applied.reports,
-            "usageEntries": applied.entries,
-            "changes": revisions.changes,
-            "nodesBuilt": revisions.nodes_built,
-            "revisionsBumped": revisions.revisions_bumped,
-        }),
+        &SyncReport {
+            usage_reports: applied.reports,
+            usage_entries: applied.entries,
+            changes: revisions.changes,
+            nodes_built: revisions.nodes_built,
+            revisions_bumped: revisions.revisions_bumped,
+        },
     )
+}
+
+/// A REALITY key pair: X25519, base64url without padding.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyPair {
+    pub private_key: String,
+    pub public_key: String,
 }
 
 /// `POST /admin/nodes/reality-keys`: a new REALITY key pair.
 pub fn reality_keys(_req: &Request) -> Result<Response, ApiError> {
-    let (private, public) = xray::key_pair(secrets::random::<32>()?);
-    response::json(200, &json!({ "privateKey": private, "publicKey": public }))
+    let (private_key, public_key) = xray::key_pair(secrets::random::<32>()?);
+    response::json(
+        200,
+        &KeyPair {
+            private_key,
+            public_key,
+        },
+    )
+}
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The create and change bodies' schemas say what `create`, `update` and `validate` take.
+    #[test]
+    fn the_bodies_say_what_the_handlers_take() {
+        let create = create_schema();
+        assert_eq!(create["required"], json!(CREATE_REQUIRED));
+        assert_eq!(create["properties"]["name"]["type"], "string");
+        assert_eq!(create["properties"]["name"]["maxLength"], NAME_MAX);
+        let name = create["properties"]["name"].as_object().expect("name");
+        assert!(!name.contains_key("enum"), "nothing added: {name:?}");
+        assert_eq!(create["additionalProperties"], false);
+        let inbounds = &create["properties"]["inbounds"];
+        assert_eq!(inbounds["maxItems"], MAX_INBOUNDS);
+        assert!(inbounds["items"]["oneOf"]
+            .as_array()
+            .is_some_and(|b| b.len() > 30));
+        let mut statuses: Vec<serde_json::Value> = STATUSES.iter().map(|s| json!(s)).collect();
+        statuses.push(json!(null));
+        assert_eq!(create["properties"]["status"]["enum"], json!(statuses));
+        assert_eq!(create["properties"]["ruleSetIds"]["uniqueItems"], true);
+
+        let patch = nexuma_sdk::schema_of::<Fields>();
+        assert!(patch.get("required").is_none());
+        assert_eq!(
+            patch["properties"]["name"]["type"],
+            json!(["string", "null"])
+        );
+        let nulls: Fields = serde_json::from_value(json!({ "name": null, "status": null }))
+            .expect("null is unchanged");
+        assert!(nulls.name.is_none() && nulls.status.is_none());
+        // A body the create schema allows: it parses and its address and inbound pass.
+        let body: Fields = serde_json::from_value(json!({
+            "name": "edge", "address": "edge-1.example.com",
+            "inbounds": [{ "tag": "in", "protocol": "vless", "port": 443, "network": "ws", "path": "/ws" }],
+            "outbounds": [{ "tag": "warp", "protocol": "wireguard" }],
+        }))
+        .expect("parses");
+        assert!(body.address.as_deref().is_some_and(valid_address));
+        assert!(body
+            .inbounds
+            .unwrap_or_default()
+            .iter()
+            .all(|i| i.validate().is_ok()));
+        assert!(routing::check_outbounds(&body.outbounds.unwrap_or_default()).is_ok());
+
+        let code = nexuma_sdk::schema_of::<CodeBody>();
+        let ttl = &code["properties"]["ttlMinutes"];
+        assert_eq!(
+            (&ttl["minimum"], &ttl["maximum"]),
+            (&json!(1), &json!(CODE_TTL_MAX_MINUTES))
+        );
+        assert_eq!(ttl["default"], CODE_TTL_MINUTES);
+    }
+
+    /// The host name pattern takes what `valid_address` takes of names.
+    #[test]
+    fn the_address_pattern_is_valid_address() {
+        let re = regex_lite::Regex::new(HOST_NAME_PATTERN).expect("pattern");
+        let long_label = "a".repeat(63);
+        let too_long = "a".repeat(64);
+        for (name, ok) in [
+            ("example.com", true),
+            ("a-b.c1", true),
+            (long_label.as_str(), true),
+            (too_long.as_str(), false),
+            ("-a.com", false),
+            ("a-.com", false),
+            ("a..com", false),
+            ("a_b.com", false),
+            (".com", false),
+        ] {
+            assert_eq!((re.is_match(name), valid_address(name)), (ok, ok), "{name}");
+        }
+        let schema = nexuma_sdk::schema_of::<Fields>();
+        let any_of = &schema["properties"]["address"]["anyOf"];
+        assert_eq!(any_of[2]["maxLength"], ADDRESS_MAX);
+    }
+
+    #[test]
+    fn the_list_query_states_the_status_filter() {
+        let query = nexuma_sdk::schema_of::<ListQuery>();
+        let mut statuses = vec![""];
+        statuses.extend(STATUSES);
+        assert_eq!(query["properties"]["status"]["enum"], json!(statuses));
+        assert!(query["properties"]["status"].get("default").is_none());
+        assert_eq!(
+            query["properties"]["limit"]["maximum"],
+            nexuma_sdk::MAX_LIMIT
+        );
+        assert!(query["required"].as_array().is_none_or(Vec::is_empty));
+    }
+
+    /// What administrators see has the old answer's fields, secrets withheld, and the schema
+    /// says which are always there.
+    #[test]
+    fn the_node_answer_keeps_its_fields_and_withholds_secrets() {
+        let mut node = Node::new("n".into(), 5);
+        node.inbounds = vec![serde_json::from_value(json!({
+            "tag": "t", "protocol": "trojan", "port": 443, "security": "tls",
+            "tls": { "certificate": "C", "key": "K" }
+        }))
+        .expect("spec")];
+        let view = with_online(redacted(&node, 5), &node, &BTreeMap::new(), 5).json();
+        let keys: Vec<&str> = view
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut expected = vec![
+            "id",
+            "name",
+            "address",
+            "status",
+            "effectiveStatus",
+            "statusReason",
+            "inbounds",
+            "outbounds",
+            "ruleSetIds",
+            "routing",
+            "revision",
+            "appliedRevision",
+            "syncState",
+            "syncError",
+            "syncAt",
+            "registered",
+            "registeredAt",
+            "agent",
+            "lastError",
+            "pendingOps",
+            "onlineLinks",
+            "onlineUsers",
+            "createdAt",
+            "updatedAt",
+        ];
+        expected.sort_unstable();
+        let mut keys = keys;
+        keys.sort_unstable();
+        assert_eq!(keys, expected);
+        assert_eq!(view["inbounds"][0]["tls"]["key"], HIDDEN);
+        assert_eq!(view["inbounds"][0]["tls"]["certificate"], "C");
+        assert_eq!(view["onlineLinks"], 0);
+        assert!(redacted(&node, 5).json().get("onlineLinks").is_none());
+
+        let schema = nexuma_sdk::answer_schema_of::<NodeView>();
+        let required = schema["required"].as_array().expect("required");
+        assert_eq!(
+            required.len(),
+            expected.len() - 2,
+            "all but the online counts"
+        );
+        assert!(!required.contains(&json!("onlineLinks")));
+        assert_eq!(
+            schema["properties"]["statusReason"]["type"],
+            json!(["string", "null"])
+        );
+        assert_eq!(
+            schema["properties"]["syncState"]["enum"],
+            json!(model::SYNC_STATES)
+        );
+        let inbound = &schema["properties"]["inbounds"]["items"];
+        assert!(
+            inbound["properties"]["heldBack"].is_object()
+                && inbound["properties"]["tag"].is_object()
+        );
+        assert!(
+            inbound.get("oneOf").is_none(),
+            "answers show hidden keys: no request rules"
+        );
+    }
 }

@@ -13,11 +13,58 @@ use std::fmt::Write as _;
 
 use nexuma_sdk::db::Executor;
 use nexuma_sdk::ApiError;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Map, Value};
 use xray::{InboundSpec, Protocol};
 use xxhash_rust::xxh3::xxh3_128;
 
 use crate::model::Node;
-use crate::routing;
+use crate::routing::{self, RuleSet, DOMAIN_STRATEGIES};
+
+/// The config a node gets (docs/node-protocol.md) as [`build`] writes it and [`with_revision`]
+/// serves it. The body is written as text, for speed; this type is its JSON Schema, and the
+/// tests read what the builder writes into it.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct NodeConfig {
+    revision: i64,
+    clients: Vec<ConfigClient>,
+    /// The inbound objects the core runs, with empty client lists: the agent adds the clients.
+    inbounds: Vec<Map<String, Value>>,
+    /// `direct` (where unmatched traffic goes), `block`, then the node's own.
+    outbounds: Vec<Map<String, Value>>,
+    routing: ConfigRouting,
+}
+
+/// A client of the node: who may use which of its inbounds.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct ConfigClient {
+    /// The link's id: usage reports and session events name the client by it.
+    #[schemars(extend("format" = "uuid"))]
+    name: String,
+    /// The link's UUID; the credential is derived from it (`xray::client_secret`).
+    #[schemars(extend("format" = "uuid"))]
+    key: String,
+    /// Tags of the inbounds it may use.
+    inbounds: Vec<String>,
+}
+
+/// The core's routing section: the node's rules, then each rule set's blocking rules and rules.
+#[derive(Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+struct ConfigRouting {
+    #[schemars(extend("enum" = DOMAIN_STRATEGIES))]
+    domain_strategy: String,
+    #[schemars(with = "Vec<routing::Rule>")]
+    rules: Vec<Value>,
+    #[schemars(with = "Vec<routing::Balancer>")]
+    balancers: Vec<Value>,
+}
 
 /// A built config: the body (without the revision, which is added when served), its hash and
 /// the number of clients in it.
@@ -61,7 +108,7 @@ pub fn build(db: &impl Executor, node: &Node) -> Result<Built, ApiError> {
     let sets = routing::sets(db, &node.rule_set_ids)?;
     // Inbounds the node's core cannot run (or has not said it runs) stay out, clients and all.
     let live: Vec<&InboundSpec> = node.live_inbounds().collect();
-    let inbounds: Vec<serde_json::Value> = live.iter().map(|i| i.server_json()).collect();
+    let inbounds: Vec<Value> = live.iter().map(|i| i.server_json()).collect();
     // The node's distinct protocols, in a fixed order: position i of a client's mask; and each
     // inbound's position in it.
     let mut protocols: Vec<Protocol> = Vec::new();
@@ -142,12 +189,7 @@ pub fn build(db: &impl Executor, node: &Node) -> Result<Built, ApiError> {
             clients += 1;
         }
     }
-    let rest = format!(
-        "\"inbounds\":{},\"outbounds\":{},\"routing\":{}",
-        serde_json::to_string(&inbounds).map_err(ApiError::internal)?,
-        serde_json::to_string(&routing::outbounds(node)).map_err(ApiError::internal)?,
-        serde_json::to_string(&routing::section(node, &sets)).map_err(ApiError::internal)?,
-    );
+    let rest = rest(&inbounds, node, &sets)?;
     body.push_str("],");
     body.push_str(&rest);
     body.push('}');
@@ -168,8 +210,71 @@ pub fn build(db: &impl Executor, node: &Node) -> Result<Built, ApiError> {
     })
 }
 
+/// The body's fields after the clients: inbounds, outbounds, routing.
+fn rest(inbounds: &[Value], node: &Node, sets: &[RuleSet]) -> Result<String, ApiError> {
+    Ok(format!(
+        "\"inbounds\":{},\"outbounds\":{},\"routing\":{}",
+        serde_json::to_string(inbounds).map_err(ApiError::internal)?,
+        serde_json::to_string(&routing::outbounds(node)).map_err(ApiError::internal)?,
+        serde_json::to_string(&routing::section(node, sets)).map_err(ApiError::internal)?,
+    ))
+}
+
 /// The body as served: the revision first, then the built body's fields.
 pub fn with_revision(revision: i64, body: &str) -> String {
     let rest = body.strip_prefix('{').unwrap_or(body);
     format!("{{\"revision\":{revision},{rest}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// What the builder writes reads as its schema's type (unknown fields refused), and the
+    /// schema says what is always there.
+    #[test]
+    fn the_built_body_is_its_schema() {
+        let mut node = Node::new("n".into(), 1);
+        node.inbounds =
+            vec![
+                serde_json::from_value(json!({ "tag": "in", "protocol": "vless", "port": 443 }))
+                    .expect("spec"),
+            ];
+        node.outbounds = vec![json!({ "tag": "warp", "protocol": "wireguard" })];
+        let set = RuleSet {
+            id: "s".into(),
+            name: "s".into(),
+            rules: vec![json!({ "type": "field", "ip": ["10.0.0.0/8"], "balancerTag": "b" })],
+            balancers: vec![json!({ "tag": "b", "selector": ["warp"] })],
+            blocking: routing::Blocking {
+                bittorrent: true,
+                ..Default::default()
+            },
+            created_at: 1,
+            updated_at: 1,
+        };
+        let inbounds: Vec<Value> = node.inbounds.iter().map(|i| i.server_json()).collect();
+        let rest = rest(&inbounds, &node, &[set]).expect("rest");
+        let client = r#"{"name":"l","key":"k","inbounds":["in"]}"#;
+        let body = with_revision(3, &format!("{{\"clients\":[{client}],{rest}}}"));
+        let config: NodeConfig = serde_json::from_str(&body).expect("the schema's type");
+        assert_eq!(config.revision, 3);
+        assert_eq!(config.routing.domain_strategy, "AsIs");
+        assert_eq!(
+            config.routing.rules.len(),
+            2,
+            "the blocking rule, then the set's"
+        );
+
+        let schema = nexuma_sdk::answer_schema_of::<NodeConfig>();
+        assert_eq!(
+            schema["required"],
+            json!(["revision", "clients", "inbounds", "outbounds", "routing"])
+        );
+        assert_eq!(
+            schema["properties"]["routing"]["properties"]["domainStrategy"]["enum"],
+            json!(DOMAIN_STRATEGIES)
+        );
+    }
 }

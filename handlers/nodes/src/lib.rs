@@ -11,13 +11,23 @@ mod model;
 mod private;
 mod revisions;
 mod routing;
-mod schema;
 mod secrets;
 mod usage;
 
+use nexuma_sdk::response::Page;
 use nexuma_sdk::{
     clock, export_component, ApiError, AuthLevel, Component, Job, Request, Response, Route,
 };
+use serde_json::Value;
+
+use crate::admin::{Code, CodeBody, KeyPair, ListQuery, NodeError, Revoked, SyncReport};
+use crate::build::NodeConfig;
+use crate::model::{NodeView, Op};
+use crate::private::{
+    AppliedBody, ErrorBody, HeartbeatAnswer, HeartbeatBody, RegisterBody, Registered,
+};
+use crate::routing::RuleSet;
+use crate::usage::{Acknowledged, EventsBody, OutboundBody};
 
 const REVISIONS_JOB: &str = "revisions";
 const REVISIONS_EVERY_MS: u64 = 1_000;
@@ -38,109 +48,134 @@ fn node(route: Route) -> Route {
     route.auth(AuthLevel::Node)
 }
 
+/// A body schema with `fields` required and not null: a create's, from the fields a change
+/// may leave out (the handler refuses the create without them).
+fn required(mut schema: Value, fields: &[&str]) -> Value {
+    for field in fields {
+        // `get_mut`, not indexing: indexing would add the keys it looks for, as nulls.
+        let Some(property) = schema
+            .get_mut("properties")
+            .and_then(|p| p.get_mut(*field))
+            .and_then(Value::as_object_mut)
+        else {
+            continue;
+        };
+        if let Some(Value::Array(types)) = property.get_mut("type") {
+            types.retain(|t| t != "null");
+            if let [only] = types.as_slice() {
+                let only = only.clone();
+                property.insert("type".into(), only);
+            }
+        }
+        if let Some(Value::Array(values)) = property.get_mut("enum") {
+            values.retain(|v| !v.is_null());
+        }
+    }
+    let mut list: Vec<Value> = schema["required"].as_array().cloned().unwrap_or_default();
+    list.extend(fields.iter().map(|f| Value::from(*f)));
+    schema["required"] = Value::Array(list);
+    schema
+}
+
 impl Component for Nodes {
     fn routes() -> Vec<Route> {
         vec![
             admin(Route::get("/admin/nodes"))
-                .summary("Nodes with their effective status and sync state (query: status, limit, offset)")
-                .response_schema(schema::page(schema::node())),
+                .summary("Nodes with their effective status and sync state")
+                .response_type::<Page<'static, NodeView>>()
+                .query_type::<ListQuery>(),
             admin(Route::post("/admin/nodes"))
                 .summary("Create a node: address, inbounds, outbounds, routing rule sets")
-                .request_schema(schema::node_create())
-                .response_schema(schema::node())
+                .request_schema(admin::create_schema())
+                .response_type::<NodeView>()
                 .status(201),
             admin(Route::post("/admin/nodes/sync"))
                 .summary("Count waiting usage reports and rebuild the configs of nodes touched by recent changes, now (both also run every second)")
-                .response_schema(schema::sync_report()),
+                .response_type::<SyncReport>(),
             admin(Route::post("/admin/nodes/reality-keys"))
                 .summary("A new REALITY X25519 key pair")
-                .response_schema(schema::key_pair()),
+                .response_type::<KeyPair>(),
             admin(Route::get("/admin/nodes/:id"))
                 .summary("One node")
-                .response_schema(schema::node()),
+                .response_type::<NodeView>(),
             admin(Route::patch("/admin/nodes/:id"))
                 .summary("Change a node; node-facing edits move its revision")
-                .request_schema(schema::node_patch())
-                .response_schema(schema::node()),
+                .request_type::<admin::Fields>()
+                .response_type::<NodeView>(),
             admin(Route::delete("/admin/nodes/:id"))
                 .summary("Delete a node and revoke its keys")
-                .response_schema(schema::empty())
                 .status(204),
             admin(Route::post("/admin/nodes/:id/registration-code"))
                 .summary("A one-time registration code for the node's agent (shown once)")
-                .request_schema(schema::code_request())
-                .response_schema(schema::code())
+                .request_type::<CodeBody>()
+                .response_type::<Code>()
                 .status(201),
             admin(Route::post("/admin/nodes/:id/revoke-keys"))
                 .summary("Revoke every key of the node (its agent needs a new code)")
-                .response_schema(schema::revoked()),
+                .response_type::<Revoked>(),
             admin(Route::post("/admin/nodes/:id/restart-core"))
                 .summary("Ask the agent to restart its core")
-                .response_schema(schema::op())
+                .response_type::<Op>()
                 .status(202),
             admin(Route::post("/admin/nodes/:id/resync"))
                 .summary("Ask the agent to fetch and apply its config again")
-                .response_schema(schema::op())
+                .response_type::<Op>()
                 .status(202),
             admin(Route::get("/admin/nodes/:id/config"))
                 .summary("The config the node gets for its latest revision")
-                .response_schema(schema::node_config()),
+                .response_type::<NodeConfig>(),
             admin(Route::get("/admin/nodes/:id/errors"))
-                .summary("Errors the node's agent reported, newest first (query: limit, offset)")
-                .response_schema(schema::errors_page()),
+                .summary("Errors the node's agent reported, newest first")
+                .page_of::<NodeError>(),
             admin(Route::get("/admin/routing-rule-sets"))
-                .summary("Routing rule sets (query: limit, offset)")
-                .response_schema(schema::page(schema::rule_set())),
+                .summary("Routing rule sets")
+                .page_of::<RuleSet>(),
             admin(Route::post("/admin/routing-rule-sets"))
                 .summary("Create a routing rule set: rules, balancers, blocking options")
-                .request_schema(schema::rule_set_create())
-                .response_schema(schema::rule_set())
+                .request_schema(routing::create_schema())
+                .response_type::<RuleSet>()
                 .status(201),
             admin(Route::get("/admin/routing-rule-sets/:id"))
                 .summary("One routing rule set")
-                .response_schema(schema::rule_set()),
+                .response_type::<RuleSet>(),
             admin(Route::patch("/admin/routing-rule-sets/:id"))
                 .summary("Change a routing rule set; the nodes using it get new revisions")
-                .request_schema(schema::rule_set_patch())
-                .response_schema(schema::rule_set()),
+                .request_type::<routing::Body>()
+                .response_type::<RuleSet>(),
             admin(Route::delete("/admin/routing-rule-sets/:id"))
                 .summary("Delete a routing rule set no node uses")
-                .response_schema(schema::empty())
                 .status(204),
             Route::post("/node/register")
                 .summary("Node agent: a one-time code for a node id and key")
-                .request_schema(schema::protocol_doc("register request"))
-                .response_schema(schema::protocol_doc("node id and key"))
+                .request_type::<RegisterBody>()
+                .response_type::<Registered>()
                 .status(201),
             node(Route::post("/node/heartbeat"))
                 .summary("Node agent: state in, latest revision and operations out")
-                .request_schema(schema::protocol_doc("heartbeat"))
-                .response_schema(schema::protocol_doc("revision and operations")),
+                .request_type::<HeartbeatBody>()
+                .response_type::<HeartbeatAnswer>(),
             node(Route::get("/node/config/latest"))
                 .summary("Node agent: the latest config (304 with If-None-Match of the same revision)")
-                .response_schema(schema::node_config()),
+                .response_type::<NodeConfig>(),
             node(Route::post("/node/config/applied"))
                 .summary("Node agent: a revision applied, or why not")
-                .request_schema(schema::protocol_doc("applied revision"))
-                .response_schema(schema::empty())
+                .request_type::<AppliedBody>()
                 .status(204),
             node(Route::post("/node/usage"))
                 .summary("Node agent: traffic per client (idempotent by reportId; counted within a second)")
-                .request_schema(schema::protocol_doc("usage report"))
-                .response_schema(schema::protocol_doc("report acknowledgement")),
+                .request_type::<usage_report::UsageBody>()
+                .response_type::<Acknowledged>(),
             node(Route::post("/node/outbound-usage"))
                 .summary("Node agent: traffic per outbound (idempotent by reportId)")
-                .request_schema(schema::protocol_doc("outbound usage report"))
-                .response_schema(schema::protocol_doc("report acknowledgement")),
+                .request_type::<OutboundBody>()
+                .response_type::<Acknowledged>(),
             node(Route::post("/node/session-events"))
                 .summary("Node agent: clients that became active or idle")
-                .request_schema(schema::protocol_doc("session events"))
-                .response_schema(schema::empty())
+                .request_type::<EventsBody>()
                 .status(204),
             node(Route::post("/node/error"))
                 .summary("Node agent: an error on the node")
-                .request_schema(schema::protocol_doc("error"))
-                .response_schema(schema::empty())
+                .request_type::<ErrorBody>()
                 .status(204),
         ]
     }

@@ -2,11 +2,17 @@
 
 use nexuma_sdk::db::{Executor, Row};
 use nexuma_sdk::ApiError;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use xray::{Capabilities, InboundSpec};
 
+use crate::admin::OP_KINDS;
+use crate::routing::{self, DOMAIN_STRATEGIES, MAX_RULES};
+
 pub const STATUSES: [&str; 4] = ["active", "disabled", "maintenance", "error"];
+/// What [`Node::sync_state`] says.
+pub const SYNC_STATES: [&str; 4] = ["synced", "pending", "failed", "never"];
 pub use xray::HEARTBEAT_STALE_MS;
 
 pub const COLUMNS: &str = "id, name, address, status, inbounds, outbounds, rule_set_ids, routing, \
@@ -15,23 +21,141 @@ pub const COLUMNS: &str = "id, name, address, status, inbounds, outbounds, rule_
      clients, last_error, last_error_kind, last_error_at, pending_ops, registered_at, created_at, \
      updated_at, core_capabilities";
 
+/// `schema` (of an optional string) takes one of `values`, or null.
+pub fn one_of_or_null(schema: &mut schemars::Schema, values: &[&str]) {
+    let mut all: Vec<Value> = values.iter().map(|v| Value::from(*v)).collect();
+    all.push(Value::Null);
+    schema.insert("enum".into(), Value::Array(all));
+}
+
+fn domain_strategy(schema: &mut schemars::Schema) {
+    one_of_or_null(schema, &DOMAIN_STRATEGIES);
+}
+
 /// Node-level routing: the domain strategy and rules that come before its rule sets'.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NodeRouting {
+    /// Absent: AsIs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = domain_strategy)]
     pub domain_strategy: Option<String>,
+    /// Before the rule sets' rules. Each goes to an outbound of the node (direct, block or one
+    /// of its own) or to a balancer of one of its rule sets.
     #[serde(default)]
+    #[schemars(with = "Vec<routing::Rule>", length(max = MAX_RULES))]
     pub rules: Vec<Value>,
 }
 
 /// An operation an administrator asked the node's agent for.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Op {
+    #[schemars(extend("format" = "uuid"))]
     pub id: String,
+    #[schemars(extend("enum" = OP_KINDS))]
     pub kind: String,
+    /// Epoch milliseconds.
     pub created_at: i64,
+}
+
+/// An inbound as administrators see it.
+#[derive(Serialize, Clone, Debug, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InboundView {
+    #[serde(flatten)]
+    pub spec: InboundSpec,
+    /// Present when the inbound is kept from the node and from subscriptions: its core cannot
+    /// run it, or has not said what it runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held_back: Option<HeldBack>,
+}
+
+#[derive(Serialize, Clone, Debug, JsonSchema)]
+pub struct HeldBack {
+    pub reason: String,
+}
+
+/// What the node's agent last said of itself.
+#[derive(Serialize, Clone, Debug, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentView {
+    pub status: Option<String>,
+    pub version: Option<String>,
+    pub core_version: Option<String>,
+    pub core_flavor: Option<String>,
+    /// What the node's core runs; null: not reported.
+    pub capabilities: Option<Capabilities>,
+    pub hostname: Option<String>,
+    /// Epoch milliseconds.
+    pub last_heartbeat_at: Option<i64>,
+    /// Percent.
+    pub cpu: Option<i64>,
+    /// Percent.
+    pub memory: Option<i64>,
+    pub clients: Option<i64>,
+}
+
+/// The last error the agent reported.
+#[derive(Serialize, Clone, Debug, JsonSchema)]
+pub struct LastError {
+    pub kind: Option<String>,
+    pub message: String,
+    /// Epoch milliseconds.
+    pub at: Option<i64>,
+}
+
+/// A node as administrators see it (secrets withheld by the admin routes).
+#[derive(Serialize, Clone, Debug, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeView {
+    #[schemars(extend("format" = "uuid"))]
+    pub id: String,
+    pub name: String,
+    /// The host name or IP address clients connect to.
+    pub address: String,
+    #[schemars(extend("enum" = STATUSES))]
+    pub status: String,
+    /// An active node without a heartbeat for 60 s, or whose config was rejected, is in error.
+    #[schemars(extend("enum" = STATUSES))]
+    pub effective_status: String,
+    pub status_reason: Option<String>,
+    pub inbounds: Vec<InboundView>,
+    /// Extra core outbounds; direct and block are built in.
+    #[schemars(with = "Vec<routing::Outbound>")]
+    pub outbounds: Vec<Value>,
+    pub rule_set_ids: Vec<String>,
+    pub routing: NodeRouting,
+    pub revision: i64,
+    pub applied_revision: Option<i64>,
+    #[schemars(extend("enum" = SYNC_STATES))]
+    pub sync_state: &'static str,
+    pub sync_error: Option<String>,
+    /// Epoch milliseconds.
+    pub sync_at: Option<i64>,
+    pub registered: bool,
+    /// Epoch milliseconds.
+    pub registered_at: Option<i64>,
+    pub agent: AgentView,
+    pub last_error: Option<LastError>,
+    pub pending_ops: Vec<Op>,
+    /// Links online on the node now (its session events; 0 while its agent is silent); in the
+    /// list and one node's answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub online_links: Option<i64>,
+    /// Distinct users of those links.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub online_users: Option<i64>,
+    /// Epoch milliseconds.
+    pub created_at: i64,
+    /// Epoch milliseconds.
+    pub updated_at: i64,
+}
+
+impl NodeView {
+    pub fn json(&self) -> Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -75,6 +199,42 @@ fn json_column<T: serde::de::DeserializeOwned>(row: &Row<'_>, column: &str) -> R
 }
 
 impl Node {
+    /// A new node: active, nothing configured, never registered.
+    pub fn new(id: String, now: i64) -> Node {
+        Node {
+            id,
+            name: String::new(),
+            address: String::new(),
+            status: "active".into(),
+            inbounds: Vec::new(),
+            outbounds: Vec::new(),
+            rule_set_ids: Vec::new(),
+            routing: NodeRouting::default(),
+            revision: 0,
+            config_hash: None,
+            applied_revision: None,
+            sync_error: None,
+            sync_at: None,
+            last_heartbeat_at: None,
+            agent_status: None,
+            agent_version: None,
+            core_version: None,
+            core_flavor: None,
+            hostname: None,
+            cpu_load: None,
+            memory_load: None,
+            clients: None,
+            last_error: None,
+            last_error_kind: None,
+            last_error_at: None,
+            pending_ops: Vec::new(),
+            registered_at: None,
+            created_at: now,
+            updated_at: now,
+            core_capabilities: None,
+        }
+    }
+
     pub fn from_row(row: Row<'_>) -> Result<Node, ApiError> {
         Ok(Node {
             id: row.string("id")?,
@@ -130,15 +290,12 @@ impl Node {
     }
 
     /// The inbounds as administrators see them: each held back one with `heldBack.reason`.
-    fn inbounds_view(&self) -> Value {
-        let views = self.inbounds.iter().map(|spec| {
-            let mut view = json!(spec);
-            if let Some(reason) = self.held_back(spec) {
-                view["heldBack"] = json!({ "reason": reason });
-            }
-            view
-        });
-        Value::Array(views.collect())
+    fn inbounds_view(&self) -> Vec<InboundView> {
+        let view = |spec: &InboundSpec| InboundView {
+            spec: spec.clone(),
+            held_back: self.held_back(spec).map(|reason| HeldBack { reason }),
+        };
+        self.inbounds.iter().map(view).collect()
     }
 
     /// The status the node really has: the stored one, except that an active node counts as in
@@ -173,47 +330,49 @@ impl Node {
     }
 
     /// What administrators see.
-    pub fn view(&self, now: i64) -> Value {
+    pub fn view(&self, now: i64) -> NodeView {
         let (effective, reason) = self.effective_status(now);
-        json!({
-            "id": self.id,
-            "name": self.name,
-            "address": self.address,
-            "status": self.status,
-            "effectiveStatus": effective,
-            "statusReason": reason,
-            "inbounds": self.inbounds_view(),
-            "outbounds": self.outbounds,
-            "ruleSetIds": self.rule_set_ids,
-            "routing": self.routing,
-            "revision": self.revision,
-            "appliedRevision": self.applied_revision,
-            "syncState": self.sync_state(),
-            "syncError": self.sync_error,
-            "syncAt": self.sync_at,
-            "registered": self.registered_at.is_some(),
-            "registeredAt": self.registered_at,
-            "agent": {
-                "status": self.agent_status,
-                "version": self.agent_version,
-                "coreVersion": self.core_version,
-                "coreFlavor": self.core_flavor,
-                "capabilities": self.core_capabilities,
-                "hostname": self.hostname,
-                "lastHeartbeatAt": self.last_heartbeat_at,
-                "cpu": self.cpu_load,
-                "memory": self.memory_load,
-                "clients": self.clients,
+        NodeView {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            address: self.address.clone(),
+            status: self.status.clone(),
+            effective_status: effective.to_string(),
+            status_reason: reason,
+            inbounds: self.inbounds_view(),
+            outbounds: self.outbounds.clone(),
+            rule_set_ids: self.rule_set_ids.clone(),
+            routing: self.routing.clone(),
+            revision: self.revision,
+            applied_revision: self.applied_revision,
+            sync_state: self.sync_state(),
+            sync_error: self.sync_error.clone(),
+            sync_at: self.sync_at,
+            registered: self.registered_at.is_some(),
+            registered_at: self.registered_at,
+            agent: AgentView {
+                status: self.agent_status.clone(),
+                version: self.agent_version.clone(),
+                core_version: self.core_version.clone(),
+                core_flavor: self.core_flavor.clone(),
+                capabilities: self.core_capabilities.clone(),
+                hostname: self.hostname.clone(),
+                last_heartbeat_at: self.last_heartbeat_at,
+                cpu: self.cpu_load,
+                memory: self.memory_load,
+                clients: self.clients,
             },
-            "lastError": self.last_error.as_ref().map(|message| json!({
-                "kind": self.last_error_kind,
-                "message": message,
-                "at": self.last_error_at,
-            })),
-            "pendingOps": self.pending_ops,
-            "createdAt": self.created_at,
-            "updatedAt": self.updated_at,
-        })
+            last_error: self.last_error.as_ref().map(|message| LastError {
+                kind: self.last_error_kind.clone(),
+                message: message.clone(),
+                at: self.last_error_at,
+            }),
+            pending_ops: self.pending_ops.clone(),
+            online_links: None,
+            online_users: None,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
     }
 }
 

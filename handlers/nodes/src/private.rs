@@ -5,8 +5,8 @@
 use nexuma_sdk::db::{self, Executor, Pool};
 use nexuma_sdk::notify::{self, format, names, Event};
 use nexuma_sdk::{clock, id, response, ApiError, Request, Response};
-use serde::Deserialize;
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use crate::model::{self, text, Node};
 use crate::{build, revisions, routing, secrets};
@@ -40,6 +40,28 @@ fn short(value: Option<String>, max: usize) -> Option<String> {
 /// Entries per capability list, and characters per entry, a report may have.
 const CAPABILITY_ITEMS: usize = 64;
 const CAPABILITY_NAME_MAX: usize = 64;
+/// A capability name for the JSON Schema: the check takes 1 to 64 bytes without control
+/// characters; a schema counts characters, so it says printable ASCII, where they are bytes.
+const CAPABILITY_NAME_PATTERN: &str = "^[ -~]*$";
+
+/// The capability report's schema with the sizes [`check_capabilities`] enforces on each list.
+fn capability_limits(schema: &mut schemars::Schema) {
+    let Some(properties) = schema
+        .get_mut("properties")
+        .and_then(serde_json::Value::as_object_mut)
+    else {
+        return;
+    };
+    for list in properties.values_mut() {
+        list["maxItems"] = CAPABILITY_ITEMS.into();
+        list["items"] = serde_json::json!({
+            "type": "string",
+            "minLength": 1,
+            "maxLength": CAPABILITY_NAME_MAX,
+            "pattern": CAPABILITY_NAME_PATTERN,
+        });
+    }
+}
 
 /// Checks a capability report's size: the lists are names, never free text.
 fn check_capabilities(caps: &Option<Capabilities>) -> Result<(), ApiError> {
@@ -107,16 +129,33 @@ pub fn caller_node(req: &Request) -> Result<Node, ApiError> {
     })
 }
 
-#[derive(Deserialize)]
+/// `POST /node/register`'s body (docs/node-protocol.md; its JSON Schema is derived from this
+/// type). Free-text fields are cut to size, control characters dropped.
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct RegisterBody {
+pub struct RegisterBody {
+    /// The node protocol version the agent speaks.
+    #[schemars(extend("enum" = PROTOCOLS))]
     protocol: u32,
+    /// The one-time registration code.
     code: String,
     hostname: Option<String>,
     agent_version: Option<String>,
     core_version: Option<String>,
     core_flavor: Option<String>,
+    /// What the node's core runs; absent: nothing known.
+    #[schemars(transform = capability_limits)]
     capabilities: Option<Capabilities>,
+}
+
+/// The node's id and its key, shown once.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Registered {
+    #[schemars(extend("format" = "uuid"))]
+    node_id: String,
+    /// The node's key: the agent sends it as `X-Node-Auth-Key`.
+    key: String,
 }
 
 /// `POST /node/register`: a one-time code for a node id and a fresh key; every older key of the
@@ -181,19 +220,24 @@ pub fn register(req: &Request) -> Result<Response, ApiError> {
     store_capabilities(&tx, &node_id, body.capabilities.as_ref(), now)?;
     tx.commit()?;
     rebuild_now(&node_id, now);
-    response::json(201, &json!({ "nodeId": node_id, "key": key }))
+    response::json(201, &Registered { node_id, key })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct Load {
+    /// Percent (kept within 0 to 100).
     cpu: Option<i64>,
+    /// Percent (kept within 0 to 100).
     memory: Option<i64>,
 }
 
-#[derive(Deserialize)]
+/// `POST /node/heartbeat`'s body (docs/node-protocol.md; its JSON Schema is derived from this
+/// type).
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct HeartbeatBody {
+pub struct HeartbeatBody {
+    #[schemars(extend("enum" = PROTOCOLS))]
     protocol: u32,
     status: Option<String>,
     agent_version: Option<String>,
@@ -205,7 +249,15 @@ struct HeartbeatBody {
     #[serde(default)]
     done_ops: Vec<String>,
     /// Absent (an older agent): the last report stands.
+    #[schemars(transform = capability_limits)]
     capabilities: Option<Capabilities>,
+}
+
+/// The latest revision and the operations still waiting.
+#[derive(Serialize, JsonSchema)]
+pub struct HeartbeatAnswer {
+    pub revision: i64,
+    pub ops: Vec<model::Op>,
 }
 
 /// What a heartbeat records of the agent (parameters as `heartbeat` binds them).
@@ -322,7 +374,13 @@ pub fn heartbeat(req: &Request) -> Result<Response, ApiError> {
     if listed || was_silent {
         Pool.content_changed();
     }
-    response::json(200, &json!({ "revision": node.revision, "ops": ops }))
+    response::json(
+        200,
+        &HeartbeatAnswer {
+            revision: node.revision,
+            ops,
+        },
+    )
 }
 
 /// `GET /node/config/latest`: the config of the latest revision; 304 when the agent has it.
@@ -370,11 +428,15 @@ pub fn config(req: &Request) -> Result<Response, ApiError> {
     })
 }
 
-#[derive(Deserialize)]
+/// `POST /node/config/applied`'s body (its JSON Schema is derived from this type).
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct AppliedBody {
+pub struct AppliedBody {
+    /// A revision of this node: 1 to its latest.
+    #[schemars(range(min = 1))]
     revision: i64,
     ok: bool,
+    /// Why not, when `ok` is false.
     error: Option<String>,
 }
 
@@ -441,13 +503,21 @@ fn take_applied_inbounds(
     Ok(changed > 0)
 }
 
-#[derive(Deserialize)]
+/// `POST /node/error`'s body (its JSON Schema is derived from this type).
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct ErrorBody {
+pub struct ErrorBody {
+    /// `config-rejected` and `apply-failed` reach administrators. Cut to 40 characters,
+    /// control characters dropped; something must be left.
+    #[schemars(regex(pattern = PRINTABLE))]
     kind: String,
     message: String,
+    /// Epoch milliseconds; absent: now.
     at: Option<i64>,
 }
+
+/// A string with a character [`short`] keeps (not a control character).
+const PRINTABLE: &str = "[^\\x00-\\x1f\\x7f-\\x9f]";
 
 /// `POST /node/error`.
 pub fn error(req: &Request) -> Result<Response, ApiError> {
@@ -500,4 +570,54 @@ fn keep_error(
         &[node.into(), ERRORS_KEPT.into()],
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_agents_bodies_state_the_checks() {
+        let register = nexuma_sdk::schema_of::<RegisterBody>();
+        assert_eq!(register["required"], json!(["protocol", "code"]));
+        assert_eq!(register["properties"]["protocol"]["enum"], json!(PROTOCOLS));
+        let caps = &register["properties"]["capabilities"];
+        assert_eq!(caps["required"].as_array().map(Vec::len), Some(5));
+        let list = &caps["properties"]["shadowsocksMethods"];
+        assert_eq!(list["maxItems"], CAPABILITY_ITEMS);
+        assert_eq!(list["items"]["maxLength"], CAPABILITY_NAME_MAX);
+        // A list the schema allows passes; one past it does not.
+        let names = |n: usize, name: &str| vec![name.to_string(); n];
+        let report = |list: Vec<String>| {
+            Some(Capabilities {
+                protocols: list,
+                ..Capabilities::default()
+            })
+        };
+        let name = "~".repeat(CAPABILITY_NAME_MAX);
+        let re = regex_lite::Regex::new(CAPABILITY_NAME_PATTERN).expect("pattern");
+        assert!(re.is_match(&name) && !re.is_match("a\u{7}"));
+        assert!(check_capabilities(&report(names(CAPABILITY_ITEMS, &name))).is_ok());
+        assert!(check_capabilities(&report(names(CAPABILITY_ITEMS + 1, "a"))).is_err());
+        assert!(check_capabilities(&report(names(1, "a\u{7}"))).is_err());
+
+        let heartbeat = nexuma_sdk::schema_of::<HeartbeatBody>();
+        assert_eq!(heartbeat["required"], json!(["protocol"]));
+        let applied = nexuma_sdk::schema_of::<AppliedBody>();
+        assert_eq!(applied["properties"]["revision"]["minimum"], 1);
+        let error = nexuma_sdk::schema_of::<ErrorBody>();
+        let kind = regex_lite::Regex::new(PRINTABLE).expect("pattern");
+        assert_eq!(error["properties"]["kind"]["pattern"], PRINTABLE);
+        for (raw, ok) in [("apply-failed", true), ("\u{1}\u{7f}", false), ("", false)] {
+            let kept = short(Some(raw.to_string()), 40).unwrap_or_default();
+            assert_eq!((kind.is_match(raw), !kept.is_empty()), (ok, ok), "{raw:?}");
+        }
+        let answer = nexuma_sdk::answer_schema_of::<HeartbeatAnswer>();
+        assert_eq!(answer["required"], json!(["revision", "ops"]));
+        assert_eq!(
+            answer["properties"]["ops"]["items"]["properties"]["kind"]["enum"],
+            json!(crate::admin::OP_KINDS)
+        );
+    }
 }

@@ -2,17 +2,21 @@
 //! (`/admin/routing-rule-sets`) that nodes reference in order — and how a node's routing and
 //! outbounds are put together.
 
+use std::borrow::Cow;
+
 use nexuma_sdk::db::{self, Executor, Pool, Row};
 use nexuma_sdk::record::{self, Change};
 use nexuma_sdk::{clock, id, response, ApiError, Request, Response};
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use xray::NOT_BLANK;
 
 use crate::model::{self, text, Node};
 
 /// The outbounds every node has; the first is where unmatched traffic goes.
 pub const BUILTIN_OUTBOUNDS: [&str; 2] = ["direct", "block"];
-const DOMAIN_STRATEGIES: [&str; 3] = ["AsIs", "IPIfNonMatch", "IPOnDemand"];
+pub const DOMAIN_STRATEGIES: [&str; 3] = ["AsIs", "IPIfNonMatch", "IPOnDemand"];
 const MATCHERS: [&str; 10] = [
     "domain",
     "ip",
@@ -34,10 +38,114 @@ const OTHER_KEYS: [&str; 5] = [
     "domainMatcher",
 ];
 const NAME_MAX: usize = 100;
-const MAX_RULES: usize = 1000;
+pub const MAX_RULES: usize = 1000;
+/// The tags a node's own outbound cannot have.
+const RESERVED_OUTBOUND_TAGS: [&str; 3] = [BUILTIN_OUTBOUNDS[0], BUILTIN_OUTBOUNDS[1], "api"];
+/// Routing rules' targets: a rule names exactly one.
+const TARGETS: [&str; 2] = ["outboundTag", "balancerTag"];
+
+/// A non-empty string.
+fn named() -> Value {
+    json!({ "type": "string", "minLength": 1 })
+}
+
+/// A non-empty list of non-empty strings.
+fn names() -> Value {
+    json!({ "type": "array", "minItems": 1, "items": named() })
+}
+
+/// The JSON Schema of one routing rule as [`check_rules`] takes it (the rule itself is kept as
+/// the JSON it came as): known keys only, at least one matcher, exactly one target. Whether
+/// the target exists on a node is checked where the node is ([`check_node`]).
+pub struct Rule;
+
+impl JsonSchema for Rule {
+    fn schema_name() -> Cow<'static, str> {
+        "RoutingRule".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        let mut properties = serde_json::Map::new();
+        for key in MATCHERS {
+            let schema = match key {
+                _ if LIST_MATCHERS.contains(&key) => names(),
+                "port" | "sourcePort" => json!({
+                    "type": ["string", "integer"], "minimum": 0,
+                    "description": "a port, a range (1000-2000) or a list (80,443)"
+                }),
+                "network" => json!({ "type": "string", "description": "tcp, udp or tcp,udp" }),
+                _ => json!({}),
+            };
+            properties.insert(key.into(), schema);
+        }
+        for key in OTHER_KEYS {
+            let schema = match key {
+                "type" => json!({ "description": "set to `field`" }),
+                _ => json!({}),
+            };
+            properties.insert(key.into(), schema);
+        }
+        let target = |given: &str, other: &str| json!({ "required": [given], "properties": { given: named(), other: { "not": named() } } });
+        let matchers: Vec<Value> = MATCHERS
+            .iter()
+            .map(|m| json!({ "required": [m] }))
+            .collect();
+        Schema::try_from(json!({
+            "type": "object",
+            "description": "a core routing rule: matchers, and outboundTag or balancerTag",
+            "properties": properties,
+            "additionalProperties": false,
+            "anyOf": matchers,
+            "oneOf": [target(TARGETS[0], TARGETS[1]), target(TARGETS[1], TARGETS[0])],
+        }))
+        .expect("an object")
+    }
+}
+
+/// The JSON Schema of one extra outbound of a node as [`check_outbounds`] takes it (kept as the
+/// JSON it came as): a tag of its own and a protocol; the rest is the core's.
+pub struct Outbound;
+
+impl JsonSchema for Outbound {
+    fn schema_name() -> Cow<'static, str> {
+        "Outbound".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        let mut tag = named();
+        tag["not"] = json!({ "enum": RESERVED_OUTBOUND_TAGS });
+        Schema::try_from(json!({
+            "type": "object",
+            "description": "a core outbound; its tag unique on the node",
+            "required": ["tag", "protocol"],
+            "properties": { "tag": tag, "protocol": named() },
+        }))
+        .expect("an object")
+    }
+}
+
+/// The JSON Schema of one balancer as [`RuleSet::validate`] takes it (kept as the JSON it came
+/// as): a tag unique in the set and a selector of outbound tag prefixes; the rest is the
+/// core's.
+pub struct Balancer;
+
+impl JsonSchema for Balancer {
+    fn schema_name() -> Cow<'static, str> {
+        "Balancer".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        Schema::try_from(json!({
+            "type": "object",
+            "required": ["tag", "selector"],
+            "properties": { "tag": named(), "selector": names() },
+        }))
+        .expect("an object")
+    }
+}
 
 /// Blocking options: shorthands that become rules to the `block` outbound.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Blocking {
     #[serde(default)]
@@ -46,8 +154,10 @@ pub struct Blocking {
     #[serde(default)]
     pub private_ips: bool,
     #[serde(default)]
+    #[schemars(inner(regex(pattern = NOT_BLANK)))]
     pub domains: Vec<String>,
     #[serde(default)]
+    #[schemars(inner(regex(pattern = NOT_BLANK)))]
     pub ips: Vec<String>,
 }
 
@@ -71,15 +181,22 @@ impl Blocking {
     }
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+/// A routing rule set as stored and answered (its JSON Schema is derived from this type).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RuleSet {
+    #[schemars(extend("format" = "uuid"))]
     pub id: String,
+    #[schemars(length(min = 1, max = NAME_MAX))]
     pub name: String,
+    #[schemars(with = "Vec<Rule>", length(max = MAX_RULES))]
     pub rules: Vec<Value>,
+    #[schemars(with = "Vec<Balancer>")]
     pub balancers: Vec<Value>,
     pub blocking: Blocking,
+    /// Epoch milliseconds.
     pub created_at: i64,
+    /// Epoch milliseconds.
     pub updated_at: i64,
 }
 
@@ -180,7 +297,7 @@ pub fn check_rules(field: &str, rules: &mut [Value]) -> Result<(), ApiError> {
         {
             return Err(ApiError::validation(at, format!("unknown key `{key}`")));
         }
-        let targets = ["outboundTag", "balancerTag"]
+        let targets = TARGETS
             .iter()
             .filter(|k| {
                 object
@@ -335,7 +452,7 @@ pub fn check_outbounds(outbounds: &[Value]) -> Result<(), ApiError> {
         if tag.is_empty() || protocol.is_empty() {
             return Err(ApiError::validation(field, "needs a tag and a protocol"));
         }
-        if BUILTIN_OUTBOUNDS.contains(&tag) || tag == "api" || tags.contains(&tag) {
+        if RESERVED_OUTBOUND_TAGS.contains(&tag) || tags.contains(&tag) {
             return Err(ApiError::validation(
                 field,
                 format!("tag `{tag}` is taken (direct, block and api are built in)"),
@@ -419,13 +536,28 @@ pub fn get(req: &Request) -> Result<Response, ApiError> {
     response::json(200, &load(&Pool, req.param("id")?)?)
 }
 
-#[derive(Deserialize)]
+/// A rule set's fields as a create or change gives them (absent or null: unchanged; a create
+/// needs a name). Its JSON Schema is derived from this type.
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Body {
+pub struct Body {
+    #[schemars(length(max = NAME_MAX), regex(pattern = NOT_BLANK))]
     name: Option<String>,
+    /// Routing rules; their targets must exist on every node that uses the set.
+    #[schemars(with = "Option<Vec<Rule>>", length(max = MAX_RULES))]
     rules: Option<Vec<Value>>,
+    /// Balancers, their tags unique in the set and among a node's sets.
+    #[schemars(with = "Option<Vec<Balancer>>")]
     balancers: Option<Vec<Value>>,
     blocking: Option<Blocking>,
+}
+
+/// What a create cannot do without.
+const CREATE_REQUIRED: [&str; 1] = ["name"];
+
+/// The create body's schema: the fields', with a name required and not null.
+pub fn create_schema() -> Value {
+    crate::required(nexuma_sdk::schema_of::<Body>(), &CREATE_REQUIRED)
 }
 
 pub fn create(req: &Request) -> Result<Response, ApiError> {
@@ -435,7 +567,7 @@ pub fn create(req: &Request) -> Result<Response, ApiError> {
         id: id::new_v4(),
         name: body
             .name
-            .ok_or_else(|| ApiError::validation("name", "is required"))?,
+            .ok_or_else(|| ApiError::validation(CREATE_REQUIRED[0], "is required"))?,
         rules: body.rules.unwrap_or_default(),
         balancers: body.balancers.unwrap_or_default(),
         blocking: body.blocking.unwrap_or_default(),
@@ -588,4 +720,84 @@ pub fn node_config_changed(db: &impl Executor, id: &str, now: i64) -> Result<(),
         },
         now,
     )
+}
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+
+    /// The rule schema names every key `check_rules` knows and says what it refuses.
+    #[test]
+    fn a_rule_is_described_as_check_rules_takes_it() {
+        let rule = nexuma_sdk::schema_of::<Rule>();
+        let keys: Vec<&str> = rule["properties"]
+            .as_object()
+            .expect("properties")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys.len(), MATCHERS.len() + OTHER_KEYS.len());
+        assert!(MATCHERS.iter().chain(&OTHER_KEYS).all(|k| keys.contains(k)));
+        assert_eq!(rule["additionalProperties"], false);
+        let matchers: Vec<Value> = MATCHERS
+            .iter()
+            .map(|m| json!({ "required": [m] }))
+            .collect();
+        assert_eq!(rule["anyOf"], json!(matchers));
+        assert_eq!(rule["properties"]["domain"]["minItems"], 1);
+        // What the schema allows, check_rules takes; one target each, a matcher each.
+        let mut good = vec![
+            json!({ "domain": ["example.com"], "outboundTag": "block" }),
+            json!({ "port": "80,443", "network": "tcp", "balancerTag": "b", "outboundTag": 5 }),
+            json!({ "sourcePort": 53, "outboundTag": "direct", "ruleTag": "dns" }),
+        ];
+        assert!(check_rules("rules", &mut good).is_ok());
+        for bad in [
+            json!({ "outboundTag": "block" }),
+            json!({ "domain": ["a"], "outboundTag": "block", "balancerTag": "b" }),
+            json!({ "domain": [], "outboundTag": "block" }),
+            json!({ "domain": ["a"], "outboundTag": "block", "extra": 1 }),
+            json!({ "port": -1, "outboundTag": "block" }),
+        ] {
+            assert!(check_rules("rules", &mut [bad.clone()]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn outbounds_and_balancers_and_bodies() {
+        let outbound = nexuma_sdk::schema_of::<Outbound>();
+        assert_eq!(outbound["required"], json!(["tag", "protocol"]));
+        assert_eq!(
+            outbound["properties"]["tag"]["not"]["enum"],
+            json!(RESERVED_OUTBOUND_TAGS)
+        );
+        for tag in RESERVED_OUTBOUND_TAGS {
+            let taken = [json!({ "tag": tag, "protocol": "freedom" })];
+            assert!(check_outbounds(&taken).is_err(), "{tag}");
+        }
+        let balancer = nexuma_sdk::schema_of::<Balancer>();
+        assert_eq!(balancer["required"], json!(["tag", "selector"]));
+        assert_eq!(balancer["properties"]["selector"]["minItems"], 1);
+
+        let create = create_schema();
+        assert_eq!(create["required"], json!(CREATE_REQUIRED));
+        assert_eq!(create["properties"]["name"]["type"], "string");
+        assert_eq!(create["properties"]["rules"]["maxItems"], MAX_RULES);
+        assert_eq!(create["additionalProperties"], false);
+        let patch = nexuma_sdk::schema_of::<Body>();
+        assert!(patch.get("required").is_none());
+        assert!(serde_json::from_value::<Body>(json!({ "name": null })).is_ok());
+        let blocking = nexuma_sdk::schema_of::<Blocking>();
+        assert_eq!(
+            blocking["properties"]["domains"]["items"]["pattern"],
+            NOT_BLANK
+        );
+        assert!(patch["properties"]["blocking"]
+            .to_string()
+            .contains("privateIps"));
+
+        let set = nexuma_sdk::answer_schema_of::<RuleSet>();
+        assert_eq!(set["required"].as_array().map(Vec::len), Some(7));
+        assert_eq!(set["properties"]["name"]["maxLength"], NAME_MAX);
+    }
 }

@@ -14,10 +14,12 @@ use std::collections::BTreeMap;
 use nexuma_sdk::db::{self, Transaction, Value};
 use nexuma_sdk::notify::{self, format, names, Event};
 use nexuma_sdk::{cache, clock, response, ApiError, Request, Response};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
-use usage_report::{Counted, Invalid, UsageBody, MAX_ENTRIES};
+use usage_report::{
+    Counted, Invalid, UsageBody, MAX_ENTRIES, MAX_REPORTED_BYTES, REPORT_ID_PATTERN,
+};
 
 use crate::private::caller_node;
 
@@ -29,20 +31,42 @@ const APPLY_CHUNK: usize = 6_000;
 /// Waiting reports one pass counts at most.
 const INBOX_BATCH: i64 = 50;
 
-#[derive(Deserialize)]
+/// Bytes of an outbound tag or a client name in these reports.
+const NAME_MAX: usize = 100;
+/// For the JSON Schemas: printable ASCII, where a schema's characters are the checks' bytes.
+const NAME_PATTERN: &str = "^[ -~]*$";
+
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct OutboundUsage {
+    #[schemars(length(min = 1, max = NAME_MAX), regex(pattern = NAME_PATTERN))]
     tag: String,
+    #[schemars(range(max = MAX_REPORTED_BYTES))]
     up: u64,
+    #[schemars(range(max = MAX_REPORTED_BYTES))]
     down: u64,
 }
 
-#[derive(Deserialize)]
+/// `POST /node/outbound-usage`'s body (its JSON Schema is derived from this type).
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct OutboundBody {
+pub struct OutboundBody {
+    #[schemars(regex(pattern = REPORT_ID_PATTERN))]
     report_id: String,
+    /// Epoch milliseconds; absent: now.
     collected_at: Option<i64>,
+    /// A tag may repeat: its entries add up (within the same bound per report).
+    #[schemars(length(max = MAX_ENTRIES))]
     outbounds: Vec<OutboundUsage>,
+}
+
+/// A report taken, or recognised as one taken before.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Acknowledged<'a> {
+    report_id: &'a str,
+    /// Taken before: not counted again.
+    duplicate: bool,
 }
 
 fn refused(e: Invalid) -> ApiError {
@@ -80,7 +104,13 @@ fn placeholders(rows: usize, width: usize) -> String {
 }
 
 fn reply(report: &str, duplicate: bool) -> Result<Response, ApiError> {
-    response::json(200, &json!({ "reportId": report, "duplicate": duplicate }))
+    response::json(
+        200,
+        &Acknowledged {
+            report_id: report,
+            duplicate,
+        },
+    )
 }
 
 /// `POST /node/usage`: adds each client's traffic to its subscription and to the hourly
@@ -285,7 +315,7 @@ pub fn outbound_usage(req: &Request) -> Result<Response, ApiError> {
     }
     let mut per_tag: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
     for (i, o) in body.outbounds.iter().enumerate() {
-        if o.tag.is_empty() || o.tag.len() > 100 {
+        if o.tag.is_empty() || o.tag.len() > NAME_MAX {
             return Err(ApiError::validation(
                 format!("outbounds[{i}].tag"),
                 "must be 1 to 100 characters",
@@ -329,17 +359,26 @@ pub fn outbound_usage(req: &Request) -> Result<Response, ApiError> {
     reply(report, false)
 }
 
-#[derive(Deserialize)]
+/// What a session event says of its client.
+const EVENT_KINDS: [&str; 2] = ["online", "offline"];
+
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct SessionEvent {
+    /// The client's name in the node's config: a link id.
+    #[schemars(length(min = 1, max = NAME_MAX), regex(pattern = NAME_PATTERN))]
     name: String,
+    #[schemars(extend("enum" = EVENT_KINDS))]
     kind: String,
+    /// Epoch milliseconds; a client's latest event wins.
     at: i64,
 }
 
-#[derive(Deserialize)]
+/// `POST /node/session-events`'s body (its JSON Schema is derived from this type).
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct EventsBody {
+pub struct EventsBody {
+    #[schemars(length(max = MAX_ENTRIES))]
     events: Vec<SessionEvent>,
 }
 
@@ -355,17 +394,17 @@ pub fn session_events(req: &Request) -> Result<Response, ApiError> {
     // The latest event per client wins.
     let mut latest: BTreeMap<&str, (bool, i64)> = BTreeMap::new();
     for (i, e) in body.events.iter().enumerate() {
-        let online = match e.kind.as_str() {
-            "online" => true,
-            "offline" => false,
-            _ => {
+        let online = match EVENT_KINDS.iter().position(|k| *k == e.kind) {
+            Some(0) => true,
+            Some(_) => false,
+            None => {
                 return Err(ApiError::validation(
                     format!("events[{i}].kind"),
-                    "must be online or offline",
+                    format!("must be {}", EVENT_KINDS.join(" or ")),
                 ))
             }
         };
-        if e.name.is_empty() || e.name.len() > 100 {
+        if e.name.is_empty() || e.name.len() > NAME_MAX {
             return Err(ApiError::validation(
                 format!("events[{i}].name"),
                 "must be 1 to 100 characters",
@@ -401,4 +440,32 @@ pub fn session_events(req: &Request) -> Result<Response, ApiError> {
     }
     tx.commit()?;
     response::no_content()
+}
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_reports_state_the_checks() {
+        let events = nexuma_sdk::schema_of::<EventsBody>();
+        assert_eq!(events["properties"]["events"]["maxItems"], MAX_ENTRIES);
+        let event = &events["properties"]["events"]["items"];
+        assert_eq!(event["properties"]["kind"]["enum"], json!(EVENT_KINDS));
+        assert_eq!(event["required"], json!(["name", "kind", "at"]));
+        assert_eq!(event["properties"]["name"]["maxLength"], NAME_MAX);
+
+        let outbound = nexuma_sdk::schema_of::<OutboundBody>();
+        assert_eq!(outbound["required"], json!(["reportId", "outbounds"]));
+        let entry = &outbound["properties"]["outbounds"]["items"];
+        assert_eq!(entry["properties"]["up"]["maximum"], MAX_REPORTED_BYTES);
+        let body: OutboundBody = serde_json::from_value(
+            json!({ "reportId": "r", "outbounds": [{ "tag": "warp", "up": 1, "down": 2 }] }),
+        )
+        .expect("parses");
+        assert_eq!(report_id(&body.report_id).ok(), Some("r"));
+        let ack = nexuma_sdk::answer_schema_of::<Acknowledged>();
+        assert_eq!(ack["required"], json!(["reportId", "duplicate"]));
+    }
 }

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// Most entries one report may carry.
@@ -16,19 +17,35 @@ pub const MAX_REPORTED_BYTES: u64 = 1_000_000_000_000_000;
 
 pub const HOUR_MS: i64 = 3_600_000;
 
-#[derive(Deserialize, Debug)]
+/// Most bytes of a report id, trimmed.
+pub const REPORT_ID_MAX: usize = 100;
+/// A report id the checks take, for JSON Schemas: 1 to [`REPORT_ID_MAX`] printable ASCII
+/// characters, blanks around them trimmed (the length counts what is left, so it is in the
+/// pattern). The check takes any printable text of that many bytes; a schema counts
+/// characters, so it says ASCII, where characters are bytes.
+pub const REPORT_ID_PATTERN: &str = "^[ \\t\\n\\r]*[!-~]([ -~]{0,98}[!-~])?[ \\t\\n\\r]*$";
+
+#[derive(Deserialize, Debug, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClientUsage {
+    /// The client's name in the node's config: a link id.
     pub name: String,
+    #[schemars(range(max = MAX_REPORTED_BYTES))]
     pub up: u64,
+    #[schemars(range(max = MAX_REPORTED_BYTES))]
     pub down: u64,
 }
 
-#[derive(Deserialize, Debug)]
+#[derive(Deserialize, Debug, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UsageBody {
+    /// Makes the report idempotent: a report id the node sent before is a duplicate.
+    #[schemars(regex(pattern = REPORT_ID_PATTERN))]
     pub report_id: String,
+    /// Epoch milliseconds; absent: now.
     pub collected_at: Option<i64>,
+    /// A name may repeat: its entries add up (within [`MAX_REPORTED_BYTES`] per report).
+    #[schemars(length(max = MAX_ENTRIES))]
     pub clients: Vec<ClientUsage>,
 }
 
@@ -50,7 +67,7 @@ fn invalid(field: impl Into<String>, message: impl Into<String>) -> Invalid {
 /// A report's id, trimmed: 1 to 100 printable characters.
 pub fn report_id(raw: &str) -> Result<&str, Invalid> {
     let id = raw.trim();
-    if id.is_empty() || id.len() > 100 || id.chars().any(char::is_control) {
+    if id.is_empty() || id.len() > REPORT_ID_MAX || id.chars().any(char::is_control) {
         return Err(invalid("reportId", "must be 1 to 100 printable characters"));
     }
     Ok(id)
@@ -235,5 +252,37 @@ mod tests {
         .unwrap();
         assert_eq!(b.collected_at, Some(7_200_000));
         assert_eq!(b.count().unwrap().entries, vec![("l", 1, 2)]);
+    }
+
+    /// The schema states the checks' bounds: entries, bytes, the report id.
+    #[test]
+    fn schema_states_the_bounds() {
+        let schema = schemars::SchemaGenerator::default()
+            .into_root_schema_for::<UsageBody>()
+            .to_value();
+        assert_eq!(
+            schema["required"],
+            serde_json::json!(["reportId", "clients"])
+        );
+        assert_eq!(schema["properties"]["clients"]["maxItems"], MAX_ENTRIES);
+        assert_eq!(
+            schema["properties"]["reportId"]["pattern"],
+            REPORT_ID_PATTERN
+        );
+        let client = schemars::SchemaGenerator::default()
+            .into_root_schema_for::<ClientUsage>()
+            .to_value();
+        assert_eq!(client["properties"]["up"]["maximum"], MAX_REPORTED_BYTES);
+        assert_eq!(client["properties"]["down"]["minimum"], 0);
+        // The pattern's ids pass the check; a blank one fails both.
+        let re = regex_lite::Regex::new(REPORT_ID_PATTERN).expect("pattern");
+        for (raw, ok) in [
+            (" r-1 ", true),
+            ("   ", false),
+            ("x".repeat(100).as_str(), true),
+        ] {
+            assert_eq!(re.is_match(raw), ok);
+            assert_eq!(report_id(raw).is_ok(), ok, "{raw:?}");
+        }
     }
 }

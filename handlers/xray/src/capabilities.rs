@@ -3,12 +3,13 @@
 //! of what it does not know (v2ray 4 serves `security: reality` as plain VLESS), so the Core
 //! checks every inbound against the node's report before it is sent or exported.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::{InboundSpec, Network, Protocol, Security};
 
 /// The features a core reports, each named as the inbound model names it.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Capabilities {
     /// Protocols the agent can put clients into on this core.

@@ -1,6 +1,7 @@
 //! An operator's description of one inbound of a node, its checks, and the server JSON.
 
 use base64::Engine;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -13,10 +14,15 @@ pub const SS_METHODS: [&str; 6] = [
     "chacha20-ietf-poly1305",
     "xchacha20-ietf-poly1305",
 ];
-const XHTTP_MODES: [&str; 4] = ["auto", "packet-up", "stream-up", "stream-one"];
-const FLOW_VISION: &str = "xtls-rprx-vision";
+pub(crate) const XHTTP_MODES: [&str; 4] = ["auto", "packet-up", "stream-up", "stream-one"];
+pub(crate) const FLOW_VISION: &str = "xtls-rprx-vision";
+/// What `validate` takes as a tag (1 to 64 of these), and the one tag it refuses.
+pub(crate) const TAG_PATTERN: &str = "^[A-Za-z0-9._-]{1,64}$";
+const RESERVED_TAG: &str = "api";
+/// A JSON Schema pattern of a string that is not blank: `trim()` leaves something.
+pub const NOT_BLANK: &str = "[^\\s\\u0085]";
 
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     Vless,
@@ -26,6 +32,13 @@ pub enum Protocol {
 }
 
 impl Protocol {
+    pub const ALL: [Protocol; 4] = [
+        Protocol::Vless,
+        Protocol::Vmess,
+        Protocol::Trojan,
+        Protocol::Shadowsocks,
+    ];
+
     /// The name tariffs and links use in their protocol lists.
     pub fn name(self) -> &'static str {
         match self {
@@ -38,7 +51,7 @@ impl Protocol {
 }
 
 /// The transport, named as clients name it (`tcp` is Xray's `raw`).
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Network {
     #[default]
@@ -49,7 +62,17 @@ pub enum Network {
     Httpupgrade,
 }
 
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+impl Network {
+    pub const ALL: [Network; 5] = [
+        Network::Tcp,
+        Network::Ws,
+        Network::Grpc,
+        Network::Xhttp,
+        Network::Httpupgrade,
+    ];
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Security {
     #[default]
@@ -58,9 +81,13 @@ pub enum Security {
     Reality,
 }
 
+impl Security {
+    pub const ALL: [Security; 3] = [Security::None, Security::Tls, Security::Reality];
+}
+
 /// TLS terminated by the core: a certificate (files on the node, or PEM text) and what clients
 /// should send.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TlsSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -72,6 +99,8 @@ pub struct TlsSpec {
     /// PEM text, when the certificate travels with the config instead of living on the node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate: Option<String>,
+    /// PEM text of the key. Answers show `(hidden)`; a change that sends `(hidden)` back keeps
+    /// the stored key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -85,13 +114,17 @@ pub struct TlsSpec {
 }
 
 /// REALITY: the masking site (`dest`, `serverNames`) and the key material.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RealitySpec {
     /// The camouflage site, `host:port`.
     pub dest: String,
+    /// The names clients may send (SNI).
     pub server_names: Vec<String>,
+    /// X25519, base64url without padding (what `xray x25519` prints). Answers show `(hidden)`;
+    /// a change that sends `(hidden)` back keeps the stored key.
     pub private_key: String,
+    /// Hex strings of even length up to 16 (`""` allowed).
     pub short_ids: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
@@ -103,6 +136,7 @@ pub struct RealitySpec {
     pub min_client_ver: Option<String>,
     /// PROXY protocol version sent to `dest` (0, 1 or 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 2))]
     pub xver: Option<u8>,
     /// The public key of `private_key`, kept with it so exports need not derive it on every
     /// request ([`InboundSpec::complete`] sets it; a given one is replaced).
@@ -111,10 +145,11 @@ pub struct RealitySpec {
 }
 
 /// Where a TLS inbound sends connections that are not its protocol (masking).
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Fallback {
     /// A port (`"8080"`), `host:port`, or a Unix socket path.
+    #[schemars(regex(pattern = NOT_BLANK))]
     pub dest: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
@@ -125,13 +160,19 @@ pub struct Fallback {
 }
 
 /// One inbound of a node.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct InboundSpec {
+    /// Unique on the node; `api` is the agent's own.
+    #[schemars(regex(pattern = TAG_PATTERN), extend("not" = { "const": RESERVED_TAG }))]
     pub tag: String,
     pub protocol: Protocol,
+    /// Unique on the node.
+    #[schemars(range(min = 1))]
     pub port: u16,
+    /// The IP address to listen on (default: all).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("anyOf" = [{ "format": "ipv4" }, { "format": "ipv6" }]))]
     pub listen: Option<String>,
     #[serde(default)]
     pub network: Network,

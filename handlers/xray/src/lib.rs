@@ -7,6 +7,7 @@
 //! so both sides agree by construction.
 
 pub mod capabilities;
+mod checked;
 pub mod clash;
 mod client;
 mod inbound;
@@ -27,9 +28,11 @@ pub const SUBSCRIPTION_SETTINGS: &str = "subscriptions.settings";
 /// The grace for silent nodes when the operator has set none: a node silent for
 /// [`HEARTBEAT_STALE_MS`] plus this leaves the exports and is reported to admins.
 pub const SILENT_NODE_GRACE_SECONDS: u32 = 300;
+pub use checked::CheckedInbound;
 pub use client::{unique_names, Connection};
 pub use inbound::{
-    Fallback, InboundSpec, Invalid, Network, Protocol, RealitySpec, Security, TlsSpec, SS_METHODS,
+    Fallback, InboundSpec, Invalid, Network, Protocol, RealitySpec, Security, TlsSpec, NOT_BLANK,
+    SS_METHODS,
 };
 pub use reality::{key_pair, public_key, KeyError};
 
@@ -81,6 +84,17 @@ pub(crate) mod fixtures {
 
     pub fn spec(v: serde_json::Value) -> InboundSpec {
         serde_json::from_value(v).expect("spec")
+    }
+
+    /// `T`'s JSON Schema as a body the Core parses, every subschema inline (as the SDK makes
+    /// it for the OpenAPI document).
+    pub fn schema<T: schemars::JsonSchema>() -> serde_json::Value {
+        let mut settings = schemars::generate::SchemaSettings::draft2020_12().for_deserialize();
+        settings.inline_subschemas = true;
+        settings
+            .into_generator()
+            .into_root_schema_for::<T>()
+            .to_value()
     }
 
     /// The connection of [`UUID`] to an inbound at 203.0.113.7.
