@@ -283,8 +283,9 @@ fn responses(route: &Route) -> Map<String, Value> {
 }
 
 /// Adds a component's route doc to the operation built from its record: a parameter it names
-/// replaces the host's (a path segment's schema), others are added; each answer it names is
-/// merged key by key into the host's (its media types beside the declared JSON, its headers).
+/// replaces the host's (a path segment's schema), others are added; the request body and each
+/// answer it names are merged key by key into the host's (media types beside the declared JSON,
+/// headers, whether the body is required).
 fn merge_fragment(op: &mut Map<String, Value>, fragment: &Map<String, Value>) {
     if let Some(description) = fragment.get("description") {
         op.insert("description".into(), description.clone());
@@ -303,6 +304,10 @@ fn merge_fragment(op: &mut Map<String, Value>, fragment: &Map<String, Value>) {
                 }
             }
         }
+    }
+    if let Some(given) = fragment.get("requestBody") {
+        let body = op.entry("requestBody").or_insert_with(|| json!({}));
+        merge_objects(body, given);
     }
     if let Some(Value::Object(given)) = fragment.get("responses") {
         if let Some(Value::Object(responses)) = op.get_mut("responses") {

@@ -20,6 +20,14 @@ pub enum Format {
 pub const NAMES: &str = "v2ray, clash, singbox, browser";
 
 impl Format {
+    /// Every format, in `NAMES` order.
+    pub const ALL: [Format; 4] = [
+        Format::V2ray,
+        Format::Clash,
+        Format::Singbox,
+        Format::Browser,
+    ];
+
     /// A format by any of its names; `None` for anything else.
     pub fn parse(name: &str) -> Option<Format> {
         match name.trim().to_ascii_lowercase().as_str() {

@@ -50,12 +50,12 @@ impl Component for Manager {
             Route::get("/subscription/:id")
                 .summary("A user's connection entries: share link and client outbound per inbound")
                 .response_type::<Vec<subscription::Entry>>(),
-            Route::get("/")
+            page::documented_index(Route::get("/"))
                 .summary("Monitoring page (HTML) for administrators; a login form otherwise"),
-            Route::post("/ui/login")
+            page::documented_login(Route::post("/ui/login"))
                 .summary("Form login for the monitoring page: sets the access-token cookie")
                 .status(303),
-            Route::post("/ui/logout")
+            page::documented_redirect(Route::post("/ui/logout"))
                 .summary("Clears the monitoring page's cookie")
                 .status(303),
         ]

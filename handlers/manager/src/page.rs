@@ -2,7 +2,9 @@
 //! `POST /ui/login` (form: email, password; admins only) and `POST /ui/logout`.
 
 use nexuma_sdk::db::{Executor, Pool};
-use nexuma_sdk::{clock, log, passwords, settings, throttle, tokens, ApiError, Request, Response};
+use nexuma_sdk::{
+    clock, log, passwords, settings, throttle, tokens, ApiError, Request, Response, Route,
+};
 
 use crate::nodes::{self, Node};
 use crate::users::{self, UserTraffic};
@@ -353,6 +355,61 @@ fn cookie(value: &str, max_age: u64) -> String {
         ""
     };
     format!("{COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}")
+}
+
+/// `GET /` as the document shows it: a page, whoever asks.
+pub fn documented_index(route: Route) -> Route {
+    route.media(
+        nexuma_sdk::html::MEDIA_TYPE,
+        page_schema("the monitoring page for an admin's cookie, else the login form"),
+    )
+}
+
+/// `POST /ui/login` as the document shows it: a form in, the cookie and a redirect home out, or
+/// the form again with why.
+pub fn documented_login(route: Route) -> Route {
+    let form = serde_json::json!({
+        "type": "object",
+        "required": ["email", "password"],
+        "properties": {
+            "email": { "type": "string", "maxLength": 254 },
+            "password": { "type": "string", "maxLength": 1024 }
+        }
+    });
+    let again = |route: Route, status, when| {
+        route.other_answer(
+            status,
+            when,
+            nexuma_sdk::html::MEDIA_TYPE,
+            page_schema("the login form with the reason"),
+        )
+    };
+    let route = documented_redirect(route.request_media("application/x-www-form-urlencoded", form));
+    let route = again(route, 400, "An email or password is missing or too long");
+    let route = again(
+        route,
+        401,
+        "Wrong credentials, or an account that may not see the page",
+    );
+    again(
+        route,
+        429,
+        "Too many sign-in attempts (Retry-After says how long to wait)",
+    )
+}
+
+/// The 303 home that login and logout answer, with the cookie set or cleared.
+pub fn documented_redirect(route: Route) -> Route {
+    route
+        .header::<String>("location", "The monitoring page")
+        .header::<String>(
+            "set-cookie",
+            "The access-token cookie (HttpOnly, SameSite=Strict; cleared on logout)",
+        )
+}
+
+fn page_schema(what: &str) -> serde_json::Value {
+    serde_json::json!({ "type": "string", "description": what })
 }
 
 fn redirect_home(cookie: String) -> Response {

@@ -5,6 +5,9 @@ use std::borrow::Cow;
 
 pub const CONTENT_TYPE: &str = "text/html; charset=utf-8";
 
+/// The media type of a page, as the API document names it.
+pub const MEDIA_TYPE: &str = "text/html";
+
 /// Escapes text for HTML element content and quoted attribute values.
 pub fn escape(s: &str) -> Cow<'_, str> {
     html_escape::encode_quoted_attribute(s)

@@ -21,6 +21,8 @@ pub struct Route {
     record: wit::Route,
     description: Option<String>,
     parameters: Vec<Value>,
+    /// `required` and `content` beside the JSON body the record declares.
+    request_body: Map<String, Value>,
     /// Per status (`SUCCESS` for the success status, whatever it is set to later):
     /// `description`, `headers`, `content`.
     responses: BTreeMap<String, Map<String, Value>>,
@@ -116,6 +118,7 @@ impl Route {
             },
             description: None,
             parameters: Vec::new(),
+            request_body: Map::new(),
             responses: BTreeMap::new(),
         }
     }
@@ -137,6 +140,12 @@ impl Route {
         let mut operation = Map::new();
         if let Some(description) = &self.description {
             operation.insert("description".into(), json!(description));
+        }
+        if !self.request_body.is_empty() {
+            operation.insert(
+                "requestBody".into(),
+                Value::Object(self.request_body.clone()),
+            );
         }
         if !self.parameters.is_empty() {
             operation.insert("parameters".into(), json!(self.parameters));
@@ -285,12 +294,39 @@ impl Route {
         self
     }
 
-    /// A header of the success answer, e.g. `ETag` or `subscription-userinfo`.
-    pub fn header<T: JsonSchema>(mut self, name: &str, description: &str) -> Self {
-        let header = json!({ "description": description, "schema": schema_of::<T>() });
+    /// A header every success answer carries, e.g. `ETag` or `subscription-userinfo`; its
+    /// schema from the type its value is written from (a newtype can carry a pattern).
+    pub fn header<T: JsonSchema>(self, name: &str, description: &str) -> Self {
+        self.answer_header::<T>(name, description, true)
+    }
+
+    /// A header some success answers carry (when a setting is made, say).
+    pub fn optional_header<T: JsonSchema>(self, name: &str, description: &str) -> Self {
+        self.answer_header::<T>(name, description, false)
+    }
+
+    fn answer_header<T: JsonSchema>(mut self, name: &str, description: &str, always: bool) -> Self {
+        let header =
+            json!({ "description": description, "required": always, "schema": schema_of::<T>() });
         self.answer(SUCCESS)
             .entry("headers")
             .or_insert_with(|| json!({}))[name] = header;
+        self
+    }
+
+    /// A body in another media type than JSON, e.g. an HTML form's
+    /// `application/x-www-form-urlencoded`; `schema` describes its fields.
+    pub fn request_media(mut self, content_type: &str, schema: Value) -> Self {
+        self.request_body
+            .entry("content")
+            .or_insert_with(|| json!({}))[content_type] = json!({ "schema": schema });
+        self.request_body.insert("required".into(), json!(true));
+        self
+    }
+
+    /// The body may be left out (the route then takes its defaults).
+    pub fn optional_body(mut self) -> Self {
+        self.request_body.insert("required".into(), json!(false));
         self
     }
 
@@ -304,13 +340,24 @@ impl Route {
     }
 
     /// An error status the route answers, and when (the body is the API's error object).
-    pub fn error(mut self, status: u16, when: &str) -> Self {
+    pub fn error(self, status: u16, when: &str) -> Self {
+        let error = json!({ "$ref": "#/components/schemas/Error" });
+        self.other_answer(status, when, "application/json", error)
+    }
+
+    /// Another status the route answers, and when, with its body's media type and schema
+    /// (e.g. a form page shown again with a 401).
+    pub fn other_answer(
+        mut self,
+        status: u16,
+        when: &str,
+        content_type: &str,
+        schema: Value,
+    ) -> Self {
         let answer = self.answer(&status.to_string());
         answer.insert("description".into(), json!(when));
-        answer.insert(
-            "content".into(),
-            json!({ "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } }),
-        );
+        answer.entry("content").or_insert_with(|| json!({}))[content_type] =
+            json!({ "schema": schema });
         self
     }
 

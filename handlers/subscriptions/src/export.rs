@@ -13,7 +13,9 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use nexuma_sdk::db::Pool;
-use nexuma_sdk::{cache, clock, html, id, log, settings as core, ApiError, Request, Response};
+use nexuma_sdk::{
+    cache, clock, html, id, log, settings as core, ApiError, Request, Response, Route,
+};
 use xxhash_rust::xxh3::xxh3_128;
 
 use xray::singbox::Class as SingboxClass;
@@ -51,12 +53,57 @@ fn not_found() -> ApiError {
     ApiError::not_found("not_found", "there is no subscription at this address")
 }
 
-/// The answer's schema (a text whose media type is the format's).
-pub fn schema() -> serde_json::Value {
-    serde_json::json!({
-        "type": "string",
-        "description": "v2ray: standard base64 of share links, one per line (text/plain); clash: a mihomo config (text/yaml); singbox: a sing-box 1.12+ config (application/json). Headers: subscription-userinfo, profile-title, profile-update-interval, profile-web-page-url, support-url, content-disposition, etag (If-None-Match gives 304), vary (the request headers the answer depends on: those the format rules read, and user-agent for singbox)"
-    })
+/// `subscription-userinfo`: what clients show as used, total and expiry.
+#[derive(schemars::JsonSchema)]
+#[allow(dead_code)] // a declaration: `render` writes the header
+struct UserInfo(
+    #[schemars(regex(pattern = r"^upload=0; download=\d+; total=\d+; expire=\d+$"))] String,
+);
+
+/// `profile-title`: the profile's name, base64 so any script survives a header.
+#[derive(schemars::JsonSchema)]
+#[allow(dead_code)] // a declaration: `render` writes the header
+struct Title(#[schemars(regex(pattern = r"^base64:[A-Za-z0-9+/]*={0,2}$"))] String);
+
+/// The body of each format: text, YAML, JSON or a page.
+fn body_schema(format: Format) -> serde_json::Value {
+    let description = match format {
+        Format::V2ray => "standard base64 of share links, one per line",
+        Format::Clash => "a complete Clash.Meta (mihomo) config",
+        Format::Singbox => "a complete sing-box config in the form the client's version loads",
+        Format::Browser => "a page for a person who opened the address in a browser",
+    };
+    let kind = if format == Format::Singbox {
+        "object"
+    } else {
+        "string"
+    };
+    serde_json::json!({ "type": kind, "description": description })
+}
+
+/// The media type of a format, without its charset.
+fn media_type(format: Format) -> &'static str {
+    let full = format.content_type();
+    full.split(';').next().unwrap_or(full)
+}
+
+/// What `/sub/:uuid` and `/sub/:uuid/:format` say beyond their records: a media type per
+/// format, the headers clients read, and the 404 of an address that is not a subscription.
+pub fn documented(route: Route) -> Route {
+    let route = Format::ALL.into_iter().fold(route, |route, format| {
+        route.media(media_type(format), body_schema(format))
+    });
+    route
+        .param::<id::Uuid>("uuid", "The subscription link's UUID (any letter case)")
+        .header::<UserInfo>("subscription-userinfo", "Traffic used (download) and allowed (total, 0: unlimited) in bytes, expiry in epoch seconds (0: never)")
+        .header::<Title>("profile-title", "The profile's name clients show")
+        .header::<u32>("profile-update-interval", "Hours between the client's updates")
+        .header::<String>("profile-web-page-url", "The page clients link to: the operator's, else this subscription's info")
+        .header::<String>("content-disposition", "A file name for clients that save the answer (inline for the browser page)")
+        .header::<String>("etag", "The answer's version: If-None-Match with it gives 304")
+        .optional_header::<String>("support-url", "The operator's support address, when set")
+        .optional_header::<String>("vary", "The request headers the answer depends on (those the format rules read; user-agent for sing-box)")
+        .error(404, "No subscription at this address (the same answer for every unknown one), or an unknown format")
 }
 
 /// `GET /sub/:uuid`'s query, as [`asked`] reads it (its JSON Schema is derived from this type).
@@ -269,5 +316,42 @@ mod tests {
         assert!(varies_on(false, Format::Browser, &rules).is_empty());
         assert_eq!(varies_on(false, Format::Singbox, &rules), ["user-agent"]);
         assert!(varies_on(true, Format::V2ray, &[]).is_empty());
+    }
+
+    /// Every format's answer is documented under the media type it is served with, and the
+    /// formats are the ones rules name.
+    #[test]
+    fn each_format_is_documented_in_its_media_type() {
+        let doc = documented(Route::get("/sub/:uuid"))
+            .route_doc()
+            .expect("a doc");
+        let op: serde_json::Value = serde_json::from_str(&doc.operation).expect("JSON");
+        let content = op["responses"]["200"]["content"]
+            .as_object()
+            .expect("content");
+        for format in Format::ALL {
+            let served = format.content_type();
+            assert!(
+                content.keys().any(|k| served.starts_with(k.as_str())),
+                "{served} is not documented"
+            );
+        }
+        assert_eq!(content.len(), Format::ALL.len());
+        let names: Vec<String> = Format::ALL
+            .iter()
+            .map(|f| {
+                serde_json::to_value(f)
+                    .expect("name")
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(names.join(", "), format_rules::NAMES);
+        assert_eq!(op["parameters"][0]["schema"]["format"], "uuid");
+        assert_eq!(
+            op["responses"]["200"]["headers"]["subscription-userinfo"]["required"],
+            true
+        );
     }
 }

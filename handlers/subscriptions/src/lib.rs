@@ -31,16 +31,15 @@ fn admin(route: Route) -> Route {
 impl Component for Subscriptions {
     fn routes() -> Vec<Route> {
         vec![
-            Route::get("/sub/:uuid")
+            export::documented(Route::get("/sub/:uuid"))
                 .summary("The subscription: format from ?format=, else the client's User-Agent, else v2ray (HEAD and If-None-Match work)")
-                .response_schema(export::schema())
                 .query_type::<export::Query>(),
             Route::get("/sub/:uuid/info")
                 .summary("Public metadata of a subscription: status, traffic, expiry, link names")
                 .response_type::<info::Info>(),
-            Route::get("/sub/:uuid/:format")
+            export::documented(Route::get("/sub/:uuid/:format"))
                 .summary("The subscription in a given format: v2ray, clash (mihomo) or singbox")
-                .response_schema(export::schema()),
+                .param::<String>("format", "v2ray, clash, singbox, browser, or an alias such as mihomo or sing-box"),
             Route::get("/me/configs")
                 .auth(AuthLevel::User)
                 .summary("The caller's connections per link: share links and core outbounds")

@@ -11,7 +11,7 @@ use crate::bindings::nexuma::core::types::RouteDoc;
 use crate::bindings::Route;
 
 /// The keys of an Operation Object a component may give; the rest are the host's.
-const KEYS: [&str; 3] = ["description", "parameters", "responses"];
+const KEYS: [&str; 4] = ["description", "parameters", "requestBody", "responses"];
 
 /// Each documented route's fragment, by method and path pattern.
 #[derive(Debug, Default)]
