@@ -2,20 +2,47 @@
 
 use nexuma_sdk::db::{self, Pool, Value};
 use nexuma_sdk::record::{self, Actor, Change, Entry};
-use nexuma_sdk::{account, clock, log, notify, response, ApiError, Request, Response};
-use serde::Deserialize;
+use nexuma_sdk::{account, clock, log, notify, response, ApiError, Paging, Request, Response};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::session;
-use crate::users::{self, Changes, User, COLUMNS, ROLES, STATUSES};
-use crate::{settings, validate};
+use crate::settings;
+use crate::users::{self, Changes, Profile, User, COLUMNS, ROLES, STATUSES};
+use crate::validate::{self, Email, Name};
+
+/// The query of `GET /admin/users` (its JSON Schema is derived from this type).
+#[derive(Deserialize, JsonSchema)]
+pub struct UsersQuery {
+    #[serde(flatten)]
+    paging: Paging,
+    /// Only users with this status; empty or left out: every status.
+    // A string, not string-or-null, and no default: a query parameter is left out, never null.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String", extend("enum" = STATUSES))]
+    status: Option<String>,
+}
+
+impl UsersQuery {
+    fn read(req: &Request) -> Result<UsersQuery, ApiError> {
+        let (limit, offset) = req.paging()?;
+        let status = match req.query("status").map(str::trim).filter(|v| !v.is_empty()) {
+            Some(raw) => Some(validate::one_of("status", raw, &STATUSES)?.to_string()),
+            None => None,
+        };
+        Ok(UsersQuery {
+            paging: Paging { limit, offset },
+            status,
+        })
+    }
+}
 
 pub fn list_users(req: &Request) -> Result<Response, ApiError> {
-    let (limit, offset) = req.paging()?;
-    let status = match req.query("status").map(str::trim).filter(|v| !v.is_empty()) {
-        Some(raw) => Some(validate::one_of("status", raw, &STATUSES)?),
-        None => None,
-    };
+    let UsersQuery {
+        paging: Paging { limit, offset },
+        status,
+    } = UsersQuery::read(req)?;
 
     let mut params: Vec<Value> = Vec::new();
     let filter = match status {
@@ -63,18 +90,49 @@ pub fn get_user(req: &Request) -> Result<Response, ApiError> {
     .map(|row| row.opt_i64("at"))
     .transpose()?
     .flatten();
-    let mut body = serde_json::to_value(user.profile()).map_err(ApiError::internal)?;
-    body["lastSeenAt"] = json!(last_seen);
-    response::json(200, &body)
+    response::json(
+        200,
+        &AdminView {
+            profile: user.profile(),
+            last_seen_at: last_seen,
+        },
+    )
 }
 
-#[derive(Deserialize)]
-struct UserPatch {
+/// `GET /admin/users/:id`: the profile and when the user was last seen (its JSON Schema is
+/// derived from this type).
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AdminView<'a> {
+    #[serde(flatten)]
+    profile: Profile<'a>,
+    /// Epoch milliseconds of the latest presence change or traffic hour of the user's links;
+    /// null: never seen.
+    last_seen_at: Option<i64>,
+}
+
+/// `PATCH /admin/users/:id` (its JSON Schema is derived from this type). A null counts as left
+/// out; at least one field must be given.
+#[derive(Deserialize, JsonSchema)]
+#[schemars(extend("minProperties" = 1))]
+pub struct UserPatch {
+    #[schemars(extend("enum" = or_null(&STATUSES)))]
     status: Option<String>,
+    /// True also ends the user's sessions.
     blocked: Option<bool>,
+    #[schemars(extend("enum" = or_null(&ROLES)))]
     role: Option<String>,
-    name: Option<String>,
-    email: Option<String>,
+    name: Option<Name>,
+    email: Option<Email>,
+}
+
+/// An enum's values plus null: the values of an optional body field, where null means left out.
+fn or_null(values: &[&str]) -> serde_json::Value {
+    values
+        .iter()
+        .map(|v| json!(v))
+        .chain([serde_json::Value::Null])
+        .collect()
 }
 
 pub fn update_user(req: &Request) -> Result<Response, ApiError> {
@@ -104,13 +162,13 @@ pub fn update_user(req: &Request) -> Result<Response, ApiError> {
         .transpose()?;
     let name = body
         .name
-        .as_deref()
-        .map(|raw| validate::name("name", raw))
+        .as_ref()
+        .map(|raw| validate::name("name", &raw.0))
         .transpose()?;
     let email = body
         .email
-        .as_deref()
-        .map(|raw| validate::email("email", raw))
+        .as_ref()
+        .map(|raw| validate::email("email", &raw.0))
         .transpose()?;
 
     let user = users::get(&Pool, id)?;
@@ -221,23 +279,28 @@ fn tell_decision(
     notify::user(tx, &after.id, &event, now)
 }
 
+/// The registration settings, as answered and as `PATCH /admin/settings` takes them (its JSON
+/// Schema is derived from this type).
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Settings {
+    /// Whether new accounts wait as `pending` until an admin approves them.
+    registration_require_approval: bool,
+}
+
 fn settings_body(require_approval: bool) -> serde_json::Value {
-    json!({ "registrationRequireApproval": require_approval })
+    json!(Settings {
+        registration_require_approval: require_approval
+    })
 }
 
 pub fn get_settings(_req: &Request) -> Result<Response, ApiError> {
     response::json(200, &settings_body(settings::require_approval(&Pool)?))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SettingsPatch {
-    registration_require_approval: bool,
-}
-
 pub fn update_settings(req: &Request) -> Result<Response, ApiError> {
     let admin = req.caller()?;
-    let body: SettingsPatch = req.json()?;
+    let body: Settings = req.json()?;
     let now = clock::now_ms();
     let before = settings::require_approval(&Pool)?;
     let tx = db::begin()?;
@@ -266,4 +329,64 @@ pub fn update_settings(req: &Request) -> Result<Response, ApiError> {
         ],
     );
     response::json(200, &settings_body(body.registration_require_approval))
+}
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+    use nexuma_sdk::{DEFAULT_LIMIT, MAX_LIMIT};
+
+    /// One optional parameter per filter, with the handler's bounds and values.
+    #[test]
+    fn schema_users_query() {
+        let query = nexuma_sdk::schema_of::<UsersQuery>();
+        assert!(query["required"].as_array().is_none_or(Vec::is_empty));
+        let param = |name: &str| query["properties"][name].clone();
+        assert_eq!(param("status")["enum"], json!(STATUSES));
+        assert_eq!(param("status")["type"], "string");
+        assert!(param("status").get("default").is_none());
+        assert_eq!(param("limit")["maximum"], json!(MAX_LIMIT));
+        assert_eq!(param("limit")["default"], json!(DEFAULT_LIMIT));
+        assert_eq!(param("offset")["minimum"], json!(0));
+    }
+
+    /// The enums are the code's lists plus null (left out); null parses.
+    #[test]
+    fn schema_user_patch() {
+        let patch = nexuma_sdk::schema_of::<UserPatch>();
+        assert_eq!(patch["minProperties"], 1);
+        assert_eq!(
+            patch["properties"]["status"]["enum"],
+            json!(["active", "pending", "rejected", null])
+        );
+        assert_eq!(
+            patch["properties"]["role"]["enum"],
+            json!(["user", "admin", null])
+        );
+        assert_eq!(
+            patch["properties"]["status"]["enum"]
+                .as_array()
+                .map(Vec::len),
+            Some(STATUSES.len() + 1)
+        );
+        let parsed: Result<UserPatch, _> =
+            serde_json::from_value(json!({ "status": null, "role": "admin" }));
+        assert!(parsed.is_ok_and(|p| p.status.is_none() && p.role.as_deref() == Some("admin")));
+    }
+
+    /// `lastSeenAt` is always there, null when never seen; settings need their one field.
+    #[test]
+    fn schema_admin_view_and_settings() {
+        let view = nexuma_sdk::answer_schema_of::<AdminView<'static>>();
+        assert!(view["required"]
+            .as_array()
+            .is_some_and(|r| r.contains(&json!("lastSeenAt")) && r.contains(&json!("id"))));
+        assert_eq!(
+            view["properties"]["lastSeenAt"]["type"],
+            json!(["integer", "null"])
+        );
+        let settings = nexuma_sdk::schema_of::<Settings>();
+        assert_eq!(settings["required"], json!(["registrationRequireApproval"]));
+        assert!(serde_json::from_value::<Settings>(json!({})).is_err());
+    }
 }
