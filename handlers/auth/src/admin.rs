@@ -2,11 +2,13 @@
 
 use nexuma_sdk::db::{self, Pool, Value};
 use nexuma_sdk::record::{self, Actor, Change, Entry};
+use nexuma_sdk::response::Page;
 use nexuma_sdk::{account, clock, log, notify, response, ApiError, Paging, Request, Response};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::cursor::Cursor;
 use crate::session;
 use crate::settings;
 use crate::users::{self, Changes, Profile, User, COLUMNS, ROLES, STATUSES};
@@ -22,6 +24,12 @@ pub struct UsersQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "String", extend("enum" = STATUSES))]
     status: Option<String>,
+    /// A page's `nextCursor`: the users after that page's last one (in the list's order, so
+    /// users added meanwhile never move a user into a page already read). Not with an `offset`
+    /// above 0; the answer's `offset` then counts the users before the page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    after: Option<String>,
 }
 
 impl UsersQuery {
@@ -31,50 +39,133 @@ impl UsersQuery {
             Some(raw) => Some(validate::one_of("status", raw, &STATUSES)?.to_string()),
             None => None,
         };
+        let after = req.query("after").filter(|v| !v.trim().is_empty());
         Ok(UsersQuery {
             paging: Paging { limit, offset },
             status,
+            after: after.map(str::to_string),
         })
     }
 }
 
+/// A page of users: the paging convention plus the keyset cursor (its JSON Schema is derived
+/// from this type).
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserPage<'a> {
+    #[serde(flatten)]
+    page: Page<'a, Profile<'a>>,
+    /// The next page's `after`; null on the last page.
+    next_cursor: Option<String>,
+}
+
+/// `created_at, id` past `cursor` (`>`) or up to it (`<=`), binding its values into `params`.
+fn beside(cursor: &Cursor, op: &str, params: &mut Vec<Value>) -> String {
+    let mut bind = |value: Value| {
+        params.push(value);
+        format!("${}", params.len())
+    };
+    let strict = if op == ">" { ">" } else { "<" };
+    format!(
+        "(created_at {strict} {} OR (created_at = {} AND id {op} {}))",
+        bind(cursor.created_at.into()),
+        bind(cursor.created_at.into()),
+        bind(cursor.id.as_str().into()),
+    )
+}
+
+/// `WHERE` and the conditions joined, or nothing.
+fn where_all(conditions: &[String]) -> String {
+    if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    }
+}
+
 pub fn list_users(req: &Request) -> Result<Response, ApiError> {
-    let UsersQuery {
-        paging: Paging { limit, offset },
-        status,
-    } = UsersQuery::read(req)?;
+    let query = UsersQuery::read(req)?;
+    let Paging { limit, offset } = query.paging;
+    let cursor = query.after.as_deref().map(Cursor::decode).transpose()?;
+    if cursor.is_some() && offset > 0 {
+        return Err(ApiError::validation(
+            "offset",
+            "must be 0 or left out with `after`",
+        ));
+    }
 
     let mut params: Vec<Value> = Vec::new();
-    let filter = match status {
-        Some(status) => {
-            params.push(status.into());
-            "WHERE status = $1"
-        }
-        None => "",
+    let mut conditions = Vec::new();
+    if let Some(status) = query.status {
+        params.push(status.into());
+        conditions.push(format!("status = ${}", params.len()));
+    }
+    // The total, and with a cursor how many users come up to it, counted in one statement so the
+    // two agree.
+    let mut count_params = params.clone();
+    let before = match &cursor {
+        Some(c) => format!(
+            ", CAST(COALESCE(SUM(CASE WHEN {} THEN 1 ELSE 0 END), 0) AS BIGINT) AS before",
+            beside(c, "<=", &mut count_params)
+        ),
+        None => String::new(),
     };
-    let total = db::query(
-        &format!("SELECT CAST(COUNT(*) AS BIGINT) AS total FROM users {filter}"),
-        &params,
-    )?
-    .first()
-    .map(|row| row.i64("total"))
-    .transpose()?
-    .unwrap_or(0);
+    let counts = db::query(
+        &format!(
+            "SELECT CAST(COUNT(*) AS BIGINT) AS total{before} FROM users {}",
+            where_all(&conditions)
+        ),
+        &count_params,
+    )?;
+    let counts = counts.first();
+    let total = counts.map(|row| row.i64("total")).transpose()?.unwrap_or(0);
+    let offset = match &cursor {
+        Some(_) => counts
+            .map(|row| row.i64("before"))
+            .transpose()?
+            .unwrap_or(0),
+        None => offset,
+    };
 
+    if let Some(c) = &cursor {
+        conditions.push(beside(c, ">", &mut params));
+    }
+    let skip = if cursor.is_some() { 0 } else { offset };
     let sql = format!(
-        "SELECT {COLUMNS} FROM users {filter} ORDER BY created_at, id LIMIT ${} OFFSET ${}",
+        "SELECT {COLUMNS} FROM users {} ORDER BY created_at, id LIMIT ${} OFFSET ${}",
+        where_all(&conditions),
         params.len() + 1,
         params.len() + 2
     );
-    params.push(limit.into());
-    params.push(offset.into());
-    let rows = db::query(&sql, &params)?;
-    let found = rows
+    // One more row than the page: whether there is a next page.
+    params.push((limit + 1).into());
+    params.push(skip.into());
+    let mut found = db::query(&sql, &params)?
         .iter()
         .map(User::from_row)
         .collect::<Result<Vec<_>, _>>()?;
-    let items: Vec<users::Profile<'_>> = found.iter().map(User::profile).collect();
-    response::page(&items, total, limit, offset)
+    let more = found.len() as i64 > limit;
+    found.truncate(usize::try_from(limit).unwrap_or(0));
+    let next_cursor = found.last().filter(|_| more).map(|last| {
+        Cursor {
+            created_at: last.created_at,
+            id: last.id.clone(),
+        }
+        .encode()
+    });
+    let items: Vec<Profile<'_>> = found.iter().map(User::profile).collect();
+    response::json(
+        200,
+        &UserPage {
+            page: Page {
+                items: &items,
+                total,
+                limit,
+                offset,
+            },
+            next_cursor,
+        },
+    )
 }
 
 pub fn get_user(req: &Request) -> Result<Response, ApiError> {
@@ -348,6 +439,46 @@ mod schema_tests {
         assert_eq!(param("limit")["maximum"], json!(MAX_LIMIT));
         assert_eq!(param("limit")["default"], json!(DEFAULT_LIMIT));
         assert_eq!(param("offset")["minimum"], json!(0));
+        assert_eq!(param("after")["type"], "string");
+    }
+
+    /// The page answers the paging convention's fields and the cursor, null on the last page.
+    #[test]
+    fn schema_user_page() {
+        let page = nexuma_sdk::answer_schema_of::<UserPage<'static>>();
+        let required = page["required"].as_array().expect("required");
+        for field in ["items", "total", "limit", "offset", "nextCursor"] {
+            assert!(required.contains(&json!(field)), "{field}: {page}");
+        }
+        assert_eq!(
+            page["properties"]["nextCursor"]["type"],
+            json!(["string", "null"])
+        );
+        assert_eq!(
+            page["properties"]["items"]["items"]["properties"]["role"]["enum"],
+            json!(ROLES)
+        );
+    }
+
+    /// The keyset conditions bind the cursor's key after the parameters already bound.
+    #[test]
+    fn keyset_conditions() {
+        let cursor = Cursor {
+            created_at: 5,
+            id: "u".into(),
+        };
+        let mut params: Vec<Value> = vec!["active".into()];
+        assert_eq!(
+            beside(&cursor, ">", &mut params),
+            "(created_at > $2 OR (created_at = $3 AND id > $4))"
+        );
+        assert_eq!(
+            beside(&cursor, "<=", &mut params),
+            "(created_at < $5 OR (created_at = $6 AND id <= $7))"
+        );
+        assert_eq!(params.len(), 7);
+        assert_eq!(where_all(&[]), "");
+        assert_eq!(where_all(&["a".into(), "b".into()]), "WHERE a AND b");
     }
 
     /// The enums are the code's lists plus null (left out); null parses.

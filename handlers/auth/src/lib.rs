@@ -6,6 +6,7 @@
 
 mod admin;
 mod credentials;
+mod cursor;
 mod me;
 mod session;
 mod settings;
@@ -13,7 +14,6 @@ mod telegram;
 mod users;
 mod validate;
 
-use nexuma_sdk::response::Page;
 use nexuma_sdk::{export_component, ApiError, AuthLevel, Component, Request, Response, Route};
 
 struct Auth;
@@ -52,8 +52,8 @@ impl Component for Auth {
                 .response_type::<me::OwnView>(),
             Route::get("/admin/users")
                 .auth(AuthLevel::Admin)
-                .summary("List users, oldest first (query: limit, offset, status)")
-                .response_type::<Page<'static, users::Profile<'static>>>()
+                .summary("List users, oldest first (query: limit, offset or after, status)")
+                .response_type::<admin::UserPage>()
                 .query_type::<admin::UsersQuery>(),
             Route::get("/admin/users/:id")
                 .auth(AuthLevel::Admin)
