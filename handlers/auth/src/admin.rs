@@ -28,7 +28,7 @@ pub struct UsersQuery {
     /// users added meanwhile never move a user into a page already read). Not with an `offset`
     /// above 0; the answer's `offset` then counts the users before the page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "String")]
+    #[schemars(with = "String", regex(pattern = r"^[A-Za-z0-9_-]*$"))]
     after: Option<String>,
 }
 
@@ -205,7 +205,7 @@ pub struct AdminView<'a> {
 /// `PATCH /admin/users/:id` (its JSON Schema is derived from this type). A null counts as left
 /// out; at least one field must be given.
 #[derive(Deserialize, JsonSchema)]
-#[schemars(extend("minProperties" = 1))]
+#[schemars(extend("anyOf" = validate::one_given(&UserPatch::FIELDS)))]
 pub struct UserPatch {
     #[schemars(extend("enum" = or_null(&STATUSES)))]
     status: Option<String>,
@@ -215,6 +215,20 @@ pub struct UserPatch {
     role: Option<String>,
     name: Option<Name>,
     email: Option<Email>,
+}
+
+impl UserPatch {
+    /// Its fields, as the JSON names them.
+    const FIELDS: [&'static str; 5] = ["status", "blocked", "role", "name", "email"];
+
+    /// Whether any field is there and not null.
+    fn any_given(&self) -> bool {
+        self.status.is_some()
+            || self.blocked.is_some()
+            || self.role.is_some()
+            || self.name.is_some()
+            || self.email.is_some()
+    }
 }
 
 /// An enum's values plus null: the values of an optional body field, where null means left out.
@@ -230,12 +244,7 @@ pub fn update_user(req: &Request) -> Result<Response, ApiError> {
     let admin = req.caller()?;
     let id = req.param("id")?;
     let body: UserPatch = req.json()?;
-    if body.status.is_none()
-        && body.blocked.is_none()
-        && body.role.is_none()
-        && body.name.is_none()
-        && body.email.is_none()
-    {
+    if !body.any_given() {
         return Err(ApiError::bad_request(
             "validation_error",
             "at least one of status, blocked, role, name or email is required",
@@ -440,6 +449,16 @@ mod schema_tests {
         assert_eq!(param("limit")["default"], json!(DEFAULT_LIMIT));
         assert_eq!(param("offset")["minimum"], json!(0));
         assert_eq!(param("after")["type"], "string");
+        // The cursor's alphabet: URL-safe base64 without padding.
+        let cursor = Cursor {
+            created_at: 1,
+            id: "~?/".into(),
+        }
+        .encode();
+        assert_eq!(param("after")["pattern"], r"^[A-Za-z0-9_-]*$");
+        assert!(cursor
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'));
     }
 
     /// The page answers the paging convention's fields and the cursor, null on the last page.
@@ -481,11 +500,20 @@ mod schema_tests {
         assert_eq!(where_all(&["a".into(), "b".into()]), "WHERE a AND b");
     }
 
-    /// The enums are the code's lists plus null (left out); null parses.
+    /// The enums are the code's lists plus null (left out); null parses; the schema asks for a
+    /// field that is not null, as the handler does.
     #[test]
     fn schema_user_patch() {
         let patch = nexuma_sdk::schema_of::<UserPatch>();
-        assert_eq!(patch["minProperties"], 1);
+        assert_eq!(
+            patch["properties"].as_object().map(|p| p.len()),
+            Some(UserPatch::FIELDS.len())
+        );
+        let sample = |field: &str| match field {
+            "blocked" => json!(true),
+            _ => json!("x"),
+        };
+        validate::assert_one_given(&UserPatch::FIELDS, sample, UserPatch::any_given);
         assert_eq!(
             patch["properties"]["status"]["enum"],
             json!(["active", "pending", "rejected", null])

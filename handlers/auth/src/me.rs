@@ -63,26 +63,42 @@ fn own_view<'u>(db: &impl Executor, user: &'u User) -> Result<OwnView<'u>, ApiEr
 
 /// `PATCH /me/profile` (its JSON Schema is derived from this type). A null counts as left out;
 /// at least one of `name`, `email`, `password` or `telegramNotifications` must be given.
+///
+/// `currentPassword` is required with `password` when the account has a password (one made
+/// through Telegram has none and needs no current one for its first).
 #[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-#[schemars(extend("minProperties" = 1))]
+#[schemars(extend(
+    "anyOf" = validate::one_given(&ProfilePatch::CHANGES),
+    "dependentRequired" = { "password": ["currentPassword"] }
+))]
 pub struct ProfilePatch {
     name: Option<Name>,
     email: Option<Email>,
     password: Option<Password>,
-    /// Required to change an existing password (an account made through Telegram has none).
+    /// The password now, to change it.
     current_password: Option<String>,
     /// Whether the Core sends the caller Telegram messages (default true).
     telegram_notifications: Option<bool>,
 }
 
+impl ProfilePatch {
+    /// The fields that change something, as the JSON names them (`currentPassword` only
+    /// confirms a change of password).
+    const CHANGES: [&'static str; 4] = ["name", "email", "password", "telegramNotifications"];
+
+    /// Whether any of them is there and not null.
+    fn any_given(&self) -> bool {
+        self.name.is_some()
+            || self.email.is_some()
+            || self.password.is_some()
+            || self.telegram_notifications.is_some()
+    }
+}
+
 pub fn update(req: &Request) -> Result<Response, ApiError> {
     let body: ProfilePatch = req.json()?;
-    if body.name.is_none()
-        && body.email.is_none()
-        && body.password.is_none()
-        && body.telegram_notifications.is_none()
-    {
+    if !body.any_given() {
         return Err(ApiError::bad_request(
             "validation_error",
             "at least one of name, email, password or telegramNotifications is required",
@@ -183,12 +199,27 @@ mod schema_tests {
     use super::*;
     use serde_json::json;
 
-    /// Nothing is required but something must be sent; null is taken and leaves the field.
+    /// Nothing is required but a change must be sent (not null, as the handler checks); null
+    /// is taken and leaves the field; a new password comes with the current one.
     #[test]
     fn schema_profile_patch() {
         let patch = nexuma_sdk::schema_of::<ProfilePatch>();
         assert!(patch.get("required").is_none());
-        assert_eq!(patch["minProperties"], 1);
+        let sample = |field: &str| match field {
+            "telegramNotifications" => json!(false),
+            _ => json!("12345678"),
+        };
+        validate::assert_one_given(&ProfilePatch::CHANGES, sample, ProfilePatch::any_given);
+        let confirm: ProfilePatch =
+            serde_json::from_value(json!({ "currentPassword": "x" })).expect("parses");
+        assert!(
+            !confirm.any_given(),
+            "currentPassword alone changes nothing"
+        );
+        assert_eq!(
+            patch["dependentRequired"],
+            json!({ "password": ["currentPassword"] })
+        );
         for field in ["name", "email", "password", "currentPassword"] {
             assert_eq!(
                 patch["properties"][field]["type"],

@@ -92,6 +92,47 @@ pub fn name(field: &str, raw: &str) -> Result<Option<String>, ApiError> {
     Ok((!name.is_empty()).then(|| name.to_string()))
 }
 
+/// JSON Schema of a PATCH body whose nulls mean "leave it": at least one of `fields` is there
+/// and not null.
+pub fn one_given(fields: &[&str]) -> serde_json::Value {
+    fields
+        .iter()
+        .map(|field| {
+            serde_json::json!({
+                "required": [field],
+                "properties": { *field: { "not": { "type": "null" } } },
+            })
+        })
+        .collect()
+}
+
+/// For the PATCH types' tests: `T`'s schema asks for one of exactly `fields` ([`one_given`]),
+/// and `given` (the handler's check) counts each of them when it is sent (`sample` gives a
+/// value), never when it is null.
+#[cfg(test)]
+pub fn assert_one_given<T: serde::de::DeserializeOwned + JsonSchema>(
+    fields: &[&str],
+    sample: impl Fn(&str) -> serde_json::Value,
+    given: impl Fn(&T) -> bool,
+) {
+    use serde_json::json;
+    let schema = nexuma_sdk::schema_of::<T>();
+    let names: Vec<_> = schema["anyOf"]
+        .as_array()
+        .expect("anyOf")
+        .iter()
+        .map(|one| one["required"][0].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(names, fields);
+    for field in fields {
+        assert!(schema["properties"].get(field).is_some(), "{field}");
+        let only: T = serde_json::from_value(json!({ *field: sample(field) })).expect(field);
+        assert!(given(&only), "{field}");
+        let null: T = serde_json::from_value(json!({ *field: null })).expect(field);
+        assert!(!given(&null), "{field}: null is left out");
+    }
+}
+
 /// `value` must be one of `allowed`.
 pub fn one_of<'a>(field: &str, value: &str, allowed: &[&'a str]) -> Result<&'a str, ApiError> {
     allowed
