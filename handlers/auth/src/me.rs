@@ -70,7 +70,10 @@ fn own_view<'u>(db: &impl Executor, user: &'u User) -> Result<OwnView<'u>, ApiEr
 #[serde(rename_all = "camelCase")]
 #[schemars(extend(
     "anyOf" = validate::one_given(&ProfilePatch::CHANGES),
-    "dependentRequired" = { "password": ["currentPassword"] }
+    "dependentSchemas" = { "password": {
+        "required": ["currentPassword"],
+        "properties": { "currentPassword": { "type": "string" } }
+    } }
 ))]
 pub struct ProfilePatch {
     name: Option<Name>,
@@ -216,10 +219,17 @@ mod schema_tests {
             !confirm.any_given(),
             "currentPassword alone changes nothing"
         );
+        // A null current password is no current password.
+        let with_password = &patch["dependentSchemas"]["password"];
+        assert_eq!(with_password["required"], json!(["currentPassword"]));
         assert_eq!(
-            patch["dependentRequired"],
-            json!({ "password": ["currentPassword"] })
+            with_password["properties"]["currentPassword"]["type"],
+            "string"
         );
+        let null_current: ProfilePatch =
+            serde_json::from_value(json!({ "password": "12345678", "currentPassword": null }))
+                .expect("parses");
+        assert!(null_current.current_password.is_none());
         for field in ["name", "email", "password", "currentPassword"] {
             assert_eq!(
                 patch["properties"][field]["type"],
