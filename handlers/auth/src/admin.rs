@@ -2,52 +2,170 @@
 
 use nexuma_sdk::db::{self, Pool, Value};
 use nexuma_sdk::record::{self, Actor, Change, Entry};
-use nexuma_sdk::{account, clock, log, notify, response, ApiError, Request, Response};
-use serde::Deserialize;
+use nexuma_sdk::response::Page;
+use nexuma_sdk::{account, clock, log, notify, response, ApiError, Paging, Request, Response};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::cursor::Cursor;
 use crate::session;
-use crate::users::{self, Changes, User, COLUMNS, ROLES, STATUSES};
-use crate::{settings, validate};
+use crate::settings;
+use crate::users::{self, Changes, Profile, User, COLUMNS, ROLES, STATUSES};
+use crate::validate::{self, Email, Name};
+
+/// The query of `GET /admin/users` (its JSON Schema is derived from this type).
+#[derive(Deserialize, JsonSchema)]
+pub struct UsersQuery {
+    #[serde(flatten)]
+    paging: Paging,
+    /// Only users with this status; empty or left out: every status.
+    // A string, not string-or-null, and no default: a query parameter is left out, never null.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String", extend("enum" = STATUSES))]
+    status: Option<String>,
+    /// A page's `nextCursor`: the users after that page's last one (in the list's order, so
+    /// users added meanwhile never move a user into a page already read). Not with an `offset`
+    /// above 0; the answer's `offset` then counts the users before the page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String", regex(pattern = r"^[A-Za-z0-9_-]*$"))]
+    after: Option<String>,
+}
+
+impl UsersQuery {
+    fn read(req: &Request) -> Result<UsersQuery, ApiError> {
+        let (limit, offset) = req.paging()?;
+        let status = match req.query("status").map(str::trim).filter(|v| !v.is_empty()) {
+            Some(raw) => Some(validate::one_of("status", raw, &STATUSES)?.to_string()),
+            None => None,
+        };
+        let after = req.query("after").filter(|v| !v.trim().is_empty());
+        Ok(UsersQuery {
+            paging: Paging { limit, offset },
+            status,
+            after: after.map(str::to_string),
+        })
+    }
+}
+
+/// A page of users: the paging convention plus the keyset cursor (its JSON Schema is derived
+/// from this type).
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserPage<'a> {
+    #[serde(flatten)]
+    page: Page<'a, Profile<'a>>,
+    /// The next page's `after`; null on the last page.
+    next_cursor: Option<String>,
+}
+
+/// `created_at, id` past `cursor` (`>`) or up to it (`<=`), binding its values into `params`.
+fn beside(cursor: &Cursor, op: &str, params: &mut Vec<Value>) -> String {
+    let mut bind = |value: Value| {
+        params.push(value);
+        format!("${}", params.len())
+    };
+    let strict = if op == ">" { ">" } else { "<" };
+    format!(
+        "(created_at {strict} {} OR (created_at = {} AND id {op} {}))",
+        bind(cursor.created_at.into()),
+        bind(cursor.created_at.into()),
+        bind(cursor.id.as_str().into()),
+    )
+}
+
+/// `WHERE` and the conditions joined, or nothing.
+fn where_all(conditions: &[String]) -> String {
+    if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    }
+}
 
 pub fn list_users(req: &Request) -> Result<Response, ApiError> {
-    let (limit, offset) = req.paging()?;
-    let status = match req.query("status").map(str::trim).filter(|v| !v.is_empty()) {
-        Some(raw) => Some(validate::one_of("status", raw, &STATUSES)?),
-        None => None,
-    };
+    let query = UsersQuery::read(req)?;
+    let Paging { limit, offset } = query.paging;
+    let cursor = query.after.as_deref().map(Cursor::decode).transpose()?;
+    if cursor.is_some() && offset > 0 {
+        return Err(ApiError::validation(
+            "offset",
+            "must be 0 or left out with `after`",
+        ));
+    }
 
     let mut params: Vec<Value> = Vec::new();
-    let filter = match status {
-        Some(status) => {
-            params.push(status.into());
-            "WHERE status = $1"
-        }
-        None => "",
+    let mut conditions = Vec::new();
+    if let Some(status) = query.status {
+        params.push(status.into());
+        conditions.push(format!("status = ${}", params.len()));
+    }
+    // The total, and with a cursor how many users come up to it, counted in one statement so the
+    // two agree.
+    let mut count_params = params.clone();
+    let before = match &cursor {
+        Some(c) => format!(
+            ", CAST(COALESCE(SUM(CASE WHEN {} THEN 1 ELSE 0 END), 0) AS BIGINT) AS before",
+            beside(c, "<=", &mut count_params)
+        ),
+        None => String::new(),
     };
-    let total = db::query(
-        &format!("SELECT CAST(COUNT(*) AS BIGINT) AS total FROM users {filter}"),
-        &params,
-    )?
-    .first()
-    .map(|row| row.i64("total"))
-    .transpose()?
-    .unwrap_or(0);
+    let counts = db::query(
+        &format!(
+            "SELECT CAST(COUNT(*) AS BIGINT) AS total{before} FROM users {}",
+            where_all(&conditions)
+        ),
+        &count_params,
+    )?;
+    let counts = counts.first();
+    let total = counts.map(|row| row.i64("total")).transpose()?.unwrap_or(0);
+    let offset = match &cursor {
+        Some(_) => counts
+            .map(|row| row.i64("before"))
+            .transpose()?
+            .unwrap_or(0),
+        None => offset,
+    };
 
+    if let Some(c) = &cursor {
+        conditions.push(beside(c, ">", &mut params));
+    }
+    let skip = if cursor.is_some() { 0 } else { offset };
     let sql = format!(
-        "SELECT {COLUMNS} FROM users {filter} ORDER BY created_at, id LIMIT ${} OFFSET ${}",
+        "SELECT {COLUMNS} FROM users {} ORDER BY created_at, id LIMIT ${} OFFSET ${}",
+        where_all(&conditions),
         params.len() + 1,
         params.len() + 2
     );
-    params.push(limit.into());
-    params.push(offset.into());
-    let rows = db::query(&sql, &params)?;
-    let found = rows
+    // One more row than the page: whether there is a next page.
+    params.push((limit + 1).into());
+    params.push(skip.into());
+    let mut found = db::query(&sql, &params)?
         .iter()
         .map(User::from_row)
         .collect::<Result<Vec<_>, _>>()?;
-    let items: Vec<users::Profile<'_>> = found.iter().map(User::profile).collect();
-    response::page(&items, total, limit, offset)
+    let more = found.len() as i64 > limit;
+    found.truncate(usize::try_from(limit).unwrap_or(0));
+    let next_cursor = found.last().filter(|_| more).map(|last| {
+        Cursor {
+            created_at: last.created_at,
+            id: last.id.clone(),
+        }
+        .encode()
+    });
+    let items: Vec<Profile<'_>> = found.iter().map(User::profile).collect();
+    response::json(
+        200,
+        &UserPage {
+            page: Page {
+                items: &items,
+                total,
+                limit,
+                offset,
+            },
+            next_cursor,
+        },
+    )
 }
 
 pub fn get_user(req: &Request) -> Result<Response, ApiError> {
@@ -63,30 +181,70 @@ pub fn get_user(req: &Request) -> Result<Response, ApiError> {
     .map(|row| row.opt_i64("at"))
     .transpose()?
     .flatten();
-    let mut body = serde_json::to_value(user.profile()).map_err(ApiError::internal)?;
-    body["lastSeenAt"] = json!(last_seen);
-    response::json(200, &body)
+    response::json(
+        200,
+        &AdminView {
+            profile: user.profile(),
+            last_seen_at: last_seen,
+        },
+    )
 }
 
-#[derive(Deserialize)]
-struct UserPatch {
+/// `GET /admin/users/:id`: the profile and when the user was last seen (its JSON Schema is
+/// derived from this type).
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AdminView<'a> {
+    #[serde(flatten)]
+    profile: Profile<'a>,
+    /// Epoch milliseconds of the latest presence change or traffic hour of the user's links;
+    /// null: never seen.
+    last_seen_at: Option<i64>,
+}
+
+/// `PATCH /admin/users/:id` (its JSON Schema is derived from this type). A null counts as left
+/// out; at least one field must be given.
+#[derive(Deserialize, JsonSchema)]
+#[schemars(extend("anyOf" = validate::one_given(&UserPatch::FIELDS)))]
+pub struct UserPatch {
+    #[schemars(extend("enum" = or_null(&STATUSES)))]
     status: Option<String>,
+    /// True also ends the user's sessions.
     blocked: Option<bool>,
+    #[schemars(extend("enum" = or_null(&ROLES)))]
     role: Option<String>,
-    name: Option<String>,
-    email: Option<String>,
+    name: Option<Name>,
+    email: Option<Email>,
+}
+
+impl UserPatch {
+    /// Its fields, as the JSON names them.
+    const FIELDS: [&'static str; 5] = ["status", "blocked", "role", "name", "email"];
+
+    /// Whether any field is there and not null.
+    fn any_given(&self) -> bool {
+        self.status.is_some()
+            || self.blocked.is_some()
+            || self.role.is_some()
+            || self.name.is_some()
+            || self.email.is_some()
+    }
+}
+
+/// An enum's values plus null: the values of an optional body field, where null means left out.
+fn or_null(values: &[&str]) -> serde_json::Value {
+    values
+        .iter()
+        .map(|v| json!(v))
+        .chain([serde_json::Value::Null])
+        .collect()
 }
 
 pub fn update_user(req: &Request) -> Result<Response, ApiError> {
     let admin = req.caller()?;
     let id = req.param("id")?;
     let body: UserPatch = req.json()?;
-    if body.status.is_none()
-        && body.blocked.is_none()
-        && body.role.is_none()
-        && body.name.is_none()
-        && body.email.is_none()
-    {
+    if !body.any_given() {
         return Err(ApiError::bad_request(
             "validation_error",
             "at least one of status, blocked, role, name or email is required",
@@ -104,13 +262,13 @@ pub fn update_user(req: &Request) -> Result<Response, ApiError> {
         .transpose()?;
     let name = body
         .name
-        .as_deref()
-        .map(|raw| validate::name("name", raw))
+        .as_ref()
+        .map(|raw| validate::name("name", &raw.0))
         .transpose()?;
     let email = body
         .email
-        .as_deref()
-        .map(|raw| validate::email("email", raw))
+        .as_ref()
+        .map(|raw| validate::email("email", &raw.0))
         .transpose()?;
 
     let user = users::get(&Pool, id)?;
@@ -221,23 +379,28 @@ fn tell_decision(
     notify::user(tx, &after.id, &event, now)
 }
 
+/// The registration settings, as answered and as `PATCH /admin/settings` takes them (its JSON
+/// Schema is derived from this type).
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Settings {
+    /// Whether new accounts wait as `pending` until an admin approves them.
+    registration_require_approval: bool,
+}
+
 fn settings_body(require_approval: bool) -> serde_json::Value {
-    json!({ "registrationRequireApproval": require_approval })
+    json!(Settings {
+        registration_require_approval: require_approval
+    })
 }
 
 pub fn get_settings(_req: &Request) -> Result<Response, ApiError> {
     response::json(200, &settings_body(settings::require_approval(&Pool)?))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SettingsPatch {
-    registration_require_approval: bool,
-}
-
 pub fn update_settings(req: &Request) -> Result<Response, ApiError> {
     let admin = req.caller()?;
-    let body: SettingsPatch = req.json()?;
+    let body: Settings = req.json()?;
     let now = clock::now_ms();
     let before = settings::require_approval(&Pool)?;
     let tx = db::begin()?;
@@ -266,4 +429,123 @@ pub fn update_settings(req: &Request) -> Result<Response, ApiError> {
         ],
     );
     response::json(200, &settings_body(body.registration_require_approval))
+}
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+    use nexuma_sdk::{DEFAULT_LIMIT, MAX_LIMIT};
+
+    /// One optional parameter per filter, with the handler's bounds and values.
+    #[test]
+    fn schema_users_query() {
+        let query = nexuma_sdk::schema_of::<UsersQuery>();
+        assert!(query["required"].as_array().is_none_or(Vec::is_empty));
+        let param = |name: &str| query["properties"][name].clone();
+        assert_eq!(param("status")["enum"], json!(STATUSES));
+        assert_eq!(param("status")["type"], "string");
+        assert!(param("status").get("default").is_none());
+        assert_eq!(param("limit")["maximum"], json!(MAX_LIMIT));
+        assert_eq!(param("limit")["default"], json!(DEFAULT_LIMIT));
+        assert_eq!(param("offset")["minimum"], json!(0));
+        assert_eq!(param("after")["type"], "string");
+        // The cursor's alphabet: URL-safe base64 without padding.
+        let cursor = Cursor {
+            created_at: 1,
+            id: "~?/".into(),
+        }
+        .encode();
+        assert_eq!(param("after")["pattern"], r"^[A-Za-z0-9_-]*$");
+        assert!(cursor
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'));
+    }
+
+    /// The page answers the paging convention's fields and the cursor, null on the last page.
+    #[test]
+    fn schema_user_page() {
+        let page = nexuma_sdk::answer_schema_of::<UserPage<'static>>();
+        let required = page["required"].as_array().expect("required");
+        for field in ["items", "total", "limit", "offset", "nextCursor"] {
+            assert!(required.contains(&json!(field)), "{field}: {page}");
+        }
+        assert_eq!(
+            page["properties"]["nextCursor"]["type"],
+            json!(["string", "null"])
+        );
+        assert_eq!(
+            page["properties"]["items"]["items"]["properties"]["role"]["enum"],
+            json!(ROLES)
+        );
+    }
+
+    /// The keyset conditions bind the cursor's key after the parameters already bound.
+    #[test]
+    fn keyset_conditions() {
+        let cursor = Cursor {
+            created_at: 5,
+            id: "u".into(),
+        };
+        let mut params: Vec<Value> = vec!["active".into()];
+        assert_eq!(
+            beside(&cursor, ">", &mut params),
+            "(created_at > $2 OR (created_at = $3 AND id > $4))"
+        );
+        assert_eq!(
+            beside(&cursor, "<=", &mut params),
+            "(created_at < $5 OR (created_at = $6 AND id <= $7))"
+        );
+        assert_eq!(params.len(), 7);
+        assert_eq!(where_all(&[]), "");
+        assert_eq!(where_all(&["a".into(), "b".into()]), "WHERE a AND b");
+    }
+
+    /// The enums are the code's lists plus null (left out); null parses; the schema asks for a
+    /// field that is not null, as the handler does.
+    #[test]
+    fn schema_user_patch() {
+        let patch = nexuma_sdk::schema_of::<UserPatch>();
+        assert_eq!(
+            patch["properties"].as_object().map(|p| p.len()),
+            Some(UserPatch::FIELDS.len())
+        );
+        let sample = |field: &str| match field {
+            "blocked" => json!(true),
+            _ => json!("x"),
+        };
+        validate::assert_one_given(&UserPatch::FIELDS, sample, UserPatch::any_given);
+        assert_eq!(
+            patch["properties"]["status"]["enum"],
+            json!(["active", "pending", "rejected", null])
+        );
+        assert_eq!(
+            patch["properties"]["role"]["enum"],
+            json!(["user", "admin", null])
+        );
+        assert_eq!(
+            patch["properties"]["status"]["enum"]
+                .as_array()
+                .map(Vec::len),
+            Some(STATUSES.len() + 1)
+        );
+        let parsed: Result<UserPatch, _> =
+            serde_json::from_value(json!({ "status": null, "role": "admin" }));
+        assert!(parsed.is_ok_and(|p| p.status.is_none() && p.role.as_deref() == Some("admin")));
+    }
+
+    /// `lastSeenAt` is always there, null when never seen; settings need their one field.
+    #[test]
+    fn schema_admin_view_and_settings() {
+        let view = nexuma_sdk::answer_schema_of::<AdminView<'static>>();
+        assert!(view["required"]
+            .as_array()
+            .is_some_and(|r| r.contains(&json!("lastSeenAt")) && r.contains(&json!("id"))));
+        assert_eq!(
+            view["properties"]["lastSeenAt"]["type"],
+            json!(["integer", "null"])
+        );
+        let settings = nexuma_sdk::schema_of::<Settings>();
+        assert_eq!(settings["required"], json!(["registrationRequireApproval"]));
+        assert!(serde_json::from_value::<Settings>(json!({})).is_err());
+    }
 }

@@ -3,26 +3,40 @@
 use nexuma_sdk::db::{self, Pool};
 use nexuma_sdk::tokens::TokenError;
 use nexuma_sdk::{clock, log, passwords, response, throttle, tokens, ApiError, Request, Response};
-use serde::Deserialize;
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
-use crate::session;
-use crate::users::{self, By, NewUser};
-use crate::{settings, validate};
+use crate::session::{self, Session};
+use crate::settings;
+use crate::users::{self, By, NewUser, Profile};
+use crate::validate::{self, Email, Name, Password};
 
-#[derive(Deserialize)]
-struct RegisterBody {
-    email: String,
-    password: String,
-    name: Option<String>,
+/// `POST /auth/register` (its JSON Schema is derived from this type).
+#[derive(Deserialize, JsonSchema)]
+pub struct RegisterBody {
+    email: Email,
+    password: Password,
+    name: Option<Name>,
+}
+
+/// The answer to a registration: a session, or, while registrations wait for an admin's
+/// approval, the new account and a message.
+#[derive(Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Registered<'a> {
+    Session(Session<'a>),
+    Pending {
+        user: Profile<'a>,
+        message: &'static str,
+    },
 }
 
 pub fn register(req: &Request) -> Result<Response, ApiError> {
     let body: RegisterBody = req.json()?;
-    let email = validate::email("email", &body.email)?;
-    validate::password("password", &body.password)?;
-    let name = match body.name.as_deref() {
-        Some(raw) => validate::name("name", raw)?,
+    let email = validate::email("email", &body.email.0)?;
+    validate::password("password", &body.password.0)?;
+    let name = match &body.name {
+        Some(raw) => validate::name("name", &raw.0)?,
         None => None,
     };
 
@@ -35,7 +49,7 @@ pub fn register(req: &Request) -> Result<Response, ApiError> {
         "active"
     };
     // Hash before opening the transaction: it is the slow part and needs no database.
-    let hash = passwords::hash(&body.password);
+    let hash = passwords::hash(&body.password.0);
     let now = clock::now_ms();
 
     let tx = db::begin()?;
@@ -57,19 +71,25 @@ pub fn register(req: &Request) -> Result<Response, ApiError> {
         tx.commit()?;
         return response::json(
             201,
-            &json!({
-                "user": user.profile(),
-                "message": "registration received; the account is awaiting approval by an administrator",
-            }),
+            &Registered::Pending {
+                user: user.profile(),
+                message:
+                    "registration received; the account is awaiting approval by an administrator",
+            },
         );
     }
     let session = session::issue(&tx, &user, None, now)?;
     tx.commit()?;
-    response::json(201, &session)
+    response::json(201, &Registered::Session(session))
 }
 
-#[derive(Deserialize)]
-struct LoginBody {
+/// `POST /auth/login` (its JSON Schema is derived from this type).
+#[derive(Deserialize, JsonSchema)]
+pub struct LoginBody {
+    /// Trimmed and lower-cased, then looked up as it is: empty (after trimming) is 400, and an
+    /// address without an account is 401 like a wrong password. `maxLength` counts the
+    /// characters of the trimmed address.
+    #[schemars(email, length(max = validate::EMAIL_MAX))]
     email: String,
     password: String,
 }
@@ -77,7 +97,7 @@ struct LoginBody {
 pub fn login(req: &Request) -> Result<Response, ApiError> {
     let body: LoginBody = req.json()?;
     let email = body.email.trim().to_lowercase();
-    if email.is_empty() || email.len() > validate::EMAIL_MAX {
+    if email.is_empty() || email.chars().count() > validate::EMAIL_MAX {
         return Err(ApiError::validation(
             "email",
             "must be a valid email address",
@@ -120,9 +140,10 @@ fn sign_in(email: &str, password: &str) -> Result<Response, ApiError> {
     response::json(200, &session)
 }
 
-#[derive(Deserialize)]
+/// `POST /auth/refresh` (its JSON Schema is derived from this type).
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct RefreshBody {
+pub struct RefreshBody {
     refresh_token: String,
 }
 
@@ -172,4 +193,53 @@ pub fn refresh(req: &Request) -> Result<Response, ApiError> {
     let session = session::issue(&tx, &user, Some(&claims.family_id), now)?;
     tx.commit()?;
     response::json(200, &session)
+}
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+    use crate::validate::{EMAIL_MAX, NAME_MAX, PASSWORD_MAX, PASSWORD_MIN};
+    use serde_json::json;
+
+    /// The bounds are the ones `validate` checks, and what the schema allows the parser takes.
+    #[test]
+    fn schema_register_and_login() {
+        let register = nexuma_sdk::schema_of::<RegisterBody>();
+        assert_eq!(register["required"], json!(["email", "password"]));
+        let field = |name: &str| register["properties"][name].clone();
+        assert_eq!(field("email")["maxLength"], json!(EMAIL_MAX));
+        assert_eq!(field("email")["format"], "email");
+        assert_eq!(field("password")["minLength"], json!(PASSWORD_MIN));
+        assert_eq!(field("password")["maxLength"], json!(PASSWORD_MAX));
+        assert_eq!(field("name")["maxLength"], json!(NAME_MAX));
+        assert_eq!(field("name")["type"], json!(["string", "null"]));
+        let null_name: Result<RegisterBody, _> = serde_json::from_value(
+            json!({ "email": "a@b.io", "password": "12345678", "name": null }),
+        );
+        assert!(null_name.is_ok_and(|b| b.name.is_none()));
+
+        let login = nexuma_sdk::schema_of::<LoginBody>();
+        assert_eq!(login["required"], json!(["email", "password"]));
+        assert_eq!(login["properties"]["email"]["maxLength"], json!(EMAIL_MAX));
+        assert!(login["properties"]["password"].get("minLength").is_none());
+
+        let refresh = nexuma_sdk::schema_of::<RefreshBody>();
+        assert_eq!(refresh["required"], json!(["refreshToken"]));
+    }
+
+    /// A registration answers either a session or the pending account with a message; each
+    /// branch requires what that answer always carries.
+    #[test]
+    fn schema_registered() {
+        let answer = nexuma_sdk::answer_schema_of::<Registered<'static>>();
+        let branches = answer["anyOf"].as_array().expect("anyOf");
+        let required: Vec<_> = branches.iter().map(|b| b["required"].clone()).collect();
+        assert_eq!(
+            required,
+            vec![
+                json!(["accessToken", "refreshToken", "expiresIn", "user"]),
+                json!(["user", "message"])
+            ]
+        );
+    }
 }

@@ -6,8 +6,8 @@
 
 mod admin;
 mod credentials;
+mod cursor;
 mod me;
-mod schema;
 mod session;
 mod settings;
 mod telegram;
@@ -23,55 +23,56 @@ impl Component for Auth {
         vec![
             Route::post("/auth/register")
                 .summary("Register with email and password")
-                .request_schema(schema::register_request())
-                .response_schema(schema::register_response())
+                .request_type::<credentials::RegisterBody>()
+                .response_type::<credentials::Registered>()
                 .status(201),
             Route::post("/auth/login")
                 .summary("Log in with email and password")
-                .request_schema(schema::login_request())
-                .response_schema(schema::session()),
+                .request_type::<credentials::LoginBody>()
+                .response_type::<session::Session>(),
             Route::post("/auth/refresh")
                 .summary("Exchange a refresh token for a new token pair")
-                .request_schema(schema::refresh_request())
-                .response_schema(schema::session()),
+                .request_type::<credentials::RefreshBody>()
+                .response_type::<session::Session>(),
             Route::post("/auth/telegram")
                 .summary("Log in or register with the Telegram Login Widget (201 when created; 501 without a bot token)")
-                .request_schema(schema::telegram_request())
-                .response_schema(schema::session()),
+                .request_type::<telegram::WidgetBody>()
+                .response_type::<session::Session>(),
             Route::get("/auth/telegram/bot-id")
                 .summary("The Telegram bot id for the login widget (501 without a bot token)")
-                .response_schema(schema::bot_id()),
+                .response_type::<telegram::BotId>(),
             Route::get("/me")
                 .auth(AuthLevel::User)
                 .summary("The caller's profile")
-                .response_schema(schema::profile()),
+                .response_type::<me::OwnView>(),
             Route::patch("/me/profile")
                 .auth(AuthLevel::User)
                 .summary("Update the caller's name, email or password")
-                .request_schema(schema::profile_patch())
-                .response_schema(schema::profile()),
+                .request_type::<me::ProfilePatch>()
+                .response_type::<me::OwnView>(),
             Route::get("/admin/users")
                 .auth(AuthLevel::Admin)
-                .summary("List users (query: limit, offset, status)")
-                .response_schema(schema::user_page()),
+                .summary("List users, oldest first (query: limit, offset or after, status)")
+                .response_type::<admin::UserPage>()
+                .query_type::<admin::UsersQuery>(),
             Route::get("/admin/users/:id")
                 .auth(AuthLevel::Admin)
                 .summary("One user's profile")
-                .response_schema(schema::profile()),
+                .response_type::<admin::AdminView>(),
             Route::patch("/admin/users/:id")
                 .auth(AuthLevel::Admin)
                 .summary("Change a user's status, block flag, role, name or email")
-                .request_schema(schema::admin_user_patch())
-                .response_schema(schema::profile()),
+                .request_type::<admin::UserPatch>()
+                .response_type::<users::Profile>(),
             Route::get("/admin/settings")
                 .auth(AuthLevel::Admin)
                 .summary("Registration settings")
-                .response_schema(schema::settings()),
+                .response_type::<admin::Settings>(),
             Route::patch("/admin/settings")
                 .auth(AuthLevel::Admin)
                 .summary("Change registration settings")
-                .request_schema(schema::settings())
-                .response_schema(schema::settings()),
+                .request_type::<admin::Settings>()
+                .response_type::<admin::Settings>(),
         ]
     }
 

@@ -3,11 +3,12 @@
 use nexuma_sdk::db::{self, Executor, Pool};
 use nexuma_sdk::throttle::Throttle;
 use nexuma_sdk::{clock, log, passwords, response, ApiError, Request, Response};
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use crate::session;
-use crate::users::{self, Changes, User};
-use crate::validate;
+use crate::users::{self, Changes, Profile, User};
+use crate::validate::{self, Email, Name, Password};
 
 /// Wrong `currentPassword` answers allowed per user in one window: the route is a password
 /// oracle for whoever holds an access token.
@@ -32,8 +33,19 @@ pub fn get(req: &Request) -> Result<Response, ApiError> {
     response::json(200, &own_view(&Pool, &user)?)
 }
 
+/// The caller's own profile: the profile plus what only its owner sees (its JSON Schema is
+/// derived from this type).
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnView<'a> {
+    #[serde(flatten)]
+    profile: Profile<'a>,
+    /// Whether the Core sends the caller Telegram messages.
+    telegram_notifications: bool,
+}
+
 /// The profile plus what only its owner sees: whether Telegram notifications are on.
-fn own_view(db: &impl Executor, user: &User) -> Result<serde_json::Value, ApiError> {
+fn own_view<'u>(db: &impl Executor, user: &'u User) -> Result<OwnView<'u>, ApiError> {
     let on = db
         .query(
             "SELECT telegram_notifications FROM users WHERE id = $1",
@@ -43,28 +55,53 @@ fn own_view(db: &impl Executor, user: &User) -> Result<serde_json::Value, ApiErr
         .map(|row| row.bool("telegram_notifications"))
         .transpose()?
         .unwrap_or(true);
-    let mut view = serde_json::to_value(user.profile()).map_err(ApiError::internal)?;
-    view["telegramNotifications"] = on.into();
-    Ok(view)
+    Ok(OwnView {
+        profile: user.profile(),
+        telegram_notifications: on,
+    })
 }
 
-#[derive(Deserialize)]
+/// `PATCH /me/profile` (its JSON Schema is derived from this type). A null counts as left out;
+/// at least one of `name`, `email`, `password` or `telegramNotifications` must be given.
+///
+/// `currentPassword` is required with `password` when the account has a password (one made
+/// through Telegram has none and needs no current one for its first).
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct ProfilePatch {
-    name: Option<String>,
-    email: Option<String>,
-    password: Option<String>,
+#[schemars(extend(
+    "anyOf" = validate::one_given(&ProfilePatch::CHANGES),
+    "dependentSchemas" = { "password": {
+        "required": ["currentPassword"],
+        "properties": { "currentPassword": { "type": "string" } }
+    } }
+))]
+pub struct ProfilePatch {
+    name: Option<Name>,
+    email: Option<Email>,
+    password: Option<Password>,
+    /// The password now, to change it.
     current_password: Option<String>,
+    /// Whether the Core sends the caller Telegram messages (default true).
     telegram_notifications: Option<bool>,
+}
+
+impl ProfilePatch {
+    /// The fields that change something, as the JSON names them (`currentPassword` only
+    /// confirms a change of password).
+    const CHANGES: [&'static str; 4] = ["name", "email", "password", "telegramNotifications"];
+
+    /// Whether any of them is there and not null.
+    fn any_given(&self) -> bool {
+        self.name.is_some()
+            || self.email.is_some()
+            || self.password.is_some()
+            || self.telegram_notifications.is_some()
+    }
 }
 
 pub fn update(req: &Request) -> Result<Response, ApiError> {
     let body: ProfilePatch = req.json()?;
-    if body.name.is_none()
-        && body.email.is_none()
-        && body.password.is_none()
-        && body.telegram_notifications.is_none()
-    {
+    if !body.any_given() {
         return Err(ApiError::bad_request(
             "validation_error",
             "at least one of name, email, password or telegramNotifications is required",
@@ -73,16 +110,16 @@ pub fn update(req: &Request) -> Result<Response, ApiError> {
     // Validate everything before any lookup or hashing.
     let name = body
         .name
-        .as_deref()
-        .map(|raw| validate::name("name", raw))
+        .as_ref()
+        .map(|raw| validate::name("name", &raw.0))
         .transpose()?;
     let email = body
         .email
-        .as_deref()
-        .map(|raw| validate::email("email", raw))
+        .as_ref()
+        .map(|raw| validate::email("email", &raw.0))
         .transpose()?;
     if let Some(password) = &body.password {
-        validate::password("password", password)?;
+        validate::password("password", &password.0)?;
     }
 
     let user = load_caller(req)?;
@@ -103,7 +140,7 @@ pub fn update(req: &Request) -> Result<Response, ApiError> {
         if let Some(hash) = &user.password_hash {
             check_current_password(&user.id, body.current_password.as_deref(), hash)?;
         }
-        changes.set("password_hash", passwords::hash(password));
+        changes.set("password_hash", passwords::hash(&password.0));
     }
     if let Some(on) = body.telegram_notifications {
         changes.set("telegram_notifications", on);
@@ -158,4 +195,68 @@ fn check_current_password(
     // Only failures stay counted.
     throttle.release();
     Ok(())
+}
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Nothing is required but a change must be sent (not null, as the handler checks); null
+    /// is taken and leaves the field; a new password comes with the current one.
+    #[test]
+    fn schema_profile_patch() {
+        let patch = nexuma_sdk::schema_of::<ProfilePatch>();
+        assert!(patch.get("required").is_none());
+        let sample = |field: &str| match field {
+            "telegramNotifications" => json!(false),
+            _ => json!("12345678"),
+        };
+        validate::assert_one_given(&ProfilePatch::CHANGES, sample, ProfilePatch::any_given);
+        let confirm: ProfilePatch =
+            serde_json::from_value(json!({ "currentPassword": "x" })).expect("parses");
+        assert!(
+            !confirm.any_given(),
+            "currentPassword alone changes nothing"
+        );
+        // A null current password is no current password.
+        let with_password = &patch["dependentSchemas"]["password"];
+        assert_eq!(with_password["required"], json!(["currentPassword"]));
+        assert_eq!(
+            with_password["properties"]["currentPassword"]["type"],
+            "string"
+        );
+        let null_current: ProfilePatch =
+            serde_json::from_value(json!({ "password": "12345678", "currentPassword": null }))
+                .expect("parses");
+        assert!(null_current.current_password.is_none());
+        for field in ["name", "email", "password", "currentPassword"] {
+            assert_eq!(
+                patch["properties"][field]["type"],
+                json!(["string", "null"]),
+                "{field}"
+            );
+        }
+        assert_eq!(
+            patch["properties"]["password"]["minLength"],
+            json!(validate::PASSWORD_MIN)
+        );
+        let null_name: Result<ProfilePatch, _> =
+            serde_json::from_value(json!({ "name": null, "telegramNotifications": false }));
+        assert!(null_name.is_ok_and(|p| p.name.is_none()));
+    }
+
+    /// The caller's own view is the profile plus `telegramNotifications`, always answered.
+    #[test]
+    fn schema_own_view() {
+        let view = nexuma_sdk::answer_schema_of::<OwnView<'static>>();
+        let required = view["required"].as_array().expect("required");
+        assert_eq!(required.len(), 11, "{view}");
+        assert!(required.contains(&json!("telegramNotifications")));
+        assert!(required.contains(&json!("createdAt")));
+        assert_eq!(
+            view["properties"]["telegramNotifications"]["type"],
+            "boolean"
+        );
+    }
 }

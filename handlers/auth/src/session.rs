@@ -2,12 +2,14 @@
 
 use nexuma_sdk::db::Executor;
 use nexuma_sdk::{id, tokens, ApiError};
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::users::{Profile, User};
 
-/// The answer to a successful login, registration or refresh.
-#[derive(Serialize)]
+/// The answer to a successful login, registration or refresh (its JSON Schema is derived from
+/// this type).
+#[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Session<'a> {
     pub access_token: String,

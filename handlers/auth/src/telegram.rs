@@ -2,7 +2,9 @@
 
 use nexuma_sdk::db::{self, ErrorKind, Pool};
 use nexuma_sdk::{clock, log, response, telegram, ApiError, Request, Response};
-use serde_json::{json, Map, Value};
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde_json::{Map, Value};
 
 use crate::session;
 use crate::users::{self, By, NewUser, User};
@@ -21,9 +23,41 @@ fn not_configured() -> ApiError {
     )
 }
 
+/// `GET /auth/telegram/bot-id` (its JSON Schema is derived from this type).
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BotId {
+    /// The id the login widget is set up with.
+    bot_id: String,
+}
+
 pub fn bot_id(_req: &Request) -> Result<Response, ApiError> {
     let bot_id = telegram::bot_id().ok_or_else(not_configured)?;
-    response::json(200, &json!({ "botId": bot_id }))
+    response::json(200, &BotId { bot_id })
+}
+
+/// The Telegram Login Widget's user object, exactly as Telegram sent it: every field but `hash`
+/// is signed, unknown ones too.
+// The handler reads the body as a JSON object (`read_fields`), not into this type, because the
+// signature covers the fields as sent; this type states what that reading takes, and a test
+// checks the two agree.
+#[derive(JsonSchema)]
+#[schemars(extend("additionalProperties" = { "type": ["string", "number", "boolean", "null"] }))]
+#[allow(dead_code)]
+pub struct WidgetBody {
+    /// The Telegram user id (its decimal text is taken too).
+    #[schemars(range(min = 1))]
+    id: i64,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    username: Option<String>,
+    photo_url: Option<String>,
+    /// Epoch seconds; at most a day old.
+    #[schemars(range(min = 1))]
+    auth_date: i64,
+    /// Telegram's signature of the other fields, hex.
+    #[schemars(length(min = 1))]
+    hash: String,
 }
 
 /// The widget's fields, as checked and used.
@@ -200,6 +234,33 @@ fn find_or_create(login: &WidgetLogin, now: i64) -> Result<(User, bool), ApiErro
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    /// The schema requires exactly what `read_fields` and `login` cannot do without, and takes
+    /// scalar unknown fields (signed like the rest).
+    #[test]
+    fn schema_widget_body() {
+        let schema = nexuma_sdk::schema_of::<WidgetBody>();
+        assert_eq!(schema["required"], json!(["id", "auth_date", "hash"]));
+        assert_eq!(schema["properties"]["id"]["minimum"], 1);
+        let body = json!({ "id": 42, "auth_date": 1_700_000_000, "hash": "ab", "extra": 1 });
+        let fields = body.as_object().unwrap();
+        assert!(read_fields(fields).is_ok() && data_check_string(fields).is_ok());
+        for needed in ["id", "auth_date"] {
+            let mut less = fields.clone();
+            less.remove(needed);
+            assert!(read_fields(&less).is_err(), "{needed}");
+        }
+        let mut nested = fields.clone();
+        nested.insert("extra".into(), json!([1]));
+        assert!(
+            data_check_string(&nested).is_err(),
+            "only scalars are taken"
+        );
+        assert!(schema["additionalProperties"]["type"]
+            .as_array()
+            .is_some_and(|t| !t.contains(&json!("array")) && !t.contains(&json!("object"))));
+    }
 
     #[test]
     fn builds_the_data_check_string() {

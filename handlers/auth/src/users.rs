@@ -2,6 +2,7 @@
 
 use nexuma_sdk::db::{DbError, ErrorKind, Executor, Row, Value};
 use nexuma_sdk::{id, ApiError};
+use schemars::JsonSchema;
 use serde::Serialize;
 
 /// Every column of `users`, in the order `User::from_row` reads them.
@@ -25,19 +26,27 @@ pub struct User {
     pub updated_at: i64,
 }
 
-/// What clients see of a user: everything but the password hash.
-#[derive(Serialize)]
+/// What clients see of a user: everything but the password hash (its JSON Schema is derived
+/// from this type).
+#[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Profile<'a> {
+    #[schemars(extend("format" = "uuid"))]
     id: &'a str,
+    /// Null: an account made through Telegram (or the Node Manager) without one.
+    #[schemars(email)]
     email: Option<&'a str>,
     name: Option<&'a str>,
+    #[schemars(extend("enum" = ROLES))]
     role: &'a str,
+    #[schemars(extend("enum" = STATUSES))]
     status: &'a str,
     blocked: bool,
     telegram_id: Option<&'a str>,
     telegram_username: Option<&'a str>,
+    /// Epoch milliseconds.
     created_at: i64,
+    /// Epoch milliseconds.
     updated_at: i64,
 }
 
@@ -221,5 +230,39 @@ impl Changes {
         params.push(id.into());
         sql.push_str(&format!(" WHERE id = ${}", params.len()));
         db.execute(&sql, &params)
+    }
+}
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Every field is always answered (null where absent), and the enums are the code's lists.
+    #[test]
+    fn schema_profile() {
+        let profile = nexuma_sdk::answer_schema_of::<Profile<'static>>();
+        assert_eq!(
+            profile["required"],
+            json!([
+                "id",
+                "email",
+                "name",
+                "role",
+                "status",
+                "blocked",
+                "telegramId",
+                "telegramUsername",
+                "createdAt",
+                "updatedAt"
+            ])
+        );
+        assert_eq!(profile["properties"]["role"]["enum"], json!(ROLES));
+        assert_eq!(profile["properties"]["status"]["enum"], json!(STATUSES));
+        assert_eq!(profile["properties"]["id"]["format"], "uuid");
+        assert_eq!(
+            profile["properties"]["email"]["type"],
+            json!(["string", "null"])
+        );
     }
 }
