@@ -251,8 +251,8 @@ fn component_operation(entry: &Entry) -> (String, Value) {
     (path, Value::Object(op))
 }
 
-/// The success answer a route record declares, the 503 the host gives while a store is down,
-/// and any other error.
+/// The success answer a route record declares, the host's 400 and the 503 it gives while a
+/// store is down, and any other error.
 fn responses(route: &Route) -> Map<String, Value> {
     let mut success = json!({ "description": "Success" });
     // A 204 has no body whatever schema was declared beside it (HTTP forbids one).
@@ -264,6 +264,15 @@ fn responses(route: &Route) -> Map<String, Value> {
     }
     let mut responses = Map::new();
     responses.insert(route.success_status.to_string(), success);
+    // The host's input checks refuse in JSON before any component runs, whatever media type
+    // the route's own answers take.
+    responses.insert(
+        "400".into(),
+        json!({
+            "description": "Bad input: a NUL character, a malformed path or query parameter, or what the route itself refuses",
+            "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } }
+        }),
+    );
     responses.insert(
         "503".into(),
         json!({

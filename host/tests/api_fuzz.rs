@@ -5,9 +5,12 @@
 //!   sends them with a user's token (public, user and node routes, the last with a node's key)
 //!   and with an admin's (public, user and admin routes), on both backends. It fails on any
 //!   5xx (`not_a_server_error`), on a status the document does not declare
-//!   (`status_code_conformance`) and on an answer its schema does not describe
-//!   (`response_schema_conformance`). Other checks still fail on today's imprecise document (see
-//!   issue 18 item 1); `NEXUMA_FUZZ_CHECKS` runs them by hand.
+//!   (`status_code_conformance`), on an answer its schema does not describe
+//!   (`response_schema_conformance`), in a media type it does not name
+//!   (`content_type_conformance`) or without a header it promises
+//!   (`response_headers_conformance`). The checks that valid requests pass and invalid ones are
+//!   refused still fail where a rule lives in code only (see issue 18's note);
+//!   `NEXUMA_FUZZ_CHECKS` runs them by hand.
 //! - The document validates against the OpenAPI 3.1 meta-schema (`openapi-spec-validator`).
 //! - Every route the Core serves is an operation of the document, and every operation is a
 //!   route the Core serves.
@@ -27,13 +30,15 @@ use common::{Backend, Core, Options};
 use serde_json::{json, Value};
 
 /// The checks CI enforces: those the document passes today.
-const CHECKS: &str = "not_a_server_error,status_code_conformance,response_schema_conformance";
+const CHECKS: &str = "not_a_server_error,status_code_conformance,response_schema_conformance,\
+                      content_type_conformance,response_headers_conformance";
 /// A run that takes longer than this hangs somewhere: it is killed and the test fails.
 const RUN_LIMIT: Duration = Duration::from_secs(300);
 /// An address nothing listens on, put in every `url` field of a generated body: routes that
 /// contact the address they are given (a Node Manager agent, an external source) must never
-/// make the Core contact hosts on the Internet a fuzzer made up.
-const DEAD_URL: &str = "http://127.0.0.1:9/";
+/// make the Core contact hosts on the Internet a fuzzer made up (https: the Node Manager takes
+/// nothing else).
+const DEAD_URL: &str = "https://127.0.0.1:9/";
 
 fn tools_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/apitest-venv/bin")
@@ -224,7 +229,9 @@ fn schemathesis(core: &Core, who: &str, token: &str, config: &str) -> Result<(),
         .args(["--phases", "examples,coverage,fuzzing"])
         .args(["--max-examples", &env_or("NEXUMA_FUZZ_EXAMPLES", "30")])
         .args(["--seed", &env_or("NEXUMA_FUZZ_SEED", "18")])
-        .args(["--workers", "2", "--request-timeout", "10"])
+        // One worker: Debian's Python 3.11 raises a spurious "AST constructor recursion depth
+        // mismatch" when threads parse at once (CPython gh-106905), which Hypothesis does.
+        .args(["--workers", "1", "--request-timeout", "10"])
         .args(["--generation-database", "none", "--no-color"])
         .args(["--report", "junit", "--report-dir"])
         .arg(core.dir.path().join(format!("schemathesis-{who}")))

@@ -359,10 +359,17 @@ fn cookie(value: &str, max_age: u64) -> String {
 
 /// `GET /` as the document shows it: a page, whoever asks.
 pub fn documented_index(route: Route) -> Route {
-    route.media(
-        nexuma_sdk::html::MEDIA_TYPE,
-        page_schema("the monitoring page for an admin's cookie, else the login form"),
-    )
+    route
+        .media(
+            nexuma_sdk::html::MEDIA_TYPE,
+            page_schema("the monitoring page for an admin's cookie, else the login form"),
+        )
+        .other_answer(
+            403,
+            "A signed-in account that is not an admin",
+            nexuma_sdk::html::MEDIA_TYPE,
+            page_schema("a page saying so, with a sign-out button"),
+        )
 }
 
 /// `POST /ui/login` as the document shows it: a form in, the cookie and a redirect home out, or
