@@ -628,6 +628,9 @@ fn cases(table: &[Route], fixtures: &Fixtures) -> [Vec<Case>; 3] {
             for field in routes::fields(schema) {
                 let values = match field.kind {
                     "string" => vec![("NUL".to_string(), routes::with_nul(&field, fixtures))],
+                    // A node's figures are kept within range, never refused, so a wrong clock
+                    // or counter loses no heartbeat or usage (docs/node-protocol.md).
+                    _ if route.level == Level::Node => Vec::new(),
                     _ => routes::out_of_range(&field),
                 };
                 for (label, value) in values {
@@ -710,7 +713,8 @@ fn judge_bad_input(case: &Case, got: &Outcome) -> Option<String> {
     if case.level != Level::Public && (status == 401 || status == 403) {
         return Some("the authorised caller was refused".into());
     }
-    if !got.is_json_error() {
+    // A HEAD answer has no body to carry the error (HTTP); its status says it.
+    if case.method != "HEAD" && !got.is_json_error() {
         return Some(format!(
             "no JSON error body: {}",
             got.text.chars().take(120).collect::<String>()

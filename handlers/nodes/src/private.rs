@@ -512,7 +512,7 @@ pub struct ErrorBody {
     #[schemars(regex(pattern = PRINTABLE))]
     kind: String,
     message: String,
-    /// Epoch milliseconds; absent: now.
+    /// Epoch milliseconds; absent: now (kept within 0 and now).
     at: Option<i64>,
 }
 
@@ -530,7 +530,9 @@ pub fn error(req: &Request) -> Result<Response, ApiError> {
     let message = short(Some(body.message), ERROR_MAX).unwrap_or_default();
     let now = clock::now_ms();
     let tx = db::begin()?;
-    keep_error(&tx, &node.id, &kind, &message, body.at.unwrap_or(now), now)?;
+    // A node's clock may be wrong: its time is kept within the Core's past (docs/node-protocol.md).
+    let at = body.at.map_or(now, |at| at.clamp(0, now));
+    keep_error(&tx, &node.id, &kind, &message, at, now)?;
     // Errors of the config (the agent names them so) reach admins; the rest stay on the node.
     if CONFIG_ERRORS.contains(&kind.as_str()) {
         tell_config_error(&tx, &node, node.revision, &message, now)?;
