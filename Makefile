@@ -37,16 +37,21 @@ chromium:
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 
 # The API fuzz test (host/tests/api_fuzz.rs) runs Schemathesis over /openapi.json and checks the
-# document with openapi-spec-validator; both pinned, in a venv of their own under target/.
+# document with openapi-spec-validator; the client test (host/tests/api_client.rs) generates a
+# Python client from it with openapi-python-client. All pinned, in a venv of their own under
+# target/.
 APITEST_VENV := target/apitest-venv
 SCHEMATHESIS_VERSION := 4.32.5
 OPENAPI_SPEC_VALIDATOR_VERSION := 0.9.0
+OPENAPI_PYTHON_CLIENT_VERSION := 0.29.1
 apitest-tools:
 	@$(APITEST_VENV)/bin/schemathesis --version 2>/dev/null | grep -q ' $(SCHEMATHESIS_VERSION)$$' \
 	  && $(APITEST_VENV)/bin/pip show openapi-spec-validator 2>/dev/null | grep -qx 'Version: $(OPENAPI_SPEC_VALIDATOR_VERSION)' \
+	  && $(APITEST_VENV)/bin/pip show openapi-python-client 2>/dev/null | grep -qx 'Version: $(OPENAPI_PYTHON_CLIENT_VERSION)' \
 	  || (python3 -m venv $(APITEST_VENV) \
 	      && $(APITEST_VENV)/bin/pip install --quiet schemathesis==$(SCHEMATHESIS_VERSION) \
-	           openapi-spec-validator==$(OPENAPI_SPEC_VALIDATOR_VERSION))
+	           openapi-spec-validator==$(OPENAPI_SPEC_VALIDATOR_VERSION) \
+	           openapi-python-client==$(OPENAPI_PYTHON_CLIENT_VERSION))
 
 handlers-unit:
 	cd handlers && cargo test --locked --target $(HOST_TARGET) --workspace --lib

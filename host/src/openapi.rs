@@ -38,7 +38,50 @@ fn openapi_path(path: &str) -> (String, Vec<String>) {
 }
 
 fn parse_schema(text: &Option<String>) -> Option<Value> {
-    text.as_deref().and_then(|t| serde_json::from_str(t).ok())
+    let mut schema = text.as_deref().and_then(|t| serde_json::from_str(t).ok())?;
+    any_as_object(&mut schema);
+    Some(schema)
+}
+
+/// Writes each subschema `true` ("any value", what schemars derives for a `serde_json::Value`)
+/// as `{}`, which means the same: readers of the document that take a schema only as an object
+/// (openapi-python-client) fail on the whole document at a boolean one.
+fn any_as_object(schema: &mut Value) {
+    const ONE: [&str; 11] = [
+        "items",
+        "additionalProperties",
+        "unevaluatedProperties",
+        "contains",
+        "not",
+        "if",
+        "then",
+        "else",
+        "propertyNames",
+        "unevaluatedItems",
+        "additionalItems",
+    ];
+    const BY_NAME: [&str; 4] = [
+        "properties",
+        "patternProperties",
+        "$defs",
+        "dependentSchemas",
+    ];
+    const LIST: [&str; 4] = ["allOf", "anyOf", "oneOf", "prefixItems"];
+    let Value::Object(map) = schema else { return };
+    for (key, value) in map.iter_mut() {
+        let subschemas: Vec<&mut Value> = match value {
+            _ if ONE.contains(&key.as_str()) => vec![value],
+            Value::Object(named) if BY_NAME.contains(&key.as_str()) => named.values_mut().collect(),
+            Value::Array(list) if LIST.contains(&key.as_str()) => list.iter_mut().collect(),
+            _ => continue,
+        };
+        for sub in subschemas {
+            if *sub == Value::Bool(true) {
+                *sub = json!({});
+            }
+            any_as_object(sub);
+        }
+    }
 }
 
 /// The query parameters a route declares: one `in: query` parameter per property of its query
@@ -462,6 +505,37 @@ mod tests {
     }
 
     /// HEAD is documented wherever GET is, with the same answers and no bodies.
+    #[test]
+    fn a_true_subschema_is_written_as_an_object() {
+        use serde_json::json;
+        let mut schema = json!({
+            "type": "object",
+            "additionalProperties": true,
+            "properties": {
+                "map": { "additionalProperties": { "items": true } },
+                "any": true,
+                "list": { "type": "array", "items": true },
+                "either": { "anyOf": [true, { "type": "string" }] },
+                "default": { "default": { "items": true } }
+            }
+        });
+        super::any_as_object(&mut schema);
+        assert_eq!(
+            schema,
+            json!({
+                "type": "object",
+                "additionalProperties": {},
+                "properties": {
+                    "map": { "additionalProperties": { "items": {} } },
+                    "any": {},
+                    "list": { "type": "array", "items": {} },
+                    "either": { "anyOf": [{}, { "type": "string" }] },
+                    "default": { "default": { "items": true } }
+                }
+            })
+        );
+    }
+
     #[test]
     fn every_get_has_its_head() {
         use serde_json::json;

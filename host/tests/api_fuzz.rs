@@ -21,10 +21,10 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::apitest::{run_bounded, tail, tool};
 use common::routes::{self, Level};
 use common::{Backend, Core, Options};
 use serde_json::{json, Value};
@@ -39,69 +39,6 @@ const RUN_LIMIT: Duration = Duration::from_secs(300);
 /// make the Core contact hosts on the Internet a fuzzer made up (https: the Node Manager takes
 /// nothing else).
 const DEAD_URL: &str = "https://127.0.0.1:9/";
-
-fn tools_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/apitest-venv/bin")
-}
-
-/// A tool of the venv `make apitest-tools` installs; the test fails (never skips) without it.
-fn tool(name: &str) -> PathBuf {
-    let path = tools_dir().join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `make apitest-tools` (part of `make test`)",
-        path.display()
-    );
-    path
-}
-
-/// Runs `command` to completion, killing it past `RUN_LIMIT`.
-fn run_bounded(mut command: Command) -> Output {
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let started = Instant::now();
-    // Read both pipes on threads of their own so a chatty child never blocks on a full pipe.
-    let mut stdout = child.stdout.take().expect("stdout");
-    let mut stderr = child.stderr.take().expect("stderr");
-    let out = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        std::io::Read::read_to_end(&mut stdout, &mut buf).ok();
-        buf
-    });
-    let err = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        std::io::Read::read_to_end(&mut stderr, &mut buf).ok();
-        buf
-    });
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if started.elapsed() > RUN_LIMIT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "{command:?} ran past {RUN_LIMIT:?}:\n{}",
-                String::from_utf8_lossy(&out.join().unwrap_or_default())
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    Output {
-        status,
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
-    }
-}
-
-/// The last `n` lines of `text`.
-fn tail(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
 
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_string())
@@ -238,7 +175,7 @@ fn schemathesis(core: &Core, who: &str, token: &str, config: &str) -> Result<(),
         .env("SCHEMATHESIS_TELEMETRY", "false")
         .current_dir(core.dir.path());
     let started = Instant::now();
-    let out = run_bounded(command);
+    let out = run_bounded(command, RUN_LIMIT);
     let stdout = String::from_utf8_lossy(&out.stdout);
     eprintln!(
         "schemathesis ({who}, {:?}) took {:.0?}:\n{}",
@@ -336,7 +273,7 @@ async fn document_is_valid_openapi_3_1() {
     std::fs::write(&file, &r.text).expect("document");
     let mut command = Command::new(tool("openapi-spec-validator"));
     command.args(["--schema", "3.1.0"]).arg(&file);
-    let out = run_bounded(command);
+    let out = run_bounded(command, RUN_LIMIT);
     assert!(
         out.status.success(),
         "/openapi.json is not a valid OpenAPI 3.1 document:\n{}",

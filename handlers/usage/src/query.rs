@@ -47,11 +47,46 @@ value_schema! {
 
 value_schema! {
     /// An IANA zone name as [`crate::calendar::zone`] reads it: one of chrono-tz's, or blank.
+    /// `x-enum-varnames` names each value for client generators, which otherwise make names of
+    /// the values themselves and so clash on `Etc/GMT+0`, `Etc/GMT-0` and `Etc/GMT0`.
     Zone => {
         let mut names: Vec<&str> = chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()).collect();
         names.push("");
-        json_schema!({ "type": "string", "enum": names, "default": chrono_tz::Tz::UTC.name() })
+        let var_names: Vec<String> = names.iter().map(|name| zone_var_name(name)).collect();
+        json_schema!({
+            "type": "string",
+            "enum": names,
+            "x-enum-varnames": var_names,
+            "default": chrono_tz::Tz::UTC.name(),
+        })
     }
+}
+
+/// A zone's name as an identifier: `Etc/GMT+0` → `ETC_GMT_PLUS_0`, `Etc/GMT-0` →
+/// `ETC_GMT_MINUS_0`, `America/Port-au-Prince` → `AMERICA_PORT_AU_PRINCE`; blank → `BLANK`.
+fn zone_var_name(name: &str) -> String {
+    if name.is_empty() {
+        return "BLANK".into();
+    }
+    let mut out = String::new();
+    let mut chars = name.chars().peekable();
+    while let Some(c) = chars.next() {
+        let word = match c {
+            '+' => "_PLUS_",
+            '-' if chars.peek().is_some_and(char::is_ascii_digit) => "_MINUS_",
+            c if c.is_ascii_alphanumeric() => {
+                out.push(c.to_ascii_uppercase());
+                continue;
+            }
+            _ => "_",
+        };
+        for w in word.chars() {
+            if !(w == '_' && (out.is_empty() || out.ends_with('_'))) {
+                out.push(w);
+            }
+        }
+    }
+    out.trim_end_matches('_').to_string()
 }
 
 value_schema! {
@@ -274,6 +309,37 @@ mod tests {
             assert!(calendar::zone(Some(name)).is_ok(), "{name}");
         }
         assert!(names.contains(&"Asia/Kolkata") && names.contains(&"UTC"));
+        // One distinct identifier per value, the blank one included.
+        let var_names: Vec<&str> = tz["x-enum-varnames"]
+            .as_array()
+            .expect("x-enum-varnames")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(var_names.len(), names.len() + 1);
+        let distinct: std::collections::HashSet<&&str> = var_names.iter().collect();
+        assert_eq!(distinct.len(), var_names.len(), "a name twice");
+        for name in &var_names {
+            assert!(
+                name.starts_with(|c: char| c.is_ascii_uppercase())
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'),
+                "{name}"
+            );
+        }
+        assert_eq!(
+            [
+                zone_var_name("Etc/GMT+0"),
+                zone_var_name("Etc/GMT-0"),
+                zone_var_name("Etc/GMT0")
+            ],
+            ["ETC_GMT_PLUS_0", "ETC_GMT_MINUS_0", "ETC_GMT0"]
+        );
+        assert_eq!(
+            zone_var_name("America/Port-au-Prince"),
+            "AMERICA_PORT_AU_PRINCE"
+        );
         let default = tz["default"].as_str().expect("default");
         assert_eq!(
             calendar::zone(Some(default)).ok(),

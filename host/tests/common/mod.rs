@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod agent;
+pub mod apitest;
 pub mod browser;
 pub mod components;
 pub mod proxy;
