@@ -55,11 +55,11 @@ impl Component for Auth {
                 .summary("List users, oldest first (query: limit, offset or after, status)")
                 .response_type::<admin::UserPage>()
                 .query_type::<admin::UsersQuery>(),
-            Route::get("/admin/users/:id")
+            Route::get("/admin/users/:id").id_param("user")
                 .auth(AuthLevel::Admin)
                 .summary("One user's profile")
                 .response_type::<admin::AdminView>(),
-            Route::patch("/admin/users/:id")
+            Route::patch("/admin/users/:id").id_param("user")
                 .auth(AuthLevel::Admin)
                 .summary("Change a user's status, block flag, role, name or email")
                 .request_type::<admin::UserPatch>()

@@ -45,16 +45,16 @@ impl Component for Billing {
                 .request_type::<tariffs::Create>()
                 .response_type::<tariffs::Tariff>()
                 .status(201),
-            Route::get("/admin/tariffs/:id")
+            Route::get("/admin/tariffs/:id").id_param("tariff")
                 .auth(AuthLevel::Admin)
                 .summary("One tariff")
                 .response_type::<tariffs::Tariff>(),
-            Route::patch("/admin/tariffs/:id")
+            Route::patch("/admin/tariffs/:id").id_param("tariff")
                 .auth(AuthLevel::Admin)
                 .summary("Change a tariff's fields (retire it with active: false)")
                 .request_type::<tariffs::Patch>()
                 .response_type::<tariffs::Tariff>(),
-            Route::delete("/admin/tariffs/:id")
+            Route::delete("/admin/tariffs/:id").id_param("tariff")
                 .auth(AuthLevel::Admin)
                 .summary("Delete a tariff")
                 .status(204),
@@ -66,21 +66,21 @@ impl Component for Billing {
                 .auth(AuthLevel::User)
                 .summary("The caller's balance transactions, newest first")
                 .page_of::<ledger::Entry>(),
-            Route::get("/admin/users/:id/balance")
+            Route::get("/admin/users/:id/balance").id_param("user")
                 .auth(AuthLevel::Admin)
                 .summary("A user's balance")
                 .response_type::<balance::Balance>(),
-            Route::post("/admin/users/:id/balance/deposit")
+            Route::post("/admin/users/:id/balance/deposit").id_param("user")
                 .auth(AuthLevel::Admin)
                 .summary("Add money to a user's balance (idempotency-key header or idempotencyKey)")
                 .request_type::<balance::Movement>()
                 .response_type::<ledger::Entry>(),
-            Route::post("/admin/users/:id/balance/withdraw")
+            Route::post("/admin/users/:id/balance/withdraw").id_param("user")
                 .auth(AuthLevel::Admin)
                 .summary("Take money from a user's balance; 402 when it is short")
                 .request_type::<balance::Movement>()
                 .response_type::<ledger::Entry>(),
-            Route::post("/admin/users/:id/balance/refund")
+            Route::post("/admin/users/:id/balance/refund").id_param("user")
                 .auth(AuthLevel::Admin)
                 .summary("Refund (part of) a charge, renewal or withdrawal of that user")
                 .request_type::<balance::RefundBody>()
@@ -111,16 +111,16 @@ impl Component for Billing {
                 .request_type::<subscriptions::PurchaseBody>()
                 .response_type::<subscriptions::Subscription>()
                 .status(201),
-            Route::patch("/me/subscriptions/:id/auto-renew")
+            Route::patch("/me/subscriptions/:id/auto-renew").id_param("subscription")
                 .auth(AuthLevel::User)
                 .summary("Turn auto-renewal on or off ({autoRenew}; an empty body toggles it)")
                 .request_type::<subscriptions::AutoRenewBody>()
                 .response_type::<subscriptions::Subscription>(),
-            Route::post("/me/subscriptions/:id/cancel")
+            Route::post("/me/subscriptions/:id/cancel").id_param("subscription")
                 .auth(AuthLevel::User)
                 .summary("Cancel a subscription now, refunded by the operator's rule")
                 .response_type::<lifecycle::CancelReply>(),
-            Route::post("/me/subscriptions/:id/reset")
+            Route::post("/me/subscriptions/:id/reset").id_param("subscription")
                 .auth(AuthLevel::User)
                 .summary("New UUID for a link (:id a link), or for every link of a subscription (:id a subscription); the old UUIDs stop working at once")
                 .response_type::<links::ResetReply>(),
@@ -136,12 +136,12 @@ impl Component for Billing {
                 .request_type::<links::CreateBody>()
                 .response_type::<links::Link>()
                 .status(201),
-            Route::patch("/me/subscriptions/links/:id")
+            Route::patch("/me/subscriptions/links/:id").id_param("link")
                 .auth(AuthLevel::User)
                 .summary("Rename, enable, disable or narrow a link's protocols and nodes")
                 .request_type::<links::LinkFields>()
                 .response_type::<links::Link>(),
-            Route::delete("/me/subscriptions/links/:id")
+            Route::delete("/me/subscriptions/links/:id").id_param("link")
                 .auth(AuthLevel::User)
                 .summary("Delete a link")
                 .status(204),
@@ -161,36 +161,36 @@ impl Component for Billing {
                 .auth(AuthLevel::Admin)
                 .summary("Run the expiry, renewal and traffic-limit checks now (the scheduler runs them every 2 s)")
                 .response_type::<lifecycle::TickReport>(),
-            Route::get("/admin/subscriptions/:id")
+            Route::get("/admin/subscriptions/:id").id_param("subscription")
                 .auth(AuthLevel::Admin)
                 .summary("One subscription with its links")
                 .response_type::<subscriptions::Subscription>(),
-            Route::patch("/admin/subscriptions/:id")
+            Route::patch("/admin/subscriptions/:id").id_param("subscription")
                 .auth(AuthLevel::Admin)
                 .summary("Change auto-renewal, expiry, traffic limit or usage, or expire / reactivate")
                 .request_type::<subscriptions::AdminPatch>()
                 .response_type::<subscriptions::Subscription>(),
-            Route::post("/admin/subscriptions/:id/cancel")
+            Route::post("/admin/subscriptions/:id/cancel").id_param("subscription")
                 .auth(AuthLevel::Admin)
                 .summary("Cancel a subscription now with a refund rule (none, prorata, full)")
                 .request_type::<subscriptions::CancelBody>()
                 .response_type::<lifecycle::CancelReply>(),
-            Route::post("/admin/subscriptions/:id/links")
+            Route::post("/admin/subscriptions/:id/links").id_param("subscription")
                 .auth(AuthLevel::Admin)
                 .summary("Add a link to a subscription")
                 .request_type::<links::LinkFields>()
                 .response_type::<links::Link>()
                 .status(201),
-            Route::patch("/admin/subscriptions/links/:id")
+            Route::patch("/admin/subscriptions/links/:id").id_param("link")
                 .auth(AuthLevel::Admin)
                 .summary("Rename, enable, disable or narrow any link")
                 .request_type::<links::LinkFields>()
                 .response_type::<links::Link>(),
-            Route::delete("/admin/subscriptions/links/:id")
+            Route::delete("/admin/subscriptions/links/:id").id_param("link")
                 .auth(AuthLevel::Admin)
                 .summary("Delete any link")
                 .status(204),
-            Route::post("/admin/subscriptions/links/:id/reset")
+            Route::post("/admin/subscriptions/links/:id/reset").id_param("link")
                 .auth(AuthLevel::Admin)
                 .summary("New UUID for a link; the old one stops working at once")
                 .response_type::<links::ResetReply>(),

@@ -47,7 +47,7 @@ impl Component for Manager {
                 .auth(AuthLevel::Admin)
                 .summary("Every VPN user with traffic per node (KiB) and totals")
                 .response_type::<Vec<users::UserTraffic>>(),
-            Route::get("/subscription/:id")
+            Route::get("/subscription/:id").id_param("user")
                 .summary("A user's connection entries: share link and client outbound per inbound")
                 .response_type::<Vec<subscription::Entry>>(),
             page::documented_index(Route::get("/"))

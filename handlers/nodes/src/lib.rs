@@ -95,36 +95,36 @@ impl Component for Nodes {
             admin(Route::post("/admin/nodes/reality-keys"))
                 .summary("A new REALITY X25519 key pair")
                 .response_type::<KeyPair>(),
-            admin(Route::get("/admin/nodes/:id"))
+            admin(Route::get("/admin/nodes/:id").id_param("node"))
                 .summary("One node")
                 .response_type::<NodeView>(),
-            admin(Route::patch("/admin/nodes/:id"))
+            admin(Route::patch("/admin/nodes/:id").id_param("node"))
                 .summary("Change a node; node-facing edits move its revision")
                 .request_type::<admin::Fields>()
                 .response_type::<NodeView>(),
-            admin(Route::delete("/admin/nodes/:id"))
+            admin(Route::delete("/admin/nodes/:id").id_param("node"))
                 .summary("Delete a node and revoke its keys")
                 .status(204),
-            admin(Route::post("/admin/nodes/:id/registration-code"))
+            admin(Route::post("/admin/nodes/:id/registration-code").id_param("node"))
                 .summary("A one-time registration code for the node's agent (shown once)")
                 .request_type::<CodeBody>()
                 .response_type::<Code>()
                 .status(201),
-            admin(Route::post("/admin/nodes/:id/revoke-keys"))
+            admin(Route::post("/admin/nodes/:id/revoke-keys").id_param("node"))
                 .summary("Revoke every key of the node (its agent needs a new code)")
                 .response_type::<Revoked>(),
-            admin(Route::post("/admin/nodes/:id/restart-core"))
+            admin(Route::post("/admin/nodes/:id/restart-core").id_param("node"))
                 .summary("Ask the agent to restart its core")
                 .response_type::<Op>()
                 .status(202),
-            admin(Route::post("/admin/nodes/:id/resync"))
+            admin(Route::post("/admin/nodes/:id/resync").id_param("node"))
                 .summary("Ask the agent to fetch and apply its config again")
                 .response_type::<Op>()
                 .status(202),
-            admin(Route::get("/admin/nodes/:id/config"))
+            admin(Route::get("/admin/nodes/:id/config").id_param("node"))
                 .summary("The config the node gets for its latest revision")
                 .response_type::<NodeConfig>(),
-            admin(Route::get("/admin/nodes/:id/errors"))
+            admin(Route::get("/admin/nodes/:id/errors").id_param("node"))
                 .summary("Errors the node's agent reported, newest first")
                 .page_of::<NodeError>(),
             admin(Route::get("/admin/routing-rule-sets"))
@@ -135,14 +135,14 @@ impl Component for Nodes {
                 .request_schema(routing::create_schema())
                 .response_type::<RuleSet>()
                 .status(201),
-            admin(Route::get("/admin/routing-rule-sets/:id"))
+            admin(Route::get("/admin/routing-rule-sets/:id").id_param("rule set"))
                 .summary("One routing rule set")
                 .response_type::<RuleSet>(),
-            admin(Route::patch("/admin/routing-rule-sets/:id"))
+            admin(Route::patch("/admin/routing-rule-sets/:id").id_param("rule set"))
                 .summary("Change a routing rule set; the nodes using it get new revisions")
                 .request_type::<routing::Body>()
                 .response_type::<RuleSet>(),
-            admin(Route::delete("/admin/routing-rule-sets/:id"))
+            admin(Route::delete("/admin/routing-rule-sets/:id").id_param("rule set"))
                 .summary("Delete a routing rule set no node uses")
                 .status(204),
             Route::post("/node/register")

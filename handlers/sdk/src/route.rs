@@ -281,6 +281,11 @@ impl Route {
         self
     }
 
+    /// The `:id` segment as the id of a `what` (a UUID, as every id the Core makes).
+    pub fn id_param(self, what: &str) -> Self {
+        self.param::<crate::id::Uuid>("id", &format!("The {what}'s id"))
+    }
+
     /// A request header the route reads, e.g. `Idempotency-Key`.
     pub fn request_header<T: JsonSchema>(mut self, name: &str, description: &str) -> Self {
         let param = json!({
@@ -478,6 +483,11 @@ mod tests {
     #[test]
     fn a_route_doc_carries_what_the_record_cannot_say() {
         assert!(Route::get("/plain").route_doc().is_none(), "nothing to add");
+        let by_id = Route::get("/users/:id").id_param("user").route_doc().expect("a doc");
+        let by_id: Value = serde_json::from_str(&by_id.operation).expect("JSON");
+        assert_eq!(by_id["parameters"][0]["name"], "id");
+        assert_eq!(by_id["parameters"][0]["schema"]["format"], "uuid");
+        assert_eq!(by_id["parameters"][0]["description"], "The user's id");
         let route = Route::get("/sub/:uuid")
             .param::<uuid::Uuid>("uuid", "The link's UUID")
             .header::<String>("ETag", "The answer's version")

@@ -34,7 +34,7 @@ impl Component for Subscriptions {
             export::documented(Route::get("/sub/:uuid"))
                 .summary("The subscription: format from ?format=, else the client's User-Agent, else v2ray (HEAD and If-None-Match work)")
                 .query_type::<export::Query>(),
-            Route::get("/sub/:uuid/info")
+            Route::get("/sub/:uuid/info").param::<nexuma_sdk::id::Uuid>("uuid", "The subscription link's UUID (any letter case)")
                 .summary("Public metadata of a subscription: status, traffic, expiry, link names")
                 .response_type::<info::Info>(),
             export::documented(Route::get("/sub/:uuid/:format"))
@@ -70,20 +70,20 @@ impl Component for Subscriptions {
                 .summary("Fetch an address now and report the entries it holds (nothing stored)")
                 .request_type::<sources::TestBody>()
                 .response_type::<sources::Report>(),
-            admin(Route::get("/admin/external-subscriptions/:id"))
+            admin(Route::get("/admin/external-subscriptions/:id").id_param("external source"))
                 .summary("One source with its current entries")
                 .response_type::<sources::Detail>(),
-            admin(Route::patch("/admin/external-subscriptions/:id"))
+            admin(Route::patch("/admin/external-subscriptions/:id").id_param("external source"))
                 .summary("Change a source")
                 .request_type::<sources::Patch>()
                 .response_type::<sources::Source>(),
-            admin(Route::delete("/admin/external-subscriptions/:id"))
+            admin(Route::delete("/admin/external-subscriptions/:id").id_param("external source"))
                 .summary("Delete a source no tariff lists")
                 .status(204),
-            admin(Route::post("/admin/external-subscriptions/:id/test"))
+            admin(Route::post("/admin/external-subscriptions/:id/test").id_param("external source"))
                 .summary("Fetch a source now and report the entries it holds (nothing stored)")
                 .response_type::<sources::Report>(),
-            admin(Route::post("/admin/external-subscriptions/:id/refresh"))
+            admin(Route::post("/admin/external-subscriptions/:id/refresh").id_param("external source"))
                 .summary("Fetch a source now and store its entries (a failure keeps the last good ones)")
                 .response_type::<sources::Refreshed>(),
             admin(Route::post("/admin/xray/parse-link"))

@@ -65,12 +65,12 @@ fn admin_routes() -> Vec<Route> {
             .summary("Users by status, blocked, with an active subscription, new per local day and the top users by traffic")
             .query_type::<query::UsersStats>()
             .response_type::<users::Overview>(),
-        Route::get("/admin/users/:id/stats")
+        Route::get("/admin/users/:id/stats").id_param("user")
             .auth(AuthLevel::Admin)
             .summary("One user's summary, traffic of today, 7 and 30 local days, links online now and last seen")
             .query_type::<query::UserStats>()
             .response_type::<users::UserStats>(),
-        Route::get("/admin/nodes/:id/outbound-usage")
+        Route::get("/admin/nodes/:id/outbound-usage").id_param("node")
             .auth(AuthLevel::Admin)
             .summary("A node's traffic per outbound tag, per UTC hour (up to 31 days) or day (up to 366), zero-filled")
             .query_type::<query::Outbound>()

@@ -17,6 +17,17 @@ const KEYS: [&str; 4] = ["description", "parameters", "requestBody", "responses"
 #[derive(Debug, Default)]
 pub struct RouteDocs(HashMap<(String, String), Map<String, Value>>);
 
+/// The name of a path parameter the fragment describes that is not a `:name` segment of `path`.
+fn unknown_segment(fragment: &Map<String, Value>, path: &str) -> Option<String> {
+    let params = fragment.get("parameters")?.as_array()?;
+    params
+        .iter()
+        .filter(|p| p["in"] == "path")
+        .filter_map(|p| p["name"].as_str())
+        .find(|name| !path.split('/').any(|s| s.strip_prefix(':') == Some(*name)))
+        .map(str::to_string)
+}
+
 impl RouteDocs {
     /// Checks what a component declared: each fragment a JSON object of the keys it may give,
     /// for a route it serves, once.
@@ -45,6 +56,11 @@ impl RouteDocs {
                 return Err(refuse(format!(
                     "its route doc sets {key:?}; a component may set {}",
                     KEYS.join(", ")
+                )));
+            }
+            if let Some(name) = unknown_segment(&fragment, &doc.path) {
+                return Err(refuse(format!(
+                    "its route doc describes the path parameter {name:?}, which its path does not have"
                 )));
             }
             let key = (doc.method.clone(), doc.path.clone());
@@ -118,6 +134,12 @@ mod tests {
         assert!(security.contains("\"security\""), "{security}");
         let broken = refusal(vec![doc("GET", "/a/:id", "{")]);
         assert!(broken.contains("not JSON"), "{broken}");
+        let segment = refusal(vec![doc(
+            "GET",
+            "/a/:id",
+            r#"{"parameters": [{"name": "uuid", "in": "path"}]}"#,
+        )]);
+        assert!(segment.contains("\"uuid\""), "{segment}");
         let twice = refusal(vec![doc("GET", "/a/:id", "{}"), doc("GET", "/a/:id", "{}")]);
         assert!(twice.contains("twice"), "{twice}");
     }
