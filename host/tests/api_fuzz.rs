@@ -166,7 +166,7 @@ fn schemathesis(core: &Core, who: &str, token: &str, config: &str) -> Result<(),
         .args(["--phases", "examples,coverage,fuzzing"])
         .args(["--max-examples", &env_or("NEXUMA_FUZZ_EXAMPLES", "30")])
         .args(["--seed", &env_or("NEXUMA_FUZZ_SEED", "18")])
-        // One worker: Debian's Python 3.11 raises a spurious "AST constructor recursion depth
+        // One worker: Python 3.11 raises a spurious "AST constructor recursion depth
         // mismatch" when threads parse at once (CPython gh-106905), which Hypothesis does.
         .args(["--workers", "1", "--request-timeout", "10"])
         .args(["--generation-database", "none", "--no-color"])
