@@ -483,7 +483,10 @@ mod tests {
     #[test]
     fn a_route_doc_carries_what_the_record_cannot_say() {
         assert!(Route::get("/plain").route_doc().is_none(), "nothing to add");
-        let by_id = Route::get("/users/:id").id_param("user").route_doc().expect("a doc");
+        let by_id = Route::get("/users/:id")
+            .id_param("user")
+            .route_doc()
+            .expect("a doc");
         let by_id: Value = serde_json::from_str(&by_id.operation).expect("JSON");
         assert_eq!(by_id["parameters"][0]["name"], "id");
         assert_eq!(by_id["parameters"][0]["schema"]["format"], "uuid");
