@@ -305,6 +305,58 @@ mod tests {
         assert!(seen.iter().all(|n| (700..1300).contains(n)), "{seen:?}");
     }
 
+    fn route(method: &str, path: &str) -> Route {
+        Route {
+            method: method.into(),
+            path: path.into(),
+            auth: crate::bindings::AuthLevel::Public,
+            summary: String::new(),
+            request_schema: None,
+            response_schema: None,
+            query_schema: None,
+            success_status: 200,
+        }
+    }
+
+    /// The refusal's reason for a route `validate` refuses.
+    fn refused(method: &str, path: &str) -> String {
+        match validate(&route(method, path)) {
+            Ok(()) => panic!("{method} {path} accepted"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn the_hosts_paths_are_reserved() {
+        for (method, path) in HOST_ROUTES {
+            assert!(refused(method, path).contains("the host serves this route"));
+        }
+        for path in ["/admin/components", "/admin/components/x/activate"] {
+            assert!(
+                refused("POST", path).contains("/admin/components"),
+                "{path}"
+            );
+        }
+        // A path that only starts with the same letters is a component's to take.
+        assert!(validate(&route("GET", "/admin/components-report")).is_ok());
+        // The host's GET routes leave other methods free.
+        assert!(validate(&route("POST", "/health")).is_ok());
+    }
+
+    #[test]
+    fn malformed_routes_are_named() {
+        assert!(refused("TRACE", "/a").contains("method must be one of"));
+        assert!(refused("GET", "a").contains("must start with '/'"));
+        assert!(refused("GET", "/a//b").contains("no empty segments"));
+        assert!(refused("GET", "/a?b").contains("'?'"));
+        assert!(refused("GET", "/a/:").contains("a parameter is ':' and a name"));
+        assert!(refused("GET", "/a/:b-c").contains("a parameter is ':' and a name"));
+        assert!(refused("GET", "/a/:id/b/:id").contains("used twice"));
+        let mut bad_status = route("GET", "/a");
+        bad_status.success_status = 42;
+        assert!(validate(&bad_status).is_err());
+    }
+
     #[test]
     fn params_are_percent_decoded() {
         let params = match_segments(&parse("/u/:id"), &segments("/u/a%20b")).expect("match");
