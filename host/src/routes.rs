@@ -208,6 +208,10 @@ impl RouteTable {
             };
             if entry.route.method != method {
                 allowed.push(entry.route.method.clone());
+                // The host answers HEAD wherever GET is served (`server::dispatch`).
+                if entry.route.method == "GET" {
+                    allowed.push("HEAD".into());
+                }
                 continue;
             }
             if best
@@ -220,7 +224,12 @@ impl RouteTable {
         match best {
             Some((entry, params)) => Lookup::Found { entry, params },
             None if allowed.is_empty() => Lookup::NotFound,
-            None => Lookup::MethodNotAllowed(allowed),
+            None => {
+                // Two patterns may match the path with the same method.
+                allowed.sort_unstable();
+                allowed.dedup();
+                Lookup::MethodNotAllowed(allowed)
+            }
         }
     }
 }
