@@ -277,6 +277,21 @@ fn match_segments(pattern: &[Segment], parts: &[&str]) -> Option<Vec<(String, St
     Some(params)
 }
 
+/// A public route answering 200 with nothing declared, for unit tests of what reads routes.
+#[cfg(test)]
+pub(crate) fn route(method: &str, path: &str) -> Route {
+    Route {
+        method: method.into(),
+        path: path.into(),
+        auth: crate::bindings::AuthLevel::Public,
+        summary: String::new(),
+        request_schema: None,
+        response_schema: None,
+        query_schema: None,
+        success_status: 200,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,19 +327,6 @@ mod tests {
         }
         // 1000 expected per percent; a stuck or skewed generator leaves some far off.
         assert!(seen.iter().all(|n| (700..1300).contains(n)), "{seen:?}");
-    }
-
-    fn route(method: &str, path: &str) -> Route {
-        Route {
-            method: method.into(),
-            path: path.into(),
-            auth: crate::bindings::AuthLevel::Public,
-            summary: String::new(),
-            request_schema: None,
-            response_schema: None,
-            query_schema: None,
-            success_status: 200,
-        }
     }
 
     /// The refusal's reason for a route `validate` refuses.

@@ -34,14 +34,14 @@ pub struct UsersQuery {
 
 impl UsersQuery {
     fn read(req: &Request) -> Result<UsersQuery, ApiError> {
-        let (limit, offset) = req.paging()?;
+        let paging = req.paging_query()?;
         let status = match req.query("status").map(str::trim).filter(|v| !v.is_empty()) {
             Some(raw) => Some(validate::one_of("status", raw, &STATUSES)?.to_string()),
             None => None,
         };
         let after = req.query("after").filter(|v| !v.trim().is_empty());
         Ok(UsersQuery {
-            paging: Paging { limit, offset },
+            paging,
             status,
             after: after.map(str::to_string),
         })

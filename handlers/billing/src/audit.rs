@@ -5,7 +5,6 @@ use nexuma_sdk::{response, ApiError, Paging, Request, Response};
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::query;
 
 /// One audit log entry as the API answers it (its JSON Schema is derived from this type).
 #[derive(Serialize, JsonSchema)]
@@ -79,7 +78,7 @@ impl LogQuery {
                 .transpose()
         };
         Ok(LogQuery {
-            paging: query::paging(req)?,
+            paging: req.paging_query()?,
             actor_id: text("actorId"),
             action: text("action"),
             target_type: text("targetType"),

@@ -344,7 +344,7 @@ pub struct ListQuery {
 impl ListQuery {
     fn read(req: &Request) -> Result<Self, ApiError> {
         Ok(ListQuery {
-            paging: query::paging(req)?,
+            paging: req.paging_query()?,
             subscription_id: query::filter(req, "subscriptionId"),
         })
     }

@@ -1,13 +1,7 @@
 //! Reading list routes' query parameters into their query types (each route declares its type
 //! with `Route::query_type`, so the document names what the handler reads).
 
-use nexuma_sdk::{ApiError, Paging, Request};
-
-/// `limit` and `offset`, as [`Request::paging`] reads and bounds them.
-pub fn paging(req: &Request) -> Result<Paging, ApiError> {
-    let (limit, offset) = req.paging()?;
-    Ok(Paging { limit, offset })
-}
+use nexuma_sdk::Request;
 
 /// The parameter `name`; empty is as absent.
 pub fn filter(req: &Request, name: &str) -> Option<String> {

@@ -234,7 +234,7 @@ impl ListQuery {
             ));
         }
         Ok(ListQuery {
-            paging: query::paging(req)?,
+            paging: req.paging_query()?,
             status,
         })
     }

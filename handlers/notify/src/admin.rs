@@ -67,7 +67,7 @@ pub struct ListQuery<'a> {
 impl<'a> ListQuery<'a> {
     /// Paging, and `state` (blank: any) one of [`STATES`], else 400 naming it.
     fn read(req: &'a Request) -> Result<Self, ApiError> {
-        let (limit, offset) = req.paging()?;
+        let paging = req.paging_query()?;
         let state = req.query("state").map(str::trim).filter(|s| !s.is_empty());
         if let Some(state) = state.filter(|s| !STATES.contains(s)) {
             return Err(ApiError::validation(
@@ -75,10 +75,7 @@ impl<'a> ListQuery<'a> {
                 format!("{state:?} is not one of {}", STATES.join(", ")),
             ));
         }
-        Ok(ListQuery {
-            paging: Paging { limit, offset },
-            state,
-        })
+        Ok(ListQuery { paging, state })
     }
 }
 

@@ -70,10 +70,16 @@ impl Request {
 
     /// `limit` (1..=`MAX_LIMIT`, default `DEFAULT_LIMIT`) and `offset` (≥ 0) of a paged list.
     pub fn paging(&self) -> Result<(i64, i64), ApiError> {
-        Ok((
-            self.int_query("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)?,
-            self.int_query("offset", 0, 0, i64::MAX)?,
-        ))
+        let Paging { limit, offset } = self.paging_query()?;
+        Ok((limit, offset))
+    }
+
+    /// The same, as the [`Paging`] a query type flattens in.
+    pub fn paging_query(&self) -> Result<Paging, ApiError> {
+        Ok(Paging {
+            limit: self.int_query("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)?,
+            offset: self.int_query("offset", 0, 0, i64::MAX)?,
+        })
     }
 
     /// A `:name` segment of the matched route. The host always fills the pattern's parameters,

@@ -80,20 +80,7 @@ impl RouteDocs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::AuthLevel;
-
-    fn route(method: &str, path: &str) -> Route {
-        Route {
-            method: method.into(),
-            path: path.into(),
-            auth: AuthLevel::Public,
-            summary: String::new(),
-            request_schema: None,
-            response_schema: None,
-            query_schema: None,
-            success_status: 200,
-        }
-    }
+    use crate::routes::route;
 
     fn doc(method: &str, path: &str, operation: &str) -> RouteDoc {
         RouteDoc {
