@@ -5,7 +5,6 @@ use nexuma_sdk::{response, ApiError, Paging, Request, Response};
 use schemars::JsonSchema;
 use serde::Serialize;
 
-
 /// One audit log entry as the API answers it (its JSON Schema is derived from this type).
 #[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
