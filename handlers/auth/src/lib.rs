@@ -26,7 +26,7 @@ impl Component for Auth {
                 .request_type::<credentials::RegisterBody>()
                 .response_type::<credentials::Registered>()
                 .status(201),
-            Route::post("/auth/login")
+            Route::post("/auth/login").throttled("Too many sign-in attempts for this email or from this address")
                 .summary("Log in with email and password")
                 .request_type::<credentials::LoginBody>()
                 .response_type::<session::Session>(),

@@ -350,6 +350,17 @@ impl Route {
         self.other_answer(status, when, "application/json", error)
     }
 
+    /// The 429 of a throttled route, with the `Retry-After` it carries (seconds to wait).
+    pub fn throttled(self, when: &str) -> Self {
+        let mut route = self.error(429, when);
+        let header = json!({ "description": "Seconds to wait before trying again", "required": true, "schema": schema_of::<u32>() });
+        route
+            .answer("429")
+            .entry("headers")
+            .or_insert_with(|| json!({}))["Retry-After"] = header;
+        route
+    }
+
     /// Another status the route answers, and when, with its body's media type and schema
     /// (e.g. a form page shown again with a 401).
     pub fn other_answer(
