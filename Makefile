@@ -76,6 +76,9 @@ deploy-check:
 	.ci/deploy-check
 
 # Core figures first (the file is rewritten), then the node agent's section is appended.
+# To compare two builds with the same measuring code, point the bench at another checkout's
+# release build and components, and write elsewhere:
+#   NEXUMA_BENCH_CORE=/path/to/other NEXUMA_BENCH_OUT=/tmp/other.md ./target/release/nexuma-bench
 bench: handlers v2ray
 	cargo build --release --locked -p nexuma-host -p nexuma-bench -p nexuma-node
 	./target/release/nexuma-bench

@@ -178,7 +178,7 @@ impl Report<'_> {
                process, `auth`, `billing` and `nodes` for the nodes figures, and `subscriptions` \
                besides them for the subscriptions figures, `auth`, `billing`, `nodes` and `usage` \
                for the traffic figures, and `auth`, `versioned` and `versioned_next` for the \
-               component swaps.\n\
+               component swaps.{other}\n\
              - **Server**: `target/release/nexuma serve` as a child process, bound to 127.0.0.1, \
                `RUST_LOG=warn`, default component limits, compiled components cached in \
                `target/nexuma-bench-cache`. One server per backend: *embedded* is \
@@ -241,6 +241,7 @@ impl Report<'_> {
                percent from one run to the next: compare routes within a run, and rerun before \
                reading much into a difference between runs.\n",
             conns = s.connections,
+            other = other_core(s),
             warm = fmt_secs(s.warmup),
             meas = fmt_secs(s.measure),
             cpus = self.machine.cpus,
@@ -873,4 +874,18 @@ mod tests {
         assert_eq!(fmt_ms(Duration::from_millis(196)), "196 ms");
         assert_eq!(fmt_ms(Duration::from_millis(2_830)), "2.83 s");
     }
+}
+
+/// Names the other checkout when `NEXUMA_BENCH_CORE` measured one: its Core binary and
+/// components, driven by this checkout's bench.
+fn other_core(s: &Settings) -> String {
+    if s.core == s.root {
+        return String::new();
+    }
+    format!(
+        " Measured here: the Core and components of `{}` (`NEXUMA_BENCH_CORE`), driven by this \
+         checkout's bench, to compare two builds with the same measuring code (the in-process \
+         figures run this checkout's host library on that checkout's probe component).",
+        s.core.display()
+    )
 }

@@ -19,7 +19,10 @@ pub struct Settings {
     pub pg_admin_url: String,
     pub redis_url: String,
     pub root: PathBuf,
-    /// The `nexuma` binary built with this one.
+    /// The checkout whose Core and components are measured (`NEXUMA_BENCH_CORE`): this one by
+    /// default; another one's build to compare two versions with the same measuring code.
+    pub core: PathBuf,
+    /// The `nexuma` binary measured: the one built with this bench, or the other checkout's.
     pub nexuma: PathBuf,
     pub out: PathBuf,
     /// The parts to run (`NEXUMA_BENCH_ONLY`, comma-separated); empty: all of them.
@@ -33,6 +36,17 @@ impl Settings {
             .canonicalize()
             .with_context(|| format!("cannot resolve the repository root {}", root.display()))?;
         let exe = std::env::current_exe().context("cannot locate the nexuma-bench binary")?;
+        let core = match var("NEXUMA_BENCH_CORE") {
+            None => root.clone(),
+            Some(dir) => PathBuf::from(&dir)
+                .canonicalize()
+                .with_context(|| format!("NEXUMA_BENCH_CORE={dir} is not a directory"))?,
+        };
+        let nexuma = if core == root {
+            exe.with_file_name("nexuma")
+        } else {
+            core.join("target/release/nexuma")
+        };
         let out = var("NEXUMA_BENCH_OUT")
             .map(PathBuf::from)
             .unwrap_or_else(|| root.join("BENCHMARKS.md"));
@@ -46,9 +60,10 @@ impl Settings {
                 .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".into()),
             redis_url: var("NEXUMA_BENCH_REDIS")
                 .unwrap_or_else(|| "redis://127.0.0.1:6379/0".into()),
-            nexuma: exe.with_file_name("nexuma"),
+            nexuma,
             out,
             root,
+            core,
             only: var("NEXUMA_BENCH_ONLY")
                 .map(|v| {
                     v.split(',')
@@ -99,7 +114,7 @@ impl Settings {
     }
 
     pub fn wasm(&self, name: &str) -> PathBuf {
-        self.root
+        self.core
             .join("handlers/target/wasm32-wasip2/release")
             .join(format!("{name}.wasm"))
     }
