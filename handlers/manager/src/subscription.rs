@@ -46,7 +46,7 @@ pub fn get(req: &Request) -> Result<Response, ApiError> {
             "SELECT l.uuid FROM subscription_links l JOIN users u ON u.id = l.user_id \
              WHERE l.user_id = $1 AND l.enabled = $2 AND u.status = $3 AND u.blocked = $4 \
              AND {} ORDER BY l.created_at, l.id",
-            crate::users::LIVE_LINK
+            crate::roster::LIVE_LINK
         ),
         &[user_id.into(), true.into(), "active".into(), false.into()],
     )?;

@@ -9,13 +9,13 @@ use nexuma_sdk::{clock, log, ApiError};
 
 use crate::agent::{AgentUser, Status};
 use crate::nodes::{self, Node};
-use crate::users;
+use crate::roster;
 
 pub const INTERVAL_MS: u64 = 2_000;
 const HOUR_MS: i64 = 3_600_000;
 
 pub fn run() -> Result<(), ApiError> {
-    let everyone = users::agent_users(&Pool)?;
+    let everyone = roster::agent_users(&Pool)?;
     let mut failures = 0;
     // Least recently checked first: a tick cut short by its deadline (many unreachable nodes,
     // each waiting out its timeout) resumes where it stopped on the next tick.
@@ -80,7 +80,7 @@ fn check(node: &Node, everyone: &[AgentUser]) -> Result<(), ApiError> {
         );
         let ok = outcome.is_ok();
         for user in everyone {
-            users::set_connected(&Pool, &node.id, &user.name, ok)?;
+            roster::set_connected(&Pool, &node.id, &user.name, ok)?;
         }
     } else if status.status == "Running" {
         let missing: Vec<AgentUser> = everyone
@@ -100,7 +100,7 @@ fn check(node: &Node, everyone: &[AgentUser]) -> Result<(), ApiError> {
             );
             if ok {
                 for user in &missing {
-                    users::set_connected(&Pool, &node.id, &user.name, true)?;
+                    roster::set_connected(&Pool, &node.id, &user.name, true)?;
                 }
             }
         }
