@@ -740,6 +740,122 @@ fn expire(tx: &Transaction, sub: &Subscription, reason: &str, now: i64) -> Resul
 }
 
 #[cfg(test)]
+mod period_tests {
+    use super::*;
+
+    const DAY: i64 = 86_400_000;
+    /// 2025-01-31T00:00:00Z: renewals from it land on the months' last days.
+    const JAN_31: i64 = 1_738_281_600_000;
+
+    fn sub(
+        months: Option<i64>,
+        anchor: i64,
+        periods: i64,
+        expires_at: Option<i64>,
+    ) -> Subscription {
+        Subscription {
+            id: "s".into(),
+            user_id: "u".into(),
+            tariff_id: "t".into(),
+            tariff_name: "T".into(),
+            status: "active".into(),
+            status_reason: None,
+            price: 0,
+            currency: CURRENCY.into(),
+            duration_months: months,
+            traffic_limit_bytes: None,
+            traffic_used_bytes: 0,
+            auto_renew: true,
+            anchor_at: anchor,
+            periods,
+            period_start: anchor,
+            expires_at,
+            charge_id: None,
+            renewals: 0,
+            ended_at: None,
+            created_at: anchor,
+            updated_at: anchor,
+            links: Vec::new(),
+        }
+    }
+
+    fn tariff(months: Option<i64>) -> Tariff {
+        Tariff {
+            id: "t".into(),
+            name: "T".into(),
+            price: 0,
+            currency: CURRENCY.into(),
+            duration_months: months,
+            traffic_limit_bytes: None,
+            protocols: Vec::new(),
+            node_ids: Vec::new(),
+            external_source_ids: Vec::new(),
+            active: true,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    fn after(sub: &Subscription, months: Option<i64>, due: Due, now: i64) -> Period {
+        next_period(sub, &tariff(months), due, now).expect("in range")
+    }
+
+    /// Same length: whole periods from the anchor (no drift past February); a new length or a
+    /// renewal for traffic starts a new anchor; long overdue buys a period from now; an
+    /// indefinite tariff has no end.
+    #[test]
+    fn the_next_period_counts_from_the_anchor() {
+        let feb_28 = period::add_months(JAN_31, 1).expect("Feb");
+        let mar_31 = period::add_months(JAN_31, 2).expect("Mar");
+        let monthly = sub(Some(1), JAN_31, 1, Some(feb_28));
+        let next = after(&monthly, Some(1), Due::Time, feb_28 + 1);
+        assert_eq!(
+            next,
+            Period {
+                anchor: JAN_31,
+                periods: 2,
+                start: feb_28,
+                end: Some(mar_31)
+            }
+        );
+
+        let longer = after(&monthly, Some(2), Due::Time, feb_28 + 1);
+        assert_eq!(
+            (longer.anchor, longer.periods, longer.start),
+            (feb_28, 1, feb_28)
+        );
+        assert_eq!(longer.end, period::add_months(feb_28, 2));
+
+        let now = feb_28 - DAY;
+        let traffic = after(&monthly, Some(1), Due::Traffic, now);
+        assert_eq!(
+            (traffic.anchor, traffic.periods, traffic.start),
+            (now, 1, now)
+        );
+        assert_eq!(traffic.end, period::add_months(now, 1));
+
+        let late = mar_31 + DAY;
+        let overdue = after(&monthly, Some(1), Due::Time, late);
+        assert_eq!(
+            (overdue.anchor, overdue.periods, overdue.start),
+            (late, 1, late)
+        );
+        assert_eq!(overdue.end, period::add_months(late, 1));
+
+        let endless = after(&monthly, None, Due::Traffic, now);
+        assert_eq!(
+            endless,
+            Period {
+                anchor: now,
+                periods: 1,
+                start: now,
+                end: None
+            }
+        );
+    }
+}
+
+#[cfg(test)]
 mod schema_tests {
     use super::*;
 
