@@ -780,20 +780,9 @@ mod period_tests {
     }
 
     fn tariff(months: Option<i64>) -> Tariff {
-        Tariff {
-            id: "t".into(),
-            name: "T".into(),
-            price: 0,
-            currency: CURRENCY.into(),
-            duration_months: months,
-            traffic_limit_bytes: None,
-            protocols: Vec::new(),
-            node_ids: Vec::new(),
-            external_source_ids: Vec::new(),
-            active: true,
-            created_at: 0,
-            updated_at: 0,
-        }
+        let mut tariff = crate::tariffs::tests::tariff(0, None);
+        tariff.duration_months = months;
+        tariff
     }
 
     fn after(sub: &Subscription, months: Option<i64>, due: Due, now: i64) -> Period {

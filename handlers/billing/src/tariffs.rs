@@ -504,10 +504,11 @@ fn in_use(id: &str, subscriptions: i64) -> ApiError {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn tariff(price: i64, traffic_limit_bytes: Option<i64>) -> Tariff {
+    /// A monthly tariff (other modules' tests start from it too).
+    pub(crate) fn tariff(price: i64, traffic_limit_bytes: Option<i64>) -> Tariff {
         Tariff {
             id: "t".into(),
             name: "Basic".into(),
