@@ -83,6 +83,7 @@ fn where_all(conditions: &[String]) -> String {
     }
 }
 
+/// `GET /admin/users`: a page of users in creation order, by offset or after a cursor.
 pub fn list_users(req: &Request) -> Result<Response, ApiError> {
     let query = UsersQuery::read(req)?;
     let Paging { limit, offset } = query.paging;
@@ -93,59 +94,15 @@ pub fn list_users(req: &Request) -> Result<Response, ApiError> {
             "must be 0 or left out with `after`",
         ));
     }
-
     let mut params: Vec<Value> = Vec::new();
     let mut conditions = Vec::new();
     if let Some(status) = query.status {
         params.push(status.into());
         conditions.push(format!("status = ${}", params.len()));
     }
-    // The total, and with a cursor how many users come up to it, counted in one statement so the
-    // two agree.
-    let mut count_params = params.clone();
-    let before = match &cursor {
-        Some(c) => format!(
-            ", CAST(COALESCE(SUM(CASE WHEN {} THEN 1 ELSE 0 END), 0) AS BIGINT) AS before",
-            beside(c, "<=", &mut count_params)
-        ),
-        None => String::new(),
-    };
-    let counts = db::query(
-        &format!(
-            "SELECT CAST(COUNT(*) AS BIGINT) AS total{before} FROM users {}",
-            where_all(&conditions)
-        ),
-        &count_params,
-    )?;
-    let counts = counts.first();
-    let total = counts.map(|row| row.i64("total")).transpose()?.unwrap_or(0);
-    let offset = match &cursor {
-        Some(_) => counts
-            .map(|row| row.i64("before"))
-            .transpose()?
-            .unwrap_or(0),
-        None => offset,
-    };
-
-    if let Some(c) = &cursor {
-        conditions.push(beside(c, ">", &mut params));
-    }
-    let skip = if cursor.is_some() { 0 } else { offset };
-    let sql = format!(
-        "SELECT {COLUMNS} FROM users {} ORDER BY created_at, id LIMIT ${} OFFSET ${}",
-        where_all(&conditions),
-        params.len() + 1,
-        params.len() + 2
-    );
-    // One more row than the page: whether there is a next page.
-    params.push((limit + 1).into());
-    params.push(skip.into());
-    let mut found = db::query(&sql, &params)?
-        .iter()
-        .map(User::from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    let more = found.len() as i64 > limit;
-    found.truncate(usize::try_from(limit).unwrap_or(0));
+    let (total, before) = count(&conditions, &params, cursor.as_ref())?;
+    let offset = before.unwrap_or(offset);
+    let (found, more) = read_page(conditions, params, cursor.as_ref(), limit, offset)?;
     let next_cursor = found.last().filter(|_| more).map(|last| {
         Cursor {
             created_at: last.created_at,
@@ -166,6 +123,73 @@ pub fn list_users(req: &Request) -> Result<Response, ApiError> {
             next_cursor,
         },
     )
+}
+
+/// The users the conditions take, and with a cursor how many of them come up to it, counted in
+/// one statement so the two agree.
+fn count(
+    conditions: &[String],
+    params: &[Value],
+    cursor: Option<&Cursor>,
+) -> Result<(i64, Option<i64>), ApiError> {
+    let mut params = params.to_vec();
+    let before = match cursor {
+        Some(c) => format!(
+            ", CAST(COALESCE(SUM(CASE WHEN {} THEN 1 ELSE 0 END), 0) AS BIGINT) AS before",
+            beside(c, "<=", &mut params)
+        ),
+        None => String::new(),
+    };
+    let counts = db::query(
+        &format!(
+            "SELECT CAST(COUNT(*) AS BIGINT) AS total{before} FROM users {}",
+            where_all(conditions)
+        ),
+        &params,
+    )?;
+    let counts = counts.first();
+    let total = counts.map(|row| row.i64("total")).transpose()?.unwrap_or(0);
+    let before = match cursor {
+        Some(_) => Some(
+            counts
+                .map(|row| row.i64("before"))
+                .transpose()?
+                .unwrap_or(0),
+        ),
+        None => None,
+    };
+    Ok((total, before))
+}
+
+/// Up to `limit` users the conditions take, after the cursor or past `offset` of them, and
+/// whether more follow.
+fn read_page(
+    mut conditions: Vec<String>,
+    mut params: Vec<Value>,
+    cursor: Option<&Cursor>,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<User>, bool), ApiError> {
+    if let Some(c) = cursor {
+        conditions.push(beside(c, ">", &mut params));
+    }
+    let skip = if cursor.is_some() { 0 } else { offset };
+    let sql = format!(
+        "SELECT {COLUMNS} FROM users {} ORDER BY created_at, id LIMIT ${} OFFSET ${}",
+        where_all(&conditions),
+        params.len() + 1,
+        params.len() + 2
+    );
+    // One more row than the page: whether there is a next page.
+    params.push((limit + 1).into());
+    params.push(skip.into());
+    let mut found = db::query(&sql, &params)?
+        .iter()
+        .map(User::from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    let more = found.len() as i64 > limit;
+    found.truncate(usize::try_from(limit).unwrap_or(0));
+    Ok((found, more))
 }
 
 pub fn get_user(req: &Request) -> Result<Response, ApiError> {
@@ -240,62 +264,91 @@ fn or_null(values: &[&str]) -> serde_json::Value {
         .collect()
 }
 
+/// A `UserPatch` checked: each field given, in the form it is stored in.
+struct CheckedPatch {
+    status: Option<&'static str>,
+    blocked: Option<bool>,
+    role: Option<&'static str>,
+    /// `Some(None)`: the name cleared.
+    name: Option<Option<String>>,
+    email: Option<String>,
+}
+
+impl UserPatch {
+    /// Each field given checked (400 naming the first that is not taken); at least one needed.
+    fn check(&self) -> Result<CheckedPatch, ApiError> {
+        if !self.any_given() {
+            return Err(ApiError::bad_request(
+                "validation_error",
+                "at least one of status, blocked, role, name or email is required",
+            ));
+        }
+        Ok(CheckedPatch {
+            status: self
+                .status
+                .as_deref()
+                .map(|s| validate::one_of("status", s, &STATUSES))
+                .transpose()?,
+            blocked: self.blocked,
+            role: self
+                .role
+                .as_deref()
+                .map(|r| validate::one_of("role", r, &ROLES))
+                .transpose()?,
+            name: self
+                .name
+                .as_ref()
+                .map(|raw| validate::name("name", &raw.0))
+                .transpose()?,
+            email: self
+                .email
+                .as_ref()
+                .map(|raw| validate::email("email", &raw.0))
+                .transpose()?,
+        })
+    }
+}
+
+impl CheckedPatch {
+    /// The columns to write on `user`: an email is written only when it is new to the user,
+    /// and 409 when another account has it.
+    fn changes(self, user: &User) -> Result<Changes, ApiError> {
+        let mut changes = Changes::default();
+        if let Some(status) = self.status {
+            changes.set("status", status);
+        }
+        if let Some(blocked) = self.blocked {
+            changes.set("blocked", blocked);
+        }
+        if let Some(role) = self.role {
+            changes.set("role", role);
+        }
+        if let Some(name) = self.name {
+            changes.set("name", name);
+        }
+        if let Some(email) = self.email {
+            changes.set_email(user, email)?;
+        }
+        Ok(changes)
+    }
+
+    /// Whether the user may no longer log in after it, so must not keep a session alive through
+    /// refresh.
+    fn locks_out(&self) -> bool {
+        self.blocked == Some(true) || matches!(self.status, Some("rejected" | "pending"))
+    }
+}
+
+/// `PATCH /admin/users/:id`: status, block, role, name, email; a user locked out loses every
+/// session, and the host re-reads a changed standing at once.
 pub fn update_user(req: &Request) -> Result<Response, ApiError> {
     let admin = req.caller()?;
     let id = req.param("id")?;
     let body: UserPatch = req.json()?;
-    if !body.any_given() {
-        return Err(ApiError::bad_request(
-            "validation_error",
-            "at least one of status, blocked, role, name or email is required",
-        ));
-    }
-    let status = body
-        .status
-        .as_deref()
-        .map(|s| validate::one_of("status", s, &STATUSES))
-        .transpose()?;
-    let role = body
-        .role
-        .as_deref()
-        .map(|r| validate::one_of("role", r, &ROLES))
-        .transpose()?;
-    let name = body
-        .name
-        .as_ref()
-        .map(|raw| validate::name("name", &raw.0))
-        .transpose()?;
-    let email = body
-        .email
-        .as_ref()
-        .map(|raw| validate::email("email", &raw.0))
-        .transpose()?;
-
+    let patch = body.check()?;
     let user = users::get(&Pool, id)?;
-    let mut changes = Changes::default();
-    if let Some(status) = status {
-        changes.set("status", status);
-    }
-    if let Some(blocked) = body.blocked {
-        changes.set("blocked", blocked);
-    }
-    if let Some(role) = role {
-        changes.set("role", role);
-    }
-    if let Some(name) = name {
-        changes.set("name", name);
-    }
-    if let Some(email) = email {
-        if user.email.as_deref() != Some(email.as_str()) {
-            if users::email_taken(&Pool, &email, &user.id)? {
-                return Err(users::email_taken_error());
-            }
-            changes.set("email", email);
-        }
-    }
-    // A user who may no longer log in must not keep a session alive through refresh.
-    let locks_out = body.blocked == Some(true) || matches!(status, Some("rejected" | "pending"));
-
+    let locks_out = patch.locks_out();
+    let changes = patch.changes(&user)?;
     let now = clock::now_ms();
     let tx = db::begin()?;
     if !changes.is_empty() {
@@ -309,39 +362,13 @@ pub fn update_user(req: &Request) -> Result<Response, ApiError> {
         0
     };
     let updated = users::get(&tx, &user.id)?;
-    tell_decision(&tx, &user, &updated, now)?;
-    // Whether the user may connect at all decides which clients nodes carry.
-    if (updated.status.as_str(), updated.blocked) != (user.status.as_str(), user.blocked) {
-        record::node_change(
-            &tx,
-            Change {
-                kind: "user.access",
-                user_id: Some(&user.id),
-                detail: Some(json!({ "status": updated.status, "blocked": updated.blocked })),
-                ..Change::default()
-            },
-            now,
-        )?;
-    }
-    record::audit(
-        &tx,
-        &Actor::of(req),
-        Entry {
-            action: "user.update",
-            target_type: "user",
-            target_id: &user.id,
-            before: serde_json::to_value(user.profile()).ok(),
-            after: serde_json::to_value(updated.profile()).ok(),
-        },
-        now,
-    )?;
+    record_update(&tx, &Actor::of(req), &user, &updated, now)?;
     tx.commit()?;
     // After the commit: the host re-reads the account on its next request, so a demoted or
     // blocked user's tokens lose their power at once.
     if standing(&updated) != standing(&user) {
         account::changed(&user.id);
     }
-
     log::info(
         "user updated by admin",
         &[
@@ -354,6 +381,43 @@ pub fn update_user(req: &Request) -> Result<Response, ApiError> {
         ],
     );
     response::json(200, &updated.profile())
+}
+
+/// What an admin's change of `before` into `after` tells: the user (a decision on their
+/// registration), the nodes (whether they may connect) and the audit log.
+fn record_update(
+    tx: &db::Transaction,
+    actor: &Actor<'_>,
+    before: &User,
+    after: &User,
+    now: i64,
+) -> Result<(), ApiError> {
+    tell_decision(tx, before, after, now)?;
+    // Whether the user may connect at all decides which clients nodes carry.
+    if (after.status.as_str(), after.blocked) != (before.status.as_str(), before.blocked) {
+        record::node_change(
+            tx,
+            Change {
+                kind: "user.access",
+                user_id: Some(&before.id),
+                detail: Some(json!({ "status": after.status, "blocked": after.blocked })),
+                ..Change::default()
+            },
+            now,
+        )?;
+    }
+    record::audit(
+        tx,
+        actor,
+        Entry {
+            action: "user.update",
+            target_type: "user",
+            target_id: &before.id,
+            before: serde_json::to_value(before.profile()).ok(),
+            after: serde_json::to_value(after.profile()).ok(),
+        },
+        now,
+    )
 }
 
 /// What the host checks of an account on every request.

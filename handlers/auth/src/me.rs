@@ -99,53 +99,14 @@ impl ProfilePatch {
     }
 }
 
+/// `PATCH /me/profile`: name, email, password (every session ends with a new one) and whether
+/// the Core sends Telegram messages.
 pub fn update(req: &Request) -> Result<Response, ApiError> {
     let body: ProfilePatch = req.json()?;
-    if !body.any_given() {
-        return Err(ApiError::bad_request(
-            "validation_error",
-            "at least one of name, email, password or telegramNotifications is required",
-        ));
-    }
     // Validate everything before any lookup or hashing.
-    let name = body
-        .name
-        .as_ref()
-        .map(|raw| validate::name("name", &raw.0))
-        .transpose()?;
-    let email = body
-        .email
-        .as_ref()
-        .map(|raw| validate::email("email", &raw.0))
-        .transpose()?;
-    if let Some(password) = &body.password {
-        validate::password("password", &password.0)?;
-    }
-
+    let checked = body.check()?;
     let user = load_caller(req)?;
-    let mut changes = Changes::default();
-    if let Some(name) = name {
-        changes.set("name", name);
-    }
-    if let Some(email) = email {
-        if user.email.as_deref() != Some(email.as_str()) {
-            if users::email_taken(&Pool, &email, &user.id)? {
-                return Err(users::email_taken_error());
-            }
-            changes.set("email", email);
-        }
-    }
-    if let Some(password) = &body.password {
-        // An account made through Telegram has no password yet; its first one needs no current.
-        if let Some(hash) = &user.password_hash {
-            check_current_password(&user.id, body.current_password.as_deref(), hash)?;
-        }
-        changes.set("password_hash", passwords::hash(&password.0));
-    }
-    if let Some(on) = body.telegram_notifications {
-        changes.set("telegram_notifications", on);
-    }
-
+    let changes = body.changes(&user, checked)?;
     if changes.is_empty() {
         return response::json(200, &own_view(&Pool, &user)?);
     }
@@ -170,6 +131,64 @@ pub fn update(req: &Request) -> Result<Response, ApiError> {
         );
     }
     response::json(200, &view)
+}
+
+/// The name and email of a `ProfilePatch`, checked, as they are stored.
+struct Checked {
+    /// `Some(None)`: the name cleared.
+    name: Option<Option<String>>,
+    email: Option<String>,
+}
+
+impl ProfilePatch {
+    /// Each field given checked (400 naming the first that is not taken; at least one needed).
+    fn check(&self) -> Result<Checked, ApiError> {
+        if !self.any_given() {
+            return Err(ApiError::bad_request(
+                "validation_error",
+                "at least one of name, email, password or telegramNotifications is required",
+            ));
+        }
+        let name = self
+            .name
+            .as_ref()
+            .map(|raw| validate::name("name", &raw.0))
+            .transpose()?;
+        let email = self
+            .email
+            .as_ref()
+            .map(|raw| validate::email("email", &raw.0))
+            .transpose()?;
+        if let Some(password) = &self.password {
+            validate::password("password", &password.0)?;
+        }
+        Ok(Checked { name, email })
+    }
+
+    /// The columns to write on `user`, the name and email as `check` gave them: a new password
+    /// needs the current one where the account has one (400 without it, 403 when it is wrong)
+    /// and is hashed here.
+    fn changes(&self, user: &User, checked: Checked) -> Result<Changes, ApiError> {
+        let mut changes = Changes::default();
+        if let Some(name) = checked.name {
+            changes.set("name", name);
+        }
+        if let Some(email) = checked.email {
+            changes.set_email(user, email)?;
+        }
+        if let Some(password) = &self.password {
+            // An account made through Telegram has no password yet; its first one needs no
+            // current.
+            if let Some(hash) = &user.password_hash {
+                check_current_password(&user.id, self.current_password.as_deref(), hash)?;
+            }
+            changes.set("password_hash", passwords::hash(&password.0));
+        }
+        if let Some(on) = self.telegram_notifications {
+            changes.set("telegram_notifications", on);
+        }
+        Ok(changes)
+    }
 }
 
 fn check_current_password(

@@ -1,6 +1,6 @@
 //! The `users` table: loading, inserting and updating accounts, and the public profile.
 
-use nexuma_sdk::db::{DbError, ErrorKind, Executor, Row, Value};
+use nexuma_sdk::db::{DbError, ErrorKind, Executor, Pool, Row, Value};
 use nexuma_sdk::{id, ApiError};
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -207,6 +207,18 @@ pub struct Changes {
 impl Changes {
     pub fn set(&mut self, column: &'static str, value: impl Into<Value>) {
         self.sets.push((column, value.into()));
+    }
+
+    /// Sets `user`'s email to `email` when it is new to them: 409 when another user has it.
+    pub fn set_email(&mut self, user: &User, email: String) -> Result<(), ApiError> {
+        if user.email.as_deref() == Some(email.as_str()) {
+            return Ok(());
+        }
+        if email_taken(&Pool, &email, &user.id)? {
+            return Err(email_taken_error());
+        }
+        self.set("email", email);
+        Ok(())
     }
 
     pub fn is_empty(&self) -> bool {

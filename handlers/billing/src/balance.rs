@@ -331,4 +331,30 @@ mod schema_tests {
         assert!(idempotency_key(&req, Some("é".repeat(KEY_MAX))).is_ok());
         assert!(idempotency_key(&req, Some("é".repeat(KEY_MAX + 1))).is_err());
     }
+
+    /// Each pattern matches exactly what the handlers' checks take, around every character of
+    /// the first planes (where every control and white-space character is).
+    #[test]
+    fn the_patterns_take_what_the_checks_take() {
+        let text_re = regex_lite::Regex::new(text::TEXT).expect("TEXT");
+        let filled_re = regex_lite::Regex::new(text::FILLED).expect("FILLED");
+        let req = nexuma_sdk::Request::with_query(&[]);
+        let chars = (0..0x3100u32)
+            .chain([0xFEFF, 0x1F600])
+            .filter_map(char::from_u32);
+        for c in chars {
+            for sample in [
+                c.to_string(),
+                format!("a{c}"),
+                format!("{c}a"),
+                format!("a{c}b"),
+                format!(" {c} "),
+            ] {
+                let reason_taken = reason(Some(sample.clone())).is_ok();
+                assert_eq!(text_re.is_match(&sample), reason_taken, "TEXT {sample:?}");
+                let key_taken = idempotency_key(&req, Some(sample.clone())).is_ok();
+                assert_eq!(filled_re.is_match(&sample), key_taken, "FILLED {sample:?}");
+            }
+        }
+    }
 }

@@ -16,6 +16,7 @@ mod links;
 mod notices;
 mod period;
 mod query;
+mod rows;
 mod settings;
 mod subscriptions;
 mod tariffs;

@@ -7,7 +7,7 @@ use nexuma_sdk::notify::{self, format, names, Event};
 use nexuma_sdk::ApiError;
 
 use crate::ledger::Entry;
-use crate::subscriptions::Subscription;
+use crate::rows::Subscription;
 use crate::tariffs::Tariff;
 
 /// `sub` (as it is after the renewal) was renewed for `charge`.

@@ -1,193 +1,24 @@
-//! Subscriptions: the rows, how they read, and their routes (`/me/subscriptions*`,
-//! `/admin/subscriptions*`). The state changes themselves (activate, renew, expire, cancel) are
-//! [`crate::lifecycle`]'s.
+//! Subscriptions' routes (`/me/subscriptions*`, `/admin/subscriptions*`). The rows and their
+//! reads are [`crate::rows`]'; the state changes themselves (activate, renew, expire, cancel)
+//! are [`crate::lifecycle`]'s.
 
-use nexuma_sdk::db::{self, Executor, Pool, Row, Value};
+use nexuma_sdk::db::{self, Pool, Transaction, Value};
 use nexuma_sdk::record::{self, Actor, Change, Entry};
 use nexuma_sdk::{clock, response, ApiError, Paging, Request, Response};
-use schemars::{JsonSchema, Schema};
-use serde::{Deserialize, Serialize};
+use schemars::JsonSchema;
+use serde::Deserialize;
 
 use crate::balance::{self, idempotency_key, KEY_MAX, REASON_MAX};
-use crate::ledger::MAX_AMOUNT;
 use crate::lifecycle::{self, Activation, RefundRule};
-use crate::links::{self, Link};
-use crate::tariffs::{self, MAX_DURATION_MONTHS, MAX_TRAFFIC_BYTES};
+use crate::rows::{enum_or_null, load, select, FROM, STATUSES};
+// The route table names the answer's type here, beside the routes that answer it.
+pub use crate::rows::Subscription;
+use crate::tariffs::{self, MAX_TRAFFIC_BYTES};
 use crate::{period, query, settings, text};
 
-pub const STATUSES: [&str; 3] = ["active", "expired", "cancelled"];
-/// Why a subscription is not active: its time ran out, its traffic did, its renewal found the
-/// balance short or in another currency (`lifecycle`), or a user or an admin ended it.
-pub const STATUS_REASONS: [&str; 6] = [
-    "time",
-    "traffic_limit",
-    "insufficient_funds",
-    "currency_mismatch",
-    "user",
-    "admin",
-];
 /// The statuses an admin may set: `expired` ends it, `active` brings it back (cancelling is
 /// `POST .../cancel`).
 pub const PATCH_STATUSES: [&str; 2] = ["active", "expired"];
-
-/// For an `Option` field with an `enum`: `null` is one of its values too.
-fn enum_or_null(schema: &mut Schema) {
-    if let Some(serde_json::Value::Array(values)) = schema.get_mut("enum") {
-        values.push(serde_json::Value::Null);
-    }
-}
-
-const COLUMNS: &str = "s.id, s.user_id, s.tariff_id, t.name AS tariff_name, s.status, \
-     s.status_reason, s.price, s.currency, s.duration_months, s.traffic_limit_bytes, \
-     s.traffic_used_bytes, s.auto_renew, s.anchor_at, s.periods, s.period_start, s.expires_at, \
-     s.charge_id, s.renewals, s.ended_at, s.created_at, s.updated_at";
-const FROM: &str = "FROM subscriptions s JOIN tariffs t ON t.id = s.tariff_id";
-
-/// A subscription with its links as the API answers it (its JSON Schema is derived from this
-/// type).
-#[derive(Serialize, Clone, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Subscription {
-    #[schemars(extend("format" = "uuid"))]
-    pub id: String,
-    pub user_id: String,
-    pub tariff_id: String,
-    pub tariff_name: String,
-    #[schemars(extend("enum" = STATUSES))]
-    pub status: String,
-    /// Why it is not active; null while it is.
-    #[schemars(extend("enum" = STATUS_REASONS), transform = enum_or_null)]
-    pub status_reason: Option<String>,
-    /// What a period costs (minor units), as bought or last renewed.
-    #[schemars(range(min = 0, max = MAX_AMOUNT))]
-    pub price: i64,
-    pub currency: String,
-    /// Null: indefinite.
-    #[schemars(range(min = 1, max = MAX_DURATION_MONTHS))]
-    pub duration_months: Option<i64>,
-    /// Null: unlimited.
-    #[schemars(range(min = 1, max = MAX_TRAFFIC_BYTES))]
-    pub traffic_limit_bytes: Option<i64>,
-    /// In the current period.
-    #[schemars(range(min = 0))]
-    pub traffic_used_bytes: i64,
-    pub auto_renew: bool,
-    #[serde(skip)]
-    pub anchor_at: i64,
-    #[serde(skip)]
-    pub periods: i64,
-    /// Epoch milliseconds.
-    pub period_start: i64,
-    /// Epoch milliseconds; null: never expires by time.
-    pub expires_at: Option<i64>,
-    /// The ledger row that paid the current period, if it was paid for.
-    pub charge_id: Option<String>,
-    #[schemars(range(min = 0))]
-    pub renewals: i64,
-    /// Epoch milliseconds: when it expired or was cancelled.
-    pub ended_at: Option<i64>,
-    /// Epoch milliseconds.
-    pub created_at: i64,
-    /// Epoch milliseconds.
-    pub updated_at: i64,
-    pub links: Vec<Link>,
-}
-
-impl Subscription {
-    fn from_row(row: Row<'_>) -> Result<Self, ApiError> {
-        Ok(Subscription {
-            id: row.string("id")?,
-            user_id: row.string("user_id")?,
-            tariff_id: row.string("tariff_id")?,
-            tariff_name: row.string("tariff_name")?,
-            status: row.string("status")?,
-            status_reason: row.opt_string("status_reason")?,
-            price: row.i64("price")?,
-            currency: row.string("currency")?,
-            duration_months: row.opt_i64("duration_months")?,
-            traffic_limit_bytes: row.opt_i64("traffic_limit_bytes")?,
-            traffic_used_bytes: row.i64("traffic_used_bytes")?,
-            auto_renew: row.bool("auto_renew")?,
-            anchor_at: row.i64("anchor_at")?,
-            periods: row.i64("periods")?,
-            period_start: row.i64("period_start")?,
-            expires_at: row.opt_i64("expires_at")?,
-            charge_id: row.opt_string("charge_id")?,
-            renewals: row.i64("renewals")?,
-            ended_at: row.opt_i64("ended_at")?,
-            created_at: row.i64("created_at")?,
-            updated_at: row.i64("updated_at")?,
-            links: Vec::new(),
-        })
-    }
-
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or_default()
-    }
-
-    pub fn is_active(&self) -> bool {
-        self.status == "active"
-    }
-}
-
-/// Rows of `WHERE {filter}` in the given order, each with its links.
-fn select(
-    db: &impl Executor,
-    filter: &str,
-    tail: &str,
-    params: &[Value],
-) -> Result<Vec<Subscription>, ApiError> {
-    let mut subs = db
-        .query(
-            &format!("SELECT {COLUMNS} {FROM} WHERE {filter} {tail}"),
-            params,
-        )?
-        .iter()
-        .map(Subscription::from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    let ids: Vec<String> = subs.iter().map(|s| s.id.clone()).collect();
-    for link in links::of_subscriptions(db, &ids)? {
-        if let Some(sub) = subs
-            .iter_mut()
-            .find(|s| Some(&s.id) == link.subscription_id.as_ref())
-        {
-            sub.links.push(link);
-        }
-    }
-    Ok(subs)
-}
-
-/// The subscription `id` with its links; with `owner`, only when it is that user's (another
-/// user's subscription is as unknown as a missing one).
-pub fn load(db: &impl Executor, id: &str, owner: Option<&str>) -> Result<Subscription, ApiError> {
-    let found = match owner {
-        Some(user) => select(
-            db,
-            "s.id = $1 AND s.user_id = $2",
-            "",
-            &[id.into(), user.into()],
-        )?,
-        None => select(db, "s.id = $1", "", &[id.into()])?,
-    };
-    found.into_iter().next().ok_or_else(|| {
-        ApiError::not_found(
-            "subscription_not_found",
-            format!("no subscription with id {id}"),
-        )
-    })
-}
-
-/// The user's subscription bought with idempotency key `key`, if any.
-pub fn by_key(db: &impl Executor, user: &str, key: &str) -> Result<Option<Subscription>, ApiError> {
-    Ok(select(
-        db,
-        "s.user_id = $1 AND s.idempotency_key = $2",
-        "",
-        &[user.into(), key.into()],
-    )?
-    .into_iter()
-    .next())
-}
 
 /// A page of `WHERE {filter}`, newest first.
 fn page(paging: Paging, filter: &str, mut params: Vec<Value>) -> Result<Response, ApiError> {
@@ -520,78 +351,114 @@ pub struct AdminPatch {
 pub fn admin_update(req: &Request) -> Result<Response, ApiError> {
     let id = req.param("id")?;
     let body: AdminPatch = req.json()?;
-    if let Some(limit) = body.traffic_limit_bytes {
-        tariffs::traffic_limit(limit)?;
-    }
-    if body
-        .traffic_used_bytes
-        .is_some_and(|u| !(0..=MAX_TRAFFIC_BYTES).contains(&u))
-    {
-        return Err(ApiError::validation(
-            "trafficUsedBytes",
-            format!("must be an integer from 0 to {MAX_TRAFFIC_BYTES}"),
-        ));
-    }
-    if let Some(Some(at)) = body.expires_at {
-        if !(0..=period::MAX_TIME_MS).contains(&at) {
-            return Err(ApiError::validation(
-                "expiresAt",
-                format!(
-                    "must be null (never) or epoch milliseconds from 0 to {} (9999-12-31)",
-                    period::MAX_TIME_MS
-                ),
-            ));
-        }
-    }
-    let wanted = body.status.as_deref();
-    if wanted.is_some_and(|s| !PATCH_STATUSES.contains(&s)) {
-        return Err(ApiError::validation(
-            "status",
-            "must be active or expired (cancel with POST .../cancel)",
-        ));
-    }
-
+    body.check()?;
     let now = clock::now_ms();
     let tx = db::begin()?;
+    let before = claim_changeable(&tx, id)?;
+    let mut sub = before.clone();
+    body.apply(&mut sub);
+    let change = move_status(&mut sub, body.status.as_deref(), now)?;
+    sub.updated_at = now;
+    save_patch(&tx, &sub, now)?;
+    record_patch(&tx, &Actor::of(req), &before, &sub, change, now)?;
+    tx.commit()?;
+    response::json(200, &sub)
+}
+
+impl AdminPatch {
+    /// The bounds of each field sent (the ones its schema states).
+    fn check(&self) -> Result<(), ApiError> {
+        if let Some(limit) = self.traffic_limit_bytes {
+            tariffs::traffic_limit(limit)?;
+        }
+        if self
+            .traffic_used_bytes
+            .is_some_and(|u| !(0..=MAX_TRAFFIC_BYTES).contains(&u))
+        {
+            return Err(ApiError::validation(
+                "trafficUsedBytes",
+                format!("must be an integer from 0 to {MAX_TRAFFIC_BYTES}"),
+            ));
+        }
+        if let Some(Some(at)) = self.expires_at {
+            if !(0..=period::MAX_TIME_MS).contains(&at) {
+                return Err(ApiError::validation(
+                    "expiresAt",
+                    format!(
+                        "must be null (never) or epoch milliseconds from 0 to {} (9999-12-31)",
+                        period::MAX_TIME_MS
+                    ),
+                ));
+            }
+        }
+        if self
+            .status
+            .as_deref()
+            .is_some_and(|s| !PATCH_STATUSES.contains(&s))
+        {
+            return Err(ApiError::validation(
+                "status",
+                "must be active or expired (cancel with POST .../cancel)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The plain fields sent, onto `sub` (the status is [`move_status`]'s).
+    fn apply(&self, sub: &mut Subscription) {
+        if let Some(v) = self.auto_renew {
+            sub.auto_renew = v;
+        }
+        if let Some(v) = self.expires_at {
+            sub.expires_at = v;
+            // Later renewals count whole periods from the new end.
+            if let Some(at) = v {
+                sub.anchor_at = at;
+                sub.periods = 0;
+            }
+        }
+        if let Some(v) = self.traffic_limit_bytes {
+            sub.traffic_limit_bytes = v;
+        }
+        if let Some(v) = self.traffic_used_bytes {
+            sub.traffic_used_bytes = v;
+        }
+    }
+}
+
+/// Subscription `id` read under a first write (the row stays as read until commit); 409 when it
+/// is cancelled, which no patch changes.
+fn claim_changeable(tx: &Transaction, id: &str) -> Result<Subscription, ApiError> {
     tx.execute(
         "UPDATE subscriptions SET updated_at = updated_at WHERE id = $1",
         &[id.into()],
     )?;
-    let before = load(&tx, id, None)?;
-    if before.status == "cancelled" {
+    let sub = load(tx, id, None)?;
+    if sub.status == "cancelled" {
         return Err(ApiError::conflict(
             "subscription_cancelled",
             format!("subscription {id} is cancelled and cannot be changed"),
         ));
     }
-    let mut sub = before.clone();
-    if let Some(v) = body.auto_renew {
-        sub.auto_renew = v;
-    }
-    if let Some(v) = body.expires_at {
-        sub.expires_at = v;
-        // Later renewals count whole periods from the new end.
-        if let Some(at) = v {
-            sub.anchor_at = at;
-            sub.periods = 0;
-        }
-    }
-    if let Some(v) = body.traffic_limit_bytes {
-        sub.traffic_limit_bytes = v;
-    }
-    if let Some(v) = body.traffic_used_bytes {
-        sub.traffic_used_bytes = v;
-    }
-    let mut change = None;
-    match (before.status.as_str(), wanted) {
+    Ok(sub)
+}
+
+/// Moves `sub` (already patched) to the status `wanted`, if that is a move: the node change it
+/// makes, if any. Bringing one back that would be due at once is 409.
+fn move_status(
+    sub: &mut Subscription,
+    wanted: Option<&str>,
+    now: i64,
+) -> Result<Option<&'static str>, ApiError> {
+    match (sub.status.as_str(), wanted) {
         ("active", Some("expired")) => {
             sub.status = "expired".into();
             sub.status_reason = Some("admin".into());
             sub.ended_at = Some(now);
-            change = Some("subscription.expired");
+            Ok(Some("subscription.expired"))
         }
         ("expired", Some("active")) => {
-            if lifecycle::due(&sub, now).is_some() {
+            if lifecycle::due(sub, now).is_some() {
                 return Err(ApiError::conflict(
                     "subscription_would_expire",
                     "it would expire again at once: give it a later expiresAt, a higher \
@@ -601,11 +468,14 @@ pub fn admin_update(req: &Request) -> Result<Response, ApiError> {
             sub.status = "active".into();
             sub.status_reason = None;
             sub.ended_at = None;
-            change = Some("subscription.reactivated");
+            Ok(Some("subscription.reactivated"))
         }
-        _ => {}
+        _ => Ok(None),
     }
-    sub.updated_at = now;
+}
+
+/// Writes every field a patch may change.
+fn save_patch(tx: &Transaction, sub: &Subscription, now: i64) -> Result<(), ApiError> {
     // Traffic alerts are checked afresh against an edited allowance; their keys still tell each
     // once per period.
     tx.execute(
@@ -613,7 +483,7 @@ pub fn admin_update(req: &Request) -> Result<Response, ApiError> {
          traffic_limit_bytes = $6, traffic_used_bytes = $7, status = $8, status_reason = $9, \
          ended_at = $10, updated_at = $11, traffic_alerted = 0 WHERE id = $1",
         &[
-            id.into(),
+            sub.id.as_str().into(),
             sub.auto_renew.into(),
             sub.expires_at.into(),
             sub.anchor_at.into(),
@@ -626,9 +496,21 @@ pub fn admin_update(req: &Request) -> Result<Response, ApiError> {
             now.into(),
         ],
     )?;
+    Ok(())
+}
+
+/// The patch's node change (a status move) and its audit row.
+fn record_patch(
+    tx: &Transaction,
+    actor: &Actor<'_>,
+    before: &Subscription,
+    sub: &Subscription,
+    change: Option<&'static str>,
+    now: i64,
+) -> Result<(), ApiError> {
     if let Some(kind) = change {
         record::node_change(
-            &tx,
+            tx,
             Change {
                 kind,
                 user_id: Some(&sub.user_id),
@@ -640,19 +522,17 @@ pub fn admin_update(req: &Request) -> Result<Response, ApiError> {
         )?;
     }
     record::audit(
-        &tx,
-        &Actor::of(req),
+        tx,
+        actor,
         Entry {
             action: "subscription.update",
             target_type: "subscription",
-            target_id: id,
+            target_id: &sub.id,
             before: Some(before.json()),
             after: Some(sub.json()),
         },
         now,
-    )?;
-    tx.commit()?;
-    response::json(200, &sub)
+    )
 }
 
 /// `POST /admin/subscriptions/tick`: runs the expiry, renewal and traffic-limit checks now (the
@@ -664,6 +544,8 @@ pub fn admin_tick(_req: &Request) -> Result<Response, ApiError> {
 #[cfg(test)]
 mod schema_tests {
     use super::*;
+    use crate::ledger::MAX_AMOUNT;
+    use crate::rows::STATUS_REASONS;
     use serde_json::json;
 
     fn or_null(names: &[&str]) -> serde_json::Value {

@@ -3,7 +3,7 @@
 //! every node). A tariff that any subscription refers to cannot be deleted (409), only retired
 //! with `active: false`: it is then no longer sold, and its subscriptions still renew.
 
-use nexuma_sdk::db::{self, ErrorKind, Executor, Pool, Row};
+use nexuma_sdk::db::{self, ErrorKind, Executor, Pool, Row, Transaction};
 use nexuma_sdk::record::{self, Actor, Change, Entry};
 use nexuma_sdk::{clock, id, response, ApiError, Request, Response};
 use schemars::JsonSchema;
@@ -363,44 +363,67 @@ pub struct Patch {
     active: Option<bool>,
 }
 
+/// `PATCH /admin/tariffs/:id`: the fields sent, the whole tariff checked again.
 pub fn update(req: &Request) -> Result<Response, ApiError> {
     let id = req.param("id")?;
     let body: Patch = req.json()?;
     let before = load(&Pool, id)?;
     let mut t = before.clone();
-    if let Some(v) = body.name {
-        t.name = v;
-    }
-    if let Some(v) = body.price {
-        t.price = v;
-    }
-    if let Some(v) = body.currency {
-        t.currency = currency(&v)?;
-    }
-    if let Some(v) = body.duration_months {
-        t.duration_months = v;
-    }
-    if let Some(v) = body.traffic_limit_bytes {
-        t.traffic_limit_bytes = v;
-    }
-    if let Some(v) = body.protocols {
-        t.protocols = v;
-    }
-    if let Some(v) = body.node_ids {
-        t.node_ids = v;
-    }
-    if let Some(v) = body.external_source_ids {
-        t.external_source_ids = v;
-    }
-    if let Some(v) = body.active {
-        t.active = v;
-    }
+    body.apply(&mut t)?;
     let now = clock::now_ms();
     t.updated_at = now;
     let t = t.validate()?;
-
     let tx = db::begin()?;
     save(&tx, &t)?;
+    record_update(&tx, &Actor::of(req), &before, &t, now)?;
+    tx.commit()?;
+    response::json(200, &t)
+}
+
+impl Patch {
+    /// The fields sent, onto `t` (only the currency is checked here; the whole tariff is
+    /// checked after).
+    fn apply(self, t: &mut Tariff) -> Result<(), ApiError> {
+        if let Some(v) = self.name {
+            t.name = v;
+        }
+        if let Some(v) = self.price {
+            t.price = v;
+        }
+        if let Some(v) = self.currency {
+            t.currency = currency(&v)?;
+        }
+        if let Some(v) = self.duration_months {
+            t.duration_months = v;
+        }
+        if let Some(v) = self.traffic_limit_bytes {
+            t.traffic_limit_bytes = v;
+        }
+        if let Some(v) = self.protocols {
+            t.protocols = v;
+        }
+        if let Some(v) = self.node_ids {
+            t.node_ids = v;
+        }
+        if let Some(v) = self.external_source_ids {
+            t.external_source_ids = v;
+        }
+        if let Some(v) = self.active {
+            t.active = v;
+        }
+        Ok(())
+    }
+}
+
+/// What a change of tariff `before` into `t` tells: exports (its sources), nodes (its
+/// permissions) and the audit log.
+fn record_update(
+    tx: &Transaction,
+    actor: &Actor<'_>,
+    before: &Tariff,
+    t: &Tariff,
+    now: i64,
+) -> Result<(), ApiError> {
     // Subscriptions append the entries of the tariff's external sources.
     if t.external_source_ids != before.external_source_ids {
         tx.content_changed();
@@ -408,7 +431,7 @@ pub fn update(req: &Request) -> Result<Response, ApiError> {
     // Which clients a node gets depends on these two.
     if t.protocols != before.protocols || t.node_ids != before.node_ids {
         record::node_change(
-            &tx,
+            tx,
             Change {
                 kind: "tariff.permissions",
                 tariff_id: Some(&t.id),
@@ -422,8 +445,8 @@ pub fn update(req: &Request) -> Result<Response, ApiError> {
         )?;
     }
     record::audit(
-        &tx,
-        &Actor::of(req),
+        tx,
+        actor,
         Entry {
             action: "tariff.update",
             target_type: "tariff",
@@ -432,9 +455,7 @@ pub fn update(req: &Request) -> Result<Response, ApiError> {
             after: Some(t.json()),
         },
         now,
-    )?;
-    tx.commit()?;
-    response::json(200, &t)
+    )
 }
 
 pub fn delete(req: &Request) -> Result<Response, ApiError> {
@@ -483,10 +504,11 @@ fn in_use(id: &str, subscriptions: i64) -> ApiError {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn tariff(price: i64, traffic_limit_bytes: Option<i64>) -> Tariff {
+    /// A monthly tariff (other modules' tests start from it too).
+    pub(crate) fn tariff(price: i64, traffic_limit_bytes: Option<i64>) -> Tariff {
         Tariff {
             id: "t".into(),
             name: "Basic".into(),

@@ -8,6 +8,7 @@
 mod agent;
 mod nodes;
 mod page;
+mod roster;
 mod subscription;
 mod users;
 mod watchdog;

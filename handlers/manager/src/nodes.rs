@@ -1,6 +1,6 @@
 //! Nodes: `POST /nodes/add`, `POST /nodes/del`, `GET /nodes`, and the `nodes` table.
 
-use nexuma_sdk::db::{self, Executor, Pool, Row};
+use nexuma_sdk::db::{self, Executor, Pool, Row, Transaction};
 use nexuma_sdk::record::{self, Actor, Entry};
 use nexuma_sdk::{clock, id, log, response, ApiError, Request, Response};
 use schemars::JsonSchema;
@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::agent::Agent;
-use crate::users;
+use crate::roster;
 
 pub const COLUMNS: &str = "id, name, api_url, access_key, cert_sha256, address, status, online, \
      agent_status, cpu_load, memory_load, inbounds, last_seen_at, created_at, updated_at";
@@ -239,85 +239,84 @@ pub struct AddBody {
     name: Option<String>,
 }
 
+/// A node to add, as `AddBody` gives it once checked.
+struct NewNode {
+    /// Normalised (`parse_url`).
+    url: String,
+    /// The host clients dial.
+    address: String,
+    key: String,
+    pin: Option<String>,
+    name: String,
+}
+
+impl AddBody {
+    /// The body's fields checked and normalised; a node without a name takes its url's host.
+    fn parse(self) -> Result<NewNode, ApiError> {
+        let (url, address) = parse_url("url", &self.url)?;
+        let key = self.accesskey.trim();
+        if key.is_empty() || key.len() > KEY_MAX {
+            return Err(ApiError::validation(
+                "accesskey",
+                format!("must be 1 to {KEY_MAX} characters long"),
+            ));
+        }
+        let pin = parse_fingerprint(self.fingerprint.as_deref().unwrap_or(""))?;
+        let name = match self
+            .name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+        {
+            Some(n) if n.chars().count() > NAME_MAX || n.chars().any(char::is_control) => {
+                return Err(ApiError::validation(
+                    "name",
+                    format!("must be at most {NAME_MAX} characters, without control characters"),
+                ))
+            }
+            Some(n) => n.to_string(),
+            None => address.clone(),
+        };
+        Ok(NewNode {
+            url,
+            address,
+            key: key.to_string(),
+            pin,
+            name,
+        })
+    }
+}
+
+impl NewNode {
+    fn agent(&self) -> Agent<'_> {
+        Agent {
+            url: &self.url,
+            key: &self.key,
+            pin: self.pin.as_deref(),
+        }
+    }
+}
+
+/// `POST /nodes/add`: checked, its agent asked for its inbounds, stored, then started with every
+/// user who may connect.
 pub fn add(req: &Request) -> Result<Response, ApiError> {
     let admin = req.caller()?;
     let body: AddBody = req.json()?;
-    let (url, address) = parse_url("url", &body.url)?;
-    let key = body.accesskey.trim();
-    if key.is_empty() || key.len() > KEY_MAX {
-        return Err(ApiError::validation(
-            "accesskey",
-            format!("must be 1 to {KEY_MAX} characters long"),
-        ));
+    let new = body.parse()?;
+    if by_url(&Pool, &new.url)?.is_some() {
+        return Err(node_exists());
     }
-    let pin = parse_fingerprint(body.fingerprint.as_deref().unwrap_or(""))?;
-    let name = match body
-        .name
-        .as_deref()
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-    {
-        Some(n) if n.chars().count() > NAME_MAX || n.chars().any(char::is_control) => {
-            return Err(ApiError::validation(
-                "name",
-                format!("must be at most {NAME_MAX} characters, without control characters"),
-            ))
-        }
-        Some(n) => n.to_string(),
-        None => address.clone(),
-    };
-    if by_url(&Pool, &url)?.is_some() {
-        return Err(ApiError::conflict(
-            "node_exists",
-            "a node with this url is already added",
-        ));
-    }
-
-    let agent = Agent {
-        url: &url,
-        key,
-        pin: pin.as_deref(),
-    };
-    let inbounds = agent.inbounds().map_err(|e| {
+    let inbounds = new.agent().inbounds().map_err(|e| {
         ApiError::new(
             502,
             "node_unreachable",
-            format!("the node agent at {url} could not be used: {e}"),
+            format!("the node agent at {} could not be used: {e}", new.url),
         )
     })?;
-
     let now = clock::now_ms();
     let node_id = id::new_v4();
-    let inbounds_text = Value::Array(inbounds).to_string();
     let tx = db::begin()?;
-    let inserted = tx.execute(
-        "INSERT INTO manager_nodes (id, name, api_url, access_key, cert_sha256, address, status, online, \
-         inbounds, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        &[
-            node_id.as_str().into(),
-            name.as_str().into(),
-            url.as_str().into(),
-            key.into(),
-            pin.clone().into(),
-            address.as_str().into(),
-            "active".into(),
-            false.into(),
-            inbounds_text.into(),
-            now.into(),
-            now.into(),
-        ],
-    );
-    match inserted {
-        Err(e) if e.kind == db::ErrorKind::UniqueViolation => {
-            return Err(ApiError::conflict(
-                "node_exists",
-                "a node with this url is already added",
-            ))
-        }
-        other => {
-            other?;
-        }
-    }
+    insert(&tx, &node_id, &new, inbounds, now)?;
     // The access key is a secret: never in the audit log.
     record::audit(
         &tx,
@@ -327,43 +326,82 @@ pub fn add(req: &Request) -> Result<Response, ApiError> {
             target_type: "node",
             target_id: &node_id,
             before: None,
-            after: Some(serde_json::json!({ "name": name, "url": url, "address": address })),
+            after: Some(serde_json::json!({
+                "name": new.name,
+                "url": new.url,
+                "address": new.address,
+            })),
         },
         now,
     )?;
     tx.commit()?;
-
-    // Start it with everyone who may connect; a failure is left to the watchdog.
-    let users = users::agent_users(&Pool)?;
-    let started = agent.start(&users);
-    let online = started.is_ok();
-    for user in &users {
-        users::set_connected(&Pool, &node_id, &user.name, online)?;
-    }
-    if online {
-        Pool.execute(
-            "UPDATE manager_nodes SET online = $1, agent_status = $2, last_seen_at = $3, updated_at = $3 \
-             WHERE id = $4",
-            &[
-                true.into(),
-                "Running".into(),
-                now.into(),
-                node_id.as_str().into(),
-            ],
-        )?;
-    }
+    let (users, online) = start(&new.agent(), &node_id, now)?;
     log::info(
         "node added",
         &[
             ("nodeId", &node_id),
-            ("url", &url),
+            ("url", &new.url),
             ("adminId", &admin.id),
-            ("users", &users.len().to_string()),
+            ("users", &users.to_string()),
             ("started", &online.to_string()),
         ],
     );
     let node = get(&Pool, &node_id)?;
     response::json(200, &node.view())
+}
+
+fn node_exists() -> ApiError {
+    ApiError::conflict("node_exists", "a node with this url is already added")
+}
+
+/// The node's row, active and not yet online; 409 when another with its url got in first.
+fn insert(
+    tx: &Transaction,
+    node_id: &str,
+    new: &NewNode,
+    inbounds: Vec<Value>,
+    now: i64,
+) -> Result<(), ApiError> {
+    let inserted = tx.execute(
+        "INSERT INTO manager_nodes (id, name, api_url, access_key, cert_sha256, address, status, online, \
+         inbounds, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        &[
+            node_id.into(),
+            new.name.as_str().into(),
+            new.url.as_str().into(),
+            new.key.as_str().into(),
+            new.pin.clone().into(),
+            new.address.as_str().into(),
+            "active".into(),
+            false.into(),
+            Value::Array(inbounds).to_string().into(),
+            now.into(),
+            now.into(),
+        ],
+    );
+    match inserted {
+        Err(e) if e.kind == db::ErrorKind::UniqueViolation => Err(node_exists()),
+        Err(e) => Err(e.into()),
+        Ok(_) => Ok(()),
+    }
+}
+
+/// Starts the new node's agent with everyone who may connect and records who is on it: how many
+/// users, and whether it started. A failure is left to the watchdog.
+fn start(agent: &Agent<'_>, node_id: &str, now: i64) -> Result<(usize, bool), ApiError> {
+    let users = roster::agent_users(&Pool)?;
+    let online = agent.start(&users).is_ok();
+    for user in &users {
+        roster::set_connected(&Pool, node_id, &user.name, online)?;
+    }
+    if online {
+        Pool.execute(
+            "UPDATE manager_nodes SET online = $1, agent_status = $2, last_seen_at = $3, updated_at = $3 \
+             WHERE id = $4",
+            &[true.into(), "Running".into(), now.into(), node_id.into()],
+        )?;
+    }
+    Ok((users.len(), online))
 }
 
 pub fn get(ex: &impl Executor, node_id: &str) -> Result<Node, ApiError> {
@@ -439,7 +477,7 @@ pub fn del(req: &Request) -> Result<Response, ApiError> {
 
 pub fn list(_req: &Request) -> Result<Response, ApiError> {
     let nodes = all(&Pool)?;
-    let counts = users::count_per_node(&Pool)?;
+    let counts = roster::count_per_node(&Pool)?;
     let items: Vec<Listed> = nodes
         .iter()
         .map(|n| Listed {

@@ -7,6 +7,7 @@ use nexuma_sdk::{
 };
 
 use crate::nodes::{self, Node};
+use crate::roster;
 use crate::users::{self, UserTraffic};
 
 const COOKIE: &str = "nexuma_access";
@@ -137,7 +138,7 @@ fn pct(v: Option<i64>) -> String {
 fn dashboard() -> Result<String, ApiError> {
     let now = clock::now_ms();
     let nodes = nodes::all(&Pool)?;
-    let counts = users::count_per_node(&Pool)?;
+    let counts = roster::count_per_node(&Pool)?;
     let users = users::with_traffic(&Pool)?;
     let online = nodes.iter().filter(|n| n.online).count();
     let total_in: i64 = users.iter().map(|u| u.total_incoming).sum();

@@ -46,7 +46,7 @@ pub fn get(req: &Request) -> Result<Response, ApiError> {
             "SELECT l.uuid FROM subscription_links l JOIN users u ON u.id = l.user_id \
              WHERE l.user_id = $1 AND l.enabled = $2 AND u.status = $3 AND u.blocked = $4 \
              AND {} ORDER BY l.created_at, l.id",
-            crate::users::LIVE_LINK
+            crate::roster::LIVE_LINK
         ),
         &[user_id.into(), true.into(), "active".into(), false.into()],
     )?;
@@ -131,6 +131,8 @@ fn link_host(address: &str) -> String {
     }
 }
 
+/// The share link of one inbound for `key`: the vmess JSON form or a URL with the inbound's
+/// parameters (vless, trojan, shadowsocks).
 fn link(
     protocol: &str,
     address: &str,
@@ -139,49 +141,70 @@ fn link(
     key: &str,
     display: &str,
 ) -> String {
+    if protocol == "vmess" {
+        return vmess_link(address, port, inbound, key, display);
+    }
+    let query: Vec<String> = link_params(protocol, inbound)
+        .iter()
+        .map(|(k, v)| format!("{k}={}", encode(v)))
+        .collect();
+    format!(
+        "{protocol}://{}@{}:{port}?{}#{}",
+        encode(key),
+        link_host(address),
+        query.join("&"),
+        encode(display)
+    )
+}
+
+/// `vmess://` and the base64 of the JSON clients read (v2rayN's form).
+fn vmess_link(address: &str, port: u64, inbound: &Value, key: &str, display: &str) -> String {
     let network = text(inbound, "network").unwrap_or("tcp");
     let security = text(inbound, "security").unwrap_or("none");
-    if protocol == "vmess" {
-        let mut v = Map::new();
-        let mut put = |k: &str, val: &str| {
-            v.insert(k.into(), Value::String(val.into()));
-        };
-        put("v", "2");
-        put("ps", display);
-        put("add", address);
-        put("port", &port.to_string());
-        put("id", key);
-        put("aid", "0");
-        put("scy", "auto");
-        put("net", network);
-        let kind = match network {
-            "grpc" => "gun",
-            "xhttp" => text(inbound, "mode").unwrap_or("auto"),
-            _ => text(inbound, "headerType").unwrap_or("none"),
-        };
-        put("type", kind);
-        put("host", text(inbound, "host").unwrap_or(""));
-        let path = if network == "grpc" {
-            text(inbound, "serviceName")
-        } else {
-            text(inbound, "path")
-        };
-        put("path", path.unwrap_or(""));
-        put("tls", if security == "none" { "" } else { security });
-        put("sni", text(inbound, "sni").unwrap_or(""));
-        put("alpn", &alpn(inbound).join(","));
-        put("fp", text(inbound, "fingerprint").unwrap_or(""));
-        if security == "reality" {
-            put("pbk", text(inbound, "publicKey").unwrap_or(""));
-            put("sid", text(inbound, "shortId").unwrap_or(""));
-            put("spx", text(inbound, "spiderX").unwrap_or(""));
-        }
-        return format!(
-            "vmess://{}",
-            base64(Value::Object(v).to_string().as_bytes())
-        );
+    let mut v = Map::new();
+    let mut put = |k: &str, val: &str| {
+        v.insert(k.into(), Value::String(val.into()));
+    };
+    put("v", "2");
+    put("ps", display);
+    put("add", address);
+    put("port", &port.to_string());
+    put("id", key);
+    put("aid", "0");
+    put("scy", "auto");
+    put("net", network);
+    let kind = match network {
+        "grpc" => "gun",
+        "xhttp" => text(inbound, "mode").unwrap_or("auto"),
+        _ => text(inbound, "headerType").unwrap_or("none"),
+    };
+    put("type", kind);
+    put("host", text(inbound, "host").unwrap_or(""));
+    let path = if network == "grpc" {
+        text(inbound, "serviceName")
+    } else {
+        text(inbound, "path")
+    };
+    put("path", path.unwrap_or(""));
+    put("tls", if security == "none" { "" } else { security });
+    put("sni", text(inbound, "sni").unwrap_or(""));
+    put("alpn", &alpn(inbound).join(","));
+    put("fp", text(inbound, "fingerprint").unwrap_or(""));
+    if security == "reality" {
+        put("pbk", text(inbound, "publicKey").unwrap_or(""));
+        put("sid", text(inbound, "shortId").unwrap_or(""));
+        put("spx", text(inbound, "spiderX").unwrap_or(""));
     }
+    format!(
+        "vmess://{}",
+        base64(Value::Object(v).to_string().as_bytes())
+    )
+}
 
+/// A URL share link's query parameters, in the order clients expect, not yet encoded.
+fn link_params(protocol: &str, inbound: &Value) -> Vec<(&'static str, String)> {
+    let network = text(inbound, "network").unwrap_or("tcp");
+    let security = text(inbound, "security").unwrap_or("none");
     let mut params: Vec<(&str, String)> = vec![("type", network.to_string())];
     if protocol == "vless" {
         params.push(("encryption", "none".into()));
@@ -219,17 +242,7 @@ fn link(
             }
         }
     }
-    let query: Vec<String> = params
-        .iter()
-        .map(|(k, v)| format!("{k}={}", encode(v)))
-        .collect();
-    format!(
-        "{protocol}://{}@{}:{port}?{}#{}",
-        encode(key),
-        link_host(address),
-        query.join("&"),
-        encode(display)
-    )
+    params
 }
 
 /// The client outbound object for Xray or v2ray, with `streamSettings`.
@@ -261,10 +274,22 @@ fn outbound(
     })
 }
 
+/// An outbound's `streamSettings`: the transport's settings, then the security's.
 fn stream_settings(inbound: &Value) -> Value {
     let network = text(inbound, "network").unwrap_or("tcp");
     let security = text(inbound, "security").unwrap_or("none");
     let mut s = json!({ "network": network, "security": security });
+    if let Some((field, settings)) = transport_settings(network, inbound) {
+        s[field] = settings;
+    }
+    if let Some((field, settings)) = security_settings(security, inbound) {
+        s[field] = settings;
+    }
+    s
+}
+
+/// The transport's settings object and its field in `streamSettings`, if it has one.
+fn transport_settings(network: &str, inbound: &Value) -> Option<(&'static str, Value)> {
     let host = text(inbound, "host");
     let path = text(inbound, "path");
     match network {
@@ -273,12 +298,12 @@ fn stream_settings(inbound: &Value) -> Value {
             if let Some(h) = host {
                 ws["headers"] = json!({ "Host": h });
             }
-            s["wsSettings"] = ws;
+            Some(("wsSettings", ws))
         }
-        "httpupgrade" => {
-            s["httpupgradeSettings"] =
-                json!({ "path": path.unwrap_or("/"), "host": host.unwrap_or("") });
-        }
+        "httpupgrade" => Some((
+            "httpupgradeSettings",
+            json!({ "path": path.unwrap_or("/"), "host": host.unwrap_or("") }),
+        )),
         "xhttp" => {
             let mut x = json!({ "path": path.unwrap_or("/") });
             if let Some(h) = host {
@@ -287,21 +312,28 @@ fn stream_settings(inbound: &Value) -> Value {
             if let Some(m) = text(inbound, "mode") {
                 x["mode"] = m.into();
             }
-            s["xhttpSettings"] = x;
+            Some(("xhttpSettings", x))
         }
-        "grpc" => {
-            s["grpcSettings"] =
-                json!({ "serviceName": text(inbound, "serviceName").unwrap_or("") });
-        }
+        "grpc" => Some((
+            "grpcSettings",
+            json!({ "serviceName": text(inbound, "serviceName").unwrap_or("") }),
+        )),
         "tcp" if text(inbound, "headerType") == Some("http") => {
             let mut request = json!({ "path": [path.unwrap_or("/")] });
             if let Some(h) = host {
                 request["headers"] = json!({ "Host": [h] });
             }
-            s["tcpSettings"] = json!({ "header": { "type": "http", "request": request } });
+            Some((
+                "tcpSettings",
+                json!({ "header": { "type": "http", "request": request } }),
+            ))
         }
-        _ => {}
+        _ => None,
     }
+}
+
+/// The security's settings object (TLS or REALITY) and its field in `streamSettings`.
+fn security_settings(security: &str, inbound: &Value) -> Option<(&'static str, Value)> {
     match security {
         "tls" => {
             let mut tls = json!({
@@ -317,7 +349,7 @@ fn stream_settings(inbound: &Value) -> Value {
             if let Some(fp) = text(inbound, "fingerprint") {
                 tls["fingerprint"] = fp.into();
             }
-            s["tlsSettings"] = tls;
+            Some(("tlsSettings", tls))
         }
         "reality" => {
             let mut r = json!({
@@ -331,11 +363,10 @@ fn stream_settings(inbound: &Value) -> Value {
             if let Some(spx) = text(inbound, "spiderX") {
                 r["spiderX"] = spx.into();
             }
-            s["realitySettings"] = r;
+            Some(("realitySettings", r))
         }
-        _ => {}
+        _ => None,
     }
-    s
 }
 
 /// RFC 3986 percent-encoding of everything but the unreserved characters.

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use nexuma_sdk::db::{self, Executor, Pool};
+use nexuma_sdk::db::{self, Executor, Pool, Transaction};
 use nexuma_sdk::record::{self, Actor, Entry};
 use nexuma_sdk::{account, clock, id, log, response, settings, ApiError, Request, Response};
 use schemars::JsonSchema;
@@ -16,66 +16,9 @@ use serde_json::json;
 
 use crate::agent::AgentUser;
 use crate::nodes;
+use crate::roster::set_connected;
 
 pub const NAME_MAX: usize = 100;
-
-/// SQL condition on a `subscription_links l` row: the link grants access — a manager user's own
-/// link, or a link of an active billing subscription (expired and cancelled ones never reach a
-/// node).
-pub const LIVE_LINK: &str = "(l.subscription_id IS NULL OR EXISTS (SELECT 1 FROM subscriptions s \
-     WHERE s.id = l.subscription_id AND s.status = 'active'))";
-
-/// Everyone who may connect (active, not blocked, with an enabled live link), one agent user
-/// each.
-pub fn agent_users(ex: &impl Executor) -> Result<Vec<AgentUser>, ApiError> {
-    let rows = ex.query(
-        &format!(
-            "SELECT l.user_id, l.uuid FROM subscription_links l JOIN users u ON u.id = l.user_id \
-             WHERE l.enabled = $1 AND u.status = $2 AND u.blocked = $3 AND {LIVE_LINK} \
-             ORDER BY l.user_id, l.created_at, l.id"
-        ),
-        &[true.into(), "active".into(), false.into()],
-    )?;
-    let mut users: Vec<AgentUser> = Vec::new();
-    for row in rows.iter() {
-        let name = row.string("user_id")?;
-        if users.last().map(|u| u.name == name).unwrap_or(false) {
-            continue;
-        }
-        users.push(AgentUser {
-            name,
-            key: row.string("uuid")?,
-        });
-    }
-    Ok(users)
-}
-
-/// Records whether `user_id` is on `node_id` (creating the row with zero traffic).
-pub fn set_connected(
-    ex: &impl Executor,
-    node_id: &str,
-    user_id: &str,
-    connected: bool,
-) -> Result<(), ApiError> {
-    ex.execute(
-        "INSERT INTO node_users (node_id, user_id, connected) VALUES ($1, $2, $3) \
-         ON CONFLICT (node_id, user_id) DO UPDATE SET connected = excluded.connected",
-        &[node_id.into(), user_id.into(), connected.into()],
-    )?;
-    Ok(())
-}
-
-/// Connected users per node id.
-pub fn count_per_node(ex: &impl Executor) -> Result<HashMap<String, i64>, ApiError> {
-    let rows = ex.query(
-        "SELECT node_id, CAST(COUNT(*) AS BIGINT) AS n FROM node_users WHERE connected = $1 \
-         GROUP BY node_id",
-        &[true.into()],
-    )?;
-    rows.iter()
-        .map(|r| Ok((r.string("node_id")?, r.i64("n")?)))
-        .collect()
-}
 
 pub fn subscription_url(user_id: &str) -> String {
     format!("{}/subscription/{user_id}", settings::public_url())
@@ -99,25 +42,76 @@ pub struct Created {
     subscription: String,
 }
 
+/// `POST /users/new`: a Core user with one link, recorded as the Manager's, then put on every
+/// node that is up.
 pub fn create(req: &Request) -> Result<Response, ApiError> {
     let admin = req.caller()?;
     let body: NewBody = req.json()?;
-    let name = body.namesuggest.trim();
+    let name = checked_name(&body.namesuggest)?;
+    let now = clock::now_ms();
+    let user = AgentUser {
+        name: id::new_v4(),
+        key: id::new_v4(),
+    };
+    let tx = db::begin()?;
+    insert(&tx, &user, name, &admin.id, now)?;
+    record::audit(
+        &tx,
+        &Actor::of(req),
+        Entry {
+            action: "user.create",
+            target_type: "user",
+            target_id: &user.name,
+            before: None,
+            after: Some(json!({ "name": name })),
+        },
+        now,
+    )?;
+    tx.commit()?;
+    let (nodes, reached) = add_to_nodes(&user)?;
+    log::info(
+        "user created",
+        &[
+            ("userId", &user.name),
+            ("adminId", &admin.id),
+            ("nodes", &nodes.to_string()),
+            ("nodesReached", &reached.to_string()),
+        ],
+    );
+    response::json(
+        200,
+        &Created {
+            subscription: subscription_url(&user.name),
+            id: user.name,
+        },
+    )
+}
+
+/// The suggested name, trimmed, when it is one.
+fn checked_name(raw: &str) -> Result<&str, ApiError> {
+    let name = raw.trim();
     if name.is_empty() || name.chars().count() > NAME_MAX || name.chars().any(char::is_control) {
         return Err(ApiError::validation(
             "namesuggest",
             format!("must be 1 to {NAME_MAX} characters, without control characters"),
         ));
     }
-    let now = clock::now_ms();
-    let user_id = id::new_v4();
-    let link_uuid = id::new_v4();
-    let tx = db::begin()?;
+    Ok(name)
+}
+
+/// The user's row, its link (`user.key` the UUID) and the Manager's ownership of it.
+fn insert(
+    tx: &Transaction,
+    user: &AgentUser,
+    name: &str,
+    admin_id: &str,
+    now: i64,
+) -> Result<(), ApiError> {
     tx.execute(
         "INSERT INTO users (id, email, password_hash, name, role, status, blocked, created_at, \
          updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         &[
-            user_id.as_str().into(),
+            user.name.as_str().into(),
             None::<&str>.into(),
             None::<&str>.into(),
             name.into(),
@@ -133,8 +127,8 @@ pub fn create(req: &Request) -> Result<Response, ApiError> {
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
         &[
             id::new_v4().into(),
-            user_id.as_str().into(),
-            link_uuid.as_str().into(),
+            user.name.as_str().into(),
+            user.key.as_str().into(),
             None::<&str>.into(),
             true.into(),
             now.into(),
@@ -144,54 +138,22 @@ pub fn create(req: &Request) -> Result<Response, ApiError> {
     // Ownership: what this component made is what it may delete.
     tx.execute(
         "INSERT INTO manager_users (user_id, created_by, created_at) VALUES ($1, $2, $3)",
-        &[
-            user_id.as_str().into(),
-            admin.id.as_str().into(),
-            now.into(),
-        ],
+        &[user.name.as_str().into(), admin_id.into(), now.into()],
     )?;
-    record::audit(
-        &tx,
-        &Actor::of(req),
-        Entry {
-            action: "user.create",
-            target_type: "user",
-            target_id: &user_id,
-            before: None,
-            after: Some(json!({ "name": name })),
-        },
-        now,
-    )?;
-    tx.commit()?;
+    Ok(())
+}
 
-    // Onto every node that is up now; the others get it from the watchdog when they return.
-    let user = [AgentUser {
-        name: user_id.clone(),
-        key: link_uuid,
-    }];
+/// Puts `user` onto every node that is up now (the others get it from the watchdog when they
+/// return): the active nodes, and how many were reached.
+fn add_to_nodes(user: &AgentUser) -> Result<(usize, usize), ApiError> {
     let mut reached = 0;
     let nodes = nodes::active(&Pool)?;
     for node in &nodes {
-        let ok = node.online && node.agent().add_users(&user).is_ok();
+        let ok = node.online && node.agent().add_users(std::slice::from_ref(user)).is_ok();
         reached += usize::from(ok);
-        set_connected(&Pool, &node.id, &user_id, ok)?;
+        set_connected(&Pool, &node.id, &user.name, ok)?;
     }
-    log::info(
-        "user created",
-        &[
-            ("userId", &user_id),
-            ("adminId", &admin.id),
-            ("nodes", &nodes.len().to_string()),
-            ("nodesReached", &reached.to_string()),
-        ],
-    );
-    response::json(
-        200,
-        &Created {
-            subscription: subscription_url(&user_id),
-            id: user_id,
-        },
-    )
+    Ok((nodes.len(), reached))
 }
 
 /// `POST /users/del` (its JSON Schema is derived from this type).
@@ -208,6 +170,8 @@ pub struct Deleted {
     id: String,
 }
 
+/// `POST /users/del`: a user the Manager created, while billing has not taken it over; off every
+/// node that is up, then deleted.
 pub fn delete(req: &Request) -> Result<Response, ApiError> {
     let admin = req.caller()?;
     let body: DelBody = req.json()?;
@@ -218,39 +182,13 @@ pub fn delete(req: &Request) -> Result<Response, ApiError> {
     if let Some(refusal) = target.refusal(&admin.id) {
         return Err(refusal);
     }
-    let rows = Pool.query(
-        "SELECT uuid FROM subscription_links WHERE user_id = $1",
-        &[body.id.as_str().into()],
-    )?;
-    let keys: Vec<AgentUser> = rows
-        .iter()
-        .map(|r| {
-            Ok(AgentUser {
-                name: body.id.clone(),
-                key: r.string("uuid")?,
-            })
-        })
-        .collect::<Result<_, ApiError>>()?;
-    // Off every node that is up; one that is down gets the exact user list when it returns.
-    let mut removed = 0;
-    for node in nodes::all(&Pool)? {
-        if node.online && node.agent().del_users(&keys).is_ok() {
-            removed += 1;
-        }
-    }
+    let keys = agent_keys(&body.id)?;
+    let removed = remove_from_nodes(&keys)?;
     let now = clock::now_ms();
     let tx = db::begin()?;
-    // The same checks again as part of the delete: billing may have taken the user over since.
-    let deleted = tx.execute(
-        &format!("DELETE FROM users WHERE id = $1 AND {DELETABLE}"),
-        &[body.id.as_str().into()],
-    )?;
-    if deleted == 0 {
+    if !delete_row(&tx, &body.id)? {
         drop(tx);
-        let target = Target::load(&Pool, &body.id)?.ok_or_else(user_not_found)?;
-        return Err(target
-            .refusal(&admin.id)
-            .unwrap_or_else(|| ApiError::conflict("conflict", "the user changed; try again")));
+        return Err(refusal_now(&body.id, &admin.id));
     }
     record::audit(
         &tx,
@@ -276,6 +214,55 @@ pub fn delete(req: &Request) -> Result<Response, ApiError> {
         ],
     );
     response::json(200, &Deleted { id: body.id })
+}
+
+/// The user as agents know it: one agent user per link.
+fn agent_keys(user_id: &str) -> Result<Vec<AgentUser>, ApiError> {
+    let rows = Pool.query(
+        "SELECT uuid FROM subscription_links WHERE user_id = $1",
+        &[user_id.into()],
+    )?;
+    rows.iter()
+        .map(|r| {
+            Ok(AgentUser {
+                name: user_id.to_string(),
+                key: r.string("uuid")?,
+            })
+        })
+        .collect()
+}
+
+/// Takes `keys` off every node that is up (one that is down gets the exact user list when it
+/// returns): how many were reached.
+fn remove_from_nodes(keys: &[AgentUser]) -> Result<usize, ApiError> {
+    let mut removed = 0;
+    for node in nodes::all(&Pool)? {
+        if node.online && node.agent().del_users(keys).is_ok() {
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// Deletes the user's row with the same checks again as part of the delete (billing may have
+/// taken the user over since they were read): whether it was deleted.
+fn delete_row(tx: &Transaction, user_id: &str) -> Result<bool, ApiError> {
+    let deleted = tx.execute(
+        &format!("DELETE FROM users WHERE id = $1 AND {DELETABLE}"),
+        &[user_id.into()],
+    )?;
+    Ok(deleted > 0)
+}
+
+/// Why a user read as deletable was not deleted after all: 409 naming what changed.
+fn refusal_now(user_id: &str, admin_id: &str) -> ApiError {
+    match Target::load(&Pool, user_id) {
+        Ok(Some(target)) => target
+            .refusal(admin_id)
+            .unwrap_or_else(|| ApiError::conflict("conflict", "the user changed; try again")),
+        Ok(None) => user_not_found(),
+        Err(err) => err,
+    }
 }
 
 fn user_not_found() -> ApiError {

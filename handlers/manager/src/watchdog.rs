@@ -7,15 +7,15 @@ use std::collections::HashMap;
 use nexuma_sdk::db::{Executor, Pool};
 use nexuma_sdk::{clock, log, ApiError};
 
-use crate::agent::{AgentUser, Status};
+use crate::agent::{Agent, AgentUser, Status};
 use crate::nodes::{self, Node};
-use crate::users;
+use crate::roster;
 
 pub const INTERVAL_MS: u64 = 2_000;
 const HOUR_MS: i64 = 3_600_000;
 
 pub fn run() -> Result<(), ApiError> {
-    let everyone = users::agent_users(&Pool)?;
+    let everyone = roster::agent_users(&Pool)?;
     let mut failures = 0;
     // Least recently checked first: a tick cut short by its deadline (many unreachable nodes,
     // each waiting out its timeout) resumes where it stopped on the next tick.
@@ -38,72 +38,21 @@ pub fn run() -> Result<(), ApiError> {
     Ok(())
 }
 
+/// One node: its status read, its traffic counted, its users put back where they are missing.
 fn check(node: &Node, everyone: &[AgentUser]) -> Result<(), ApiError> {
     let now = clock::now_ms();
     let agent = node.agent();
     let status = match agent.status() {
         Ok(status) => status,
-        Err(e) => {
-            if node.online {
-                log::warn(
-                    "watchdog: node went offline",
-                    &[("nodeId", &node.id), ("url", &node.api_url), ("error", &e)],
-                );
-            }
-            Pool.execute(
-                "UPDATE manager_nodes SET online = $1, updated_at = $2 WHERE id = $3",
-                &[false.into(), now.into(), node.id.as_str().into()],
-            )?;
-            Pool.execute(
-                "UPDATE node_users SET connected = $1 WHERE node_id = $2",
-                &[false.into(), node.id.as_str().into()],
-            )?;
-            return Ok(());
-        }
+        Err(e) => return mark_offline(node, &e, now),
     };
     // Counters first: they belong to the users the agent had before any start.
     record_traffic(node, &status, now)?;
-
     let connected = connected_users(&node.id)?;
-    let stopped = status.status == "Stopped";
-    if stopped || !node.online {
-        let outcome = agent.start(everyone);
-        log::info(
-            "watchdog: node started with all users",
-            &[
-                ("nodeId", &node.id),
-                ("agentStatus", &status.status),
-                ("wasOnline", &node.online.to_string()),
-                ("users", &everyone.len().to_string()),
-                ("ok", &outcome.is_ok().to_string()),
-            ],
-        );
-        let ok = outcome.is_ok();
-        for user in everyone {
-            users::set_connected(&Pool, &node.id, &user.name, ok)?;
-        }
+    if status.status == "Stopped" || !node.online {
+        start(node, &agent, &status, everyone)?;
     } else if status.status == "Running" {
-        let missing: Vec<AgentUser> = everyone
-            .iter()
-            .filter(|u| !connected.contains_key(&u.name))
-            .cloned()
-            .collect();
-        if !missing.is_empty() {
-            let ok = agent.add_users(&missing).is_ok();
-            log::info(
-                "watchdog: users added to node",
-                &[
-                    ("nodeId", &node.id),
-                    ("users", &missing.len().to_string()),
-                    ("ok", &ok.to_string()),
-                ],
-            );
-            if ok {
-                for user in &missing {
-                    users::set_connected(&Pool, &node.id, &user.name, true)?;
-                }
-            }
-        }
+        add_missing(node, &agent, everyone, &connected)?;
     }
     if !node.online {
         log::info(
@@ -111,6 +60,91 @@ fn check(node: &Node, everyone: &[AgentUser]) -> Result<(), ApiError> {
             &[("nodeId", &node.id), ("url", &node.api_url)],
         );
     }
+    mark_online(node, &status, now)
+}
+
+/// A node whose agent did not answer: offline, and nobody connected on it.
+fn mark_offline(node: &Node, error: &str, now: i64) -> Result<(), ApiError> {
+    if node.online {
+        log::warn(
+            "watchdog: node went offline",
+            &[
+                ("nodeId", &node.id),
+                ("url", &node.api_url),
+                ("error", error),
+            ],
+        );
+    }
+    Pool.execute(
+        "UPDATE manager_nodes SET online = $1, updated_at = $2 WHERE id = $3",
+        &[false.into(), now.into(), node.id.as_str().into()],
+    )?;
+    Pool.execute(
+        "UPDATE node_users SET connected = $1 WHERE node_id = $2",
+        &[false.into(), node.id.as_str().into()],
+    )?;
+    Ok(())
+}
+
+/// Starts a stopped node, or one back from being unreachable, with everyone who may connect.
+fn start(
+    node: &Node,
+    agent: &Agent<'_>,
+    status: &Status,
+    everyone: &[AgentUser],
+) -> Result<(), ApiError> {
+    let outcome = agent.start(everyone);
+    log::info(
+        "watchdog: node started with all users",
+        &[
+            ("nodeId", &node.id),
+            ("agentStatus", &status.status),
+            ("wasOnline", &node.online.to_string()),
+            ("users", &everyone.len().to_string()),
+            ("ok", &outcome.is_ok().to_string()),
+        ],
+    );
+    let ok = outcome.is_ok();
+    for user in everyone {
+        roster::set_connected(&Pool, &node.id, &user.name, ok)?;
+    }
+    Ok(())
+}
+
+/// Adds to a running node the users it has no row for.
+fn add_missing(
+    node: &Node,
+    agent: &Agent<'_>,
+    everyone: &[AgentUser],
+    connected: &HashMap<String, bool>,
+) -> Result<(), ApiError> {
+    let missing: Vec<AgentUser> = everyone
+        .iter()
+        .filter(|u| !connected.contains_key(&u.name))
+        .cloned()
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let ok = agent.add_users(&missing).is_ok();
+    log::info(
+        "watchdog: users added to node",
+        &[
+            ("nodeId", &node.id),
+            ("users", &missing.len().to_string()),
+            ("ok", &ok.to_string()),
+        ],
+    );
+    if ok {
+        for user in &missing {
+            roster::set_connected(&Pool, &node.id, &user.name, true)?;
+        }
+    }
+    Ok(())
+}
+
+/// A node whose agent answered: online, with what it said of itself.
+fn mark_online(node: &Node, status: &Status, now: i64) -> Result<(), ApiError> {
     Pool.execute(
         "UPDATE manager_nodes SET online = $1, agent_status = $2, cpu_load = $3, memory_load = $4, \
          last_seen_at = $5, updated_at = $5 WHERE id = $6",

@@ -1,7 +1,7 @@
 //! A link as subscriptions see it: the link, its subscription, tariff and user; whether it
 //! grants access now and, if not, why; and the connections it offers.
 
-use nexuma_sdk::db::{Executor, Row, Value};
+use nexuma_sdk::db::{Executor, Row};
 use nexuma_sdk::ApiError;
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -208,10 +208,4 @@ pub fn connections(
     out.extend(crate::sources::entries(db, &view.sources)?);
     xray::unique_names(&mut out);
     Ok(out)
-}
-
-/// Placeholders `$1, …, $n` with their values.
-pub fn in_list(values: &[String]) -> (String, Vec<Value>) {
-    let marks: Vec<String> = (1..=values.len()).map(|i| format!("${i}")).collect();
-    (marks.join(", "), values.iter().map(Into::into).collect())
 }

@@ -119,48 +119,14 @@ pub struct Patch {
     silent_node_grace_seconds: Option<u32>,
 }
 
+/// `PATCH /admin/subscription-settings`: the fields sent, the whole settings checked, written
+/// with an audit row, and exports rebuilt.
 pub fn patch(req: &Request) -> Result<Response, ApiError> {
     let body: Patch = req.json()?;
     let before = load(&Pool)?;
     let mut s = before.clone();
-    if let Some(v) = body.profile_title {
-        s.profile_title = v.trim().to_string();
-    }
-    if let Some(v) = body.update_interval_hours {
-        s.update_interval_hours = v;
-    }
-    if let Some(v) = body.support_url {
-        s.support_url = v.filter(|v| !v.trim().is_empty());
-    }
-    if let Some(v) = body.web_page_url {
-        s.web_page_url = v.filter(|v| !v.trim().is_empty());
-    }
-    if let Some(v) = body.silent_node_grace_seconds {
-        s.silent_node_grace_seconds = v;
-    }
-    if s.profile_title.is_empty()
-        || s.profile_title.chars().count() > TITLE_MAX
-        || s.profile_title.chars().any(char::is_control)
-    {
-        return Err(ApiError::validation(
-            "profileTitle",
-            format!("must be 1 to {TITLE_MAX} characters"),
-        ));
-    }
-    if !(INTERVAL_MIN_HOURS..=INTERVAL_MAX_HOURS).contains(&s.update_interval_hours) {
-        return Err(ApiError::validation(
-            "updateIntervalHours",
-            format!("must be from {INTERVAL_MIN_HOURS} to {INTERVAL_MAX_HOURS}"),
-        ));
-    }
-    if s.silent_node_grace_seconds > GRACE_MAX_SECONDS {
-        return Err(ApiError::validation(
-            "silentNodeGraceSeconds",
-            format!("must be from 0 to {GRACE_MAX_SECONDS}"),
-        ));
-    }
-    http_url("supportUrl", &s.support_url)?;
-    http_url("webPageUrl", &s.web_page_url)?;
+    body.apply(&mut s);
+    s.check()?;
     let now = clock::now_ms();
     let tx = db::begin()?;
     db::set_setting(
@@ -184,6 +150,56 @@ pub fn patch(req: &Request) -> Result<Response, ApiError> {
     tx.content_changed();
     tx.commit()?;
     response::json(200, &s)
+}
+
+impl Patch {
+    /// The fields sent, onto `s`: text trimmed, a blank URL as none.
+    fn apply(self, s: &mut Settings) {
+        if let Some(v) = self.profile_title {
+            s.profile_title = v.trim().to_string();
+        }
+        if let Some(v) = self.update_interval_hours {
+            s.update_interval_hours = v;
+        }
+        if let Some(v) = self.support_url {
+            s.support_url = v.filter(|v| !v.trim().is_empty());
+        }
+        if let Some(v) = self.web_page_url {
+            s.web_page_url = v.filter(|v| !v.trim().is_empty());
+        }
+        if let Some(v) = self.silent_node_grace_seconds {
+            s.silent_node_grace_seconds = v;
+        }
+    }
+}
+
+impl Settings {
+    /// Every field within its bounds (400 naming the first that is not).
+    fn check(&self) -> Result<(), ApiError> {
+        if self.profile_title.is_empty()
+            || self.profile_title.chars().count() > TITLE_MAX
+            || self.profile_title.chars().any(char::is_control)
+        {
+            return Err(ApiError::validation(
+                "profileTitle",
+                format!("must be 1 to {TITLE_MAX} characters"),
+            ));
+        }
+        if !(INTERVAL_MIN_HOURS..=INTERVAL_MAX_HOURS).contains(&self.update_interval_hours) {
+            return Err(ApiError::validation(
+                "updateIntervalHours",
+                format!("must be from {INTERVAL_MIN_HOURS} to {INTERVAL_MAX_HOURS}"),
+            ));
+        }
+        if self.silent_node_grace_seconds > GRACE_MAX_SECONDS {
+            return Err(ApiError::validation(
+                "silentNodeGraceSeconds",
+                format!("must be from 0 to {GRACE_MAX_SECONDS}"),
+            ));
+        }
+        http_url("supportUrl", &self.support_url)?;
+        http_url("webPageUrl", &self.web_page_url)
+    }
 }
 
 #[cfg(test)]

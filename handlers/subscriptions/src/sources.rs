@@ -3,7 +3,7 @@
 //! fetches each on its interval through the host's outbound HTTP; a source that fails keeps its
 //! last good entries.
 
-use nexuma_sdk::db::{Executor, Pool, Row};
+use nexuma_sdk::db::{Executor, Pool, Row, Value};
 use nexuma_sdk::record;
 use nexuma_sdk::{clock, db, http, id, log, response, ApiError, Request, Response};
 use schemars::JsonSchema;
@@ -11,8 +11,6 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use xray::link::Entries;
 use xray::Connection;
-
-use crate::access::in_list;
 
 const COLUMNS: &str = "id, name, url, enabled, interval_minutes, entries, entries_count, \
      last_fetched_at, last_ok_at, last_error, created_at, updated_at";
@@ -122,6 +120,12 @@ fn load(db: &impl Executor, id: &str) -> Result<Source, ApiError> {
             format!("no external subscription with id {id}"),
         )
     })
+}
+
+/// Placeholders `$1, …, $n` with their values.
+fn in_list(values: &[String]) -> (String, Vec<Value>) {
+    let marks: Vec<String> = (1..=values.len()).map(|i| format!("${i}")).collect();
+    (marks.join(", "), values.iter().map(Into::into).collect())
 }
 
 /// The entries of these (enabled) sources as connections, in the order given.
