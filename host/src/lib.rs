@@ -20,6 +20,7 @@ pub mod input;
 pub mod jobs;
 pub mod metrics;
 pub mod openapi;
+pub mod pattern;
 pub mod registry;
 pub mod routes;
 pub mod runtime;

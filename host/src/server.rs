@@ -298,7 +298,7 @@ async fn dispatch(
     };
     let route = entry.route.path.clone();
     // The version this request runs on, drawn once: a canary's share goes to the canary.
-    let version = entry.pick();
+    let version = entry.target.pick();
     let component = Some(version.name.to_string());
     let out = |response| Outcome {
         response,
@@ -460,7 +460,12 @@ pub(crate) fn closing(mut response: Response) -> Response {
 }
 
 /// A refusal from authentication as an answer: `WWW-Authenticate` on a 401 for a token route.
-fn refusal(status: u16, code: &str, message: &str, entry: &crate::routes::Entry) -> Response {
+fn refusal(
+    status: u16,
+    code: &str,
+    message: &str,
+    entry: &crate::routes::Entry<crate::registry::Versions>,
+) -> Response {
     let mut resp = error(status, code, message);
     if status == 401 && entry.route.auth != AuthLevel::Node {
         resp.headers_mut().insert(
