@@ -4,7 +4,9 @@
 //! rejects it in text (a 500 deep inside a component otherwise), and SQLite would store a
 //! string that C-based tools cut short.
 
-use http::HeaderMap;
+use http::{HeaderMap, StatusCode};
+
+use crate::response::{error, Response};
 
 /// The query's name/value pairs, decoded once: checked here, then handed to the component.
 pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
@@ -26,6 +28,30 @@ pub fn nul_field(params: &[(String, String)], query: &[(String, String)]) -> Opt
         .iter()
         .find(|(k, v)| k.contains('\0') || v.contains('\0'))?;
     Some(format!("the query parameter {:?}", name.replace('\0', "")))
+}
+
+/// 400 naming the path parameter or query field that holds a NUL, if one does.
+pub fn refuse_nul(params: &[(String, String)], query: &[(String, String)]) -> Result<(), Response> {
+    match nul_field(params, query) {
+        None => Ok(()),
+        Some(field) => Err(error(
+            StatusCode::BAD_REQUEST,
+            "nul_character",
+            &format!("{field} contains a NUL character"),
+        )),
+    }
+}
+
+/// 400 when the body holds a NUL (`body_has_nul`).
+pub fn refuse_body_nul(body: &[u8], headers: &HeaderMap) -> Result<(), Response> {
+    if body_has_nul(body, headers) {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "nul_character",
+            "the request body contains a NUL character, which no field accepts",
+        ));
+    }
+    Ok(())
 }
 
 /// Whether a body carries a NUL: a raw 0 byte, a JSON `\u0000` escape, or `%00` in a form.
