@@ -31,27 +31,24 @@ pub fn nul_field(params: &[(String, String)], query: &[(String, String)]) -> Opt
 }
 
 /// 400 naming the path parameter or query field that holds a NUL, if one does.
-pub fn refuse_nul(params: &[(String, String)], query: &[(String, String)]) -> Result<(), Response> {
-    match nul_field(params, query) {
-        None => Ok(()),
-        Some(field) => Err(error(
-            StatusCode::BAD_REQUEST,
-            "nul_character",
-            &format!("{field} contains a NUL character"),
-        )),
-    }
+pub fn nul_refusal(params: &[(String, String)], query: &[(String, String)]) -> Option<Response> {
+    let field = nul_field(params, query)?;
+    Some(error(
+        StatusCode::BAD_REQUEST,
+        "nul_character",
+        &format!("{field} contains a NUL character"),
+    ))
 }
 
 /// 400 when the body holds a NUL (`body_has_nul`).
-pub fn refuse_body_nul(body: &[u8], headers: &HeaderMap) -> Result<(), Response> {
-    if body_has_nul(body, headers) {
-        return Err(error(
+pub fn body_nul_refusal(body: &[u8], headers: &HeaderMap) -> Option<Response> {
+    body_has_nul(body, headers).then(|| {
+        error(
             StatusCode::BAD_REQUEST,
             "nul_character",
             "the request body contains a NUL character, which no field accepts",
-        ));
-    }
-    Ok(())
+        )
+    })
 }
 
 /// Whether a body carries a NUL: a raw 0 byte, a JSON `\u0000` escape, or `%00` in a form.

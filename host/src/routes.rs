@@ -14,6 +14,9 @@ use crate::pattern::{parse, segments, Segment};
 
 pub use crate::pattern::{COMPONENTS_API, HOST_ROUTES};
 
+/// A matched path's parameters, percent-decoded: (name, value) in the pattern's order.
+pub type Params = Vec<(String, String)>;
+
 /// Whose a route is: named when two routes clash.
 pub trait Owner {
     fn owner(&self) -> &str;
@@ -31,7 +34,7 @@ pub struct Entry<T> {
 pub enum Lookup<'a, T> {
     Found {
         entry: &'a Entry<T>,
-        params: Vec<(String, String)>,
+        params: Params,
     },
     /// The path exists, but not for this method: the methods it has (sorted, each once).
     MethodNotAllowed(Vec<String>),
@@ -97,7 +100,7 @@ impl<T> RouteTable<T> {
     pub fn lookup(&self, method: &str, path: &str) -> Lookup<'_, T> {
         let parts = segments(path);
         let mut allowed = Vec::new();
-        let mut best: Option<(&Entry<T>, Vec<(String, String)>)> = None;
+        let mut best: Option<(&Entry<T>, Params)> = None;
         for entry in &self.entries {
             let Some(params) = match_segments(&entry.segments, &parts) else {
                 continue;
@@ -153,7 +156,7 @@ fn more_specific(a: &[Segment], b: &[Segment]) -> bool {
         .unwrap_or(false)
 }
 
-fn match_segments(pattern: &[Segment], parts: &[&str]) -> Option<Vec<(String, String)>> {
+fn match_segments(pattern: &[Segment], parts: &[&str]) -> Option<Params> {
     if pattern.len() != parts.len() {
         return None;
     }

@@ -204,7 +204,9 @@ async fn admitted(
     query: &[(String, String)],
     method: &Method,
 ) -> Result<String, Response> {
-    input::refuse_nul(params, query)?;
+    if let Some(refusal) = input::nul_refusal(params, query) {
+        return Err(refusal);
+    }
     if !methods(pattern).iter().any(|m| m == method) {
         return Err(not_allowed(&parts.method, pattern));
     }

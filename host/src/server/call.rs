@@ -16,7 +16,7 @@ impl Routed<'_> {
     pub(super) fn guest_request(
         &self,
         parts: &Parts,
-        params: Vec<(String, String)>,
+        params: crate::routes::Params,
         query: Vec<(String, String)>,
         body: Bytes,
         caller: Option<Caller>,

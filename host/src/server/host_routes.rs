@@ -19,7 +19,7 @@ pub(super) fn find(path: &str) -> Option<&'static str> {
 /// The answer of the host route `route` to `req`.
 pub(super) async fn answer(core: &Core, route: &str, req: &Request<Incoming>) -> Response {
     let query = input::query_pairs(req.uri().query());
-    if let Err(refusal) = input::refuse_nul(&[], &query) {
+    if let Some(refusal) = input::nul_refusal(&[], &query) {
         return refusal;
     }
     let method = req.method();

@@ -28,7 +28,7 @@ use crate::body::{self, Limits};
 use crate::headers::{self, REQUEST_ID};
 use crate::registry::Versions;
 use crate::response::{self, Response};
-use crate::routes::{Entry, Lookup, RouteTable};
+use crate::routes::{Entry, Lookup, Params, RouteTable};
 use crate::runtime::LoadedComponent;
 use crate::{auth, cache, components, input, metrics};
 
@@ -177,11 +177,13 @@ impl Run {
 
 /// The route the request reaches and its path parameters; else a 404, or a 405 naming the
 /// methods the path has.
+// The refusal is the answer as sent, moved once: boxing it would only add an allocation.
+#[allow(clippy::result_large_err)]
 fn find_route<'t>(
     table: &'t RouteTable<Versions>,
     run: &Run,
     req: &Request<Incoming>,
-) -> Result<(&'t Entry<Versions>, Vec<(String, String)>), Response> {
+) -> Result<(&'t Entry<Versions>, Params), Response> {
     let path = req.uri().path();
     match table.lookup(run.method.as_str(), path) {
         Lookup::Found { entry, params } => Ok((entry, params)),
@@ -214,13 +216,11 @@ struct Routed<'a> {
 
 impl Routed<'_> {
     /// The steps after the lookup, in order. A refusal (`Err`) is sent as it is.
-    async fn answer(
-        &self,
-        params: Vec<(String, String)>,
-        req: Request<Incoming>,
-    ) -> Result<Delivered, Response> {
+    async fn answer(&self, params: Params, req: Request<Incoming>) -> Result<Delivered, Response> {
         let query = input::query_pairs(req.uri().query());
-        input::refuse_nul(&params, &query)?;
+        if let Some(refusal) = input::nul_refusal(&params, &query) {
+            return Err(refusal);
+        }
         let caller = self.authenticate(req.headers()).await?;
         let target = shared_target(&self.run, caller.as_ref(), req.uri());
         if let Some(kept) = self.kept(target.as_deref(), req.headers()).await {
@@ -274,6 +274,8 @@ fn shared_target(run: &Run, caller: Option<&Caller>, uri: &http::Uri) -> Option<
 /// The body within the request limits (`BODY_LIMIT_BYTES`, `BODY_READ_TIMEOUT_MS`), free of NUL.
 async fn read_checked(core: &Core, headers: &HeaderMap, body: Incoming) -> Result<Bytes, Response> {
     let body = body::read(headers, body, Limits::request(&core.config)).await?;
-    input::refuse_body_nul(&body, headers)?;
+    if let Some(refusal) = input::body_nul_refusal(&body, headers) {
+        return Err(refusal);
+    }
     Ok(body)
 }
