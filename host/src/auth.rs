@@ -1,6 +1,6 @@
 //! Authentication by a route's declared level, done in the host before any component runs.
 
-use http::HeaderMap;
+use http::{HeaderMap, StatusCode};
 use sha2::{Digest, Sha256};
 
 use crate::account::{Accounts, Standing};
@@ -8,16 +8,88 @@ use crate::bindings::nexuma::core::db::Value;
 use crate::bindings::{AuthLevel, Caller};
 use crate::iface::db::Database;
 use crate::iface::tokens::VerifyError;
+use crate::response::{self, Response};
 use crate::runtime::Capabilities;
 
-/// Why a caller was turned away: (status, code, message).
-pub type Refusal = (u16, &'static str, &'static str);
+/// Why a caller was turned away, as the answer says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: &'static str,
+}
+
+impl Refusal {
+    const fn new(status: StatusCode, code: &'static str, message: &'static str) -> Self {
+        Refusal {
+            status,
+            code,
+            message,
+        }
+    }
+
+    /// The refusal as an answer to a route of `level`: a 401 for a token route names the Bearer
+    /// scheme (`WWW-Authenticate`); a node key is no scheme a client could retry with.
+    pub fn response(self, level: AuthLevel) -> Response {
+        let resp = response::error(self.status, self.code, self.message);
+        if self.status == StatusCode::UNAUTHORIZED && level != AuthLevel::Node {
+            response::bearer_challenge(resp)
+        } else {
+            resp
+        }
+    }
+}
 
 /// The database (or, for an account, both stores) could not answer: retry shortly.
-const UNAVAILABLE: Refusal = (
-    503,
+const UNAVAILABLE: Refusal = Refusal::new(
+    StatusCode::SERVICE_UNAVAILABLE,
     "unavailable",
     "the database is unavailable; retry shortly",
+);
+const TOKEN_REQUIRED: Refusal = Refusal::new(
+    StatusCode::UNAUTHORIZED,
+    "unauthorized",
+    "a Bearer access token is required",
+);
+const TOKEN_EXPIRED: Refusal = Refusal::new(
+    StatusCode::UNAUTHORIZED,
+    "token_expired",
+    "the access token has expired; refresh it",
+);
+const TOKEN_INVALID: Refusal = Refusal::new(
+    StatusCode::UNAUTHORIZED,
+    "invalid_token",
+    "the access token is invalid",
+);
+const NOT_ADMIN: Refusal = Refusal::new(
+    StatusCode::FORBIDDEN,
+    "forbidden",
+    "this route needs an admin account",
+);
+const ACCOUNT_BLOCKED: Refusal = Refusal::new(
+    StatusCode::FORBIDDEN,
+    "account_blocked",
+    "this account has been blocked by an administrator",
+);
+const ACCOUNT_INACTIVE: Refusal = Refusal::new(
+    StatusCode::FORBIDDEN,
+    "account_inactive",
+    "this account is not active (awaiting approval or rejected)",
+);
+const ACCOUNT_DELETED: Refusal = Refusal::new(
+    StatusCode::UNAUTHORIZED,
+    "account_deleted",
+    "the account this token was issued to no longer exists",
+);
+const NODE_KEY_REQUIRED: Refusal = Refusal::new(
+    StatusCode::UNAUTHORIZED,
+    "unauthorized",
+    "the x-node-auth-key header is required",
+);
+const NODE_KEY_UNKNOWN: Refusal = Refusal::new(
+    StatusCode::UNAUTHORIZED,
+    "invalid_node_key",
+    "the node key is not recognised",
 );
 
 pub const NODE_KEY_HEADER: &str = "x-node-auth-key";
@@ -45,19 +117,15 @@ pub async fn authenticate(
             None => Ok(None),
         },
         AuthLevel::User | AuthLevel::Admin => {
-            let token = token.ok_or((401, "unauthorized", "a Bearer access token is required"))?;
+            let token = token.ok_or(TOKEN_REQUIRED)?;
             let claims = caps.tokens.verify_access(token).map_err(|e| match e {
-                VerifyError::Expired => (
-                    401,
-                    "token_expired",
-                    "the access token has expired; refresh it",
-                ),
-                VerifyError::Invalid => (401, "invalid_token", "the access token is invalid"),
+                VerifyError::Expired => TOKEN_EXPIRED,
+                VerifyError::Invalid => TOKEN_INVALID,
             })?;
             // The account's role now, not the one the token was issued with.
             let caller = account_caller(caps, claims.sub).await?;
             if level == AuthLevel::Admin && caller.role != "admin" {
-                return Err((403, "forbidden", "this route needs an admin account"));
+                return Err(NOT_ADMIN);
             }
             Ok(Some(caller))
         }
@@ -78,21 +146,9 @@ async fn account_caller(caps: &Capabilities, user_id: String) -> Result<Caller, 
     })?;
     match standing {
         Standing::Active { role } => Ok(Caller { id: user_id, role }),
-        Standing::Blocked => Err((
-            403,
-            "account_blocked",
-            "this account has been blocked by an administrator",
-        )),
-        Standing::NotApproved { .. } => Err((
-            403,
-            "account_inactive",
-            "this account is not active (awaiting approval or rejected)",
-        )),
-        Standing::Deleted => Err((
-            401,
-            "account_deleted",
-            "the account this token was issued to no longer exists",
-        )),
+        Standing::Blocked => Err(ACCOUNT_BLOCKED),
+        Standing::NotApproved { .. } => Err(ACCOUNT_INACTIVE),
+        Standing::Deleted => Err(ACCOUNT_DELETED),
     }
 }
 
@@ -101,11 +157,7 @@ async fn node_caller(headers: &HeaderMap, db: &Database) -> Result<Caller, Refus
         .get(NODE_KEY_HEADER)
         .and_then(|v| v.to_str().ok())
         .filter(|k| !k.is_empty())
-        .ok_or((
-            401,
-            "unauthorized",
-            "the x-node-auth-key header is required",
-        ))?;
+        .ok_or(NODE_KEY_REQUIRED)?;
     let key_hash = hex::encode(Sha256::digest(key.as_bytes()));
     let rows = db
         .query(
@@ -122,7 +174,7 @@ async fn node_caller(headers: &HeaderMap, db: &Database) -> Result<Caller, Refus
             id: node_id.clone(),
             role: "node".into(),
         }),
-        _ => Err((401, "invalid_node_key", "the node key is not recognised")),
+        _ => Err(NODE_KEY_UNKNOWN),
     }
 }
 
@@ -147,6 +199,20 @@ fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_token_route_challenges_for_a_bearer() {
+        let token = TOKEN_REQUIRED.response(AuthLevel::User);
+        assert_eq!(token.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(token.headers()[http::header::WWW_AUTHENTICATE], "Bearer");
+        let node = NODE_KEY_REQUIRED.response(AuthLevel::Node);
+        assert!(!node.headers().contains_key(http::header::WWW_AUTHENTICATE));
+        let forbidden = NOT_ADMIN.response(AuthLevel::Admin);
+        assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
+        assert!(!forbidden
+            .headers()
+            .contains_key(http::header::WWW_AUTHENTICATE));
+    }
 
     #[test]
     fn cookie_is_found_among_others() {

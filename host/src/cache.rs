@@ -18,6 +18,7 @@ use http_body_util::Full;
 use crate::bindings::nexuma::core::response_cache::Policy;
 use crate::iface::kv::Store;
 use crate::metrics;
+use crate::response::Response;
 
 /// The longest an answer is kept, whatever a component asks for.
 const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -27,7 +28,7 @@ const MAX_DEPENDENCIES: usize = 8;
 const MAX_VARY: usize = 8;
 
 /// An answer as kept.
-pub struct Kept {
+pub struct KeptAnswer {
     /// The content hash of the component that made it: a swapped-in version answers anew.
     component_sha256: String,
     status: StatusCode,
@@ -40,8 +41,8 @@ pub struct Kept {
     expires: Instant,
 }
 
-impl Kept {
-    pub fn response(&self) -> http::Response<Full<Bytes>> {
+impl KeptAnswer {
+    pub fn response(&self) -> Response {
         let mut resp = http::Response::new(Full::new(self.body.clone()));
         *resp.status_mut() = self.status;
         *resp.headers_mut() = self.headers.clone();
@@ -67,15 +68,15 @@ impl Kept {
 #[derive(Clone)]
 struct ByWeight;
 
-impl quick_cache::Weighter<String, Arc<Kept>> for ByWeight {
-    fn weight(&self, key: &String, kept: &Arc<Kept>) -> u64 {
+impl quick_cache::Weighter<String, Arc<KeptAnswer>> for ByWeight {
+    fn weight(&self, key: &String, kept: &Arc<KeptAnswer>) -> u64 {
         kept.weight(key)
     }
 }
 
 pub struct ResponseCache {
     /// `None` when `RESPONSE_CACHE_MB` is 0.
-    answers: Option<quick_cache::sync::Cache<String, Arc<Kept>, ByWeight>>,
+    answers: Option<quick_cache::sync::Cache<String, Arc<KeptAnswer>, ByWeight>>,
     /// Per route pattern: the request headers its kept answers vary on. A route that never
     /// kept an answer is not here, so its requests skip the cache at no cost.
     vary: RwLock<HashMap<String, Arc<[String]>>>,
@@ -104,12 +105,17 @@ impl ResponseCache {
 
     /// The kept answer under `key` when it was made by this version of the component and all
     /// it depends on still holds; a stale answer is dropped.
-    pub async fn find(&self, key: &str, component_sha256: &str, kv: &Store) -> Option<Arc<Kept>> {
+    pub async fn find(
+        &self,
+        key: &str,
+        component_sha256: &str,
+        kv: &Store,
+    ) -> Option<Arc<KeptAnswer>> {
         let answers = self.answers.as_ref()?;
         let kept = answers.get(key)?;
         let fresh = kept.component_sha256 == component_sha256
             && kept.expires > Instant::now()
-            && holds(&kept.depends_on, &kept.built_under, kv).await;
+            && unchanged(&kept.depends_on, &kept.built_under, kv).await;
         if fresh {
             metrics::response_cache("hit");
             return Some(kept);
@@ -130,7 +136,7 @@ impl ResponseCache {
         component_sha256: &str,
         kv_prefix: &str,
         policy: Policy,
-        response: &http::Response<Full<Bytes>>,
+        response: &Response,
         body: Bytes,
     ) {
         let Some(answers) = &self.answers else {
@@ -164,7 +170,7 @@ impl ResponseCache {
             .into_iter()
             .map(|(k, v)| (format!("{kv_prefix}{k}"), v))
             .unzip();
-        let kept = Kept {
+        let kept = KeptAnswer {
             component_sha256: component_sha256.to_string(),
             status: response.status(),
             headers: response.headers().clone(),
@@ -204,16 +210,13 @@ fn compose_key(route: &str, target: &str, vary: &[String], headers: &HeaderMap) 
 }
 
 /// Whether every entry still has its value; an unreadable store counts as changed.
-async fn holds(keys: &[String], values: &[Option<String>], kv: &Store) -> bool {
+async fn unchanged(keys: &[String], values: &[Option<String>], kv: &Store) -> bool {
     keys.is_empty() || kv.get_many(keys).await.is_ok_and(|now| now == values)
 }
 
 /// A 304 in place of a 200 whose `ETag` the request's `If-None-Match` names (RFC 9110 §13.1.2);
 /// any other answer as it is. For GET and HEAD only: the caller passes `None` otherwise.
-pub fn conditional(
-    if_none_match: Option<&HeaderValue>,
-    mut response: http::Response<Full<Bytes>>,
-) -> http::Response<Full<Bytes>> {
+pub fn conditional(if_none_match: Option<&HeaderValue>, mut response: Response) -> Response {
     let Some(wanted) = if_none_match.and_then(|v| v.to_str().ok()) else {
         return response;
     };
@@ -245,7 +248,7 @@ pub fn conditional(
 mod tests {
     use super::*;
 
-    fn answer(etag: &str) -> http::Response<Full<Bytes>> {
+    fn answer(etag: &str) -> Response {
         let mut r = http::Response::new(Full::new(Bytes::from_static(b"body")));
         r.headers_mut().insert(
             http::header::ETAG,
@@ -282,7 +285,7 @@ mod tests {
             depends_on: vec![("epoch".into(), Some("1".into()))],
             ttl_ms: 60_000,
         };
-        let keep = |response: &http::Response<Full<Bytes>>| {
+        let keep = |response: &Response| {
             cache.keep(
                 "/r",
                 "/r/1",

@@ -4,10 +4,11 @@
 
 use std::time::Duration;
 
+use http::StatusCode;
 use serde_json::json;
 
 use crate::app::Core;
-use crate::server::{json, Response};
+use crate::response::{json, Response};
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -42,12 +43,13 @@ pub async fn respond(core: &Core) -> Response {
         "kv": check(kv_ok, core.caps.kv.backend()),
         "components": components,
     });
-    let mut resp = json(if db_ok && kv_ok { 200 } else { 503 }, &body);
-    if !(db_ok && kv_ok) {
-        resp.headers_mut().insert(
-            http::header::RETRY_AFTER,
-            http::HeaderValue::from_static("5"),
-        );
+    if db_ok && kv_ok {
+        return json(StatusCode::OK, &body);
     }
+    let mut resp = json(StatusCode::SERVICE_UNAVAILABLE, &body);
+    resp.headers_mut().insert(
+        http::header::RETRY_AFTER,
+        http::HeaderValue::from_static("5"),
+    );
     resp
 }

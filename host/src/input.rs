@@ -4,7 +4,9 @@
 //! rejects it in text (a 500 deep inside a component otherwise), and SQLite would store a
 //! string that C-based tools cut short.
 
-use http::HeaderMap;
+use http::{HeaderMap, StatusCode};
+
+use crate::response::{error, Response};
 
 /// The query's name/value pairs, decoded once: checked here, then handed to the component.
 pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
@@ -26,6 +28,27 @@ pub fn nul_field(params: &[(String, String)], query: &[(String, String)]) -> Opt
         .iter()
         .find(|(k, v)| k.contains('\0') || v.contains('\0'))?;
     Some(format!("the query parameter {:?}", name.replace('\0', "")))
+}
+
+/// 400 naming the path parameter or query field that holds a NUL, if one does.
+pub fn nul_refusal(params: &[(String, String)], query: &[(String, String)]) -> Option<Response> {
+    let field = nul_field(params, query)?;
+    Some(error(
+        StatusCode::BAD_REQUEST,
+        "nul_character",
+        &format!("{field} contains a NUL character"),
+    ))
+}
+
+/// 400 when the body holds a NUL (`body_has_nul`).
+pub fn body_nul_refusal(body: &[u8], headers: &HeaderMap) -> Option<Response> {
+    body_has_nul(body, headers).then(|| {
+        error(
+            StatusCode::BAD_REQUEST,
+            "nul_character",
+            "the request body contains a NUL character, which no field accepts",
+        )
+    })
 }
 
 /// Whether a body carries a NUL: a raw 0 byte, a JSON `\u0000` escape, or `%00` in a form.

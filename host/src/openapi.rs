@@ -5,7 +5,7 @@ use serde_json::{json, Map, Value};
 
 use crate::bindings::AuthLevel;
 use crate::bindings::Route;
-use crate::registry::LoadedSet;
+use crate::registry::{LoadedSet, Versions};
 use crate::routes::Entry;
 
 fn error_schema() -> Value {
@@ -250,7 +250,7 @@ fn component_operations() -> Vec<(&'static str, Value)> {
 
 /// The operation of one component route: what its record declares, then what its component's
 /// route docs add, then what the host answers on every route.
-fn component_operation(entry: &Entry) -> (String, Value) {
+fn component_operation(entry: &Entry<Versions>) -> (String, Value) {
     let route = &entry.route;
     let (path, names) = openapi_path(&route.path);
     let mut op = Map::new();
@@ -270,11 +270,11 @@ fn component_operation(entry: &Entry) -> (String, Value) {
         );
     }
     op.insert("responses".into(), Value::Object(responses(route)));
-    if let Some(fragment) = entry.component.docs.get(&route.method, &route.path) {
+    if let Some(fragment) = entry.target.component.docs.get(&route.method, &route.path) {
         merge_fragment(&mut op, fragment);
     }
     // The host's word on who may call it comes last, so no fragment can change it.
-    op.insert("tags".into(), json!([&*entry.component.name]));
+    op.insert("tags".into(), json!([&*entry.target.component.name]));
     match route.auth {
         AuthLevel::Public => {}
         AuthLevel::User | AuthLevel::Admin => {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use crate::routes::RouteTable;
+use crate::routes::{Overlap, Owner, RouteTable};
 use crate::runtime::{Capabilities, LoadError, LoadedComponent, Runtime};
 
 pub struct LoadedSet {
@@ -14,7 +14,7 @@ pub struct LoadedSet {
     pub components: Vec<Arc<LoadedComponent>>,
     /// Canaries running beside some of them, each with exactly its active version's routes.
     pub canaries: Vec<Arc<Canary>>,
-    pub table: RouteTable,
+    pub table: RouteTable<Versions>,
 }
 
 /// A canary as served: another version of an active component's name taking `percent` of its
@@ -31,6 +31,68 @@ pub struct Canary {
     pub until: i64,
 }
 
+/// What a route of the served set leads to: its name's versions.
+pub struct Versions {
+    /// The name's active version.
+    pub component: Arc<LoadedComponent>,
+    /// The name's canary, when one runs: same routes, another version.
+    pub canary: Option<Arc<Canary>>,
+}
+
+impl Versions {
+    /// The version one request runs on, drawn once at dispatch: the canary for its share of
+    /// requests, else the active version. No lock and no allocation on the way.
+    pub fn pick(&self) -> &Arc<LoadedComponent> {
+        match &self.canary {
+            Some(canary) if percent_draw() < canary.percent => &canary.component,
+            _ => &self.component,
+        }
+    }
+}
+
+impl Owner for Versions {
+    fn owner(&self) -> &str {
+        &self.component.name
+    }
+}
+
+/// 0..100, uniform (fastrand's per-thread generator: no lock, statistical quality, not secrecy).
+fn percent_draw() -> u8 {
+    fastrand::u8(..100)
+}
+
+impl From<Overlap> for LoadError {
+    fn from(o: Overlap) -> Self {
+        LoadError::Overlap {
+            method: o.method,
+            path: o.path,
+            first: o.first,
+            other_path: o.other_path,
+            second: o.second,
+        }
+    }
+}
+
+/// Every route of `components`, each with its name's canary if one of `canaries` runs beside
+/// it; two routes of one method and shape are refused.
+fn route_table(
+    components: &[Arc<LoadedComponent>],
+    canaries: &[Arc<Canary>],
+) -> Result<RouteTable<Versions>, LoadError> {
+    let mut table = RouteTable::default();
+    for component in components {
+        let canary = canaries.iter().find(|c| Arc::ptr_eq(&c.active, component));
+        for route in &component.routes {
+            let target = Versions {
+                component: Arc::clone(component),
+                canary: canary.cloned(),
+            };
+            table.add(route.clone(), target)?;
+        }
+    }
+    Ok(table)
+}
+
 impl LoadedSet {
     pub fn new(components: Vec<Arc<LoadedComponent>>) -> Result<Self, LoadError> {
         Self::with_canaries(components, Vec::new())
@@ -41,7 +103,7 @@ impl LoadedSet {
         components: Vec<Arc<LoadedComponent>>,
         canaries: Vec<Arc<Canary>>,
     ) -> Result<Self, LoadError> {
-        let table = RouteTable::build(&components, &canaries)?;
+        let table = route_table(&components, &canaries)?;
         Ok(LoadedSet {
             components,
             canaries,
@@ -153,4 +215,19 @@ async fn read_file(
         component: Arc::new(component),
         bytes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draws_spread_over_every_percent() {
+        let mut seen = [0u32; 100];
+        for _ in 0..100_000 {
+            seen[percent_draw() as usize] += 1;
+        }
+        // 1000 expected per percent; a stuck or skewed generator leaves some far off.
+        assert!(seen.iter().all(|n| (700..1300).contains(n)), "{seen:?}");
+    }
 }

@@ -7,208 +7,107 @@
 //! `/me/subscriptions/links/x`). Two routes of the same shape (equal but for parameter names) can
 //! never be told apart and are refused at load.
 
-use std::sync::Arc;
+use thiserror::Error;
 
 use crate::bindings::Route;
-use crate::registry::Canary;
-use crate::runtime::{LoadError, LoadedComponent};
+use crate::pattern::{parse, segments, Segment};
 
-/// Routes the host serves itself; no component may declare them.
-pub const HOST_ROUTES: [(&str, &str); 4] = [
-    ("GET", "/health"),
-    ("GET", "/metrics"),
-    ("GET", "/openapi.json"),
-    ("GET", "/docs"),
-];
+pub use crate::pattern::{COMPONENTS_API, HOST_ROUTES};
 
-/// The host's component administration (`components::api`) owns every path under this one.
-pub const COMPONENTS_API: &str = "/admin/components";
+/// A matched path's parameters, percent-decoded: (name, value) in the pattern's order.
+pub type Params = Vec<(String, String)>;
 
-const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Segment {
-    Literal(String),
-    Param(String),
+/// Whose a route is: named when two routes clash.
+pub trait Owner {
+    fn owner(&self) -> &str;
 }
 
-fn segments(path: &str) -> Vec<&str> {
-    path.trim_start_matches('/')
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .collect()
-}
-
-fn parse(path: &str) -> Vec<Segment> {
-    segments(path)
-        .into_iter()
-        .map(|s| match s.strip_prefix(':') {
-            Some(name) => Segment::Param(name.to_string()),
-            None => Segment::Literal(s.to_string()),
-        })
-        .collect()
-}
-
-/// Checks one declared route: method, pattern shape, schemas, status.
-pub fn validate(route: &Route) -> Result<(), LoadError> {
-    let bad = |reason: &str| LoadError::BadRoute {
-        method: route.method.clone(),
-        path: route.path.clone(),
-        reason: reason.to_string(),
-    };
-    if !METHODS.contains(&route.method.as_str()) {
-        return Err(bad("method must be one of GET, POST, PUT, PATCH, DELETE"));
-    }
-    if !route.path.starts_with('/')
-        || route.path.contains("//")
-        || route.path.contains(['?', '#', ' '])
-    {
-        return Err(bad(
-            "path must start with '/' and hold no empty segments, '?', '#' or spaces",
-        ));
-    }
-    let mut names = Vec::new();
-    for segment in parse(&route.path) {
-        if let Segment::Param(name) = segment {
-            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-                return Err(bad(
-                    "a parameter is ':' and a name of letters, digits or '_'",
-                ));
-            }
-            if names.contains(&name) {
-                return Err(bad("a parameter name is used twice"));
-            }
-            names.push(name);
-        }
-    }
-    if HOST_ROUTES
-        .iter()
-        .any(|(m, p)| *m == route.method && *p == route.path)
-    {
-        return Err(bad("the host serves this route itself"));
-    }
-    let under_api = route
-        .path
-        .strip_prefix(COMPONENTS_API)
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
-    if under_api {
-        return Err(bad(
-            "the host serves /admin/components and every path under it",
-        ));
-    }
-    for schema in [&route.request_schema, &route.response_schema]
-        .into_iter()
-        .flatten()
-    {
-        if serde_json::from_str::<serde_json::Value>(schema).is_err() {
-            return Err(bad("a schema is not valid JSON"));
-        }
-    }
-    if let Some(schema) = &route.query_schema {
-        let value: serde_json::Value =
-            serde_json::from_str(schema).map_err(|_| bad("the query schema is not valid JSON"))?;
-        if !value["properties"].is_object() {
-            return Err(bad("the query schema must be an object with properties"));
-        }
-    }
-    if !(100..=599).contains(&route.success_status) {
-        return Err(bad("success status must be 100..=599"));
-    }
-    Ok(())
-}
-
-pub struct Entry {
+/// One route of the table and what it leads to (the served set's `registry::Versions`; the
+/// table's tests put plain names there).
+pub struct Entry<T> {
     pub route: Route,
-    /// The name's active version.
-    pub component: Arc<LoadedComponent>,
-    /// The name's canary, when one runs: same routes, another version.
-    pub canary: Option<Arc<Canary>>,
+    pub target: T,
     segments: Vec<Segment>,
 }
 
-impl Entry {
-    /// The version one request runs on, drawn once at dispatch: the canary for its share of
-    /// requests, else the active version. No lock and no allocation on the way.
-    pub fn pick(&self) -> &Arc<LoadedComponent> {
-        match &self.canary {
-            Some(canary) if percent_draw() < canary.percent => &canary.component,
-            _ => &self.component,
-        }
-    }
-}
-
-/// 0..100, uniform (fastrand's per-thread generator: no lock, statistical quality, not secrecy).
-fn percent_draw() -> u8 {
-    fastrand::u8(..100)
-}
-
 /// The outcome of looking a request up.
-pub enum Lookup<'a> {
+pub enum Lookup<'a, T> {
     Found {
-        entry: &'a Entry,
-        params: Vec<(String, String)>,
+        entry: &'a Entry<T>,
+        params: Params,
     },
-    /// The path exists, but not for this method.
+    /// The path exists, but not for this method: the methods it has (sorted, each once).
     MethodNotAllowed(Vec<String>),
     NotFound,
 }
 
-#[derive(Default)]
-pub struct RouteTable {
-    entries: Vec<Entry>,
+/// Two routes of one method and shape: no path could choose between them.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("{method} {path} of component {first} overlaps {other_path} of component {second}")]
+pub struct Overlap {
+    pub method: String,
+    pub path: String,
+    /// Whose `path` is.
+    pub first: String,
+    pub other_path: String,
+    /// Whose `other_path` is.
+    pub second: String,
 }
 
-impl RouteTable {
-    pub fn build(
-        components: &[Arc<LoadedComponent>],
-        canaries: &[Arc<Canary>],
-    ) -> Result<Self, LoadError> {
-        let mut entries: Vec<Entry> = Vec::new();
-        for component in components {
-            for route in &component.routes {
-                let segments = parse(&route.path);
-                if let Some(other) = entries
-                    .iter()
-                    .find(|e| e.route.method == route.method && same_shape(&e.segments, &segments))
-                {
-                    return Err(LoadError::Overlap {
-                        method: route.method.clone(),
-                        path: route.path.clone(),
-                        first: component.name.to_string(),
-                        other_path: other.route.path.clone(),
-                        second: other.component.name.to_string(),
-                    });
-                }
-                let canary = canaries
-                    .iter()
-                    .find(|c| Arc::ptr_eq(&c.active, component))
-                    .cloned();
-                entries.push(Entry {
-                    route: route.clone(),
-                    component: Arc::clone(component),
-                    canary,
-                    segments,
-                });
-            }
-        }
-        Ok(RouteTable { entries })
-    }
+pub struct RouteTable<T> {
+    entries: Vec<Entry<T>>,
+}
 
-    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+impl<T> Default for RouteTable<T> {
+    fn default() -> Self {
+        RouteTable {
+            entries: Vec::new(),
+        }
+    }
+}
+
+impl<T: Owner> RouteTable<T> {
+    /// Adds a route, refused when the table has one of the same method and shape.
+    pub fn add(&mut self, route: Route, target: T) -> Result<(), Overlap> {
+        let segments = parse(&route.path);
+        if let Some(other) = self
+            .entries
+            .iter()
+            .find(|e| e.route.method == route.method && same_shape(&e.segments, &segments))
+        {
+            return Err(Overlap {
+                first: target.owner().to_string(),
+                other_path: other.route.path.clone(),
+                second: other.target.owner().to_string(),
+                method: route.method,
+                path: route.path,
+            });
+        }
+        self.entries.push(Entry {
+            route,
+            target,
+            segments,
+        });
+        Ok(())
+    }
+}
+
+impl<T> RouteTable<T> {
+    pub fn entries(&self) -> impl Iterator<Item = &Entry<T>> {
         self.entries.iter()
     }
 
-    pub fn lookup(&self, method: &str, path: &str) -> Lookup<'_> {
+    pub fn lookup(&self, method: &str, path: &str) -> Lookup<'_, T> {
         let parts = segments(path);
         let mut allowed = Vec::new();
-        let mut best: Option<(&Entry, Vec<(String, String)>)> = None;
+        let mut best: Option<(&Entry<T>, Params)> = None;
         for entry in &self.entries {
             let Some(params) = match_segments(&entry.segments, &parts) else {
                 continue;
             };
             if entry.route.method != method {
                 allowed.push(entry.route.method.clone());
-                // The host answers HEAD wherever GET is served (`server::dispatch`).
+                // The host answers HEAD wherever GET is served (`server`'s pipeline).
                 if entry.route.method == "GET" {
                     allowed.push("HEAD".into());
                 }
@@ -257,7 +156,7 @@ fn more_specific(a: &[Segment], b: &[Segment]) -> bool {
         .unwrap_or(false)
 }
 
-fn match_segments(pattern: &[Segment], parts: &[&str]) -> Option<Vec<(String, String)>> {
+fn match_segments(pattern: &[Segment], parts: &[&str]) -> Option<Params> {
     if pattern.len() != parts.len() {
         return None;
     }
@@ -275,21 +174,6 @@ fn match_segments(pattern: &[Segment], parts: &[&str]) -> Option<Vec<(String, St
         }
     }
     Some(params)
-}
-
-/// A public route answering 200 with nothing declared, for unit tests of what reads routes.
-#[cfg(test)]
-pub(crate) fn route(method: &str, path: &str) -> Route {
-    Route {
-        method: method.into(),
-        path: path.into(),
-        auth: crate::bindings::AuthLevel::Public,
-        summary: String::new(),
-        request_schema: None,
-        response_schema: None,
-        query_schema: None,
-        success_status: 200,
-    }
 }
 
 #[cfg(test)]
@@ -320,58 +204,142 @@ mod tests {
     }
 
     #[test]
-    fn draws_spread_over_every_percent() {
-        let mut seen = [0u32; 100];
-        for _ in 0..100_000 {
-            seen[percent_draw() as usize] += 1;
-        }
-        // 1000 expected per percent; a stuck or skewed generator leaves some far off.
-        assert!(seen.iter().all(|n| (700..1300).contains(n)), "{seen:?}");
-    }
-
-    /// The refusal's reason for a route `validate` refuses.
-    fn refused(method: &str, path: &str) -> String {
-        match validate(&route(method, path)) {
-            Ok(()) => panic!("{method} {path} accepted"),
-            Err(e) => e.to_string(),
-        }
-    }
-
-    #[test]
-    fn the_hosts_paths_are_reserved() {
-        for (method, path) in HOST_ROUTES {
-            assert!(refused(method, path).contains("the host serves this route"));
-        }
-        for path in ["/admin/components", "/admin/components/x/activate"] {
-            assert!(
-                refused("POST", path).contains("/admin/components"),
-                "{path}"
-            );
-        }
-        // A path that only starts with the same letters is a component's to take.
-        assert!(validate(&route("GET", "/admin/components-report")).is_ok());
-        // The host's GET routes leave other methods free.
-        assert!(validate(&route("POST", "/health")).is_ok());
-    }
-
-    #[test]
-    fn malformed_routes_are_named() {
-        assert!(refused("TRACE", "/a").contains("method must be one of"));
-        assert!(refused("GET", "a").contains("must start with '/'"));
-        assert!(refused("GET", "/a//b").contains("no empty segments"));
-        assert!(refused("GET", "/a?b").contains("'?'"));
-        assert!(refused("GET", "/a/:").contains("a parameter is ':' and a name"));
-        assert!(refused("GET", "/a/:b-c").contains("a parameter is ':' and a name"));
-        assert!(refused("GET", "/a/:id/b/:id").contains("used twice"));
-        let mut bad_status = route("GET", "/a");
-        bad_status.success_status = 42;
-        assert!(validate(&bad_status).is_err());
-    }
-
-    #[test]
     fn params_are_percent_decoded() {
         let params = match_segments(&parse("/u/:id"), &segments("/u/a%20b")).expect("match");
         assert_eq!(params, vec![("id".to_string(), "a b".to_string())]);
         assert!(match_segments(&parse("/u/:id"), &segments("/u/a/b")).is_none());
+    }
+
+    // The table as requests meet it: routes named by the component they belong to.
+
+    impl Owner for &'static str {
+        fn owner(&self) -> &str {
+            self
+        }
+    }
+
+    fn table(routes: &[(&str, &str)]) -> RouteTable<&'static str> {
+        let mut table = RouteTable::default();
+        for (method, path) in routes {
+            table
+                .add(crate::pattern::route(method, path), "c")
+                .expect("no clash");
+        }
+        table
+    }
+
+    /// The pattern `path` reaches with `method`, and its parameters.
+    fn found(table: &RouteTable<&'static str>, method: &str, path: &str) -> (String, Vec<String>) {
+        match table.lookup(method, path) {
+            Lookup::Found { entry, params } => (
+                entry.route.path.clone(),
+                params
+                    .into_iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect(),
+            ),
+            Lookup::MethodNotAllowed(allowed) => panic!("{method} {path}: 405 {allowed:?}"),
+            Lookup::NotFound => panic!("{method} {path}: 404"),
+        }
+    }
+
+    fn allowed(table: &RouteTable<&'static str>, method: &str, path: &str) -> Vec<String> {
+        match table.lookup(method, path) {
+            Lookup::MethodNotAllowed(allowed) => allowed,
+            _ => panic!("{method} {path}: not a 405"),
+        }
+    }
+
+    fn not_found(table: &RouteTable<&'static str>, method: &str, path: &str) -> bool {
+        matches!(table.lookup(method, path), Lookup::NotFound)
+    }
+
+    #[test]
+    fn an_exact_segment_beats_a_parameter_in_either_order() {
+        let stats = ("GET", "/admin/users/stats");
+        let user = ("GET", "/admin/users/:id");
+        let links = ("GET", "/me/subscriptions/links/:id");
+        let renew = ("GET", "/me/subscriptions/:id/auto-renew");
+        for routes in [[stats, user, links, renew], [user, stats, renew, links]] {
+            let table = table(&routes);
+            assert_eq!(found(&table, "GET", "/admin/users/stats").0, stats.1);
+            assert_eq!(
+                found(&table, "GET", "/admin/users/42"),
+                (user.1.to_string(), vec!["id=42".to_string()])
+            );
+            // Both match; the first place they differ is a literal in `links`.
+            assert_eq!(
+                found(&table, "GET", "/me/subscriptions/links/auto-renew"),
+                (links.1.to_string(), vec!["id=auto-renew".to_string()])
+            );
+            assert_eq!(
+                found(&table, "GET", "/me/subscriptions/7/auto-renew").1,
+                vec!["id=7".to_string()]
+            );
+        }
+    }
+
+    #[test]
+    fn another_method_is_a_405_listing_the_methods_once_each() {
+        let table = table(&[
+            ("POST", "/a"),
+            ("GET", "/a"),
+            ("DELETE", "/a/:id"),
+            ("GET", "/a/b"),
+            ("GET", "/a/:id"),
+            ("PUT", "/a/:id"),
+        ]);
+        assert_eq!(allowed(&table, "PATCH", "/a"), ["GET", "HEAD", "POST"]);
+        // Two patterns match `/a/b` for GET: still GET and HEAD once.
+        assert_eq!(
+            allowed(&table, "POST", "/a/b"),
+            ["DELETE", "GET", "HEAD", "PUT"]
+        );
+    }
+
+    #[test]
+    fn empty_segments_and_a_trailing_slash_are_the_same_path() {
+        let table = table(&[("GET", "/a/b"), ("GET", "/u/:id")]);
+        for path in ["/a/b", "/a/b/", "//a//b", "/a//b//"] {
+            assert_eq!(found(&table, "GET", path).0, "/a/b", "{path}");
+        }
+        assert_eq!(found(&table, "GET", "/u/x/").1, ["id=x"]);
+        for path in ["/a", "/a/b/c", "/", "/u", "/u/x/y"] {
+            assert!(not_found(&table, "GET", path), "{path}");
+        }
+    }
+
+    #[test]
+    fn parameters_are_decoded_after_the_path_is_split() {
+        let table = table(&[("GET", "/u/:id")]);
+        assert_eq!(found(&table, "GET", "/u/a%20b").1, ["id=a b"]);
+        // An encoded slash stays inside its segment.
+        assert_eq!(found(&table, "GET", "/u/a%2Fb").1, ["id=a/b"]);
+        assert_eq!(found(&table, "GET", "/u/%00").1, ["id=\0"]);
+        // Not UTF-8 once decoded: no route takes it.
+        assert!(not_found(&table, "GET", "/u/%FF"));
+    }
+
+    #[test]
+    fn routes_of_one_shape_are_refused_naming_both() {
+        let mut table = RouteTable::default();
+        table
+            .add(crate::pattern::route("GET", "/a/:x"), "billing")
+            .expect("first");
+        table
+            .add(crate::pattern::route("POST", "/a/:y"), "auth")
+            .expect("another method");
+        table
+            .add(crate::pattern::route("GET", "/a/b"), "auth")
+            .expect("a literal is another shape");
+        for (path, owner) in [("/a/:y", "auth"), ("/a/:x", "billing")] {
+            let refusal = table
+                .add(crate::pattern::route("GET", path), owner)
+                .expect_err("same shape");
+            assert_eq!(
+                refusal.to_string(),
+                format!("GET {path} of component {owner} overlaps /a/:x of component billing")
+            );
+        }
     }
 }

@@ -17,7 +17,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method};
+use http::{HeaderMap, Method, StatusCode};
 use hyper::body::Incoming;
 use serde_json::{json, Value as Json};
 
@@ -25,9 +25,10 @@ use super::store::{self, Active, Audit, Version};
 use super::{announce, canary, schema, set, version, Error};
 use crate::app::Core;
 use crate::bindings::AuthLevel;
+use crate::body::{self, Limits};
 use crate::iface::clock::now_ms;
+use crate::response::{self, Response};
 use crate::runtime::{LoadError, LoadedComponent};
-use crate::server::{self, Response};
 use crate::{auth, input, registry};
 
 pub const LIST: &str = "/admin/components";
@@ -74,14 +75,14 @@ fn methods(pattern: &str) -> Vec<Method> {
 
 /// A refusal: status, code, message, and the request field it is about.
 pub(super) struct Refusal {
-    pub(super) status: u16,
+    pub(super) status: StatusCode,
     pub(super) code: &'static str,
     pub(super) message: String,
     pub(super) field: Option<&'static str>,
 }
 
 impl Refusal {
-    pub(super) fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+    pub(super) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Refusal {
             status,
             code,
@@ -94,14 +95,14 @@ impl Refusal {
     pub(super) fn field(field: &'static str, message: impl Into<String>) -> Self {
         Refusal {
             field: Some(field),
-            ..Refusal::new(400, "validation_error", message)
+            ..Refusal::new(StatusCode::BAD_REQUEST, "validation_error", message)
         }
     }
 
     fn into_response(self) -> Response {
         match self.field {
-            None => server::error(self.status, self.code, &self.message),
-            Some(field) => server::json(
+            None => response::error(self.status, self.code, &self.message),
+            Some(field) => response::json(
                 self.status,
                 &json!({ "error": { "code": self.code, "message": self.message, "field": field } }),
             ),
@@ -113,7 +114,7 @@ impl From<sqlx::Error> for Refusal {
     fn from(e: sqlx::Error) -> Self {
         tracing::warn!(error = %e, "components: database unavailable");
         Refusal::new(
-            503,
+            StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
             "the database is unavailable; retry shortly",
         )
@@ -124,10 +125,16 @@ impl From<Error> for Refusal {
     fn from(e: Error) -> Self {
         match e {
             Error::Database(e) => e.into(),
-            Error::Load(e) => Refusal::new(400, "invalid_component", e.to_string()),
+            Error::Load(e) => {
+                Refusal::new(StatusCode::BAD_REQUEST, "invalid_component", e.to_string())
+            }
             other => {
                 tracing::error!(error = %other, "components: stored versions inconsistent");
-                Refusal::new(500, "internal", other.to_string())
+                Refusal::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    other.to_string(),
+                )
             }
         }
     }
@@ -182,7 +189,7 @@ pub async fn handle(
     };
     let response = answer.unwrap_or_else(Refusal::into_response);
     if head {
-        server::without_body(response)
+        response::without_body(response)
     } else {
         response
     }
@@ -197,9 +204,8 @@ async fn admitted(
     query: &[(String, String)],
     method: &Method,
 ) -> Result<String, Response> {
-    if let Some(field) = input::nul_field(params, query) {
-        let message = format!("{field} contains a NUL character");
-        return Err(server::error(400, "nul_character", &message));
+    if let Some(refusal) = input::nul_refusal(params, query) {
+        return Err(refusal);
     }
     if !methods(pattern).iter().any(|m| m == method) {
         return Err(not_allowed(&parts.method, pattern));
@@ -211,9 +217,9 @@ async fn admitted(
 /// upload refused unread would have its connection closed mid-body, and the client would see
 /// a broken connection rather than the 401 or 403. Past the limit it is cut as any body is.
 async fn drained(core: &Core, body: Incoming, refusal: Response) -> Response {
-    match server::read_body(core, &HeaderMap::new(), body, core.config.body_limit).await {
+    match body::read(&HeaderMap::new(), body, Limits::request(&core.config)).await {
         Ok(_) => refusal,
-        Err(_) => server::closing(refusal),
+        Err(_) => response::closing(refusal),
     }
 }
 
@@ -236,38 +242,22 @@ fn params(path: &str) -> Vec<(String, String)> {
 }
 
 fn not_allowed(method: &Method, pattern: &str) -> Response {
-    let mut resp = server::error(
-        405,
-        "method_not_allowed",
-        &format!("{method} is not allowed here"),
-    );
     let allowed = methods(pattern);
     let allow: Vec<&str> = allowed.iter().map(Method::as_str).collect();
-    if let Ok(v) = HeaderValue::from_str(&allow.join(", ")) {
-        resp.headers_mut().insert(http::header::ALLOW, v);
-    }
-    resp
+    response::not_allowed(method, &allow.join(", "))
 }
 
 /// The admin's id, or the refusal auth.rs gives components' admin routes.
 async fn admin(core: &Core, method: &Method, headers: &HeaderMap) -> Result<String, Response> {
     match auth::authenticate(AuthLevel::Admin, method, headers, &core.caps).await {
         Ok(Some(caller)) => Ok(caller.id),
-        Ok(None) => Err(server::error(
-            401,
+        // Not given for an admin route: a token is required there.
+        Ok(None) => Err(response::error(
+            StatusCode::UNAUTHORIZED,
             "unauthorized",
             "a Bearer access token is required",
         )),
-        Err((status, code, message)) => {
-            let mut resp = server::error(status, code, message);
-            if status == 401 {
-                resp.headers_mut().insert(
-                    http::header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Bearer"),
-                );
-            }
-            Err(resp)
-        }
+        Err(refusal) => Err(refusal.response(AuthLevel::Admin)),
     }
 }
 
@@ -290,8 +280,8 @@ async fn list(core: &Core) -> Answer {
         let row = active.iter().find(|a| a.name == name);
         components.push(entry(core, name, row, &versions, &applied).await);
     }
-    Ok(server::json(
-        200,
+    Ok(response::json(
+        StatusCode::OK,
         &json!({
             "revision": revision,
             "replica": core.components.replica,
@@ -380,7 +370,7 @@ fn stats(core: &Core, name: &str, hash: &str) -> Option<Json> {
 }
 
 /// The name's entry after a change, with the set's revision.
-pub(super) async fn entry_now(core: &Core, name: &str, status: u16) -> Answer {
+pub(super) async fn entry_now(core: &Core, name: &str, status: StatusCode) -> Answer {
     let db = &core.caps.db;
     let revision = store::revision(db).await?;
     let active = store::active_of(db, name).await?;
@@ -388,7 +378,7 @@ pub(super) async fn entry_now(core: &Core, name: &str, status: u16) -> Answer {
     let applied = store::applied(db, Some(name)).await?;
     let mut body = entry(core, name, active.as_ref(), &versions, &applied).await;
     body["revision"] = json!(revision);
-    Ok(server::json(status, &body))
+    Ok(response::json(status, &body))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -403,14 +393,13 @@ async fn upload(
     let core = caller.core;
     let name = upload_name(query)?;
     let activate = flag(query, "activate")?;
-    let limit = core.config.component_upload_limit;
-    let bytes = match server::read_body(core, headers, body, limit).await {
+    let bytes = match body::read(headers, body, Limits::upload(&core.config)).await {
         Ok(bytes) => bytes,
         Err(response) => return Ok(response),
     };
     if bytes.is_empty() {
         return Err(Refusal::new(
-            400,
+            StatusCode::BAD_REQUEST,
             "bad_request",
             "the body must be the component's .wasm file",
         ));
@@ -424,7 +413,7 @@ async fn upload(
     if let Some(stored) = store::version(&core.caps.db, &hash).await? {
         if stored.name != name {
             return Err(Refusal::new(
-                409,
+                StatusCode::CONFLICT,
                 "stored_under_another_name",
                 format!(
                     "these bytes are already stored as version {hash} of component {:?}",
@@ -465,8 +454,12 @@ async fn upload(
     let active = store::active_of(&core.caps.db, &name).await?;
     let stored = store::version(&core.caps.db, &hash).await?.unwrap_or(row);
     let is_active = active.is_some_and(|a| a.hash == hash);
-    Ok(server::json(
-        if inserted { 201 } else { 200 },
+    Ok(response::json(
+        if inserted {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
         &version::to_json(&stored, is_active),
     ))
 }
@@ -478,14 +471,14 @@ fn upload_name(query: &[(String, String)]) -> Result<String, Refusal> {
         .map(|(_, v)| v.clone())
         .ok_or_else(|| {
             Refusal::new(
-                400,
+                StatusCode::BAD_REQUEST,
                 "bad_request",
                 "the query must name the component: ?name=<name>",
             )
         })?;
     if !registry::valid_name(&name) {
         return Err(Refusal::new(
-            400,
+            StatusCode::BAD_REQUEST,
             "bad_request",
             "name must be 1-64 lower-case letters, digits, '-' or '_'",
         ));
@@ -502,7 +495,7 @@ fn flag(query: &[(String, String)], key: &str) -> Result<bool, Refusal> {
         None | Some("false") => Ok(false),
         Some("true") => Ok(true),
         Some(_) => Err(Refusal::new(
-            400,
+            StatusCode::BAD_REQUEST,
             "bad_request",
             format!("{key} must be true or false"),
         )),
@@ -513,7 +506,7 @@ fn flag(query: &[(String, String)], key: &str) -> Result<bool, Refusal> {
 async fn checked(core: &Core, name: &str, bytes: &Bytes) -> Result<Arc<LoadedComponent>, Refusal> {
     let component = LoadedComponent::load(&core.runtime, &core.caps, name, bytes.to_vec())
         .await
-        .map_err(|e| Refusal::new(400, "invalid_component", e.to_string()))?;
+        .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, "invalid_component", e.to_string()))?;
     let component = Arc::new(component);
     fits(core, &component)?;
     Ok(component)
@@ -522,7 +515,7 @@ async fn checked(core: &Core, name: &str, bytes: &Bytes) -> Result<Arc<LoadedCom
 pub(super) fn fits(core: &Core, candidate: &Arc<LoadedComponent>) -> Result<(), Refusal> {
     set::fits(core, candidate).map_err(|e: LoadError| {
         Refusal::new(
-            400,
+            StatusCode::BAD_REQUEST,
             "does_not_fit",
             format!(
                 "component {} does not fit the active set: {e}",
@@ -576,7 +569,7 @@ pub(super) async fn migrate(
             e if e.is_migration() => {
                 let stays = stays.map_or(String::new(), |h| format!(", version {h} stays active"));
                 Refusal::new(
-                    400,
+                    StatusCode::BAD_REQUEST,
                     "migration_failed",
                     format!("{e}; nothing was changed{stays}"),
                 )
@@ -587,7 +580,7 @@ pub(super) async fn migrate(
 
 async fn activate(caller: &Caller<'_>, name: &str, headers: &HeaderMap, body: Incoming) -> Answer {
     let core = caller.core;
-    let bytes = match server::read_body(core, headers, body, core.config.body_limit).await {
+    let bytes = match body::read(headers, body, Limits::request(&core.config)).await {
         Ok(bytes) => bytes,
         Err(response) => return Ok(response),
     };
@@ -612,21 +605,21 @@ async fn activate(caller: &Caller<'_>, name: &str, headers: &HeaderMap, body: In
     if let Some(revision) = changed {
         swap(core, &candidate, revision).await;
     }
-    entry_now(core, name, 200).await
+    entry_now(core, name, StatusCode::OK).await
 }
 
 /// The requested hash, and the whole body (for its other fields).
 fn requested_hash(body: &[u8], headers: &HeaderMap) -> Result<(String, Json), Refusal> {
     if input::body_has_nul(body, headers) {
         return Err(Refusal::new(
-            400,
+            StatusCode::BAD_REQUEST,
             "nul_character",
             "the request body contains a NUL character",
         ));
     }
     let value: Json = serde_json::from_slice(body).map_err(|e| {
         Refusal::new(
-            400,
+            StatusCode::BAD_REQUEST,
             "bad_request",
             format!("the body must be JSON {{\"hash\": \"...\"}}: {e}"),
         )
@@ -644,7 +637,7 @@ fn requested_hash(body: &[u8], headers: &HeaderMap) -> Result<(String, Json), Re
 
 fn not_found(name: &str, hash: &str) -> Refusal {
     Refusal::new(
-        404,
+        StatusCode::NOT_FOUND,
         "not_found",
         format!("component {name:?} has no version {hash}"),
     )
@@ -673,7 +666,7 @@ async fn rollback(caller: &Caller<'_>, name: &str) -> Answer {
     let core = caller.core;
     let Some(active) = store::active_of(&core.caps.db, name).await? else {
         return Err(Refusal::new(
-            404,
+            StatusCode::NOT_FOUND,
             "not_found",
             format!("no component {name:?} is active"),
         ));
@@ -683,7 +676,7 @@ async fn rollback(caller: &Caller<'_>, name: &str) -> Answer {
     }
     let Some(previous) = active.previous_hash.clone() else {
         return Err(Refusal::new(
-            409,
+            StatusCode::CONFLICT,
             "no_previous_version",
             format!("component {name:?} has no previous version to roll back to"),
         ));
@@ -694,7 +687,7 @@ async fn rollback(caller: &Caller<'_>, name: &str) -> Answer {
     let mut tx = core.caps.db.begin().await?;
     if !store::rollback(&mut tx, name, &active.hash, &previous, &caller.id, now).await? {
         return Err(Refusal::new(
-            409,
+            StatusCode::CONFLICT,
             "conflict",
             format!("component {name:?} changed meanwhile; look at the list and try again"),
         ));
@@ -717,7 +710,7 @@ async fn rollback(caller: &Caller<'_>, name: &str) -> Answer {
     tracing::info!(component = %name, from = %active.hash, to = %previous, actor = %caller.id,
         revision, "component rolled back");
     swap(core, &candidate, revision).await;
-    entry_now(core, name, 200).await
+    entry_now(core, name, StatusCode::OK).await
 }
 
 async fn delete(caller: &Caller<'_>, name: &str, hash: &str) -> Answer {
@@ -731,7 +724,7 @@ async fn delete(caller: &Caller<'_>, name: &str, hash: &str) -> Answer {
     let active = store::active_of(&core.caps.db, name).await?;
     if active.as_ref().is_some_and(|a| a.hash == hash) {
         return Err(Refusal::new(
-            409,
+            StatusCode::CONFLICT,
             "version_active",
             "this version is active; activate another one first",
         ));
@@ -741,20 +734,20 @@ async fn delete(caller: &Caller<'_>, name: &str, hash: &str) -> Answer {
         .is_some_and(|c| c.hash == hash)
     {
         return Err(Refusal::new(
-            409,
+            StatusCode::CONFLICT,
             "version_in_canary",
             "this version runs as a canary; promote it or roll it back first",
         ));
     }
     if core.components.factory_hash(name).as_deref() == Some(hash) {
-        return Err(Refusal::new(409, "factory_version",
+        return Err(Refusal::new(StatusCode::CONFLICT, "factory_version",
             "this is the components folder's version; it would be registered again at the next start"));
     }
     let now = now_ms();
     let mut tx = core.caps.db.begin().await?;
     if !store::delete_version(&mut tx, hash).await? {
         return Err(Refusal::new(
-            409,
+            StatusCode::CONFLICT,
             "version_active",
             "this version became active meanwhile",
         ));

@@ -11,6 +11,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use http::StatusCode;
 use serde_json::{json, Map, Value as Json};
 
 use super::api::{self, Answer, Caller, Refusal};
@@ -141,7 +142,7 @@ pub(super) async fn not_running(core: &Core, name: &str) -> Result<(), Refusal> 
 
 fn running_refusal(name: &str, running: &store::Canary) -> Refusal {
     Refusal::new(
-        409,
+        StatusCode::CONFLICT,
         "canary_running",
         format!(
             "a canary of {name:?} (version {}) is running; promote it or roll it back first",
@@ -159,7 +160,7 @@ pub(super) async fn start(caller: &Caller<'_>, name: &str, hash: &str, ask: Ask)
     let core = caller.core;
     let Some(active) = store::active_of(&core.caps.db, name).await? else {
         return Err(Refusal::new(
-            409,
+            StatusCode::CONFLICT,
             "no_active_version",
             format!(
                 "component {name:?} has no active version to compare a canary with; activate it \
@@ -172,7 +173,7 @@ pub(super) async fn start(caller: &Caller<'_>, name: &str, hash: &str, ask: Ask)
     }
     if active.hash == hash {
         return Err(Refusal::new(
-            409,
+            StatusCode::CONFLICT,
             "already_active",
             format!(
                 "version {} is {name:?}'s active version already",
@@ -184,7 +185,7 @@ pub(super) async fn start(caller: &Caller<'_>, name: &str, hash: &str, ask: Ask)
     let stable = api::loaded(core, name, &active.hash).await?;
     if !same_routes(&stable, &candidate) {
         return Err(Refusal::new(
-            400,
+            StatusCode::BAD_REQUEST,
             "routes_differ",
             format!(
                 "version {} declares other routes than the active version of {name:?} ({} \
@@ -223,7 +224,7 @@ pub(super) async fn start(caller: &Caller<'_>, name: &str, hash: &str, ask: Ask)
         percent = ask.percent, window_seconds = ask.window_seconds, margin = ask.margin,
         actor = %caller.id, revision, "canary started");
     api::swap(core, &candidate, revision).await;
-    api::entry_now(core, name, 200).await
+    api::entry_now(core, name, StatusCode::OK).await
 }
 
 fn row_json(row: &store::Canary, window_seconds: i64) -> Json {
@@ -233,7 +234,7 @@ fn row_json(row: &store::Canary, window_seconds: i64) -> Json {
 
 fn changed_meanwhile(name: &str) -> Refusal {
     Refusal::new(
-        409,
+        StatusCode::CONFLICT,
         "conflict",
         format!("component {name:?} changed meanwhile; look at the list and try again"),
     )
@@ -243,7 +244,7 @@ fn changed_meanwhile(name: &str) -> Refusal {
 async fn running(core: &Core, name: &str) -> Result<(String, store::Canary), Refusal> {
     let Some(active) = store::active_of(&core.caps.db, name).await? else {
         return Err(Refusal::new(
-            404,
+            StatusCode::NOT_FOUND,
             "not_found",
             format!("no component {name:?} is active"),
         ));
@@ -251,7 +252,7 @@ async fn running(core: &Core, name: &str) -> Result<(String, store::Canary), Ref
     match active.canary {
         Some(canary) => Ok((active.hash, canary)),
         None => Err(Refusal::new(
-            409,
+            StatusCode::CONFLICT,
             "no_canary",
             format!("no canary of {name:?} is running"),
         )),
@@ -264,7 +265,7 @@ pub(super) async fn promote(caller: &Caller<'_>, name: &str) -> Answer {
     let candidate = api::loaded(caller.core, name, &canary.hash).await?;
     let end = Ended::by_operator(caller, name, &active, &canary, End::Promote);
     match conclude(caller.core, &end, &candidate).await? {
-        Some(_) => api::entry_now(caller.core, name, 200).await,
+        Some(_) => api::entry_now(caller.core, name, StatusCode::OK).await,
         None => Err(changed_meanwhile(name)),
     }
 }
@@ -279,7 +280,7 @@ pub(super) async fn stop(
     let candidate = api::loaded(caller.core, name, active).await?;
     let end = Ended::by_operator(caller, name, active, canary, End::Rollback);
     match conclude(caller.core, &end, &candidate).await? {
-        Some(_) => api::entry_now(caller.core, name, 200).await,
+        Some(_) => api::entry_now(caller.core, name, StatusCode::OK).await,
         None => Err(changed_meanwhile(name)),
     }
 }

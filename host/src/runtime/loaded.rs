@@ -66,6 +66,16 @@ pub enum LoadError {
     },
 }
 
+impl From<crate::pattern::InvalidRoute> for LoadError {
+    fn from(e: crate::pattern::InvalidRoute) -> Self {
+        LoadError::BadRoute {
+            method: e.method,
+            path: e.path,
+            reason: e.reason,
+        }
+    }
+}
+
 /// The first four bytes of every WebAssembly module and component.
 const WASM_MAGIC: &[u8] = b"\0asm";
 
@@ -168,7 +178,7 @@ impl LoadedComponent {
         };
         let declared = loaded.call_declarations(caps).await?;
         for route in &declared.routes {
-            crate::routes::validate(route)?;
+            crate::pattern::validate(route)?;
         }
         validate_jobs(&declared.jobs)?;
         validate_migrations(&declared.migrations)?;

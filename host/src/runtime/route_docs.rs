@@ -80,7 +80,7 @@ impl RouteDocs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::routes::route;
+    use crate::pattern::route;
 
     fn doc(method: &str, path: &str, operation: &str) -> RouteDoc {
         RouteDoc {
