@@ -7,13 +7,17 @@
 //! method, path, auth level, handler and doc in one row — exported once:
 //!
 //! ```no_run
-//! use nexuma_sdk::{export_component, response, ApiError, Component, Endpoint, Request, Response};
+//! use nexuma_sdk::{
+//!     export_component, response, ApiError, AuthLevel, Component, Endpoint, Request, Response,
+//! };
 //!
 //! struct Hello;
 //!
 //! impl Component for Hello {
-//!     const ROUTES: &'static [Endpoint] =
-//!         &[Endpoint::get("/hello/:name", greet).doc(|route| route.summary("Greets someone"))];
+//!     const ROUTES: &'static [Endpoint] = &[Endpoint::get("/hello/:name", greet)
+//!         .auth(AuthLevel::Public)
+//!         .summary("Greets someone")
+//!         .doc(|route| route.param::<String>("name", "Who to greet"))];
 //! }
 //!
 //! fn greet(req: &Request) -> Result<Response, ApiError> {
@@ -27,6 +31,8 @@
 //! Errors are values: every helper returns `Result<_, ApiError>` (or an error that converts into
 //! one), so handlers use `?` and the SDK turns the error into the JSON error response
 //! `{"error": {"code": "...", "message": "..."}}`.
+
+#![warn(missing_docs)]
 
 /// The raw bindings generated from `wit/nexuma.wit`, for anything the helpers do not cover.
 // Generated code, documented by the WIT file it comes from.
