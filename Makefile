@@ -12,7 +12,7 @@ HOST_TARGET := $(shell rustc -vV | sed -n 's/^host: //p')
 COMPONENTS := auth manager billing nodes subscriptions usage notify
 TEST_COMPONENTS := probe overlap versioned versioned_next versioned_trap schema schema_next schema_broken legacy future
 
-.PHONY: run test deploy-check bench handlers handlers-unit toolchain lint fmt clean v2ray chromium apitest-tools fuzz cargo-fuzz
+.PHONY: run test deploy-check bench handlers handlers-unit handlers-doc toolchain lint fmt clean v2ray chromium apitest-tools fuzz cargo-fuzz
 
 toolchain:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
@@ -53,8 +53,12 @@ apitest-tools:
 	           openapi-spec-validator==$(OPENAPI_SPEC_VALIDATOR_VERSION) \
 	           openapi-python-client==$(OPENAPI_PYTHON_CLIENT_VERSION))
 
-handlers-unit:
+handlers-unit: handlers-doc
 	cd handlers && cargo test --locked --target $(HOST_TARGET) --workspace --lib
+
+# The SDK's doc examples compile (`no_run`: the imports they call exist only in the host).
+handlers-doc:
+	cd handlers && cargo test --locked --target $(HOST_TARGET) -p nexuma-sdk --doc
 
 # Fuzzing (fuzz/README.md): every target for FUZZ_SECONDS (20) from the committed corpus; a
 # crash or a broken property fails the run. cargo-fuzz's flags are nightly ones: the stable
@@ -90,6 +94,7 @@ lint: toolchain
 	cd fuzz && cargo fmt -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	cd handlers && cargo clippy --release --locked -- -D warnings
+	cd handlers && RUSTDOCFLAGS="-D warnings" cargo doc --release --locked --no-deps -p nexuma-sdk
 	cd fuzz && RUSTC_BOOTSTRAP=1 cargo clippy --locked --all-targets -- -D warnings
 
 fmt:

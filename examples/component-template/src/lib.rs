@@ -2,13 +2,14 @@
 //! background job and one table of its own (created by its migration). Copy the folder, rename it, and replace the route with yours; the guide is
 //! docs/components.md.
 //!
-//! The host calls `routes` and `jobs` once when it loads the component, then runs `handle` (or
-//! `run_job`) in a fresh instance for every request (or tick): nothing kept in memory survives a
-//! call, so state lives in the database or the key-value store.
+//! The host reads the route table (`ROUTES`) and `jobs` once when it loads the component, then
+//! runs the matched route's handler (or `run_job`) in a fresh instance for every request (or
+//! tick): nothing kept in memory survives a call, so state lives in the database or the
+//! key-value store.
 
 use nexuma_sdk::{
-    clock, db, export_component, kv, response, ApiError, AuthLevel, Component, Job, Migration,
-    Request, Response, Route,
+    clock, db, export_component, kv, response, ApiError, AuthLevel, Component, Endpoint, Job,
+    Migration, Request, Response,
 };
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -41,23 +42,20 @@ struct Greeting {
 }
 
 impl Component for Hello {
-    fn routes() -> Vec<Route> {
-        vec![Route::get("/hello/:name")
-            .auth(AuthLevel::Public)
-            .summary("Greets `name` (the template component)")
-            .query(
-                json!({ "greeting": { "type": "string", "description": "Word to greet with (default Hello)" } }),
-                &[],
-            )
-            .response_type::<Greeting>()]
-    }
-
-    fn handle(req: &Request) -> Result<Response, ApiError> {
-        match (req.method.as_str(), req.route.as_str()) {
-            ("GET", "/hello/:name") => greet(req),
-            _ => Err(req.unhandled()),
-        }
-    }
+    /// One row per route: method and path, who may call it, its summary, its handler, and the
+    /// rest of its doc (applied only when the Core loads the component, never per request).
+    /// A request whose route is in no row is answered 404.
+    const ROUTES: &'static [Endpoint] = &[Endpoint::get("/hello/:name", greet)
+        .auth(AuthLevel::Public)
+        .summary("Greets `name` (the template component)")
+        .doc(|route| {
+            route
+                .query(
+                    json!({ "greeting": { "type": "string", "description": "Word to greet with (default Hello)" } }),
+                    &[],
+                )
+                .response_type::<Greeting>()
+        })];
 
     fn jobs() -> Vec<Job> {
         vec![Job::every("tick", TICK_MS)]

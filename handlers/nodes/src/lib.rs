@@ -15,9 +15,7 @@ mod secrets;
 mod usage;
 
 use nexuma_sdk::response::Page;
-use nexuma_sdk::{
-    clock, export_component, ApiError, AuthLevel, Component, Job, Request, Response, Route,
-};
+use nexuma_sdk::{clock, export_component, ApiError, AuthLevel, Component, Endpoint, Job};
 use serde_json::Value;
 
 use crate::admin::{Code, CodeBody, KeyPair, ListQuery, NodeError, Revoked, SyncReport};
@@ -39,14 +37,6 @@ const HOUSEKEEPING_JOB: &str = "housekeeping";
 const HOUSEKEEPING_EVERY_MS: u64 = 3_600_000;
 
 struct Nodes;
-
-fn admin(route: Route) -> Route {
-    route.auth(AuthLevel::Admin)
-}
-
-fn node(route: Route) -> Route {
-    route.auth(AuthLevel::Node)
-}
 
 /// A body schema with `fields` required and not null: a create's, from the fields a change
 /// may leave out (the handler refuses the create without them).
@@ -78,139 +68,150 @@ fn required(mut schema: Value, fields: &[&str]) -> Value {
 }
 
 impl Component for Nodes {
-    fn routes() -> Vec<Route> {
-        vec![
-            admin(Route::get("/admin/nodes"))
-                .summary("Nodes with their effective status and sync state")
-                .response_type::<Page<'static, NodeView>>()
-                .query_type::<ListQuery>(),
-            admin(Route::post("/admin/nodes"))
-                .summary("Create a node: address, inbounds, outbounds, routing rule sets")
-                .request_schema(admin::create_schema())
-                .response_type::<NodeView>()
-                .status(201),
-            admin(Route::post("/admin/nodes/sync"))
-                .summary("Count waiting usage reports and rebuild the configs of nodes touched by recent changes, now (both also run every second)")
-                .response_type::<SyncReport>(),
-            admin(Route::post("/admin/nodes/reality-keys"))
-                .summary("A new REALITY X25519 key pair")
-                .response_type::<KeyPair>(),
-            admin(Route::get("/admin/nodes/:id").id_param("node"))
-                .summary("One node")
-                .response_type::<NodeView>(),
-            admin(Route::patch("/admin/nodes/:id").id_param("node"))
-                .summary("Change a node; node-facing edits move its revision")
-                .request_type::<admin::Fields>()
-                .response_type::<NodeView>(),
-            admin(Route::delete("/admin/nodes/:id").id_param("node"))
-                .summary("Delete a node and revoke its keys")
-                .status(204),
-            admin(Route::post("/admin/nodes/:id/registration-code").id_param("node"))
-                .summary("A one-time registration code for the node's agent (shown once)")
-                .request_type::<CodeBody>()
-                .response_type::<Code>()
-                .status(201),
-            admin(Route::post("/admin/nodes/:id/revoke-keys").id_param("node"))
-                .summary("Revoke every key of the node (its agent needs a new code)")
-                .response_type::<Revoked>(),
-            admin(Route::post("/admin/nodes/:id/restart-core").id_param("node"))
-                .summary("Ask the agent to restart its core")
-                .response_type::<Op>()
-                .status(202),
-            admin(Route::post("/admin/nodes/:id/resync").id_param("node"))
-                .summary("Ask the agent to fetch and apply its config again")
-                .response_type::<Op>()
-                .status(202),
-            admin(Route::get("/admin/nodes/:id/config").id_param("node"))
-                .summary("The config the node gets for its latest revision")
-                .response_type::<NodeConfig>(),
-            admin(Route::get("/admin/nodes/:id/errors").id_param("node"))
-                .summary("Errors the node's agent reported, newest first")
-                .page_of::<NodeError>(),
-            admin(Route::get("/admin/routing-rule-sets"))
-                .summary("Routing rule sets")
-                .page_of::<RuleSet>(),
-            admin(Route::post("/admin/routing-rule-sets"))
-                .summary("Create a routing rule set: rules, balancers, blocking options")
-                .request_schema(routing::create_schema())
-                .response_type::<RuleSet>()
-                .status(201),
-            admin(Route::get("/admin/routing-rule-sets/:id").id_param("rule set"))
-                .summary("One routing rule set")
-                .response_type::<RuleSet>(),
-            admin(Route::patch("/admin/routing-rule-sets/:id").id_param("rule set"))
-                .summary("Change a routing rule set; the nodes using it get new revisions")
-                .request_type::<routing::Body>()
-                .response_type::<RuleSet>(),
-            admin(Route::delete("/admin/routing-rule-sets/:id").id_param("rule set"))
-                .summary("Delete a routing rule set no node uses")
-                .status(204),
-            Route::post("/node/register")
-                .summary("Node agent: a one-time code for a node id and key")
-                .request_type::<RegisterBody>()
-                .response_type::<Registered>()
-                .status(201),
-            node(Route::post("/node/heartbeat"))
-                .summary("Node agent: state in, latest revision and operations out")
-                .request_type::<HeartbeatBody>()
-                .response_type::<HeartbeatAnswer>(),
-            node(Route::get("/node/config/latest"))
-                .summary("Node agent: the latest config (304 with If-None-Match of the same revision)")
-                .response_type::<NodeConfig>(),
-            node(Route::post("/node/config/applied"))
-                .summary("Node agent: a revision applied, or why not")
-                .request_type::<AppliedBody>()
-                .status(204),
-            node(Route::post("/node/usage"))
-                .summary("Node agent: traffic per client (idempotent by reportId; counted within a second)")
-                .request_type::<usage_report::UsageBody>()
-                .response_type::<Acknowledged>(),
-            node(Route::post("/node/outbound-usage"))
-                .summary("Node agent: traffic per outbound (idempotent by reportId)")
-                .request_type::<OutboundBody>()
-                .response_type::<Acknowledged>(),
-            node(Route::post("/node/session-events"))
-                .summary("Node agent: clients that became active or idle")
-                .request_type::<EventsBody>()
-                .status(204),
-            node(Route::post("/node/error"))
-                .summary("Node agent: an error on the node")
-                .request_type::<ErrorBody>()
-                .status(204),
-        ]
-    }
-
-    fn handle(req: &Request) -> Result<Response, ApiError> {
-        match (req.method.as_str(), req.route.as_str()) {
-            ("GET", "/admin/nodes") => admin::list(req),
-            ("POST", "/admin/nodes") => admin::create(req),
-            ("POST", "/admin/nodes/sync") => admin::sync(req),
-            ("POST", "/admin/nodes/reality-keys") => admin::reality_keys(req),
-            ("GET", "/admin/nodes/:id") => admin::get(req),
-            ("PATCH", "/admin/nodes/:id") => admin::update(req),
-            ("DELETE", "/admin/nodes/:id") => admin::delete(req),
-            ("POST", "/admin/nodes/:id/registration-code") => admin::registration_code(req),
-            ("POST", "/admin/nodes/:id/revoke-keys") => admin::revoke_keys(req),
-            ("POST", "/admin/nodes/:id/restart-core") => admin::operation(req),
-            ("POST", "/admin/nodes/:id/resync") => admin::operation(req),
-            ("GET", "/admin/nodes/:id/config") => admin::config(req),
-            ("GET", "/admin/nodes/:id/errors") => admin::errors(req),
-            ("GET", "/admin/routing-rule-sets") => routing::list(req),
-            ("POST", "/admin/routing-rule-sets") => routing::create(req),
-            ("GET", "/admin/routing-rule-sets/:id") => routing::get(req),
-            ("PATCH", "/admin/routing-rule-sets/:id") => routing::update(req),
-            ("DELETE", "/admin/routing-rule-sets/:id") => routing::delete(req),
-            ("POST", "/node/register") => private::register(req),
-            ("POST", "/node/heartbeat") => private::heartbeat(req),
-            ("GET", "/node/config/latest") => private::config(req),
-            ("POST", "/node/config/applied") => private::applied(req),
-            ("POST", "/node/usage") => usage::usage(req),
-            ("POST", "/node/outbound-usage") => usage::outbound_usage(req),
-            ("POST", "/node/session-events") => usage::session_events(req),
-            ("POST", "/node/error") => private::error(req),
-            _ => Err(req.unhandled()),
-        }
-    }
+    const ROUTES: &'static [Endpoint] = &[
+        Endpoint::get("/admin/nodes", admin::list)
+            .auth(AuthLevel::Admin)
+            .summary("Nodes with their effective status and sync state")
+            .doc(|route| {
+                route
+                    .response_type::<Page<'static, NodeView>>()
+                    .query_type::<ListQuery>()
+            }),
+        Endpoint::post("/admin/nodes", admin::create)
+            .auth(AuthLevel::Admin)
+            .summary("Create a node: address, inbounds, outbounds, routing rule sets")
+            .doc(|route| {
+                route
+                    .request_schema(admin::create_schema())
+                    .response_type::<NodeView>()
+                    .status(201)
+            }),
+        Endpoint::post("/admin/nodes/sync", admin::sync)
+            .auth(AuthLevel::Admin)
+            .summary("Count waiting usage reports and rebuild the configs of nodes touched by recent changes, now (both also run every second)")
+            .doc(|route| route.response_type::<SyncReport>()),
+        Endpoint::post("/admin/nodes/reality-keys", admin::reality_keys)
+            .auth(AuthLevel::Admin)
+            .summary("A new REALITY X25519 key pair")
+            .doc(|route| route.response_type::<KeyPair>()),
+        Endpoint::get("/admin/nodes/:id", admin::get)
+            .auth(AuthLevel::Admin)
+            .summary("One node")
+            .doc(|route| route.id_param("node").response_type::<NodeView>()),
+        Endpoint::patch("/admin/nodes/:id", admin::update)
+            .auth(AuthLevel::Admin)
+            .summary("Change a node; node-facing edits move its revision")
+            .doc(|route| {
+                route
+                    .id_param("node")
+                    .request_type::<admin::Fields>()
+                    .response_type::<NodeView>()
+            }),
+        Endpoint::delete("/admin/nodes/:id", admin::delete)
+            .auth(AuthLevel::Admin)
+            .summary("Delete a node and revoke its keys")
+            .doc(|route| route.id_param("node").status(204)),
+        Endpoint::post("/admin/nodes/:id/registration-code", admin::registration_code)
+            .auth(AuthLevel::Admin)
+            .summary("A one-time registration code for the node's agent (shown once)")
+            .doc(|route| {
+                route
+                    .id_param("node")
+                    .request_type::<CodeBody>()
+                    .response_type::<Code>()
+                    .status(201)
+            }),
+        Endpoint::post("/admin/nodes/:id/revoke-keys", admin::revoke_keys)
+            .auth(AuthLevel::Admin)
+            .summary("Revoke every key of the node (its agent needs a new code)")
+            .doc(|route| route.id_param("node").response_type::<Revoked>()),
+        Endpoint::post("/admin/nodes/:id/restart-core", admin::operation)
+            .auth(AuthLevel::Admin)
+            .summary("Ask the agent to restart its core")
+            .doc(|route| route.id_param("node").response_type::<Op>().status(202)),
+        Endpoint::post("/admin/nodes/:id/resync", admin::operation)
+            .auth(AuthLevel::Admin)
+            .summary("Ask the agent to fetch and apply its config again")
+            .doc(|route| route.id_param("node").response_type::<Op>().status(202)),
+        Endpoint::get("/admin/nodes/:id/config", admin::config)
+            .auth(AuthLevel::Admin)
+            .summary("The config the node gets for its latest revision")
+            .doc(|route| route.id_param("node").response_type::<NodeConfig>()),
+        Endpoint::get("/admin/nodes/:id/errors", admin::errors)
+            .auth(AuthLevel::Admin)
+            .summary("Errors the node's agent reported, newest first")
+            .doc(|route| route.id_param("node").page_of::<NodeError>()),
+        Endpoint::get("/admin/routing-rule-sets", routing::list)
+            .auth(AuthLevel::Admin)
+            .summary("Routing rule sets")
+            .doc(|route| route.page_of::<RuleSet>()),
+        Endpoint::post("/admin/routing-rule-sets", routing::create)
+            .auth(AuthLevel::Admin)
+            .summary("Create a routing rule set: rules, balancers, blocking options")
+            .doc(|route| {
+                route
+                    .request_schema(routing::create_schema())
+                    .response_type::<RuleSet>()
+                    .status(201)
+            }),
+        Endpoint::get("/admin/routing-rule-sets/:id", routing::get)
+            .auth(AuthLevel::Admin)
+            .summary("One routing rule set")
+            .doc(|route| route.id_param("rule set").response_type::<RuleSet>()),
+        Endpoint::patch("/admin/routing-rule-sets/:id", routing::update)
+            .auth(AuthLevel::Admin)
+            .summary("Change a routing rule set; the nodes using it get new revisions")
+            .doc(|route| {
+                route
+                    .id_param("rule set")
+                    .request_type::<routing::Body>()
+                    .response_type::<RuleSet>()
+            }),
+        Endpoint::delete("/admin/routing-rule-sets/:id", routing::delete)
+            .auth(AuthLevel::Admin)
+            .summary("Delete a routing rule set no node uses")
+            .doc(|route| route.id_param("rule set").status(204)),
+        Endpoint::post("/node/register", private::register)
+            .summary("Node agent: a one-time code for a node id and key")
+            .doc(|route| {
+                route
+                    .request_type::<RegisterBody>()
+                    .response_type::<Registered>()
+                    .status(201)
+            }),
+        Endpoint::post("/node/heartbeat", private::heartbeat)
+            .auth(AuthLevel::Node)
+            .summary("Node agent: state in, latest revision and operations out")
+            .doc(|route| route.request_type::<HeartbeatBody>().response_type::<HeartbeatAnswer>()),
+        Endpoint::get("/node/config/latest", private::config)
+            .auth(AuthLevel::Node)
+            .summary("Node agent: the latest config (304 with If-None-Match of the same revision)")
+            .doc(|route| route.response_type::<NodeConfig>()),
+        Endpoint::post("/node/config/applied", private::applied)
+            .auth(AuthLevel::Node)
+            .summary("Node agent: a revision applied, or why not")
+            .doc(|route| route.request_type::<AppliedBody>().status(204)),
+        Endpoint::post("/node/usage", usage::usage)
+            .auth(AuthLevel::Node)
+            .summary("Node agent: traffic per client (idempotent by reportId; counted within a second)")
+            .doc(|route| {
+                route
+                    .request_type::<usage_report::UsageBody>()
+                    .response_type::<Acknowledged>()
+            }),
+        Endpoint::post("/node/outbound-usage", usage::outbound_usage)
+            .auth(AuthLevel::Node)
+            .summary("Node agent: traffic per outbound (idempotent by reportId)")
+            .doc(|route| route.request_type::<OutboundBody>().response_type::<Acknowledged>()),
+        Endpoint::post("/node/session-events", usage::session_events)
+            .auth(AuthLevel::Node)
+            .summary("Node agent: clients that became active or idle")
+            .doc(|route| route.request_type::<EventsBody>().status(204)),
+        Endpoint::post("/node/error", private::error)
+            .auth(AuthLevel::Node)
+            .summary("Node agent: an error on the node")
+            .doc(|route| route.request_type::<ErrorBody>().status(204)),
+    ];
 
     fn jobs() -> Vec<Job> {
         vec![

@@ -11,8 +11,7 @@ mod sender;
 mod template;
 
 use nexuma_sdk::{
-    clock, export_component, log, response, ApiError, AuthLevel, Component, Job, Request, Response,
-    Route,
+    clock, export_component, log, response, ApiError, AuthLevel, Component, Endpoint, Job,
 };
 
 const SEND_JOB: &str = "send";
@@ -22,41 +21,38 @@ const SCAN_EVERY_MS: u64 = 5_000;
 const HOUSEKEEPING_JOB: &str = "housekeeping";
 const HOUSEKEEPING_EVERY_MS: u64 = 3_600_000;
 
-fn admin(route: Route) -> Route {
-    route.auth(AuthLevel::Admin)
-}
-
 struct Notify;
 
 impl Component for Notify {
-    fn routes() -> Vec<Route> {
-        vec![
-            admin(Route::get("/admin/notifications"))
-                .summary("Telegram messages in the outbox, newest first")
-                .response_type::<response::Page<'static, admin::Notification>>()
-                .query_type::<admin::ListQuery>(),
-            admin(Route::get("/admin/notifications/templates"))
-                .summary("The text of every kind of Telegram message, with its placeholders")
-                .response_type::<admin::Templates>(),
-            admin(Route::put("/admin/notifications/templates/:kind"))
-                .summary("Sets the text of a kind of Telegram message")
-                .request_type::<admin::TemplateBody>()
-                .response_type::<admin::TemplateView>(),
-            admin(Route::delete("/admin/notifications/templates/:kind"))
-                .summary("Restores the built-in text of a kind of Telegram message")
-                .response_type::<admin::TemplateView>(),
-        ]
-    }
-
-    fn handle(req: &Request) -> Result<Response, ApiError> {
-        match (req.method.as_str(), req.route.as_str()) {
-            ("GET", "/admin/notifications") => admin::list(req),
-            ("GET", "/admin/notifications/templates") => admin::templates(req),
-            ("PUT", "/admin/notifications/templates/:kind") => admin::put_template(req),
-            ("DELETE", "/admin/notifications/templates/:kind") => admin::reset_template(req),
-            _ => Err(req.unhandled()),
-        }
-    }
+    const ROUTES: &'static [Endpoint] = &[
+        Endpoint::get("/admin/notifications", admin::list)
+            .auth(AuthLevel::Admin)
+            .summary("Telegram messages in the outbox, newest first")
+            .doc(|route| {
+                route
+                    .response_type::<response::Page<'static, admin::Notification>>()
+                    .query_type::<admin::ListQuery>()
+            }),
+        Endpoint::get("/admin/notifications/templates", admin::templates)
+            .auth(AuthLevel::Admin)
+            .summary("The text of every kind of Telegram message, with its placeholders")
+            .doc(|route| route.response_type::<admin::Templates>()),
+        Endpoint::put("/admin/notifications/templates/:kind", admin::put_template)
+            .auth(AuthLevel::Admin)
+            .summary("Sets the text of a kind of Telegram message")
+            .doc(|route| {
+                route
+                    .request_type::<admin::TemplateBody>()
+                    .response_type::<admin::TemplateView>()
+            }),
+        Endpoint::delete(
+            "/admin/notifications/templates/:kind",
+            admin::reset_template,
+        )
+        .auth(AuthLevel::Admin)
+        .summary("Restores the built-in text of a kind of Telegram message")
+        .doc(|route| route.response_type::<admin::TemplateView>()),
+    ];
 
     fn jobs() -> Vec<Job> {
         vec![

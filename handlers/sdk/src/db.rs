@@ -3,9 +3,14 @@
 //! SQL must run on both: `$1` placeholders, BIGINT epoch milliseconds, TEXT ids, `ON CONFLICT`,
 //! `RETURNING`, `CAST(COUNT(*) AS BIGINT)`. Parameters convert with `.into()`:
 //!
-//! ```ignore
-//! let rows = db::query("SELECT name FROM users WHERE id = $1", &[id.into()])?;
-//! let name = rows.first().map(|r| r.opt_string("name")).transpose()?.flatten();
+//! ```no_run
+//! use nexuma_sdk::{db, ApiError};
+//!
+//! fn user_name(id: &str) -> Result<Option<String>, ApiError> {
+//!     let rows = db::query("SELECT name FROM users WHERE id = $1", &[id.into()])?;
+//!     let name = rows.first().map(|r| r.opt_string("name")).transpose()?.flatten();
+//!     Ok(name)
+//! }
 //! ```
 //!
 //! Functions return the host's [`DbError`], which `?` turns into an [`ApiError`] (unique violation
@@ -62,7 +67,9 @@ pub fn set_setting(db: &impl Executor, key: &str, value: &str, now: i64) -> Resu
 /// Something that runs SQL: [`Pool`] (each statement on its own) or a [`Transaction`]. Lets a
 /// helper such as "load user by id" work inside and outside a transaction.
 pub trait Executor {
+    /// Runs a statement that returns rows (`SELECT`, or a write with `RETURNING`).
     fn query(&self, sql: &str, params: &[Value]) -> Result<Rows, DbError>;
+    /// Runs a statement for its effect; the number of rows it touched.
     fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, DbError>;
     /// Says that what users are shown changed, so caches of it ([`crate::cache`]) must go:
     /// at once on the pool, after a successful commit in a transaction (never earlier, or a
@@ -94,14 +101,18 @@ impl Executor for Pool {
 pub struct Transaction(raw::Transaction, std::cell::Cell<bool>);
 
 impl Transaction {
+    /// Runs a statement that returns rows, inside the transaction.
     pub fn query(&self, sql: &str, params: &[Value]) -> Result<Rows, DbError> {
         self.0.query(sql, params).map(Rows::from)
     }
 
+    /// Runs a statement for its effect inside the transaction; the number of rows it touched.
     pub fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
         self.0.execute(sql, params)
     }
 
+    /// Makes the transaction's writes visible, then moves the content epoch if
+    /// [`Executor::content_changed`] was called on it.
     pub fn commit(self) -> Result<(), DbError> {
         self.0.commit()?;
         if self.1.get() {
@@ -142,18 +153,22 @@ impl From<raw::RowSet> for Rows {
 }
 
 impl Rows {
+    /// The column names, in the statement's order.
     pub fn columns(&self) -> &[String] {
         &self.columns
     }
 
+    /// How many rows came back.
     pub fn len(&self) -> usize {
         self.rows.len()
     }
 
+    /// Whether no row came back.
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
     }
 
+    /// The row at `index`, if there is one.
     pub fn get(&self, index: usize) -> Option<Row<'_>> {
         self.rows.get(index).map(|values| Row {
             columns: &self.columns,
@@ -166,6 +181,7 @@ impl Rows {
         self.get(0)
     }
 
+    /// Every row, in the order the database gave them.
     pub fn iter(&self) -> impl Iterator<Item = Row<'_>> {
         self.rows.iter().map(move |values| Row {
             columns: &self.columns,
@@ -193,6 +209,7 @@ impl<'a> Row<'a> {
             .ok_or_else(|| ApiError::internal(format!("query result has no column `{column}`")))
     }
 
+    /// A text column, borrowed; `NULL` or another type is a 500 naming the column.
     pub fn str(&self, column: &str) -> Result<&'a str, ApiError> {
         match self.get(column)? {
             Value::Text(s) => Ok(s),
@@ -200,6 +217,7 @@ impl<'a> Row<'a> {
         }
     }
 
+    /// A nullable text column, borrowed (`NULL` → `None`).
     pub fn opt_str(&self, column: &str) -> Result<Option<&'a str>, ApiError> {
         match self.get(column)? {
             Value::Null => Ok(None),
@@ -208,14 +226,17 @@ impl<'a> Row<'a> {
         }
     }
 
+    /// A text column, owned.
     pub fn string(&self, column: &str) -> Result<String, ApiError> {
         self.str(column).map(str::to_string)
     }
 
+    /// A nullable text column, owned (`NULL` → `None`).
     pub fn opt_string(&self, column: &str) -> Result<Option<String>, ApiError> {
         self.opt_str(column).map(|s| s.map(str::to_string))
     }
 
+    /// An integer column (BIGINT: epoch milliseconds, counts, money in minor units).
     pub fn i64(&self, column: &str) -> Result<i64, ApiError> {
         match self.get(column)? {
             Value::Int(n) => Ok(*n),
@@ -223,6 +244,7 @@ impl<'a> Row<'a> {
         }
     }
 
+    /// A nullable integer column (`NULL` → `None`).
     pub fn opt_i64(&self, column: &str) -> Result<Option<i64>, ApiError> {
         match self.get(column)? {
             Value::Null => Ok(None),
@@ -240,6 +262,7 @@ impl<'a> Row<'a> {
         }
     }
 
+    /// A nullable float column (`NULL` → `None`), widened from an int as [`Row::f64`].
     pub fn opt_f64(&self, column: &str) -> Result<Option<f64>, ApiError> {
         match self.get(column)? {
             Value::Null => Ok(None),
@@ -256,6 +279,7 @@ impl<'a> Row<'a> {
         }
     }
 
+    /// A nullable boolean column (`NULL` → `None`), read as [`Row::bool`].
     pub fn opt_bool(&self, column: &str) -> Result<Option<bool>, ApiError> {
         match self.get(column)? {
             Value::Null => Ok(None),
@@ -263,6 +287,7 @@ impl<'a> Row<'a> {
         }
     }
 
+    /// A blob column, borrowed.
     pub fn bytes(&self, column: &str) -> Result<&'a [u8], ApiError> {
         match self.get(column)? {
             Value::Blob(b) => Ok(b),

@@ -13,8 +13,11 @@ use crate::{log, Response};
 /// server-side failures log their real cause and show the client only a generic message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
+    /// The HTTP status of the answer.
     pub status: u16,
+    /// A stable machine-readable code, e.g. `validation_error`.
     pub code: String,
+    /// What went wrong, for a person reading it.
     pub message: String,
     /// The request field a validation error is about, when there is one.
     pub field: Option<String>,
@@ -25,6 +28,7 @@ pub struct ApiError {
 const GENERIC_INTERNAL: &str = "internal server error";
 
 impl ApiError {
+    /// An error with any status, code and message.
     pub fn new(status: u16, code: impl Into<String>, message: impl Into<String>) -> Self {
         ApiError {
             status,
@@ -48,18 +52,22 @@ impl ApiError {
         err
     }
 
+    /// 401: no valid credentials came with the request.
     pub fn unauthorized(code: impl Into<String>, message: impl Into<String>) -> Self {
         Self::new(401, code, message)
     }
 
+    /// 403: the caller is known but may not do this.
     pub fn forbidden(code: impl Into<String>, message: impl Into<String>) -> Self {
         Self::new(403, code, message)
     }
 
+    /// 404: no such thing, or not the caller's to see.
     pub fn not_found(code: impl Into<String>, message: impl Into<String>) -> Self {
         Self::new(404, code, message)
     }
 
+    /// 409: the request clashes with the current state (a duplicate, a state that forbids it).
     pub fn conflict(code: impl Into<String>, message: impl Into<String>) -> Self {
         Self::new(409, code, message)
     }
@@ -85,6 +93,7 @@ impl ApiError {
         Self::new(500, "internal_error", GENERIC_INTERNAL)
     }
 
+    /// Adds a header to the error answer, e.g. `retry-after`.
     pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
         self

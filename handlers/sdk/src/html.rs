@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 
+/// The `content-type` every page is sent with.
 pub const CONTENT_TYPE: &str = "text/html; charset=utf-8";
 
 /// The media type of a page, as the API document names it.

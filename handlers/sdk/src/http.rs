@@ -1,19 +1,26 @@
 //! Outbound HTTP(S) through the host (`nexuma:core/http`).
 //!
-//! ```ignore
-//! use nexuma_sdk::http;
+//! ```no_run
+//! use nexuma_sdk::{http, ApiError};
 //!
-//! let status: NodeStatus = http::Request::get("https://10.0.0.5:8443/node/status")
-//!     .header("x-node-auth-key", &key)
-//!     .pin(&fingerprint) // SHA-256 of the agent's certificate, `AB:CD:...` or plain hex
-//!     .timeout_ms(5_000)
-//!     .send()?           // transport errors: 502 `upstream_*` / 504 `upstream_timeout`
-//!     .error_for_status()?
-//!     .json()?;
+//! #[derive(serde::Deserialize)]
+//! struct NodeStatus {
+//!     running: bool,
+//! }
+//!
+//! fn node_status(key: &str, fingerprint: &str) -> Result<NodeStatus, ApiError> {
+//!     http::Request::get("https://10.0.0.5:8443/node/status")
+//!         .header("x-node-auth-key", key)
+//!         .pin(fingerprint) // SHA-256 of the agent's certificate, `AB:CD:...` or plain hex
+//!         .timeout_ms(5_000)
+//!         .send()? // transport errors: 502 `upstream_*` / 504 `upstream_timeout`
+//!         .error_for_status()?
+//!         .json()
+//! }
 //! ```
 //!
 //! `send` turns a failure into an [`ApiError`] naming the upstream host; `try_send` keeps the
-//! host's [`HttpError`] for callers that react to the kind (a watchdog telling "unreachable"
+//! host's [`HttpError`](crate::http::HttpError) for callers that react to the kind (a watchdog telling "unreachable"
 //! from "answered 500").
 
 use std::fmt;
@@ -37,6 +44,8 @@ pub struct Request {
 }
 
 impl Request {
+    /// A request with any method (upper-cased), no headers, no body and the host's default
+    /// timeout.
     pub fn new(method: &str, url: &str) -> Self {
         Request {
             inner: OutgoingRequest {
@@ -51,22 +60,27 @@ impl Request {
         }
     }
 
+    /// A `GET` request.
     pub fn get(url: &str) -> Self {
         Self::new("GET", url)
     }
 
+    /// A `POST` request.
     pub fn post(url: &str) -> Self {
         Self::new("POST", url)
     }
 
+    /// A `PUT` request.
     pub fn put(url: &str) -> Self {
         Self::new("PUT", url)
     }
 
+    /// A `PATCH` request.
     pub fn patch(url: &str) -> Self {
         Self::new("PATCH", url)
     }
 
+    /// A `DELETE` request.
     pub fn delete(url: &str) -> Self {
         Self::new("DELETE", url)
     }
@@ -187,9 +201,11 @@ fn host_of(url: &str) -> &str {
 /// A failed exchange: which host, and what the host reported.
 #[derive(Debug, Clone)]
 pub struct Error {
+    /// The upstream host (authority without user info), for messages.
     pub host: String,
     /// The timeout the request ran with.
     pub timeout_ms: u32,
+    /// What went wrong, as the host reported it.
     pub kind: HttpError,
 }
 
@@ -237,9 +253,11 @@ impl From<Error> for ApiError {
 /// What the server answered.
 #[derive(Debug, Clone)]
 pub struct Response {
+    /// The HTTP status the server answered with.
     pub status: u16,
     /// Names in lower case.
     pub headers: Vec<(String, String)>,
+    /// The body as it came, at most 8 MiB.
     pub body: Vec<u8>,
     /// The host the request went to, for messages.
     pub host: String,

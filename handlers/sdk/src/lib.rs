@@ -3,27 +3,26 @@
 //! A component serves a few HTTP routes from inside the host's wasmtime sandbox. The host owns
 //! every capability (database, key-value store, token secrets, password hashing, clock, log,
 //! outbound HTTP) and lends it through the WIT world `nexuma:core/handler`; this crate wraps those imports in small
-//! Rust helpers so component code stays short:
+//! Rust helpers so component code stays short. A component is one route table — each route's
+//! method, path, auth level, handler and doc in one row — exported once:
 //!
-//! ```ignore
-//! use nexuma_sdk::{export_component, response, ApiError, AuthLevel, Component, Request, Response, Route};
+//! ```no_run
+//! use nexuma_sdk::{
+//!     export_component, response, ApiError, AuthLevel, Component, Endpoint, Request, Response,
+//! };
 //!
 //! struct Hello;
 //!
 //! impl Component for Hello {
-//!     fn routes() -> Vec<Route> {
-//!         vec![Route::get("/hello/:name").auth(AuthLevel::Public).summary("Greets someone")]
-//!     }
+//!     const ROUTES: &'static [Endpoint] = &[Endpoint::get("/hello/:name", greet)
+//!         .auth(AuthLevel::Public)
+//!         .summary("Greets someone")
+//!         .doc(|route| route.param::<String>("name", "Who to greet"))];
+//! }
 //!
-//!     fn handle(req: &Request) -> Result<Response, ApiError> {
-//!         match (req.method.as_str(), req.route.as_str()) {
-//!             ("GET", "/hello/:name") => {
-//!                 let name = req.param("name")?;
-//!                 response::json(200, &serde_json::json!({ "hello": name }))
-//!             }
-//!             _ => Err(req.unhandled()),
-//!         }
-//!     }
+//! fn greet(req: &Request) -> Result<Response, ApiError> {
+//!     let name = req.param("name")?;
+//!     response::json(200, &serde_json::json!({ "hello": name }))
 //! }
 //!
 //! export_component!(Hello);
@@ -33,7 +32,11 @@
 //! one), so handlers use `?` and the SDK turns the error into the JSON error response
 //! `{"error": {"code": "...", "message": "..."}}`.
 
+#![warn(missing_docs)]
+
 /// The raw bindings generated from `wit/nexuma.wit`, for anything the helpers do not cover.
+// Generated code, documented by the WIT file it comes from.
+#[allow(missing_docs)]
 pub mod bindings {
     wit_bindgen::generate!({
         world: "handler",
@@ -48,9 +51,10 @@ pub mod account;
 /// The content epoch that invalidates caches of what users are shown.
 pub mod cache;
 pub mod db;
+mod endpoint;
 mod error;
-/// Outbound HTTP(S) through the host, with optional certificate pinning: `http::Request::get(url).send()?`.
 pub mod html;
+/// Outbound HTTP(S) through the host, with optional certificate pinning: `http::Request::get(url).send()?`.
 pub mod http;
 pub mod id;
 pub mod log;
@@ -73,6 +77,7 @@ pub mod telegram;
 pub mod throttle;
 
 pub use bindings::nexuma::core::types::{AuthLevel, Caller, Job, Migration, Request, Response};
+pub use endpoint::{Doc, Endpoint, Handler};
 pub use error::ApiError;
 pub use request::{present, Paging, DEFAULT_LIMIT, MAX_LIMIT};
 pub use route::Route;
@@ -88,16 +93,15 @@ pub use bindings::nexuma::core::settings;
 /// Access and refresh tokens; the signing secrets stay in the host.
 pub use bindings::nexuma::core::tokens;
 
-/// What a component implements: the routes it declares and how it answers them.
+/// What a component implements: its route table, and its jobs and schema steps if it has any.
 ///
-/// The host calls `routes` once at load time to build its route table (and OpenAPI document) and
-/// then, for every request, a fresh instance's `handle`. `req.route` is the matched pattern (for
-/// example `/admin/users/:id`), so `handle` usually matches on `(method, route)`.
+/// The host reads the routes (and their docs) once at load time to build its route table and
+/// OpenAPI document, then, for every request, calls a fresh instance's `handle`, which runs the
+/// handler of the row whose method and path pattern the host matched (`req.route`, e.g.
+/// `/admin/users/:id`).
 pub trait Component {
-    /// The routes this component serves.
-    fn routes() -> Vec<Route>;
-    /// Answers one request; an `Err` becomes the JSON error response.
-    fn handle(req: &Request) -> Result<Response, ApiError>;
+    /// The routes this component serves, one [`Endpoint`] each: the only place a route is named.
+    const ROUTES: &'static [Endpoint];
     /// Background jobs the host runs on a schedule (none unless overridden).
     fn jobs() -> Vec<Job> {
         Vec::new()
@@ -150,17 +154,30 @@ pub fn run_job<C: Component>(name: &str) -> Result<(), String> {
     C::run_job(name).map_err(|err| format!("{}: {}", err.code, err.message))
 }
 
-/// Runs a component's `handle` and turns an error into its response. Used by
-/// [`export_component!`]; public only so the macro can reach it.
+/// Answers a request from a component's route table and turns an error into its response.
+/// Used by [`export_component!`]; public only so the macro can reach it.
 #[doc(hidden)]
 pub fn dispatch<C: Component>(req: &Request) -> Response {
-    match C::handle(req) {
+    match endpoint::handle(C::ROUTES, req) {
         Ok(response) => response,
         Err(err) => err.into_response(),
     }
 }
 
-/// Exports a [`Component`] implementation as the component's `routes` and `handle`.
+/// The `routes` export of a component. Used by [`export_component!`].
+#[doc(hidden)]
+pub fn records<C: Component>() -> Vec<bindings::nexuma::core::types::Route> {
+    endpoint::records(C::ROUTES)
+}
+
+/// The `route-docs` export of a component. Used by [`export_component!`].
+#[doc(hidden)]
+pub fn route_docs<C: Component>() -> Vec<bindings::nexuma::core::types::RouteDoc> {
+    endpoint::route_docs(C::ROUTES)
+}
+
+/// Exports a [`Component`] implementation as the component's world exports (`routes`,
+/// `route-docs` and `handle` from its table, `jobs`, `run-job`, `migrations`).
 ///
 /// Use it once per component crate, at the crate root: `export_component!(MyComponent);`.
 #[macro_export]
@@ -171,17 +188,11 @@ macro_rules! export_component {
 
         impl $crate::bindings::Guest for __NexumaGuest {
             fn routes() -> ::std::vec::Vec<$crate::bindings::nexuma::core::types::Route> {
-                <$component as $crate::Component>::routes()
-                    .into_iter()
-                    .map($crate::Route::into_record)
-                    .collect()
+                $crate::records::<$component>()
             }
 
             fn route_docs() -> ::std::vec::Vec<$crate::bindings::nexuma::core::types::RouteDoc> {
-                <$component as $crate::Component>::routes()
-                    .iter()
-                    .filter_map($crate::Route::route_doc)
-                    .collect()
+                $crate::route_docs::<$component>()
             }
 
             fn handle(req: $crate::Request) -> $crate::Response {

@@ -14,18 +14,22 @@ pub fn write(level: Level, message: &str, fields: &[(&str, &str)]) {
     host_write(level, message, &fields);
 }
 
+/// Writes a debug line: detail for chasing a problem.
 pub fn debug(message: &str, fields: &[(&str, &str)]) {
     write(Level::Debug, message, fields);
 }
 
+/// Writes an info line: something that happened as it should.
 pub fn info(message: &str, fields: &[(&str, &str)]) {
     write(Level::Info, message, fields);
 }
 
+/// Writes a warning: something went wrong and was handled.
 pub fn warn(message: &str, fields: &[(&str, &str)]) {
     write(Level::Warn, message, fields);
 }
 
+/// Writes an error line: something failed and someone should look.
 pub fn error(message: &str, fields: &[(&str, &str)]) {
     write(Level::Error, message, fields);
 }

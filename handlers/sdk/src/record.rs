@@ -8,16 +8,23 @@ use crate::{id, ApiError, Request};
 
 /// One audit entry about to be written.
 pub struct Entry<'a> {
+    /// What was done, e.g. `tariff.update` or `balance.deposit`.
     pub action: &'a str,
+    /// The kind of thing it was done to, e.g. `tariff`.
     pub target_type: &'a str,
+    /// The id of the thing it was done to.
     pub target_id: &'a str,
+    /// The thing before the change (none for a creation).
     pub before: Option<serde_json::Value>,
+    /// The thing after the change (none for a deletion).
     pub after: Option<serde_json::Value>,
 }
 
 /// Who did it: a caller from an address, or the Core itself (a background job).
 pub struct Actor<'a> {
+    /// The account that acted; none for the Core itself.
     pub id: Option<&'a str>,
+    /// The address it acted from; none for the Core itself.
     pub ip: Option<&'a str>,
 }
 
@@ -92,12 +99,19 @@ pub fn audit_request(
 /// flag changed), `node.config` (one node's own configuration changed).
 #[derive(Default)]
 pub struct Change<'a> {
+    /// What changed: one of the kinds above.
     pub kind: &'a str,
+    /// The user whose access it touches, if one.
     pub user_id: Option<&'a str>,
+    /// The subscription it touches, if one.
     pub subscription_id: Option<&'a str>,
+    /// The subscription link it touches, if one.
     pub link_id: Option<&'a str>,
+    /// The tariff it touches, if one.
     pub tariff_id: Option<&'a str>,
+    /// The node it touches, if one.
     pub node_id: Option<&'a str>,
+    /// What a node needs beyond the ids, e.g. a link's old and new UUID.
     pub detail: Option<serde_json::Value>,
 }
 

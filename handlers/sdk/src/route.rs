@@ -1,5 +1,5 @@
-//! A builder for route declarations:
-//! `Route::get("/me").auth(AuthLevel::User).summary("...").response_schema(json!({...}))`.
+//! A route's doc, built from the bare route an [`Endpoint`](crate::Endpoint) gives:
+//! `route.id_param("user").response_type::<Profile>().error(404, "No such user")`.
 
 use schemars::generate::SchemaSettings;
 use schemars::JsonSchema;
@@ -103,7 +103,8 @@ fn inline_schema<T: JsonSchema>(mut settings: SchemaSettings) -> serde_json::Val
 }
 
 impl Route {
-    /// A public route answering 200, with no summary or schemas yet.
+    /// A public route answering 200, with no summary or schemas yet (a table's
+    /// [`Endpoint`](crate::Endpoint) starts each route's doc from one).
     pub fn new(method: &str, path: &str) -> Self {
         Route {
             record: wit::Route {
@@ -129,13 +130,12 @@ impl Route {
     }
 
     /// The record, for the `routes` export.
-    #[doc(hidden)]
-    pub fn into_record(self) -> wit::Route {
+    pub(crate) fn into_record(self) -> wit::Route {
         self.record
     }
 
-    /// The route doc, for the `route-docs` export: none when the record says it all.
-    #[doc(hidden)]
+    /// The route doc the `route-docs` export carries (a component's tests read it too): none
+    /// when the record says it all.
     pub fn route_doc(&self) -> Option<RouteDoc> {
         let mut operation = Map::new();
         if let Some(description) = &self.description {
@@ -169,34 +169,14 @@ impl Route {
         })
     }
 
-    pub fn get(path: &str) -> Self {
-        Self::new("GET", path)
-    }
-
-    pub fn post(path: &str) -> Self {
-        Self::new("POST", path)
-    }
-
-    pub fn put(path: &str) -> Self {
-        Self::new("PUT", path)
-    }
-
-    pub fn patch(path: &str) -> Self {
-        Self::new("PATCH", path)
-    }
-
-    pub fn delete(path: &str) -> Self {
-        Self::new("DELETE", path)
-    }
-
-    /// Who may call it; the host enforces this before the component runs.
-    pub fn auth(mut self, level: AuthLevel) -> Self {
+    /// Who may call it: the table's column, set before the doc applies.
+    pub(crate) fn auth(mut self, level: AuthLevel) -> Self {
         self.record.auth = level;
         self
     }
 
-    /// One line for the OpenAPI document.
-    pub fn summary(mut self, summary: &str) -> Self {
+    /// One line for the OpenAPI document: the table's column, set before the doc applies.
+    pub(crate) fn summary(mut self, summary: &str) -> Self {
         self.record.summary = summary.to_string();
         self
     }
@@ -445,7 +425,7 @@ mod tests {
 
     #[test]
     fn an_optional_query_parameter_is_absent_not_null() {
-        let route = Route::get("/items").query_type::<Filter>();
+        let route = Route::new("GET", "/items").query_type::<Filter>();
         let query = parsed(&route.record().query_schema);
         assert_eq!(query["properties"]["name"]["type"], "string");
         assert_eq!(query["properties"]["name"]["description"], "Only this one.");
@@ -464,7 +444,7 @@ mod tests {
 
     #[test]
     fn a_paged_list_declares_its_query_and_its_page() {
-        let route = Route::get("/items").page_of::<Item>();
+        let route = Route::new("GET", "/items").page_of::<Item>();
         let query = parsed(&route.record().query_schema);
         assert_eq!(
             query["properties"]["limit"]["maximum"],
@@ -493,8 +473,11 @@ mod tests {
 
     #[test]
     fn a_route_doc_carries_what_the_record_cannot_say() {
-        assert!(Route::get("/plain").route_doc().is_none(), "nothing to add");
-        let by_id = Route::get("/users/:id")
+        assert!(
+            Route::new("GET", "/plain").route_doc().is_none(),
+            "nothing to add"
+        );
+        let by_id = Route::new("GET", "/users/:id")
             .id_param("user")
             .route_doc()
             .expect("a doc");
@@ -502,7 +485,7 @@ mod tests {
         assert_eq!(by_id["parameters"][0]["name"], "id");
         assert_eq!(by_id["parameters"][0]["schema"]["format"], "uuid");
         assert_eq!(by_id["parameters"][0]["description"], "The user's id");
-        let route = Route::get("/sub/:uuid")
+        let route = Route::new("GET", "/sub/:uuid")
             .param::<uuid::Uuid>("uuid", "The link's UUID")
             .header::<String>("ETag", "The answer's version")
             .media("text/plain", json!({ "type": "string" }))

@@ -1,6 +1,6 @@
 //! Telegram through the host, which holds the bot token: Login Widget checks and bot messages.
 //!
-//! `telegram::send(chat_id, text)` sends one plain-text message; its [`SendError`] says whether
+//! `telegram::send(chat_id, text)` sends one plain-text message; its [`SendError`](crate::telegram::SendError) says whether
 //! to wait (`RateLimited`), try again later (`Unavailable`) or give up (`Rejected`,
 //! `NotConfigured`).
 

@@ -4,7 +4,7 @@
 //! Counting first is what makes a limit exact under concurrency: `incr` is atomic, so of any
 //! number of parallel guesses only the first `limit` see a count within it, and the rest are
 //! refused before a password is looked at. Every login path (`auth`'s `/auth/login`, the
-//! manager's `/ui/login`) goes through [`reserve_login`], so they share one set of counters.
+//! manager's `/ui/login`) goes through [`reserve_login`](crate::throttle::reserve_login), so they share one set of counters.
 
 use crate::{kv, log, ApiError};
 
@@ -27,6 +27,7 @@ pub struct Throttle {
 }
 
 impl Throttle {
+    /// A counter under the key-value key `key` that allows `limit` attempts per window.
     pub fn new(key: impl Into<String>, limit: i64) -> Self {
         Throttle {
             key: key.into(),

@@ -322,7 +322,7 @@ mod tests {
     /// formats are the ones rules name.
     #[test]
     fn each_format_is_documented_in_its_media_type() {
-        let doc = documented(Route::get("/sub/:uuid"))
+        let doc = documented(Route::new("GET", "/sub/:uuid"))
             .route_doc()
             .expect("a doc");
         let op: serde_json::Value = serde_json::from_str(&doc.operation).expect("JSON");

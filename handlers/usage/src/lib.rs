@@ -17,87 +17,80 @@ mod summary;
 mod traffic;
 mod users;
 
-use nexuma_sdk::{export_component, ApiError, AuthLevel, Component, Request, Response, Route};
+use nexuma_sdk::{export_component, AuthLevel, Component, Endpoint};
 
-/// How every series reads a UTC hour in a local calendar.
-const BUCKET_RULE: &str =
-    "a UTC hour counts in the local hour or day its start falls in (in zones \
-     with non-whole-hour offsets, such as Asia/Kolkata, a local bucket holds the UTC hours that \
-     start inside it); DST days have 23 or 25 hours";
+/// How every series reads a UTC hour in a local calendar (a macro, so `concat!` can put it in
+/// the summaries of the table, which is `const`).
+macro_rules! bucket_rule {
+    () => {
+        "a UTC hour counts in the local hour or day its start falls in (in zones \
+         with non-whole-hour offsets, such as Asia/Kolkata, a local bucket holds the UTC hours \
+         that start inside it); DST days have 23 or 25 hours"
+    };
+}
 
 struct Usage;
 
-fn user_routes() -> Vec<Route> {
-    vec![
-        Route::get("/me/stats")
+impl Component for Usage {
+    const ROUTES: &'static [Endpoint] = &[
+        // The caller's own.
+        Endpoint::get("/me/stats", summary::me)
             .auth(AuthLevel::User)
             .summary("The caller's subscriptions, traffic left, balance, links and devices online now")
-            .response_type::<summary::Summary>(),
-        Route::get("/me/traffic")
+            .doc(|route| route.response_type::<summary::Summary>()),
+        Endpoint::get("/me/traffic", series::traffic)
             .auth(AuthLevel::User)
-            .summary(&format!(
-                "The caller's traffic per local hour (a day, or up to 48 hours) or day (up to 366), zero-filled; {BUCKET_RULE}"
+            .summary(concat!(
+                "The caller's traffic per local hour (a day, or up to 48 hours) or day (up to 366), zero-filled; ",
+                bucket_rule!()
             ))
-            .query_type::<query::Traffic>()
-            .response_type::<series::Traffic>(),
-        Route::get("/me/traffic/daily")
+            .doc(|route| route.query_type::<query::Traffic>().response_type::<series::Traffic>()),
+        Endpoint::get("/me/traffic/daily", series::daily)
             .auth(AuthLevel::User)
-            .summary(&format!("The caller's traffic per local day, the last `days` days, zero-filled; {BUCKET_RULE}"))
-            .query_type::<query::Days>()
-            .response_type::<series::Daily>(),
-        Route::get("/me/traffic/hourly-dist")
+            .summary(concat!(
+                "The caller's traffic per local day, the last `days` days, zero-filled; ",
+                bucket_rule!()
+            ))
+            .doc(|route| route.query_type::<query::Days>().response_type::<series::Daily>()),
+        Endpoint::get("/me/traffic/hourly-dist", series::hourly_dist)
             .auth(AuthLevel::User)
-            .summary(&format!("When in the day the caller's traffic of the last `days` days moved: 24 local hours with their share; {BUCKET_RULE}"))
-            .query_type::<query::Days>()
-            .response_type::<series::HourlyDist>(),
-    ]
-}
-
-fn admin_routes() -> Vec<Route> {
-    vec![
-        Route::get("/admin/usage")
+            .summary(concat!(
+                "When in the day the caller's traffic of the last `days` days moved: 24 local hours with their share; ",
+                bucket_rule!()
+            ))
+            .doc(|route| route.query_type::<query::Days>().response_type::<series::HourlyDist>()),
+        // Administrators'.
+        Endpoint::get("/admin/usage", listing::list)
             .auth(AuthLevel::Admin)
             .summary("Traffic rows under filters, in time order, a keyset page at a time, with the totals of the whole filter")
-            .query_type::<query::AdminUsage>()
-            .response_type::<listing::Page>(),
-        Route::get("/admin/users/stats")
+            .doc(|route| route.query_type::<query::AdminUsage>().response_type::<listing::Page>()),
+        Endpoint::get("/admin/users/stats", users::overview)
             .auth(AuthLevel::Admin)
             .summary("Users by status, blocked, with an active subscription, new per local day and the top users by traffic")
-            .query_type::<query::UsersStats>()
-            .response_type::<users::Overview>(),
-        Route::get("/admin/users/:id/stats").id_param("user")
+            .doc(|route| {
+                route
+                    .query_type::<query::UsersStats>()
+                    .response_type::<users::Overview>()
+            }),
+        Endpoint::get("/admin/users/:id/stats", users::one)
             .auth(AuthLevel::Admin)
             .summary("One user's summary, traffic of today, 7 and 30 local days, links online now and last seen")
-            .query_type::<query::UserStats>()
-            .response_type::<users::UserStats>(),
-        Route::get("/admin/nodes/:id/outbound-usage").id_param("node")
+            .doc(|route| {
+                route
+                    .id_param("user")
+                    .query_type::<query::UserStats>()
+                    .response_type::<users::UserStats>()
+            }),
+        Endpoint::get("/admin/nodes/:id/outbound-usage", outbound::series)
             .auth(AuthLevel::Admin)
             .summary("A node's traffic per outbound tag, per UTC hour (up to 31 days) or day (up to 366), zero-filled")
-            .query_type::<query::Outbound>()
-            .response_type::<outbound::Outbound>(),
-    ]
-}
-
-impl Component for Usage {
-    fn routes() -> Vec<Route> {
-        let mut routes = user_routes();
-        routes.extend(admin_routes());
-        routes
-    }
-
-    fn handle(req: &Request) -> Result<Response, ApiError> {
-        match (req.method.as_str(), req.route.as_str()) {
-            ("GET", "/me/stats") => summary::me(req),
-            ("GET", "/me/traffic") => series::traffic(req),
-            ("GET", "/me/traffic/daily") => series::daily(req),
-            ("GET", "/me/traffic/hourly-dist") => series::hourly_dist(req),
-            ("GET", "/admin/usage") => listing::list(req),
-            ("GET", "/admin/users/stats") => users::overview(req),
-            ("GET", "/admin/users/:id/stats") => users::one(req),
-            ("GET", "/admin/nodes/:id/outbound-usage") => outbound::series(req),
-            _ => Err(req.unhandled()),
-        }
-    }
+            .doc(|route| {
+                route
+                    .id_param("node")
+                    .query_type::<query::Outbound>()
+                    .response_type::<outbound::Outbound>()
+            }),
+    ];
 }
 
 export_component!(Usage);

@@ -11,6 +11,7 @@ pub enum Audience {
 }
 
 impl Audience {
+    /// The audience as the operator's routes name it (`user`, `admins`).
     pub fn name(self) -> &'static str {
         match self {
             Audience::User => "user",
@@ -22,27 +23,43 @@ impl Audience {
 /// One kind of message.
 #[derive(Debug)]
 pub struct Kind {
+    /// The kind's name, e.g. `balance.deposit` (one of [`names`](crate::notify::names)).
     pub name: &'static str,
+    /// Who gets it.
     pub audience: Audience,
     /// The `{name}`s its text may use; writers set every one.
     pub placeholders: &'static [&'static str],
+    /// The built-in text, used until an operator sets one.
     pub default_text: &'static str,
 }
 
 /// Kind names, for writers.
 pub mod names {
+    /// A subscription ends soon.
     pub const SUBSCRIPTION_EXPIRING: &str = "subscription.expiring";
+    /// A subscription ended (time, traffic or cancellation).
     pub const SUBSCRIPTION_EXPIRED: &str = "subscription.expired";
+    /// Most of a subscription's traffic is used.
     pub const TRAFFIC_WARNING: &str = "traffic.warning";
+    /// A subscription's traffic is used up.
     pub const TRAFFIC_EXHAUSTED: &str = "traffic.exhausted";
+    /// A subscription renewed from the balance.
     pub const RENEWAL_CHARGED: &str = "renewal.charged";
+    /// A renewal the balance did not cover.
     pub const RENEWAL_FAILED: &str = "renewal.failed";
+    /// Money added to a balance.
     pub const BALANCE_DEPOSIT: &str = "balance.deposit";
+    /// Money refunded to a balance.
     pub const BALANCE_REFUND: &str = "balance.refund";
+    /// A registration an admin approved.
     pub const ACCOUNT_APPROVED: &str = "account.approved";
+    /// A registration an admin declined.
     pub const ACCOUNT_REJECTED: &str = "account.rejected";
+    /// A node stopped reporting (to admins).
     pub const NODE_SILENT: &str = "node.silent";
+    /// A silent node reports again (to admins).
     pub const NODE_BACK: &str = "node.back";
+    /// A node could not apply a config revision (to admins).
     pub const NODE_CONFIG_ERROR: &str = "node.config_error";
 }
 
@@ -74,6 +91,7 @@ const fn admins(
     }
 }
 
+/// Every kind of message the Core sends, with its audience, placeholders and built-in text.
 pub static KINDS: &[Kind] = &[
     user(
         SUBSCRIPTION_EXPIRING,

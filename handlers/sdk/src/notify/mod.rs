@@ -2,9 +2,17 @@
 //! that causes them, so a message exists exactly when its event committed. The `notify`
 //! component's sender delivers the rows.
 //!
-//! ```ignore
-//! notify::user(&tx, &user_id, &Event::new(kinds::BALANCE_DEPOSIT, &entry.id)
-//!     .param("amount", format::money(entry.amount, "RUB")), now)?;
+//! ```no_run
+//! use nexuma_sdk::notify::{self, format, names, Event};
+//! use nexuma_sdk::{db, ApiError};
+//!
+//! /// Tells a user about a deposit, in the transaction that records it.
+//! fn told(tx: &db::Transaction, user_id: &str, entry_id: &str, amount: i64, now: i64)
+//!     -> Result<(), ApiError> {
+//!     let event = Event::new(names::BALANCE_DEPOSIT, entry_id)
+//!         .param("amount", format::money(amount, "RUB"));
+//!     notify::user(tx, user_id, &event, now)
+//! }
 //! ```
 //!
 //! Only recipients who can get a message get a row: a `telegram_id` and notifications left on.

@@ -3,8 +3,8 @@
 //! (epoch deadline, traps, memory cap), outbound HTTP.
 
 use nexuma_sdk::{
-    cache, db, export_component, http, kv, response, settings, ApiError, AuthLevel, Component, Job,
-    Request, Response, Route,
+    cache, db, export_component, http, kv, response, settings, ApiError, AuthLevel, Component,
+    Endpoint, Job, Request, Response,
 };
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -32,112 +32,136 @@ fn caller_schema() -> Value {
 }
 
 impl Component for Probe {
-    fn routes() -> Vec<Route> {
-        vec![
-            Route::get("/test/echo")
-                .summary("Echoes the request's route, params and query without any I/O")
-                .query(
-                    json!({ "say": { "type": "string", "description": "Anything; echoed back" } }),
-                    &[],
-                )
-                .response_schema(json!({
-                    "type": "object",
-                    "required": ["ok", "route", "params", "query", "requestId"],
-                    "properties": {
-                        "ok": { "type": "boolean" },
-                        "route": { "type": "string" },
-                        "params": { "type": "object", "additionalProperties": { "type": "string" } },
-                        "query": { "type": "object", "additionalProperties": { "type": "string" } },
-                        "requestId": { "type": "string" }
-                    }
-                })),
-            Route::get("/test/items/:id")
-                .summary("Echoes the `id` path parameter")
-                .response_schema(json!({
-                    "type": "object",
-                    "required": ["id"],
-                    "properties": { "id": { "type": "string" } }
-                })),
-            Route::get("/test/kept/:name").summary(
-                "Counts its runs and lets the host keep the answer under the content epoch, \
-                 varying on x-variant (?ttl= in ms)",
-            ),
-            Route::post("/test/kept/epoch").summary("Moves the content epoch"),
-            Route::get("/test/spin").summary("Loops forever, to hit the epoch deadline"),
-            Route::get("/test/trap").summary("Panics, to trap the instance"),
-            Route::get("/test/maybe-whoami")
-                .summary("Returns the caller when a valid token came along, else null"),
-            Route::get("/test/whoami")
-                .auth(AuthLevel::User)
-                .summary("Returns the authenticated caller")
-                .response_schema(caller_schema()),
-            Route::get("/test/admin")
-                .auth(AuthLevel::Admin)
-                .summary("Returns the authenticated admin caller")
-                .response_schema(caller_schema()),
-            Route::get("/test/node")
-                .auth(AuthLevel::Node)
-                .summary("Returns the authenticated node caller")
-                .response_schema(caller_schema()),
-            Route::post("/test/kv")
-                .summary("Sets a key, then reads it and its TTL back")
-                .request_schema(json!({
-                    "type": "object",
-                    "required": ["key", "value"],
-                    "properties": {
-                        "key": { "type": "string" },
-                        "value": { "type": "string" },
-                        "ttlMs": { "type": ["integer", "null"], "minimum": 0 }
-                    }
-                }))
-                .response_schema(json!({
-                    "type": "object",
-                    "required": ["value", "ttlMs"],
-                    "properties": {
-                        "value": { "type": ["string", "null"] },
-                        "ttlMs": { "type": ["integer", "null"] }
-                    }
-                })),
-            Route::get("/test/db")
-                .summary("Counts users through the db interface")
-                .response_schema(json!({
+    const ROUTES: &'static [Endpoint] = &[
+        Endpoint::get("/test/echo", echo)
+            .summary("Echoes the request's route, params and query without any I/O")
+            .doc(|route| {
+                route
+                    .query(
+                        json!({ "say": { "type": "string", "description": "Anything; echoed back" } }),
+                        &[],
+                    )
+                    .response_schema(json!({
+                        "type": "object",
+                        "required": ["ok", "route", "params", "query", "requestId"],
+                        "properties": {
+                            "ok": { "type": "boolean" },
+                            "route": { "type": "string" },
+                            "params": { "type": "object", "additionalProperties": { "type": "string" } },
+                            "query": { "type": "object", "additionalProperties": { "type": "string" } },
+                            "requestId": { "type": "string" }
+                        }
+                    }))
+            }),
+        Endpoint::get("/test/items/:id", |req| {
+            response::json(200, &json!({ "id": req.param("id")? }))
+        })
+        .summary("Echoes the `id` path parameter")
+        .doc(|route| {
+            route.response_schema(json!({
+                "type": "object",
+                "required": ["id"],
+                "properties": { "id": { "type": "string" } }
+            }))
+        }),
+        Endpoint::get("/test/kept/:name", kept).summary(
+            "Counts its runs and lets the host keep the answer under the content epoch, \
+             varying on x-variant (?ttl= in ms)",
+        ),
+        Endpoint::post("/test/kept/epoch", |_req| {
+            cache::invalidate();
+            response::no_content()
+        })
+        .summary("Moves the content epoch"),
+        Endpoint::get("/test/spin", |_req| loop {
+            std::hint::black_box(());
+        })
+        .summary("Loops forever, to hit the epoch deadline"),
+        Endpoint::get("/test/trap", |_req| panic!("probe: deliberate trap"))
+            .summary("Panics, to trap the instance"),
+        Endpoint::get("/test/maybe-whoami", maybe_whoami)
+            .summary("Returns the caller when a valid token came along, else null"),
+        Endpoint::get("/test/whoami", whoami)
+            .auth(AuthLevel::User)
+            .summary("Returns the authenticated caller")
+            .doc(|route| route.response_schema(caller_schema())),
+        Endpoint::get("/test/admin", whoami)
+            .auth(AuthLevel::Admin)
+            .summary("Returns the authenticated admin caller")
+            .doc(|route| route.response_schema(caller_schema())),
+        Endpoint::get("/test/node", whoami)
+            .auth(AuthLevel::Node)
+            .summary("Returns the authenticated node caller")
+            .doc(|route| route.response_schema(caller_schema())),
+        Endpoint::post("/test/kv", kv_roundtrip)
+            .summary("Sets a key, then reads it and its TTL back")
+            .doc(|route| {
+                route
+                    .request_schema(json!({
+                        "type": "object",
+                        "required": ["key", "value"],
+                        "properties": {
+                            "key": { "type": "string" },
+                            "value": { "type": "string" },
+                            "ttlMs": { "type": ["integer", "null"], "minimum": 0 }
+                        }
+                    }))
+                    .response_schema(json!({
+                        "type": "object",
+                        "required": ["value", "ttlMs"],
+                        "properties": {
+                            "value": { "type": ["string", "null"] },
+                            "ttlMs": { "type": ["integer", "null"] }
+                        }
+                    }))
+            }),
+        Endpoint::get("/test/db", count_users)
+            .summary("Counts users through the db interface")
+            .doc(|route| {
+                route.response_schema(json!({
                     "type": "object",
                     "required": ["users"],
                     "properties": { "users": { "type": "integer" } }
-                })),
-            Route::get("/test/alloc").summary("Allocates and touches 200 MiB, to hit the memory cap"),
-            Route::get("/test/alloc/:mib")
-                .summary("Allocates and touches `mib` MiB (at most 1024), to grow the instance's memory"),
-            Route::get("/test/ticks")
-                .summary("How many times the `tick` job has run")
-                .response_schema(json!({
+                }))
+            }),
+        Endpoint::get("/test/alloc", |_req| alloc(200))
+            .summary("Allocates and touches 200 MiB, to hit the memory cap"),
+        Endpoint::get("/test/alloc/:mib", alloc_mib)
+            .summary("Allocates and touches `mib` MiB (at most 1024), to grow the instance's memory"),
+        Endpoint::get("/test/ticks", ticks)
+            .summary("How many times the `tick` job has run")
+            .doc(|route| {
+                route.response_schema(json!({
                     "type": "object",
                     "required": ["ticks"],
                     "properties": { "ticks": { "type": "integer" } }
-                })),
-            Route::post("/test/fetch")
-                .summary("Sends one outbound HTTP request and returns its status and body text")
-                .request_schema(json!({
-                    "type": "object",
-                    "required": ["url"],
-                    "properties": {
-                        "url": { "type": "string" },
-                        "method": { "type": "string" },
-                        "pin": { "type": "string" },
-                        "body": { "type": "string" },
-                        "timeoutMs": { "type": "integer", "minimum": 0 }
-                    }
                 }))
-                .response_schema(json!({
-                    "type": "object",
-                    "required": ["status", "body"],
-                    "properties": {
-                        "status": { "type": "integer" },
-                        "body": { "type": "string" }
-                    }
-                })),
-        ]
-    }
+            }),
+        Endpoint::post("/test/fetch", fetch)
+            .summary("Sends one outbound HTTP request and returns its status and body text")
+            .doc(|route| {
+                route
+                    .request_schema(json!({
+                        "type": "object",
+                        "required": ["url"],
+                        "properties": {
+                            "url": { "type": "string" },
+                            "method": { "type": "string" },
+                            "pin": { "type": "string" },
+                            "body": { "type": "string" },
+                            "timeoutMs": { "type": "integer", "minimum": 0 }
+                        }
+                    }))
+                    .response_schema(json!({
+                        "type": "object",
+                        "required": ["status", "body"],
+                        "properties": {
+                            "status": { "type": "integer" },
+                            "body": { "type": "string" }
+                        }
+                    }))
+            }),
+    ];
 
     fn jobs() -> Vec<Job> {
         vec![Job::every("tick", TICK_MS), Job::every("fail", TICK_MS)]
@@ -159,69 +183,58 @@ impl Component for Probe {
             )),
         }
     }
+}
 
-    fn handle(req: &Request) -> Result<Response, ApiError> {
-        match (req.method.as_str(), req.route.as_str()) {
-            ("GET", "/test/echo") => response::json(
-                200,
-                &json!({
-                    "ok": true,
-                    "route": req.route,
-                    "params": pairs_to_object(&req.params),
-                    "query": pairs_to_object(&req.query),
-                    "requestId": req.request_id,
-                    "publicUrl": settings::public_url(),
-                }),
-            ),
-            ("GET", "/test/items/:id") => response::json(200, &json!({ "id": req.param("id")? })),
-            ("GET", "/test/spin") => loop {
-                std::hint::black_box(());
-            },
-            ("GET", "/test/trap") => panic!("probe: deliberate trap"),
-            ("GET", "/test/maybe-whoami") => response::json(
-                200,
-                &json!({ "caller": req.caller.as_ref().map(|c| json!({ "id": c.id, "role": c.role })) }),
-            ),
-            ("GET", "/test/whoami" | "/test/admin" | "/test/node") => {
-                let caller = req.caller()?;
-                response::json(200, &json!({ "id": caller.id, "role": caller.role }))
-            }
-            ("GET", "/test/kept/:name") => kept(req),
-            ("POST", "/test/kept/epoch") => {
-                cache::invalidate();
-                response::no_content()
-            }
-            ("POST", "/test/kv") => kv_roundtrip(req),
-            ("POST", "/test/fetch") => fetch(req),
-            ("GET", "/test/ticks") => {
-                let ticks = kv::get(TICKS_KEY)?
-                    .and_then(|v| v.parse::<i64>().ok())
-                    .unwrap_or(0);
-                response::json(200, &json!({ "ticks": ticks }))
-            }
-            ("GET", "/test/db") => {
-                let rows = db::query("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM users", &[])?;
-                let users = match rows.first() {
-                    Some(row) => row.i64("n")?,
-                    None => 0,
-                };
-                response::json(200, &json!({ "users": users }))
-            }
-            ("GET", "/test/alloc") => alloc(200),
-            ("GET", "/test/alloc/:mib") => {
-                let mib = req
-                    .param("mib")?
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| *n <= MAX_ALLOC_MIB)
-                    .ok_or_else(|| {
-                        ApiError::validation("mib", format!("must be 0 to {MAX_ALLOC_MIB}"))
-                    })?;
-                alloc(mib)
-            }
-            _ => Err(req.unhandled()),
-        }
-    }
+fn echo(req: &Request) -> Result<Response, ApiError> {
+    response::json(
+        200,
+        &json!({
+            "ok": true,
+            "route": req.route,
+            "params": pairs_to_object(&req.params),
+            "query": pairs_to_object(&req.query),
+            "requestId": req.request_id,
+            "publicUrl": settings::public_url(),
+        }),
+    )
+}
+
+fn maybe_whoami(req: &Request) -> Result<Response, ApiError> {
+    response::json(
+        200,
+        &json!({ "caller": req.caller.as_ref().map(|c| json!({ "id": c.id, "role": c.role })) }),
+    )
+}
+
+fn whoami(req: &Request) -> Result<Response, ApiError> {
+    let caller = req.caller()?;
+    response::json(200, &json!({ "id": caller.id, "role": caller.role }))
+}
+
+fn ticks(_req: &Request) -> Result<Response, ApiError> {
+    let ticks = kv::get(TICKS_KEY)?
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(0);
+    response::json(200, &json!({ "ticks": ticks }))
+}
+
+fn count_users(_req: &Request) -> Result<Response, ApiError> {
+    let rows = db::query("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM users", &[])?;
+    let users = match rows.first() {
+        Some(row) => row.i64("n")?,
+        None => 0,
+    };
+    response::json(200, &json!({ "users": users }))
+}
+
+fn alloc_mib(req: &Request) -> Result<Response, ApiError> {
+    let mib = req
+        .param("mib")?
+        .parse::<usize>()
+        .ok()
+        .filter(|n| *n <= MAX_ALLOC_MIB)
+        .ok_or_else(|| ApiError::validation("mib", format!("must be 0 to {MAX_ALLOC_MIB}")))?;
+    alloc(mib)
 }
 
 /// Largest allocation `/test/alloc/:mib` takes: far over any sensible memory cap, and small

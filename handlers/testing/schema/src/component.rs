@@ -2,8 +2,8 @@
 // VERSION, `steps()` (its schema steps) and `extra()` and includes this file.
 
 use nexuma_sdk::{
-    clock, db, export_component, response, ApiError, Component, Migration, Request, Response,
-    Route,
+    clock, db, export_component, response, ApiError, Component, Endpoint, Migration, Request,
+    Response,
 };
 
 struct Schema;
@@ -13,20 +13,11 @@ const NOTES: &str = "CREATE TABLE test_notes (\
     id BIGINT PRIMARY KEY, text TEXT NOT NULL, created_at BIGINT NOT NULL)";
 
 impl Component for Schema {
-    fn routes() -> Vec<Route> {
-        vec![
-            Route::post("/test/notes").summary("Stores a note in the component's own table"),
-            Route::get("/test/notes")
-                .summary("The stored notes, and which build of the schema component answers"),
-        ]
-    }
-
-    fn handle(req: &Request) -> Result<Response, ApiError> {
-        match (req.method.as_str(), req.route.as_str()) {
-            ("POST", "/test/notes") => add(req),
-            _ => notes(),
-        }
-    }
+    const ROUTES: &'static [Endpoint] = &[
+        Endpoint::post("/test/notes", add).summary("Stores a note in the component's own table"),
+        Endpoint::get("/test/notes", |_req| notes())
+            .summary("The stored notes, and which build of the schema component answers"),
+    ];
 
     fn migrations() -> Vec<Migration> {
         steps()
