@@ -8,7 +8,7 @@ use crate::bindings::nexuma::core::db::Value;
 use crate::bindings::{AuthLevel, Caller};
 use crate::iface::db::Database;
 use crate::iface::tokens::VerifyError;
-use crate::runtime::Capabilities;
+use crate::iface::Capabilities;
 
 /// Why a caller was turned away: (status, code, message).
 pub type Refusal = (u16, &'static str, &'static str);
@@ -70,7 +70,7 @@ async fn account_caller(caps: &Capabilities, user_id: String) -> Result<Caller, 
     let accounts = Accounts {
         db: &caps.db,
         kv: &caps.kv,
-        prefix: &caps.kv_prefix,
+        prefix: caps.kv.prefix(),
     };
     let standing = accounts.standing(&user_id).await.map_err(|e| {
         tracing::warn!(error = %e, "account lookup failed");

@@ -392,7 +392,7 @@ async fn dispatch(
                     target,
                     &parts.headers,
                     &version.sha256,
-                    &core.caps.kv_prefix,
+                    core.caps.kv.prefix(),
                     policy,
                     &response,
                     body,
