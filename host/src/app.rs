@@ -20,6 +20,7 @@ use crate::runtime::Runtime;
 
 pub struct Core {
     pub config: Config,
+    /// The host interfaces' backends, shared by every instance and the host's own routes.
     pub caps: Arc<Capabilities>,
     pub runtime: Arc<Runtime>,
     pub registry: Registry,
