@@ -272,7 +272,7 @@ async fn users(db: &mut PgConnection) -> anyhow::Result<Vec<User>> {
         access: JWT_SECRET.into(),
         refresh: JWT_REFRESH_SECRET.into(),
     };
-    let tokens = nexuma_host::iface::tokens::Tokens::new(&config, &secrets);
+    let tokens = nexuma_host::iface::tokens::Tokens::new(&config.tokens, &secrets);
     Ok(ids
         .into_iter()
         .map(|(id,)| User {

@@ -11,13 +11,16 @@ use crate::config::Config;
 use crate::iface::db::Database;
 use crate::iface::http::Http;
 use crate::iface::kv::Store;
+use crate::iface::settings::Settings;
 use crate::iface::telegram::Telegram;
 use crate::iface::tokens::Tokens;
+use crate::iface::Capabilities;
 use crate::registry::{LoadedSet, Registry};
-use crate::runtime::{Capabilities, Runtime};
+use crate::runtime::Runtime;
 
 pub struct Core {
     pub config: Config,
+    /// The host interfaces' backends, shared by every instance and the host's own routes.
     pub caps: Arc<Capabilities>,
     pub runtime: Arc<Runtime>,
     pub registry: Registry,
@@ -64,7 +67,8 @@ fn is_unreachable(e: &sqlx::Error) -> bool {
     )
 }
 
-/// Opens the stores and builds everything components reach through the host interfaces.
+/// Opens the stores and builds everything components reach through the host interfaces, each
+/// from its own part of the configuration.
 pub async fn capabilities(config: &Config) -> anyhow::Result<Capabilities> {
     let (db_desc, kv_desc) = config.describe_stores();
     let db = open_database(config).await?;
@@ -79,15 +83,10 @@ pub async fn capabilities(config: &Config) -> anyhow::Result<Capabilities> {
     Ok(Capabilities {
         db,
         kv,
-        kv_prefix: config.kv_prefix.clone(),
-        public_url: config.public_url.clone(),
-        tokens: Tokens::new(config, &secrets),
-        telegram: Telegram::new(
-            config.telegram_bot_token.clone(),
-            &config.telegram_api_url,
-            http.roots_client(),
-        ),
+        tokens: Tokens::new(&config.tokens, &secrets),
+        telegram: Telegram::new(&config.telegram, http.roots_client()),
         http,
+        settings: Settings::new(config.public_url.clone()),
     })
 }
 

@@ -8,8 +8,8 @@ use crate::bindings::nexuma::core::db::Value;
 use crate::bindings::{AuthLevel, Caller};
 use crate::iface::db::Database;
 use crate::iface::tokens::VerifyError;
+use crate::iface::Capabilities;
 use crate::response::{self, Response};
-use crate::runtime::Capabilities;
 
 /// Why a caller was turned away, as the answer says it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,7 +138,7 @@ async fn account_caller(caps: &Capabilities, user_id: String) -> Result<Caller, 
     let accounts = Accounts {
         db: &caps.db,
         kv: &caps.kv,
-        prefix: &caps.kv_prefix,
+        prefix: caps.kv.prefix(),
     };
     let standing = accounts.standing(&user_id).await.map_err(|e| {
         tracing::warn!(error = %e, "account lookup failed");

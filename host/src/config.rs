@@ -41,6 +41,33 @@ pub enum KvTarget {
     Memory,
 }
 
+/// The key-value capability's part: where the store lives and the prefix of every key.
+#[derive(Clone, Debug)]
+pub struct KvSettings {
+    pub target: KvTarget,
+    /// Prefix of every key (`KV_PREFIX`), so a shared Redis stays tidy.
+    pub prefix: String,
+}
+
+/// The tokens capability's part: how long each kind of token lives (the secrets are resolved
+/// apart, `crate::secrets`).
+#[derive(Clone, Debug)]
+pub struct TokenSettings {
+    /// `JWT_EXPIRES_IN`.
+    pub access_ttl: Duration,
+    /// `JWT_REFRESH_EXPIRES_IN`.
+    pub refresh_ttl: Duration,
+}
+
+/// The Telegram capability's part.
+#[derive(Clone, Debug)]
+pub struct TelegramSettings {
+    /// `TELEGRAM_BOT_TOKEN`; without one, nothing is checked or sent.
+    pub bot_token: Option<String>,
+    /// The Bot API's base URL (`TELEGRAM_API_URL`); another one only for a local stand-in.
+    pub api_url: String,
+}
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub port: u16,
@@ -49,17 +76,12 @@ pub struct Config {
     pub public_url: String,
     pub production: bool,
     pub database: DatabaseTarget,
-    pub kv: KvTarget,
-    /// Prefix of every key a component writes, so a shared Redis stays tidy.
-    pub kv_prefix: String,
+    pub kv: KvSettings,
     /// `JWT_SECRET`; `None` in development means "generated and kept in the database".
     pub jwt_secret: Option<String>,
-    pub jwt_expires_in: Duration,
     pub jwt_refresh_secret: Option<String>,
-    pub jwt_refresh_expires_in: Duration,
-    pub telegram_bot_token: Option<String>,
-    /// The Bot API's base URL (`TELEGRAM_API_URL`); another one only for a local stand-in.
-    pub telegram_api_url: String,
+    pub tokens: TokenSettings,
+    pub telegram: TelegramSettings,
     /// `None` means any origin (`*`).
     pub cors_origins: Option<Vec<String>>,
     pub components_dir: PathBuf,
@@ -151,14 +173,20 @@ impl Config {
             bind: env.var("BIND").unwrap_or_else(|| "0.0.0.0".into()),
             production,
             database: database_target(env, &data_dir)?,
-            kv: kv_target(env)?,
-            kv_prefix: env.var("KV_PREFIX").unwrap_or_else(|| "nexuma:".into()),
+            kv: KvSettings {
+                target: kv_target(env)?,
+                prefix: env.var("KV_PREFIX").unwrap_or_else(|| "nexuma:".into()),
+            },
             jwt_secret,
-            jwt_expires_in: duration(env, "JWT_EXPIRES_IN", "15m")?,
             jwt_refresh_secret,
-            jwt_refresh_expires_in: duration(env, "JWT_REFRESH_EXPIRES_IN", "7d")?,
-            telegram_bot_token: env.var("TELEGRAM_BOT_TOKEN"),
-            telegram_api_url: telegram_api_url(env)?,
+            tokens: TokenSettings {
+                access_ttl: duration(env, "JWT_EXPIRES_IN", "15m")?,
+                refresh_ttl: duration(env, "JWT_REFRESH_EXPIRES_IN", "7d")?,
+            },
+            telegram: TelegramSettings {
+                bot_token: env.var("TELEGRAM_BOT_TOKEN"),
+                api_url: telegram_api_url(env)?,
+            },
             cors_origins: cors_origins(env),
             components_dir: PathBuf::from(
                 env.var("COMPONENTS_DIR")
@@ -247,7 +275,7 @@ impl Config {
             DatabaseTarget::Postgres(url) => format!("postgres {}", redact_url(url)),
             DatabaseTarget::Sqlite(path) => format!("sqlite {}", path.display()),
         };
-        let kv = match &self.kv {
+        let kv = match &self.kv.target {
             KvTarget::Redis(url) => format!("redis {}", redact_url(url)),
             KvTarget::Memory => "in-process".to_string(),
         };
@@ -505,9 +533,9 @@ mod tests {
             c.database,
             DatabaseTarget::Sqlite(PathBuf::from("./data/nexuma.db"))
         );
-        assert_eq!(c.kv, KvTarget::Memory);
-        assert_eq!(c.jwt_expires_in, Duration::from_secs(15 * 60));
-        assert_eq!(c.jwt_refresh_expires_in, Duration::from_secs(7 * 86400));
+        assert_eq!(c.kv.target, KvTarget::Memory);
+        assert_eq!(c.tokens.access_ttl, Duration::from_secs(15 * 60));
+        assert_eq!(c.tokens.refresh_ttl, Duration::from_secs(7 * 86400));
         assert!(c.cors_origins.is_none());
         assert_eq!(c.public_url, "http://localhost:3000");
     }
@@ -538,10 +566,10 @@ mod tests {
     #[test]
     fn telegram_api_url_defaults_to_telegram_and_is_checked() {
         let c = Config::from_env(&[]).expect("config");
-        assert_eq!(c.telegram_api_url, "https://api.telegram.org");
+        assert_eq!(c.telegram.api_url, "https://api.telegram.org");
         let c = Config::from_env(&[("TELEGRAM_API_URL", "http://127.0.0.1:8081/")])
             .expect("a local Bot API server");
-        assert_eq!(c.telegram_api_url, "http://127.0.0.1:8081");
+        assert_eq!(c.telegram.api_url, "http://127.0.0.1:8081");
         let err = Config::from_env(&[("TELEGRAM_API_URL", "ftp://x")]).expect_err("not http");
         assert!(err.to_string().contains("TELEGRAM_API_URL"), "{err}");
     }
@@ -559,7 +587,7 @@ mod tests {
             c.database,
             DatabaseTarget::Postgres("postgres://postgres:p%40ss@db.internal:5432/nexuma".into())
         );
-        assert_eq!(c.kv, KvTarget::Redis("redis://redis:6379/2".into()));
+        assert_eq!(c.kv.target, KvTarget::Redis("redis://redis:6379/2".into()));
     }
 
     #[test]
@@ -572,7 +600,7 @@ mod tests {
         ])
         .expect("config");
         assert_eq!(c.database, DatabaseTarget::Sqlite(PathBuf::from("./x.db")));
-        assert_eq!(c.kv, KvTarget::Memory);
+        assert_eq!(c.kv.target, KvTarget::Memory);
     }
 
     #[test]

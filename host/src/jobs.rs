@@ -77,7 +77,7 @@ impl Run {
         let component = &*self.component.name;
         let job = self.job.as_str();
         // The lock lives for one interval: whichever replica takes it runs this tick.
-        let lock_key = lock_key(&self.core.caps.kv_prefix, component, job);
+        let lock_key = lock_key(self.core.caps.kv.prefix(), component, job);
         match self
             .core
             .caps

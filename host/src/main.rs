@@ -112,7 +112,7 @@ async fn main() -> anyhow::Result<()> {
             let accounts = nexuma_host::account::Accounts {
                 db: &db,
                 kv: &kv,
-                prefix: &config.kv_prefix,
+                prefix: kv.prefix(),
             };
             let outcome = admin::create(&accounts, &email, &password, name.as_deref()).await?;
             println!("{outcome}");

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
+use crate::iface::Capabilities;
 use crate::routes::{Overlap, Owner, RouteTable};
-use crate::runtime::{Capabilities, LoadError, LoadedComponent, Runtime};
+use crate::runtime::{LoadError, LoadedComponent, Runtime};
 
 pub struct LoadedSet {
     /// The active version of each name: what jobs run on and what most requests reach.
@@ -187,7 +188,7 @@ async fn read_file(
         .and_then(|s| s.to_str())
         .unwrap_or_default()
         .to_string();
-    let within = |source: LoadError| LoadError::In {
+    let within = |source: LoadError| LoadError::Component {
         component: name.clone(),
         source: Box::new(source),
     };

@@ -17,7 +17,7 @@ const RETRY_AFTER: Duration = Duration::from_millis(250);
 /// The channel's name, under the replicas' shared prefix so Cores on other prefixes of one
 /// Redis never hear each other.
 pub fn channel(core: &Core) -> String {
-    format!("{}components", core.caps.kv_prefix)
+    format!("{}components", core.caps.kv.prefix())
 }
 
 /// Publishes `revision` in the background: the caller (an admin's answer, a start) never waits

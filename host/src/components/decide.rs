@@ -141,7 +141,7 @@ pub fn reason(counts: &Counts, margin: f64) -> String {
 
 /// The shared counters' keys.
 fn keys(core: &Core, name: &str, active: &str, canary: &str, started_at: i64) -> Vec<String> {
-    let prefix = &core.caps.kv_prefix;
+    let prefix = core.caps.kv.prefix();
     FIELDS
         .iter()
         .map(|f| format!("{prefix}canary:{name}:{active}:{canary}:{started_at}:{f}"))

@@ -117,7 +117,7 @@ pub async fn load_version(core: &Core, name: &str, hash: &str) -> Result<LoadedC
     let started = std::time::Instant::now();
     let component = LoadedComponent::load(&core.runtime, &core.caps, name, bytes)
         .await
-        .map_err(|source| LoadError::In {
+        .map_err(|source| LoadError::Component {
             component: name.to_string(),
             source: Box::new(source),
         })?;

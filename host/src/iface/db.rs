@@ -14,11 +14,10 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 use sqlx::{Column, Row, TypeInfo, ValueRef};
-use wasmtime::component::Resource;
+use wasmtime::component::{HasData, Resource, ResourceTable};
 
 use crate::bindings::nexuma::core::db::{self as wit, DbError, ErrorKind as Kind, RowSet, Value};
 use crate::config::DatabaseTarget;
-use crate::runtime::State;
 
 static PG_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -375,18 +374,27 @@ pub fn to_wit_error(err: sqlx::Error) -> DbError {
     }
 }
 
-impl wit::Host for State {
+/// What `db` reaches of an instance's store: the pool, and the resource table its open
+/// transactions live in.
+pub struct DbCtx<'a> {
+    pub db: &'a Database,
+    pub table: &'a mut ResourceTable,
+}
+
+/// Links `db` to a [`DbCtx`] view of the store.
+pub struct DbView;
+
+impl HasData for DbView {
+    type Data<'a> = DbCtx<'a>;
+}
+
+impl wit::Host for DbCtx<'_> {
     async fn query(
         &mut self,
         sql: String,
         params: Vec<Value>,
     ) -> wasmtime::Result<Result<RowSet, DbError>> {
-        Ok(self
-            .caps
-            .db
-            .query(&sql, &params)
-            .await
-            .map_err(to_wit_error))
+        Ok(self.db.query(&sql, &params).await.map_err(to_wit_error))
     }
 
     async fn execute(
@@ -394,23 +402,18 @@ impl wit::Host for State {
         sql: String,
         params: Vec<Value>,
     ) -> wasmtime::Result<Result<u64, DbError>> {
-        Ok(self
-            .caps
-            .db
-            .execute(&sql, &params)
-            .await
-            .map_err(to_wit_error))
+        Ok(self.db.execute(&sql, &params).await.map_err(to_wit_error))
     }
 
     async fn begin(&mut self) -> wasmtime::Result<Result<Resource<Transaction>, DbError>> {
-        match self.caps.db.begin().await {
+        match self.db.begin().await {
             Ok(tx) => Ok(Ok(self.table.push(tx)?)),
             Err(e) => Ok(Err(to_wit_error(e))),
         }
     }
 }
 
-impl wit::HostTransaction for State {
+impl wit::HostTransaction for DbCtx<'_> {
     async fn query(
         &mut self,
         tx: Resource<Transaction>,
@@ -440,5 +443,127 @@ impl wit::HostTransaction for State {
         // Dropping an uncommitted sqlx transaction rolls it back.
         self.table.delete(tx)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wit::{Host, HostTransaction};
+
+    /// A SQLite database of its own in the temporary folder, removed when dropped, and the
+    /// resource table of an instance using it.
+    struct Scratch {
+        db: Database,
+        table: ResourceTable,
+        path: std::path::PathBuf,
+    }
+
+    impl Scratch {
+        async fn new() -> Scratch {
+            let path = std::env::temp_dir().join(format!("nexuma-db-{}.db", uuid::Uuid::new_v4()));
+            let db = Database::open(&DatabaseTarget::Sqlite(path.clone())).expect("open");
+            db.execute("CREATE TABLE t (x BIGINT NOT NULL)", &[])
+                .await
+                .expect("create");
+            Scratch {
+                db,
+                table: ResourceTable::new(),
+                path,
+            }
+        }
+
+        fn ctx(&mut self) -> DbCtx<'_> {
+            DbCtx {
+                db: &self.db,
+                table: &mut self.table,
+            }
+        }
+    }
+
+    async fn count(db: &Database) -> i64 {
+        let rows = db
+            .query("SELECT CAST(COUNT(*) AS BIGINT) FROM t", &[])
+            .await
+            .expect("count");
+        match rows.rows[0][0] {
+            Value::Int(n) => n,
+            ref other => panic!("a count of {other:?}"),
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut name = self.path.clone().into_os_string();
+                name.push(suffix);
+                let _ = std::fs::remove_file(name);
+            }
+        }
+    }
+
+    /// The guest's borrow of a transaction it owns.
+    fn borrow(tx: &Resource<Transaction>) -> Resource<Transaction> {
+        Resource::new_borrow(tx.rep())
+    }
+
+    fn insert() -> (String, Vec<Value>) {
+        ("INSERT INTO t (x) VALUES ($1)".into(), vec![Value::Int(7)])
+    }
+
+    #[tokio::test]
+    async fn a_transaction_lives_in_the_table_until_committed_or_dropped() {
+        let mut scratch = Scratch::new().await;
+        let mut db = scratch.ctx();
+
+        let dropped = db.begin().await.expect("call").expect("begin");
+        let (sql, params) = insert();
+        assert_eq!(
+            HostTransaction::execute(&mut db, borrow(&dropped), sql, params)
+                .await
+                .expect("call")
+                .ok(),
+            Some(1)
+        );
+        HostTransaction::drop(&mut db, dropped).await.expect("drop");
+        assert_eq!(count(db.db).await, 0, "dropped is rolled back");
+
+        let kept = db.begin().await.expect("call").expect("begin");
+        let (sql, params) = insert();
+        HostTransaction::execute(&mut db, borrow(&kept), sql, params)
+            .await
+            .expect("call")
+            .expect("insert");
+        HostTransaction::commit(&mut db, borrow(&kept))
+            .await
+            .expect("call")
+            .expect("commit");
+        let again = HostTransaction::commit(&mut db, borrow(&kept))
+            .await
+            .expect("call");
+        assert!(again.is_err(), "a second commit is refused");
+        HostTransaction::drop(&mut db, kept).await.expect("drop");
+        assert_eq!(count(db.db).await, 1);
+        assert!(db.table.is_empty());
+    }
+
+    #[tokio::test]
+    async fn errors_reach_the_component_by_kind() {
+        let mut scratch = Scratch::new().await;
+        let mut db = scratch.ctx();
+        let err = Host::query(&mut db, "SELECT nope FROM t".into(), Vec::new())
+            .await
+            .expect("call")
+            .expect_err("no such column");
+        assert!(matches!(err.kind, Kind::Query), "{err:?}");
+        let err = Host::execute(
+            &mut db,
+            "INSERT INTO t (x) VALUES (NULL)".into(),
+            Vec::new(),
+        )
+        .await
+        .expect("call")
+        .expect_err("not null");
+        assert!(matches!(err.kind, Kind::ConstraintViolation), "{err:?}");
     }
 }

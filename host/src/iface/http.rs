@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 use cert_pin::PinMismatch;
 use rustls::crypto::CryptoProvider;
 use rustls::CertificateError;
+use wasmtime::component::HasData;
 
+use super::Call;
 use crate::bindings::nexuma::core::http::{self as wit, HttpError, IncomingResponse};
-use crate::runtime::State;
 
 /// Timeout of a request that names none.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -237,37 +238,60 @@ fn outcome(result: &Result<IncomingResponse, HttpError>) -> String {
     }
 }
 
-impl wit::Host for State {
+/// What `http` reaches of an instance's store: the clients, and the call whose deadline bounds
+/// each request and whose names tag its log line.
+pub struct HttpCtx<'a> {
+    pub http: &'a Http,
+    pub call: &'a Call,
+}
+
+/// Links `http` to an [`HttpCtx`] view of the store.
+pub struct HttpView;
+
+impl HasData for HttpView {
+    type Data<'a> = HttpCtx<'a>;
+}
+
+/// The host (and port) a request goes to, for the log: paths and queries may carry credentials.
+fn log_host(url: &str) -> String {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| {
+            let host = u.host_str()?;
+            Some(match u.port() {
+                Some(port) => format!("{host}:{port}"),
+                None => host.to_string(),
+            })
+        })
+        .unwrap_or_default()
+}
+
+/// The timeout a request may have: its own, cut to what is left of the call's deadline less
+/// the margin the component needs to answer.
+fn bounded_timeout(asked_ms: Option<u32>, deadline: Instant) -> u32 {
+    let left = deadline
+        .saturating_duration_since(Instant::now())
+        .saturating_sub(DEADLINE_MARGIN);
+    let left_ms = u32::try_from(left.as_millis()).unwrap_or(u32::MAX).max(1);
+    asked_ms.map_or(left_ms, |ms| ms.min(left_ms))
+}
+
+impl wit::Host for HttpCtx<'_> {
     async fn send(
         &mut self,
         req: wit::OutgoingRequest,
     ) -> wasmtime::Result<Result<IncomingResponse, HttpError>> {
         let started = Instant::now();
         let method = req.method.clone();
-        // Only the host goes to the log: paths and queries may carry credentials.
-        let host = url::Url::parse(&req.url)
-            .ok()
-            .and_then(|u| {
-                let host = u.host_str()?;
-                Some(match u.port() {
-                    Some(port) => format!("{host}:{port}"),
-                    None => host.to_string(),
-                })
-            })
-            .unwrap_or_default();
+        let host = log_host(&req.url);
         let mut req = req;
         // Leave the instance time to answer: an upstream slower than the request's own deadline
         // ends as a clean timeout error, not as the whole request cut at its deadline.
-        let left = self
-            .deadline
-            .saturating_duration_since(Instant::now())
-            .saturating_sub(DEADLINE_MARGIN);
-        let left_ms = u32::try_from(left.as_millis()).unwrap_or(u32::MAX).max(1);
-        req.timeout_ms = Some(req.timeout_ms.map_or(left_ms, |ms| ms.min(left_ms)));
-        let result = self.caps.http.send(req).await;
+        req.timeout_ms = Some(bounded_timeout(req.timeout_ms, self.call.deadline));
+        let result = self.http.send(req).await;
         tracing::debug!(
-            component = &*self.component,
-            request_id = &*self.request_id,
+            component = &*self.call.component,
+            request_id = &*self.call.request_id,
             method,
             host,
             status = outcome(&result),
@@ -291,6 +315,30 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn the_log_names_the_host_only() {
+        assert_eq!(
+            log_host("https://user:pw@node.example:8443/secret?k=v"),
+            "node.example:8443"
+        );
+        assert_eq!(log_host("http://node.example/path"), "node.example");
+        assert_eq!(log_host("not a url"), "");
+    }
+
+    #[test]
+    fn a_request_ends_before_its_call() {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let left = bounded_timeout(None, deadline);
+        assert!(left <= 1900 && left > 1500, "{left}");
+        assert_eq!(
+            bounded_timeout(Some(300), deadline),
+            300,
+            "a shorter one is kept"
+        );
+        assert!(bounded_timeout(Some(60_000), deadline) <= 1900);
+        assert_eq!(bounded_timeout(None, Instant::now()), 1, "never zero");
     }
 
     #[tokio::test]

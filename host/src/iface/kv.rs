@@ -17,10 +17,10 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSub};
 use redis::AsyncCommands;
 use thiserror::Error;
 use tokio::sync::{broadcast, mpsc};
+use wasmtime::component::HasData;
 
 use crate::bindings::nexuma::core::kv::{self as wit, KvError};
-use crate::config::KvTarget;
-use crate::runtime::State;
+use crate::config::{KvSettings, KvTarget};
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -30,9 +30,15 @@ pub enum StoreError {
     Timeout(Duration),
 }
 
-/// The key-value store behind `kv`.
+/// The key-value store behind `kv`, and the prefix it keeps components' keys under.
 #[derive(Clone)]
-pub enum Store {
+pub struct Store {
+    backend: Backend,
+    prefix: Arc<str>,
+}
+
+#[derive(Clone)]
+enum Backend {
     Redis(RedisStore),
     Memory(MemoryStore),
 }
@@ -78,10 +84,10 @@ const MAX_RESUBSCRIBE_PAUSE: Duration = Duration::from_secs(8);
 /// (power, a partition) would otherwise leave it silent for ever.
 const SUBSCRIPTION_PING: Duration = Duration::from_secs(15);
 
-impl Store {
-    pub async fn connect(target: &KvTarget) -> Result<Self, StoreError> {
+impl Backend {
+    async fn connect(target: &KvTarget) -> Result<Self, StoreError> {
         match target {
-            KvTarget::Memory => Ok(Store::Memory(MemoryStore::default())),
+            KvTarget::Memory => Ok(Backend::Memory(MemoryStore::default())),
             KvTarget::Redis(url) => {
                 let client = redis::Client::open(url.as_str())?;
                 // One connection attempt per reconnect, no backoff: every waiting request
@@ -94,45 +100,67 @@ impl Store {
                     .set_number_of_retries(0);
                 let conn =
                     bounded(ConnectionManager::new_with_config(client.clone(), config)).await?;
-                Ok(Store::Redis(RedisStore { conn, client }))
+                Ok(Backend::Redis(RedisStore { conn, client }))
             }
         }
     }
+}
+
+impl Store {
+    /// Connects to the configured store; every key a component names is put under
+    /// `settings.prefix`.
+    pub async fn connect(settings: &KvSettings) -> Result<Self, StoreError> {
+        let backend = Backend::connect(&settings.target).await?;
+        Ok(Store {
+            backend,
+            prefix: settings.prefix.as_str().into(),
+        })
+    }
+
+    /// The prefix of every key (`KV_PREFIX`); the host's own keys carry it too.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// A component's `key` as it is stored: under the prefix.
+    fn key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
 
     pub fn backend(&self) -> &'static str {
-        match self {
-            Store::Redis(_) => "redis",
-            Store::Memory(_) => "memory",
+        match &self.backend {
+            Backend::Redis(_) => "redis",
+            Backend::Memory(_) => "memory",
         }
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
-        match self {
-            Store::Redis(store) => {
+        match &self.backend {
+            Backend::Redis(store) => {
                 let mut conn = store.conn();
                 let _: String = bounded(redis::cmd("PING").query_async(&mut conn)).await?;
                 Ok(())
             }
-            Store::Memory(_) => Ok(()),
+            Backend::Memory(_) => Ok(()),
         }
     }
 
     pub async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
-        match self {
-            Store::Redis(store) => bounded(store.conn().get(key)).await,
-            Store::Memory(m) => Ok(m.get(key)),
+        match &self.backend {
+            Backend::Redis(store) => bounded(store.conn().get(key)).await,
+            Backend::Memory(m) => Ok(m.get(key)),
         }
     }
 
     /// The values of `keys`, in order, in one round trip.
     pub async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<String>>, StoreError> {
-        match self {
-            Store::Redis(store) if !keys.is_empty() => {
+        match &self.backend {
+            Backend::Redis(store) if !keys.is_empty() => {
                 let mut conn = store.conn();
                 bounded(redis::cmd("MGET").arg(keys).query_async(&mut conn)).await
             }
-            Store::Redis(_) => Ok(Vec::new()),
-            Store::Memory(m) => Ok(keys.iter().map(|k| m.get(k)).collect()),
+            Backend::Redis(_) => Ok(Vec::new()),
+            Backend::Memory(m) => Ok(keys.iter().map(|k| m.get(k)).collect()),
         }
     }
 
@@ -142,15 +170,15 @@ impl Store {
         value: &str,
         ttl: Option<Duration>,
     ) -> Result<(), StoreError> {
-        match self {
-            Store::Redis(store) => {
+        match &self.backend {
+            Backend::Redis(store) => {
                 let mut conn = store.conn();
                 match ttl {
                     Some(ttl) => bounded(conn.pset_ex::<_, _, ()>(key, value, millis(ttl))).await,
                     None => bounded(conn.set::<_, _, ()>(key, value)).await,
                 }
             }
-            Store::Memory(m) => {
+            Backend::Memory(m) => {
                 m.set(key, value.to_string(), ttl);
                 Ok(())
             }
@@ -163,9 +191,9 @@ impl Store {
         entries: &[(String, String)],
         ttl: Option<Duration>,
     ) -> Result<(), StoreError> {
-        match self {
-            Store::Redis(_) if entries.is_empty() => Ok(()),
-            Store::Redis(store) => {
+        match &self.backend {
+            Backend::Redis(_) if entries.is_empty() => Ok(()),
+            Backend::Redis(store) => {
                 let mut pipe = redis::pipe();
                 for (key, value) in entries {
                     match ttl {
@@ -175,7 +203,7 @@ impl Store {
                 }
                 bounded(pipe.query_async::<()>(&mut store.conn())).await
             }
-            Store::Memory(m) => {
+            Backend::Memory(m) => {
                 for (key, value) in entries {
                     m.set(key, value.clone(), ttl);
                 }
@@ -187,28 +215,28 @@ impl Store {
     /// Sets the key only when it is missing; true when this call set it. The host's lock for
     /// running each job tick on one replica only.
     pub async fn set_nx(&self, key: &str, value: &str, ttl: Duration) -> Result<bool, StoreError> {
-        match self {
-            Store::Redis(store) => {
+        match &self.backend {
+            Backend::Redis(store) => {
                 let mut conn = store.conn();
                 let mut cmd = redis::cmd("SET");
                 cmd.arg(key).arg(value).arg("PX").arg(millis(ttl)).arg("NX");
                 let set: Option<String> = bounded(cmd.query_async(&mut conn)).await?;
                 Ok(set.is_some())
             }
-            Store::Memory(m) => Ok(m.set_nx(key, value, ttl)),
+            Backend::Memory(m) => Ok(m.set_nx(key, value, ttl)),
         }
     }
 
     pub async fn delete(&self, key: &str) -> Result<bool, StoreError> {
-        match self {
-            Store::Redis(store) => Ok(bounded(store.conn().del::<_, u64>(key)).await? > 0),
-            Store::Memory(m) => Ok(m.delete(key)),
+        match &self.backend {
+            Backend::Redis(store) => Ok(bounded(store.conn().del::<_, u64>(key)).await? > 0),
+            Backend::Memory(m) => Ok(m.delete(key)),
         }
     }
 
     pub async fn incr(&self, key: &str, by: i64, ttl: Option<Duration>) -> Result<i64, StoreError> {
-        match self {
-            Store::Redis(store) => {
+        match &self.backend {
+            Backend::Redis(store) => {
                 let mut conn = store.conn();
                 let mut pipe = redis::pipe();
                 pipe.atomic();
@@ -226,18 +254,18 @@ impl Store {
                 let (value,): (i64,) = bounded(pipe.query_async(&mut conn)).await?;
                 Ok(value)
             }
-            Store::Memory(m) => Ok(m.incr(key, by, ttl)),
+            Backend::Memory(m) => Ok(m.incr(key, by, ttl)),
         }
     }
 
     pub async fn ttl(&self, key: &str) -> Result<Option<Duration>, StoreError> {
-        match self {
-            Store::Redis(store) => {
+        match &self.backend {
+            Backend::Redis(store) => {
                 let mut conn = store.conn();
                 let ms: i64 = bounded(redis::cmd("PTTL").arg(key).query_async(&mut conn)).await?;
                 Ok((ms >= 0).then(|| Duration::from_millis(ms as u64)))
             }
-            Store::Memory(m) => Ok(m.ttl(key)),
+            Backend::Memory(m) => Ok(m.ttl(key)),
         }
     }
 }
@@ -246,12 +274,12 @@ impl Store {
     /// Sends `message` to every current subscriber of `channel` (the caller's full name, prefix
     /// included). Nobody listening is no error; a message is not kept for later subscribers.
     pub async fn publish(&self, channel: &str, message: &str) -> Result<(), StoreError> {
-        match self {
-            Store::Redis(store) => {
+        match &self.backend {
+            Backend::Redis(store) => {
                 let _receivers: i64 = bounded(store.conn().publish(channel, message)).await?;
                 Ok(())
             }
-            Store::Memory(m) => {
+            Backend::Memory(m) => {
                 m.publish(channel, message);
                 Ok(())
             }
@@ -262,13 +290,13 @@ impl Store {
     /// connection and subscribes again after a disconnect (with a growing pause, logged); the
     /// reader hears `Received::Missed` whenever messages may have passed it by.
     pub fn subscribe(&self, channel: &str) -> Subscription {
-        match self {
-            Store::Redis(store) => {
+        match &self.backend {
+            Backend::Redis(store) => {
                 let (out, messages) = mpsc::channel(SUBSCRIPTION_BUFFER);
                 let task = tokio::spawn(listen(store.client.clone(), channel.to_string(), out));
                 Subscription(Listening::Redis { messages, task })
             }
-            Store::Memory(m) => Subscription(Listening::Memory {
+            Backend::Memory(m) => Subscription(Listening::Memory {
                 bus: m.bus.subscribe(),
                 channel: channel.to_string(),
             }),
@@ -575,15 +603,22 @@ fn kv_error(err: StoreError) -> KvError {
     }
 }
 
-impl State {
-    fn kv_key(&self, key: &str) -> String {
-        format!("{}{key}", self.caps.kv_prefix)
-    }
+/// What `kv` reaches of an instance's store: the shared key-value store.
+pub struct KvCtx<'a> {
+    pub store: &'a Store,
 }
 
-impl wit::Host for State {
+/// Links `kv` to a [`KvCtx`] view of the store.
+pub struct KvView;
+
+impl HasData for KvView {
+    type Data<'a> = KvCtx<'a>;
+}
+
+impl wit::Host for KvCtx<'_> {
     async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<String>, KvError>> {
-        Ok(self.caps.kv.get(&self.kv_key(&key)).await.map_err(kv_error))
+        let store = self.store;
+        Ok(store.get(&store.key(&key)).await.map_err(kv_error))
     }
 
     async fn get_many(
@@ -595,8 +630,9 @@ impl wit::Host for State {
                 message: format!("get-many takes at most {MAX_GET_MANY} keys"),
             }));
         }
-        let keys: Vec<String> = keys.iter().map(|k| self.kv_key(k)).collect();
-        Ok(self.caps.kv.get_many(&keys).await.map_err(kv_error))
+        let store = self.store;
+        let keys: Vec<String> = keys.iter().map(|k| store.key(k)).collect();
+        Ok(store.get_many(&keys).await.map_err(kv_error))
     }
 
     async fn set(
@@ -606,10 +642,9 @@ impl wit::Host for State {
         ttl_ms: Option<u64>,
     ) -> wasmtime::Result<Result<(), KvError>> {
         let ttl = ttl_ms.map(Duration::from_millis);
-        Ok(self
-            .caps
-            .kv
-            .set(&self.kv_key(&key), &value, ttl)
+        let store = self.store;
+        Ok(store
+            .set(&store.key(&key), &value, ttl)
             .await
             .map_err(kv_error))
     }
@@ -624,21 +659,18 @@ impl wit::Host for State {
                 message: format!("set-many takes at most {MAX_SET_MANY} entries"),
             }));
         }
+        let store = self.store;
         let entries: Vec<(String, String)> = entries
             .into_iter()
-            .map(|(k, v)| (self.kv_key(&k), v))
+            .map(|(k, v)| (store.key(&k), v))
             .collect();
         let ttl = ttl_ms.map(Duration::from_millis);
-        Ok(self.caps.kv.set_many(&entries, ttl).await.map_err(kv_error))
+        Ok(store.set_many(&entries, ttl).await.map_err(kv_error))
     }
 
     async fn delete(&mut self, key: String) -> wasmtime::Result<Result<bool, KvError>> {
-        Ok(self
-            .caps
-            .kv
-            .delete(&self.kv_key(&key))
-            .await
-            .map_err(kv_error))
+        let store = self.store;
+        Ok(store.delete(&store.key(&key)).await.map_err(kv_error))
     }
 
     async fn incr(
@@ -648,16 +680,16 @@ impl wit::Host for State {
         ttl_ms: Option<u64>,
     ) -> wasmtime::Result<Result<i64, KvError>> {
         let ttl = ttl_ms.map(Duration::from_millis);
-        Ok(self
-            .caps
-            .kv
-            .incr(&self.kv_key(&key), by, ttl)
+        let store = self.store;
+        Ok(store
+            .incr(&store.key(&key), by, ttl)
             .await
             .map_err(kv_error))
     }
 
     async fn ttl_ms(&mut self, key: String) -> wasmtime::Result<Result<Option<u64>, KvError>> {
-        let ttl = self.caps.kv.ttl(&self.kv_key(&key)).await.map_err(kv_error);
+        let store = self.store;
+        let ttl = store.ttl(&store.key(&key)).await.map_err(kv_error);
         Ok(ttl.map(|t| t.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))))
     }
 }
@@ -665,6 +697,54 @@ impl wit::Host for State {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wit::Host as _;
+
+    async fn in_memory(prefix: &str) -> Store {
+        let settings = KvSettings {
+            target: KvTarget::Memory,
+            prefix: prefix.into(),
+        };
+        Store::connect(&settings).await.expect("in-process store")
+    }
+
+    #[tokio::test]
+    async fn components_keys_live_under_the_prefix() {
+        let store = in_memory("p:").await;
+        let mut kv = KvCtx { store: &store };
+        kv.set("k".into(), "v".into(), None)
+            .await
+            .expect("call")
+            .expect("set");
+        assert_eq!(store.get("p:k").await.expect("get"), Some("v".into()));
+        assert_eq!(store.get("k").await.expect("get"), None);
+        assert_eq!(
+            kv.get_many(vec!["k".into(), "x".into()])
+                .await
+                .expect("call")
+                .expect("get-many"),
+            vec![Some("v".into()), None]
+        );
+        assert_eq!(
+            kv.incr("n".into(), 2, None)
+                .await
+                .expect("call")
+                .expect("incr"),
+            2
+        );
+        assert_eq!(store.get("p:n").await.expect("get"), Some("2".into()));
+        assert!(kv.delete("k".into()).await.expect("call").expect("delete"));
+        assert_eq!(store.get("p:k").await.expect("get"), None);
+    }
+
+    #[tokio::test]
+    async fn batches_past_their_bound_are_refused() {
+        let store = in_memory("").await;
+        let mut kv = KvCtx { store: &store };
+        let keys = vec![String::new(); MAX_GET_MANY + 1];
+        assert!(kv.get_many(keys).await.expect("call").is_err());
+        let entries = vec![(String::new(), String::new()); MAX_SET_MANY + 1];
+        assert!(kv.set_many(entries, None).await.expect("call").is_err());
+    }
 
     #[test]
     fn memory_incr_keeps_the_first_expiry() {
@@ -703,7 +783,7 @@ mod tests {
 
     #[tokio::test]
     async fn memory_subscribers_hear_their_channel_only() {
-        let store = Store::Memory(MemoryStore::default());
+        let store = in_memory("").await;
         store
             .publish("before", "nobody listens")
             .await
@@ -716,7 +796,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_memory_subscriber_that_falls_behind_hears_it_missed_messages() {
-        let store = Store::Memory(MemoryStore::default());
+        let store = in_memory("").await;
         let mut sub = store.subscribe("news");
         for n in 0..BUS_CAPACITY + 5 {
             store
@@ -737,7 +817,7 @@ mod tests {
 
     #[tokio::test]
     async fn set_many_writes_every_entry_with_the_expiry() {
-        let store = Store::Memory(MemoryStore::default());
+        let store = in_memory("").await;
         let entries = vec![("a".to_string(), "1".to_string()), ("b".into(), "2".into())];
         store
             .set_many(&entries, Some(Duration::from_secs(60)))

@@ -1,7 +1,9 @@
 //! `nexuma:core/log`: a component's log lines, tagged with its name and the request id.
 
+use wasmtime::component::HasData;
+
+use super::Call;
 use crate::bindings::nexuma::core::log::{self as wit, Level};
-use crate::runtime::State;
 
 /// Longest message or field text written, so a component cannot flood the log.
 const MAX_TEXT: usize = 2048;
@@ -13,20 +15,40 @@ fn clip(s: &str) -> &str {
     }
 }
 
-impl wit::Host for State {
+/// A component's fields as one `key="value"` list, each part clipped.
+fn joined(fields: &[(String, String)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| format!("{}={:?}", clip(k), clip(v)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// What `log` reaches of an instance's store: the call its lines are tagged with.
+pub struct LogCtx<'a> {
+    pub call: &'a Call,
+}
+
+/// Links `log` to a [`LogCtx`] view of the store.
+pub struct LogView;
+
+impl HasData for LogView {
+    type Data<'a> = LogCtx<'a>;
+}
+
+impl wit::Host for LogCtx<'_> {
     async fn write(
         &mut self,
         level: Level,
         message: String,
         fields: Vec<(String, String)>,
     ) -> wasmtime::Result<()> {
-        let fields = fields
-            .iter()
-            .map(|(k, v)| format!("{}={:?}", clip(k), clip(v)))
-            .collect::<Vec<_>>()
-            .join(" ");
-        let (component, request_id, message) =
-            (&*self.component, &*self.request_id, clip(&message));
+        let fields = joined(&fields);
+        let (component, request_id, message) = (
+            &*self.call.component,
+            &*self.call.request_id,
+            clip(&message),
+        );
         match level {
             Level::Debug => tracing::debug!(component, request_id, fields, "{message}"),
             Level::Info => tracing::info!(component, request_id, fields, "{message}"),
@@ -34,5 +56,39 @@ impl wit::Host for State {
             Level::Error => tracing::error!(component, request_id, fields, "{message}"),
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_clipped_by_characters_not_bytes() {
+        assert_eq!(clip("short"), "short");
+        let long = "é".repeat(MAX_TEXT + 10);
+        let clipped = clip(&long);
+        assert_eq!(clipped.chars().count(), MAX_TEXT);
+        assert!(long.starts_with(clipped));
+        assert_eq!(
+            clip(&"a".repeat(MAX_TEXT)).len(),
+            MAX_TEXT,
+            "the bound itself is kept"
+        );
+    }
+
+    #[test]
+    fn fields_are_quoted_and_clipped() {
+        let fields = vec![
+            ("user".to_string(), "ann \"a\"".to_string()),
+            ("k".repeat(MAX_TEXT + 1), "v".to_string()),
+        ];
+        let line = joined(&fields);
+        assert!(line.starts_with(r#"user="ann \"a\"" "#), "{line}");
+        assert!(
+            line.ends_with(&format!("{}=\"v\"", "k".repeat(MAX_TEXT))),
+            "{line}"
+        );
+        assert_eq!(joined(&[]), "");
     }
 }

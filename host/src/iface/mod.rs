@@ -1,7 +1,12 @@
 //! Host implementations of the WIT interfaces, one module per interface.
-//! Each module owns its backend (pool, client, keys) and the `Host` trait impl on `State`.
+//!
+//! Each module owns its backend (pool, client, keys), built from its own part of the
+//! configuration, and implements its `Host` trait on a narrow view of an instance's store
+//! (`DbCtx`, `KvCtx`, ...). `ctx` holds what the views are cut from and links each interface
+//! to its view; nothing here knows the runtime's store type.
 
 pub mod clock;
+mod ctx;
 pub mod db;
 pub mod http;
 pub mod kv;
@@ -11,3 +16,5 @@ pub mod response_cache;
 pub mod settings;
 pub mod telegram;
 pub mod tokens;
+
+pub use ctx::{add_to_linker, Call, Capabilities, HostCtx, HostCtxView, HostView};

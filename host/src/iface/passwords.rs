@@ -3,9 +3,9 @@
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use wasmtime::component::HasData;
 
 use crate::bindings::nexuma::core::passwords as wit;
-use crate::runtime::State;
 
 /// Hashes with argon2id's default parameters (19 MiB, 2 passes) into a PHC string.
 pub async fn hash(password: String) -> anyhow::Result<String> {
@@ -34,7 +34,14 @@ pub async fn verify(password: String, hash: String) -> bool {
     .unwrap_or(false)
 }
 
-impl wit::Host for State {
+/// `passwords` reaches nothing of an instance's store; this is both its view and its link.
+pub struct Passwords;
+
+impl HasData for Passwords {
+    type Data<'a> = Passwords;
+}
+
+impl wit::Host for Passwords {
     async fn hash(&mut self, password: String) -> wasmtime::Result<String> {
         hash(password).await.map_err(wasmtime::Error::from_anyhow)
     }

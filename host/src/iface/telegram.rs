@@ -6,9 +6,10 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+use wasmtime::component::HasData;
 
 use crate::bindings::nexuma::core::telegram::{self as wit, SendError};
-use crate::runtime::State;
+use crate::config::TelegramSettings;
 
 /// Longest wait for the Bot API's answer to one message: well inside a job tick's deadline
 /// (10 s), so a stuck send ends as `unavailable` and is retried, not cut off mid-tick.
@@ -39,10 +40,11 @@ struct BotParameters {
 }
 
 impl Telegram {
-    pub fn new(token: Option<String>, api_url: &str, client: reqwest::Client) -> Self {
+    /// `client` is the host's own, checked against the webpki roots (`Http::roots_client`).
+    pub fn new(settings: &TelegramSettings, client: reqwest::Client) -> Self {
         Telegram {
-            token,
-            api_url: api_url.trim_end_matches('/').to_string(),
+            token: settings.bot_token.clone(),
+            api_url: settings.api_url.trim_end_matches('/').to_string(),
             client,
         }
     }
@@ -123,9 +125,21 @@ fn judge(status: u16, body: &[u8]) -> Result<(), SendError> {
     }
 }
 
-impl wit::Host for State {
+/// What `telegram` reaches of an instance's store: the bot behind the host's token.
+pub struct TelegramCtx<'a> {
+    pub telegram: &'a Telegram,
+}
+
+/// Links `telegram` to a [`TelegramCtx`] view of the store.
+pub struct TelegramView;
+
+impl HasData for TelegramView {
+    type Data<'a> = TelegramCtx<'a>;
+}
+
+impl wit::Host for TelegramCtx<'_> {
     async fn bot_id(&mut self) -> wasmtime::Result<Option<String>> {
-        Ok(self.caps.telegram.bot_id())
+        Ok(self.telegram.bot_id())
     }
 
     async fn check_login(
@@ -133,7 +147,7 @@ impl wit::Host for State {
         data_check_string: String,
         hash: String,
     ) -> wasmtime::Result<bool> {
-        Ok(self.caps.telegram.check_login(&data_check_string, &hash))
+        Ok(self.telegram.check_login(&data_check_string, &hash))
     }
 
     async fn send_message(
@@ -141,7 +155,7 @@ impl wit::Host for State {
         chat_id: i64,
         text: String,
     ) -> wasmtime::Result<Result<(), SendError>> {
-        Ok(self.caps.telegram.send_message(chat_id, &text).await)
+        Ok(self.telegram.send_message(chat_id, &text).await)
     }
 }
 
@@ -157,11 +171,11 @@ mod tests {
     }
 
     fn with_token(token: Option<&str>) -> Telegram {
-        Telegram::new(
-            token.map(str::to_string),
-            "http://127.0.0.1:9",
-            reqwest::Client::new(),
-        )
+        let settings = TelegramSettings {
+            bot_token: token.map(str::to_string),
+            api_url: "http://127.0.0.1:9".into(),
+        };
+        Telegram::new(&settings, reqwest::Client::new())
     }
 
     #[test]
@@ -173,6 +187,16 @@ mod tests {
         assert!(!t.check_login(data, &sign("123456:other", data)));
         assert!(!t.check_login("id=43", &sign("123456:secret", data)));
         assert!(!t.check_login(data, "zz"));
+    }
+
+    #[tokio::test]
+    async fn without_a_token_nothing_is_sent() {
+        use wit::Host as _;
+        let t = with_token(None);
+        let mut ctx = TelegramCtx { telegram: &t };
+        let sent = ctx.send_message(42, "hi".into()).await.expect("call");
+        assert!(matches!(sent, Err(SendError::NotConfigured)));
+        assert_eq!(ctx.bot_id().await.expect("call"), None);
     }
 
     #[test]

@@ -6,12 +6,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
+use wasmtime::component::HasData;
 
 use crate::bindings::nexuma::core::tokens::{
     self as wit, AccessToken, RefreshClaims, RefreshToken, TokenError,
 };
-use crate::config::{Config, Secrets};
-use crate::runtime::State;
+use crate::config::{Secrets, TokenSettings};
 
 /// Clock skew tolerated between Core replicas.
 const LEEWAY_SECS: u64 = 5;
@@ -74,13 +74,13 @@ fn now_secs() -> u64 {
 }
 
 impl Tokens {
-    pub fn new(config: &Config, secrets: &Secrets) -> Self {
+    pub fn new(settings: &TokenSettings, secrets: &Secrets) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = LEEWAY_SECS;
         validation.set_required_spec_claims(&["exp", "sub"]);
         Tokens {
-            access: KeyPair::new(&secrets.access, config.jwt_expires_in),
-            refresh: KeyPair::new(&secrets.refresh, config.jwt_refresh_expires_in),
+            access: KeyPair::new(&secrets.access, settings.access_ttl),
+            refresh: KeyPair::new(&secrets.refresh, settings.refresh_ttl),
             validation,
         }
     }
@@ -156,13 +156,25 @@ fn classify(err: jsonwebtoken::errors::Error) -> VerifyError {
     }
 }
 
-impl wit::Host for State {
+/// What `tokens` reaches of an instance's store: the Core's signer.
+pub struct TokensCtx<'a> {
+    pub tokens: &'a Tokens,
+}
+
+/// Links `tokens` to a [`TokensCtx`] view of the store.
+pub struct TokensView;
+
+impl HasData for TokensView {
+    type Data<'a> = TokensCtx<'a>;
+}
+
+impl wit::Host for TokensCtx<'_> {
     async fn issue_access(
         &mut self,
         subject: String,
         role: String,
     ) -> wasmtime::Result<AccessToken> {
-        Ok(self.caps.tokens.issue_access(&subject, &role))
+        Ok(self.tokens.issue_access(&subject, &role))
     }
 
     async fn issue_refresh(
@@ -171,24 +183,17 @@ impl wit::Host for State {
         token_id: String,
         family_id: String,
     ) -> wasmtime::Result<RefreshToken> {
-        Ok(self
-            .caps
-            .tokens
-            .issue_refresh(&subject, &token_id, &family_id))
+        Ok(self.tokens.issue_refresh(&subject, &token_id, &family_id))
     }
 
     async fn verify_refresh(
         &mut self,
         token: String,
     ) -> wasmtime::Result<Result<RefreshClaims, TokenError>> {
-        Ok(self
-            .caps
-            .tokens
-            .verify_refresh(&token)
-            .map_err(|e| match e {
-                VerifyError::Expired => TokenError::Expired,
-                VerifyError::Invalid => TokenError::Invalid,
-            }))
+        Ok(self.tokens.verify_refresh(&token).map_err(|e| match e {
+            VerifyError::Expired => TokenError::Expired,
+            VerifyError::Invalid => TokenError::Invalid,
+        }))
     }
 }
 
@@ -201,7 +206,11 @@ mod tests {
             access: "a".repeat(32),
             refresh: "r".repeat(32),
         };
-        Tokens::new(&Config::from_env(&[("X", "")]).expect("config"), &secrets)
+        let settings = TokenSettings {
+            access_ttl: Duration::from_secs(15 * 60),
+            refresh_ttl: Duration::from_secs(7 * 86400),
+        };
+        Tokens::new(&settings, &secrets)
     }
 
     #[test]
@@ -221,6 +230,25 @@ mod tests {
         );
         let r = t.verify_refresh(&refresh.token).expect("valid refresh");
         assert_eq!((r.token_id.as_str(), r.family_id.as_str()), ("t1", "f1"));
+    }
+
+    #[tokio::test]
+    async fn components_see_why_a_refresh_token_is_refused() {
+        use wit::Host as _;
+        let t = tokens();
+        let mut ctx = TokensCtx { tokens: &t };
+        let refresh = ctx
+            .issue_refresh("u1".into(), "t1".into(), "f1".into())
+            .await
+            .expect("call");
+        let claims = ctx.verify_refresh(refresh.token).await.expect("call");
+        assert_eq!(claims.expect("valid").subject, "u1");
+        let access = ctx
+            .issue_access("u1".into(), "user".into())
+            .await
+            .expect("call");
+        let refused = ctx.verify_refresh(access.token).await.expect("call");
+        assert!(matches!(refused, Err(TokenError::Invalid)));
     }
 
     #[test]

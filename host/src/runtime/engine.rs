@@ -6,12 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::loaded::LoadError;
 use super::State;
-use crate::bindings::Handler;
 use crate::config::ComponentLimits;
 
 /// How often the epoch advances; deadlines are counted in these ticks.
@@ -30,7 +29,7 @@ impl Runtime {
         let engine = Engine::new(&engine_config(&limits))?;
         let mut linker = Linker::<State>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        Handler::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)?;
+        crate::iface::add_to_linker(&mut linker)?;
         start_epoch_ticker(&engine);
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);

@@ -7,13 +7,14 @@ use std::time::Instant;
 use thiserror::Error;
 use wasmtime::{Store, UpdateDeadline};
 
-use super::contract::{Contract, Pre};
+use super::contract::{Contract, Instance, Pre};
 use super::engine::Runtime;
 use super::route_docs::RouteDocs;
-use super::state::{Capabilities, State};
+use super::state::State;
 use crate::bindings::nexuma::core::response_cache::Policy;
 use crate::bindings::nexuma::core::types::{Job, Migration, RouteDoc};
 use crate::bindings::{Request, Response, Route};
+use crate::iface::{Call, Capabilities, HostCtx};
 use crate::metrics;
 
 #[derive(Debug, Error)]
@@ -60,7 +61,7 @@ pub enum LoadError {
     #[error("the folder {0} holds no .wasm components")]
     Empty(String),
     #[error("component {component}: {source}")]
-    In {
+    Component {
         component: String,
         source: Box<LoadError>,
     },
@@ -143,7 +144,7 @@ impl LoadedComponent {
     /// Compiles (or loads from the cache), links, and asks the component for its routes.
     pub async fn load(
         runtime: &Arc<Runtime>,
-        caps: &Arc<Capabilities>,
+        capabilities: &Arc<Capabilities>,
         name: &str,
         bytes: Vec<u8>,
     ) -> Result<Self, LoadError> {
@@ -176,7 +177,7 @@ impl LoadedComponent {
             pre,
             runtime: Arc::clone(runtime),
         };
-        let declared = loaded.call_declarations(caps).await?;
+        let declared = loaded.call_declarations(capabilities).await?;
         for route in &declared.routes {
             crate::pattern::validate(route)?;
         }
@@ -189,17 +190,16 @@ impl LoadedComponent {
         Ok(loaded)
     }
 
-    fn new_store(&self, caps: &Arc<Capabilities>, request_id: Arc<str>) -> Store<State> {
+    fn new_store(&self, capabilities: &Arc<Capabilities>, id: Arc<str>) -> Store<State> {
         let limits = &self.runtime.limits;
         let deadline = Instant::now() + limits.timeout;
-        let state = State::new(
-            Arc::clone(caps),
-            Arc::clone(&self.name),
-            request_id,
-            limits.memory_bytes,
+        let call = Call {
+            component: Arc::clone(&self.name),
+            request_id: id,
             deadline,
-        );
-        let mut store = Store::new(&self.runtime.engine, state);
+        };
+        let host = HostCtx::new(Arc::clone(capabilities), call);
+        let mut store = Store::new(&self.runtime.engine, State::new(host, limits.memory_bytes));
         store.limiter(|s| s);
         store.set_epoch_deadline(1);
         // Each tick: trap once the wall-clock deadline has passed, otherwise yield to the
@@ -214,22 +214,57 @@ impl LoadedComponent {
         store
     }
 
-    /// Asks one instance what the component declares: its routes, jobs, migrations and route
-    /// docs.
-    async fn call_declarations(&self, caps: &Arc<Capabilities>) -> Result<Declared, LoadError> {
-        let mut store = self.new_store(caps, "load".into());
+    /// The one way into the component: a fresh store and instance, `export` called on it, all
+    /// within the deadline, and the outcome told apart. The store comes back with the result
+    /// for what the call left in it (memory peak, stderr, the keep policy).
+    async fn call<R>(
+        &self,
+        capabilities: &Arc<Capabilities>,
+        id: Arc<str>,
+        export: impl AsyncFnOnce(&Instance, &mut Store<State>) -> wasmtime::Result<R>,
+    ) -> (Result<R, CallError>, Store<State>) {
+        let mut store = self.new_store(capabilities, id);
+        // The host may wait on I/O (a slow query) where epochs cannot reach: bound it too.
         let outcome = tokio::time::timeout(self.runtime.limits.timeout, async {
             let instance = self.pre.instantiate_async(&mut store).await?;
-            let routes = instance.call_routes(&mut store).await;
-            let jobs = instance.call_jobs(&mut store).await;
-            let migrations = instance.call_migrations(&mut store).await;
-            let docs = instance.call_route_docs(&mut store).await;
-            wasmtime::Result::Ok((routes, jobs, migrations, docs))
+            export(&instance, &mut store).await
         })
         .await;
-        let (routes, jobs, migrations, docs) = self
-            .settle(outcome, &store)
-            .map_err(|e| LoadError::Routes(e.to_string()))?;
+        let result = self.outcome_of(outcome, &store);
+        (result, store)
+    }
+
+    /// A [`Self::call`] that serves traffic (a request, a job tick): counted as an
+    /// instantiation, its memory peak exported. Calls at load are not.
+    async fn call_metered<R>(
+        &self,
+        capabilities: &Arc<Capabilities>,
+        id: Arc<str>,
+        export: impl AsyncFnOnce(&Instance, &mut Store<State>) -> wasmtime::Result<R>,
+    ) -> (Result<R, CallError>, Store<State>) {
+        metrics::instantiation(&self.name);
+        let (result, store) = self.call(capabilities, id, export).await;
+        metrics::memory_peak(&self.name, store.data().memory_peak);
+        (result, store)
+    }
+
+    /// Asks one instance what the component declares: its routes, jobs, migrations and route
+    /// docs.
+    async fn call_declarations(
+        &self,
+        capabilities: &Arc<Capabilities>,
+    ) -> Result<Declared, LoadError> {
+        let (outcome, store) = self
+            .call(capabilities, "load".into(), async |instance, store| {
+                let routes = instance.call_routes(store).await;
+                let jobs = instance.call_jobs(store).await;
+                let migrations = instance.call_migrations(store).await;
+                let docs = instance.call_route_docs(store).await;
+                Ok((routes, jobs, migrations, docs))
+            })
+            .await;
+        let (routes, jobs, migrations, docs) =
+            outcome.map_err(|e| LoadError::Routes(e.to_string()))?;
         Ok(Declared {
             routes: self.declared(routes, &store, LoadError::Routes)?,
             jobs: self.declared(jobs, &store, LoadError::Jobs)?,
@@ -245,66 +280,64 @@ impl LoadedComponent {
         store: &Store<State>,
         err: fn(String) -> LoadError,
     ) -> Result<R, LoadError> {
-        self.settle(Ok(answer), store)
+        self.outcome_of(Ok(answer), store)
             .map_err(|e| err(e.to_string()))
     }
 
     /// Runs one tick of a job in a fresh instance; the inner error is the job's own message.
     pub async fn run_job(
         &self,
-        caps: &Arc<Capabilities>,
+        capabilities: &Arc<Capabilities>,
         run_id: Arc<str>,
         name: &str,
     ) -> Result<Result<(), String>, CallError> {
-        let mut store = self.new_store(caps, run_id);
-        metrics::instantiation(&self.name);
-        let outcome = tokio::time::timeout(self.runtime.limits.timeout, async {
-            let instance = self.pre.instantiate_async(&mut store).await?;
-            instance.call_run_job(&mut store, name).await
-        })
-        .await;
-        metrics::memory_peak(&self.name, store.data().memory_peak);
-        self.settle(outcome, &store)
+        let (result, _store) = self
+            .call_metered(capabilities, run_id, async |instance, store| {
+                instance.call_run_job(store, name).await
+            })
+            .await;
+        result
     }
 
     /// Runs one request in a fresh instance.
     pub async fn handle(
         &self,
-        caps: &Arc<Capabilities>,
+        capabilities: &Arc<Capabilities>,
         request_id: Arc<str>,
         request: &Request,
     ) -> Result<Answer, CallError> {
-        let mut store = self.new_store(caps, request_id);
-        metrics::instantiation(&self.name);
-        // The host may wait on I/O (a slow query) where epochs cannot reach: bound it too.
-        let outcome = tokio::time::timeout(self.runtime.limits.timeout, async {
-            let instance = self.pre.instantiate_async(&mut store).await?;
-            instance.call_handle(&mut store, request).await
-        })
-        .await;
-        metrics::memory_peak(&self.name, store.data().memory_peak);
+        let (result, store) = self
+            .call_metered(capabilities, request_id, async |instance, store| {
+                instance.call_handle(store, request).await
+            })
+            .await;
         self.stats.call(store.data().memory_peak);
-        let result = self.settle(outcome, &store);
-        match &result {
+        self.count_failure(&result);
+        let response = result?;
+        Ok(Answer {
+            response,
+            keep: store.into_data().host.into_keep(),
+        })
+    }
+
+    /// Counts a request that ran past its deadline or trapped (a full pool is neither).
+    fn count_failure<R>(&self, result: &Result<R, CallError>) {
+        match result {
             Err(CallError::Deadline(_)) => {
                 metrics::deadline_hit(&self.name);
                 self.stats.deadline_hit();
             }
-            Err(CallError::Busy) => {}
+            Err(CallError::Busy) | Ok(_) => {}
             Err(_) => {
                 metrics::trap(&self.name);
                 self.stats.trap();
             }
-            Ok(_) => {}
         }
-        let response = result?;
-        Ok(Answer {
-            response,
-            keep: store.into_data().keep,
-        })
     }
 
-    fn settle<R>(
+    /// What a call's outcome means: its value, or why there is none (deadline, a full pool, the
+    /// memory cap, or a trap with what the guest wrote to stderr).
+    fn outcome_of<R>(
         &self,
         outcome: Result<wasmtime::Result<R>, tokio::time::error::Elapsed>,
         store: &Store<State>,

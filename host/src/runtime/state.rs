@@ -1,29 +1,11 @@
-//! What one instance's store holds: WASI context, resource table, limits and the capabilities
-//! its imports reach.
-
-use std::sync::Arc;
+//! What one instance's store holds: WASI context, resource table, limits, and the Nexuma
+//! interfaces' context (`iface::HostCtx`), which the runtime does not look inside.
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::iface::db::Database;
-use crate::iface::http::Http;
-use crate::iface::kv::Store;
-use crate::iface::telegram::Telegram;
-use crate::iface::tokens::Tokens;
-
-/// The host's capabilities, shared by every instance.
-pub struct Capabilities {
-    pub db: Database,
-    pub kv: Store,
-    pub kv_prefix: String,
-    /// `PUBLIC_URL`: where clients reach this Core.
-    pub public_url: String,
-    pub tokens: Tokens,
-    pub telegram: Telegram,
-    pub http: Http,
-}
+use crate::iface::{HostCtx, HostCtxView, HostView};
 
 /// Bytes of a guest's stderr kept for the log (panic messages).
 const STDERR_CAPACITY: usize = 8 * 1024;
@@ -31,20 +13,15 @@ const STDERR_CAPACITY: usize = 8 * 1024;
 pub struct State {
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
-    pub(crate) caps: Arc<Capabilities>,
-    pub(crate) component: Arc<str>,
-    pub(crate) request_id: Arc<str>,
+    /// What the Nexuma interfaces hold for this instance.
+    pub(crate) host: HostCtx,
     pub(crate) stderr: MemoryOutputPipe,
     pub(crate) memory_cap: usize,
-    /// When this instance's call must be done; outbound calls are bounded by it.
-    pub(crate) deadline: std::time::Instant,
     /// Set when the guest asked for more memory than `memory_cap`.
     pub(crate) memory_exceeded: bool,
     /// The largest size, in bytes, a linear memory of this instance was allowed to grow to
     /// (its initial size counts: wasmtime asks the limiter when a memory is created).
     pub(crate) memory_peak: usize,
-    /// What the guest asked the host to keep its answer under (`response-cache.keep`).
-    pub(crate) keep: Option<crate::bindings::nexuma::core::response_cache::Policy>,
 }
 
 /// The typed error a guest's over-cap `memory.grow` traps with.
@@ -56,13 +33,7 @@ pub struct MemoryLimitExceeded {
 }
 
 impl State {
-    pub fn new(
-        caps: Arc<Capabilities>,
-        component: Arc<str>,
-        request_id: Arc<str>,
-        memory_cap: usize,
-        deadline: std::time::Instant,
-    ) -> Self {
+    pub fn new(host: HostCtx, memory_cap: usize) -> Self {
         let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
         // No files, sockets, environment or arguments: a component reaches the world only
         // through the Nexuma interfaces. Random and clocks come from WASI.
@@ -70,15 +41,11 @@ impl State {
         State {
             wasi,
             table: ResourceTable::new(),
-            caps,
-            component,
-            request_id,
+            host,
             stderr,
             memory_cap,
-            deadline,
             memory_exceeded: false,
             memory_peak: 0,
-            keep: None,
         }
     }
 
@@ -94,6 +61,15 @@ impl WasiView for State {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
             ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl HostView for State {
+    fn host(&mut self) -> HostCtxView<'_> {
+        HostCtxView {
+            ctx: &mut self.host,
             table: &mut self.table,
         }
     }
@@ -127,5 +103,3 @@ impl wasmtime::ResourceLimiter for State {
         Ok(desired <= 100_000)
     }
 }
-
-impl crate::bindings::nexuma::core::types::Host for State {}
