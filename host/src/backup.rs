@@ -1,7 +1,7 @@
 //! `nexuma backup FILE` / `nexuma restore FILE`: the Core's tables as a portable JSON-lines file.
 //!
-//! Line 1 is a [`Header`]; then one [`Chunk`] per up to [`CHUNK_ROWS`] rows of a table, tables
-//! in foreign-key order; the last line is an [`End`] with the counts, so a truncated file is
+//! Line 1 is a [`Header`]; then one [`Chunk`] per up to 500 rows (`CHUNK_ROWS`) of a table,
+//! tables in foreign-key order; the last line is an [`End`] with the counts, so a truncated file is
 //! refused. Values are typed as the WIT `db` values are, which makes a backup of either
 //! backend restorable into the other. Only the database is saved: the key-value store holds
 //! caches, counters and locks, nothing that must survive.

@@ -61,7 +61,7 @@ pub enum LoadError {
         /// What is wrong with it.
         reason: String,
     },
-    /// A declared job has a bad or repeated name, or an interval below [`MIN_JOB_INTERVAL_MS`].
+    /// A declared job has a bad or repeated name, or an interval below `MIN_JOB_INTERVAL_MS`.
     #[error("declares an invalid job {name:?}: {reason}")]
     BadJob {
         /// The job's name as declared.
