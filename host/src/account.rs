@@ -24,15 +24,19 @@ use crate::iface::kv::Store;
 /// How long a copy may serve without a change to its counter.
 const COPY_TTL: Duration = Duration::from_secs(10 * 60);
 
+/// What an account may do now, as the host decides before an authenticated route runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Standing {
     /// The account may act, with this role.
     Active {
+        /// The user's current role (`user`, `admin`, ...), which may differ from the token's.
         role: String,
     },
+    /// An admin blocked the account: refused whatever its role.
     Blocked,
     /// Registered, awaiting approval, or rejected: no access yet.
     NotApproved {
+        /// The user row's `status`, anything but `active`.
         status: String,
     },
     /// The user row no longer exists.
@@ -44,8 +48,11 @@ pub enum Standing {
 #[error("the account could not be read: {0}")]
 pub struct Unavailable(#[from] sqlx::Error);
 
+/// Reads an account's standing through the key-value copy, falling back to the database.
 pub struct Accounts<'a> {
+    /// The truth: the `users` table.
     pub db: &'a Database,
+    /// Where the per-account copies and their counters live.
     pub kv: &'a Store,
     /// The store's key prefix (`KV_PREFIX`), as components' keys carry it.
     pub prefix: &'a str,

@@ -18,11 +18,16 @@ use crate::iface::Capabilities;
 use crate::registry::{LoadedSet, Registry};
 use crate::runtime::Runtime;
 
+/// One running Core: its configuration, capabilities, loaded components and caches, shared by every
+/// connection and job.
 pub struct Core {
+    /// The configuration read at start; never changes while running.
     pub config: Config,
     /// The host interfaces' backends, shared by every instance and the host's own routes.
     pub caps: Arc<Capabilities>,
+    /// The wasmtime engine and instance pool every component runs in.
     pub runtime: Arc<Runtime>,
+    /// The served set of components and its route table, swapped whole on a change.
     pub registry: Registry,
     /// Which revision of the database's active components this replica serves.
     pub components: Components,
@@ -91,6 +96,8 @@ pub async fn capabilities(config: &Config) -> anyhow::Result<Capabilities> {
 }
 
 impl Core {
+    /// Opens the stores, migrates the database, loads the components; any failure stops the
+    /// start.
     pub async fn start(config: Config) -> anyhow::Result<Arc<Core>> {
         // First: a bad certificate should stop the start before any store is touched.
         let tls = config.tls.as_ref().map(crate::tls::Tls::load).transpose()?;

@@ -1,7 +1,7 @@
 //! `nexuma backup FILE` / `nexuma restore FILE`: the Core's tables as a portable JSON-lines file.
 //!
-//! Line 1 is a [`Header`]; then one [`Chunk`] per up to [`CHUNK_ROWS`] rows of a table, tables
-//! in foreign-key order; the last line is an [`End`] with the counts, so a truncated file is
+//! Line 1 is a [`Header`]; then one [`Chunk`] per up to 500 rows (`CHUNK_ROWS`) of a table,
+//! tables in foreign-key order; the last line is an [`End`] with the counts, so a truncated file is
 //! refused. Values are typed as the WIT `db` values are, which makes a backup of either
 //! backend restorable into the other. Only the database is saved: the key-value store holds
 //! caches, counters and locks, nothing that must survive.
@@ -18,6 +18,8 @@ use crate::iface::db::{Database, Transaction};
 
 /// The file's format name and version; a reader refuses anything else.
 pub const FORMAT: &str = "nexuma-backup";
+/// The format version this binary writes and the only one it reads; bumped when the layout
+/// changes.
 pub const FORMAT_VERSION: u32 = 1;
 
 /// Rows per line: bounds a line's size and an INSERT's parameter count.
@@ -27,36 +29,65 @@ const MAX_PARAMS: usize = 8000;
 /// sqlx's own bookkeeping: restore runs the migrations itself.
 const MIGRATIONS_TABLE: &str = "_sqlx_migrations";
 
+/// Why a backup or restore stopped; a restore runs in one transaction, so it leaves the
+/// database as it was.
 #[derive(Debug, thiserror::Error)]
 pub enum BackupError {
+    /// A query failed, or the database could not be reached.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// The backup file could not be created, read or written.
     #[error("{path}: {source}")]
     File {
+        /// The backup file.
         path: PathBuf,
+        /// The operating system's reason.
         source: std::io::Error,
     },
+    /// A line does not parse as the record expected there, or the header names another format
+    /// or version.
     #[error("{path}: line {line} is not a Nexuma backup record: {reason}")]
     Format {
+        /// The backup file.
         path: PathBuf,
+        /// The 1-based line number.
         line: usize,
+        /// What the parser or the header check said.
         reason: String,
     },
+    /// The backup comes from a database migrated further than this binary knows.
     #[error(
         "the backup was made at migration {backup}, newer than this binary knows ({binary}): \
          restore it with a Nexuma at least as new as the one that made it"
     )]
-    TooNew { backup: i64, binary: i64 },
+    TooNew {
+        /// The newest migration of the database the backup was taken from.
+        backup: i64,
+        /// The newest migration this binary ships.
+        binary: i64,
+    },
+    /// Restore found rows in the target database: it only fills an empty one.
     #[error(
         "refusing to restore: the database is not empty (table {table} has rows). Restore only \
          goes into an empty database: point DATABASE_URL at a new one (or drop and create this \
          one) and run restore again"
     )]
-    NotEmpty { table: String },
+    NotEmpty {
+        /// The first table found with rows.
+        table: String,
+    },
+    /// A chunk names a table the target database does not have.
     #[error("the backup has table {0}, which this database's schema lacks")]
     UnknownTable(String),
+    /// A chunk names a column its table lacks in the target database.
     #[error("the backup has column {table}.{column}, which this database's schema lacks")]
-    UnknownColumn { table: String, column: String },
+    UnknownColumn {
+        /// The table the chunk names.
+        table: String,
+        /// The column the target table lacks.
+        column: String,
+    },
+    /// The file ends early, or its closing line's counts disagree with what was read.
     #[error("the backup is incomplete: {0}")]
     Incomplete(String),
 }
@@ -64,7 +95,9 @@ pub enum BackupError {
 /// The first line.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Header {
+    /// Always [`FORMAT`]; tells a backup from any other JSON-lines file.
     pub format: String,
+    /// The layout version, [`FORMAT_VERSION`] when written.
     pub version: u32,
     /// The backend it was taken from (`postgres` or `sqlite`); informational.
     pub backend: String,
@@ -77,16 +110,22 @@ pub struct Header {
 /// Some rows of one table.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Chunk {
+    /// The table the rows belong to.
     pub table: String,
+    /// The column names, in the order each row lists its cells.
     pub columns: Vec<String>,
+    /// The rows, each one cell per column.
     pub rows: Vec<Vec<Cell>>,
 }
 
 /// The last line: what a complete file holds.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct End {
+    /// Always `true`; tells the closing line from a chunk.
     pub end: bool,
+    /// How many tables the file holds chunks for.
     pub tables: usize,
+    /// How many rows the file holds in all.
     pub rows: usize,
 }
 
@@ -94,19 +133,28 @@ pub struct End {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Cell {
+    /// SQL `NULL`.
     Null,
+    /// A 64-bit signed integer.
     Int(i64),
+    /// A 64-bit float.
     Float(f64),
+    /// UTF-8 text.
     Text(String),
+    /// Raw bytes.
     Blob(Vec<u8>),
+    /// A boolean.
     Bool(bool),
 }
 
 /// What a backup or restore moved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Summary {
+    /// How many tables were saved or filled.
     pub tables: usize,
+    /// How many rows were saved or inserted, all tables together.
     pub rows: usize,
+    /// The newest migration of the database saved, or of the backup restored.
     pub migration: i64,
 }
 

@@ -11,10 +11,18 @@ const MIN_SECRET_LEN: usize = 32;
 /// initial memory (handlers/.cargo/config.toml), so less could not even instantiate them.
 const MIN_COMPONENT_MEMORY_MB: usize = 8;
 
+/// Why the configuration was refused at start; the binary prints it and exits.
 #[derive(Debug, Error)]
 pub enum ConfigError {
+    /// A variable's value does not parse or is out of range.
     #[error("{name} is invalid: {reason}")]
-    Invalid { name: &'static str, reason: String },
+    Invalid {
+        /// The environment variable at fault.
+        name: &'static str,
+        /// What is wrong with its value.
+        reason: String,
+    },
+    /// Production mode with a missing, short or shared token secret; holds what to fix.
     #[error("refusing to start in production: {0}")]
     Insecure(String),
 }
@@ -23,27 +31,35 @@ pub enum ConfigError {
 /// missing one is generated at first start and kept in the database (`app::secrets`).
 #[derive(Clone)]
 pub struct Secrets {
+    /// Signs access tokens (`JWT_SECRET`, or generated in development).
     pub access: String,
+    /// Signs refresh tokens (`JWT_REFRESH_SECRET`, or generated in development); differs from
+    /// `access`.
     pub refresh: String,
 }
 
 /// Where relational data lives.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DatabaseTarget {
+    /// A PostgreSQL connection URL, from `DATABASE_URL` or assembled from `DB_HOST`, `DB_PORT`, ...
     Postgres(String),
+    /// An SQLite file: `sqlite://PATH` in `DATABASE_URL`, or `$DATA_DIR/nexuma.db` by default.
     Sqlite(PathBuf),
 }
 
 /// Where the shared key-value store lives.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KvTarget {
+    /// A Redis URL, from `REDIS_URL` or assembled from `REDIS_HOST`, `REDIS_PORT`, ...
     Redis(String),
+    /// In this process only (`REDIS_URL=memory://`, or the default): fine for one replica.
     Memory,
 }
 
 /// The key-value capability's part: where the store lives and the prefix of every key.
 #[derive(Clone, Debug)]
 pub struct KvSettings {
+    /// Where the store lives (`REDIS_URL`, `REDIS_HOST`, ...; in-process by default).
     pub target: KvTarget,
     /// Prefix of every key (`KV_PREFIX`), so a shared Redis stays tidy.
     pub prefix: String,
@@ -53,9 +69,9 @@ pub struct KvSettings {
 /// apart, `crate::secrets`).
 #[derive(Clone, Debug)]
 pub struct TokenSettings {
-    /// `JWT_EXPIRES_IN`.
+    /// `JWT_EXPIRES_IN` (`15m`, `12h`, or bare seconds; default 15 minutes).
     pub access_ttl: Duration,
-    /// `JWT_REFRESH_EXPIRES_IN`.
+    /// `JWT_REFRESH_EXPIRES_IN` (as above; default 7 days).
     pub refresh_ttl: Duration,
 }
 
@@ -68,25 +84,37 @@ pub struct TelegramSettings {
     pub api_url: String,
 }
 
+/// Everything the Core reads from its environment, parsed and checked once at start.
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// TCP port to listen on (`PORT`, default 3000).
     pub port: u16,
+    /// Address to listen on (`BIND`, default `0.0.0.0`).
     pub bind: String,
     /// Base URL clients reach this Core at (`PUBLIC_URL`), without a trailing slash.
     pub public_url: String,
+    /// `NODE_ENV=production`: refuses weak secrets and hides `/metrics` (default development).
     pub production: bool,
+    /// Where relational data lives (`DATABASE_URL` or `DB_*`; default SQLite in `DATA_DIR`).
     pub database: DatabaseTarget,
+    /// The key-value capability's part.
     pub kv: KvSettings,
     /// `JWT_SECRET`; `None` in development means "generated and kept in the database".
     pub jwt_secret: Option<String>,
+    /// `JWT_REFRESH_SECRET`; `None` in development means "generated and kept in the database".
     pub jwt_refresh_secret: Option<String>,
+    /// The tokens capability's part (`JWT_EXPIRES_IN`, `JWT_REFRESH_EXPIRES_IN`).
     pub tokens: TokenSettings,
+    /// The Telegram capability's part (`TELEGRAM_BOT_TOKEN`, `TELEGRAM_API_URL`).
     pub telegram: TelegramSettings,
-    /// `None` means any origin (`*`).
+    /// Origins allowed by CORS (`CORS_ORIGINS`, comma-separated; default `*`); `None` means any.
     pub cors_origins: Option<Vec<String>>,
+    /// Folder of the factory `.wasm` components (`COMPONENTS_DIR`, default `./components`).
     pub components_dir: PathBuf,
-    /// Compiled components, keyed by content hash and engine; shared safely between processes.
+    /// Compiled components, keyed by content hash and engine; shared safely between processes
+    /// (`COMPONENT_CACHE_DIR`, default `$DATA_DIR/cache`).
     pub cache_dir: PathBuf,
+    /// Largest request body in bytes (`BODY_LIMIT_BYTES`, default 1 MiB); larger is answered 413.
     pub body_limit: usize,
     /// The body limit of `POST /admin/components` only (`COMPONENT_UPLOAD_LIMIT_BYTES`): a
     /// component is megabytes where every other route takes kilobytes.
@@ -96,10 +124,12 @@ pub struct Config {
     pub body_read_timeout: Duration,
     /// Connections served at once (`MAX_CONNECTIONS`); more wait in the listen queue.
     pub max_connections: usize,
-    /// Reverse proxies whose `X-Forwarded-For` is believed when telling the client's address.
+    /// Reverse proxies whose `X-Forwarded-For` is believed when telling the client's address
+    /// (`TRUSTED_PROXIES`, comma-separated IPs; default none).
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// `TLS_CERT_FILE` and `TLS_KEY_FILE`: serve HTTPS on `PORT` (both or neither).
     pub tls: Option<TlsFiles>,
+    /// Per-call bounds on component instances (`COMPONENT_*`).
     pub limits: ComponentLimits,
     /// Memory for answers components let the host keep (`RESPONSE_CACHE_MB`; 0 turns it off).
     pub response_cache_bytes: u64,
@@ -111,6 +141,7 @@ pub struct Config {
 /// unless `METRICS_TOKEN` is set; development keeps it open for local scraping.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MetricsAccess {
+    /// Anyone may read it (development without `METRICS_TOKEN`).
     Open,
     /// `Authorization: Bearer <token>` required.
     Bearer(String),
@@ -129,9 +160,12 @@ fn metrics_access(env: &impl Env, production: bool) -> MetricsAccess {
 /// Per-request bounds on a component instance.
 #[derive(Clone, Debug)]
 pub struct ComponentLimits {
+    /// Linear memory cap per instance in bytes (`COMPONENT_MEMORY_MB`, default 64, at least 8).
     pub memory_bytes: usize,
+    /// Wall-clock deadline of one call (`COMPONENT_TIMEOUT_MS`, default 10 s).
     pub timeout: Duration,
-    /// Instances that may run at once (pooling allocator slots).
+    /// Instances that may run at once, pooling allocator slots (`COMPONENT_MAX_INSTANCES`,
+    /// default 256).
     pub max_instances: u32,
     /// Name components' compiled functions for `perf` in `/tmp/perf-<pid>.map`
     /// (`COMPONENT_PERFMAP=true`; off by default: the file grows with every load).
@@ -140,9 +174,11 @@ pub struct ComponentLimits {
 
 /// A source of variables: the process environment in production, a map in tests.
 pub trait Env {
+    /// The variable's value; `None` when it is unset or empty.
     fn var(&self, name: &str) -> Option<String>;
 }
 
+/// The process environment, what the binary reads.
 pub struct ProcessEnv;
 
 impl Env for ProcessEnv {
@@ -161,6 +197,7 @@ impl<const N: usize> Env for [(&str, &str); N] {
 }
 
 impl Config {
+    /// Reads and checks every setting; refuses a malformed value or, in production, weak secrets.
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
         let production = production(env)?;
         let jwt_secret = env.var("JWT_SECRET");
@@ -456,7 +493,9 @@ fn base_url(name: &'static str, raw: &str) -> Result<String, ConfigError> {
 /// PEM files of the Core's certificate chain and private key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TlsFiles {
+    /// The certificate chain, leaf first (`TLS_CERT_FILE`).
     pub cert: PathBuf,
+    /// The private key of the leaf (`TLS_KEY_FILE`).
     pub key: PathBuf,
 }
 

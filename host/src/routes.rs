@@ -19,25 +19,32 @@ pub type Params = Vec<(String, String)>;
 
 /// Whose a route is: named when two routes clash.
 pub trait Owner {
+    /// The name clash errors show for this target (the component's name).
     fn owner(&self) -> &str;
 }
 
 /// One route of the table and what it leads to (the served set's `registry::Versions`; the
 /// table's tests put plain names there).
 pub struct Entry<T> {
+    /// The method, path pattern and auth level as the component declared them.
     pub route: Route,
+    /// What serving the route takes (the versions of the component that declared it).
     pub target: T,
     segments: Vec<Segment>,
 }
 
 /// The outcome of looking a request up.
 pub enum Lookup<'a, T> {
+    /// A route matches both the method and the path.
     Found {
+        /// The most specific matching route.
         entry: &'a Entry<T>,
+        /// The path's parameter values for that route.
         params: Params,
     },
     /// The path exists, but not for this method: the methods it has (sorted, each once).
     MethodNotAllowed(Vec<String>),
+    /// No route's pattern matches the path.
     NotFound,
 }
 
@@ -45,15 +52,19 @@ pub enum Lookup<'a, T> {
 #[derive(Debug, Error, PartialEq, Eq)]
 #[error("{method} {path} of component {first} overlaps {other_path} of component {second}")]
 pub struct Overlap {
+    /// The method both routes answer.
     pub method: String,
+    /// The pattern of the route being added.
     pub path: String,
     /// Whose `path` is.
     pub first: String,
+    /// The pattern of the route already in the table.
     pub other_path: String,
     /// Whose `other_path` is.
     pub second: String,
 }
 
+/// Every route of the served set, looked up per request (a linear scan: tens of routes).
 pub struct RouteTable<T> {
     entries: Vec<Entry<T>>,
 }
@@ -93,10 +104,12 @@ impl<T: Owner> RouteTable<T> {
 }
 
 impl<T> RouteTable<T> {
+    /// Every route, in the order added; what the OpenAPI document lists.
     pub fn entries(&self) -> impl Iterator<Item = &Entry<T>> {
         self.entries.iter()
     }
 
+    /// The most specific route for `method` and `path`, or else the methods the path does have.
     pub fn lookup(&self, method: &str, path: &str) -> Lookup<'_, T> {
         let parts = segments(path);
         let mut allowed = Vec::new();

@@ -45,10 +45,12 @@ pub struct Args {
     /// SHA-256 of the Core's TLS certificate, to trust a self-signed one
     #[arg(long, env = "NEXUMA_PIN", global = true, value_name = "SHA256")]
     pub pin: Option<String>,
+    /// What to do
     #[command(subcommand)]
     pub action: Action,
 }
 
+/// The subcommands of `nexuma components`
 #[derive(Debug, clap::Subcommand)]
 pub enum Action {
     /// The components and their active versions; with NAME, that component's versions.
@@ -66,22 +68,31 @@ pub enum Action {
         /// Make the uploaded version the active one at once.
         #[arg(long)]
         activate: bool,
+        /// Whether, and how, to start a canary instead
         #[command(flatten)]
         canary: CanaryArgs,
     },
     /// Make a stored version the active one (or, with --canary, serve a share of requests).
     Activate {
+        /// The component's name
         name: String,
         /// The version's hash, or a prefix of it that names one version (as `list` shows it).
         hash: String,
+        /// Whether, and how, to start a canary instead
         #[command(flatten)]
         canary: CanaryArgs,
     },
     /// End a running canary now: its version becomes the active one.
-    Promote { name: String },
+    Promote {
+        /// The component's name
+        name: String,
+    },
     /// Go back to the version that was active before the current one; during a canary, end
     /// the canary (the active version keeps every request).
-    Rollback { name: String },
+    Rollback {
+        /// The component's name
+        name: String,
+    },
 }
 
 /// A canary activation: a share of the name's requests on the new version for a window,

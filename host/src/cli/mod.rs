@@ -15,8 +15,11 @@ pub enum CliError {
     /// The Core answered with an error; its own message and code.
     #[error("{message} ({status} {code})")]
     Refused {
+        /// The HTTP status the Core answered.
         status: u16,
+        /// The Core's error code (`error.code` of its JSON body).
         code: String,
+        /// The Core's message (`error.message`).
         message: String,
     },
     /// The Core could not be reached, or answered something that is not its API.

@@ -31,11 +31,11 @@ use crate::response::{self, Response};
 use crate::runtime::{LoadError, LoadedComponent};
 use crate::{auth, input, registry};
 
-pub const LIST: &str = "/admin/components";
-pub const ACTIVATE: &str = "/admin/components/:name/activate";
-pub const ROLLBACK: &str = "/admin/components/:name/rollback";
-pub const PROMOTE: &str = "/admin/components/:name/promote";
-pub const VERSION: &str = "/admin/components/:name/versions/:hash";
+const LIST: &str = "/admin/components";
+const ACTIVATE: &str = "/admin/components/:name/activate";
+const ROLLBACK: &str = "/admin/components/:name/rollback";
+const PROMOTE: &str = "/admin/components/:name/promote";
+const VERSION: &str = "/admin/components/:name/versions/:hash";
 
 /// The API's route pattern for `path`, if it is one of them.
 pub fn pattern(path: &str) -> Option<&'static str> {
@@ -149,7 +149,7 @@ pub(super) struct Caller<'a> {
     pub(super) ip: String,
 }
 
-pub async fn handle(
+pub(crate) async fn handle(
     core: &Core,
     pattern: &'static str,
     req: http::Request<Incoming>,

@@ -16,12 +16,12 @@
 mod announce;
 pub mod api;
 mod canary;
-pub mod decide;
+pub(crate) mod decide;
 mod factory;
-pub mod follow;
+pub(crate) mod follow;
 mod schema;
 mod set;
-pub mod store;
+pub(crate) mod store;
 mod version;
 
 use std::collections::HashMap;
@@ -35,29 +35,55 @@ use crate::runtime::LoadError;
 
 pub use set::sync;
 
+/// Why a change to the components (a load, an upload, an activation) did not happen.
 #[derive(Debug, Error)]
 pub enum Error {
+    /// A version failed to load: it does not compile, link or declare valid routes.
     #[error(transparent)]
     Load(#[from] LoadError),
+    /// A query on the components' tables failed.
     #[error("the components' tables could not be read or written: {0}")]
     Database(#[from] sqlx::Error),
+    /// The active set names a version whose bytes are not in the database.
     #[error("component {name}: version {hash} is not stored")]
-    Missing { name: String, hash: String },
+    Missing {
+        /// The component the active row names.
+        name: String,
+        /// The hash no `component_versions` row holds.
+        hash: String,
+    },
+    /// A folder file has the bytes of a version stored under another name.
     #[error("{file} holds the same bytes as the stored component {stored:?}; one version belongs to one name")]
-    SameBytes { file: String, stored: String },
+    SameBytes {
+        /// The folder's file.
+        file: String,
+        /// The name the bytes are stored under.
+        stored: String,
+    },
+    /// A schema step of the version being activated failed; the activation is rolled back.
     #[error("component {component}: migration {version} ({step}) failed on {backend}: {reason}")]
     Migration {
+        /// The component whose step failed.
         component: String,
+        /// The step's number.
         version: i64,
+        /// The step's name.
         step: String,
+        /// `postgres` or `sqlite`: the SQL that ran.
         backend: &'static str,
+        /// The database's error.
         reason: String,
     },
+    /// A step already applied comes back with other SQL (its checksum differs).
     #[error("component {component}: migration {version} ({step}) is not the SQL that version {applied_by} ran; a released migration never changes, add the next one instead")]
     MigrationChanged {
+        /// The component whose step changed.
         component: String,
+        /// The step's number.
         version: i64,
+        /// The step's name.
         step: String,
+        /// The hash of the version that ran the step first.
         applied_by: String,
     },
 }
@@ -84,6 +110,7 @@ pub struct Components {
 }
 
 impl Components {
+    /// Nothing loaded yet (revision -1); `port` and the host name say which replica this is.
     pub fn new(port: u16) -> Self {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_string())

@@ -6,6 +6,8 @@ use wasmtime::component::HasData;
 
 use crate::bindings::nexuma::core::clock as wit;
 
+/// Milliseconds since the Unix epoch now (0 if the clock is before it); the host's timestamps
+/// too.
 pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -25,19 +25,26 @@ use crate::bindings::nexuma::core::response_cache::Policy;
 
 /// The host's capabilities, shared by every instance: one backend per interface that has one.
 pub struct Capabilities {
+    /// The Core's database pool, behind `db`.
     pub db: Database,
     /// The key-value store, with the prefix of every key.
     pub kv: Store,
+    /// The token signer, behind `tokens` (and the host's own auth check).
     pub tokens: Tokens,
+    /// The Bot API client, behind `telegram`.
     pub telegram: Telegram,
+    /// The outbound HTTP client, behind `http`.
     pub http: Http,
+    /// The operators' settings, behind `settings`.
     pub settings: Settings,
 }
 
 /// The call an instance serves: whose it is and until when, for log lines and outbound
 /// deadlines.
 pub struct Call {
+    /// The component serving the call, as its log lines name it.
     pub component: Arc<str>,
+    /// The request's `x-request-id` (the client's or one the host made), for its log lines.
     pub request_id: Arc<str>,
     /// When the call must be done; outbound calls are bounded by it.
     pub deadline: Instant,
@@ -52,6 +59,7 @@ pub struct HostCtx {
 }
 
 impl HostCtx {
+    /// A fresh context for one call: nothing kept yet.
     pub fn new(capabilities: Arc<Capabilities>, call: Call) -> Self {
         HostCtx {
             capabilities,
@@ -68,12 +76,15 @@ impl HostCtx {
 
 /// An instance's [`HostCtx`] with the resource table its imports share with WASI.
 pub struct HostCtxView<'a> {
+    /// The instance's own context.
     pub ctx: &'a mut HostCtx,
+    /// The resource table its imports share with WASI (open transactions, for one).
     pub table: &'a mut ResourceTable,
 }
 
 /// A store's data that carries a [`HostCtx`].
 pub trait HostView: Send {
+    /// Borrows the [`HostCtx`] and the resource table together, for one host call.
     fn host(&mut self) -> HostCtxView<'_>;
 }
 

@@ -25,13 +25,17 @@ static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migration
 /// The Core's database: one pool, either backend.
 #[derive(Clone, Debug)]
 pub enum Database {
+    /// A PostgreSQL pool (`DATABASE_URL=postgres://...` or `DB_*`).
     Postgres(PgPool),
+    /// An SQLite pool over one file (`sqlite://...`, the default).
     Sqlite(SqlitePool),
 }
 
 /// An open transaction held in an instance's resource table.
 pub enum Transaction {
+    /// Open on PostgreSQL.
     Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+    /// Open on SQLite (begun `IMMEDIATE`, so it holds the write lock).
     Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
     /// Committed; further use is an error.
     Finished,
@@ -82,6 +86,7 @@ impl Database {
         }
     }
 
+    /// `postgres` or `sqlite`: picks a schema step's SQL; shown by the health check and backups.
     pub fn backend(&self) -> &'static str {
         match self {
             Database::Postgres(_) => "postgres",
@@ -121,10 +126,12 @@ impl Database {
         }
     }
 
+    /// One round trip; what the readiness check asks.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         self.execute("SELECT 1", &[]).await.map(|_| ())
     }
 
+    /// Runs one statement with `params` bound to `$1`, `$2`, ... and returns its rows.
     pub async fn query(&self, sql: &str, params: &[Value]) -> Result<RowSet, sqlx::Error> {
         match self {
             Database::Postgres(pool) => pg_rows(&bind_pg(sql, params).fetch_all(pool).await?),
@@ -132,6 +139,7 @@ impl Database {
         }
     }
 
+    /// Runs one statement with `params` bound to `$1`, `$2`, ...; how many rows it changed.
     pub async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, sqlx::Error> {
         match self {
             Database::Postgres(pool) => {
@@ -144,6 +152,8 @@ impl Database {
         }
     }
 
+    /// Opens a transaction on a pooled connection; dropped without [`Transaction::commit`], it
+    /// rolls back.
     pub async fn begin(&self) -> Result<Transaction, sqlx::Error> {
         match self {
             Database::Postgres(pool) => Ok(Transaction::Postgres(pool.begin().await?)),
@@ -159,6 +169,7 @@ impl Database {
 }
 
 impl Transaction {
+    /// As [`Database::query`], inside the transaction; refused once committed.
     pub async fn query(&mut self, sql: &str, params: &[Value]) -> Result<RowSet, sqlx::Error> {
         match self {
             Transaction::Postgres(tx) => pg_rows(&bind_pg(sql, params).fetch_all(&mut **tx).await?),
@@ -169,6 +180,7 @@ impl Transaction {
         }
     }
 
+    /// As [`Database::execute`], inside the transaction; refused once committed.
     pub async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, sqlx::Error> {
         match self {
             Transaction::Postgres(tx) => Ok(bind_pg(sql, params)
@@ -198,6 +210,7 @@ impl Transaction {
         }
     }
 
+    /// Commits and leaves the transaction `Finished`; a second commit is an error.
     pub async fn commit(&mut self) -> Result<(), sqlx::Error> {
         match std::mem::replace(self, Transaction::Finished) {
             Transaction::Postgres(tx) => tx.commit().await,
@@ -377,7 +390,9 @@ pub fn to_wit_error(err: sqlx::Error) -> DbError {
 /// What `db` reaches of an instance's store: the pool, and the resource table its open
 /// transactions live in.
 pub struct DbCtx<'a> {
+    /// The Core's pool, shared by every instance.
     pub db: &'a Database,
+    /// This instance's resources: the transactions it opened and has not closed.
     pub table: &'a mut ResourceTable,
 }
 

@@ -34,8 +34,10 @@ const MAX_PINNED_CLIENTS: usize = 256;
 /// Why the `Http` clients could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpSetupError {
+    /// rustls refused the client TLS configuration.
     #[error("TLS setup: {0}")]
     Tls(#[from] rustls::Error),
+    /// reqwest could not build a client from that configuration.
     #[error("HTTP client: {0}")]
     Client(#[from] reqwest::Error),
 }
@@ -49,6 +51,7 @@ pub struct Http {
 }
 
 impl Http {
+    /// Builds the webpki-roots client; fails only on a TLS or client setup error, at start.
     pub fn new() -> Result<Self, HttpSetupError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let roots = rustls::RootCertStore {
@@ -241,7 +244,9 @@ fn outcome(result: &Result<IncomingResponse, HttpError>) -> String {
 /// What `http` reaches of an instance's store: the clients, and the call whose deadline bounds
 /// each request and whose names tag its log line.
 pub struct HttpCtx<'a> {
+    /// The Core's clients, shared by every instance.
     pub http: &'a Http,
+    /// The call making the request: its deadline and names.
     pub call: &'a Call,
 }
 

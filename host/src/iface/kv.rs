@@ -22,10 +22,13 @@ use wasmtime::component::HasData;
 use crate::bindings::nexuma::core::kv::{self as wit, KvError};
 use crate::config::{KvSettings, KvTarget};
 
+/// Why a key-value operation failed (the in-process store never fails).
 #[derive(Debug, Error)]
 pub enum StoreError {
+    /// Redis refused the command or the connection broke.
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),
+    /// Redis did not answer within the bound it holds; the call is abandoned.
     #[error("redis did not answer within {0:?}")]
     Timeout(Duration),
 }
@@ -127,6 +130,7 @@ impl Store {
         format!("{}{key}", self.prefix)
     }
 
+    /// `redis` or `memory`: what the health check and start-up log show.
     pub fn backend(&self) -> &'static str {
         match &self.backend {
             Backend::Redis(_) => "redis",
@@ -134,6 +138,7 @@ impl Store {
         }
     }
 
+    /// One round trip (Redis `PING`); what the readiness check asks.
     pub async fn ping(&self) -> Result<(), StoreError> {
         match &self.backend {
             Backend::Redis(store) => {
@@ -145,6 +150,7 @@ impl Store {
         }
     }
 
+    /// The value under `key` (as stored, prefix included), if any and not expired.
     pub async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
         match &self.backend {
             Backend::Redis(store) => bounded(store.conn().get(key)).await,
@@ -164,6 +170,8 @@ impl Store {
         }
     }
 
+    /// Stores `value` under `key` (as stored, prefix included), expiring after `ttl` if one is
+    /// given.
     pub async fn set(
         &self,
         key: &str,
@@ -227,6 +235,7 @@ impl Store {
         }
     }
 
+    /// Removes `key`; true when it was there.
     pub async fn delete(&self, key: &str) -> Result<bool, StoreError> {
         match &self.backend {
             Backend::Redis(store) => Ok(bounded(store.conn().del::<_, u64>(key)).await? > 0),
@@ -234,6 +243,8 @@ impl Store {
         }
     }
 
+    /// Adds `by` to the integer under `key` (0 if missing) and returns the sum; `ttl` only applies
+    /// when this creates the key.
     pub async fn incr(&self, key: &str, by: i64, ttl: Option<Duration>) -> Result<i64, StoreError> {
         match &self.backend {
             Backend::Redis(store) => {
@@ -258,6 +269,7 @@ impl Store {
         }
     }
 
+    /// How long `key` has left; `None` when it is missing or never expires.
     pub async fn ttl(&self, key: &str) -> Result<Option<Duration>, StoreError> {
         match &self.backend {
             Backend::Redis(store) => {
@@ -307,6 +319,7 @@ impl Store {
 /// What a subscription hears.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Received {
+    /// A message published on the channel.
     Message(String),
     /// Messages may have been missed: the subscription was (re)established after a gap, or
     /// the reader fell behind. The reader should look at the state the messages announce.
@@ -605,6 +618,7 @@ fn kv_error(err: StoreError) -> KvError {
 
 /// What `kv` reaches of an instance's store: the shared key-value store.
 pub struct KvCtx<'a> {
+    /// The Core's store, shared by every instance.
     pub store: &'a Store,
 }
 

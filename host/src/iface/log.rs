@@ -26,6 +26,7 @@ fn joined(fields: &[(String, String)]) -> String {
 
 /// What `log` reaches of an instance's store: the call its lines are tagged with.
 pub struct LogCtx<'a> {
+    /// The call whose component and request id tag each line.
     pub call: &'a Call,
 }
 

@@ -8,6 +8,7 @@ use crate::bindings::nexuma::core::response_cache::{self as wit, Policy};
 
 /// What `response-cache` reaches of an instance's store: the slot the policy is kept in.
 pub struct ResponseCacheCtx<'a> {
+    /// The instance's slot: `None` until the guest calls `keep`; the last call wins.
     pub keep: &'a mut Option<Policy>,
 }
 

@@ -11,6 +11,7 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// `public_url` is `PUBLIC_URL`, already checked and without a trailing slash.
     pub fn new(public_url: String) -> Self {
         Settings { public_url }
     }
@@ -18,6 +19,7 @@ impl Settings {
 
 /// What `settings` reaches of an instance's store.
 pub struct SettingsCtx<'a> {
+    /// The Core's settings, shared by every instance.
     pub settings: &'a Settings,
 }
 

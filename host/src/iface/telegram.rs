@@ -15,6 +15,7 @@ use crate::config::TelegramSettings;
 /// (10 s), so a stuck send ends as `unavailable` and is retried, not cut off mid-tick.
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The Telegram capability: checks login widget data and sends messages as the host's bot.
 pub struct Telegram {
     token: Option<String>,
     /// The Bot API's base URL (`TELEGRAM_API_URL`), without a trailing slash.
@@ -127,6 +128,7 @@ fn judge(status: u16, body: &[u8]) -> Result<(), SendError> {
 
 /// What `telegram` reaches of an instance's store: the bot behind the host's token.
 pub struct TelegramCtx<'a> {
+    /// The Core's bot client, shared by every instance.
     pub telegram: &'a Telegram,
 }
 

@@ -16,20 +16,29 @@ use crate::config::{Secrets, TokenSettings};
 /// Clock skew tolerated between Core replicas.
 const LEEWAY_SECS: u64 = 5;
 
+/// Why a token was refused; the host answers both with 401, the message tells them apart.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum VerifyError {
+    /// Well formed and correctly signed, but past its `exp` (beyond the leeway).
     #[error("the token has expired")]
     Expired,
+    /// Malformed, signed with another secret, missing `exp`/`sub`, or of the other kind.
     #[error("the token is invalid")]
     Invalid,
 }
 
+/// The payload of an access token, as signed and as verified.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct AccessClaims {
+    /// The user's id.
     pub sub: String,
+    /// The user's role when the token was issued (`user`, `admin`, ...).
     pub role: String,
+    /// Always `access`; keeps a refresh token from passing as an access token.
     pub typ: String,
+    /// Issued at, seconds since the Unix epoch.
     pub iat: u64,
+    /// Expires at, seconds since the Unix epoch.
     pub exp: u64,
 }
 
@@ -74,6 +83,7 @@ fn now_secs() -> u64 {
 }
 
 impl Tokens {
+    /// Keys from the two secrets, lifetimes from the settings.
     pub fn new(settings: &TokenSettings, secrets: &Secrets) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = LEEWAY_SECS;
@@ -85,6 +95,7 @@ impl Tokens {
         }
     }
 
+    /// Signs an access token for `subject` with `role`, valid for the access lifetime.
     pub fn issue_access(&self, subject: &str, role: &str) -> AccessToken {
         let iat = now_secs();
         let claims = AccessClaims {
@@ -100,6 +111,8 @@ impl Tokens {
         }
     }
 
+    /// Signs a refresh token; `token_id` and `family_id` let the caller revoke one or its whole
+    /// family.
     pub fn issue_refresh(&self, subject: &str, token_id: &str, family_id: &str) -> RefreshToken {
         let iat = now_secs();
         let exp = iat + self.refresh.ttl.as_secs();
@@ -123,6 +136,8 @@ impl Tokens {
         encode(&Header::new(Algorithm::HS256), claims, key).unwrap_or_default()
     }
 
+    /// Checks an access token's signature, expiry and kind; what the host runs before every authed
+    /// route.
     pub fn verify_access(&self, token: &str) -> Result<AccessClaims, VerifyError> {
         let claims = decode::<AccessClaims>(token, &self.access.decoding, &self.validation)
             .map_err(classify)?
@@ -133,6 +148,7 @@ impl Tokens {
         Ok(claims)
     }
 
+    /// Checks a refresh token's signature, expiry and kind, and returns its claims in WIT form.
     pub fn verify_refresh(&self, token: &str) -> Result<RefreshClaims, VerifyError> {
         let claims = decode::<RefreshJwt>(token, &self.refresh.decoding, &self.validation)
             .map_err(classify)?
@@ -158,6 +174,7 @@ fn classify(err: jsonwebtoken::errors::Error) -> VerifyError {
 
 /// What `tokens` reaches of an instance's store: the Core's signer.
 pub struct TokensCtx<'a> {
+    /// The Core's one signer, shared by every instance.
     pub tokens: &'a Tokens,
 }
 

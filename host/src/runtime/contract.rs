@@ -31,6 +31,7 @@ impl Contract {
     /// Every version this host serves, oldest first.
     pub const ALL: [Contract; 3] = [Contract::V0_1_0, Contract::V0_1_1, Contract::V0_1_2];
 
+    /// The version as `major.minor.patch`, as stored with a version and shown by the admin API.
     pub fn as_str(self) -> &'static str {
         match self {
             Contract::V0_1_0 => "0.1.0",

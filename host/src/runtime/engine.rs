@@ -16,6 +16,7 @@ use crate::config::ComponentLimits;
 /// How often the epoch advances; deadlines are counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
+/// The process's wasmtime engine, linker and on-disk cache of compiled components.
 pub struct Runtime {
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<State>,
@@ -25,6 +26,8 @@ pub struct Runtime {
 }
 
 impl Runtime {
+    /// Builds the engine with the pooling allocator sized by `limits`; fails on an impossible
+    /// configuration.
     pub fn new(limits: ComponentLimits, cache_dir: PathBuf) -> anyhow::Result<Arc<Self>> {
         let engine = Engine::new(&engine_config(&limits))?;
         let mut linker = Linker::<State>::new(&engine);

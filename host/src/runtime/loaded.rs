@@ -17,52 +17,92 @@ use crate::bindings::{Request, Response, Route};
 use crate::iface::{Call, Capabilities, HostCtx};
 use crate::metrics;
 
+/// Why a component (or a folder of them) could not be loaded, at start or on an upload or
+/// reload.
 #[derive(Debug, Error)]
 pub enum LoadError {
+    /// The `.wasm` file could not be read from disk.
     #[error("cannot read {path}: {source}")]
     Read {
+        /// The file that was being read.
         path: String,
+        /// The operating system's reason.
         source: std::io::Error,
     },
+    /// The file's stem is not a valid component name; it holds that name.
     #[error("component name {0:?} must be lower-case letters, digits, '-' or '_'")]
     BadName(String),
+    /// The bytes are not a component wasmtime can compile (or not WebAssembly at all).
     #[error("cannot compile: {0}")]
     Compile(String),
+    /// The component targets no `nexuma:core` version this host serves, or several at once.
     #[error("does not target a contract this Core serves: {0}")]
     Contract(String),
+    /// The component imports something the host's linker does not provide.
     #[error("does not fit the nexuma:core handler world: {0}")]
     Link(String),
+    /// The component's `routes()` export trapped or failed when called at load.
     #[error("its routes() call failed: {0}")]
     Routes(String),
+    /// The component's `jobs()` export trapped or failed when called at load.
     #[error("its jobs() call failed: {0}")]
     Jobs(String),
+    /// The component's `migrations()` export trapped or failed when called at load.
     #[error("its migrations() call failed: {0}")]
     Migrations(String),
+    /// The component's `route-docs()` export trapped or failed when called at load.
     #[error("its route-docs() call failed: {0}")]
     RouteDocs(String),
+    /// A declared migration is out of order, unnamed, or lacks SQL for one of the two backends.
     #[error("declares an invalid migration {version}: {reason}")]
-    BadMigration { version: u32, reason: String },
-    #[error("declares an invalid job {name:?}: {reason}")]
-    BadJob { name: String, reason: String },
-    #[error("declares an invalid route {method} {path}: {reason}")]
-    BadRoute {
-        method: String,
-        path: String,
+    BadMigration {
+        /// The migration's version number as declared.
+        version: u32,
+        /// What is wrong with it.
         reason: String,
     },
+    /// A declared job has a bad or repeated name, or an interval below `MIN_JOB_INTERVAL_MS`.
+    #[error("declares an invalid job {name:?}: {reason}")]
+    BadJob {
+        /// The job's name as declared.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A declared route has a bad method, path, status or schema, or claims a path the host
+    /// serves itself.
+    #[error("declares an invalid route {method} {path}: {reason}")]
+    BadRoute {
+        /// The route's HTTP method as declared.
+        method: String,
+        /// The route's path pattern as declared.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Two components of one set claim routes that can match the same request.
     #[error("{method} {path} of component {first} overlaps {other_path} of component {second}")]
     Overlap {
+        /// The HTTP method both routes answer.
         method: String,
+        /// The first component's path pattern.
         path: String,
+        /// The component that declared `path`.
         first: String,
+        /// The second component's path pattern.
         other_path: String,
+        /// The component that declared `other_path`.
         second: String,
     },
+    /// The components folder holds no `.wasm` file; it holds the folder's path.
     #[error("the folder {0} holds no .wasm components")]
     Empty(String),
+    /// Wraps any other error with the name of the component it concerns.
     #[error("component {component}: {source}")]
     Component {
+        /// The component's name.
         component: String,
+        /// What went wrong with it.
         source: Box<LoadError>,
     },
 }
@@ -83,19 +123,26 @@ const WASM_MAGIC: &[u8] = b"\0asm";
 /// Why a call produced no response.
 #[derive(Debug, Error)]
 pub enum CallError {
+    /// The guest trapped (a panic, an out-of-bounds access, a failed host call); holds the trap
+    /// text.
     #[error("the component trapped: {0}")]
     Trap(String),
+    /// The call ran past the wall-clock deadline it was given (holds that deadline).
     #[error("the component ran past its {0:?} deadline")]
     Deadline(std::time::Duration),
+    /// The guest tried to grow its memory beyond the per-instance cap.
     #[error("the component exceeded its memory cap: {0}")]
     Memory(String),
+    /// The instance pool has no free slot for another concurrent call.
     #[error("every instance slot is in use")]
     Busy,
 }
 
 /// A component's answer to a request, and whether it let the host keep it.
 pub struct Answer {
+    /// The HTTP response the component returned.
     pub response: Response,
+    /// How long the host may keep the response in its cache, if the component allowed it at all.
     pub keep: Option<Policy>,
 }
 
@@ -112,10 +159,17 @@ struct Declared {
 #[error("deadline exceeded")]
 struct DeadlineExceeded;
 
+/// One component, compiled and pre-linked, with what it declared at load; shared by every call
+/// to it.
 pub struct LoadedComponent {
+    /// The component's name (its file stem, or the name it was uploaded under); logs and the
+    /// admin API know it by this.
     pub name: Arc<str>,
+    /// Hex SHA-256 of the `.wasm` bytes; tells versions apart in canaries and the admin API.
     pub sha256: String,
+    /// The routes it declared, validated at load.
     pub routes: Vec<Route>,
+    /// The scheduled jobs it declared, validated at load.
     pub jobs: Vec<Job>,
     /// The contract version it was built for.
     pub contract: Contract,

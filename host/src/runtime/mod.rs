@@ -12,5 +12,5 @@ pub use contract::Contract;
 pub use engine::{content_hash, Runtime};
 pub use loaded::{Answer, CallError, LoadError, LoadedComponent};
 pub use route_docs::RouteDocs;
-pub use state::State;
+pub(crate) use state::State;
 pub use stats::{Stats, StatsSnapshot};

@@ -5,6 +5,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// One version's counters on this replica, bumped per call without a lock.
 #[derive(Debug, Default)]
 pub struct Stats {
     calls: AtomicU64,
@@ -18,10 +19,15 @@ pub struct Stats {
 /// A copy of the counters at one moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct StatsSnapshot {
+    /// Requests handed to it, whatever came of them.
     pub calls: u64,
+    /// Calls the guest trapped in.
     pub traps: u64,
+    /// Calls cut at their deadline.
     pub deadline_hits: u64,
+    /// 5xx answers the component returned itself (a trap's 500 counts as a trap).
     pub server_errors: u64,
+    /// The largest linear memory one call of it reached, in bytes.
     pub memory_peak: u64,
 }
 
@@ -51,6 +57,7 @@ impl Stats {
         self.server_errors.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Reads every counter (each one atomically, not all at one instant).
     pub fn snapshot(&self) -> StatsSnapshot {
         StatsSnapshot {
             calls: self.calls.load(Ordering::Relaxed),
