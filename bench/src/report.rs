@@ -856,6 +856,20 @@ fn one_line(text: &str) -> String {
     }
 }
 
+/// Names the other checkout when `NEXUMA_BENCH_CORE` measured one: its Core binary and
+/// components, driven by this checkout's bench.
+fn other_core(s: &Settings) -> String {
+    if s.core == s.root {
+        return String::new();
+    }
+    format!(
+        " Measured here: the Core and components of `{}` (`NEXUMA_BENCH_CORE`), driven by this \
+         checkout's bench, to compare two builds with the same measuring code (the in-process \
+         figures run this checkout's host library on that checkout's probe component).",
+        s.core.display()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -874,18 +888,4 @@ mod tests {
         assert_eq!(fmt_ms(Duration::from_millis(196)), "196 ms");
         assert_eq!(fmt_ms(Duration::from_millis(2_830)), "2.83 s");
     }
-}
-
-/// Names the other checkout when `NEXUMA_BENCH_CORE` measured one: its Core binary and
-/// components, driven by this checkout's bench.
-fn other_core(s: &Settings) -> String {
-    if s.core == s.root {
-        return String::new();
-    }
-    format!(
-        " Measured here: the Core and components of `{}` (`NEXUMA_BENCH_CORE`), driven by this \
-         checkout's bench, to compare two builds with the same measuring code (the in-process \
-         figures run this checkout's host library on that checkout's probe component).",
-        s.core.display()
-    )
 }
