@@ -1,14 +1,14 @@
 //! User administration and settings: `/admin/users*`, `/admin/settings`.
 
+use nexuma_sdk::cursor::{self, where_all, CursorPage, KeysetPaging, Order};
 use nexuma_sdk::db::{self, Pool, Value};
 use nexuma_sdk::record::{self, Actor, Change, Entry};
 use nexuma_sdk::response::Page;
-use nexuma_sdk::{account, clock, log, notify, response, ApiError, Paging, Request, Response};
+use nexuma_sdk::{account, clock, log, notify, response, ApiError, Request, Response};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::cursor::Cursor;
 use crate::session;
 use crate::settings;
 use crate::users::{self, Changes, Profile, User, COLUMNS, ROLES, STATUSES};
@@ -18,98 +18,73 @@ use crate::validate::{self, Email, Name};
 #[derive(Deserialize, JsonSchema)]
 pub struct UsersQuery {
     #[serde(flatten)]
-    paging: Paging,
+    paging: KeysetPaging,
     /// Only users with this status; empty or left out: every status.
     // A string, not string-or-null, and no default: a query parameter is left out, never null.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "String", extend("enum" = STATUSES))]
     status: Option<String>,
-    /// A page's `nextCursor`: the users after that page's last one (in the list's order, so
-    /// users added meanwhile never move a user into a page already read). Not with an `offset`
-    /// above 0; the answer's `offset` then counts the users before the page.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "String", regex(pattern = r"^[A-Za-z0-9_-]*$"))]
-    after: Option<String>,
 }
 
 impl UsersQuery {
     fn read(req: &Request) -> Result<UsersQuery, ApiError> {
-        let paging = req.paging_query()?;
+        let paging = req.keyset_paging()?;
         let status = match req.query("status").map(str::trim).filter(|v| !v.is_empty()) {
             Some(raw) => Some(validate::one_of("status", raw, &STATUSES)?.to_string()),
             None => None,
         };
-        let after = req.query("after").filter(|v| !v.trim().is_empty());
-        Ok(UsersQuery {
-            paging,
-            status,
-            after: after.map(str::to_string),
-        })
+        Ok(UsersQuery { paging, status })
     }
 }
 
-/// A page of users: the paging convention plus the keyset cursor (its JSON Schema is derived
-/// from this type).
-#[derive(Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct UserPage<'a> {
-    #[serde(flatten)]
-    page: Page<'a, Profile<'a>>,
-    /// The next page's `after`; null on the last page.
-    next_cursor: Option<String>,
-}
+/// A page of users: the paging convention plus the keyset cursor.
+pub type UserPage<'a> = CursorPage<'a, Profile<'a>>;
 
-/// `created_at, id` past `cursor` (`>`) or up to it (`<=`), binding its values into `params`.
-fn beside(cursor: &Cursor, op: &str, params: &mut Vec<Value>) -> String {
-    let mut bind = |value: Value| {
-        params.push(value);
-        format!("${}", params.len())
-    };
-    let strict = if op == ">" { ">" } else { "<" };
-    format!(
-        "(created_at {strict} {} OR (created_at = {} AND id {op} {}))",
-        bind(cursor.created_at.into()),
-        bind(cursor.created_at.into()),
-        bind(cursor.id.as_str().into()),
-    )
-}
+/// The list's order: oldest first, the id deciding within one millisecond (the index of
+/// migration 0016, and 0017's behind a status).
+const ORDER: Order = Order::ascending(&["created_at", "id"]);
 
-/// `WHERE` and the conditions joined, or nothing.
-fn where_all(conditions: &[String]) -> String {
-    if conditions.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", conditions.join(" AND "))
+/// The sort key a cursor carries: the last user's `created_at` and id.
+type Key = (i64, String);
+
+/// The key of `after`, if given: one this route gave (400 naming `after` otherwise).
+fn after_key(paging: &KeysetPaging) -> Result<Option<Key>, ApiError> {
+    let key: Option<Key> = paging.cursor()?;
+    if key
+        .as_ref()
+        .is_some_and(|(created_at, id)| *created_at < 0 || id.is_empty())
+    {
+        return Err(ApiError::validation(
+            "after",
+            "is not a cursor this route gave",
+        ));
     }
+    Ok(key)
+}
+
+fn key_values((created_at, id): &Key) -> Vec<Value> {
+    vec![(*created_at).into(), id.as_str().into()]
 }
 
 /// `GET /admin/users`: a page of users in creation order, by offset or after a cursor.
 pub fn list_users(req: &Request) -> Result<Response, ApiError> {
     let query = UsersQuery::read(req)?;
-    let Paging { limit, offset } = query.paging;
-    let cursor = query.after.as_deref().map(Cursor::decode).transpose()?;
-    if cursor.is_some() && offset > 0 {
-        return Err(ApiError::validation(
-            "offset",
-            "must be 0 or left out with `after`",
-        ));
-    }
+    let KeysetPaging { limit, offset, .. } = query.paging;
+    let key = after_key(&query.paging)?;
     let mut params: Vec<Value> = Vec::new();
     let mut conditions = Vec::new();
     if let Some(status) = query.status {
         params.push(status.into());
         conditions.push(format!("status = ${}", params.len()));
     }
-    let (total, before) = count(&conditions, &params, cursor.as_ref())?;
+    let (total, before) =
+        ORDER.count("users", &conditions, &params, key.as_ref().map(key_values))?;
     let offset = before.unwrap_or(offset);
-    let (found, more) = read_page(conditions, params, cursor.as_ref(), limit, offset)?;
-    let next_cursor = found.last().filter(|_| more).map(|last| {
-        Cursor {
-            created_at: last.created_at,
-            id: last.id.clone(),
-        }
-        .encode()
-    });
+    let (found, more) = read_page(conditions, params, key.as_ref(), limit, offset)?;
+    let next_cursor = found
+        .last()
+        .filter(|_| more)
+        .map(|last| cursor::encode(&(last.created_at, &last.id)));
     let items: Vec<Profile<'_>> = found.iter().map(User::profile).collect();
     response::json(
         200,
@@ -125,58 +100,23 @@ pub fn list_users(req: &Request) -> Result<Response, ApiError> {
     )
 }
 
-/// The users the conditions take, and with a cursor how many of them come up to it, counted in
-/// one statement so the two agree.
-fn count(
-    conditions: &[String],
-    params: &[Value],
-    cursor: Option<&Cursor>,
-) -> Result<(i64, Option<i64>), ApiError> {
-    let mut params = params.to_vec();
-    let before = match cursor {
-        Some(c) => format!(
-            ", CAST(COALESCE(SUM(CASE WHEN {} THEN 1 ELSE 0 END), 0) AS BIGINT) AS before",
-            beside(c, "<=", &mut params)
-        ),
-        None => String::new(),
-    };
-    let counts = db::query(
-        &format!(
-            "SELECT CAST(COUNT(*) AS BIGINT) AS total{before} FROM users {}",
-            where_all(conditions)
-        ),
-        &params,
-    )?;
-    let counts = counts.first();
-    let total = counts.map(|row| row.i64("total")).transpose()?.unwrap_or(0);
-    let before = match cursor {
-        Some(_) => Some(
-            counts
-                .map(|row| row.i64("before"))
-                .transpose()?
-                .unwrap_or(0),
-        ),
-        None => None,
-    };
-    Ok((total, before))
-}
-
 /// Up to `limit` users the conditions take, after the cursor or past `offset` of them, and
 /// whether more follow.
 fn read_page(
     mut conditions: Vec<String>,
     mut params: Vec<Value>,
-    cursor: Option<&Cursor>,
+    key: Option<&Key>,
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<User>, bool), ApiError> {
-    if let Some(c) = cursor {
-        conditions.push(beside(c, ">", &mut params));
+    if let Some(k) = key {
+        conditions.push(ORDER.after(key_values(k), &mut params));
     }
-    let skip = if cursor.is_some() { 0 } else { offset };
+    let skip = if key.is_some() { 0 } else { offset };
     let sql = format!(
-        "SELECT {COLUMNS} FROM users {} ORDER BY created_at, id LIMIT ${} OFFSET ${}",
+        "SELECT {COLUMNS} FROM users {} ORDER BY {} LIMIT ${} OFFSET ${}",
         where_all(&conditions),
+        ORDER.by(),
         params.len() + 1,
         params.len() + 2
     );
@@ -513,16 +453,8 @@ mod schema_tests {
         assert_eq!(param("limit")["default"], json!(DEFAULT_LIMIT));
         assert_eq!(param("offset")["minimum"], json!(0));
         assert_eq!(param("after")["type"], "string");
-        // The cursor's alphabet: URL-safe base64 without padding.
-        let cursor = Cursor {
-            created_at: 1,
-            id: "~?/".into(),
-        }
-        .encode();
+        assert_eq!(param("offset")["maximum"], json!(cursor::MAX_OFFSET));
         assert_eq!(param("after")["pattern"], r"^[A-Za-z0-9_-]*$");
-        assert!(cursor
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'));
     }
 
     /// The page answers the paging convention's fields and the cursor, null on the last page.
@@ -543,25 +475,29 @@ mod schema_tests {
         );
     }
 
-    /// The keyset conditions bind the cursor's key after the parameters already bound.
+    /// The keyset conditions bind the cursor's key after the parameters already bound; a key
+    /// this route never gives is refused as a foreign cursor.
     #[test]
     fn keyset_conditions() {
-        let cursor = Cursor {
-            created_at: 5,
-            id: "u".into(),
-        };
+        let key: Key = (5, "u".into());
         let mut params: Vec<Value> = vec!["active".into()];
         assert_eq!(
-            beside(&cursor, ">", &mut params),
-            "(created_at > $2 OR (created_at = $3 AND id > $4))"
+            ORDER.after(key_values(&key), &mut params),
+            "(created_at, id) > ($2, $3)"
         );
         assert_eq!(
-            beside(&cursor, "<=", &mut params),
-            "(created_at < $5 OR (created_at = $6 AND id <= $7))"
+            ORDER.up_to(key_values(&key), &mut params),
+            "(created_at, id) <= ($4, $5)"
         );
-        assert_eq!(params.len(), 7);
-        assert_eq!(where_all(&[]), "");
-        assert_eq!(where_all(&["a".into(), "b".into()]), "WHERE a AND b");
+        assert_eq!(params.len(), 5);
+        for bad in [(-1, "u"), (1, "")] {
+            let raw = cursor::encode(&bad);
+            let paging = Request::with_query(&[("after", &raw)])
+                .keyset_paging()
+                .expect("paging");
+            let err = after_key(&paging).err().expect("refused");
+            assert_eq!(err.field.as_deref(), Some("after"));
+        }
     }
 
     /// The enums are the code's lists plus null (left out); null parses; the schema asks for a

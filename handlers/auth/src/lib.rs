@@ -6,7 +6,6 @@
 
 mod admin;
 mod credentials;
-mod cursor;
 mod me;
 mod session;
 mod settings;

@@ -50,6 +50,8 @@ pub mod bindings {
 pub mod account;
 /// The content epoch that invalidates caches of what users are shown.
 pub mod cache;
+/// Keyset paging of large lists: the `after` cursor, its query and the SQL after it.
+pub mod cursor;
 pub mod db;
 mod endpoint;
 mod error;

@@ -1,10 +1,9 @@
 //! The keyset cursor of `GET /admin/usage`: the sort key of the last row a page gave (time, user,
-//! node, link) plus the order and granularity it was read in. Opaque to clients (URL-safe base64 of a
-//! JSON array), checked on the way back in. Pure, unit-tested natively.
+//! node, link) plus the order and granularity it was read in, written with the SDK's cursor codec
+//! (`nexuma_sdk::cursor`: opaque to clients, checked on the way back in). Pure, unit-tested
+//! natively.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
-use nexuma_sdk::ApiError;
+use nexuma_sdk::{cursor, ApiError};
 
 use crate::calendar::Granularity;
 
@@ -19,7 +18,7 @@ pub struct Cursor {
 }
 
 /// Longer than any cursor this route gives (ids are at most a few hundred bytes).
-pub const MAX_LEN: usize = 2000;
+pub const MAX_LEN: usize = cursor::MAX_LEN;
 
 type Wire = (bool, bool, i64, String, String, String);
 
@@ -33,26 +32,19 @@ impl Cursor {
             self.node.clone(),
             self.link.clone(),
         );
-        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&wire).unwrap_or_default())
+        cursor::encode(&wire)
     }
 
-    /// A cursor from a client: it must be one this route gave, for the same order and
-    /// granularity (else 400 naming `cursor`).
+    /// A cursor from a client in the parameter `field`: it must be one this route gave, for the
+    /// same order and granularity (else 400 naming `field`).
     pub fn decode(
+        field: &str,
         raw: &str,
         descending: bool,
         granularity: Granularity,
     ) -> Result<Cursor, ApiError> {
-        let bad = |why: &str| ApiError::validation("cursor", why);
-        if raw.len() > MAX_LEN {
-            return Err(bad("is not a cursor this route gave"));
-        }
-        let bytes = URL_SAFE_NO_PAD
-            .decode(raw.trim())
-            .map_err(|_| bad("is not a cursor this route gave"))?;
-        let wire: Wire =
-            serde_json::from_slice(&bytes).map_err(|_| bad("is not a cursor this route gave"))?;
-        let cursor = Cursor {
+        let wire: Wire = cursor::decode(field, raw)?;
+        let found = Cursor {
             descending: wire.0,
             granularity: if wire.1 {
                 Granularity::Day
@@ -64,10 +56,13 @@ impl Cursor {
             node: wire.4,
             link: wire.5,
         };
-        if cursor.descending != descending || cursor.granularity != granularity {
-            return Err(bad("was given for another sort or granularity"));
+        if found.descending != descending || found.granularity != granularity {
+            return Err(ApiError::validation(
+                field,
+                "was given for another sort or granularity",
+            ));
         }
-        Ok(cursor)
+        Ok(found)
     }
 }
 
@@ -90,7 +85,7 @@ mod tests {
     fn round_trips() {
         let c = sample();
         assert_eq!(
-            Cursor::decode(&c.encode(), true, Granularity::Day).unwrap(),
+            Cursor::decode("cursor", &c.encode(), true, Granularity::Day).unwrap(),
             c
         );
     }
@@ -107,7 +102,7 @@ mod tests {
             ("e30", true, Granularity::Day),
             ("é1", true, Granularity::Day),
         ] {
-            let err = Cursor::decode(raw, desc, g).unwrap_err();
+            let err = Cursor::decode("cursor", raw, desc, g).unwrap_err();
             assert_eq!(
                 (err.status, err.field.as_deref()),
                 (400, Some("cursor")),

@@ -88,20 +88,41 @@ fn filter(granularity: Granularity, from: i64, to: i64, conditions: &Conditions)
     f
 }
 
-/// Rows strictly after the cursor in the page's order: a row comparison PostgreSQL runs as a
-/// range of the table's key.
-fn after(f: &mut Filter, c: &Cursor) {
+/// The key's id columns a filter leaves free: a `userId=` (`nodeId=`, `linkId=`) fixes that
+/// column for every row, so the cursor's comparison leaves it out.
+fn free_columns(req: &Request) -> Result<Vec<&'static str>, ApiError> {
+    let mut free = Vec::new();
+    for (param, column) in [
+        ("userId", "user_id"),
+        ("nodeId", "node_id"),
+        ("linkId", "link_id"),
+    ] {
+        if params::id(req, param)?.is_none() {
+            free.push(column);
+        }
+    }
+    Ok(free)
+}
+
+/// Rows strictly after the cursor in the page's order: a row comparison of the time and the
+/// `free` id columns, which PostgreSQL runs as a range of the table's key or, behind a fixed
+/// user or node, of the index that starts with it (migration 0017).
+fn after(f: &mut Filter, c: &Cursor, free: &[&str]) {
     let op = if c.descending { "<" } else { ">" };
-    let column = time_column(c.granularity);
-    f.add(
-        &format!("({column}, user_id, node_id, link_id) {op} ($?, $?, $?, $?)"),
-        vec![
-            c.time.into(),
-            c.user.as_str().into(),
-            c.node.as_str().into(),
-            c.link.as_str().into(),
-        ],
-    );
+    let mut columns = vec![time_column(c.granularity)];
+    let mut values = vec![c.time.into()];
+    for (column, value) in [
+        ("user_id", &c.user),
+        ("node_id", &c.node),
+        ("link_id", &c.link),
+    ] {
+        if free.contains(&column) {
+            columns.push(column);
+            values.push(value.as_str().into());
+        }
+    }
+    let marks = vec!["$?"; columns.len()].join(", ");
+    f.add(&format!("({}) {op} ({marks})", columns.join(", ")), values);
 }
 
 /// One traffic row of a link on a node in an hour or a day.
@@ -128,7 +149,7 @@ pub struct Page {
     /// Epoch milliseconds: the range's end, widened to a whole bucket.
     to: i64,
     items: Vec<Row>,
-    /// The next page's `cursor`; null on the last page.
+    /// The next page's `after` (or `cursor`); null on the last page.
     next_cursor: Option<String>,
     /// The whole filter, every page.
     totals: Bytes,
@@ -179,20 +200,35 @@ pub fn descending(req: &Request) -> Result<bool, ApiError> {
     }
 }
 
+/// The cursor and the parameter that carries it: `after`, the list routes' name for it, or
+/// `cursor`, this route's first name, still taken; not both.
+fn cursor_param(req: &Request) -> Result<Option<(&'static str, &str)>, ApiError> {
+    match (params::text(req, "after"), params::text(req, "cursor")) {
+        (Some(_), Some(_)) => Err(ApiError::validation(
+            "after",
+            "give after or cursor (the same), not both",
+        )),
+        (Some(raw), None) => Ok(Some(("after", raw))),
+        (None, Some(raw)) => Ok(Some(("cursor", raw))),
+        (None, None) => Ok(None),
+    }
+}
+
 /// `GET /admin/usage`.
 pub fn list(req: &Request) -> Result<Response, ApiError> {
     let granularity = params::granularity(req, Granularity::Hour)?;
     let descending = descending(req)?;
     let limit = req.int_query("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)?;
-    let cursor = params::text(req, "cursor")
-        .map(|raw| Cursor::decode(raw, descending, granularity))
-        .transpose()?;
+    let cursor = match cursor_param(req)? {
+        Some((field, raw)) => Some(Cursor::decode(field, raw, descending, granularity)?),
+        None => None,
+    };
     let (from, to) = range(req, granularity, clock::now_ms())?;
     let conditions = conditions(req)?;
     let totals = totals(from, to, &conditions)?;
     let mut f = filter(granularity, from, to, &conditions);
     if let Some(c) = &cursor {
-        after(&mut f, c);
+        after(&mut f, c, &free_columns(req)?);
     }
     // One row past the page says whether another page follows.
     let limit_at = f.push((limit + 1).into());
@@ -242,6 +278,38 @@ mod tests {
     use super::*;
     use nexuma_sdk::answer_schema_of;
     use serde_json::json;
+
+    /// A filtered column leaves the cursor's comparison: every row has its value.
+    #[test]
+    fn the_cursor_compares_the_columns_no_filter_fixes() {
+        let c = Cursor {
+            descending: false,
+            granularity: Granularity::Hour,
+            time: 7,
+            user: "u".into(),
+            node: "n".into(),
+            link: "l".into(),
+        };
+        let req = Request::with_query(&[("userId", "u")]);
+        let mut f = Filter::default();
+        after(&mut f, &c, &free_columns(&req).expect("free"));
+        assert_eq!(f.sql(), "(hour, node_id, link_id) > ($1, $2, $3)");
+        let mut f = Filter::default();
+        let all = free_columns(&Request::with_query(&[])).expect("free");
+        after(
+            &mut f,
+            &Cursor {
+                descending: true,
+                ..c
+            },
+            &all,
+        );
+        assert_eq!(
+            f.sql(),
+            "(hour, user_id, node_id, link_id) < ($1, $2, $3, $4)"
+        );
+        assert_eq!(f.params.len(), 4);
+    }
 
     #[test]
     fn a_page_says_what_is_always_there_and_when_the_cursor_is_null() {

@@ -190,7 +190,11 @@ pub struct AdminUsage {
     granularity: GranularityParam,
     #[schemars(extend("enum" = [&SORTS[..], &[""]].concat(), "default" = SORTS[0]))]
     sort: Option<String>,
-    /// nextCursor of the previous page, for the same sort and granularity.
+    /// nextCursor of the previous page, for the same sort and granularity: the rows after that
+    /// page's last one (rows added meanwhile never move a row into a page already read).
+    #[schemars(length(max = cursor::MAX_LEN), regex(pattern = r"^[A-Za-z0-9_-]*$"))]
+    after: Option<String>,
+    /// The same as `after` (this route's first name for it); not with `after`.
     #[schemars(length(max = cursor::MAX_LEN), regex(pattern = r"^[A-Za-z0-9_-]*$"))]
     cursor: Option<String>,
     /// Rows per page.
@@ -260,12 +264,22 @@ mod tests {
     /// Blank counts as absent, which is why every enum lists it.
     #[test]
     fn a_blank_parameter_is_absent() {
-        for name in ["period", "granularity", "sort", "cursor", "from", "linkId"] {
+        for name in [
+            "period",
+            "granularity",
+            "sort",
+            "cursor",
+            "after",
+            "from",
+            "linkId",
+        ] {
             assert_eq!(params::text(&request(&[(name, " ")]), name), None);
         }
         assert_eq!(calendar::zone(Some("")).ok(), calendar::zone(None).ok());
-        let cursor = &query_schema_of::<AdminUsage>()["properties"]["cursor"];
-        assert!(cursor.get("minLength").is_none());
+        for name in ["cursor", "after"] {
+            let cursor = &query_schema_of::<AdminUsage>()["properties"][name];
+            assert!(cursor.get("minLength").is_none());
+        }
     }
 
     /// Every route's parameters: none required, none typed null, each described.
@@ -365,10 +379,12 @@ mod tests {
         let limit = &usage["properties"]["limit"];
         assert_eq!(limit["maximum"], json!(listing::MAX_LIMIT));
         assert_eq!(limit["default"], json!(listing::DEFAULT_LIMIT));
-        assert_eq!(
-            usage["properties"]["cursor"]["maxLength"],
-            json!(cursor::MAX_LEN)
-        );
+        for name in ["cursor", "after"] {
+            assert_eq!(
+                usage["properties"][name]["maxLength"],
+                json!(cursor::MAX_LEN)
+            );
+        }
         let top = &query_schema_of::<UsersStats>()["properties"]["limit"];
         assert_eq!(
             (&top["maximum"], &top["default"]),
