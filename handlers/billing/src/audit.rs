@@ -1,7 +1,9 @@
 //! `GET /admin/logs`: the audit log (rows written through `nexuma_sdk::record::audit`).
 
-use nexuma_sdk::db::{self, Pool, Row, Value};
-use nexuma_sdk::{response, ApiError, Paging, Request, Response};
+use nexuma_sdk::cursor::{self, where_all, CursorPage, KeysetPaging, Order};
+use nexuma_sdk::db::{self, Row, Value};
+use nexuma_sdk::response::Page;
+use nexuma_sdk::{response, ApiError, Request, Response};
 use schemars::JsonSchema;
 use serde::Serialize;
 
@@ -45,7 +47,7 @@ fn from_row(row: Row<'_>) -> Result<LogEntry, ApiError> {
 #[serde(rename_all = "camelCase")]
 pub struct LogQuery {
     #[serde(flatten)]
-    paging: Paging,
+    paging: KeysetPaging,
     /// Only entries of this actor (a user id).
     actor_id: Option<String>,
     /// Only entries of this action, e.g. `tariff.update`.
@@ -77,7 +79,7 @@ impl LogQuery {
                 .transpose()
         };
         Ok(LogQuery {
-            paging: req.paging_query()?,
+            paging: req.keyset_paging()?,
             actor_id: text("actorId"),
             action: text("action"),
             target_type: text("targetType"),
@@ -88,10 +90,19 @@ impl LogQuery {
     }
 }
 
-/// `GET /admin/logs`, newest first.
+/// A page of `GET /admin/logs`: the paging convention plus the keyset cursor.
+pub type LogPage<'a> = CursorPage<'a, LogEntry>;
+
+/// The log's order: newest first, the id deciding within one millisecond; a page after a cursor
+/// is a range of migration 0017's indexes (behind the filtered column).
+const ORDER: Order = Order::descending(&["created_at", "id"]);
+
+/// `GET /admin/logs`, newest first, by offset or after a cursor.
 pub fn list(req: &Request) -> Result<Response, ApiError> {
     let q = LogQuery::read(req)?;
-    let Paging { limit, offset } = q.paging;
+    let KeysetPaging { limit, offset, .. } = q.paging;
+    let key: Option<(i64, String)> = q.paging.cursor()?;
+    let key = key.map(|(at, id)| vec![at.into(), id.into()]);
     let mut conditions: Vec<String> = Vec::new();
     let mut params: Vec<Value> = Vec::new();
     for (value, column) in [
@@ -111,29 +122,44 @@ pub fn list(req: &Request) -> Result<Response, ApiError> {
             conditions.push(format!("created_at {op} ${}", params.len()));
         }
     }
-    let filter = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", conditions.join(" AND "))
-    };
-    let total = db::count(
-        &Pool,
-        &format!("SELECT CAST(COUNT(*) AS BIGINT) AS total FROM audit_log {filter}"),
-        &params,
-    )?;
+    let (total, before) = ORDER.count("audit_log", &conditions, &params, key.clone())?;
+    let skip = if key.is_some() { 0 } else { offset };
+    if let Some(key) = key {
+        conditions.push(ORDER.after(key, &mut params));
+    }
     let sql = format!(
         "SELECT id, actor_id, action, target_type, target_id, ip, before, after, created_at \
-         FROM audit_log {filter} ORDER BY created_at DESC, id DESC LIMIT ${} OFFSET ${}",
+         FROM audit_log {} ORDER BY {} LIMIT ${} OFFSET ${}",
+        where_all(&conditions),
+        ORDER.by(),
         params.len() + 1,
         params.len() + 2
     );
-    params.push(limit.into());
-    params.push(offset.into());
-    let items = db::query(&sql, &params)?
+    // One more row than the page: whether there is a next page.
+    params.push((limit + 1).into());
+    params.push(skip.into());
+    let mut items = db::query(&sql, &params)?
         .iter()
         .map(from_row)
         .collect::<Result<Vec<_>, _>>()?;
-    response::page(&items, total, limit, offset)
+    let more = items.len() as i64 > limit;
+    items.truncate(usize::try_from(limit).unwrap_or(0));
+    let next_cursor = items
+        .last()
+        .filter(|_| more)
+        .map(|last| cursor::encode(&(last.created_at, &last.id)));
+    response::json(
+        200,
+        &LogPage {
+            page: Page {
+                items: &items,
+                total,
+                limit,
+                offset: before.unwrap_or(offset),
+            },
+            next_cursor,
+        },
+    )
 }
 
 /// Parses a JSON TEXT column back into JSON (absent or broken → null).
@@ -159,6 +185,7 @@ mod schema_tests {
             [
                 "action",
                 "actorId",
+                "after",
                 "limit",
                 "offset",
                 "since",
@@ -172,7 +199,13 @@ mod schema_tests {
         assert_eq!(properties["since"]["minimum"], 0);
         assert_eq!(properties["actorId"]["type"], "string");
 
-        let pairs: Vec<(&str, &str)> = names.iter().map(|n| (*n, " 7 ")).collect();
+        assert_eq!(properties["offset"]["maximum"], cursor::MAX_OFFSET);
+        // Every parameter but the cursor, which takes no offset.
+        let pairs: Vec<(&str, &str)> = names
+            .iter()
+            .filter(|n| **n != "after")
+            .map(|n| (*n, " 7 "))
+            .collect();
         let q =
             LogQuery::read(&nexuma_sdk::Request::with_query(&pairs)).expect("every parameter read");
         let text = Some("7".to_string());

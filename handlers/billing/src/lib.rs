@@ -104,10 +104,10 @@ impl Component for Billing {
             }),
         Endpoint::get("/admin/logs", audit::list)
             .auth(AuthLevel::Admin)
-            .summary("The audit log, newest first")
+            .summary("The audit log, newest first (query: limit, offset or after, filters)")
             .doc(|route| {
                 route
-                    .response_type::<Page<'static, audit::LogEntry>>()
+                    .response_type::<audit::LogPage>()
                     .query_type::<audit::LogQuery>()
             }),
         Endpoint::get("/admin/billing/settings", settings::get)
@@ -191,10 +191,10 @@ impl Component for Billing {
         // Subscriptions: admin.
         Endpoint::get("/admin/subscriptions", subscriptions::admin_list)
             .auth(AuthLevel::Admin)
-            .summary("Subscriptions with their links, newest first")
+            .summary("Subscriptions with their links, newest first (query: limit, offset or after, filters)")
             .doc(|route| {
                 route
-                    .response_type::<Page<'static, subscriptions::Subscription>>()
+                    .response_type::<subscriptions::AdminPage>()
                     .query_type::<subscriptions::AdminListQuery>()
             }),
         Endpoint::post("/admin/subscriptions", subscriptions::admin_activate)

@@ -2,8 +2,10 @@
 //! reads are [`crate::rows`]'; the state changes themselves (activate, renew, expire, cancel)
 //! are [`crate::lifecycle`]'s.
 
+use nexuma_sdk::cursor::{self, CursorPage, KeysetPaging, Order};
 use nexuma_sdk::db::{self, Pool, Transaction, Value};
 use nexuma_sdk::record::{self, Actor, Change, Entry};
+use nexuma_sdk::response::Page;
 use nexuma_sdk::{clock, response, ApiError, Paging, Request, Response};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -57,18 +59,23 @@ pub struct ListQuery {
 
 impl ListQuery {
     fn read(req: &Request) -> Result<Self, ApiError> {
-        let status = query::filter(req, "status");
-        if status.as_deref().is_some_and(|s| !STATUSES.contains(&s)) {
-            return Err(ApiError::validation(
-                "status",
-                format!("must be one of {}", STATUSES.join(", ")),
-            ));
-        }
         Ok(ListQuery {
             paging: req.paging_query()?,
-            status,
+            status: status(req)?,
         })
     }
+}
+
+/// `status`: one of [`STATUSES`], or absent.
+fn status(req: &Request) -> Result<Option<String>, ApiError> {
+    let status = query::filter(req, "status");
+    if status.as_deref().is_some_and(|s| !STATUSES.contains(&s)) {
+        return Err(ApiError::validation(
+            "status",
+            format!("must be one of {}", STATUSES.join(", ")),
+        ));
+    }
+    Ok(status)
 }
 
 /// `GET /admin/subscriptions`'s query (its JSON Schema is derived from this type).
@@ -76,7 +83,10 @@ impl ListQuery {
 #[serde(rename_all = "camelCase")]
 pub struct AdminListQuery {
     #[serde(flatten)]
-    list: ListQuery,
+    paging: KeysetPaging,
+    /// Only subscriptions in this status.
+    #[schemars(extend("enum" = STATUSES))]
+    status: Option<String>,
     /// Only this user's subscriptions.
     user_id: Option<String>,
     /// Only subscriptions of this tariff.
@@ -86,12 +96,20 @@ pub struct AdminListQuery {
 impl AdminListQuery {
     fn read(req: &Request) -> Result<Self, ApiError> {
         Ok(AdminListQuery {
-            list: ListQuery::read(req)?,
+            paging: req.keyset_paging()?,
+            status: status(req)?,
             user_id: query::filter(req, "userId"),
             tariff_id: query::filter(req, "tariffId"),
         })
     }
 }
+
+/// A page of `GET /admin/subscriptions`: the paging convention plus the keyset cursor.
+pub type AdminPage<'a> = CursorPage<'a, Subscription>;
+
+/// `GET /admin/subscriptions`' order: newest first, the id deciding within one millisecond; a
+/// page after a cursor is a range of migration 0017's indexes (behind the filtered column).
+const ADMIN_ORDER: Order = Order::descending(&["s.created_at", "s.id"]);
 
 /// `GET /me/subscriptions`.
 pub fn my_list(req: &Request) -> Result<Response, ApiError> {
@@ -106,22 +124,69 @@ pub fn my_list(req: &Request) -> Result<Response, ApiError> {
     page(q.paging, &filter, params)
 }
 
-/// `GET /admin/subscriptions`.
+/// `GET /admin/subscriptions`: newest first, by offset or after a cursor.
 pub fn admin_list(req: &Request) -> Result<Response, ApiError> {
     let q = AdminListQuery::read(req)?;
-    let mut conditions = vec!["1 = 1".to_string()];
+    let KeysetPaging { limit, offset, .. } = q.paging;
+    let key: Option<(i64, String)> = q.paging.cursor()?;
+    let key = key.map(|(at, id)| vec![at.into(), id.into()]);
+    let mut conditions = Vec::new();
     let mut params: Vec<Value> = Vec::new();
     for (value, column) in [
         (q.user_id, "s.user_id"),
         (q.tariff_id, "s.tariff_id"),
-        (q.list.status, "s.status"),
+        (q.status, "s.status"),
     ] {
         if let Some(value) = value {
             params.push(value.into());
             conditions.push(format!("{column} = ${}", params.len()));
         }
     }
-    page(q.list.paging, &conditions.join(" AND "), params)
+    let (total, before) =
+        ADMIN_ORDER.count("subscriptions s", &conditions, &params, key.clone())?;
+    let skip = if key.is_some() { 0 } else { offset };
+    if let Some(key) = key {
+        conditions.push(ADMIN_ORDER.after(key, &mut params));
+    }
+    // `select` takes a filter: with none, every row.
+    let filter = if conditions.is_empty() {
+        "1 = 1".to_string()
+    } else {
+        conditions.join(" AND ")
+    };
+    let n = params.len();
+    // One more row than the page: whether there is a next page.
+    params.push((limit + 1).into());
+    params.push(skip.into());
+    let mut items = select(
+        &Pool,
+        &filter,
+        &format!(
+            "ORDER BY {} LIMIT ${} OFFSET ${}",
+            ADMIN_ORDER.by(),
+            n + 1,
+            n + 2
+        ),
+        &params,
+    )?;
+    let more = items.len() as i64 > limit;
+    items.truncate(usize::try_from(limit).unwrap_or(0));
+    let next_cursor = items
+        .last()
+        .filter(|_| more)
+        .map(|last| cursor::encode(&(last.created_at, &last.id)));
+    response::json(
+        200,
+        &AdminPage {
+            page: Page {
+                items: &items,
+                total,
+                limit,
+                offset: before.unwrap_or(offset),
+            },
+            next_cursor,
+        },
+    )
 }
 
 /// `GET /admin/subscriptions/:id`.
@@ -660,7 +725,14 @@ mod schema_tests {
             .expect("properties")
             .keys()
             .collect();
-        assert_eq!(names, ["limit", "offset", "status", "tariffId", "userId"]);
+        assert_eq!(
+            names,
+            ["after", "limit", "offset", "status", "tariffId", "userId"]
+        );
+        assert_eq!(
+            admin["properties"]["offset"]["maximum"],
+            json!(cursor::MAX_OFFSET)
+        );
         assert_eq!(admin["properties"]["status"]["enum"], json!(STATUSES));
         assert_eq!(admin["properties"]["status"]["type"], "string");
         assert!(admin["required"].as_array().is_none_or(Vec::is_empty));
@@ -678,11 +750,11 @@ mod schema_tests {
             (
                 q.user_id.as_deref(),
                 q.tariff_id.as_deref(),
-                q.list.status.as_deref()
+                q.status.as_deref()
             ),
             (Some("u"), Some("t"), Some("expired"))
         );
-        assert_eq!(q.list.paging.limit, 3);
+        assert_eq!(q.paging.limit, 3);
         for status in STATUSES {
             assert!(
                 ListQuery::read(&nexuma_sdk::Request::with_query(&[("status", status)])).is_ok()
