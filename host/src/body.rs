@@ -6,9 +6,9 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, StatusCode};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use crate::config::Config;
@@ -47,13 +47,12 @@ pub async fn read(headers: &HeaderMap, body: Incoming, limits: Limits) -> Result
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limits.bytes as u64) {
-        return Err(too_large(limits.bytes));
+        return Err(too_large(body, limits.bytes));
     }
-    let read = tokio::time::timeout(limits.deadline, Limited::new(body, limits.bytes).collect());
-    match read.await {
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large(limits.bytes)),
-        Ok(Err(_)) => Err(error(
+    match tokio::time::timeout(limits.deadline, collect(body, limits.bytes)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(Unread::TooLarge(body))) => Err(too_large(body, limits.bytes)),
+        Ok(Err(Unread::Broken)) => Err(error(
             StatusCode::BAD_REQUEST,
             "bad_request",
             "the request body could not be read",
@@ -69,10 +68,58 @@ pub async fn read(headers: &HeaderMap, body: Incoming, limits: Limits) -> Result
     }
 }
 
-fn too_large(limit: usize) -> Response {
+/// Why a body was not read whole.
+enum Unread {
+    /// It passed the limit; the rest is still on the connection.
+    TooLarge(Incoming),
+    /// The connection failed mid-body.
+    Broken,
+}
+
+/// The body's bytes up to `limit`. Frame by frame rather than `http_body_util::Limited`, which
+/// drops the body on the limit: a refused body is handed back so the rest can be drained.
+async fn collect(mut body: Incoming, limit: usize) -> Result<Bytes, Unread> {
+    let mut bytes = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(|_| Unread::Broken)?.into_data() else {
+            continue; // trailers
+        };
+        if bytes.len() + data.len() > limit {
+            return Err(Unread::TooLarge(body));
+        }
+        bytes.extend_from_slice(&data);
+    }
+    Ok(bytes.freeze())
+}
+
+/// The 413, with the rest of the body drained in the background: closing a connection the
+/// client is still writing to resets it, and most clients then report a broken pipe instead of
+/// reading the answer already sent (the "lingering close" of nginx and Apache).
+fn too_large(body: Incoming, limit: usize) -> Response {
+    tokio::spawn(linger(body));
     closing(error(
         StatusCode::PAYLOAD_TOO_LARGE,
         "payload_too_large",
         &format!("the request body is larger than {limit} bytes"),
     ))
+}
+
+/// At most this much of a refused body is drained, for at most this long: enough for a client
+/// to finish writing an upload a few times the limit and read the answer, not enough to let a
+/// caller hold a connection open by streaming forever.
+const LINGER_BYTES: usize = 64 << 20;
+const LINGER_TIME: Duration = Duration::from_secs(5);
+
+/// Reads and discards the rest of a refused body, within `LINGER_BYTES` and `LINGER_TIME`.
+async fn linger(mut body: Incoming) {
+    let drain = async {
+        let mut drained = 0;
+        while let Some(Ok(frame)) = body.frame().await {
+            drained += frame.data_ref().map_or(0, Bytes::len);
+            if drained > LINGER_BYTES {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER_TIME, drain).await;
 }
