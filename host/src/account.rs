@@ -4,14 +4,17 @@
 //! logging in must lose that power at once, not when the token expires. The database is the
 //! truth; the key-value store keeps a copy per account so a request costs one `MGET`:
 //!
-//! - `account-rev:<id>` is a counter components bump (SDK `account::changed`) after every
-//!   commit that changes a role, status or block flag, or deletes a user;
+//! - `account-rev:<id>` is the account's revision: a fresh random value components set (SDK
+//!   `account::changed`) after every commit that changes a role, status or block flag, or
+//!   deletes a user. It expires after a day, long after any copy tagged with it; a missing
+//!   revision reads as `0`, and a random value never repeats, so an expired key can never make
+//!   an old copy current again;
 //! - `account:<id>` is `<rev>|<role>|<status>|<blocked>` (or `<rev>|-` for a deleted user),
-//!   written by the host after reading the row, tagged with the counter read *before* the row.
+//!   written by the host after reading the row, tagged with the revision read *before* the row.
 //!
-//! A copy is used only while its tag equals the counter. Because the counter moves after the
-//! commit and the tag is read before the row, a copy of an old row is always tagged older than
-//! the counter that follows the change — whatever the interleaving. Copies also expire, which
+//! A copy is used only while its tag equals the revision. Because the revision moves after the
+//! commit and the tag is read before the row, a copy of an old row is always tagged with a
+//! revision the change has replaced — whatever the interleaving. Copies also expire, which
 //! bounds the damage of a change made behind the components' back (SQL by hand). When the
 //! store is unreachable the row is read from the database every time.
 
@@ -21,8 +24,11 @@ use crate::bindings::nexuma::core::db::Value;
 use crate::iface::db::Database;
 use crate::iface::kv::Store;
 
-/// How long a copy may serve without a change to its counter.
+/// How long a copy may serve without a change to its revision.
 const COPY_TTL: Duration = Duration::from_secs(10 * 60);
+
+/// How long a revision is kept (the SDK's `account::REVISION_TTL_MS`): far past `COPY_TTL`.
+const REVISION_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// What an account may do now, as the host decides before an authenticated route runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,15 +60,13 @@ pub struct Accounts<'a> {
     pub db: &'a Database,
     /// Where the per-account copies and their counters live.
     pub kv: &'a Store,
-    /// The store's key prefix (`KV_PREFIX`), as components' keys carry it.
-    pub prefix: &'a str,
 }
 
 impl Accounts<'_> {
     /// The account's standing now.
     pub async fn standing(&self, user_id: &str) -> Result<Standing, Unavailable> {
-        let rev_key = format!("{}account-rev:{user_id}", self.prefix);
-        let copy_key = format!("{}account:{user_id}", self.prefix);
+        let rev_key = format!("{}account-rev:{user_id}", self.kv.prefix());
+        let copy_key = format!("{}account:{user_id}", self.kv.prefix());
         let read = self.kv.get_many(&[rev_key, copy_key.clone()]).await;
         let Some(Ok([rev, copy])) = read.ok().map(<[Option<String>; 2]>::try_from) else {
             // Store down: the database alone decides, uncached.
@@ -86,8 +90,9 @@ impl Accounts<'_> {
     /// Retires every copy of the account's standing (after a change made outside components,
     /// such as `nexuma admin create` promoting an existing account).
     pub async fn changed(&self, user_id: &str) -> Result<(), crate::iface::kv::StoreError> {
-        let rev_key = format!("{}account-rev:{user_id}", self.prefix);
-        self.kv.incr(&rev_key, 1, None).await.map(|_| ())
+        let rev_key = format!("{}account-rev:{user_id}", self.kv.prefix());
+        let revision = uuid::Uuid::new_v4().to_string();
+        self.kv.set(&rev_key, &revision, Some(REVISION_TTL)).await
     }
 
     async fn read_row(&self, user_id: &str) -> Result<Standing, Unavailable> {

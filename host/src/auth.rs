@@ -138,7 +138,6 @@ async fn account_caller(caps: &Capabilities, user_id: String) -> Result<Caller, 
     let accounts = Accounts {
         db: &caps.db,
         kv: &caps.kv,
-        prefix: caps.kv.prefix(),
     };
     let standing = accounts.standing(&user_id).await.map_err(|e| {
         tracing::warn!(error = %e, "account lookup failed");

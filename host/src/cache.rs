@@ -125,8 +125,8 @@ impl ResponseCache {
         None
     }
 
-    /// Keeps a component's answer to a request under `policy`. Only a 200 is kept; `kv_prefix`
-    /// is the prefix the component's key-value keys have in the store.
+    /// Keeps a component's answer to a request under `policy`. Only a 200 is kept; the keys it
+    /// depends on are the component's keys in `kv`, so they are kept as stored (prefixed).
     #[allow(clippy::too_many_arguments)]
     pub fn keep(
         &self,
@@ -134,7 +134,7 @@ impl ResponseCache {
         target: &str,
         request_headers: &HeaderMap,
         component_sha256: &str,
-        kv_prefix: &str,
+        kv: &Store,
         policy: Policy,
         response: &Response,
         body: Bytes,
@@ -168,7 +168,7 @@ impl ResponseCache {
         let (depends_on, built_under) = policy
             .depends_on
             .into_iter()
-            .map(|(k, v)| (format!("{kv_prefix}{k}"), v))
+            .map(|(k, v)| (format!("{}{k}", kv.prefix()), v))
             .unzip();
         let kept = KeptAnswer {
             component_sha256: component_sha256.to_string(),
@@ -277,8 +277,14 @@ mod tests {
         assert_eq!(plain.status(), StatusCode::OK);
     }
 
-    #[test]
-    fn only_a_cookieless_200_is_kept() {
+    #[tokio::test]
+    async fn only_a_cookieless_200_is_kept() {
+        let kv = Store::connect(&crate::config::KvSettings {
+            target: crate::config::KvTarget::Memory,
+            prefix: "p:".into(),
+        })
+        .await
+        .expect("an in-process store");
         let cache = ResponseCache::new(1 << 20);
         let policy = || Policy {
             vary: vec!["User-Agent".into()],
@@ -291,7 +297,7 @@ mod tests {
                 "/r/1",
                 &HeaderMap::new(),
                 "sha",
-                "p:",
+                &kv,
                 policy(),
                 response,
                 Bytes::from_static(b"body"),

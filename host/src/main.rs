@@ -109,11 +109,7 @@ async fn main() -> anyhow::Result<()> {
             let config = config()?;
             let db = app::open_database(&config).await?;
             let kv = nexuma_host::iface::kv::Store::connect(&config.kv).await?;
-            let accounts = nexuma_host::account::Accounts {
-                db: &db,
-                kv: &kv,
-                prefix: kv.prefix(),
-            };
+            let accounts = nexuma_host::account::Accounts { db: &db, kv: &kv };
             let outcome = admin::create(&accounts, &email, &password, name.as_deref()).await?;
             println!("{outcome}");
             Ok(())

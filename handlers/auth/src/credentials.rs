@@ -191,6 +191,9 @@ pub fn refresh(req: &Request) -> Result<Response, ApiError> {
     })?;
     user.ensure_can_login()?;
     let session = session::issue(&tx, &user, Some(&claims.family_id), now)?;
+    // A client that stays connected refreshes all day without logging in again: prune here
+    // too, or its rows would pile up until its next login.
+    session::prune_expired(&tx, &user.id, now)?;
     tx.commit()?;
     response::json(200, &session)
 }

@@ -71,7 +71,7 @@ impl Routed<'_> {
                 target,
                 request_headers,
                 &version.sha256,
-                self.core.caps.kv.prefix(),
+                &self.core.caps.kv,
                 policy,
                 &response,
                 body,
