@@ -1,6 +1,6 @@
 //! `GET /admin/logs`: the audit log (rows written through `nexuma_sdk::record::audit`).
 
-use nexuma_sdk::cursor::{self, where_all, CursorPage, KeysetPaging, Order};
+use nexuma_sdk::cursor::{where_all, CursorPage, KeysetPaging, Order, Position};
 use nexuma_sdk::db::{self, Row, Value};
 use nexuma_sdk::response::Page;
 use nexuma_sdk::{response, ApiError, Request, Response};
@@ -100,9 +100,10 @@ const ORDER: Order = Order::descending(&["created_at", "id"]);
 /// `GET /admin/logs`, newest first, by offset or after a cursor.
 pub fn list(req: &Request) -> Result<Response, ApiError> {
     let q = LogQuery::read(req)?;
-    let KeysetPaging { limit, offset, .. } = q.paging;
-    let key: Option<(i64, String)> = q.paging.cursor()?;
-    let key = key.map(|(at, id)| vec![at.into(), id.into()]);
+    let limit = q.paging.limit;
+    let at: Option<Position<(i64, String)>> = q.paging.position()?;
+    let offset = q.paging.offset_at(at.as_ref());
+    let key = at.map(|p| vec![p.key.0.into(), p.key.1.into()]);
     let mut conditions: Vec<String> = Vec::new();
     let mut params: Vec<Value> = Vec::new();
     for (value, column) in [
@@ -122,7 +123,7 @@ pub fn list(req: &Request) -> Result<Response, ApiError> {
             conditions.push(format!("created_at {op} ${}", params.len()));
         }
     }
-    let (total, before) = ORDER.count("audit_log", &conditions, &params, key.clone())?;
+    let total = ORDER.total("audit_log", &conditions, &params)?;
     let skip = if key.is_some() { 0 } else { offset };
     if let Some(key) = key {
         conditions.push(ORDER.after(key, &mut params));
@@ -144,10 +145,9 @@ pub fn list(req: &Request) -> Result<Response, ApiError> {
         .collect::<Result<Vec<_>, _>>()?;
     let more = items.len() as i64 > limit;
     items.truncate(usize::try_from(limit).unwrap_or(0));
-    let next_cursor = items
-        .last()
-        .filter(|_| more)
-        .map(|last| cursor::encode(&(last.created_at, &last.id)));
+    let next_cursor = items.last().filter(|_| more).map(|last| {
+        Position::after_page(offset, items.len(), (last.created_at, &last.id)).encode()
+    });
     response::json(
         200,
         &LogPage {
@@ -155,7 +155,7 @@ pub fn list(req: &Request) -> Result<Response, ApiError> {
                 items: &items,
                 total,
                 limit,
-                offset: before.unwrap_or(offset),
+                offset,
             },
             next_cursor,
         },
@@ -199,7 +199,10 @@ mod schema_tests {
         assert_eq!(properties["since"]["minimum"], 0);
         assert_eq!(properties["actorId"]["type"], "string");
 
-        assert_eq!(properties["offset"]["maximum"], cursor::MAX_OFFSET);
+        assert_eq!(
+            properties["offset"]["maximum"],
+            nexuma_sdk::cursor::MAX_OFFSET
+        );
         // Every parameter but the cursor, which takes no offset.
         let pairs: Vec<(&str, &str)> = names
             .iter()

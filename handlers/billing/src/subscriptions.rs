@@ -2,7 +2,7 @@
 //! reads are [`crate::rows`]'; the state changes themselves (activate, renew, expire, cancel)
 //! are [`crate::lifecycle`]'s.
 
-use nexuma_sdk::cursor::{self, CursorPage, KeysetPaging, Order};
+use nexuma_sdk::cursor::{CursorPage, KeysetPaging, Order, Position};
 use nexuma_sdk::db::{self, Pool, Transaction, Value};
 use nexuma_sdk::record::{self, Actor, Change, Entry};
 use nexuma_sdk::response::Page;
@@ -127,9 +127,10 @@ pub fn my_list(req: &Request) -> Result<Response, ApiError> {
 /// `GET /admin/subscriptions`: newest first, by offset or after a cursor.
 pub fn admin_list(req: &Request) -> Result<Response, ApiError> {
     let q = AdminListQuery::read(req)?;
-    let KeysetPaging { limit, offset, .. } = q.paging;
-    let key: Option<(i64, String)> = q.paging.cursor()?;
-    let key = key.map(|(at, id)| vec![at.into(), id.into()]);
+    let limit = q.paging.limit;
+    let at: Option<Position<(i64, String)>> = q.paging.position()?;
+    let offset = q.paging.offset_at(at.as_ref());
+    let key = at.map(|p| vec![p.key.0.into(), p.key.1.into()]);
     let mut conditions = Vec::new();
     let mut params: Vec<Value> = Vec::new();
     for (value, column) in [
@@ -142,8 +143,7 @@ pub fn admin_list(req: &Request) -> Result<Response, ApiError> {
             conditions.push(format!("{column} = ${}", params.len()));
         }
     }
-    let (total, before) =
-        ADMIN_ORDER.count("subscriptions s", &conditions, &params, key.clone())?;
+    let total = ADMIN_ORDER.total("subscriptions s", &conditions, &params)?;
     let skip = if key.is_some() { 0 } else { offset };
     if let Some(key) = key {
         conditions.push(ADMIN_ORDER.after(key, &mut params));
@@ -171,10 +171,9 @@ pub fn admin_list(req: &Request) -> Result<Response, ApiError> {
     )?;
     let more = items.len() as i64 > limit;
     items.truncate(usize::try_from(limit).unwrap_or(0));
-    let next_cursor = items
-        .last()
-        .filter(|_| more)
-        .map(|last| cursor::encode(&(last.created_at, &last.id)));
+    let next_cursor = items.last().filter(|_| more).map(|last| {
+        Position::after_page(offset, items.len(), (last.created_at, &last.id)).encode()
+    });
     response::json(
         200,
         &AdminPage {
@@ -182,7 +181,7 @@ pub fn admin_list(req: &Request) -> Result<Response, ApiError> {
                 items: &items,
                 total,
                 limit,
-                offset: before.unwrap_or(offset),
+                offset,
             },
             next_cursor,
         },
@@ -731,7 +730,7 @@ mod schema_tests {
         );
         assert_eq!(
             admin["properties"]["offset"]["maximum"],
-            json!(cursor::MAX_OFFSET)
+            json!(nexuma_sdk::cursor::MAX_OFFSET)
         );
         assert_eq!(admin["properties"]["status"]["enum"], json!(STATUSES));
         assert_eq!(admin["properties"]["status"]["type"], "string");

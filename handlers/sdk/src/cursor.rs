@@ -16,9 +16,9 @@
 //!
 //! fn after(req: &Request) -> Result<Vec<String>, ApiError> {
 //!     let paging = req.keyset_paging()?;
-//!     let key: Option<(i64, String)> = paging.cursor()?;
+//!     let at: Option<cursor::Position<(i64, String)>> = paging.position()?;
 //!     let mut params = Vec::new();
-//!     let filter = match key {
+//!     let filter = match at.map(|p| p.key) {
 //!         Some((at, id)) => format!("WHERE {}", ORDER.after(vec![at.into(), id.into()], &mut params)),
 //!         None => String::new(),
 //!     };
@@ -59,6 +59,32 @@ pub fn decode<K: DeserializeOwned>(field: &str, raw: &str) -> Result<K, ApiError
     }
     let bytes = URL_SAFE_NO_PAD.decode(raw.trim()).map_err(|_| bad())?;
     serde_json::from_slice(&bytes).map_err(|_| bad())
+}
+
+/// Where a walk through a keyset-paged list stands: how many items it has given (the next
+/// page's `offset`) and the sort key of the last one. A page's `nextCursor` carries both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position<K> {
+    /// Items the walk gave before the page this position starts.
+    pub offset: i64,
+    /// The sort key of the last item given.
+    pub key: K,
+}
+
+impl<K: Serialize> Position<K> {
+    /// The position after a page that started at `offset` and gave `count` items, the last
+    /// with sort key `key`.
+    pub fn after_page(offset: i64, count: usize, key: K) -> Position<K> {
+        Position {
+            offset: offset + i64::try_from(count).unwrap_or(i64::MAX - offset),
+            key,
+        }
+    }
+
+    /// The `nextCursor` that continues from here.
+    pub fn encode(&self) -> String {
+        encode(&(self.offset, &self.key))
+    }
 }
 
 /// A list's order by key columns that are unique together (the last one an id), all ascending
@@ -102,46 +128,28 @@ impl Order {
         self.compare(if self.descending { "<" } else { ">" }, key, params)
     }
 
-    /// The rows up to `key` in this order, `key` included: those before a page that starts
-    /// after it.
-    pub fn up_to(&self, key: Vec<Value>, params: &mut Vec<Value>) -> String {
-        self.compare(if self.descending { ">=" } else { "<=" }, key, params)
-    }
-
     /// How many rows `source` (a table, aliased if the conditions name an alias) holds under
-    /// `conditions`, and with `key` how many of them come up to it — the `offset` of the page
-    /// after it —, counted in one statement so the two agree.
-    pub fn count(
+    /// `conditions`: the page's `total`. A page after a cursor takes its `offset` from the
+    /// cursor ([`Position`]) rather than counting the rows before it, so a deep page costs what
+    /// the first one does.
+    pub fn total(
         &self,
         source: &str,
         conditions: &[String],
         params: &[Value],
-        key: Option<Vec<Value>>,
-    ) -> Result<(i64, Option<i64>), ApiError> {
-        let mut params = params.to_vec();
-        let keyed = key.is_some();
-        let before = match key {
-            Some(key) => format!(
-                ", CAST(COALESCE(SUM(CASE WHEN {} THEN 1 ELSE 0 END), 0) AS BIGINT) AS before",
-                self.up_to(key, &mut params)
-            ),
-            None => String::new(),
-        };
+    ) -> Result<i64, ApiError> {
         let rows = crate::db::query(
             &format!(
-                "SELECT CAST(COUNT(*) AS BIGINT) AS total{before} FROM {source} {}",
+                "SELECT CAST(COUNT(*) AS BIGINT) AS total FROM {source} {}",
                 where_all(conditions)
             ),
-            &params,
+            params,
         )?;
-        let row = rows.first();
-        let total = row.map(|r| r.i64("total")).transpose()?.unwrap_or(0);
-        let before = if keyed {
-            Some(row.map(|r| r.i64("before")).transpose()?.unwrap_or(0))
-        } else {
-            None
-        };
-        Ok((total, before))
+        Ok(rows
+            .first()
+            .map(|r| r.i64("total"))
+            .transpose()?
+            .unwrap_or(0))
     }
 
     fn compare(&self, op: &str, key: Vec<Value>, params: &mut Vec<Value>) -> String {
@@ -179,7 +187,7 @@ pub struct KeysetPaging {
     pub offset: i64,
     /// A page's `nextCursor`: the items after that page's last one, in the list's order (so
     /// items added meanwhile never move an item into a page already read). Not with an `offset`
-    /// above 0; the answer's `offset` then counts the items before the page.
+    /// above 0; the answer's `offset` then counts the items the walk gave before the page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "String", length(max = MAX_LEN), regex(pattern = r"^[A-Za-z0-9_-]*$"))]
     pub after: Option<String>,
@@ -190,13 +198,25 @@ fn default_limit() -> i64 {
 }
 
 impl KeysetPaging {
-    /// The sort key `after` carries, if given (400 naming `after` when this route did not give
+    /// The position `after` carries, if given (400 naming `after` when this route did not give
     /// it).
-    pub fn cursor<K: DeserializeOwned>(&self) -> Result<Option<K>, ApiError> {
-        self.after
-            .as_deref()
-            .map(|raw| decode("after", raw))
-            .transpose()
+    pub fn position<K: DeserializeOwned>(&self) -> Result<Option<Position<K>>, ApiError> {
+        let Some(raw) = self.after.as_deref() else {
+            return Ok(None);
+        };
+        let (offset, key): (i64, K) = decode("after", raw)?;
+        if offset < 0 {
+            return Err(ApiError::validation(
+                "after",
+                "is not a cursor this route gave",
+            ));
+        }
+        Ok(Some(Position { offset, key }))
+    }
+
+    /// The page's `offset`: the cursor's, or the one asked for.
+    pub fn offset_at<K>(&self, position: Option<&Position<K>>) -> i64 {
+        position.map_or(self.offset, |p| p.offset)
     }
 }
 
@@ -238,7 +258,8 @@ impl Request {
 #[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CursorPage<'a, T> {
-    /// `items`, `total`, `limit`, `offset` (with `after`: the items before the page).
+    /// `items`, `total`, `limit`, `offset` (with `after`: the items the walk gave before the
+    /// page).
     #[serde(flatten)]
     pub page: crate::response::Page<'a, T>,
     /// The next page's `after`; null on the last page.
@@ -279,6 +300,25 @@ mod tests {
     }
 
     #[test]
+    fn a_position_carries_the_walk_s_offset() {
+        let next = Position::after_page(40, 20, (7_i64, "u".to_string()));
+        assert_eq!(next.offset, 60);
+        let paging = Request::with_query(&[("after", &next.encode())])
+            .keyset_paging()
+            .expect("paging");
+        let back = paging.position::<(i64, String)>().expect("decodes");
+        assert_eq!(back.as_ref(), Some(&next));
+        assert_eq!(paging.offset_at(back.as_ref()), 60);
+        let negative = encode(&(-1_i64, (7_i64, "u")));
+        let err = Request::with_query(&[("after", &negative)])
+            .keyset_paging()
+            .and_then(|p| p.position::<(i64, String)>())
+            .err()
+            .expect("refused");
+        assert_eq!(err.field.as_deref(), Some("after"));
+    }
+
+    #[test]
     fn an_order_compares_its_whole_key() {
         let order = Order::descending(&["created_at", "id"]);
         let mut params: Vec<Value> = vec!["active".into()];
@@ -287,15 +327,10 @@ mod tests {
             order.after(vec![5_i64.into(), "u".into()], &mut params),
             "(created_at, id) < ($2, $3)"
         );
-        assert_eq!(
-            order.up_to(vec![5_i64.into(), "u".into()], &mut params),
-            "(created_at, id) >= ($4, $5)"
-        );
-        assert_eq!(params.len(), 5);
+        assert_eq!(params.len(), 3);
         let up = Order::ascending(&["a", "b"]);
         assert_eq!(up.by(), "a ASC, b ASC");
-        assert_eq!(up.after(vec![1_i64.into()], &mut params), "(a, b) > ($6)");
-        assert_eq!(up.up_to(vec![1_i64.into()], &mut params), "(a, b) <= ($7)");
+        assert_eq!(up.after(vec![1_i64.into()], &mut params), "(a, b) > ($4)");
         assert_eq!(where_all(&[]), "");
         assert_eq!(where_all(&["a".into(), "b".into()]), "WHERE a AND b");
     }
@@ -318,7 +353,7 @@ mod tests {
         let err = read(&[("offset", "20000")]).err().expect("refused");
         assert!(err.message.contains("after"), "{}", err.message);
         let err = read(&[("after", "zz")])
-            .and_then(|p| p.cursor::<(i64, String)>())
+            .and_then(|p| p.position::<(i64, String)>())
             .err()
             .expect("refused");
         assert_eq!(err.field.as_deref(), Some("after"));
