@@ -89,8 +89,8 @@ bench: handlers v2ray
 	./target/release/nexuma-node-bench >> BENCHMARKS.md
 
 # The scaling curve (10,000, 100,000 and 1,000,000 users on PostgreSQL, bench/src/scale.rs),
-# apart from `make bench` as it takes about DURATION on a 2-vCPU VM: it replaces only the scale
-# section of BENCHMARKS.md, which `make bench` keeps.
+# apart from `make bench` as it takes about 8 minutes on a 2-vCPU VM (3 of them seeding the
+# million): it replaces only the scale section of BENCHMARKS.md, which `make bench` keeps.
 bench-scale: handlers
 	cargo build --release --locked -p nexuma-host -p nexuma-bench
 	./target/release/nexuma-bench --scale
