@@ -12,7 +12,7 @@ HOST_TARGET := $(shell rustc -vV | sed -n 's/^host: //p')
 COMPONENTS := auth manager billing nodes subscriptions usage notify
 TEST_COMPONENTS := probe overlap versioned versioned_next versioned_trap schema schema_next schema_broken legacy future
 
-.PHONY: run test deploy-check bench handlers handlers-unit handlers-doc toolchain lint fmt clean v2ray chromium apitest-tools fuzz cargo-fuzz
+.PHONY: run test deploy-check bench bench-scale handlers handlers-unit handlers-doc toolchain lint fmt clean v2ray chromium apitest-tools fuzz cargo-fuzz
 
 toolchain:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
@@ -87,6 +87,13 @@ bench: handlers v2ray
 	cargo build --release --locked -p nexuma-host -p nexuma-bench -p nexuma-node
 	./target/release/nexuma-bench
 	./target/release/nexuma-node-bench >> BENCHMARKS.md
+
+# The scaling curve (10,000, 100,000 and 1,000,000 users on PostgreSQL, bench/src/scale.rs),
+# apart from `make bench` as it takes about 8 minutes on a 2-vCPU VM (3 of them seeding the
+# million): it replaces only the scale section of BENCHMARKS.md, which `make bench` keeps.
+bench-scale: handlers
+	cargo build --release --locked -p nexuma-host -p nexuma-bench
+	./target/release/nexuma-bench --scale
 
 lint: toolchain
 	cargo fmt --all -- --check

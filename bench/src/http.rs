@@ -5,6 +5,7 @@ use anyhow::Context;
 use crate::child::{Backend, Core, Setup};
 use crate::cpu::{self, Snapshot};
 use crate::load::{self, Outcome, Plan};
+use crate::memory::Rss;
 use crate::report::Section;
 use crate::settings::Settings;
 
@@ -68,16 +69,22 @@ pub struct HttpRun {
     pub routes: Vec<RouteFigures>,
     /// Average vCPUs used outside `nexuma-bench` and its `nexuma` child, start to stop.
     pub others_cpu: Option<f64>,
+    /// The Core's memory once every route was loaded.
+    pub rss: Option<Rss>,
 }
 
 pub async fn run(settings: &Settings, backend: Backend) -> Section<HttpRun> {
     let before = Snapshot::take();
     match measure(settings, &backend).await {
-        Ok(routes) => {
+        Ok((routes, rss)) => {
             let others_cpu = before
                 .zip(Snapshot::take())
                 .and_then(|(before, after)| after.others_since(&before, cpu::cpus()));
-            Section::Done(HttpRun { routes, others_cpu })
+            Section::Done(HttpRun {
+                routes,
+                others_cpu,
+                rss,
+            })
         }
         Err(e) => {
             eprintln!("   failed: {e:#}");
@@ -86,16 +93,20 @@ pub async fn run(settings: &Settings, backend: Backend) -> Section<HttpRun> {
     }
 }
 
-async fn measure(settings: &Settings, backend: &Backend) -> anyhow::Result<Vec<RouteFigures>> {
+async fn measure(
+    settings: &Settings,
+    backend: &Backend,
+) -> anyhow::Result<(Vec<RouteFigures>, Option<Rss>)> {
     let setup = Setup {
         components: &["auth", "probe"],
         env: Vec::new(),
     };
     let core = Core::start(settings, backend, &setup).await?;
     let result = load_routes(settings, &core).await;
+    let rss = Rss::of(&core);
     // Stopped (and so waited for) before the caller's second CPU snapshot.
     core.stop().await;
-    result
+    Ok((result?, rss))
 }
 
 async fn load_routes(settings: &Settings, core: &Core) -> anyhow::Result<Vec<RouteFigures>> {

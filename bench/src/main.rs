@@ -13,7 +13,11 @@
 //! 6. Component swaps (servers backend only): three replicas on one database and Redis prefix;
 //!    how long until every replica serves an activation (20 swaps), and `GET /test/version`
 //!    under load with a swap every 500 ms against without.
-//! 7. Writes the figures, the machine and the goals to `BENCHMARKS.md`, replacing the file.
+//! 7. Writes the figures, the machine and the goals to `BENCHMARKS.md`, replacing the file but
+//!    keeping its scale section.
+//!
+//! `nexuma-bench --scale` runs the scaling curve instead (`scale.rs`: 10,000 to 1,000,000
+//! users on PostgreSQL) and replaces only the scale section of `BENCHMARKS.md`.
 //!
 //! Knobs (environment, all optional): `NEXUMA_BENCH_WARMUP_SECS` (2), `NEXUMA_BENCH_SECS` (8),
 //! `NEXUMA_BENCH_CONNECTIONS` (32), `NEXUMA_BENCH_CALLS` (20000), `NEXUMA_BENCH_PG`
@@ -28,8 +32,10 @@ mod cpu;
 mod http;
 mod inprocess;
 mod load;
+mod memory;
 mod nodes;
 mod report;
+mod scale;
 mod seed;
 mod settings;
 mod stats;
@@ -72,6 +78,11 @@ const NOT_SELECTED: &str = "not selected (NEXUMA_BENCH_ONLY)";
 async fn run() -> anyhow::Result<bool> {
     let settings = Settings::from_env()?;
     settings.check_inputs()?;
+    match std::env::args().nth(1).as_deref() {
+        None => {}
+        Some("--scale") => return run_scale(&settings).await,
+        Some(other) => anyhow::bail!("unknown argument {other:?}; the only one is --scale"),
+    }
     let started = std::time::Instant::now();
     let machine = report::Machine::collect();
 
@@ -152,10 +163,21 @@ async fn run() -> anyhow::Result<bool> {
         total: round_secs(started.elapsed()),
     };
     let ok = report.all_ran();
-    let text = report.render();
+    let text = report::scale::carry_over(&settings.out, report.render());
     write_atomically(&settings.out, &text)?;
     println!("{}", report.summary());
     println!("wrote {}", settings.out.display());
+    Ok(ok)
+}
+
+/// `--scale`: the scaling curve alone, written into the scale section of the output file.
+async fn run_scale(settings: &Settings) -> anyhow::Result<bool> {
+    let section = scale::run(settings).await;
+    let ok = !matches!(section, Section::Failed(_));
+    let text = report::scale::render(&section, settings.connections);
+    let previous = std::fs::read_to_string(&settings.out).unwrap_or_default();
+    write_atomically(&settings.out, &report::scale::splice(&previous, &text))?;
+    println!("wrote the scale section of {}", settings.out.display());
     Ok(ok)
 }
 

@@ -25,6 +25,7 @@ use crate::api::{call, raw, CALL_TIMEOUT};
 use crate::child::{Backend, Core, Setup};
 use crate::cpu::{self, Snapshot};
 use crate::load::{self, Target};
+use crate::memory::Rss;
 use crate::report::Section;
 use crate::seed::{self, now_ms};
 use crate::settings::Settings;
@@ -55,6 +56,8 @@ pub struct NodesRun {
     pub ingest: Result<Ingest, String>,
     /// Average vCPUs used outside `nexuma-bench` and its `nexuma` child (PostgreSQL included).
     pub others_cpu: Option<f64>,
+    /// The main run's Core's memory after its builds and the ingest.
+    pub rss: Option<Rss>,
 }
 
 pub struct BuildRow {
@@ -149,6 +152,7 @@ async fn measure(settings: &Settings, backend: &Backend) -> anyhow::Result<Nodes
     let mut builds = Vec::new();
     let mut bench = Bench::start(settings, backend, DEFAULT_CAP_MB).await?;
     let ingest = bench.main_run(&mut builds).await;
+    let rss = Rss::of(&bench.core);
     bench.stop().await;
     let ingest = ingest?;
 
@@ -169,6 +173,7 @@ async fn measure(settings: &Settings, backend: &Backend) -> anyhow::Result<Nodes
         builds,
         ingest,
         others_cpu: None,
+        rss,
     })
 }
 
@@ -355,8 +360,7 @@ impl Bench {
         Ok((link, uuid))
     }
 
-    /// Registers the node's agent, sends [`USAGE_RUNS`] timed reports of [`REPORT_CLIENTS`]
-    /// clients, then checks that exactly what was sent was counted.
+    /// Registers the node's agent, then [`ingest`]s [`USAGE_RUNS`] reports.
     async fn ingest(&mut self) -> anyhow::Result<Ingest> {
         let code = call(
             &self.core,
@@ -389,117 +393,165 @@ impl Bench {
             .as_str()
             .map(str::to_string)
             .context("POST /node/register: no key")?;
-
-        let limit = i64::try_from(REPORT_CLIENTS)?;
-        let names: Vec<String> =
-            sqlx::query_scalar("SELECT id FROM subscription_links ORDER BY id LIMIT $1")
-                .bind(limit)
-                .fetch_all(&mut self.db)
-                .await
-                .context("cannot read link ids")?;
-        ensure!(
-            names.len() == REPORT_CLIENTS,
-            "only {} links to report on",
-            names.len()
-        );
-        // Different amounts per client, so a swapped or dropped entry shows in the check.
-        let amounts: Vec<(i64, i64)> = (0..limit).map(|i| (1_000 + i, 50_000 + 7 * i)).collect();
-        let clients: Vec<Value> = names
-            .iter()
-            .zip(&amounts)
-            .map(|(name, (up, down))| json!({ "name": name, "up": up, "down": down }))
-            .collect();
-        let target = Target {
-            node_key: Some(key),
-            ..self.core.target("/node/usage", None)
-        };
-
-        let mut runs = Vec::with_capacity(USAGE_RUNS);
-        let mut counting_runs = Vec::with_capacity(USAGE_RUNS);
-        let mut report_bytes = 0;
-        for run in 1..=USAGE_RUNS {
-            let report_id = uuid::Uuid::new_v4().to_string();
-            let body =
-                json!({ "reportId": report_id, "collectedAt": now_ms(), "clients": clients });
-            let body = Bytes::from(body.to_string());
-            report_bytes = body.len();
-            let (status, reply, took) =
-                load::timed(&target, Method::POST, Some(body), CALL_TIMEOUT).await?;
-            let reply: Value = serde_json::from_slice(&reply).unwrap_or(Value::Null);
-            ensure!(
-                status.as_u16() == 200
-                    && reply["reportId"] == report_id.as_str()
-                    && reply["duplicate"] == false,
-                "POST /node/usage (report {run}) answered {status}: {reply}"
-            );
-            // The usage job is held off: this pass counts the report just taken.
-            let sync_target = self.core.target("/admin/nodes/sync", Some(&self.admin));
-            let (status, reply, counting) =
-                load::timed(&sync_target, Method::POST, None, CALL_TIMEOUT).await?;
-            let reply: Value = serde_json::from_slice(&reply).unwrap_or(Value::Null);
-            ensure!(
-                status.as_u16() == 200 && reply["usageReports"] == 1,
-                "POST /admin/nodes/sync after report {run} answered {status}: {reply}"
-            );
-            eprintln!(
-                "     report {run}: taken in {:.0} ms, counted in {:.0} ms",
-                took.as_secs_f64() * 1000.0,
-                counting.as_secs_f64() * 1000.0
-            );
-            runs.push(took);
-            counting_runs.push(counting);
-        }
-
-        let runs_i64 = i64::try_from(USAGE_RUNS)?;
-        let used: Vec<i64> = amounts
-            .iter()
-            .map(|(up, down)| (up + down) * runs_i64)
-            .collect();
-        let counted: i64 = sqlx::query_scalar(
-            "SELECT CAST(COUNT(*) AS BIGINT) FROM unnest($1::text[], $2::bigint[]) AS e(link_id, used) \
-             JOIN subscription_links l ON l.id = e.link_id \
-             JOIN subscriptions s ON s.id = l.subscription_id \
-             WHERE s.traffic_used_bytes = e.used",
+        ingest(
+            &self.core,
+            &mut self.db,
+            &self.admin,
+            &self.node,
+            key,
+            USAGE_RUNS,
         )
-        .bind(&names)
-        .bind(&used)
-        .fetch_one(&mut self.db)
         .await
-        .context("cannot check the used traffic")?;
+    }
+}
+
+/// `runs` timed `POST /node/usage` reports of [`REPORT_CLIENTS`] clients as the agent of
+/// `node` with `key`, each counted by a timed `POST /admin/nodes/sync` (the `usage` job held
+/// off); then checks that exactly what was sent was counted, against what the subscriptions and
+/// the node's hourly buckets held before, so it can run on a database that already has traffic.
+pub async fn ingest(
+    core: &Core,
+    db: &mut PgConnection,
+    admin: &str,
+    node: &str,
+    key: String,
+    runs: usize,
+) -> anyhow::Result<Ingest> {
+    let limit = i64::try_from(REPORT_CLIENTS)?;
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM subscription_links ORDER BY id LIMIT $1")
+            .bind(limit)
+            .fetch_all(&mut *db)
+            .await
+            .context("cannot read link ids")?;
+    ensure!(
+        names.len() == REPORT_CLIENTS,
+        "only {} links to report on",
+        names.len()
+    );
+    let before = Counted::read(db, &names, node).await?;
+    // Different amounts per client, so a swapped or dropped entry shows in the check.
+    let amounts: Vec<(i64, i64)> = (0..limit).map(|i| (1_000 + i, 50_000 + 7 * i)).collect();
+    let clients: Vec<Value> = names
+        .iter()
+        .zip(&amounts)
+        .map(|(name, (up, down))| json!({ "name": name, "up": up, "down": down }))
+        .collect();
+    let target = Target {
+        node_key: Some(key),
+        ..core.target("/node/usage", None)
+    };
+
+    let mut taken = Vec::with_capacity(runs);
+    let mut counted = Vec::with_capacity(runs);
+    let mut report_bytes = 0;
+    for run in 1..=runs {
+        let report_id = uuid::Uuid::new_v4().to_string();
+        let body = json!({ "reportId": report_id, "collectedAt": now_ms(), "clients": clients });
+        let body = Bytes::from(body.to_string());
+        report_bytes = body.len();
+        let (status, reply, took) =
+            load::timed(&target, Method::POST, Some(body), CALL_TIMEOUT).await?;
+        let reply: Value = serde_json::from_slice(&reply).unwrap_or(Value::Null);
         ensure!(
-            counted == limit,
-            "{} of {REPORT_CLIENTS} subscriptions did not grow by exactly what was reported",
-            limit - counted
+            status.as_u16() == 200
+                && reply["reportId"] == report_id.as_str()
+                && reply["duplicate"] == false,
+            "POST /node/usage (report {run}) answered {status}: {reply}"
         );
+        // The usage job is held off: this pass counts the report just taken.
+        let sync_target = core.target("/admin/nodes/sync", Some(admin));
+        let (status, reply, counting) =
+            load::timed(&sync_target, Method::POST, None, CALL_TIMEOUT).await?;
+        let reply: Value = serde_json::from_slice(&reply).unwrap_or(Value::Null);
+        ensure!(
+            status.as_u16() == 200 && reply["usageReports"] == 1,
+            "POST /admin/nodes/sync after report {run} answered {status}: {reply}"
+        );
+        eprintln!(
+            "     report {run}: taken in {:.0} ms, counted in {:.0} ms",
+            took.as_secs_f64() * 1000.0,
+            counting.as_secs_f64() * 1000.0
+        );
+        taken.push(took);
+        counted.push(counting);
+    }
+
+    let after = Counted::read(db, &names, node).await?;
+    let runs_i64 = i64::try_from(runs)?;
+    let grown = after
+        .used
+        .iter()
+        .zip(&before.used)
+        .zip(&amounts)
+        .filter(|((after, before), (up, down))| **after - **before == (up + down) * runs_i64)
+        .count();
+    ensure!(
+        grown == REPORT_CLIENTS && after.used.len() == REPORT_CLIENTS,
+        "{} of {REPORT_CLIENTS} subscriptions did not grow by exactly what was reported",
+        REPORT_CLIENTS - grown
+    );
+    let sent: i64 = amounts.iter().map(|(up, down)| up + down).sum::<i64>() * runs_i64;
+    ensure!(
+        after.total - before.total == sent,
+        "the subscriptions' used traffic grew by {}, {sent} expected",
+        after.total - before.total
+    );
+    let sent_up: i64 = amounts.iter().map(|(up, _)| up).sum::<i64>() * runs_i64;
+    let sent_down: i64 = amounts.iter().map(|(_, down)| down).sum::<i64>() * runs_i64;
+    let (up, down) = (after.up - before.up, after.down - before.down);
+    ensure!(
+        (up, down) == (sent_up, sent_down),
+        "the hourly buckets grew by {up} up / {down} down, {sent_up} / {sent_down} expected"
+    );
+    Ok(Ingest {
+        clients: REPORT_CLIENTS,
+        report_bytes,
+        runs: taken,
+        counted,
+        bytes_per_report: amounts.iter().map(|(up, down)| up + down).sum(),
+    })
+}
+
+/// What the database holds of the traffic an ingest adds to.
+struct Counted {
+    /// Used traffic of each named link's subscription, in the names' order.
+    used: Vec<i64>,
+    /// Used traffic of all subscriptions.
+    total: i64,
+    /// The node's hourly buckets, summed.
+    up: i64,
+    down: i64,
+}
+
+impl Counted {
+    async fn read(db: &mut PgConnection, names: &[String], node: &str) -> anyhow::Result<Counted> {
+        let used: Vec<i64> = sqlx::query_scalar(
+            "SELECT s.traffic_used_bytes FROM unnest($1::text[]) WITH ORDINALITY AS e(link_id, n) \
+             JOIN subscription_links l ON l.id = e.link_id \
+             JOIN subscriptions s ON s.id = l.subscription_id ORDER BY e.n",
+        )
+        .bind(names)
+        .fetch_all(&mut *db)
+        .await
+        .context("cannot read the used traffic")?;
         let total: i64 = sqlx::query_scalar(
             "SELECT CAST(COALESCE(SUM(traffic_used_bytes), 0) AS BIGINT) FROM subscriptions",
         )
-        .fetch_one(&mut self.db)
+        .fetch_one(&mut *db)
         .await?;
-        ensure!(
-            total == used.iter().sum::<i64>(),
-            "the subscriptions' used traffic totals {total}, {} expected",
-            used.iter().sum::<i64>()
-        );
         let (up, down): (i64, i64) = sqlx::query_as(
             "SELECT CAST(COALESCE(SUM(up), 0) AS BIGINT), CAST(COALESCE(SUM(down), 0) AS BIGINT) \
              FROM traffic_hourly WHERE node_id = $1",
         )
-        .bind(&self.node)
-        .fetch_one(&mut self.db)
+        .bind(node)
+        .fetch_one(&mut *db)
         .await?;
-        let sent_up: i64 = amounts.iter().map(|(up, _)| up).sum::<i64>() * runs_i64;
-        let sent_down: i64 = amounts.iter().map(|(_, down)| down).sum::<i64>() * runs_i64;
-        ensure!(
-            (up, down) == (sent_up, sent_down),
-            "the hourly buckets hold {up} up / {down} down, {sent_up} / {sent_down} expected"
-        );
-        Ok(Ingest {
-            clients: REPORT_CLIENTS,
-            report_bytes,
-            runs,
-            counted: counting_runs,
-            bytes_per_report: amounts.iter().map(|(up, down)| up + down).sum(),
+        Ok(Counted {
+            used,
+            total,
+            up,
+            down,
         })
     }
 }

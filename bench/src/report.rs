@@ -13,6 +13,7 @@ use crate::subscriptions::SubscriptionsRun;
 use crate::swaps::SwapsRun;
 use crate::traffic::TrafficRun;
 
+pub mod scale;
 mod subscriptions;
 mod swaps;
 mod traffic;
@@ -413,6 +414,7 @@ impl Report<'_> {
                  includes PostgreSQL serving the requests and the seeding).\n"
             );
         }
+        let _ = writeln!(md, "{}", crate::memory::line(run.rss));
     }
 
     fn goals(&self, md: &mut String) {
@@ -531,6 +533,7 @@ fn http_table(
             "Other processes used {others:.2} vCPU on average while this backend ran{tail}\n"
         );
     }
+    let _ = writeln!(md, "{}", crate::memory::line(run.rss));
 }
 
 /// Above this many vCPUs used by other processes, a measurement shared the machine.

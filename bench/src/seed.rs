@@ -30,18 +30,81 @@ pub async fn clients(
     from: u64,
     to: u64,
 ) -> anyhow::Result<()> {
+    insert_clients(db, tariff, from, to, None).await?;
+    analyze(db).await
+}
+
+/// [`clients`] who can log in: user `i` has the email [`login_email`]`(i)` and the password
+/// whose hash is `password_hash` (one argon2 hash for all: hashing a million passwords would
+/// take hours, and a login costs the same whatever the salt). No `ANALYZE`: the caller runs
+/// [`analyze`] once it has seeded what it needs.
+pub async fn clients_with_login(
+    db: &mut PgConnection,
+    tariff: &str,
+    from: u64,
+    to: u64,
+    password_hash: &str,
+) -> anyhow::Result<()> {
+    insert_clients(db, tariff, from, to, Some(password_hash)).await
+}
+
+/// The email of the `i`-th client seeded by [`clients_with_login`].
+pub fn login_email(i: u64) -> String {
+    format!("bench-{i}@example.com")
+}
+
+/// Fresh planner statistics, as autovacuum would gather them on tables this size.
+pub async fn analyze(db: &mut PgConnection) -> anyhow::Result<()> {
+    sqlx::raw_sql("ANALYZE users, subscriptions, subscription_links, tariffs")
+        .execute(&mut *db)
+        .await
+        .context("cannot ANALYZE the seeded tables")?;
+    Ok(())
+}
+
+/// Access tokens for `ids` (users with the role `user`), signed with the bench Core's secret
+/// the way the Core signs them (its own signer), in the same order.
+pub fn access_tokens(ids: &[String]) -> anyhow::Result<Vec<String>> {
+    use crate::settings::{JWT_REFRESH_SECRET, JWT_SECRET};
+    let config = nexuma_host::config::Config::from_env(&[
+        ("JWT_SECRET", JWT_SECRET),
+        ("JWT_REFRESH_SECRET", JWT_REFRESH_SECRET),
+    ])?;
+    let secrets = nexuma_host::config::Secrets {
+        access: JWT_SECRET.into(),
+        refresh: JWT_REFRESH_SECRET.into(),
+    };
+    let tokens = nexuma_host::iface::tokens::Tokens::new(&config.tokens, &secrets);
+    Ok(ids
+        .iter()
+        .map(|id| tokens.issue_access(id, "user").token)
+        .collect())
+}
+
+/// The rows of [`clients`]; with `password_hash`, the [`login_email`] and that hash.
+async fn insert_clients(
+    db: &mut PgConnection,
+    tariff: &str,
+    from: u64,
+    to: u64,
+    password_hash: Option<&str>,
+) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let (first, last) = (to_i64(from)?, to_i64(to)?);
     // Referenced before it is used, the CTE is computed once: each row's ids stay the same
-    // in the three inserts. Foreign keys are checked at the end of the statement.
+    // in the three inserts. Foreign keys are checked at the end of the statement. The email
+    // is `login_email`'s, written in SQL.
     sqlx::query(
         "WITH s AS MATERIALIZED ( \
            SELECT i, gen_random_uuid()::text AS user_id, gen_random_uuid()::text AS sub_id, \
                   gen_random_uuid()::text AS link_id, gen_random_uuid()::text AS link_uuid \
            FROM generate_series($1::bigint, $2::bigint) AS i \
          ), u AS ( \
-           INSERT INTO users (id, name, role, status, blocked, created_at, updated_at) \
-           SELECT user_id, 'bench user ' || i, 'user', 'active', FALSE, $4, $4 FROM s \
+           INSERT INTO users (id, email, password_hash, name, role, status, blocked, \
+             created_at, updated_at) \
+           SELECT user_id, CASE WHEN $5::text IS NULL THEN NULL \
+                  ELSE 'bench-' || i || '@example.com' END, $5::text, \
+                  'bench user ' || i, 'user', 'active', FALSE, $4, $4 FROM s \
          ), sub AS ( \
            INSERT INTO subscriptions (id, user_id, tariff_id, status, price, currency, \
              traffic_used_bytes, auto_renew, anchor_at, periods, period_start, renewals, \
@@ -57,13 +120,10 @@ pub async fn clients(
     .bind(last)
     .bind(tariff)
     .bind(now_ms())
+    .bind(password_hash)
     .execute(&mut *db)
     .await
     .with_context(|| format!("cannot seed clients {first} to {last}"))?;
-    sqlx::raw_sql("ANALYZE users, subscriptions, subscription_links, tariffs")
-        .execute(&mut *db)
-        .await
-        .context("cannot ANALYZE the seeded tables")?;
     eprintln!(
         "   seeded clients {first} to {last} in {:.1} s",
         started.elapsed().as_secs_f64()

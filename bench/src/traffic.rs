@@ -12,9 +12,10 @@ use sqlx::PgConnection;
 
 use crate::child::{Backend, Core, Setup};
 use crate::load::{self, Plan, Target, Varied, Vary};
+use crate::memory::Rss;
 use crate::report::Section;
 use crate::seed;
-use crate::settings::{Settings, JWT_REFRESH_SECRET, JWT_SECRET};
+use crate::settings::Settings;
 
 pub const USERS: u64 = 10_000;
 pub const DAYS: i64 = 90;
@@ -37,6 +38,8 @@ pub struct TrafficRun {
     pub seeded_in: Duration,
     pub month: load::Outcome,
     pub admin_day: load::Outcome,
+    /// The Core's memory once both routes were loaded.
+    pub rss: Option<Rss>,
 }
 
 pub async fn run(settings: &Settings, backend: Backend) -> Section<TrafficRun> {
@@ -55,7 +58,10 @@ async fn measure(settings: &Settings, backend: &Backend) -> anyhow::Result<Traff
         env: Vec::new(),
     };
     let core = Core::start(settings, backend, &setup).await?;
-    let result = seed_and_load(settings, &core).await;
+    let result = seed_and_load(settings, &core).await.map(|run| TrafficRun {
+        rss: Rss::of(&core),
+        ..run
+    });
     core.stop().await;
     result
 }
@@ -93,6 +99,7 @@ async fn seed_and_load(settings: &Settings, core: &Core) -> anyhow::Result<Traff
         seeded_in,
         month,
         admin_day,
+        rss: None,
     })
 }
 
@@ -255,30 +262,19 @@ struct User {
     token: String,
 }
 
-/// An access token per seeded user, signed with the bench Core's secret the way the Core signs
-/// them (its own signer), in random order.
+/// An access token per seeded user ([`seed::access_tokens`]), in random order.
 async fn users(db: &mut PgConnection) -> anyhow::Result<Vec<User>> {
-    let ids: Vec<(String,)> =
-        sqlx::query_as("SELECT id FROM users WHERE role = 'user' ORDER BY random()")
+    let ids: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM users WHERE role = 'user' ORDER BY random()")
             .fetch_all(&mut *db)
             .await
             .context("cannot read the seeded users")?;
     ensure!(!ids.is_empty(), "no users were seeded");
-    let config = nexuma_host::config::Config::from_env(&[
-        ("JWT_SECRET", JWT_SECRET),
-        ("JWT_REFRESH_SECRET", JWT_REFRESH_SECRET),
-    ])?;
-    let secrets = nexuma_host::config::Secrets {
-        access: JWT_SECRET.into(),
-        refresh: JWT_REFRESH_SECRET.into(),
-    };
-    let tokens = nexuma_host::iface::tokens::Tokens::new(&config.tokens, &secrets);
+    let tokens = seed::access_tokens(&ids)?;
     Ok(ids
         .into_iter()
-        .map(|(id,)| User {
-            token: tokens.issue_access(&id, "user").token,
-            id,
-        })
+        .zip(tokens)
+        .map(|(id, token)| User { id, token })
         .collect())
 }
 

@@ -205,6 +205,7 @@ pub fn section(md: &mut String, section: &Section<SubscriptionsRun>, connections
              PostgreSQL and Redis serving the requests, and the seeding).\n"
         );
     }
+    let _ = writeln!(md, "{}", crate::memory::line(run.rss));
     let _ = writeln!(md, "{MARZBAN}\n");
 }
 

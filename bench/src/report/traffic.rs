@@ -57,6 +57,7 @@ pub fn section(md: &mut String, section: &Section<TrafficRun>) {
         super::outcome_row(md, label, o);
     }
     md.push('\n');
+    let _ = writeln!(md, "{}", crate::memory::line(run.rss));
 }
 
 pub fn goals(md: &mut String, section: &Section<TrafficRun>, first: usize) {

@@ -35,6 +35,7 @@ use crate::api::{call, CALL_TIMEOUT};
 use crate::child::{Backend, CacheCounts, Core, LoggedErrors, Setup};
 use crate::cpu::{self, Snapshot, Split, Usage};
 use crate::load::{self, Outcome, Plan, Target, Varied, Vary};
+use crate::memory::Rss;
 use crate::report::Section;
 use crate::seed;
 use crate::settings::Settings;
@@ -124,6 +125,8 @@ pub struct SubscriptionsRun {
     pub formats: Vec<FormatRow>,
     /// Average vCPUs used outside `nexuma-bench` and its `nexuma` child over the whole part.
     pub others_cpu: Option<f64>,
+    /// The Core's memory once every format was loaded.
+    pub rss: Option<Rss>,
 }
 
 pub struct FormatRow {
@@ -179,8 +182,9 @@ impl LoadRun {
 pub async fn run(settings: &Settings, backend: Backend) -> Section<SubscriptionsRun> {
     let before = Snapshot::take();
     match measure(settings, &backend).await {
-        Ok(formats) => Section::Done(SubscriptionsRun {
+        Ok((formats, rss)) => Section::Done(SubscriptionsRun {
             formats,
+            rss,
             others_cpu: before
                 .zip(Snapshot::take())
                 .and_then(|(before, after)| after.others_since(&before, cpu::cpus())),
@@ -192,15 +196,19 @@ pub async fn run(settings: &Settings, backend: Backend) -> Section<Subscriptions
     }
 }
 
-async fn measure(settings: &Settings, backend: &Backend) -> anyhow::Result<Vec<FormatRow>> {
+async fn measure(
+    settings: &Settings,
+    backend: &Backend,
+) -> anyhow::Result<(Vec<FormatRow>, Option<Rss>)> {
     let setup = Setup {
         components: &COMPONENTS,
         env: Vec::new(),
     };
     let core = Core::start(settings, backend, &setup).await?;
     let result = measure_formats(settings, &core).await;
+    let rss = Rss::of(&core);
     core.stop().await;
-    result
+    Ok((result?, rss))
 }
 
 /// Every format in turn; a format's failure is its own row, only a broken set-up ends the part.
@@ -224,58 +232,7 @@ async fn measure_formats(settings: &Settings, core: &Core) -> anyhow::Result<Vec
 async fn prepare(core: &Core, settings: &Settings) -> anyhow::Result<Arc<Vec<String>>> {
     let mut db = core.connect_database("subscriptions").await?;
     let admin = core.admin_token(settings).await?;
-    let mut node_keys = Vec::with_capacity(NODES);
-    for i in 1..=NODES {
-        let keys = call(
-            core,
-            Method::POST,
-            "/admin/nodes/reality-keys",
-            Some(&admin),
-            Some(&json!({})),
-            200,
-        )
-        .await?;
-        let private = keys["privateKey"]
-            .as_str()
-            .context("POST /admin/nodes/reality-keys: no privateKey")?;
-        let created = call(
-            core,
-            Method::POST,
-            "/admin/nodes",
-            Some(&admin),
-            Some(&node(i, private)),
-            201,
-        )
-        .await?;
-        let id = created["id"].as_str().context("POST /admin/nodes: no id")?;
-        node_keys.push(register_as_xray(core, &admin, id).await?);
-    }
-    // The node-change outbox the creations wrote is processed now, before there are clients,
-    // so the `revisions` job has nothing left to build while the load runs.
-    call(
-        core,
-        Method::POST,
-        "/admin/nodes/sync",
-        Some(&admin),
-        Some(&json!({})),
-        200,
-    )
-    .await?;
-    // Exports list only what agents confirmed running, on nodes heard from lately: each node
-    // applies its config as an agent does, and, as these agents fall silent after it, the
-    // operator's grace for silent nodes is the longest, so every answer keeps its 30 entries.
-    for key in &node_keys {
-        apply_latest(core, key).await?;
-    }
-    call(
-        core,
-        Method::PATCH,
-        "/admin/subscription-settings",
-        Some(&admin),
-        Some(&json!({ "silentNodeGraceSeconds": 86_400 })),
-        200,
-    )
-    .await?;
+    create_nodes(core, &admin).await?;
     let tariff = seed::tariff(&mut db).await?;
     seed::clients(&mut db, &tariff, 1, USERS).await?;
     let uuids: Vec<String> = sqlx::query_scalar("SELECT uuid FROM subscription_links ORDER BY id")
@@ -290,6 +247,78 @@ async fn prepare(core: &Core, settings: &Settings) -> anyhow::Result<Arc<Vec<Str
         uuids.len()
     );
     Ok(Arc::new(uuids))
+}
+
+/// A node made by [`create_nodes`].
+pub struct BenchNode {
+    pub id: String,
+    /// Its agent's key (`x-node-auth-key`).
+    pub key: String,
+    /// The REALITY private key its VLESS inbound was created with, to send [`node`] again.
+    pub reality_private_key: String,
+}
+
+/// [`NODES`] nodes of [`node`]'s three inbounds, created over the API, registered as Xray
+/// agents, their (still client-less) configs built and confirmed applied, so every answer lists
+/// their 30 entries.
+pub async fn create_nodes(core: &Core, admin: &str) -> anyhow::Result<Vec<BenchNode>> {
+    let mut nodes = Vec::with_capacity(NODES);
+    for i in 1..=NODES {
+        let keys = call(
+            core,
+            Method::POST,
+            "/admin/nodes/reality-keys",
+            Some(admin),
+            Some(&json!({})),
+            200,
+        )
+        .await?;
+        let private = keys["privateKey"]
+            .as_str()
+            .context("POST /admin/nodes/reality-keys: no privateKey")?;
+        let created = call(
+            core,
+            Method::POST,
+            "/admin/nodes",
+            Some(admin),
+            Some(&node(i, private)),
+            201,
+        )
+        .await?;
+        let id = created["id"].as_str().context("POST /admin/nodes: no id")?;
+        nodes.push(BenchNode {
+            id: id.to_string(),
+            key: register_as_xray(core, admin, id).await?,
+            reality_private_key: private.to_string(),
+        });
+    }
+    // The node-change outbox the creations wrote is processed now, before there are clients,
+    // so the `revisions` job has nothing left to build while the load runs.
+    call(
+        core,
+        Method::POST,
+        "/admin/nodes/sync",
+        Some(admin),
+        Some(&json!({})),
+        200,
+    )
+    .await?;
+    // Exports list only what agents confirmed running, on nodes heard from lately: each node
+    // applies its config as an agent does, and, as these agents fall silent after it, the
+    // operator's grace for silent nodes is the longest, so every answer keeps its 30 entries.
+    for node in &nodes {
+        apply_latest(core, &node.key).await?;
+    }
+    call(
+        core,
+        Method::PATCH,
+        "/admin/subscription-settings",
+        Some(admin),
+        Some(&json!({ "silentNodeGraceSeconds": 86_400 })),
+        200,
+    )
+    .await?;
+    Ok(nodes)
 }
 
 /// A call of the private node API as the agent with `key`, which must answer `expected`; its
@@ -391,7 +420,7 @@ async fn register_as_xray(core: &Core, admin: &str, id: &str) -> anyhow::Result<
 
 /// Node `i`: VLESS REALITY with vision over TCP, VMess over WebSocket with TLS, Trojan over
 /// gRPC with TLS — one of each protocol, each rendered by all three formats.
-fn node(i: usize, reality_private_key: &str) -> Value {
+pub fn node(i: usize, reality_private_key: &str) -> Value {
     json!({
         "name": format!("bench-{i:02}"),
         "address": format!("n{i:02}.bench.example.com"),
@@ -463,7 +492,7 @@ async fn get(base: &Target, path: &str, agent: &str) -> anyhow::Result<Response<
 
 /// One answer checked for real (status, content type, every entry), then asked for again: the
 /// second answer (a cache hit) must be the same. Its body's size.
-async fn check(core: &Core, format: Format, uuid: &str) -> anyhow::Result<usize> {
+pub async fn check(core: &Core, format: Format, uuid: &str) -> anyhow::Result<usize> {
     let (base, path) = (core.target("/", None), format.path(uuid));
     let first = get(&base, &path, CHECK_AGENT).await?;
     let header = |r: &Response<Bytes>, name| {
@@ -506,7 +535,7 @@ async fn check(core: &Core, format: Format, uuid: &str) -> anyhow::Result<usize>
 }
 
 /// Fetches every link once with [`WARM_AGENT`], so a warm run finds them cached.
-async fn cache(core: &Core, format: Format, links: &Arc<Vec<String>>) -> anyhow::Result<()> {
+pub async fn cache(core: &Core, format: Format, links: &Arc<Vec<String>>) -> anyhow::Result<()> {
     let mut workers = JoinSet::new();
     for first in 0..CACHING_CONNECTIONS {
         let links = Arc::clone(links);
@@ -531,7 +560,7 @@ async fn cache(core: &Core, format: Format, links: &Arc<Vec<String>>) -> anyhow:
 }
 
 /// One load run of `format` over `links` in rotation.
-async fn load_run(
+pub async fn load_run(
     settings: &Settings,
     core: &Core,
     format: Format,
