@@ -13,18 +13,23 @@
 //! 6. Component swaps (servers backend only): three replicas on one database and Redis prefix;
 //!    how long until every replica serves an activation (20 swaps), and `GET /test/version`
 //!    under load with a swap every 500 ms against without.
-//! 7. Writes the figures, the machine and the goals to `BENCHMARKS.md`, replacing the file.
+//! 7. A thousand nodes (servers backend only): 1,000 simulated pull agents against one Core
+//!    (`fleet.rs`): the Core's CPU, heartbeat latency, a change reaching every node, nothing
+//!    lost.
+//! 8. Writes the figures, the machine and the goals to `BENCHMARKS.md`, replacing the file.
 //!
 //! Knobs (environment, all optional): `NEXUMA_BENCH_WARMUP_SECS` (2), `NEXUMA_BENCH_SECS` (8),
 //! `NEXUMA_BENCH_CONNECTIONS` (32), `NEXUMA_BENCH_CALLS` (20000), `NEXUMA_BENCH_PG`
 //! (`postgres://postgres@127.0.0.1:5432/postgres`), `NEXUMA_BENCH_REDIS`
 //! (`redis://127.0.0.1:6379/0`), `NEXUMA_BENCH_OUT` (`BENCHMARKS.md` at the repository root),
 //! `NEXUMA_BENCH_ONLY` (comma-separated parts to run: `http`, `inprocess`, `nodes`,
-//! `subscriptions`, `traffic`, `swaps`; the others are reported as skipped — point `NEXUMA_BENCH_OUT` elsewhere).
+//! `subscriptions`, `traffic`, `swaps`, `fleet`; the others are reported as skipped — point `NEXUMA_BENCH_OUT` elsewhere),
+//! `NEXUMA_BENCH_FLEET_SECS` (180, the `fleet` part's measured window).
 
 mod api;
 mod child;
 mod cpu;
+mod fleet;
 mod http;
 mod inprocess;
 mod load;
@@ -139,6 +144,12 @@ async fn run() -> anyhow::Result<bool> {
         Err(reason) => Section::Skipped(reason),
     };
 
+    eprintln!("== A thousand nodes: simulated pull agents against one Core (PostgreSQL + Redis)");
+    let fleet = match servers_or_skip("fleet") {
+        Ok(backend) => fleet::run(&settings, backend).await,
+        Err(reason) => Section::Skipped(reason),
+    };
+
     let report = Report {
         settings: &settings,
         machine,
@@ -149,6 +160,7 @@ async fn run() -> anyhow::Result<bool> {
         subscriptions,
         traffic,
         swaps,
+        fleet,
         total: round_secs(started.elapsed()),
     };
     let ok = report.all_ran();
