@@ -75,12 +75,29 @@ async fn revisions(core: &Core) -> HashMap<String, u64> {
     .collect()
 }
 
-/// Waits until every agent runs its node's latest revision and the Core has its confirmation;
-/// the revisions.
-async fn converge(core: &Core, fleet: &Fleet, within: Duration) -> HashMap<String, u64> {
+/// Waits until every node's revision is past the one in `past` (if given), every agent runs
+/// its node's latest revision and the Core has its confirmation; the revisions.
+async fn converge(
+    core: &Core,
+    fleet: &Fleet,
+    past: Option<&HashMap<String, u64>>,
+    within: Duration,
+) -> HashMap<String, u64> {
     let until = std::time::Instant::now() + within;
     loop {
         let latest = revisions(core).await;
+        let moved = past.is_none_or(|past| {
+            past.iter()
+                .all(|(node, before)| latest.get(node).is_some_and(|now| now > before))
+        });
+        if !moved {
+            assert!(
+                std::time::Instant::now() < until,
+                "not every node has a new revision: {latest:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        }
         let unconfirmed = query_texts(
             core,
             "SELECT CAST(COUNT(*) AS TEXT) FROM nodes \
@@ -133,7 +150,7 @@ async fn a_fleet_converges_and_every_report_counts_once() {
         ..FleetSettings::agent_defaults(&core.base)
     };
     let mut fleet = Fleet::start(settings, codes).expect("the fleet starts");
-    let first = converge(&core, &fleet, Duration::from_secs(120)).await;
+    let first = converge(&core, &fleet, None, Duration::from_secs(120)).await;
     assert_eq!(fleet.tally().totals().registered, AGENTS as u64);
 
     // A change that moves every node's config: the shared rule set gets another rule.
@@ -147,7 +164,7 @@ async fn a_fleet_converges_and_every_report_counts_once() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let after = converge(&core, &fleet, Duration::from_secs(120)).await;
+    let after = converge(&core, &fleet, Some(&first), Duration::from_secs(120)).await;
     for (node, revision) in &first {
         assert!(
             after.get(node).is_some_and(|r| r > revision),
