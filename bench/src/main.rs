@@ -13,7 +13,10 @@
 //! 6. Component swaps (servers backend only): three replicas on one database and Redis prefix;
 //!    how long until every replica serves an activation (20 swaps), and `GET /test/version`
 //!    under load with a swap every 500 ms against without.
-//! 7. Writes the figures, the machine and the goals to `BENCHMARKS.md`, replacing the file but
+//! 7. A thousand nodes (servers backend only): 1,000 simulated pull agents against one Core
+//!    (`fleet.rs`): the Core's CPU, heartbeat latency, a change reaching every node, nothing
+//!    lost.
+//! 8. Writes the figures, the machine and the goals to `BENCHMARKS.md`, replacing the file but
 //!    keeping its scale section.
 //!
 //! `nexuma-bench --scale` runs the scaling curve instead (`scale.rs`: 10,000 to 1,000,000
@@ -24,11 +27,13 @@
 //! (`postgres://postgres@127.0.0.1:5432/postgres`), `NEXUMA_BENCH_REDIS`
 //! (`redis://127.0.0.1:6379/0`), `NEXUMA_BENCH_OUT` (`BENCHMARKS.md` at the repository root),
 //! `NEXUMA_BENCH_ONLY` (comma-separated parts to run: `http`, `inprocess`, `nodes`,
-//! `subscriptions`, `traffic`, `swaps`; the others are reported as skipped — point `NEXUMA_BENCH_OUT` elsewhere).
+//! `subscriptions`, `traffic`, `swaps`, `fleet`; the others are reported as skipped — point `NEXUMA_BENCH_OUT` elsewhere),
+//! `NEXUMA_BENCH_FLEET_SECS` (180, the `fleet` part's measured window).
 
 mod api;
 mod child;
 mod cpu;
+mod fleet;
 mod http;
 mod inprocess;
 mod load;
@@ -150,6 +155,12 @@ async fn run() -> anyhow::Result<bool> {
         Err(reason) => Section::Skipped(reason),
     };
 
+    eprintln!("== A thousand nodes: simulated pull agents against one Core (PostgreSQL + Redis)");
+    let fleet = match servers_or_skip("fleet") {
+        Ok(backend) => fleet::run(&settings, backend).await,
+        Err(reason) => Section::Skipped(reason),
+    };
+
     let report = Report {
         settings: &settings,
         machine,
@@ -160,6 +171,7 @@ async fn run() -> anyhow::Result<bool> {
         subscriptions,
         traffic,
         swaps,
+        fleet,
         total: round_secs(started.elapsed()),
     };
     let ok = report.all_ran();

@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 use std::process::Command;
 use std::time::Duration;
 
+use crate::fleet::FleetRun;
 use crate::http::{HttpRun, FORGED_PATH, WHOAMI_PATH};
 use crate::inprocess::Figures;
 use crate::nodes::{self, BuildRow, Ingest, NodesRun};
@@ -14,6 +15,7 @@ use crate::swaps::SwapsRun;
 use crate::traffic::TrafficRun;
 
 pub mod scale;
+mod fleet;
 mod subscriptions;
 mod swaps;
 mod traffic;
@@ -106,6 +108,7 @@ pub struct Report<'a> {
     pub subscriptions: Section<SubscriptionsRun>,
     pub traffic: Section<TrafficRun>,
     pub swaps: Section<SwapsRun>,
+    pub fleet: Section<FleetRun>,
     pub total: Duration,
 }
 
@@ -119,6 +122,7 @@ impl Report<'_> {
             && !matches!(self.subscriptions, Section::Failed(_))
             && !matches!(self.traffic, Section::Failed(_))
             && !matches!(self.swaps, Section::Failed(_))
+            && !matches!(self.fleet, Section::Failed(_))
     }
 
     pub fn render(&self) -> String {
@@ -139,6 +143,7 @@ impl Report<'_> {
         subscriptions::section(&mut md, &self.subscriptions, self.settings.connections);
         traffic::section(&mut md, &self.traffic);
         swaps::section(&mut md, &self.swaps);
+        fleet::section(&mut md, &self.fleet);
         self.goals(&mut md);
         md
     }
@@ -238,6 +243,7 @@ impl Report<'_> {
              {subscriptions}\n\
              {traffic}\n\
              {swaps}\n\
+             {fleet}\n\
              - One run, no repetitions. On a shared VM one route's figures can move by tens of \
                percent from one run to the next: compare routes within a run, and rerun before \
                reading much into a difference between runs.\n",
@@ -276,6 +282,11 @@ impl Report<'_> {
             swaps = {
                 let mut text = String::new();
                 swaps::method(&mut text, &fmt_secs(s.warmup), &fmt_secs(s.measure));
+                text
+            },
+            fleet = {
+                let mut text = String::new();
+                fleet::method(&mut text);
                 text
             },
         );
@@ -441,6 +452,7 @@ impl Report<'_> {
         subscriptions::goals(md, &self.subscriptions, 6);
         traffic::goals(md, &self.traffic, 8);
         swaps::goals(md, &self.swaps, 10);
+        fleet::goals(md, &self.fleet, 11);
     }
 
     /// A few lines for the terminal.
@@ -464,6 +476,8 @@ impl Report<'_> {
         out.push_str(&traffic::summary(&self.traffic));
         out.push('\n');
         out.push_str(&swaps::summary(&self.swaps));
+        out.push('\n');
+        out.push_str(&fleet::summary(&self.fleet));
         out
     }
 }

@@ -9,6 +9,11 @@ use clap::{Args, Parser, Subcommand};
 pub const KEY_ENV: &str = "NEXUMA_NODE_KEY";
 /// The environment variable that holds the one-time registration code (pull mode).
 pub const CODE_ENV: &str = "NEXUMA_NODE_CODE";
+/// Seconds between heartbeats in pull mode unless told otherwise (the node simulator,
+/// testkit's `fleet`, uses the same).
+pub const DEFAULT_HEARTBEAT_SECS: u64 = 10;
+/// Seconds between usage reports in pull mode unless told otherwise.
+pub const DEFAULT_REPORT_SECS: u64 = 10;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -109,11 +114,11 @@ pub struct PullArgs {
     pub core: CoreArgs,
 
     /// Seconds between heartbeats (the Core counts a node silent for 60 s as down).
-    #[arg(long, env = "NEXUMA_NODE_HEARTBEAT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "NEXUMA_NODE_HEARTBEAT_SECS", default_value_t = DEFAULT_HEARTBEAT_SECS, value_parser = clap::value_parser!(u64).range(1..))]
     pub heartbeat_secs: u64,
 
     /// Seconds between usage reports.
-    #[arg(long, env = "NEXUMA_NODE_REPORT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "NEXUMA_NODE_REPORT_SECS", default_value_t = DEFAULT_REPORT_SECS, value_parser = clap::value_parser!(u64).range(1..))]
     pub report_secs: u64,
 
     /// SHA-256 of the Core's certificate (64 hex digits, `:` allowed), for a self-signed Core:

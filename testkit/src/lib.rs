@@ -1,10 +1,13 @@
 //! What the Core's and the agent's tests share: loopback ports that never collide, the real
 //! v2ray core as a client (curl through its SOCKS port), a local file server, the node agent
-//! (serve or pull mode) as a child process, and waiting for something to become true.
+//! (serve or pull mode) as a child process, a fleet of simulated pull agents (feature `fleet`),
+//! and waiting for something to become true.
 
 mod agent;
 mod client;
 mod file_server;
+#[cfg(feature = "fleet")]
+pub mod fleet;
 mod port;
 mod process;
 

@@ -29,7 +29,7 @@ use crate::usage::{Acknowledged, EventsBody, OutboundBody};
 
 const REVISIONS_JOB: &str = "revisions";
 const REVISIONS_EVERY_MS: u64 = 1_000;
-/// Counts the usage reports waiting in the inbox.
+/// Counts the usage reports waiting in the inbox (as many batches as a tick's budget allows).
 const USAGE_JOB: &str = "usage";
 const USAGE_EVERY_MS: u64 = 1_000;
 /// Clears what is only kept for a while: processed outbox rows and old report ids.
@@ -224,7 +224,7 @@ impl Component for Nodes {
     fn run_job(name: &str) -> Result<(), ApiError> {
         match name {
             REVISIONS_JOB => revisions::sync(clock::now_ms()).map(|_| ()),
-            USAGE_JOB => usage::apply_pending().map(|_| ()),
+            USAGE_JOB => usage::drain().map(|_| ()),
             HOUSEKEEPING_JOB => revisions::housekeeping(clock::now_ms()),
             _ => Err(ApiError::not_found(
                 "unknown_job",
