@@ -13,14 +13,17 @@
 //! 6. Component swaps (servers backend only): three replicas on one database and Redis prefix;
 //!    how long until every replica serves an activation (20 swaps), and `GET /test/version`
 //!    under load with a swap every 500 ms against without.
-//! 7. Writes the figures, the machine and the goals to `BENCHMARKS.md`, replacing the file.
+//! 7. Usage retention (servers backend only): rows and bytes per day of the usage tables, the
+//!    rollup's delete rate, and the counting job's time per 10,000-client report while 100
+//!    nodes report every minute.
+//! 8. Writes the figures, the machine and the goals to `BENCHMARKS.md`, replacing the file.
 //!
 //! Knobs (environment, all optional): `NEXUMA_BENCH_WARMUP_SECS` (2), `NEXUMA_BENCH_SECS` (8),
 //! `NEXUMA_BENCH_CONNECTIONS` (32), `NEXUMA_BENCH_CALLS` (20000), `NEXUMA_BENCH_PG`
 //! (`postgres://postgres@127.0.0.1:5432/postgres`), `NEXUMA_BENCH_REDIS`
 //! (`redis://127.0.0.1:6379/0`), `NEXUMA_BENCH_OUT` (`BENCHMARKS.md` at the repository root),
 //! `NEXUMA_BENCH_ONLY` (comma-separated parts to run: `http`, `inprocess`, `nodes`,
-//! `subscriptions`, `traffic`, `swaps`; the others are reported as skipped — point `NEXUMA_BENCH_OUT` elsewhere).
+//! `subscriptions`, `traffic`, `swaps`, `retention`; the others are reported as skipped — point `NEXUMA_BENCH_OUT` elsewhere).
 
 mod api;
 mod child;
@@ -30,6 +33,7 @@ mod inprocess;
 mod load;
 mod nodes;
 mod report;
+mod retention;
 mod seed;
 mod settings;
 mod stats;
@@ -139,6 +143,12 @@ async fn run() -> anyhow::Result<bool> {
         Err(reason) => Section::Skipped(reason),
     };
 
+    eprintln!("== Usage retention: sizes, rollup, counting under load (PostgreSQL + Redis)");
+    let retention = match servers_or_skip("retention") {
+        Ok(backend) => retention::run(&settings, backend).await,
+        Err(reason) => Section::Skipped(reason),
+    };
+
     let report = Report {
         settings: &settings,
         machine,
@@ -149,6 +159,7 @@ async fn run() -> anyhow::Result<bool> {
         subscriptions,
         traffic,
         swaps,
+        retention,
         total: round_secs(started.elapsed()),
     };
     let ok = report.all_ran();

@@ -7,12 +7,14 @@ use std::time::Duration;
 use crate::http::{HttpRun, FORGED_PATH, WHOAMI_PATH};
 use crate::inprocess::Figures;
 use crate::nodes::{self, BuildRow, Ingest, NodesRun};
+use crate::retention::RetentionRun;
 use crate::settings::Settings;
 use crate::stats::format_us;
 use crate::subscriptions::SubscriptionsRun;
 use crate::swaps::SwapsRun;
 use crate::traffic::TrafficRun;
 
+mod retention;
 mod subscriptions;
 mod swaps;
 mod traffic;
@@ -105,6 +107,7 @@ pub struct Report<'a> {
     pub subscriptions: Section<SubscriptionsRun>,
     pub traffic: Section<TrafficRun>,
     pub swaps: Section<SwapsRun>,
+    pub retention: Section<RetentionRun>,
     pub total: Duration,
 }
 
@@ -118,6 +121,7 @@ impl Report<'_> {
             && !matches!(self.subscriptions, Section::Failed(_))
             && !matches!(self.traffic, Section::Failed(_))
             && !matches!(self.swaps, Section::Failed(_))
+            && !matches!(self.retention, Section::Failed(_))
     }
 
     pub fn render(&self) -> String {
@@ -138,6 +142,7 @@ impl Report<'_> {
         subscriptions::section(&mut md, &self.subscriptions, self.settings.connections);
         traffic::section(&mut md, &self.traffic);
         swaps::section(&mut md, &self.swaps);
+        retention::section(&mut md, &self.retention);
         self.goals(&mut md);
         md
     }
@@ -237,6 +242,7 @@ impl Report<'_> {
              {subscriptions}\n\
              {traffic}\n\
              {swaps}\n\
+             {retention}\n\
              - One run, no repetitions. On a shared VM one route's figures can move by tens of \
                percent from one run to the next: compare routes within a run, and rerun before \
                reading much into a difference between runs.\n",
@@ -275,6 +281,11 @@ impl Report<'_> {
             swaps = {
                 let mut text = String::new();
                 swaps::method(&mut text, &fmt_secs(s.warmup), &fmt_secs(s.measure));
+                text
+            },
+            retention = {
+                let mut text = String::new();
+                retention::method(&mut text);
                 text
             },
         );
@@ -462,6 +473,8 @@ impl Report<'_> {
         out.push_str(&traffic::summary(&self.traffic));
         out.push('\n');
         out.push_str(&swaps::summary(&self.swaps));
+        out.push('\n');
+        out.push_str(&retention::summary(&self.retention));
         out
     }
 }
