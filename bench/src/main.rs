@@ -16,7 +16,10 @@
 //! 7. A thousand nodes (servers backend only): 1,000 simulated pull agents against one Core
 //!    (`fleet.rs`): the Core's CPU, heartbeat latency, a change reaching every node, nothing
 //!    lost.
-//! 8. Writes the figures, the machine and the goals to `BENCHMARKS.md`, replacing the file but
+//! 8. Usage retention (servers backend only): rows and bytes per day of the usage tables, the
+//!    rollup's delete rate, and the counting job's time per 10,000-client report while 100
+//!    nodes report every minute.
+//! 9. Writes the figures, the machine and the goals to `BENCHMARKS.md`, replacing the file but
 //!    keeping its scale section.
 //!
 //! `nexuma-bench --scale` runs the scaling curve instead (`scale.rs`: 10,000 to 1,000,000
@@ -27,7 +30,7 @@
 //! (`postgres://postgres@127.0.0.1:5432/postgres`), `NEXUMA_BENCH_REDIS`
 //! (`redis://127.0.0.1:6379/0`), `NEXUMA_BENCH_OUT` (`BENCHMARKS.md` at the repository root),
 //! `NEXUMA_BENCH_ONLY` (comma-separated parts to run: `http`, `inprocess`, `nodes`,
-//! `subscriptions`, `traffic`, `swaps`, `fleet`; the others are reported as skipped — point `NEXUMA_BENCH_OUT` elsewhere),
+//! `subscriptions`, `traffic`, `swaps`, `fleet`, `retention`; the others are reported as skipped — point `NEXUMA_BENCH_OUT` elsewhere),
 //! `NEXUMA_BENCH_FLEET_SECS` (180, the `fleet` part's measured window).
 
 mod api;
@@ -40,6 +43,7 @@ mod load;
 mod memory;
 mod nodes;
 mod report;
+mod retention;
 mod scale;
 mod seed;
 mod settings;
@@ -161,6 +165,12 @@ async fn run() -> anyhow::Result<bool> {
         Err(reason) => Section::Skipped(reason),
     };
 
+    eprintln!("== Usage retention: sizes, rollup, counting under load (PostgreSQL + Redis)");
+    let retention = match servers_or_skip("retention") {
+        Ok(backend) => retention::run(&settings, backend).await,
+        Err(reason) => Section::Skipped(reason),
+    };
+
     let report = Report {
         settings: &settings,
         machine,
@@ -172,6 +182,7 @@ async fn run() -> anyhow::Result<bool> {
         traffic,
         swaps,
         fleet,
+        retention,
         total: round_secs(started.elapsed()),
     };
     let ok = report.all_ran();

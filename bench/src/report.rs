@@ -8,6 +8,7 @@ use crate::fleet::FleetRun;
 use crate::http::{HttpRun, FORGED_PATH, WHOAMI_PATH};
 use crate::inprocess::Figures;
 use crate::nodes::{self, BuildRow, Ingest, NodesRun};
+use crate::retention::RetentionRun;
 use crate::settings::Settings;
 use crate::stats::format_us;
 use crate::subscriptions::SubscriptionsRun;
@@ -16,6 +17,7 @@ use crate::traffic::TrafficRun;
 
 pub mod scale;
 mod fleet;
+mod retention;
 mod subscriptions;
 mod swaps;
 mod traffic;
@@ -109,6 +111,7 @@ pub struct Report<'a> {
     pub traffic: Section<TrafficRun>,
     pub swaps: Section<SwapsRun>,
     pub fleet: Section<FleetRun>,
+    pub retention: Section<RetentionRun>,
     pub total: Duration,
 }
 
@@ -123,6 +126,7 @@ impl Report<'_> {
             && !matches!(self.traffic, Section::Failed(_))
             && !matches!(self.swaps, Section::Failed(_))
             && !matches!(self.fleet, Section::Failed(_))
+            && !matches!(self.retention, Section::Failed(_))
     }
 
     pub fn render(&self) -> String {
@@ -144,6 +148,7 @@ impl Report<'_> {
         traffic::section(&mut md, &self.traffic);
         swaps::section(&mut md, &self.swaps);
         fleet::section(&mut md, &self.fleet);
+        retention::section(&mut md, &self.retention);
         self.goals(&mut md);
         md
     }
@@ -244,6 +249,7 @@ impl Report<'_> {
              {traffic}\n\
              {swaps}\n\
              {fleet}\n\
+             {retention}\n\
              - One run, no repetitions. On a shared VM one route's figures can move by tens of \
                percent from one run to the next: compare routes within a run, and rerun before \
                reading much into a difference between runs.\n",
@@ -287,6 +293,11 @@ impl Report<'_> {
             fleet = {
                 let mut text = String::new();
                 fleet::method(&mut text);
+                text
+            },
+            retention = {
+                let mut text = String::new();
+                retention::method(&mut text);
                 text
             },
         );
@@ -478,6 +489,7 @@ impl Report<'_> {
         out.push_str(&swaps::summary(&self.swaps));
         out.push('\n');
         out.push_str(&fleet::summary(&self.fleet));
+        out.push_str(&retention::summary(&self.retention));
         out
     }
 }

@@ -85,6 +85,23 @@ async fn user(core: &Core, admin: &str, email: &str, subscriptions: usize) -> Us
     User { token, id, links }
 }
 
+/// Sets how many days hourly rows are kept.
+async fn keep_hours(core: &Core, admin: &str, days: i64) {
+    let r = core
+        .patch(
+            "/admin/usage/settings",
+            Some(admin),
+            json!({ "hourlyRetentionDays": days }),
+        )
+        .await;
+    assert_eq!(
+        (r.status, &r.body["hourlyRetentionDays"]),
+        (200, &json!(days)),
+        "{}",
+        r.text
+    );
+}
+
 /// A Core with a serving node, Ann (two subscriptions) and Bob (one).
 async fn world(backend: Backend) -> World {
     let core = Core::start_with(
@@ -103,6 +120,9 @@ async fn world(backend: Backend) -> World {
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let node = r.str("id");
+    // The series below read hours of March 2026: keep hours for ten years (the retention test
+    // sets its own), before any traffic comes.
+    keep_hours(&core, &admin, 3660).await;
     let key = serving_xray(&core, &admin, &node).await;
     let ann = user(&core, &admin, "ann@example.com", 2).await;
     let bob = user(&core, &admin, "bob@example.com", 1).await;
@@ -818,3 +838,280 @@ async fn routes_are_documented_with_their_query() {
     }
     assert!(doc["paths"]["/me/stats"]["get"]["responses"]["200"].is_object());
 }
+
+const DAY_MS: i64 = 86_400_000;
+const HOUR_MS: i64 = 3_600_000;
+
+/// Days back from today (UTC) the retention test sends traffic for: before the 90 days' cutoff
+/// (150 to 91), its first kept day (90), and after it.
+const BACK: [i64; 9] = [150, 120, 92, 91, 90, 89, 60, 30, 1];
+
+/// Every route reading traffic, as (path, token): the same answers before a rollup (read from
+/// hours while they are all kept) and after it (old days from the daily rows).
+fn series_paths(w: &World, today: i64) -> Vec<(String, String)> {
+    let date = |back: i64| utc_date(today - back * DAY_MS).to_string();
+    let (old, last, recent) = (date(150), date(1), date(30));
+    let (ann, bob, admin) = (&w.ann.token, &w.bob.token, &w.admin);
+    let (a1, a2) = (&w.ann.links[0], &w.ann.links[1]);
+    let range = format!("from={old}&to={last}");
+    [
+        (format!("/me/traffic?{range}"), ann),
+        (format!("/me/traffic?{range}&linkId={}", a2.0), ann),
+        (format!("/me/traffic?{range}&subscriptionId={}", a1.1), ann),
+        (format!("/me/traffic?{range}"), bob),
+        ("/me/traffic?period=year".to_string(), ann),
+        ("/me/traffic/daily?days=200".to_string(), ann),
+        (format!("/me/traffic?from={recent}&to={recent}"), ann),
+        ("/me/traffic/hourly-dist?days=30".to_string(), ann),
+        (
+            format!("/me/traffic?from={recent}&to={last}&tz=Europe/Berlin"),
+            ann,
+        ),
+        ("/admin/users/stats?days=200".to_string(), admin),
+        (format!("/admin/users/{}/stats", w.ann.id), admin),
+        (
+            format!(
+                "/admin/nodes/{}/outbound-usage?{range}&granularity=day",
+                w.node
+            ),
+            admin,
+        ),
+        (
+            format!(
+                "/admin/nodes/{}/outbound-usage?from={recent}&to={recent}",
+                w.node
+            ),
+            admin,
+        ),
+    ]
+    .into_iter()
+    .map(|(path, token)| (path, token.clone()))
+    .collect()
+}
+
+/// `/admin/usage` queries whose every page and totals must read the same.
+fn listing_queries(w: &World, today: i64) -> Vec<String> {
+    let date = |back: i64| utc_date(today - back * DAY_MS).to_string();
+    let (old, last, recent) = (date(150), date(1), date(30));
+    vec![
+        format!("from={old}&to={last}&granularity=day"),
+        format!("from={old}&to={last}&granularity=day&userId={}", w.bob.id),
+        format!("from={recent}&to={last}"),
+    ]
+}
+
+/// Each series' answer, and each listing's rows and totals.
+async fn read_all(w: &World, today: i64) -> Vec<Value> {
+    let mut out = Vec::new();
+    let user_stats = format!("/admin/users/{}/stats", w.ann.id);
+    for (path, token) in series_paths(w, today) {
+        let mut body = w.get(&path, &token).await;
+        // A user's stats say who is online and since when: only the traffic is compared.
+        if path == user_stats {
+            body = body["traffic"].clone();
+        }
+        out.push(json!({ "path": path, "body": body }));
+    }
+    for query in listing_queries(w, today) {
+        let (rows, totals) = all_pages(w, &query, 7).await;
+        out.push(json!({ "query": query, "rows": rows, "totals": totals }));
+    }
+    out
+}
+
+async fn count(core: &Core, sql: &str) -> i64 {
+    query_texts(core, &format!("SELECT CAST(COUNT(*) AS TEXT) FROM {sql}")).await[0]
+        .parse()
+        .expect("a count")
+}
+
+async fn rollup(w: &World) -> Value {
+    let r = w
+        .core
+        .post("/admin/usage/rollup", Some(&w.admin), json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body
+}
+
+both_backends!(rollups_keep_the_sums_exact, |backend| async move {
+    let w = world(backend).await;
+    let today = now_ms() / DAY_MS * DAY_MS;
+    let cutoff = today - 90 * DAY_MS;
+    let (a1, a2, b1) = (&w.ann.links[0].0, &w.ann.links[1].0, &w.bob.links[0].0);
+    // Through the agents' routes: client traffic at 00, 05 and 23 UTC of each day (23:00 UTC
+    // is the next day in Berlin), outbound traffic at 05.
+    let mut ann_up = 0;
+    for back in BACK {
+        let day = today - back * DAY_MS;
+        for hour in [0, 5, 23] {
+            let up = back * 1000 + hour;
+            let mut clients = vec![json!({ "name": a1, "up": up, "down": 2 * up })];
+            ann_up += up;
+            if hour == 5 {
+                clients.push(json!({ "name": a2, "up": 7, "down": 9 }));
+                ann_up += 7;
+            }
+            if hour == 23 {
+                clients.push(json!({ "name": b1, "up": back, "down": 1 }));
+            }
+            let body = json!({ "reportId": format!("ret-{back}-{hour}"),
+                               "collectedAt": day + hour * HOUR_MS, "clients": clients });
+            assert_eq!(w.node_post("/node/usage", body).await.status, 200);
+        }
+        let body = json!({ "reportId": format!("ob-{back}"), "collectedAt": day + 5 * HOUR_MS,
+                           "outbounds": [ { "tag": "direct", "up": back, "down": 2 * back } ] });
+        assert_eq!(w.node_post("/node/outbound-usage", body).await.status, 200);
+    }
+    w.sync().await;
+    // The Node Manager's hours: one past the retention, one within.
+    exec_sql(
+        &w.core,
+        "INSERT INTO manager_nodes (id, name, api_url, access_key, address, created_at, updated_at) \
+         VALUES ('mgr-1', 'm', 'https://m.example:9', 'k', 'm.example', 0, 0)",
+    )
+    .await;
+    for back in [150, 1] {
+        exec_sql(
+            &w.core,
+            &format!(
+                "INSERT INTO usage_hourly (user_id, node_id, hour, incoming, outcoming) \
+                 VALUES ('{}', 'mgr-1', {}, 1, 1)",
+                w.ann.id,
+                today - back * DAY_MS
+            ),
+        )
+        .await;
+    }
+
+    // Before: every hour is kept (ten years), so the old days are read from hours.
+    let before = read_all(&w, today).await;
+    assert_eq!(
+        before[0]["body"]["total"]["up"],
+        json!(ann_up),
+        "every hour sent is read"
+    );
+    let kept_rows = count(&w.core, &format!("traffic_hourly WHERE hour >= {cutoff}")).await;
+    assert!(count(&w.core, &format!("traffic_hourly WHERE hour < {cutoff}")).await > 0);
+
+    keep_hours(&w.core, &w.admin, 90).await;
+    let pass = rollup(&w).await;
+    assert_eq!(pass["hourlyKeptFrom"], json!(cutoff), "{pass}");
+    assert_eq!(pass["done"], json!(true), "{pass}");
+    // 4 days past the retention: Ann's 3 + 1 hours and Bob's 1 a day; 1 outbound hour a day.
+    // (The `rollup` job ticks every minute: when a tick came first, this pass found nothing.)
+    let deleted = [
+        &pass["trafficHourly"],
+        &pass["outboundTrafficHourly"],
+        &pass["usageHourly"],
+    ];
+    assert!(
+        deleted == [&json!(4 * 5), &json!(4), &json!(1)] || deleted == [&json!(0); 3],
+        "{pass}"
+    );
+    for table in ["traffic_hourly", "outbound_traffic_hourly", "usage_hourly"] {
+        let left = count(&w.core, &format!("{table} WHERE hour < {cutoff}")).await;
+        assert_eq!(left, 0, "{table} keeps no hour past the retention");
+    }
+    assert_eq!(
+        count(&w.core, &format!("traffic_hourly WHERE hour >= {cutoff}")).await,
+        kept_rows,
+        "kept hours stay"
+    );
+    assert_eq!(count(&w.core, "usage_hourly").await, 1);
+
+    // After: the same answers, old days from the daily rows.
+    let after = read_all(&w, today).await;
+    for (b, a) in before.iter().zip(&after) {
+        assert_eq!(b, a, "the same answer after the rollup");
+    }
+
+    // Hours no longer kept are refused, never summed smaller; so are old local days that are
+    // not UTC days.
+    let date = |back: i64| utc_date(today - back * DAY_MS).to_string();
+    let old = date(120);
+    let node = &w.node;
+    for (path, token, field) in [
+        (
+            format!("/me/traffic?from={old}&to={old}"),
+            &w.ann.token,
+            "from",
+        ),
+        (
+            format!("/me/traffic?from={old}&to={}&tz=Europe/Berlin", date(1)),
+            &w.ann.token,
+            "tz",
+        ),
+        (
+            "/me/traffic/daily?days=200&tz=Europe/Berlin".to_string(),
+            &w.ann.token,
+            "tz",
+        ),
+        (
+            "/me/traffic/hourly-dist?days=200".to_string(),
+            &w.ann.token,
+            "days",
+        ),
+        (
+            format!("/admin/usage?from={old}&to={old}"),
+            &w.admin,
+            "from",
+        ),
+        (
+            "/admin/users/stats?days=200&tz=Europe/Berlin".to_string(),
+            &w.admin,
+            "tz",
+        ),
+        (
+            format!("/admin/nodes/{node}/outbound-usage?from={old}&to={old}"),
+            &w.admin,
+            "from",
+        ),
+    ] {
+        let r = w.core.get(&path, Some(token)).await;
+        assert_eq!(
+            (r.status, r.body["error"]["field"].as_str()),
+            (400, Some(field)),
+            "{path}: {}",
+            r.text
+        );
+        let message = r.body["error"]["message"].as_str().unwrap_or("");
+        assert!(message.contains("kept for 90 days"), "{path}: {message}");
+    }
+
+    // A second pass changes nothing.
+    let again = rollup(&w).await;
+    assert_eq!(
+        again,
+        json!({ "hourlyKeptFrom": cutoff, "trafficHourly": 0, "outboundTrafficHourly": 0,
+                "usageHourly": 0, "done": true })
+    );
+    assert_eq!(read_all(&w, today).await, after);
+
+    // Keeping hours longer again does not bring back the hours that went.
+    keep_hours(&w.core, &w.admin, 3660).await;
+    let settings = w.get("/admin/usage/settings", &w.admin).await;
+    assert_eq!(settings["hourlyKeptFrom"], json!(cutoff));
+    assert_eq!(
+        refused(
+            &w.core,
+            &format!("/me/traffic?from={old}&to={old}"),
+            &w.ann.token
+        )
+        .await,
+        (400, "from".into())
+    );
+    assert_eq!(read_all(&w, today).await, after);
+    let r = w
+        .core
+        .patch(
+            "/admin/usage/settings",
+            Some(&w.admin),
+            json!({ "hourlyRetentionDays": 7 }),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["error"]["field"].as_str()),
+        (400, Some("hourlyRetentionDays"))
+    );
+});

@@ -375,6 +375,21 @@ pub fn outbound_usage(req: &Request) -> Result<Response, ApiError> {
             ),
             &params,
         )?;
+        // The same traffic per UTC day (migration 0018): past the hourly retention the days
+        // still hold every byte.
+        tx.execute(
+            &format!(
+                "WITH v (hour, node_id, tag, up, down) AS (VALUES {}) \
+                 INSERT INTO outbound_traffic_daily (day, node_id, tag, up, down) \
+                 SELECT v.hour - v.hour % {DAY_MS}, v.node_id, v.tag, SUM(v.up), SUM(v.down) \
+                 FROM v WHERE TRUE GROUP BY v.hour - v.hour % {DAY_MS}, v.node_id, v.tag \
+                 ON CONFLICT (day, node_id, tag) DO UPDATE SET \
+                 up = outbound_traffic_daily.up + excluded.up, \
+                 down = outbound_traffic_daily.down + excluded.down",
+                placeholders(chunk.len(), 5)
+            ),
+            &params,
+        )?;
     }
     tx.commit()?;
     reply(report, false)

@@ -1,7 +1,8 @@
 //! `usage`: the read side of traffic and presence — users' own series and summary, and the
-//! administrators' usage rows, user statistics and outbound series. Nothing here writes: the
-//! `nodes` component records traffic (`traffic_hourly`, `outbound_traffic_hourly`) and presence
-//! (`link_presence`).
+//! administrators' usage rows, user statistics and outbound series — and how long hourly rows
+//! are kept (`retention`: the operator's setting; `rollup`: the pass that deletes what is past
+//! it). The `nodes` component records traffic (`traffic_hourly` and `traffic_daily`,
+//! `outbound_traffic_hourly` and `outbound_traffic_daily`) and presence (`link_presence`).
 
 mod calendar;
 mod cursor;
@@ -11,13 +12,20 @@ mod outbound;
 mod params;
 mod presence;
 mod query;
+mod retention;
+mod rollup;
 mod series;
 mod span;
 mod summary;
 mod traffic;
 mod users;
 
-use nexuma_sdk::{export_component, AuthLevel, Component, Endpoint};
+use nexuma_sdk::{clock, export_component, ApiError, AuthLevel, Component, Endpoint, Job};
+
+/// Deletes hourly rows past the retention: every minute, a bounded batch per tick, so a day's
+/// hours at a large scale go in many short steps.
+const ROLLUP_JOB: &str = "rollup";
+const ROLLUP_EVERY_MS: u64 = 60_000;
 
 /// How every series reads a UTC hour in a local calendar (a macro, so `concat!` can put it in
 /// the summaries of the table, which is `const`).
@@ -90,7 +98,37 @@ impl Component for Usage {
                     .query_type::<query::Outbound>()
                     .response_type::<outbound::Outbound>()
             }),
+        Endpoint::get("/admin/usage/settings", retention::get)
+            .auth(AuthLevel::Admin)
+            .summary("How long hourly traffic rows are kept (older traffic is kept per UTC day), and the first hour kept now")
+            .doc(|route| route.response_type::<retention::Settings>()),
+        Endpoint::patch("/admin/usage/settings", retention::update)
+            .auth(AuthLevel::Admin)
+            .summary("Change how long hourly traffic rows are kept")
+            .doc(|route| {
+                route
+                    .request_type::<retention::Patch>()
+                    .response_type::<retention::Settings>()
+            }),
+        Endpoint::post("/admin/usage/rollup", rollup::now)
+            .auth(AuthLevel::Admin)
+            .summary("Delete hourly traffic rows past the retention now (also every minute); the days keep every byte")
+            .doc(|route| route.response_type::<rollup::Pass>()),
     ];
+
+    fn jobs() -> Vec<Job> {
+        vec![Job::every(ROLLUP_JOB, ROLLUP_EVERY_MS)]
+    }
+
+    fn run_job(name: &str) -> Result<(), ApiError> {
+        match name {
+            ROLLUP_JOB => rollup::run(clock::now_ms()).map(|_| ()),
+            _ => Err(ApiError::not_found(
+                "unknown_job",
+                format!("no job named {name}"),
+            )),
+        }
+    }
 }
 
 export_component!(Usage);

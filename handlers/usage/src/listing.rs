@@ -16,6 +16,7 @@ use crate::calendar::{Granularity, DAY_MS, HOUR_MS, MAX_DAYS};
 use crate::cursor::Cursor;
 use crate::filter::Filter;
 use crate::params;
+use crate::retention::Kept;
 use crate::span::{self, Conditions, Span};
 use crate::traffic::Bytes;
 
@@ -156,9 +157,11 @@ pub struct Page {
 }
 
 /// Up and down over the whole filter (every page shows the same).
-fn totals(from: i64, to: i64, conditions: &Conditions) -> Result<Bytes, ApiError> {
+fn totals(from: i64, to: i64, conditions: &Conditions, kept: &Kept) -> Result<Bytes, ApiError> {
+    let span = Span::of(from, to);
+    span.kept(kept, "from")?;
     let mut f = Filter::default();
-    let source = span::source(&mut f, &Span::of(from, to), conditions);
+    let source = span::source(&mut f, &span, conditions);
     let sums = db::query(
         &format!(
             "SELECT CAST(COALESCE(SUM(up), 0) AS BIGINT) AS up, \
@@ -223,9 +226,14 @@ pub fn list(req: &Request) -> Result<Response, ApiError> {
         Some((field, raw)) => Some(Cursor::decode(field, raw, descending, granularity)?),
         None => None,
     };
-    let (from, to) = range(req, granularity, clock::now_ms())?;
+    let now = clock::now_ms();
+    let (from, to) = range(req, granularity, now)?;
+    let kept = Kept::read(now)?;
+    if granularity == Granularity::Hour {
+        kept.hours("from", from)?;
+    }
     let conditions = conditions(req)?;
-    let totals = totals(from, to, &conditions)?;
+    let totals = totals(from, to, &conditions, &kept)?;
     let mut f = filter(granularity, from, to, &conditions);
     if let Some(c) = &cursor {
         after(&mut f, c, &free_columns(req)?);

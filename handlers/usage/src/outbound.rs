@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::calendar::{Granularity, DAY_MS, HOUR_MS};
 use crate::params;
+use crate::retention::Kept;
 use crate::traffic::Bytes;
 
 /// Most buckets one answer holds per tag (a month of hours, a year of days).
@@ -97,8 +98,17 @@ pub fn series(req: &Request) -> Result<Response, ApiError> {
     } else {
         DAY_MS
     };
-    let (from, to) = range(req, unit, clock::now_ms())?;
+    let now = clock::now_ms();
+    let (from, to) = range(req, unit, now)?;
     let tag = params::id(req, "tag")?;
+    // Days come from the daily rows, which hold every day; hours only while they are kept.
+    let (table, column) = match granularity {
+        Granularity::Hour => {
+            Kept::read(now)?.hours("from", from)?;
+            ("outbound_traffic_hourly", "hour")
+        }
+        Granularity::Day => ("outbound_traffic_daily", "day"),
+    };
     node_exists(node)?;
     let mut args: Vec<Value> = vec![node.into(), from.into(), to.into()];
     let by_tag = match tag {
@@ -110,8 +120,8 @@ pub fn series(req: &Request) -> Result<Response, ApiError> {
     };
     let rows = db::query(
         &format!(
-            "SELECT hour, tag, up, down FROM outbound_traffic_hourly \
-             WHERE node_id = $1 AND hour >= $2 AND hour < $3 {by_tag}"
+            "SELECT {column} AS time, tag, up, down FROM {table} \
+             WHERE node_id = $1 AND {column} >= $2 AND {column} < $3 {by_tag}"
         ),
         &args,
     )?;
@@ -122,7 +132,7 @@ pub fn series(req: &Request) -> Result<Response, ApiError> {
     }
     let mut total = Bytes::default();
     for row in rows.iter() {
-        let i = ((row.i64("hour")? - from) / unit) as usize;
+        let i = ((row.i64("time")? - from) / unit) as usize;
         let bytes = Bytes {
             up: row.i64("up")?,
             down: row.i64("down")?,

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::calendar::{self, Granularity, Plan};
 use crate::params;
+use crate::retention::Kept;
 use crate::traffic::{self, Bytes, Scope};
 
 /// One bucket of `GET /me/traffic`.
@@ -84,12 +85,40 @@ pub struct HourlyDist {
     total: Bytes,
 }
 
+/// The user's traffic over `plan` as (start, bytes): kept hours from the hourly rows; before
+/// them, for daily plans whose days there are UTC days, the daily rows. An hourly plan reaching
+/// before the kept hours is refused naming `field`; local days there that are not UTC days,
+/// naming `tz`.
+fn read(
+    user: &str,
+    scope: &Scope,
+    plan: &Plan,
+    kept: &Kept,
+    field: &str,
+) -> Result<Vec<(i64, Bytes)>, ApiError> {
+    if plan.granularity == Granularity::Hour || plan.from >= kept.from {
+        kept.hours(field, plan.from)?;
+        return traffic::hours(user, scope, plan.from, plan.to);
+    }
+    kept.days("tz", plan)?;
+    let split = kept.from.min(plan.to);
+    let mut rows = traffic::days(user, scope, plan.from, split)?;
+    rows.extend(traffic::hours(user, scope, split, plan.to)?);
+    Ok(rows)
+}
+
 /// The plan's buckets filled with the user's traffic, and their total.
-fn fill(user: &str, scope: &Scope, plan: &Plan) -> Result<(Vec<Bytes>, Bytes), ApiError> {
+fn fill(
+    user: &str,
+    scope: &Scope,
+    plan: &Plan,
+    kept: &Kept,
+    field: &str,
+) -> Result<(Vec<Bytes>, Bytes), ApiError> {
     let mut sums = vec![Bytes::default(); plan.buckets.len()];
     let mut total = Bytes::default();
-    for (hour, bytes) in traffic::hours(user, scope, plan.from, plan.to)? {
-        if let Some(i) = plan.index(hour) {
+    for (time, bytes) in read(user, scope, plan, kept, field)? {
+        if let Some(i) = plan.index(time) {
             sums[i].add(bytes);
             total.add(bytes);
         }
@@ -118,9 +147,12 @@ fn zone_name(tz: Tz) -> &'static str {
 pub fn traffic(req: &Request) -> Result<Response, ApiError> {
     let user = req.caller()?.id.as_str();
     let tz = params::zone(req)?;
-    let plan = params::plan(req, tz, clock::now_ms())?;
+    let now = clock::now_ms();
+    let plan = params::plan(req, tz, now)?;
     let scope = traffic::scope(req, user)?;
-    let (sums, total) = fill(user, &scope, &plan)?;
+    // What a refusal of hours names: the parameter that set the range.
+    let field = params::text(req, "from").map_or("period", |_| "from");
+    let (sums, total) = fill(user, &scope, &plan, &Kept::read(now)?, field)?;
     response::json(
         200,
         &Traffic {
@@ -140,8 +172,9 @@ pub fn daily(req: &Request) -> Result<Response, ApiError> {
     let tz = params::zone(req)?;
     let days = params::days(req)?;
     let scope = traffic::scope(req, user)?;
-    let plan = calendar::last_days(tz, days, clock::now_ms());
-    let (sums, total) = fill(user, &scope, &plan)?;
+    let now = clock::now_ms();
+    let plan = calendar::last_days(tz, days, now);
+    let (sums, total) = fill(user, &scope, &plan, &Kept::read(now)?, "days")?;
     let rows: Vec<_> = plan
         .buckets
         .iter()
@@ -171,7 +204,10 @@ pub fn hourly_dist(req: &Request) -> Result<Response, ApiError> {
     let tz = params::zone(req)?;
     let days = params::days(req)?;
     let scope = traffic::scope(req, user)?;
-    let plan = calendar::last_days(tz, days, clock::now_ms());
+    let now = clock::now_ms();
+    let plan = calendar::last_days(tz, days, now);
+    // Which hours of the day: only hours say, so every one must still be kept.
+    Kept::read(now)?.hours("days", plan.from)?;
     let mut per_hour = [Bytes::default(); 24];
     let mut total = Bytes::default();
     for (hour, bytes) in traffic::hours(user, &scope, plan.from, plan.to)? {

@@ -3,9 +3,11 @@
 //! `traffic_hourly` — the same sums as reading every hour, at a 24th of the rows.
 
 use nexuma_sdk::db::Value;
+use nexuma_sdk::ApiError;
 
 use crate::calendar::{DAY_MS, HOUR_MS};
 use crate::filter::Filter;
+use crate::retention::Kept;
 
 /// `[from, to)` in whole hours, split at UTC midnights.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +37,16 @@ impl Span {
             days: Some((first_day, last_day)),
             hours: [non_empty(from, first_day), non_empty(last_day, to)],
         }
+    }
+}
+
+impl Span {
+    /// Its hours are all still kept; else 400 naming `field` (its whole days are always there).
+    pub fn kept(&self, kept: &Kept, field: &str) -> Result<(), ApiError> {
+        for (from, _) in self.hours.into_iter().flatten() {
+            kept.hours(field, from)?;
+        }
+        Ok(())
     }
 }
 

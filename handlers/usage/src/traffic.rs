@@ -66,8 +66,27 @@ impl Bytes {
 }
 
 /// The user's traffic per UTC hour in `[from, to)`, each hour once (nodes and links added up).
-/// The primary key leads with (user_id, hour): one index range per call.
+/// The primary key leads with (user_id, hour): one index range per call. Only for hours still
+/// kept ([`crate::retention::Kept`]).
 pub fn hours(user: &str, scope: &Scope, from: i64, to: i64) -> Result<Vec<(i64, Bytes)>, ApiError> {
+    sums("traffic_hourly", "hour", user, scope, from, to)
+}
+
+/// The user's traffic per UTC day in `[from, to)` (UTC midnights), each day once: from
+/// `traffic_daily`, which holds every day, kept hours or not.
+pub fn days(user: &str, scope: &Scope, from: i64, to: i64) -> Result<Vec<(i64, Bytes)>, ApiError> {
+    sums("traffic_daily", "day", user, scope, from, to)
+}
+
+/// Sums per `column` (the start of an hour or day) of `table`'s rows of the user in range.
+fn sums(
+    table: &str,
+    column: &str,
+    user: &str,
+    scope: &Scope,
+    from: i64,
+    to: i64,
+) -> Result<Vec<(i64, Bytes)>, ApiError> {
     let mut params: Vec<Value> = vec![user.into(), from.into(), to.into()];
     let filter = match scope {
         Scope::All => "",
@@ -82,16 +101,17 @@ pub fn hours(user: &str, scope: &Scope, from: i64, to: i64) -> Result<Vec<(i64, 
     };
     let rows = db::query(
         &format!(
-            "SELECT hour, CAST(SUM(up) AS BIGINT) AS up, CAST(SUM(down) AS BIGINT) AS down \
-             FROM traffic_hourly WHERE user_id = $1 AND hour >= $2 AND hour < $3 {filter} \
-             GROUP BY hour"
+            "SELECT {column} AS time, CAST(SUM(up) AS BIGINT) AS up, \
+             CAST(SUM(down) AS BIGINT) AS down \
+             FROM {table} WHERE user_id = $1 AND {column} >= $2 AND {column} < $3 {filter} \
+             GROUP BY {column}"
         ),
         &params,
     )?;
     rows.iter()
         .map(|row| {
             Ok((
-                row.i64("hour")?,
+                row.i64("time")?,
                 Bytes {
                     up: row.i64("up")?,
                     down: row.i64("down")?,

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::calendar;
 use crate::filter::Filter;
+use crate::retention::Kept;
 use crate::span::{self, Span};
 use crate::traffic::{self, Bytes, Scope};
 use crate::{params, presence, summary};
@@ -113,9 +114,12 @@ fn new_per_day(plan: &calendar::Plan) -> Result<Vec<NewUsers<'_>>, ApiError> {
 }
 
 /// The users who moved the most bytes in `[from, to)`.
-fn top(from: i64, to: i64, limit: i64) -> Result<Vec<TopUser>, ApiError> {
+/// Local days that are not UTC days take edge hours, which must still be kept.
+fn top(from: i64, to: i64, limit: i64, kept: &Kept) -> Result<Vec<TopUser>, ApiError> {
+    let span = Span::of(from, to);
+    span.kept(kept, "tz")?;
     let mut f = Filter::default();
-    let source = span::source(&mut f, &Span::of(from, to), &Vec::new());
+    let source = span::source(&mut f, &span, &Vec::new());
     let limit = f.push(limit.into());
     let rows = db::query(
         &format!(
@@ -147,7 +151,9 @@ pub fn overview(req: &Request) -> Result<Response, ApiError> {
     let tz = params::zone(req)?;
     let days = params::days(req)?;
     let limit = req.int_query("limit", TOP_DEFAULT, 1, TOP_MAX)?;
-    let plan = calendar::last_days(tz, days, clock::now_ms());
+    let now = clock::now_ms();
+    let plan = calendar::last_days(tz, days, now);
+    let top_users = top(plan.from, plan.to, limit, &Kept::read(now)?)?;
     let (by_status, total) = counts()?;
     response::json(
         200,
@@ -162,7 +168,7 @@ pub fn overview(req: &Request) -> Result<Response, ApiError> {
             tz: tz.name(),
             days,
             new_users: new_per_day(&plan)?,
-            top_users: top(plan.from, plan.to, limit)?,
+            top_users,
         },
     )
 }
@@ -210,6 +216,8 @@ fn recent(user: &str, tz: chrono_tz::Tz, now: i64) -> Result<Recent, ApiError> {
     let plan = calendar::last_days(tz, 30, now);
     let week_from = plan.buckets[plan.buckets.len() - 7].start;
     let today_from = plan.buckets[plan.buckets.len() - 1].start;
+    // Always kept (the retention is at least 32 days); checked all the same.
+    Kept::read(now)?.hours("tz", plan.from)?;
     let (mut today, mut week, mut month) = (Bytes::default(), Bytes::default(), Bytes::default());
     for (hour, bytes) in traffic::hours(user, &Scope::All, plan.from, plan.to)? {
         month.add(bytes);
