@@ -15,9 +15,9 @@ use crate::subscriptions::SubscriptionsRun;
 use crate::swaps::SwapsRun;
 use crate::traffic::TrafficRun;
 
-pub mod scale;
 mod fleet;
 mod retention;
+pub mod scale;
 mod subscriptions;
 mod swaps;
 mod traffic;
