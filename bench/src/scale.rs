@@ -441,7 +441,7 @@ fn spread(n: u64, users: u64) -> u64 {
 /// `GET /admin/users` at its default page size: the first page, then the deep page (page
 /// [`DEEP_PAGE`], or the last full one), asked for as a client paging with `after` would: by
 /// the cursor of the row just before it, computed here from that row (the route's cursor
-/// format: URL-safe base64 of `[created_at, id]`).
+/// format, SDK `cursor::Position`: URL-safe base64 of `[offset, [created_at, id]]`).
 async fn admin_users_runs(
     settings: &Settings,
     core: &Core,
@@ -461,7 +461,10 @@ async fn admin_users_runs(
     .fetch_one(&mut *db)
     .await
     .context("cannot read the row before the deep page")?;
-    let deep_path = format!("/admin/users?after={}", cursor(created_at, &id));
+    let deep_path = format!(
+        "/admin/users?after={}",
+        cursor(i64::try_from(before)?, created_at, &id)
+    );
     let first = call(core, Method::GET, "/admin/users", Some(admin), None, 200).await?;
     ensure!(
         first["total"].as_u64() == Some(total)
@@ -486,10 +489,10 @@ async fn admin_users_runs(
     Ok((first, (page, deep)))
 }
 
-/// `handlers/auth/src/cursor.rs`'s encoding.
-fn cursor(created_at: i64, id: &str) -> String {
+/// The SDK's `cursor::Position` encoding: the items before the page, then the sort key.
+fn cursor(offset: i64, created_at: i64, id: &str) -> String {
     use base64::Engine as _;
-    let wire = json!([created_at, id]).to_string();
+    let wire = json!([offset, [created_at, id]]).to_string();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(wire)
 }
 
@@ -577,7 +580,7 @@ mod tests {
 
     #[test]
     fn the_cursor_is_the_routes() {
-        // As handlers/auth/src/cursor.rs encodes (5, "u"): URL-safe base64 of `[5,"u"]`.
-        assert_eq!(cursor(5, "u"), "WzUsInUiXQ");
+        // As the SDK encodes Position { offset: 4, key: (5, "u") }: base64 of `[4,[5,"u"]]`.
+        assert_eq!(cursor(4, 5, "u"), "WzQsWzUsInUiXV0");
     }
 }
