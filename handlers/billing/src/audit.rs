@@ -1,6 +1,6 @@
 //! `GET /admin/logs`: the audit log (rows written through `nexuma_sdk::record::audit`).
 
-use nexuma_sdk::cursor::{where_all, CursorPage, KeysetPaging, Order, Position};
+use nexuma_sdk::cursor::{self, where_all, CursorPage, KeysetPaging, Order, Position};
 use nexuma_sdk::db::{self, Row, Value};
 use nexuma_sdk::response::Page;
 use nexuma_sdk::{response, ApiError, Request, Response};
@@ -143,10 +143,8 @@ pub fn list(req: &Request) -> Result<Response, ApiError> {
         .iter()
         .map(from_row)
         .collect::<Result<Vec<_>, _>>()?;
-    let more = items.len() as i64 > limit;
-    items.truncate(usize::try_from(limit).unwrap_or(0));
-    let next_cursor = items.last().filter(|_| more).map(|last| {
-        Position::after_page(offset, items.len(), (last.created_at, &last.id)).encode()
+    let next_cursor = cursor::finish_page(&mut items, limit, offset, |last| {
+        (last.created_at, last.id.clone())
     });
     response::json(
         200,

@@ -2,7 +2,7 @@
 //! reads are [`crate::rows`]'; the state changes themselves (activate, renew, expire, cancel)
 //! are [`crate::lifecycle`]'s.
 
-use nexuma_sdk::cursor::{CursorPage, KeysetPaging, Order, Position};
+use nexuma_sdk::cursor::{self, CursorPage, KeysetPaging, Order, Position};
 use nexuma_sdk::db::{self, Pool, Transaction, Value};
 use nexuma_sdk::record::{self, Actor, Change, Entry};
 use nexuma_sdk::response::Page;
@@ -169,10 +169,8 @@ pub fn admin_list(req: &Request) -> Result<Response, ApiError> {
         ),
         &params,
     )?;
-    let more = items.len() as i64 > limit;
-    items.truncate(usize::try_from(limit).unwrap_or(0));
-    let next_cursor = items.last().filter(|_| more).map(|last| {
-        Position::after_page(offset, items.len(), (last.created_at, &last.id)).encode()
+    let next_cursor = cursor::finish_page(&mut items, limit, offset, |last| {
+        (last.created_at, last.id.clone())
     });
     response::json(
         200,

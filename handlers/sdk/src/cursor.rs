@@ -87,6 +87,22 @@ impl<K: Serialize> Position<K> {
     }
 }
 
+/// Cuts `rows`, read with one row past `limit`, to the page, and gives the next page's cursor
+/// when that extra row was there: the position after the page, keyed by its last row's `key`.
+pub fn finish_page<T, K: Serialize>(
+    rows: &mut Vec<T>,
+    limit: i64,
+    offset: i64,
+    key: impl Fn(&T) -> K,
+) -> Option<String> {
+    let page_len = usize::try_from(limit).unwrap_or(0);
+    let more = rows.len() > page_len;
+    rows.truncate(page_len);
+    rows.last()
+        .filter(|_| more)
+        .map(|last| Position::after_page(offset, rows.len(), key(last)).encode())
+}
+
 /// A list's order by key columns that are unique together (the last one an id), all ascending
 /// or all descending, so "after the cursor" is one row comparison: a range of an index on the
 /// same columns (and its equality-filtered columns in front) on PostgreSQL and SQLite alike.
