@@ -1,6 +1,8 @@
 //! The Core's resident memory from `/proc/PID/status`: now (`VmRSS`) and the most it ever held
 //! (`VmHWM`, the high-water mark since the process started), read after a load part so a report
-//! shows what that load cost in memory and the peak it reached.
+//! shows what that load cost in memory and the peak it reached. The resident set is split into
+//! anonymous memory (heap, instance memories, stacks) and file-backed pages (the binary's and the
+//! compiled components' code, which the kernel can drop and read again).
 
 use crate::child::Core;
 
@@ -9,6 +11,9 @@ use crate::child::Core;
 pub struct Rss {
     pub now: u64,
     pub peak: u64,
+    /// Of `now`: anonymous (`RssAnon`) and file-backed (`RssFile`).
+    pub anon: u64,
+    pub file: u64,
 }
 
 impl Rss {
@@ -23,6 +28,8 @@ impl Rss {
         Some(Rss {
             now: kib_field(status, "VmRSS")? * 1024,
             peak: kib_field(status, "VmHWM")? * 1024,
+            anon: kib_field(status, "RssAnon")? * 1024,
+            file: kib_field(status, "RssFile")? * 1024,
         })
     }
 
@@ -36,9 +43,12 @@ impl Rss {
 pub fn line(rss: Option<Rss>) -> String {
     match rss {
         Some(r) => format!(
-            "The Core's memory after this part's load (`/proc/PID/status`): VmRSS {}, peak \
-             (VmHWM, since it started) {}.\n",
+            "The Core's memory after this part's load (`/proc/PID/status`): VmRSS {} ({} \
+             anonymous: heap, instance memories, stacks; {} file-backed: the binary's and the \
+             compiled components' code), peak (VmHWM, since it started) {}.\n",
             mib(r.now),
+            mib(r.anon),
+            mib(r.file),
             mib(r.peak)
         ),
         None => "The Core's memory after this part's load: not read (no `/proc`).\n".into(),
@@ -63,12 +73,15 @@ mod tests {
 
     #[test]
     fn reads_rss_and_its_high_water_mark() {
-        let status = "Name:\tnexuma\nVmPeak:\t 9000 kB\nVmHWM:\t  204800 kB\nVmRSS:\t  102400 kB\n";
+        let status = "Name:\tnexuma\nVmPeak:\t 9000 kB\nVmHWM:\t  204800 kB\nVmRSS:\t  102400 kB\n\
+                      RssAnon:\t   71680 kB\nRssFile:\t   30720 kB\n";
         assert_eq!(
             Rss::parse(status),
             Some(Rss {
                 now: 100 * 1024 * 1024,
-                peak: 200 * 1024 * 1024
+                peak: 200 * 1024 * 1024,
+                anon: 70 * 1024 * 1024,
+                file: 30 * 1024 * 1024,
             })
         );
         assert_eq!(Rss::parse("Name:\tnexuma\nVmRSS:\t 1 kB\n"), None);

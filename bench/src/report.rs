@@ -461,9 +461,9 @@ impl Report<'_> {
             let _ = writeln!(md, "   - {label}: {}", account_check_goal(section));
         }
         subscriptions::goals(md, &self.subscriptions, 6);
-        traffic::goals(md, &self.traffic, 8);
-        swaps::goals(md, &self.swaps, 10);
-        fleet::goals(md, &self.fleet, 11);
+        traffic::goals(md, &self.traffic, 9);
+        swaps::goals(md, &self.swaps, 11);
+        fleet::goals(md, &self.fleet, 12);
     }
 
     /// A few lines for the terminal.

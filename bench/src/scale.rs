@@ -72,6 +72,9 @@ const COMPONENTS: [&str; 4] = ["auth", "billing", "nodes", "subscriptions"];
 pub struct ScaleRun {
     pub sizes: Vec<SizeRow>,
     pub total: Duration,
+    /// PostgreSQL's `shared_buffers` during the run: whether the hot indexes fit decides the
+    /// cold figures at a million.
+    pub shared_buffers: String,
 }
 
 pub struct SizeRow {
@@ -130,9 +133,10 @@ pub async fn run(settings: &Settings) -> Section<ScaleRun> {
     let result = grow(settings, &core).await;
     core.stop().await;
     match result {
-        Ok(sizes) => Section::Done(ScaleRun {
+        Ok((sizes, shared_buffers)) => Section::Done(ScaleRun {
             sizes,
             total: started.elapsed(),
+            shared_buffers,
         }),
         Err(e) => {
             eprintln!("   failed: {e:#}");
@@ -150,10 +154,15 @@ struct Fleet {
 
 /// Sets up, then seeds and measures each size in turn. A size's failed measurement is its own
 /// row; a failed seeding ends the run.
-async fn grow(settings: &Settings, core: &Core) -> anyhow::Result<Vec<SizeRow>> {
+/// Every size's figures, and PostgreSQL's `shared_buffers`.
+async fn grow(settings: &Settings, core: &Core) -> anyhow::Result<(Vec<SizeRow>, String)> {
     core.hold_job_lock("nodes", "revisions", JOB_HOLD).await?;
     core.hold_job_lock("nodes", "usage", JOB_HOLD).await?;
     let mut db = core.connect_database("scale").await?;
+    let shared_buffers: String = sqlx::query_scalar("SHOW shared_buffers")
+        .fetch_one(&mut db)
+        .await
+        .context("cannot read PostgreSQL's shared_buffers")?;
     let mut second = core.connect_database("scale").await?;
     let admin = core.admin_token(settings).await?;
     let nodes = subscriptions::create_nodes(core, &admin).await?;
@@ -186,7 +195,7 @@ async fn grow(settings: &Settings, core: &Core) -> anyhow::Result<Vec<SizeRow>> 
     }
     let _ = second.close().await;
     let _ = db.close().await;
-    Ok(rows)
+    Ok((rows, shared_buffers))
 }
 
 /// Clients `from + 1` to `to`, in chunks, two statements at a time on two connections (the
@@ -537,10 +546,30 @@ async fn builds(
                 .and_then(|l| l.first)
                 .map_or_else(String::new, |line| format!("; the Core logged: {line}"))
         };
+        let built = status.as_u16() == 200 && reply["revisionsBumped"] == 1;
+        // A build the component refused (too many clients, say) is shown on the node.
+        let refusal = if built {
+            String::new()
+        } else {
+            let shown = call(
+                core,
+                Method::GET,
+                &format!("/admin/nodes/{}", node.id),
+                Some(admin),
+                None,
+                200,
+            )
+            .await
+            .unwrap_or(Value::Null);
+            match shown["lastError"]["message"].as_str() {
+                Some(message) => format!("; the node shows: {message}"),
+                None => String::new(),
+            }
+        };
         ensure!(
-            status.as_u16() == 200 && reply["nodesBuilt"] == 1 && reply["revisionsBumped"] == 1,
+            built && reply["nodesBuilt"] == 1,
             "POST /admin/nodes/sync did not build and store one new revision ({status}): \
-             {reply}{}",
+             {reply}{}{refusal}",
             logged()
         );
         eprintln!("     pass {pass}: {:.0} ms", took.as_secs_f64() * 1000.0);

@@ -1261,3 +1261,62 @@ both_backends!(
         );
     }
 );
+
+/// A node permitted to more clients than one config can list is refused plainly: its error is
+/// shown on it, and the same pass still builds every other node.
+#[tokio::test]
+async fn a_node_over_the_client_cap_is_refused_and_the_others_still_build() {
+    // Seeding the 150,001 clients is one set-based statement on PostgreSQL.
+    let core = start(Backend::Servers).await;
+    let admin = core.admin_token().await;
+    let crowded = create_node(&core, &admin, "crowded", inbounds()).await;
+    let quiet = create_node(&core, &admin, "quiet", inbounds()).await;
+    sync(&core, &admin).await;
+    let before = revision(&core, &admin, &crowded).await;
+    let everyone = tariff(&core, &admin, json!({ "nodeIds": [crowded] })).await;
+    exec_sql(
+        &core,
+        &format!(
+            "WITH s AS MATERIALIZED (SELECT i, gen_random_uuid()::text AS u, \
+               gen_random_uuid()::text AS sub, gen_random_uuid()::text AS l \
+               FROM generate_series(1, 150001) AS i), \
+             users AS (INSERT INTO users (id, email, name, role, status, blocked, created_at, \
+               updated_at) SELECT u, 'crowd-' || i || '@example.com', 'crowd', 'user', 'active', \
+               FALSE, 1, 1 FROM s), \
+             subs AS (INSERT INTO subscriptions (id, user_id, tariff_id, status, price, currency, \
+               traffic_used_bytes, auto_renew, anchor_at, periods, period_start, renewals, \
+               created_at, updated_at) SELECT sub, u, '{everyone}', 'active', 0, 'RUB', 0, FALSE, \
+               1, 1, 1, 0, 1, 1 FROM s) \
+             INSERT INTO subscription_links (id, user_id, uuid, enabled, subscription_id, \
+               created_at, updated_at) SELECT l, u, gen_random_uuid()::text, TRUE, sub, 1, 1 FROM s"
+        ),
+    )
+    .await;
+    // A change to both nodes: the crowded one is refused, the quiet one still moves.
+    for id in [&crowded, &quiet] {
+        let r = core
+            .patch(
+                &format!("/admin/nodes/{id}"),
+                Some(&admin),
+                json!({ "inbounds": [
+                    { "tag": "vless-in", "protocol": "vless", "port": 20001 },
+                    { "tag": "vmess-in", "protocol": "vmess", "port": 20002, "network": "ws",
+                      "path": "/moved" },
+                    { "tag": "trojan-in", "protocol": "trojan", "port": 20003 }
+                ] }),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let quiet_before = revision(&core, &admin, &quiet).await;
+    sync(&core, &admin).await;
+    assert_eq!(revision(&core, &admin, &crowded).await, before, "no config");
+    assert!(revision(&core, &admin, &quiet).await > quiet_before);
+    let shown = node(&core, &admin, &crowded).await;
+    assert_eq!(shown["lastError"]["kind"], "config_build", "{shown}");
+    let message = shown["lastError"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("more than 150000 clients") && message.contains("more nodes"),
+        "{message}"
+    );
+}

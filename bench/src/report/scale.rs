@@ -55,7 +55,11 @@ pub fn render(section: &Section<ScaleRun>, connections: usize) -> String {
     let _ = writeln!(md, "{BEGIN}");
     md.push_str("## Scale: 10,000 to 1,000,000 users (servers backend, `make bench-scale`)\n\n");
     let total = match section {
-        Section::Done(run) => format!(" (the run took {} s)", run.total.as_secs()),
+        Section::Done(run) => format!(
+            " (the run took {} s; PostgreSQL's `shared_buffers` was {}, its default 128MB)",
+            run.total.as_secs(),
+            run.shared_buffers
+        ),
         _ => String::new(),
     };
     let _ = writeln!(

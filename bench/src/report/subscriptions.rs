@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use super::{not_done, one_line, thousands, Section};
+use crate::memory;
 use crate::stats::format_us;
 use crate::subscriptions::{self as subs, LoadRun, Mode, SubscriptionsRun, COLD_AGENT, WARM_AGENT};
 
@@ -226,7 +227,44 @@ pub fn goals(md: &mut String, section: &Section<SubscriptionsRun>, first: usize)
             let _ = writeln!(md, "   - {line}");
         }
     }
+    let _ = writeln!(
+        md,
+        "{}. **The Core's memory after sustained cold `/sub` load: at most the response cache's \
+         budget + 64 MiB ({}).**\n   - {}",
+        first + 2,
+        memory::mib(MEMORY_GOAL),
+        memory_verdict(section)
+    );
     let _ = writeln!(md, "\n{MARZBAN}");
+}
+
+/// The response cache's budget the bench's Core runs with (`RESPONSE_CACHE_MB`'s default).
+const CACHE_BUDGET: u64 = 64 * 1024 * 1024;
+/// What issue 20 allows beside it: the code, the heap outside the cache, instances, stacks.
+const MEMORY_GOAL: u64 = CACHE_BUDGET + 64 * 1024 * 1024;
+
+fn memory_verdict(section: &Section<SubscriptionsRun>) -> String {
+    let Some(rss) = (match section {
+        Section::Done(run) => run.rss,
+        _ => None,
+    }) else {
+        return "not measured (the part did not run or `/proc` was unreadable).".into();
+    };
+    let detail = format!(
+        "VmRSS {} ({} anonymous, {} file-backed code), peak {}",
+        memory::mib(rss.now),
+        memory::mib(rss.anon),
+        memory::mib(rss.file),
+        memory::mib(rss.peak)
+    );
+    if rss.now <= MEMORY_GOAL {
+        format!("**met**: {detail}.")
+    } else {
+        format!(
+            "**missed** by {}: {detail}.",
+            memory::mib(rss.now - MEMORY_GOAL)
+        )
+    }
 }
 
 /// One line per format for `mode`'s goal.

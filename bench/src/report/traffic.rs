@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::{fmt_secs, not_done, thousands, Section};
+use super::{not_done, thousands, Section};
 use crate::load::Outcome;
 use crate::stats::format_us;
 use crate::traffic::{self, TrafficRun};
@@ -45,9 +45,9 @@ pub fn section(md: &mut String, section: &Section<TrafficRun>) {
     };
     let _ = writeln!(
         md,
-        "{} hourly rows seeded in {}.\n",
+        "{} hourly rows seeded in {:.0} s.\n",
         thousands(run.rows),
-        fmt_secs(run.seeded_in)
+        run.seeded_in.as_secs_f64()
     );
     md.push_str("| route | req/s | p50 | p99 | errors |\n| --- | ---: | ---: | ---: | ---: |\n");
     for (label, o) in [

@@ -77,6 +77,17 @@ pub struct Built {
     pub inbounds: String,
 }
 
+fn too_many_clients(node: &str) -> ApiError {
+    ApiError::conflict(
+        TOO_MANY_CLIENTS,
+        format!(
+            "node {node} is permitted to more than {MAX_CLIENTS} clients, more than one config \
+             can list; its last config stays in force. Spread the clients over more nodes \
+             (tariffs and links name the nodes they may use)"
+        ),
+    )
+}
+
 fn push_json_str(out: &mut String, s: &str) {
     // Ids, UUIDs and tags never need escaping: quote them as they are; anything else through
     // serde_json.
@@ -103,6 +114,15 @@ fn permits_sql(protocol: Protocol) -> String {
          AND (l.protocols IS NULL OR l.protocols LIKE {quoted}) THEN '1' ELSE '0' END"
     )
 }
+
+/// The most clients one node's config lists. The build holds the clients and the body in the
+/// component's memory: 100,000 clients peak at 30 MiB, so this many stay inside the default
+/// 64 MiB cap. A node permitted to more is refused plainly (and its last config kept) rather
+/// than trapping the pass that builds every node's config.
+pub const MAX_CLIENTS: usize = 150_000;
+
+/// The error code of a node permitted to more than [`MAX_CLIENTS`] clients.
+pub const TOO_MANY_CLIENTS: &str = "node_too_many_clients";
 
 pub fn build(db: &impl Executor, node: &Node) -> Result<Built, ApiError> {
     let sets = routing::sets(db, &node.rule_set_ids)?;
@@ -141,8 +161,9 @@ pub fn build(db: &impl Executor, node: &Node) -> Result<Built, ApiError> {
                  WHERE l.enabled = $1 AND s.status = 'active' \
                  AND u.status = 'active' AND u.blocked = $2 \
                  AND (t.node_ids = '[]' OR t.node_ids LIKE $3) \
-                 AND (l.node_ids IS NULL OR l.node_ids LIKE $3)",
-                mask.join(" || ")
+                 AND (l.node_ids IS NULL OR l.node_ids LIKE $3) LIMIT {}",
+                mask.join(" || "),
+                MAX_CLIENTS + 1
             ),
             &[
                 true.into(),
@@ -150,6 +171,9 @@ pub fn build(db: &impl Executor, node: &Node) -> Result<Built, ApiError> {
                 format!("%\"{}\"%", node.id).into(),
             ],
         )?;
+        if rows.len() > MAX_CLIENTS {
+            return Err(too_many_clients(&node.id));
+        }
         let per_client = 40 + live.iter().map(|i| i.tag.len() + 3).sum::<usize>();
         body.reserve(rows.len() * (per_client + 80));
         let mut fragment = String::with_capacity(per_client + 80);

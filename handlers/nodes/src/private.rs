@@ -542,7 +542,7 @@ pub fn error(req: &Request) -> Result<Response, ApiError> {
 }
 
 /// Stores an error of the node, shows it on the node and keeps only the newest ones.
-fn keep_error(
+pub(crate) fn keep_error(
     tx: &db::Transaction,
     node: &str,
     kind: &str,

@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::build;
 use crate::model::{self, Node};
+use crate::private;
 
 /// Outbox rows one pass takes at most.
 const BATCH: i64 = 5_000;
@@ -119,10 +120,15 @@ pub fn sync(now: i64) -> Result<Report, ApiError> {
         match rebuild(&node.id, now) {
             Ok(true) => report.revisions_bumped += 1,
             Ok(false) => {}
-            Err(err) => log::warn(
-                "node config not built",
-                &[("nodeId", &node.id), ("error", &err.to_string())],
-            ),
+            Err(err) => {
+                log::warn(
+                    "node config not built",
+                    &[("nodeId", &node.id), ("error", &err.to_string())],
+                );
+                if err.code == build::TOO_MANY_CLIENTS {
+                    show_refusal(node, &err.message, now)?;
+                }
+            }
         }
     }
     for chunk in seqs.chunks(500) {
@@ -148,6 +154,18 @@ pub fn sync(now: i64) -> Result<Report, ApiError> {
         );
     }
     Ok(report)
+}
+
+/// Shows why a node's config was not built on the node (`lastError`) and in its error list,
+/// once: a node never built is retried every pass.
+fn show_refusal(node: &Node, message: &str, now: i64) -> Result<(), ApiError> {
+    if node.last_error.as_deref() == Some(message) {
+        return Ok(());
+    }
+    let tx = db::begin()?;
+    private::keep_error(&tx, &node.id, "config_build", message, now, now)?;
+    tx.commit()?;
+    Ok(())
 }
 
 /// How long processed outbox rows stay (for operators looking back).
