@@ -84,6 +84,9 @@ pub struct TelegramSettings {
     pub api_url: String,
 }
 
+/// `RESPONSE_CACHE_MB` when unset.
+pub const DEFAULT_RESPONSE_CACHE_MB: u64 = 64;
+
 /// Everything the Core reads from its environment, parsed and checked once at start.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -245,8 +248,12 @@ impl Config {
                 max_instances: parse(env, "COMPONENT_MAX_INSTANCES", 256)?,
                 perfmap: parse(env, "COMPONENT_PERFMAP", false)?,
             },
-            response_cache_bytes: parse::<u64>(env, "RESPONSE_CACHE_MB", 64)?
-                .saturating_mul(1024 * 1024),
+            response_cache_bytes: parse::<u64>(
+                env,
+                "RESPONSE_CACHE_MB",
+                DEFAULT_RESPONSE_CACHE_MB,
+            )?
+            .saturating_mul(1024 * 1024),
             metrics: metrics_access(env, production),
         };
         config.check()?;

@@ -239,7 +239,7 @@ pub fn goals(md: &mut String, section: &Section<SubscriptionsRun>, first: usize)
 }
 
 /// The response cache's budget the bench's Core runs with (`RESPONSE_CACHE_MB`'s default).
-const CACHE_BUDGET: u64 = 64 * 1024 * 1024;
+const CACHE_BUDGET: u64 = nexuma_host::config::DEFAULT_RESPONSE_CACHE_MB * 1024 * 1024;
 /// What issue 20 allows beside it: the code, the heap outside the cache, instances, stacks.
 const MEMORY_GOAL: u64 = CACHE_BUDGET + 64 * 1024 * 1024;
 

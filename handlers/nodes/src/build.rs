@@ -122,7 +122,7 @@ fn permits_sql(protocol: Protocol) -> String {
 pub const MAX_CLIENTS: usize = 150_000;
 
 /// The error code of a node permitted to more than [`MAX_CLIENTS`] clients.
-pub const TOO_MANY_CLIENTS: &str = "node_too_many_clients";
+const TOO_MANY_CLIENTS: &str = "node_too_many_clients";
 
 pub fn build(db: &impl Executor, node: &Node) -> Result<Built, ApiError> {
     let sets = routing::sets(db, &node.rule_set_ids)?;

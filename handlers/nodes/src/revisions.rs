@@ -125,7 +125,9 @@ pub fn sync(now: i64) -> Result<Report, ApiError> {
                     "node config not built",
                     &[("nodeId", &node.id), ("error", &err.to_string())],
                 );
-                if err.code == build::TOO_MANY_CLIENTS {
+                // A refusal the operator can act on (too many clients, say) is shown on the
+                // node; a failure of ours (5xx) is the log's.
+                if err.status < 500 {
                     show_refusal(node, &err.message, now)?;
                 }
             }
