@@ -28,6 +28,9 @@ pub enum Backend {
     Servers {
         pg_admin_url: String,
         redis_url: String,
+        /// Leave each Core's database in place when it stops, for a look at what a part built
+        /// (`EXPLAIN` at a million rows, say).
+        keep_database: bool,
     },
 }
 
@@ -59,6 +62,7 @@ pub async fn servers_reachable(settings: &Settings) -> Result<Backend, String> {
     Ok(Backend::Servers {
         pg_admin_url: settings.pg_admin_url.clone(),
         redis_url: settings.redis_url.clone(),
+        keep_database: settings.keep_database,
     })
 }
 
@@ -68,6 +72,8 @@ pub struct Core {
     dir: TempDir,
     /// (admin URL, database name) of a database this run created.
     database: Option<(String, String)>,
+    /// Whether the database stays when the Core stops (`NEXUMA_BENCH_KEEP_DATABASE`).
+    keep_database: bool,
     /// (Redis URL, key prefix) of this run's keys.
     kv: Option<(String, String)>,
     env: Vec<(String, String)>,
@@ -116,6 +122,7 @@ impl Core {
             process: None,
             dir,
             database: None,
+            keep_database: false,
             kv: None,
             env: Vec::new(),
         };
@@ -130,6 +137,7 @@ impl Core {
             Backend::Servers {
                 pg_admin_url,
                 redis_url,
+                keep_database,
             } => {
                 let id = uuid::Uuid::new_v4().simple().to_string();
                 let name = format!("nexuma_bench_{id}");
@@ -137,6 +145,7 @@ impl Core {
                     .await
                     .with_context(|| format!("cannot create the database {name}"))?;
                 core.database = Some((pg_admin_url.clone(), name.clone()));
+                core.keep_database = *keep_database;
                 let prefix = format!("nexuma-bench:{id}:");
                 core.kv = Some((redis_url.clone(), prefix.clone()));
                 env.push(("DATABASE_URL".into(), database_url(pg_admin_url, &name)?));
@@ -193,6 +202,7 @@ impl Core {
             process: None,
             dir,
             database: None,
+            keep_database: false,
             kv: None,
             env,
         };
@@ -370,6 +380,9 @@ impl Core {
             if let Err(e) = redis_delete_prefix(&url, &prefix).await {
                 eprintln!("   warning: cannot remove the Redis keys {prefix}*: {e:#}");
             }
+        }
+        if let Some((_, name)) = self.database.take_if(|_| self.keep_database) {
+            println!("   database {name} is kept (NEXUMA_BENCH_KEEP_DATABASE)");
         }
         if let Some((url, name)) = self.database.take() {
             let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");

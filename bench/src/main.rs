@@ -31,7 +31,9 @@
 //! (`redis://127.0.0.1:6379/0`), `NEXUMA_BENCH_OUT` (`BENCHMARKS.md` at the repository root),
 //! `NEXUMA_BENCH_ONLY` (comma-separated parts to run: `http`, `inprocess`, `nodes`,
 //! `subscriptions`, `traffic`, `swaps`, `fleet`, `retention`; the others are reported as skipped — point `NEXUMA_BENCH_OUT` elsewhere),
-//! `NEXUMA_BENCH_FLEET_SECS` (180, the `fleet` part's measured window).
+//! `NEXUMA_BENCH_FLEET_SECS` (180, the `fleet` part's measured window),
+//! `NEXUMA_BENCH_KEEP_DATABASE` (set: the servers backend's databases are left in place, their
+//! names printed, for a look at what a part built; drop them yourself).
 
 mod api;
 mod child;
@@ -93,7 +95,7 @@ async fn run() -> anyhow::Result<bool> {
         Some(other) => anyhow::bail!("unknown argument {other:?}; the only one is --scale"),
     }
     let started = std::time::Instant::now();
-    let machine = report::Machine::collect();
+    let machine = report::Machine::collect(&settings.pg_admin_url);
 
     let reachable = child::servers_reachable(&settings).await;
     // The servers backend for `part`, or why it is skipped.

@@ -48,10 +48,13 @@ pub struct Machine {
     kernel: String,
     rustc: String,
     load: String,
+    postgres: String,
 }
 
 impl Machine {
-    pub fn collect() -> Machine {
+    /// The machine, and the settings of the PostgreSQL at `pg_admin_url` that decide how much
+    /// of the database it keeps in memory and how often it checkpoints.
+    pub fn collect(pg_admin_url: &str) -> Machine {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
         let os_release = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
@@ -80,6 +83,18 @@ impl Machine {
                 .ok()
                 .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" / "))
                 .unwrap_or_else(|| "unknown".into()),
+            postgres: command(
+                "psql",
+                &[
+                    pg_admin_url,
+                    "-tAc",
+                    "SELECT current_setting('server_version') || ': shared_buffers ' || \
+                     current_setting('shared_buffers') || ', max_wal_size ' || \
+                     current_setting('max_wal_size') || ', checkpoint_timeout ' || \
+                     current_setting('checkpoint_timeout')",
+                ],
+            )
+            .unwrap_or_else(|| "unreachable".into()),
         }
     }
 }
@@ -173,6 +188,7 @@ impl Report<'_> {
             ("Kernel", &m.kernel),
             ("rustc", &m.rustc),
             ("Load average at start (1 / 5 / 15 min)", &m.load),
+            ("PostgreSQL (servers backend)", &m.postgres),
         ] {
             let _ = writeln!(md, "| {name} | {value} |");
         }

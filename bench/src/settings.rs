@@ -27,6 +27,8 @@ pub struct Settings {
     pub out: PathBuf,
     /// The parts to run (`NEXUMA_BENCH_ONLY`, comma-separated); empty: all of them.
     pub only: Vec<String>,
+    /// Leave the servers backend's databases in place (`NEXUMA_BENCH_KEEP_DATABASE` set).
+    pub keep_database: bool,
 }
 
 impl Settings {
@@ -72,6 +74,7 @@ impl Settings {
                         .collect()
                 })
                 .unwrap_or_default(),
+            keep_database: var("NEXUMA_BENCH_KEEP_DATABASE").is_some(),
         })
     }
 

@@ -1115,3 +1115,92 @@ both_backends!(rollups_keep_the_sums_exact, |backend| async move {
         (400, Some("hourlyRetentionDays"))
     );
 });
+
+/// `SUM(up) SUM(down)` of `table`'s rows matching `filter`, as text.
+async fn sums(core: &Core, table: &str, filter: &str) -> String {
+    query_texts(
+        core,
+        &format!(
+            "SELECT CAST(COALESCE(SUM(up), 0) AS TEXT) || ' ' || CAST(COALESCE(SUM(down), 0) AS TEXT) \
+             FROM {table} WHERE {filter}"
+        ),
+    )
+    .await
+    .remove(0)
+}
+
+async fn used(w: &World, subscription: &str) -> i64 {
+    w.get(&format!("/admin/subscriptions/{subscription}"), &w.admin)
+        .await["trafficUsedBytes"]
+        .as_i64()
+        .expect("used bytes")
+}
+
+both_backends!(
+    a_nodes_big_report_and_small_ones_count_exactly_and_go_with_their_user,
+    |backend| async move {
+        let w = world(backend).await;
+        let hour = now_ms() / HOUR_MS * HOUR_MS - HOUR_MS;
+        let (a1, a2, b1) = (&w.ann.links[0], &w.ann.links[1], &w.bob.links[0]);
+        // A node's big report (its node and hour shared by the counting statements: 1,200
+        // clients, most of them links the Core no longer knows) and small reports of the same
+        // and the hour before, which are counted with every node's and hour's entries mixed.
+        let mut big: Vec<Value> = (0..1_200)
+            .map(|i| json!({ "name": format!("gone-{i:04}"), "up": 1, "down": 1 }))
+            .collect();
+        big.push(json!({ "name": a1.0, "up": 100, "down": 200 }));
+        big.push(json!({ "name": b1.0, "up": 5, "down": 6 }));
+        let reports = [
+            (hour, big),
+            (
+                hour - HOUR_MS,
+                vec![
+                    json!({ "name": a1.0, "up": 1, "down": 2 }),
+                    json!({ "name": a2.0, "up": 3, "down": 4 }),
+                ],
+            ),
+            (hour, vec![json!({ "name": b1.0, "up": 7, "down": 8 })]),
+        ];
+        for (i, (at, clients)) in reports.into_iter().enumerate() {
+            let body =
+                json!({ "reportId": format!("mix-{i}"), "collectedAt": at, "clients": clients });
+            assert_eq!(w.node_post("/node/usage", body).await.status, 200);
+        }
+        w.sync().await;
+
+        assert_eq!(used(&w, &a1.1).await, 303);
+        assert_eq!(used(&w, &a2.1).await, 7);
+        assert_eq!(used(&w, &b1.1).await, 26);
+        let (ann, bob) = (&w.ann.id, &w.bob.id);
+        let of = |user: &str, at: i64| format!("user_id = '{user}' AND hour = {at}");
+        assert_eq!(
+            sums(&w.core, "traffic_hourly", &of(ann, hour)).await,
+            "100 200"
+        );
+        assert_eq!(
+            sums(&w.core, "traffic_hourly", &of(ann, hour - HOUR_MS)).await,
+            "4 6"
+        );
+        assert_eq!(
+            sums(&w.core, "traffic_hourly", &of(bob, hour)).await,
+            "12 14"
+        );
+        let all = |user: &str| format!("user_id = '{user}'");
+        assert_eq!(sums(&w.core, "traffic_daily", &all(ann)).await, "104 206");
+        assert_eq!(sums(&w.core, "traffic_daily", &all(bob)).await, "12 14");
+        assert_eq!(
+            count(&w.core, "traffic_hourly WHERE link_id LIKE 'gone-%'").await,
+            0
+        );
+
+        // A user's traffic goes with the user (PostgreSQL: a trigger; SQLite: the foreign key).
+        exec_sql(&w.core, &format!("DELETE FROM users WHERE id = '{bob}'")).await;
+        for table in ["traffic_hourly", "traffic_daily"] {
+            assert_eq!(
+                count(&w.core, &format!("{table} WHERE user_id = '{bob}'")).await,
+                0
+            );
+            assert!(count(&w.core, &format!("{table} WHERE user_id = '{ann}'")).await > 0);
+        }
+    }
+);

@@ -90,7 +90,8 @@ fn method(md: &mut String, connections: usize) {
          difference in `generate_series` statements of {chunk} clients, two at a time on two \
          connections — an active user with an email and a password hash (one argon2 hash made \
          by the host's hasher, shared), an active subscription and an enabled link — then \
-         `VACUUM ANALYZE`. At each size, in this order: `GET /sub/:uuid` (v2ray) checked, then \
+         `VACUUM ANALYZE` and a `CHECKPOINT` (the seed's writes are not left to the runs). \
+         At each size, in this order: `GET /sub/:uuid` (v2ray) checked, then \
          **warm** over {warm} links fetched beforehand with `User-Agent: {warm_agent}` and \
          **cold** over a random sample of {sample} links of the whole population, each request \
          a new cache key (`?n=<n>`, `User-Agent: {cold_agent}<n>`), both with {connections} \

@@ -1,6 +1,6 @@
 //! User administration and settings: `/admin/users*`, `/admin/settings`.
 
-use nexuma_sdk::cursor::{where_all, CursorPage, KeysetPaging, Order, Position};
+use nexuma_sdk::cursor::{self, where_all, CursorPage, KeysetPaging, Order, Position};
 use nexuma_sdk::db::{self, Pool, Value};
 use nexuma_sdk::record::{self, Actor, Change, Entry};
 use nexuma_sdk::response::Page;
@@ -80,9 +80,9 @@ pub fn list_users(req: &Request) -> Result<Response, ApiError> {
         conditions.push(format!("status = ${}", params.len()));
     }
     let total = ORDER.total("users", &conditions, &params)?;
-    let (found, more) = read_page(conditions, params, key.as_ref(), limit, offset)?;
-    let next_cursor = found.last().filter(|_| more).map(|last| {
-        Position::after_page(offset, found.len(), (last.created_at, &last.id)).encode()
+    let mut found = read_page(conditions, params, key.as_ref(), limit, offset)?;
+    let next_cursor = cursor::finish_page(&mut found, limit, offset, |last| {
+        (last.created_at, last.id.clone())
     });
     let items: Vec<Profile<'_>> = found.iter().map(User::profile).collect();
     response::json(
@@ -99,15 +99,15 @@ pub fn list_users(req: &Request) -> Result<Response, ApiError> {
     )
 }
 
-/// Up to `limit` users the conditions take, after the cursor or past `offset` of them, and
-/// whether more follow.
+/// Up to `limit` + 1 users the conditions take (the extra one: a next page follows), after the
+/// cursor or past `offset` of them.
 fn read_page(
     mut conditions: Vec<String>,
     mut params: Vec<Value>,
     key: Option<&Key>,
     limit: i64,
     offset: i64,
-) -> Result<(Vec<User>, bool), ApiError> {
+) -> Result<Vec<User>, ApiError> {
     if let Some(k) = key {
         conditions.push(ORDER.after(key_values(k), &mut params));
     }
@@ -119,16 +119,12 @@ fn read_page(
         params.len() + 1,
         params.len() + 2
     );
-    // One more row than the page: whether there is a next page.
     params.push((limit + 1).into());
     params.push(skip.into());
-    let mut found = db::query(&sql, &params)?
+    db::query(&sql, &params)?
         .iter()
         .map(User::from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    let more = found.len() as i64 > limit;
-    found.truncate(usize::try_from(limit).unwrap_or(0));
-    Ok((found, more))
+        .collect()
 }
 
 pub fn get_user(req: &Request) -> Result<Response, ApiError> {

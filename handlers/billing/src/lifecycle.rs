@@ -469,6 +469,9 @@ enum Outcome {
 /// One pass over the active subscriptions that are due: auto-renewing ones are charged and
 /// extended when the balance covers it, the rest expire. Safe to run concurrently.
 pub fn tick(now: i64) -> Result<TickReport, ApiError> {
+    // Each arm of the OR has its index (`subscriptions_due_idx`, and migration 0019's
+    // `subscriptions_limited_idx` of active subscriptions with a limit): a tick reads the due
+    // ones, not every subscription.
     let rows = db::query(
         "SELECT id, user_id FROM subscriptions WHERE status = 'active' AND \
          ((expires_at IS NOT NULL AND expires_at <= $1) OR \

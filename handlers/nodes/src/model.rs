@@ -1,7 +1,7 @@
 //! A node as stored, how it reads, and its effective status.
 
-use nexuma_sdk::db::{Executor, Row};
-use nexuma_sdk::ApiError;
+use nexuma_sdk::db::{Executor, Row, Transaction};
+use nexuma_sdk::{id, ApiError};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -400,4 +400,40 @@ pub fn all(db: &impl Executor) -> Result<Vec<Node>, ApiError> {
 /// JSON text of a value for a TEXT column.
 pub fn text(value: &impl Serialize) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "null".into())
+}
+
+/// Errors kept per node.
+const ERRORS_KEPT: i64 = 100;
+
+/// Stores an error of the node, shows it on the node and keeps only the newest ones.
+pub fn keep_error(
+    tx: &Transaction,
+    node: &str,
+    kind: &str,
+    message: &str,
+    at: i64,
+    now: i64,
+) -> Result<(), ApiError> {
+    tx.execute(
+        "UPDATE nodes SET last_error = $2, last_error_kind = $3, last_error_at = $4 WHERE id = $1",
+        &[node.into(), message.into(), kind.into(), at.into()],
+    )?;
+    tx.execute(
+        "INSERT INTO node_errors (id, node_id, kind, message, at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        &[
+            id::new_v4().into(),
+            node.into(),
+            kind.into(),
+            message.into(),
+            at.into(),
+            now.into(),
+        ],
+    )?;
+    tx.execute(
+        "DELETE FROM node_errors WHERE node_id = $1 AND id NOT IN \
+         (SELECT id FROM node_errors WHERE node_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2)",
+        &[node.into(), ERRORS_KEPT.into()],
+    )?;
+    Ok(())
 }

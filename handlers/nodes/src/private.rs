@@ -4,7 +4,7 @@
 
 use nexuma_sdk::db::{self, Executor, Pool};
 use nexuma_sdk::notify::{self, format, names, Event};
-use nexuma_sdk::{clock, id, response, ApiError, Request, Response};
+use nexuma_sdk::{clock, response, ApiError, Request, Response};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -16,8 +16,6 @@ use xray::Capabilities;
 pub const PROTOCOLS: [u32; 1] = [1];
 const TEXT_MAX: usize = 200;
 const ERROR_MAX: usize = 4000;
-/// Errors kept per node.
-const ERRORS_KEPT: i64 = 100;
 /// Error kinds of `POST /node/error` that say the node's config could not be applied.
 const CONFIG_ERRORS: [&str; 2] = ["config-rejected", "apply-failed"];
 
@@ -472,7 +470,7 @@ pub fn applied(req: &Request) -> Result<Response, ApiError> {
             "UPDATE nodes SET sync_error = $2, sync_at = $3 WHERE id = $1",
             &[node.id.as_str().into(), error.as_str().into(), now.into()],
         )?;
-        keep_error(&tx, &node.id, "config-rejected", &error, now, now)?;
+        model::keep_error(&tx, &node.id, "config-rejected", &error, now, now)?;
         tell_config_error(&tx, &node, body.revision, &error, now)?;
         // The node is in error now (model::Node::effective_status): exports leave it out.
         tx.content_changed();
@@ -532,46 +530,13 @@ pub fn error(req: &Request) -> Result<Response, ApiError> {
     let tx = db::begin()?;
     // A node's clock may be wrong: its time is kept within the Core's past (docs/node-protocol.md).
     let at = body.at.map_or(now, |at| at.clamp(0, now));
-    keep_error(&tx, &node.id, &kind, &message, at, now)?;
+    model::keep_error(&tx, &node.id, &kind, &message, at, now)?;
     // Errors of the config (the agent names them so) reach admins; the rest stay on the node.
     if CONFIG_ERRORS.contains(&kind.as_str()) {
         tell_config_error(&tx, &node, node.revision, &message, now)?;
     }
     tx.commit()?;
     response::no_content()
-}
-
-/// Stores an error of the node, shows it on the node and keeps only the newest ones.
-pub(crate) fn keep_error(
-    tx: &db::Transaction,
-    node: &str,
-    kind: &str,
-    message: &str,
-    at: i64,
-    now: i64,
-) -> Result<(), ApiError> {
-    tx.execute(
-        "UPDATE nodes SET last_error = $2, last_error_kind = $3, last_error_at = $4 WHERE id = $1",
-        &[node.into(), message.into(), kind.into(), at.into()],
-    )?;
-    tx.execute(
-        "INSERT INTO node_errors (id, node_id, kind, message, at, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-        &[
-            id::new_v4().into(),
-            node.into(),
-            kind.into(),
-            message.into(),
-            at.into(),
-            now.into(),
-        ],
-    )?;
-    tx.execute(
-        "DELETE FROM node_errors WHERE node_id = $1 AND id NOT IN \
-         (SELECT id FROM node_errors WHERE node_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2)",
-        &[node.into(), ERRORS_KEPT.into()],
-    )?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -14,7 +14,6 @@ use serde::Serialize;
 
 use crate::build;
 use crate::model::{self, Node};
-use crate::private;
 
 /// Outbox rows one pass takes at most.
 const BATCH: i64 = 5_000;
@@ -165,7 +164,7 @@ fn show_refusal(node: &Node, message: &str, now: i64) -> Result<(), ApiError> {
         return Ok(());
     }
     let tx = db::begin()?;
-    private::keep_error(&tx, &node.id, "config_build", message, now, now)?;
+    model::keep_error(&tx, &node.id, "config_build", message, now, now)?;
     tx.commit()?;
     Ok(())
 }

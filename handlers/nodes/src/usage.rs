@@ -5,9 +5,9 @@
 //! `node_reports` (a retry is a duplicate) and stores it in `usage_inbox`: the agent has its
 //! answer in milliseconds and the report is durable. The `usage` job (every second, and
 //! `POST /admin/nodes/sync`) then counts every waiting report in one pass — entries of the same
-//! link and hour added up first, then one statement for the subscriptions' used traffic and one
-//! for the hourly buckets — and deletes them in the same transaction: counted exactly once, and
-//! ten nodes reporting at once cost about what one does.
+//! link and hour added up first, then per batch one statement each for the subscriptions' used
+//! traffic, the hourly and the daily buckets — and deletes them in the same transaction:
+//! counted exactly once, and ten nodes reporting at once cost about what one does.
 
 use std::collections::BTreeMap;
 
@@ -28,6 +28,13 @@ const CHUNK: usize = 1000;
 /// Entries per counting statement (5 parameters each: 30,000, under SQLite's 32,766), so the
 /// subscriptions are scanned once per 6,000 entries rather than once per few hundred.
 const APPLY_CHUNK: usize = 6_000;
+/// Entries per counting statement of one node and hour: the two shared as the first
+/// parameters, 3 per entry (30,002, under SQLite's 32,766).
+const SHARED_CHUNK: usize = 10_000;
+/// Entries of one node and hour from which they are counted with the node and hour shared: a
+/// big report's 30,000 values parsed and bound three times cost a fifth of its counting, but
+/// 1,000 nodes' small reports each in statements of their own cost a statement per node.
+const SHARED_RUN: usize = 1_000;
 /// Waiting reports one pass counts at most.
 const INBOX_BATCH: i64 = 50;
 /// Bytes of waiting entries (JSON, about 55 a client) one pass takes at most, the first report
@@ -104,9 +111,16 @@ fn first_time(
 
 /// `$a, $b, ...` groups of `width` placeholders for `rows` rows, numbered from 1.
 fn placeholders(rows: usize, width: usize) -> String {
+    placeholders_after(0, rows, width)
+}
+
+/// [`placeholders`] numbered from `first + 1`.
+fn placeholders_after(first: usize, rows: usize, width: usize) -> String {
     (0..rows)
         .map(|r| {
-            let cells: Vec<String> = (1..=width).map(|c| format!("${}", r * width + c)).collect();
+            let cells: Vec<String> = (1..=width)
+                .map(|c| format!("${}", first + r * width + c))
+                .collect();
             format!("({})", cells.join(", "))
         })
         .collect::<Vec<_>>()
@@ -140,14 +154,16 @@ pub fn usage(req: &Request) -> Result<Response, ApiError> {
         return reply(report, true);
     }
     if !entries.is_empty() {
+        let entries = serde_json::to_string(&entries).map_err(ApiError::internal)?;
+        let size = entries.len() as i64;
         tx.execute(
-            "INSERT INTO usage_inbox (node_id, hour, entries, received_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO usage_inbox (node_id, hour, size, entries, received_at) \
+             VALUES ($1, $2, $3, $4, $5)",
             &[
                 node.id.as_str().into(),
                 hour.into(),
-                serde_json::to_string(&entries)
-                    .map_err(ApiError::internal)?
-                    .into(),
+                size.into(),
+                entries.into(),
                 now.into(),
             ],
         )?;
@@ -234,12 +250,13 @@ pub fn apply_pending() -> Result<Applied, ApiError> {
     let now = clock::now_ms();
     let tx = db::begin()?;
     // Claiming is the first statement, a write: a concurrent pass cannot take the same rows.
-    // A report is taken while the entries before it stay under the byte bound.
+    // A report is taken while the entries before it stay under the byte bound (their stored
+    // size: the entries themselves are read only for the reports taken).
     let claimed = tx.query(
         "DELETE FROM usage_inbox WHERE seq IN \
          (SELECT seq FROM \
-            (SELECT seq, SUM(LENGTH(entries)) OVER (ORDER BY seq) - LENGTH(entries) AS before \
-             FROM (SELECT seq, entries FROM usage_inbox ORDER BY seq LIMIT $1) oldest) taken \
+            (SELECT seq, SUM(size) OVER (ORDER BY seq) - size AS before \
+             FROM (SELECT seq, size FROM usage_inbox ORDER BY seq LIMIT $1) oldest) taken \
           WHERE before < $2) \
          RETURNING node_id, hour, entries",
         &[INBOX_BATCH.into(), INBOX_BYTES.into()],
@@ -247,7 +264,29 @@ pub fn apply_pending() -> Result<Applied, ApiError> {
     if claimed.is_empty() {
         return Ok(Applied::default());
     }
-    // (node, hour, link) → (up, down), every report of the batch added up.
+    let sums = sum_claimed(&claimed)?;
+    // Subscriptions whose used traffic grew: exports showing it are retired after the commit.
+    let mut counted: Vec<String> = Vec::new();
+    // Subscriptions that reached a traffic alert level they were not told of, with the level.
+    let mut crossed: Vec<(String, i64)> = Vec::new();
+    for batch in batches(&sums) {
+        count_batch(&tx, &batch, &mut counted, &mut crossed)?;
+    }
+    for (id, level) in &crossed {
+        tell_traffic(&tx, id, *level, now)?;
+    }
+    tx.commit()?;
+    counted.sort_unstable();
+    counted.dedup();
+    cache::traffic_counted(&counted);
+    Ok(Applied {
+        reports: claimed.len() as u32,
+        entries: sums.len() as u32,
+    })
+}
+
+/// (node, hour, link) → (up, down), every claimed report added up.
+fn sum_claimed(claimed: &db::Rows) -> Result<BTreeMap<Bucket, (i64, i64)>, ApiError> {
     let mut sums: BTreeMap<Bucket, (i64, i64)> = BTreeMap::new();
     for row in claimed.iter() {
         let (node, hour) = (row.string("node_id")?, row.i64("hour")?);
@@ -259,79 +298,127 @@ pub fn apply_pending() -> Result<Applied, ApiError> {
             slot.1 = slot.1.saturating_add(down);
         }
     }
-    let rows: Vec<(&Bucket, &(i64, i64))> = sums.iter().collect();
-    // Subscriptions whose used traffic grew: exports showing it are retired after the commit.
-    let mut counted: Vec<String> = Vec::new();
-    // Subscriptions that reached a traffic alert level they were not told of, with the level.
-    let mut crossed: Vec<(String, i64)> = Vec::new();
-    // Names the Core does not know (deleted links) fall out of the joins: ignored.
-    for chunk in rows.chunks(APPLY_CHUNK) {
-        let values = placeholders(chunk.len(), 5);
-        let mut params: Vec<Value> = Vec::with_capacity(chunk.len() * 5);
-        for ((node, hour, link), (up, down)) in chunk {
-            params.extend([
-                node.as_str().into(),
-                (*hour).into(),
-                link.as_str().into(),
-                (*up).into(),
-                (*down).into(),
-            ]);
+    Ok(sums)
+}
+
+/// Entries for one round of the counting statements: the relation
+/// `v (node_id, hour, link_id, up, down)` as the SQL of a `WITH` list, and its parameters.
+struct Batch {
+    relation: String,
+    params: Vec<Value>,
+}
+
+/// The pass's sums in batches: a node and hour with [`SHARED_RUN`] entries or more (a big
+/// report) in batches sharing them, the rest (many small reports) mixed, 5 parameters an entry.
+fn batches(sums: &BTreeMap<Bucket, (i64, i64)>) -> Vec<Batch> {
+    let mut out = Vec::new();
+    let mut mixed: Vec<(&Bucket, &(i64, i64))> = Vec::new();
+    let entries: Vec<(&Bucket, &(i64, i64))> = sums.iter().collect();
+    // The map is ordered by node, then hour: one node and hour's entries are one run.
+    for run in entries.chunk_by(|a, b| a.0 .0 == b.0 .0 && a.0 .1 == b.0 .1) {
+        if run.len() >= SHARED_RUN {
+            out.extend(run.chunks(SHARED_CHUNK).map(shared_batch));
+        } else {
+            mixed.extend_from_slice(run);
         }
-        let updated = tx.query(
-            &format!(
-                "WITH v (node_id, hour, link_id, up, down) AS (VALUES {values}) \
-                 UPDATE subscriptions SET traffic_used_bytes = subscriptions.traffic_used_bytes + x.used \
-                 FROM (SELECT l.subscription_id AS sid, CAST(SUM(v.up + v.down) AS BIGINT) AS used \
-                       FROM v JOIN subscription_links l ON l.id = v.link_id \
-                       WHERE l.subscription_id IS NOT NULL GROUP BY l.subscription_id) AS x \
-                 WHERE subscriptions.id = x.sid RETURNING id, traffic_alerted, {TRAFFIC_LEVEL}"
-            ),
-            &params,
-        )?;
-        for row in updated.iter() {
-            let (id, level) = (row.string("id")?, row.i64("traffic_level")?);
-            if level > row.i64("traffic_alerted")? {
-                crossed.push((id.clone(), level));
-            }
-            counted.push(id);
+    }
+    out.extend(mixed.chunks(APPLY_CHUNK).map(mixed_batch));
+    out
+}
+
+/// Entries of any nodes and hours, 5 parameters each.
+fn mixed_batch(chunk: &[(&Bucket, &(i64, i64))]) -> Batch {
+    let mut params: Vec<Value> = Vec::with_capacity(chunk.len() * 5);
+    for ((node, hour, link), (up, down)) in chunk {
+        params.extend([
+            node.as_str().into(),
+            (*hour).into(),
+            link.as_str().into(),
+            (*up).into(),
+            (*down).into(),
+        ]);
+    }
+    Batch {
+        relation: format!(
+            "v (node_id, hour, link_id, up, down) AS (VALUES {})",
+            placeholders(chunk.len(), 5)
+        ),
+        params,
+    }
+}
+
+/// Entries of one node and hour: those two as `$1` and `$2`, then 3 parameters an entry.
+fn shared_batch(chunk: &[(&Bucket, &(i64, i64))]) -> Batch {
+    let ((node, hour, _), _) = chunk[0];
+    let mut params: Vec<Value> = Vec::with_capacity(2 + chunk.len() * 3);
+    params.extend([node.as_str().into(), (*hour).into()]);
+    for ((_, _, link), (up, down)) in chunk {
+        params.extend([link.as_str().into(), (*up).into(), (*down).into()]);
+    }
+    Batch {
+        relation: format!(
+            "e (link_id, up, down) AS (VALUES {}), \
+             v (node_id, hour, link_id, up, down) AS (SELECT $1, $2, link_id, up, down FROM e)",
+            placeholders_after(2, chunk.len(), 3)
+        ),
+        params,
+    }
+}
+
+/// Adds one batch to the subscriptions' used traffic and to the hourly and daily buckets,
+/// noting the subscriptions counted and the alert levels crossed. Names the Core does not know
+/// (deleted links) fall out of the joins: ignored.
+fn count_batch(
+    tx: &Transaction,
+    batch: &Batch,
+    counted: &mut Vec<String>,
+    crossed: &mut Vec<(String, i64)>,
+) -> Result<(), ApiError> {
+    let Batch { relation, params } = batch;
+    let updated = tx.query(
+        &format!(
+            "WITH {relation} \
+             UPDATE subscriptions SET traffic_used_bytes = subscriptions.traffic_used_bytes + x.used \
+             FROM (SELECT l.subscription_id AS sid, CAST(SUM(v.up + v.down) AS BIGINT) AS used \
+                   FROM v JOIN subscription_links l ON l.id = v.link_id \
+                   WHERE l.subscription_id IS NOT NULL GROUP BY l.subscription_id) AS x \
+             WHERE subscriptions.id = x.sid RETURNING id, traffic_alerted, {TRAFFIC_LEVEL}"
+        ),
+        params,
+    )?;
+    for row in updated.iter() {
+        let (id, level) = (row.string("id")?, row.i64("traffic_level")?);
+        if level > row.i64("traffic_alerted")? {
+            crossed.push((id.clone(), level));
         }
-        tx.execute(
-            &format!(
-                "WITH v (node_id, hour, link_id, up, down) AS (VALUES {values}) \
-                 INSERT INTO traffic_hourly (hour, user_id, node_id, link_id, up, down) \
-                 SELECT v.hour, l.user_id, v.node_id, l.id, v.up, v.down \
-                 FROM v JOIN subscription_links l ON l.id = v.link_id WHERE TRUE \
-                 ON CONFLICT (hour, user_id, node_id, link_id) DO UPDATE SET \
-                 up = traffic_hourly.up + excluded.up, down = traffic_hourly.down + excluded.down"
-            ),
-            &params,
-        )?;
-        // The same traffic per UTC day, for sums over days (migration 0012).
-        tx.execute(
-            &format!(
-                "WITH v (node_id, hour, link_id, up, down) AS (VALUES {values}) \
-                 INSERT INTO traffic_daily (day, user_id, node_id, link_id, up, down) \
-                 SELECT v.hour - v.hour % {DAY_MS}, l.user_id, v.node_id, l.id, \
-                        SUM(v.up), SUM(v.down) \
-                 FROM v JOIN subscription_links l ON l.id = v.link_id WHERE TRUE \
-                 GROUP BY v.hour - v.hour % {DAY_MS}, l.user_id, v.node_id, l.id \
-                 ON CONFLICT (day, user_id, node_id, link_id) DO UPDATE SET \
-                 up = traffic_daily.up + excluded.up, down = traffic_daily.down + excluded.down"
-            ),
-            &params,
-        )?;
+        counted.push(id);
     }
-    for (id, level) in &crossed {
-        tell_traffic(&tx, id, *level, now)?;
-    }
-    tx.commit()?;
-    counted.sort_unstable();
-    counted.dedup();
-    cache::traffic_counted(&counted);
-    Ok(Applied {
-        reports: claimed.len() as u32,
-        entries: rows.len() as u32,
-    })
+    tx.execute(
+        &format!(
+            "WITH {relation} \
+             INSERT INTO traffic_hourly (hour, user_id, node_id, link_id, up, down) \
+             SELECT v.hour, l.user_id, v.node_id, l.id, v.up, v.down \
+             FROM v JOIN subscription_links l ON l.id = v.link_id WHERE TRUE \
+             ON CONFLICT (hour, user_id, node_id, link_id) DO UPDATE SET \
+             up = traffic_hourly.up + excluded.up, down = traffic_hourly.down + excluded.down"
+        ),
+        params,
+    )?;
+    // The same traffic per UTC day, for sums over days (migration 0012).
+    tx.execute(
+        &format!(
+            "WITH {relation} \
+             INSERT INTO traffic_daily (day, user_id, node_id, link_id, up, down) \
+             SELECT v.hour - v.hour % {DAY_MS}, l.user_id, v.node_id, l.id, \
+                    SUM(v.up), SUM(v.down) \
+             FROM v JOIN subscription_links l ON l.id = v.link_id WHERE TRUE \
+             GROUP BY v.hour - v.hour % {DAY_MS}, l.user_id, v.node_id, l.id \
+             ON CONFLICT (day, user_id, node_id, link_id) DO UPDATE SET \
+             up = traffic_daily.up + excluded.up, down = traffic_daily.down + excluded.down"
+        ),
+        params,
+    )?;
+    Ok(())
 }
 
 /// `POST /node/outbound-usage`: hourly buckets per node and outbound tag.
@@ -513,5 +600,61 @@ mod schema_tests {
         assert_eq!(report_id(&body.report_id).ok(), Some("r"));
         let ack = nexuma_sdk::answer_schema_of::<Acknowledged>();
         assert_eq!(ack["required"], json!(["reportId", "duplicate"]));
+    }
+}
+
+#[cfg(test)]
+mod batch_tests {
+    use super::*;
+
+    /// Sums of `links` entries each for `runs` of (node, hour).
+    fn sums_of(runs: &[(&str, i64, usize)]) -> BTreeMap<Bucket, (i64, i64)> {
+        let mut sums = BTreeMap::new();
+        for (node, hour, links) in runs {
+            for l in 0..*links {
+                sums.insert((node.to_string(), *hour, format!("link-{l:05}")), (1, 2));
+            }
+        }
+        sums
+    }
+
+    #[test]
+    fn a_big_report_shares_its_node_and_hour_and_small_ones_mix() {
+        let sums = sums_of(&[
+            ("a", 0, SHARED_RUN + SHARED_CHUNK),
+            ("b", 0, 3),
+            ("b", 3_600_000, 2),
+        ]);
+        let batches = batches(&sums);
+        // The big run in two shared batches, then the small ones in one mixed batch.
+        let sizes: Vec<usize> = batches.iter().map(|b| b.params.len()).collect();
+        assert_eq!(sizes, [2 + SHARED_CHUNK * 3, 2 + SHARED_RUN * 3, 5 * 5]);
+        let second = &batches[1];
+        assert!(second
+            .relation
+            .starts_with("e (link_id, up, down) AS (VALUES ($3, $4, $5), "));
+        assert!(second.relation.ends_with(&format!(
+            "(${}, ${}, ${})), v (node_id, hour, link_id, up, down) AS (SELECT $1, $2, link_id, up, down FROM e)",
+            SHARED_RUN * 3, SHARED_RUN * 3 + 1, SHARED_RUN * 3 + 2
+        )));
+        assert_eq!(
+            batches[2].relation,
+            format!(
+                "v (node_id, hour, link_id, up, down) AS (VALUES {})",
+                placeholders(5, 5)
+            )
+        );
+        // Every entry in exactly one batch.
+        let entries: usize = batches
+            .iter()
+            .map(|b| {
+                if b.relation.starts_with('e') {
+                    (b.params.len() - 2) / 3
+                } else {
+                    b.params.len() / 5
+                }
+            })
+            .sum();
+        assert_eq!(entries, sums.len());
     }
 }
