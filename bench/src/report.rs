@@ -94,7 +94,7 @@ impl Machine {
                      current_setting('checkpoint_timeout')",
                 ],
             )
-            .unwrap_or_else(|| "unreachable".into()),
+            .unwrap_or_else(|| "unknown (psql could not read it)".into()),
         }
     }
 }
