@@ -571,11 +571,21 @@ both_backends!(authorization_matrix, |backend| async move {
     assert!(checked > 500, "only {checked} route × caller pairs");
     assert!(
         violations.is_empty(),
-        "{backend:?}: {} of {checked} route × caller checks failed:\n{}",
+        "{backend:?}: {} of {checked} route × caller checks failed:\n{}\nThe Core's warnings and errors:\n{}",
         violations.len(),
-        violations.join("\n")
+        violations.join("\n"),
+        complaints(&core.log())
     );
 });
+
+/// The last warning and error lines of a Core's log: what a 5xx in the matrix came from.
+fn complaints(log: &str) -> String {
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+        .collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
+}
 
 // ---------------------------------------------------------------------------------------------
 // NUL and out-of-range numbers
