@@ -405,7 +405,8 @@ pub fn text(value: &impl Serialize) -> String {
 /// Errors kept per node.
 const ERRORS_KEPT: i64 = 100;
 
-/// Stores an error of the node, shows it on the node and keeps only the newest ones.
+/// Stores an error of the node, shows it on the node and keeps only the newest ones; nothing
+/// when the node is gone.
 pub fn keep_error(
     tx: &Transaction,
     node: &str,
@@ -414,10 +415,15 @@ pub fn keep_error(
     at: i64,
     now: i64,
 ) -> Result<(), ApiError> {
-    tx.execute(
+    let shown = tx.execute(
         "UPDATE nodes SET last_error = $2, last_error_kind = $3, last_error_at = $4 WHERE id = $1",
         &[node.into(), message.into(), kind.into(), at.into()],
     )?;
+    if shown == 0 {
+        // The node was deleted meanwhile (a config pass that read it before): there is nothing
+        // to show the error on, and its list went with it.
+        return Ok(());
+    }
     tx.execute(
         "INSERT INTO node_errors (id, node_id, kind, message, at, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6)",
