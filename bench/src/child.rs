@@ -381,10 +381,11 @@ impl Core {
                 eprintln!("   warning: cannot remove the Redis keys {prefix}*: {e:#}");
             }
         }
-        if let Some((_, name)) = self.database.take_if(|_| self.keep_database) {
-            println!("   database {name} is kept (NEXUMA_BENCH_KEEP_DATABASE)");
-        }
         if let Some((url, name)) = self.database.take() {
+            if self.keep_database {
+                println!("   database {name} is kept (NEXUMA_BENCH_KEEP_DATABASE)");
+                return;
+            }
             let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
             if let Err(e) = pg_admin(&url, &sql).await {
                 eprintln!("   warning: cannot drop the database {name}: {e:#}");

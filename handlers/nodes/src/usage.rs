@@ -301,6 +301,9 @@ fn sum_claimed(claimed: &db::Rows) -> Result<BTreeMap<Bucket, (i64, i64)>, ApiEr
     Ok(sums)
 }
 
+/// One summed entry of a pass: its bucket and (up, down).
+type Entry<'a> = (&'a Bucket, &'a (i64, i64));
+
 /// Entries for one round of the counting statements: the relation
 /// `v (node_id, hour, link_id, up, down)` as the SQL of a `WITH` list, and its parameters.
 struct Batch {
@@ -312,8 +315,8 @@ struct Batch {
 /// report) in batches sharing them, the rest (many small reports) mixed, 5 parameters an entry.
 fn batches(sums: &BTreeMap<Bucket, (i64, i64)>) -> Vec<Batch> {
     let mut out = Vec::new();
-    let mut mixed: Vec<(&Bucket, &(i64, i64))> = Vec::new();
-    let entries: Vec<(&Bucket, &(i64, i64))> = sums.iter().collect();
+    let mut mixed: Vec<Entry<'_>> = Vec::new();
+    let entries: Vec<Entry<'_>> = sums.iter().collect();
     // The map is ordered by node, then hour: one node and hour's entries are one run.
     for run in entries.chunk_by(|a, b| a.0 .0 == b.0 .0 && a.0 .1 == b.0 .1) {
         if run.len() >= SHARED_RUN {
@@ -327,7 +330,7 @@ fn batches(sums: &BTreeMap<Bucket, (i64, i64)>) -> Vec<Batch> {
 }
 
 /// Entries of any nodes and hours, 5 parameters each.
-fn mixed_batch(chunk: &[(&Bucket, &(i64, i64))]) -> Batch {
+fn mixed_batch(chunk: &[Entry<'_>]) -> Batch {
     let mut params: Vec<Value> = Vec::with_capacity(chunk.len() * 5);
     for ((node, hour, link), (up, down)) in chunk {
         params.extend([
@@ -348,7 +351,7 @@ fn mixed_batch(chunk: &[(&Bucket, &(i64, i64))]) -> Batch {
 }
 
 /// Entries of one node and hour: those two as `$1` and `$2`, then 3 parameters an entry.
-fn shared_batch(chunk: &[(&Bucket, &(i64, i64))]) -> Batch {
+fn shared_batch(chunk: &[Entry<'_>]) -> Batch {
     let ((node, hour, _), _) = chunk[0];
     let mut params: Vec<Value> = Vec::with_capacity(2 + chunk.len() * 3);
     params.extend([node.as_str().into(), (*hour).into()]);
