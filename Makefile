@@ -9,8 +9,8 @@ WASM_OUT := handlers/target/$(WASM_TARGET)/release
 # The components' pure parts (calendar arithmetic, parsing) are unit-tested natively.
 HOST_TARGET := $(shell rustc -vV | sed -n 's/^host: //p')
 # Components an operator runs; test-only components stay out of ./components.
-COMPONENTS := auth manager billing nodes subscriptions usage notify
-TEST_COMPONENTS := probe overlap versioned versioned_next versioned_trap schema schema_next schema_broken legacy future
+COMPONENTS := auth manager console billing nodes subscriptions usage notify
+TEST_COMPONENTS := probe overlap versioned versioned_next versioned_trap schema schema_next schema_broken legacy legacy_011 legacy_012 future
 
 .PHONY: run test deploy-check bench bench-scale handlers handlers-unit handlers-doc toolchain lint fmt clean v2ray chromium apitest-tools fuzz cargo-fuzz
 
@@ -32,9 +32,11 @@ run: handlers
 v2ray:
 	command -v v2ray >/dev/null || (apt-get update && apt-get install -y v2ray)
 
-# The manager's page test takes a screenshot with headless Chromium.
+# Page tests drive headless Chromium: screenshots with `chromium` itself (common/browser.rs),
+# forms and clicks over WebDriver with `chromedriver` (common/webdriver.rs).
 chromium:
-	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null \
+	  || (apt-get update && apt-get install -y chromium chromium-driver)
 
 # The API fuzz test (host/tests/api_fuzz.rs) runs Schemathesis over /openapi.json and checks the
 # document with openapi-spec-validator; the client test (host/tests/api_client.rs) generates a

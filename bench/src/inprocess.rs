@@ -8,6 +8,7 @@ use anyhow::{bail, Context};
 use nexuma_host::app::capabilities;
 use nexuma_host::bindings::Request;
 use nexuma_host::config::Config;
+use nexuma_host::iface::api::Source;
 use nexuma_host::runtime::{LoadedComponent, Runtime};
 
 use crate::cpu::{self, Snapshot};
@@ -64,7 +65,7 @@ pub async fn measure(settings: &Settings) -> anyhow::Result<Figures> {
     for i in 0..total {
         let started = Instant::now();
         let result = component
-            .handle(&caps, Arc::clone(&request_id), &request)
+            .handle(&caps, Arc::clone(&request_id), Source::HOST, &request)
             .await;
         let elapsed = started.elapsed();
         let failure = match result {

@@ -1,6 +1,6 @@
 //! The running Core: configuration, capabilities, the component runtime and the loaded set.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -8,6 +8,7 @@ use anyhow::Context;
 use crate::cache::ResponseCache;
 use crate::components::{self, Components};
 use crate::config::Config;
+use crate::iface::api::{Api, Dispatch};
 use crate::iface::db::Database;
 use crate::iface::http::Http;
 use crate::iface::kv::Store;
@@ -92,6 +93,7 @@ pub async fn capabilities(config: &Config) -> anyhow::Result<Capabilities> {
         telegram: Telegram::new(&config.telegram, http.roots_client()),
         http,
         settings: Settings::new(config.public_url.clone()),
+        api: Api::default(),
     })
 }
 
@@ -115,6 +117,9 @@ impl Core {
             registry: Registry::new(LoadedSet::new(Vec::new())?),
             tls,
         });
+        // Components' in-process calls (`api`) are served by this Core's pipeline.
+        let server: Weak<dyn Dispatch> = Arc::downgrade(&core) as Weak<Core>;
+        core.caps.api.serve_with(server);
         // Subscribed before the first load, so a change committed meanwhile is not missed.
         let announcements = components::follow::subscribe(&core);
         components::load(&core).await.with_context(|| {

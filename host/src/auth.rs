@@ -95,7 +95,9 @@ const NODE_KEY_UNKNOWN: Refusal = Refusal::new(
 pub const NODE_KEY_HEADER: &str = "x-node-auth-key";
 
 /// Cookie that carries an access token for server-rendered pages, which browsers load without
-/// an `Authorization` header. Only read for GET and HEAD, so it cannot be used for CSRF.
+/// an `Authorization` header. Read for GET and HEAD; for a form's POST only when the browser
+/// says the request came from the Core's own pages (`same_origin`), so another site cannot make
+/// a browser send it (CSRF). The console checks a form token on top.
 pub const ACCESS_COOKIE: &str = "nexuma_access";
 
 pub async fn authenticate(
@@ -105,7 +107,8 @@ pub async fn authenticate(
     caps: &Capabilities,
 ) -> Result<Option<Caller>, Refusal> {
     let token = bearer(headers).or_else(|| {
-        (method == http::Method::GET || method == http::Method::HEAD)
+        let reads = method == http::Method::GET || method == http::Method::HEAD;
+        (reads || same_origin(headers))
             .then(|| cookie(headers, ACCESS_COOKIE))
             .flatten()
     });
@@ -184,6 +187,20 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim())
 }
 
+/// Whether the browser sent the request from a page of the same origin: `Sec-Fetch-Site:
+/// same-origin` (every current browser sends it), else an `Origin` whose host and port are the
+/// `Host` the request was sent to. A request without either is not taken for one.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = text(http::header::HeaderName::from_static("sec-fetch-site")) {
+        return site.eq_ignore_ascii_case("same-origin");
+    }
+    let origin_host = text(http::header::ORIGIN)
+        .and_then(|origin| origin.split_once("://"))
+        .map(|(_, host)| host);
+    matches!((origin_host, text(http::header::HOST)), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
+}
+
 fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
         .get_all(http::header::COOKIE)
@@ -211,6 +228,35 @@ mod tests {
         assert!(!forbidden
             .headers()
             .contains_key(http::header::WWW_AUTHENTICATE));
+    }
+
+    #[test]
+    fn only_a_same_origin_request_is_taken_for_one() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut map = HeaderMap::new();
+            for (k, v) in pairs {
+                map.insert(*k, http::HeaderValue::from_static(v));
+            }
+            map
+        };
+        assert!(same_origin(&headers(&[("sec-fetch-site", "same-origin")])));
+        assert!(!same_origin(&headers(&[("sec-fetch-site", "cross-site")])));
+        assert!(!same_origin(&headers(&[("sec-fetch-site", "same-site")])));
+        assert!(same_origin(&headers(&[
+            ("origin", "https://core.example:8443"),
+            ("host", "core.example:8443"),
+        ])));
+        assert!(!same_origin(&headers(&[
+            ("origin", "https://evil.example"),
+            ("host", "core.example"),
+        ])));
+        // The browser's own word wins over an Origin that would match.
+        assert!(!same_origin(&headers(&[
+            ("sec-fetch-site", "cross-site"),
+            ("origin", "https://core.example"),
+            ("host", "core.example"),
+        ])));
+        assert!(!same_origin(&headers(&[("host", "core.example")])));
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Rust bindings of the `handler` world, generated at build time: the current contract
-//! (`wit/nexuma.wit`, `nexuma:core@0.1.2`) and every released one the host still serves
+//! (`wit/nexuma.wit`, `nexuma:core@0.1.3`) and every released one the host still serves
 //! (`wit/frozen/`). One implementation of the imports serves them all: wasmtime's linker resolves
-//! a component's `nexuma:core/db@0.1.0` import to the `@0.1.2` definition (same 0.1 track), so
-//! a frozen version needs only its exports bound, on the current version's types.
+//! a component's `nexuma:core/db@0.1.0` import to the `@0.1.3` definition (same 0.1 track), so
+//! a frozen version needs only its exports bound, on the current version's types — and 0.1.2,
+//! whose exports are 0.1.3's, needs no bindings of its own.
 
 wasmtime::component::bindgen!({
     path: "../wit",

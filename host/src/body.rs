@@ -9,10 +9,27 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, StatusCode};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 
 use crate::config::Config;
 use crate::response::{closing, error, Response};
+
+/// A request body the host reads: hyper's from a connection, or a whole one handed over by the
+/// `api` interface for an in-process call.
+pub trait RequestBody:
+    hyper::body::Body<Data = Bytes, Error: std::error::Error + Send + Sync + 'static>
+    + Send
+    + Unpin
+    + 'static
+{
+}
+
+impl<B> RequestBody for B where
+    B: hyper::body::Body<Data = Bytes, Error: std::error::Error + Send + Sync + 'static>
+        + Send
+        + Unpin
+        + 'static
+{
+}
 
 /// How much of a body the host reads, and for how long.
 #[derive(Debug, Clone, Copy)]
@@ -41,7 +58,11 @@ impl Limits {
 
 /// The request body, read within `limits`; the answer to send instead (413, 408, 400) when it
 /// cannot be. A declared `Content-Length` over the limit is refused before anything is read.
-pub async fn read(headers: &HeaderMap, body: Incoming, limits: Limits) -> Result<Bytes, Response> {
+pub async fn read<B: RequestBody>(
+    headers: &HeaderMap,
+    body: B,
+    limits: Limits,
+) -> Result<Bytes, Response> {
     let declared = headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -69,16 +90,16 @@ pub async fn read(headers: &HeaderMap, body: Incoming, limits: Limits) -> Result
 }
 
 /// Why a body was not read whole.
-enum Unread {
+enum Unread<B> {
     /// It passed the limit; the rest is still on the connection.
-    TooLarge(Incoming),
+    TooLarge(B),
     /// The connection failed mid-body.
     Broken,
 }
 
 /// The body's bytes up to `limit`. Frame by frame rather than `http_body_util::Limited`, which
 /// drops the body on the limit: a refused body is handed back so the rest can be drained.
-async fn collect(mut body: Incoming, limit: usize) -> Result<Bytes, Unread> {
+async fn collect<B: RequestBody>(mut body: B, limit: usize) -> Result<Bytes, Unread<B>> {
     let mut bytes = BytesMut::new();
     while let Some(frame) = body.frame().await {
         let Ok(data) = frame.map_err(|_| Unread::Broken)?.into_data() else {
@@ -95,7 +116,7 @@ async fn collect(mut body: Incoming, limit: usize) -> Result<Bytes, Unread> {
 /// The 413, with the rest of the body drained in the background: closing a connection the
 /// client is still writing to resets it, and most clients then report a broken pipe instead of
 /// reading the answer already sent (the "lingering close" of nginx and Apache).
-fn too_large(body: Incoming, limit: usize) -> Response {
+fn too_large<B: RequestBody>(body: B, limit: usize) -> Response {
     tokio::spawn(linger(body));
     closing(error(
         StatusCode::PAYLOAD_TOO_LARGE,
@@ -111,7 +132,7 @@ const LINGER_BYTES: usize = 64 << 20;
 const LINGER_TIME: Duration = Duration::from_secs(5);
 
 /// Reads and discards the rest of a refused body, within `LINGER_BYTES` and `LINGER_TIME`.
-async fn linger(mut body: Incoming) {
+async fn linger<B: RequestBody>(mut body: B) {
     let drain = async {
         let mut drained = 0;
         while let Some(Ok(frame)) = body.frame().await {

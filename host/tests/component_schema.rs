@@ -119,7 +119,7 @@ async fn three_replicas_run_a_components_migration_once() {
         v1.as_str(),
         "{schema}"
     );
-    assert_eq!(schema["versions"][0]["contract"], "0.1.2", "{schema}");
+    assert_eq!(schema["versions"][0]["contract"], "0.1.3", "{schema}");
     assert_eq!(
         schema["versions"][0]["migrations"],
         json!([{ "version": 1, "name": "create test_notes" }])
@@ -298,6 +298,20 @@ async fn components_of_the_previous_contract_serve_and_unknown_ones_are_refused(
             "its own table, made by its migration"
         );
     }
+    // 0.1.2's exports are today's; it only lacks the `api` import.
+    let r = upload(
+        &core,
+        Some(&admin),
+        "?name=legacy_012&activate=true",
+        wasm("legacy_012"),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["contract"], "0.1.2");
+    let r = core.get("/test/legacy-012", None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["contract"], "0.1.2");
+    assert!(r.body["now"].as_i64().is_some_and(|t| t > 0), "{}", r.text);
     let listed = list(&core, &admin).await;
     assert_eq!(
         component(&listed, "legacy")["versions"][0]["contract"],
@@ -320,7 +334,7 @@ async fn components_of_the_previous_contract_serve_and_unknown_ones_are_refused(
     assert_eq!(r.code(), "invalid_component");
     assert!(
         r.message().contains(
-            "it was built for nexuma:core@0.9.0; this Core accepts nexuma:core@0.1.0, nexuma:core@0.1.1, nexuma:core@0.1.2"
+            "it was built for nexuma:core@0.9.0; this Core accepts nexuma:core@0.1.0, nexuma:core@0.1.1, nexuma:core@0.1.2, nexuma:core@0.1.3"
         ),
         "{}",
         r.message()

@@ -107,7 +107,7 @@ async fn an_operator_pushes_lists_activates_and_rolls_back() {
     assert!(out.contains("routes: GET /hello/:name (public)"), "{out}");
     assert!(out.contains("jobs:   tick (every 1m)"), "{out}");
     assert!(out.contains("schema: 1 create hello_greetings"), "{out}");
-    assert!(out.contains("contract: nexuma:core@0.1.2"), "{out}");
+    assert!(out.contains("contract: nexuma:core@0.1.3"), "{out}");
     assert!(
         out.contains(&format!("active: hello now serves {v1_short}")),
         "{out}"

@@ -48,6 +48,8 @@ pub mod bindings {
 
 /// Account changes the host must see at once (role, status, block flag, deletion).
 pub mod account;
+/// The Core's own routes called in-process, as a page's caller: `api::Request::get(path).bearer(token).send()?`.
+pub mod api;
 /// The content epoch that invalidates caches of what users are shown.
 pub mod cache;
 /// Keyset paging of large lists: the `after` cursor, its query and the SQL after it.

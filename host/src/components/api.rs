@@ -18,14 +18,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode};
-use hyper::body::Incoming;
 use serde_json::{json, Value as Json};
 
 use super::store::{self, Active, Audit, Version};
 use super::{announce, canary, schema, set, version, Error};
 use crate::app::Core;
 use crate::bindings::AuthLevel;
-use crate::body::{self, Limits};
+use crate::body::{self, Limits, RequestBody};
 use crate::iface::clock::now_ms;
 use crate::response::{self, Response};
 use crate::runtime::{LoadError, LoadedComponent};
@@ -149,10 +148,10 @@ pub(super) struct Caller<'a> {
     pub(super) ip: String,
 }
 
-pub(crate) async fn handle(
+pub(crate) async fn handle<B: RequestBody>(
     core: &Core,
     pattern: &'static str,
-    req: http::Request<Incoming>,
+    req: http::Request<B>,
     ip: IpAddr,
 ) -> Response {
     let (parts, body) = req.into_parts();
@@ -216,7 +215,7 @@ async fn admitted(
 /// Reads what the client is still sending (up to `BODY_LIMIT_BYTES`) before refusing: an
 /// upload refused unread would have its connection closed mid-body, and the client would see
 /// a broken connection rather than the 401 or 403. Past the limit it is cut as any body is.
-async fn drained(core: &Core, body: Incoming, refusal: Response) -> Response {
+async fn drained<B: RequestBody>(core: &Core, body: B, refusal: Response) -> Response {
     match body::read(&HeaderMap::new(), body, Limits::request(&core.config)).await {
         Ok(_) => refusal,
         Err(_) => response::closing(refusal),
@@ -384,11 +383,11 @@ pub(super) async fn entry_now(core: &Core, name: &str, status: StatusCode) -> An
 // ---------------------------------------------------------------------------------------------
 // Changes
 
-async fn upload(
+async fn upload<B: RequestBody>(
     caller: &Caller<'_>,
     query: &[(String, String)],
     headers: &HeaderMap,
-    body: Incoming,
+    body: B,
 ) -> Answer {
     let core = caller.core;
     let name = upload_name(query)?;
@@ -578,7 +577,12 @@ pub(super) async fn migrate(
         })
 }
 
-async fn activate(caller: &Caller<'_>, name: &str, headers: &HeaderMap, body: Incoming) -> Answer {
+async fn activate<B: RequestBody>(
+    caller: &Caller<'_>,
+    name: &str,
+    headers: &HeaderMap,
+    body: B,
+) -> Answer {
     let core = caller.core;
     let bytes = match body::read(headers, body, Limits::request(&core.config)).await {
         Ok(bytes) => bytes,

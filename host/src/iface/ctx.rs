@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use wasmtime::component::{HasData, Linker, ResourceTable};
 
+use super::api::{Api, ApiCtx, ApiView, Source};
 use super::clock::Clock;
 use super::db::{Database, DbCtx, DbView};
 use super::http::{Http, HttpCtx, HttpView};
@@ -37,6 +38,8 @@ pub struct Capabilities {
     pub http: Http,
     /// The operators' settings, behind `settings`.
     pub settings: Settings,
+    /// The server, for in-process calls of the Core's own routes, behind `api`.
+    pub api: Api,
 }
 
 /// The call an instance serves: whose it is and until when, for log lines and outbound
@@ -46,8 +49,10 @@ pub struct Call {
     pub component: Arc<str>,
     /// The request's `x-request-id` (the client's or one the host made), for its log lines.
     pub request_id: Arc<str>,
-    /// When the call must be done; outbound calls are bounded by it.
+    /// When the call must be done; outbound and in-process calls are bounded by it.
     pub deadline: Instant,
+    /// The client the call acts for and how deeply nested it is, for the calls it makes.
+    pub source: Source,
 }
 
 /// What one instance's imports hold: the shared capabilities, its call, and what the guest
@@ -137,6 +142,14 @@ impl<'a> HostCtxView<'a> {
         }
     }
 
+    fn api(self) -> ApiCtx<'a> {
+        let ctx: &'a HostCtx = self.ctx;
+        ApiCtx {
+            api: &ctx.capabilities.api,
+            call: &ctx.call,
+        }
+    }
+
     fn log(self) -> LogCtx<'a> {
         let ctx: &'a HostCtx = self.ctx;
         LogCtx { call: &ctx.call }
@@ -160,7 +173,7 @@ impl HasData for Types {
 impl wit::types::Host for Types {}
 
 /// Links every `nexuma:core` interface, each to its own slice of `T`. The frozen contracts'
-/// imports (`@0.1.0`, `@0.1.1`) resolve to these definitions (see `crate::bindings`).
+/// imports (`@0.1.0` to `@0.1.2`) resolve to these definitions (see `crate::bindings`).
 pub fn add_to_linker<T: HostView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
     wit::types::add_to_linker::<T, Types>(linker, |_| Types)?;
     wit::db::add_to_linker::<T, DbView>(linker, |t| t.host().db())?;
@@ -175,5 +188,6 @@ pub fn add_to_linker<T: HostView + 'static>(linker: &mut Linker<T>) -> wasmtime:
     wit::response_cache::add_to_linker::<T, ResponseCacheView>(linker, |t| {
         t.host().response_cache()
     })?;
+    wit::api::add_to_linker::<T, ApiView>(linker, |t| t.host().api())?;
     Ok(())
 }

@@ -5,6 +5,7 @@
 //! (`DbCtx`, `KvCtx`, ...). `ctx` holds what the views are cut from and links each interface
 //! to its view; nothing here knows the runtime's store type.
 
+pub mod api;
 pub mod clock;
 mod ctx;
 pub mod db;

@@ -25,11 +25,18 @@ pub enum Contract {
     V0_1_1,
     /// Adds `route-docs`.
     V0_1_2,
+    /// Adds the `api` import; the exports are 0.1.2's.
+    V0_1_3,
 }
 
 impl Contract {
     /// Every version this host serves, oldest first.
-    pub const ALL: [Contract; 3] = [Contract::V0_1_0, Contract::V0_1_1, Contract::V0_1_2];
+    pub const ALL: [Contract; 4] = [
+        Contract::V0_1_0,
+        Contract::V0_1_1,
+        Contract::V0_1_2,
+        Contract::V0_1_3,
+    ];
 
     /// The version as `major.minor.patch`, as stored with a version and shown by the admin API.
     pub fn as_str(self) -> &'static str {
@@ -37,6 +44,7 @@ impl Contract {
             Contract::V0_1_0 => "0.1.0",
             Contract::V0_1_1 => "0.1.1",
             Contract::V0_1_2 => "0.1.2",
+            Contract::V0_1_3 => "0.1.3",
         }
     }
 
@@ -84,11 +92,12 @@ impl Contract {
     }
 }
 
-/// A component pre-linked with the exports of its contract version.
+/// A component pre-linked with the exports of its contract version. 0.1.2 and 0.1.3 export the
+/// same functions (0.1.3 only imports more), so both bind on the current world.
 pub enum Pre {
     V0_1_0(bindings::v0_1_0::HandlerPre<State>),
     V0_1_1(bindings::v0_1_1::HandlerPre<State>),
-    V0_1_2(bindings::HandlerPre<State>),
+    Current(bindings::HandlerPre<State>),
 }
 
 impl Pre {
@@ -97,7 +106,9 @@ impl Pre {
         Ok(match contract {
             Contract::V0_1_0 => Pre::V0_1_0(bindings::v0_1_0::HandlerPre::new(pre).map_err(link)?),
             Contract::V0_1_1 => Pre::V0_1_1(bindings::v0_1_1::HandlerPre::new(pre).map_err(link)?),
-            Contract::V0_1_2 => Pre::V0_1_2(bindings::HandlerPre::new(pre).map_err(link)?),
+            Contract::V0_1_2 | Contract::V0_1_3 => {
+                Pre::Current(bindings::HandlerPre::new(pre).map_err(link)?)
+            }
         })
     }
 
@@ -105,16 +116,16 @@ impl Pre {
         Ok(match self {
             Pre::V0_1_0(pre) => Instance::V0_1_0(pre.instantiate_async(store).await?),
             Pre::V0_1_1(pre) => Instance::V0_1_1(pre.instantiate_async(store).await?),
-            Pre::V0_1_2(pre) => Instance::V0_1_2(pre.instantiate_async(store).await?),
+            Pre::Current(pre) => Instance::Current(pre.instantiate_async(store).await?),
         })
     }
 }
 
-/// A fresh instance of either version.
+/// A fresh instance of any version.
 pub enum Instance {
     V0_1_0(bindings::v0_1_0::Handler),
     V0_1_1(bindings::v0_1_1::Handler),
-    V0_1_2(bindings::Handler),
+    Current(bindings::Handler),
 }
 
 impl Instance {
@@ -122,7 +133,7 @@ impl Instance {
         match self {
             Instance::V0_1_0(i) => i.call_routes(store).await,
             Instance::V0_1_1(i) => i.call_routes(store).await,
-            Instance::V0_1_2(i) => i.call_routes(store).await,
+            Instance::Current(i) => i.call_routes(store).await,
         }
     }
 
@@ -130,7 +141,7 @@ impl Instance {
         match self {
             Instance::V0_1_0(i) => i.call_jobs(store).await,
             Instance::V0_1_1(i) => i.call_jobs(store).await,
-            Instance::V0_1_2(i) => i.call_jobs(store).await,
+            Instance::Current(i) => i.call_jobs(store).await,
         }
     }
 
@@ -142,7 +153,7 @@ impl Instance {
         match self {
             Instance::V0_1_0(i) => i.call_handle(store, request).await,
             Instance::V0_1_1(i) => i.call_handle(store, request).await,
-            Instance::V0_1_2(i) => i.call_handle(store, request).await,
+            Instance::Current(i) => i.call_handle(store, request).await,
         }
     }
 
@@ -154,7 +165,7 @@ impl Instance {
         match self {
             Instance::V0_1_0(i) => i.call_run_job(store, name).await,
             Instance::V0_1_1(i) => i.call_run_job(store, name).await,
-            Instance::V0_1_2(i) => i.call_run_job(store, name).await,
+            Instance::Current(i) => i.call_run_job(store, name).await,
         }
     }
 
@@ -166,7 +177,7 @@ impl Instance {
         match self {
             Instance::V0_1_0(_) => Ok(Vec::new()),
             Instance::V0_1_1(i) => i.call_migrations(store).await,
-            Instance::V0_1_2(i) => i.call_migrations(store).await,
+            Instance::Current(i) => i.call_migrations(store).await,
         }
     }
 
@@ -177,7 +188,7 @@ impl Instance {
     ) -> wasmtime::Result<Vec<RouteDoc>> {
         match self {
             Instance::V0_1_0(_) | Instance::V0_1_1(_) => Ok(Vec::new()),
-            Instance::V0_1_2(i) => i.call_route_docs(store).await,
+            Instance::Current(i) => i.call_route_docs(store).await,
         }
     }
 }

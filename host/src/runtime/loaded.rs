@@ -14,6 +14,7 @@ use super::state::State;
 use crate::bindings::nexuma::core::response_cache::Policy;
 use crate::bindings::nexuma::core::types::{Job, Migration, RouteDoc};
 use crate::bindings::{Request, Response, Route};
+use crate::iface::api::Source;
 use crate::iface::{Call, Capabilities, HostCtx};
 use crate::metrics;
 
@@ -244,13 +245,19 @@ impl LoadedComponent {
         Ok(loaded)
     }
 
-    fn new_store(&self, capabilities: &Arc<Capabilities>, id: Arc<str>) -> Store<State> {
+    fn new_store(
+        &self,
+        capabilities: &Arc<Capabilities>,
+        id: Arc<str>,
+        source: Source,
+    ) -> Store<State> {
         let limits = &self.runtime.limits;
         let deadline = Instant::now() + limits.timeout;
         let call = Call {
             component: Arc::clone(&self.name),
             request_id: id,
             deadline,
+            source,
         };
         let host = HostCtx::new(Arc::clone(capabilities), call);
         let mut store = Store::new(&self.runtime.engine, State::new(host, limits.memory_bytes));
@@ -275,9 +282,10 @@ impl LoadedComponent {
         &self,
         capabilities: &Arc<Capabilities>,
         id: Arc<str>,
+        source: Source,
         export: impl AsyncFnOnce(&Instance, &mut Store<State>) -> wasmtime::Result<R>,
     ) -> (Result<R, CallError>, Store<State>) {
-        let mut store = self.new_store(capabilities, id);
+        let mut store = self.new_store(capabilities, id, source);
         // The host may wait on I/O (a slow query) where epochs cannot reach: bound it too.
         let outcome = tokio::time::timeout(self.runtime.limits.timeout, async {
             let instance = self.pre.instantiate_async(&mut store).await?;
@@ -294,10 +302,11 @@ impl LoadedComponent {
         &self,
         capabilities: &Arc<Capabilities>,
         id: Arc<str>,
+        source: Source,
         export: impl AsyncFnOnce(&Instance, &mut Store<State>) -> wasmtime::Result<R>,
     ) -> (Result<R, CallError>, Store<State>) {
         metrics::instantiation(&self.name);
-        let (result, store) = self.call(capabilities, id, export).await;
+        let (result, store) = self.call(capabilities, id, source, export).await;
         metrics::memory_peak(&self.name, store.data().memory_peak);
         (result, store)
     }
@@ -309,13 +318,18 @@ impl LoadedComponent {
         capabilities: &Arc<Capabilities>,
     ) -> Result<Declared, LoadError> {
         let (outcome, store) = self
-            .call(capabilities, "load".into(), async |instance, store| {
-                let routes = instance.call_routes(store).await;
-                let jobs = instance.call_jobs(store).await;
-                let migrations = instance.call_migrations(store).await;
-                let docs = instance.call_route_docs(store).await;
-                Ok((routes, jobs, migrations, docs))
-            })
+            .call(
+                capabilities,
+                "load".into(),
+                Source::HOST,
+                async |instance, store| {
+                    let routes = instance.call_routes(store).await;
+                    let jobs = instance.call_jobs(store).await;
+                    let migrations = instance.call_migrations(store).await;
+                    let docs = instance.call_route_docs(store).await;
+                    Ok((routes, jobs, migrations, docs))
+                },
+            )
             .await;
         let (routes, jobs, migrations, docs) =
             outcome.map_err(|e| LoadError::Routes(e.to_string()))?;
@@ -346,22 +360,26 @@ impl LoadedComponent {
         name: &str,
     ) -> Result<Result<(), String>, CallError> {
         let (result, _store) = self
-            .call_metered(capabilities, run_id, async |instance, store| {
-                instance.call_run_job(store, name).await
-            })
+            .call_metered(
+                capabilities,
+                run_id,
+                Source::HOST,
+                async |instance, store| instance.call_run_job(store, name).await,
+            )
             .await;
         result
     }
 
-    /// Runs one request in a fresh instance.
+    /// Runs one request in a fresh instance; `source` is whom its in-process calls act for.
     pub async fn handle(
         &self,
         capabilities: &Arc<Capabilities>,
         request_id: Arc<str>,
+        source: Source,
         request: &Request,
     ) -> Result<Answer, CallError> {
         let (result, store) = self
-            .call_metered(capabilities, request_id, async |instance, store| {
+            .call_metered(capabilities, request_id, source, async |instance, store| {
                 instance.call_handle(store, request).await
             })
             .await;

@@ -8,6 +8,7 @@ use http::{HeaderMap, StatusCode};
 use super::Routed;
 use crate::bindings::{self, Caller};
 use crate::headers::{client_ip, to_http, visible_headers};
+use crate::iface::api::Source;
 use crate::response::{error, Response};
 use crate::runtime::{Answer, CallError};
 
@@ -45,7 +46,16 @@ impl Routed<'_> {
         request_headers: &HeaderMap,
     ) -> Response {
         let caps = &self.core.caps;
-        match self.version.handle(caps, self.id.into(), request).await {
+        // The in-process calls the component makes act for the same client, one level deeper.
+        let source = Source {
+            client: request.remote_addr.parse().unwrap_or(self.peer.ip()),
+            depth: self.depth,
+        };
+        match self
+            .version
+            .handle(caps, self.id.into(), source, request)
+            .await
+        {
             Ok(answer) => self.answered(answer, target, request_headers),
             Err(e) => failure(e, self.id, &self.version.name),
         }

@@ -2,7 +2,6 @@
 //! `/docs`. GET and HEAD only; anything else is a 405.
 
 use http::{Method, Request, StatusCode};
-use hyper::body::Incoming;
 
 use crate::app::Core;
 use crate::response::{self, Response};
@@ -17,7 +16,7 @@ pub(super) fn find(path: &str) -> Option<&'static str> {
 }
 
 /// The answer of the host route `route` to `req`.
-pub(super) async fn answer(core: &Core, route: &str, req: &Request<Incoming>) -> Response {
+pub(super) async fn answer<B>(core: &Core, route: &str, req: &Request<B>) -> Response {
     let query = input::query_pairs(req.uri().query());
     if let Some(refusal) = input::nul_refusal(&[], &query) {
         return refusal;
@@ -40,7 +39,7 @@ pub(super) async fn answer(core: &Core, route: &str, req: &Request<Incoming>) ->
 }
 
 /// `/metrics` as its gate (`metrics::gate`) decides.
-fn metrics_answer(core: &Core, req: &Request<Incoming>) -> Response {
+fn metrics_answer<B>(core: &Core, req: &Request<B>) -> Response {
     match metrics::gate(&core.config.metrics, req.headers()) {
         metrics::Gate::Serve => metrics_text(),
         metrics::Gate::Hidden => {

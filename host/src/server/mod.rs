@@ -10,6 +10,7 @@
 mod accept;
 mod call;
 mod host_routes;
+mod nested;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,7 +25,7 @@ pub use accept::serve;
 
 use crate::app::Core;
 use crate::bindings::Caller;
-use crate::body::{self, Limits};
+use crate::body::{self, Limits, RequestBody};
 use crate::headers::{self, REQUEST_ID};
 use crate::registry::Versions;
 use crate::response::{self, Response};
@@ -60,13 +61,14 @@ async fn handle(core: Arc<Core>, peer: SocketAddr, req: Request<Incoming>) -> Re
     let started = Instant::now();
     let id = headers::request_id(req.headers());
     let method = req.method().clone();
-    let outcome = dispatch(&core, peer, &id, req).await;
-    log(&outcome, &id, &method, started.elapsed());
+    let outcome = dispatch(&core, peer, &id, req, 0).await;
+    log(&outcome, &id, &method, started.elapsed(), 0);
     stamp(outcome.response, &id)
 }
 
-/// The request's one log line (a warning for a 5xx) and its metrics.
-fn log(outcome: &Outcome, id: &str, method: &Method, latency: Duration) {
+/// The request's one log line (a warning for a 5xx) and its metrics; `depth` is 0 for a
+/// request from a connection, 1 for one a component made through `api`, and so on.
+fn log(outcome: &Outcome, id: &str, method: &Method, latency: Duration, depth: u8) {
     let status = outcome.response.status().as_u16();
     let route = &outcome.route;
     metrics::request(method.as_str(), route, status, latency.as_secs_f64());
@@ -74,9 +76,9 @@ fn log(outcome: &Outcome, id: &str, method: &Method, latency: Duration) {
     let component = outcome.component.as_deref().unwrap_or("-");
     let cached = outcome.cached;
     if status >= 500 {
-        tracing::warn!(target: "nexuma::http", request_id = %id, %method, %route, status, latency_ms, component, cached, "request");
+        tracing::warn!(target: "nexuma::http", request_id = %id, %method, %route, status, latency_ms, component, cached, depth, "request");
     } else {
-        tracing::info!(target: "nexuma::http", request_id = %id, %method, %route, status, latency_ms, component, cached, "request");
+        tracing::info!(target: "nexuma::http", request_id = %id, %method, %route, status, latency_ms, component, cached, depth, "request");
     }
 }
 
@@ -96,7 +98,13 @@ fn stamp(mut response: Response, id: &str) -> Response {
 }
 
 /// The host's routes first (they are reserved: no component declares them), then the table.
-async fn dispatch(core: &Core, peer: SocketAddr, id: &str, req: Request<Incoming>) -> Outcome {
+async fn dispatch<B: RequestBody>(
+    core: &Core,
+    peer: SocketAddr,
+    id: &str,
+    req: Request<B>,
+    depth: u8,
+) -> Outcome {
     let path = req.uri().path();
     if let Some(route) = components::api::pattern(path) {
         let ip = headers::client_ip(peer.ip(), req.headers(), &core.config.trusted_proxies);
@@ -105,15 +113,16 @@ async fn dispatch(core: &Core, peer: SocketAddr, id: &str, req: Request<Incoming
     if let Some(route) = host_routes::find(path) {
         return Outcome::host(route, host_routes::answer(core, route, &req).await);
     }
-    component_route(core, peer, id, req).await
+    component_route(core, peer, id, req, depth).await
 }
 
 /// The pipeline of a component's route.
-async fn component_route(
+async fn component_route<B: RequestBody>(
     core: &Core,
     peer: SocketAddr,
     id: &str,
-    req: Request<Incoming>,
+    req: Request<B>,
+    depth: u8,
 ) -> Outcome {
     let run = Run::of(req.method());
     // Pin the loaded set for the whole request: a swap meanwhile does not affect it.
@@ -126,6 +135,7 @@ async fn component_route(
         core,
         peer,
         id,
+        depth,
         run,
         entry,
         // Drawn once: a canary's share of requests goes to the canary.
@@ -179,10 +189,10 @@ impl Run {
 /// methods the path has.
 // The refusal is the answer as sent, moved once: boxing it would only add an allocation.
 #[allow(clippy::result_large_err)]
-fn find_route<'t>(
+fn find_route<'t, B>(
     table: &'t RouteTable<Versions>,
     run: &Run,
-    req: &Request<Incoming>,
+    req: &Request<B>,
 ) -> Result<(&'t Entry<Versions>, Params), Response> {
     let path = req.uri().path();
     match table.lookup(run.method.as_str(), path) {
@@ -209,6 +219,8 @@ struct Routed<'a> {
     core: &'a Core,
     peer: SocketAddr,
     id: &'a str,
+    /// How deep in in-process calls this request is (0: from a connection).
+    depth: u8,
     run: Run,
     entry: &'a Entry<Versions>,
     version: &'a Arc<LoadedComponent>,
@@ -216,7 +228,11 @@ struct Routed<'a> {
 
 impl Routed<'_> {
     /// The steps after the lookup, in order. A refusal (`Err`) is sent as it is.
-    async fn answer(&self, params: Params, req: Request<Incoming>) -> Result<Delivered, Response> {
+    async fn answer<B: RequestBody>(
+        &self,
+        params: Params,
+        req: Request<B>,
+    ) -> Result<Delivered, Response> {
         let query = input::query_pairs(req.uri().query());
         if let Some(refusal) = input::nul_refusal(&params, &query) {
             return Err(refusal);
@@ -272,7 +288,11 @@ fn shared_target(run: &Run, caller: Option<&Caller>, uri: &http::Uri) -> Option<
 }
 
 /// The body within the request limits (`BODY_LIMIT_BYTES`, `BODY_READ_TIMEOUT_MS`), free of NUL.
-async fn read_checked(core: &Core, headers: &HeaderMap, body: Incoming) -> Result<Bytes, Response> {
+async fn read_checked<B: RequestBody>(
+    core: &Core,
+    headers: &HeaderMap,
+    body: B,
+) -> Result<Bytes, Response> {
     let body = body::read(headers, body, Limits::request(&core.config)).await?;
     if let Some(refusal) = input::body_nul_refusal(&body, headers) {
         return Err(refusal);

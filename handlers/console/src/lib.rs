@@ -1,0 +1,116 @@
+//! `console`: the operator's web console under `/console` — server-rendered pages over the
+//! Core's own API, which it calls in-process (`nexuma:core/api`) as the admin using it, so every
+//! rule and every validation message stays with the route that owns it.
+//!
+//! Signing in goes through `/auth/login`; the session is the host's access-token cookie, renewed
+//! on every page; every form carries the admin's form token (`session.rs`). No script, no asset
+//! from elsewhere; pages work from a phone's width up (`page.rs`).
+
+mod call;
+mod dashboard;
+mod form;
+mod login;
+mod page;
+mod session;
+mod tariffs;
+mod users;
+
+use nexuma_sdk::{export_component, html, ApiError, Component, Endpoint, Request, Response, Route};
+
+struct Console;
+
+impl Component for Console {
+    const ROUTES: &'static [Endpoint] = &[
+        Endpoint::get("/console", dashboard)
+            .summary("Console: the dashboard (HTML; the sign-in form without a session)")
+            .doc(documented_page),
+        Endpoint::get("/console/login", login_form)
+            .summary("Console: the sign-in form (HTML)")
+            .doc(documented_page),
+        Endpoint::post("/console/login", login_submit)
+            .summary("Console: signs an administrator in through /auth/login and sets the session cookie")
+            .doc(documented_form),
+        Endpoint::post("/console/logout", logout)
+            .summary("Console: signs out (clears the session cookie)")
+            .doc(documented_form),
+        Endpoint::get("/console/users", users_list)
+            .summary("Console: users by state, a page at a time (HTML)")
+            .doc(documented_page),
+        Endpoint::post("/console/users/:id", users_act)
+            .summary("Console: approve, reject, block or unblock a user (form)")
+            .doc(|route| documented_form(route.id_param("user"))),
+        Endpoint::get("/console/tariffs", tariffs_list)
+            .summary("Console: the tariffs and the form to create one (HTML)")
+            .doc(documented_page),
+        Endpoint::post("/console/tariffs", tariffs_create)
+            .summary("Console: creates a tariff (form)")
+            .doc(documented_form),
+        Endpoint::post("/console/tariffs/:id/delete", tariffs_delete)
+            .summary("Console: deletes a tariff after a confirmation (form)")
+            .doc(|route| documented_form(route.id_param("tariff"))),
+    ];
+}
+
+/// A page's answer: an error the console did not turn into a page itself is one too, with its
+/// status and message, so a browser never gets a JSON error.
+fn shown(result: Result<Response, ApiError>) -> Result<Response, ApiError> {
+    Ok(result.unwrap_or_else(page::failure))
+}
+
+/// Route handlers whose every error is shown as a page ([`shown`]).
+macro_rules! pages {
+    ($($name:ident => $page:path),* $(,)?) => {
+        $(fn $name(req: &Request) -> Result<Response, ApiError> {
+            shown($page(req))
+        })*
+    };
+}
+
+pages! {
+    dashboard => dashboard::show,
+    login_form => login::show,
+    login_submit => login::submit,
+    logout => login::logout,
+    users_list => users::list,
+    users_act => users::act,
+    tariffs_list => tariffs::list,
+    tariffs_create => tariffs::create,
+    tariffs_delete => tariffs::delete,
+}
+
+fn page_schema() -> serde_json::Value {
+    serde_json::json!({ "type": "string", "description": "an HTML page" })
+}
+
+/// A console page: HTML, or a 303 to the sign-in form.
+fn documented_page(route: Route) -> Route {
+    route.media(html::MEDIA_TYPE, page_schema()).other_answer(
+        303,
+        "No session: to the sign-in form",
+        html::MEDIA_TYPE,
+        page_schema(),
+    )
+}
+
+/// A console form's POST: a 303 to the next page, or the page again with the reason.
+fn documented_form(route: Route) -> Route {
+    let form =
+        serde_json::json!({ "type": "object", "additionalProperties": { "type": "string" } });
+    let route = route
+        .request_media("application/x-www-form-urlencoded", form)
+        .media(html::MEDIA_TYPE, page_schema())
+        .header::<String>("location", "The page to show next")
+        .status(303);
+    [400, 401, 403, 404, 409, 429]
+        .into_iter()
+        .fold(route, |route, status| {
+            route.other_answer(
+                status,
+                "The page again, with the reason",
+                html::MEDIA_TYPE,
+                page_schema(),
+            )
+        })
+}
+
+export_component!(Console);

@@ -1,0 +1,275 @@
+//! The console's frame: the layout every page shares (navigation, notice, sign-out), its
+//! stylesheet, and the answers pages give (a page, a redirect, a refusal, a failure).
+//!
+//! No script and no asset from outside the Core: one inline stylesheet, charts as inline SVG.
+//! The layout works from a phone's width up (the navigation wraps, wide tables scroll).
+
+use maud::{html, Markup, PreEscaped, DOCTYPE};
+use nexuma_sdk::{html as sdk_html, ApiError, Response};
+
+use crate::session::{Admin, FORM_TOKEN};
+
+/// The console's sections, in the navigation's order: path and label.
+const SECTIONS: [(&str, &str); 3] = [
+    ("/console", "Dashboard"),
+    ("/console/users", "Users"),
+    ("/console/tariffs", "Tariffs"),
+];
+
+const STYLE: &str = r#"
+*{box-sizing:border-box}
+body{margin:0;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2330;background:#f3f5f9}
+a{color:#2456c9}
+header{background:#1d2330;color:#fff;padding:.6rem 1rem;display:flex;flex-wrap:wrap;align-items:center;gap:.4rem 1rem}
+header .brand{font-weight:700;margin-right:.5rem}
+header nav{display:flex;flex-wrap:wrap;gap:.2rem .9rem;flex:1}
+header nav a{color:#c9d3ea;text-decoration:none;padding:.15rem 0}
+header nav a.here{color:#fff;border-bottom:2px solid #7aa2ff}
+header form{margin:0}
+main{max-width:1100px;margin:0 auto;padding:1rem}
+h1{font-size:1.4rem;margin:.4rem 0 1rem}
+h2{font-size:1.1rem;margin:1.4rem 0 .6rem}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(150px,1fr));gap:.7rem}
+.card{background:#fff;border-radius:8px;padding:.8rem 1rem;box-shadow:0 1px 2px #0001}
+.card .n{font-size:1.6rem;font-weight:700}
+.card .l{color:#5b6478;font-size:.85rem}
+.panel{background:#fff;border-radius:8px;padding:1rem;box-shadow:0 1px 2px #0001;margin-bottom:1rem}
+.scroll{overflow-x:auto}
+table{border-collapse:collapse;width:100%;background:#fff}
+th,td{text-align:left;padding:.45rem .6rem;border-bottom:1px solid #e4e8f0;white-space:nowrap}
+th{font-size:.8rem;color:#5b6478;text-transform:uppercase;letter-spacing:.03em}
+td.actions{display:flex;gap:.3rem;flex-wrap:wrap}
+td.actions form{margin:0}
+button,.button{font:inherit;border:1px solid #2456c9;background:#2456c9;color:#fff;border-radius:6px;padding:.3rem .8rem;cursor:pointer;text-decoration:none;display:inline-block}
+button.quiet{background:#fff;color:#2456c9}
+button.danger{background:#c62f3b;border-color:#c62f3b}
+header button{background:transparent;border-color:#c9d3ea;color:#c9d3ea;padding:.15rem .6rem}
+label{display:block;font-weight:600;margin:.6rem 0 .2rem}
+input,select{font:inherit;width:100%;max-width:420px;padding:.35rem .5rem;border:1px solid #c3cada;border-radius:6px;background:#fff}
+input[type=checkbox]{width:auto}
+.checks label{display:inline-flex;gap:.3rem;font-weight:400;margin-right:1rem}
+.field-error{color:#b3202c;font-size:.85rem;margin:.2rem 0 0}
+.hint{color:#5b6478;font-size:.85rem;margin:.2rem 0 0}
+.notice{padding:.6rem .9rem;border-radius:6px;margin-bottom:1rem}
+.notice.ok{background:#e3f4e8;color:#1d5e31}
+.notice.error{background:#fbe5e7;color:#8c1d27}
+.filters{display:flex;flex-wrap:wrap;gap:.4rem;margin-bottom:.8rem}
+.filters a{padding:.2rem .7rem;border-radius:99px;background:#fff;text-decoration:none;border:1px solid #d5dbe7}
+.filters a.here{background:#2456c9;color:#fff;border-color:#2456c9}
+.pill{display:inline-block;padding:0 .5rem;border-radius:99px;font-size:.8rem;background:#e8ecf4}
+.pill.active,.pill.online{background:#e3f4e8;color:#1d5e31}
+.pill.pending,.pill.silent{background:#fff3d6;color:#7a5300}
+.pill.rejected,.pill.blocked,.pill.error{background:#fbe5e7;color:#8c1d27}
+.login{max-width:380px;margin:8vh auto}
+@media (max-width:600px){main{padding:.6rem}h1{font-size:1.2rem}}
+"#;
+
+/// Where the admin is, for the navigation.
+pub struct Frame<'a> {
+    pub title: &'a str,
+    pub section: &'a str,
+    pub admin: &'a Admin,
+    /// A line at the top: what the last action did, or why it failed.
+    pub notice: Option<Notice>,
+}
+
+/// A line above the page's content.
+pub enum Notice {
+    Done(String),
+    Failed(String),
+}
+
+/// A whole page in the console's frame, renewing the session.
+pub fn framed(status: u16, frame: Frame<'_>, content: Markup) -> Response {
+    let body = html! {
+        header {
+            span.brand { "Nexuma" }
+            nav {
+                @for (path, label) in SECTIONS {
+                    a href=(path) class=[(path == frame.section).then_some("here")] { (label) }
+                }
+            }
+            form method="post" action="/console/logout" {
+                (token_field(frame.admin))
+                button type="submit" { "Sign out" }
+            }
+        }
+        main {
+            @if let Some(notice) = &frame.notice { (notice_markup(notice)) }
+            (content)
+        }
+    };
+    let mut response = document(status, frame.title, body);
+    response
+        .headers
+        .push(("set-cookie".into(), frame.admin.cookie()));
+    response
+}
+
+fn notice_markup(notice: &Notice) -> Markup {
+    match notice {
+        Notice::Done(text) => html! { p.notice.ok role="status" { (text) } },
+        Notice::Failed(text) => html! { p.notice.error role="alert" { (text) } },
+    }
+}
+
+/// The hidden field every form carries: the admin's form token.
+pub fn token_field(admin: &Admin) -> Markup {
+    html! { input type="hidden" name=(FORM_TOKEN) value=(admin.form_token); }
+}
+
+/// A bare page (no navigation): the login form, a refusal.
+pub fn document(status: u16, title: &str, body: Markup) -> Response {
+    let markup = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Nexuma console" }
+                style { (PreEscaped(STYLE)) }
+            }
+            body { (body) }
+        }
+    };
+    let mut headers = sdk_html::headers();
+    headers.push(("cache-control".into(), "no-store".into()));
+    Response {
+        status,
+        headers,
+        body: markup.into_string().into_bytes(),
+    }
+}
+
+/// A 303 to `location` (after a form: the page to show next), with a cookie to set.
+pub fn redirect(location: &str, cookie: Option<String>) -> Response {
+    let mut headers = vec![
+        ("location".to_string(), location.to_string()),
+        ("cache-control".to_string(), "no-store".to_string()),
+    ];
+    headers.extend(cookie.map(|c| ("set-cookie".to_string(), c)));
+    Response {
+        status: 303,
+        headers,
+        body: Vec::new(),
+    }
+}
+
+/// A page that says plainly why the console cannot go on, with the way back.
+pub fn refusal(status: u16, title: &str, text: &str) -> Response {
+    document(
+        status,
+        title,
+        html! {
+            main.login {
+                div.panel {
+                    h1 { (title) }
+                    p { (text) }
+                    p { a href="/console" { "Back to the console" } " · " a href="/console/login" { "Sign in" } }
+                }
+            }
+        },
+    )
+}
+
+/// The page for an error the console met on its own (the store, the database): the error's
+/// status and message, never a bare 500.
+pub fn failure(err: ApiError) -> Response {
+    refusal(err.status, "Something went wrong", &err.message)
+}
+
+/// A form field's error line, when the API's error is about that field.
+pub fn field_error(err: Option<&ApiError>, field: &str) -> Markup {
+    html! {
+        @if let Some(err) = err.filter(|e| e.field.as_deref() == Some(field)) {
+            p.field-error role="alert" { (err.message) }
+        }
+    }
+}
+
+/// The API's error when it is about none of `fields` (shown above the form), else nothing.
+pub fn form_error(err: Option<&ApiError>, fields: &[&str]) -> Option<Notice> {
+    let err = err?;
+    let about_a_field = err.field.as_deref().is_some_and(|f| fields.contains(&f));
+    Some(Notice::Failed(if about_a_field {
+        "Some fields need attention: see the messages below.".to_string()
+    } else {
+        err.message.clone()
+    }))
+}
+
+/// A table that scrolls sideways on a narrow screen: its head, its rows, and the line it shows
+/// when there are none.
+pub fn table(head: &[&str], rows: impl Iterator<Item = Markup>, empty: &str) -> Markup {
+    let rows: Vec<Markup> = rows.collect();
+    html! {
+        div.scroll {
+            table {
+                thead { tr { @for h in head { th { (h) } } } }
+                tbody {
+                    @for row in &rows { (row) }
+                    @if rows.is_empty() { tr { td colspan=(head.len()) { (empty) } } }
+                }
+            }
+        }
+    }
+}
+
+/// A status as a coloured pill.
+pub fn pill(text: &str) -> Markup {
+    html! { span class={"pill " (text)} { (text) } }
+}
+
+/// A "confirm" page for a destructive action: what will happen, the form that does it (with
+/// `confirm=yes`), and the way back.
+pub fn confirm(
+    frame: Frame<'_>,
+    question: &str,
+    consequence: &str,
+    action: &str,
+    fields: &[(&str, &str)],
+    back: &str,
+) -> Response {
+    let admin = frame.admin;
+    let content = html! {
+        div.panel {
+            h1 { (question) }
+            p { (consequence) }
+            form method="post" action=(action) {
+                (token_field(admin))
+                @for (name, value) in fields { input type="hidden" name=(name) value=(value); }
+                input type="hidden" name="confirm" value="yes";
+                button.danger type="submit" { "Yes, go ahead" }
+                " "
+                a.button href=(back) style="background:#fff;color:#2456c9" { "Cancel" }
+            }
+        }
+    };
+    framed(200, frame, content)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_field_error_shows_only_under_its_field() {
+        let mut err = ApiError::validation("price", "must be at least 0");
+        err.message = "price: must be at least 0".into();
+        let under_price = field_error(Some(&err), "price").into_string();
+        assert!(
+            under_price.contains("price: must be at least 0"),
+            "{under_price}"
+        );
+        assert!(field_error(Some(&err), "name").into_string().is_empty());
+        assert!(matches!(
+            form_error(Some(&err), &["name", "price"]),
+            Some(Notice::Failed(t)) if t.contains("fields need attention")
+        ));
+        let conflict = ApiError::conflict("tariff_in_use", "the tariff has subscriptions");
+        assert!(matches!(
+            form_error(Some(&conflict), &["name"]),
+            Some(Notice::Failed(t)) if t == "the tariff has subscriptions"
+        ));
+    }
+}

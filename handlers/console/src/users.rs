@@ -1,0 +1,186 @@
+//! `/console/users`: users by state, a page at a time (by cursor), and what an operator does to
+//! one: approve or reject a registration, block or unblock (blocking asks first: it ends the
+//! user's sessions).
+
+use maud::{html, Markup};
+use nexuma_sdk::notify::format;
+use nexuma_sdk::{ApiError, Request, Response};
+use serde_json::{json, Value};
+
+use crate::call::{self, encode};
+use crate::form::Form;
+use crate::page::{self, Frame, Notice};
+use crate::session::{self, Admin};
+
+const PAGE_SIZE: u32 = 25;
+const FILTERS: [(&str, &str); 4] = [
+    ("", "All"),
+    ("pending", "Waiting"),
+    ("active", "Active"),
+    ("rejected", "Rejected"),
+];
+
+/// `GET /console/users`: a page of users, filtered by state.
+pub fn list(req: &Request) -> Result<Response, ApiError> {
+    let admin = match session::admin(req) {
+        Ok(admin) => admin,
+        Err(page) => return Ok(page),
+    };
+    let status = req.query("status").unwrap_or_default();
+    let mut target = format!("/admin/users?limit={PAGE_SIZE}");
+    if !status.is_empty() {
+        target.push_str(&format!("&status={}", encode(status)));
+    }
+    if let Some(after) = req.query("after").filter(|a| !a.is_empty()) {
+        target.push_str(&format!("&after={}", encode(after)));
+    }
+    let (users, notice) = match call::get(&admin, &target) {
+        Ok(users) => (users, done_notice(req)),
+        // A stale cursor or a bad filter: the API's message, and an empty list.
+        Err(err) if err.status < 500 => (Value::Null, Some(Notice::Failed(err.message))),
+        Err(err) => return Err(err),
+    };
+    let content = html! {
+        h1 { "Users" }
+        div.filters {
+            @for (value, label) in FILTERS {
+                a href={"/console/users" @if !value.is_empty() { "?status=" (value) }}
+                    class=[(value == status).then_some("here")] { (label) }
+            }
+        }
+        (table(&admin, &users))
+        @if let Some(next) = users["nextCursor"].as_str() {
+            p { a.button href={"/console/users?status=" (encode(status)) "&after=" (encode(next))} { "Next page" } }
+        }
+        p.hint { (users["total"].as_i64().unwrap_or(0)) " users in this view." }
+    };
+    let frame = Frame {
+        title: "Users",
+        section: "/console/users",
+        admin: &admin,
+        notice,
+    };
+    Ok(page::framed(200, frame, content))
+}
+
+/// What the last action did, from the redirect's query.
+fn done_notice(req: &Request) -> Option<Notice> {
+    let what = match req.query("done")? {
+        "approve" => "The user was approved.",
+        "reject" => "The registration was rejected.",
+        "block" => "The user was blocked and signed out everywhere.",
+        "unblock" => "The user was unblocked.",
+        _ => return None,
+    };
+    Some(Notice::Done(what.to_string()))
+}
+
+fn table(admin: &Admin, users: &Value) -> Markup {
+    let items = users["items"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    page::table(
+        &["User", "Role", "State", "Created", "Actions"],
+        items.iter().map(|user| row(admin, user)),
+        "No users here.",
+    )
+}
+
+fn row(admin: &Admin, user: &Value) -> Markup {
+    let id = user["id"].as_str().unwrap_or_default();
+    let who = user["email"]
+        .as_str()
+        .or(user["telegramUsername"].as_str())
+        .or(user["name"].as_str())
+        .unwrap_or(id);
+    let status = user["status"].as_str().unwrap_or_default();
+    let blocked = user["blocked"].as_bool().unwrap_or(false);
+    html! {
+        tr {
+            td { (who) }
+            td { (user["role"].as_str().unwrap_or_default()) }
+            td { (page::pill(status)) @if blocked { " " (page::pill("blocked")) } }
+            td { (format::moment(user["createdAt"].as_i64().unwrap_or(0))) }
+            td.actions {
+                @if status == "pending" {
+                    (action(admin, id, "approve", "Approve", ""))
+                    (action(admin, id, "reject", "Reject", "quiet"))
+                }
+                @if blocked { (action(admin, id, "unblock", "Unblock", "quiet")) }
+                @else { (action(admin, id, "block", "Block", "danger")) }
+            }
+        }
+    }
+}
+
+fn action(admin: &Admin, id: &str, action: &str, label: &str, class: &str) -> Markup {
+    html! {
+        form method="post" action={"/console/users/" (id)} {
+            (page::token_field(admin))
+            input type="hidden" name="action" value=(action);
+            button type="submit" class=(class) { (label) }
+        }
+    }
+}
+
+/// `POST /console/users/:id`: approve, reject, block (after a confirmation) or unblock.
+pub fn act(req: &Request) -> Result<Response, ApiError> {
+    let fields = Form::of(req);
+    let admin = match session::admin_posting(req, &fields) {
+        Ok(admin) => admin,
+        Err(page) => return Ok(page),
+    };
+    let id = req.param("id")?;
+    let action = fields.get("action").unwrap_or_default();
+    let patch = match action {
+        "approve" => json!({ "status": "active" }),
+        "reject" => json!({ "status": "rejected" }),
+        "block" => json!({ "blocked": true }),
+        "unblock" => json!({ "blocked": false }),
+        other => {
+            return Err(ApiError::validation(
+                "action",
+                format!("{other:?} is not one of approve, reject, block, unblock"),
+            ))
+        }
+    };
+    if action == "block" && fields.get("confirm") != Some("yes") {
+        let frame = Frame {
+            title: "Block this user?",
+            section: "/console/users",
+            admin: &admin,
+            notice: None,
+        };
+        return Ok(page::confirm(
+            frame,
+            "Block this user?",
+            "A blocked user is signed out everywhere and can neither sign in nor connect until unblocked.",
+            &format!("/console/users/{id}"),
+            &[("action", "block")],
+            "/console/users",
+        ));
+    }
+    match call::send(
+        &admin,
+        "PATCH",
+        &format!("/admin/users/{}", encode(id)),
+        Some(&patch),
+    ) {
+        Ok(_) => Ok(page::redirect(
+            &format!("/console/users?done={action}"),
+            Some(admin.cookie()),
+        )),
+        Err(err) if err.status < 500 => {
+            let frame = Frame {
+                title: "Users",
+                section: "/console/users",
+                admin: &admin,
+                notice: Some(Notice::Failed(err.message.clone())),
+            };
+            let back = html! { p { a href="/console/users" { "Back to the users" } } };
+            Ok(page::framed(err.status, frame, back))
+        }
+        Err(err) => Err(err),
+    }
+}
