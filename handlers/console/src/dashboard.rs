@@ -55,7 +55,10 @@ fn node_states(nodes: &Value) -> Markup {
         .unwrap_or_default();
     let mut states: Vec<(String, i64)> = Vec::new();
     for node in items {
-        let state = node["status"].as_str().unwrap_or("unknown").to_string();
+        let state = node["effectiveStatus"]
+            .as_str()
+            .unwrap_or("unknown")
+            .to_string();
         match states.iter_mut().find(|(s, _)| *s == state) {
             Some((_, n)) => *n += 1,
             None => states.push((state, 1)),

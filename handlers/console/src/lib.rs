@@ -9,10 +9,13 @@
 mod call;
 mod dashboard;
 mod form;
+mod inbound;
 mod login;
+mod nodes;
 mod page;
 mod session;
 mod tariffs;
+mod user;
 mod users;
 
 use nexuma_sdk::{export_component, html, ApiError, Component, Endpoint, Request, Response, Route};
@@ -39,6 +42,33 @@ impl Component for Console {
         Endpoint::post("/console/users/:id", users_act)
             .summary("Console: approve, reject, block or unblock a user (form)")
             .doc(|route| documented_form(route.id_param("user"))),
+        Endpoint::get("/console/users/:id", user_show)
+            .summary("Console: one user — profile, balance, subscriptions and their links (HTML)")
+            .doc(|route| documented_page(route.id_param("user"))),
+        Endpoint::post("/console/users/:id/subscriptions", user_activate)
+            .summary("Console: activates a subscription for a user (form)")
+            .doc(|route| documented_form(route.id_param("user"))),
+        Endpoint::post("/console/users/:id/balance", user_balance)
+            .summary("Console: a deposit to or a withdrawal from a user's balance (form)")
+            .doc(|route| documented_form(route.id_param("user"))),
+        Endpoint::get("/console/nodes", nodes_list)
+            .summary("Console: the nodes and the form to create one (HTML)")
+            .doc(documented_page),
+        Endpoint::post("/console/nodes", nodes_create)
+            .summary("Console: creates a node with its first inbound (form)")
+            .doc(documented_form),
+        Endpoint::get("/console/nodes/:id", node_show)
+            .summary("Console: one node — state, config, inbounds, registration (HTML)")
+            .doc(|route| documented_page(route.id_param("node"))),
+        Endpoint::post("/console/nodes/:id/code", node_code)
+            .summary("Console: makes a one-time registration code and shows the command to run (form)")
+            .doc(|route| documented_form(route.id_param("node"))),
+        Endpoint::post("/console/nodes/:id/inbounds", node_add_inbound)
+            .summary("Console: adds an inbound to a node (form)")
+            .doc(|route| documented_form(route.id_param("node"))),
+        Endpoint::post("/console/nodes/:id/inbounds/remove", node_remove_inbound)
+            .summary("Console: removes an inbound from a node after a confirmation (form)")
+            .doc(|route| documented_form(route.id_param("node"))),
         Endpoint::get("/console/tariffs", tariffs_list)
             .summary("Console: the tariffs and the form to create one (HTML)")
             .doc(documented_page),
@@ -73,6 +103,15 @@ pages! {
     logout => login::logout,
     users_list => users::list,
     users_act => users::act,
+    user_show => user::show,
+    user_activate => user::activate,
+    user_balance => user::move_balance,
+    nodes_list => nodes::list,
+    nodes_create => nodes::create,
+    node_show => nodes::show,
+    node_code => nodes::code,
+    node_add_inbound => nodes::add_inbound,
+    node_remove_inbound => nodes::remove_inbound,
     tariffs_list => tariffs::list,
     tariffs_create => tariffs::create,
     tariffs_delete => tariffs::delete,

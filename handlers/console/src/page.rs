@@ -10,10 +10,11 @@ use nexuma_sdk::{html as sdk_html, ApiError, Response};
 use crate::session::{Admin, FORM_TOKEN};
 
 /// The console's sections, in the navigation's order: path and label.
-const SECTIONS: [(&str, &str); 3] = [
+const SECTIONS: [(&str, &str); 4] = [
     ("/console", "Dashboard"),
     ("/console/users", "Users"),
     ("/console/tariffs", "Tariffs"),
+    ("/console/nodes", "Nodes"),
 ];
 
 const STYLE: &str = r#"
@@ -61,6 +62,8 @@ input[type=checkbox]{width:auto}
 .pill.pending,.pill.silent{background:#fff3d6;color:#7a5300}
 .pill.rejected,.pill.blocked,.pill.error{background:#fbe5e7;color:#8c1d27}
 .login{max-width:380px;margin:8vh auto}
+pre{background:#1d2330;color:#e8ecf4;padding:.7rem;border-radius:6px;overflow-x:auto;font-size:.85rem}
+input.link{max-width:none;font-family:ui-monospace,monospace;font-size:.85rem}
 @media (max-width:600px){main{padding:.6rem}h1{font-size:1.2rem}}
 "#;
 

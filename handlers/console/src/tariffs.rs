@@ -186,7 +186,10 @@ fn tariff_body(fields: &Form) -> Result<Value, ApiError> {
     body.insert("name".into(), json!(fields.get("name").unwrap_or_default()));
     body.insert(
         "price".into(),
-        json!(minor_units(fields.get("price").unwrap_or_default())?),
+        json!(minor_units(
+            "price",
+            fields.get("price").unwrap_or_default()
+        )?),
     );
     body.insert("currency".into(), json!(CURRENCY));
     if let Some(months) = fields.filled("durationMonths") {
@@ -213,9 +216,9 @@ fn tariff_body(fields: &Form) -> Result<Value, ApiError> {
     Ok(Value::Object(body))
 }
 
-/// `199`, `199.5`, `199.50` → minor units; anything else is refused naming the field.
-fn minor_units(price: &str) -> Result<i64, ApiError> {
-    let refused = || ApiError::validation("price", "must be an amount such as 199 or 199.90");
+/// `199`, `199.5`, `199.50` → minor units; anything else is refused naming `field`.
+pub fn minor_units(field: &str, price: &str) -> Result<i64, ApiError> {
+    let refused = || ApiError::validation(field, "must be an amount such as 199 or 199.90");
     let (whole, fraction) = price.split_once(['.', ',']).unwrap_or((price, ""));
     if whole.is_empty()
         || fraction.len() > 2
@@ -288,9 +291,9 @@ mod tests {
 
     #[test]
     fn prices_read_as_minor_units_or_are_refused_by_field() {
-        assert_eq!(minor_units("199").ok(), Some(19_900));
-        assert_eq!(minor_units("199.5").ok(), Some(19_950));
-        assert_eq!(minor_units("0,05").ok(), Some(5));
+        assert_eq!(minor_units("price", "199").ok(), Some(19_900));
+        assert_eq!(minor_units("price", "199.5").ok(), Some(19_950));
+        assert_eq!(minor_units("price", "0,05").ok(), Some(5));
         for bad in [
             "",
             "abc",
@@ -300,7 +303,7 @@ mod tests {
             ".5",
             "99999999999999999999",
         ] {
-            let err = minor_units(bad).expect_err(bad);
+            let err = minor_units("price", bad).expect_err(bad);
             assert_eq!(err.field.as_deref(), Some("price"), "{bad}");
         }
     }

@@ -98,7 +98,7 @@ fn row(admin: &Admin, user: &Value) -> Markup {
     let blocked = user["blocked"].as_bool().unwrap_or(false);
     html! {
         tr {
-            td { (who) }
+            td { a href={"/console/users/" (id)} { (who) } }
             td { (user["role"].as_str().unwrap_or_default()) }
             td { (page::pill(status)) @if blocked { " " (page::pill("blocked")) } }
             td { (format::moment(user["createdAt"].as_i64().unwrap_or(0))) }

@@ -1,0 +1,249 @@
+//! `/console/users/:id`: one user — profile, balance with deposit and withdrawal, subscriptions
+//! with their links' addresses, and a form to activate a subscription.
+
+use maud::{html, Markup};
+use nexuma_sdk::notify::format;
+use nexuma_sdk::{ApiError, Request, Response};
+use serde_json::{json, Value};
+
+use crate::call::{self, encode};
+use crate::form::Form;
+use crate::page::{self, field_error, Frame, Notice};
+use crate::session::{self, Admin};
+use crate::tariffs::minor_units;
+
+/// `GET /console/users/:id`.
+pub fn show(req: &Request) -> Result<Response, ApiError> {
+    let admin = match session::admin(req) {
+        Ok(admin) => admin,
+        Err(page) => return Ok(page),
+    };
+    let notice = req.query("done").and_then(done_notice);
+    user_page(&admin, req.param("id")?, 200, notice, None)
+}
+
+fn done_notice(what: &str) -> Option<Notice> {
+    let text = match what {
+        "activated" => "The subscription was activated.",
+        "deposit" => "The deposit was credited.",
+        "withdraw" => "The withdrawal was taken from the balance.",
+        _ => return None,
+    };
+    Some(Notice::Done(text.into()))
+}
+
+fn user_page(
+    admin: &Admin,
+    id: &str,
+    status: u16,
+    notice: Option<Notice>,
+    error: Option<&ApiError>,
+) -> Result<Response, ApiError> {
+    let user = call::get(admin, &format!("/admin/users/{}", encode(id)))?;
+    let balance = call::get(admin, &format!("/admin/users/{}/balance", encode(id)))?;
+    let subscriptions = call::get(
+        admin,
+        &format!("/admin/subscriptions?userId={}&limit=50", encode(id)),
+    )?;
+    let tariffs = call::get(admin, "/admin/tariffs?limit=200")?;
+    let who = user["email"]
+        .as_str()
+        .or(user["name"].as_str())
+        .unwrap_or(id);
+    let content = html! {
+        h1 { (who) }
+        (profile(&user))
+        h2 { "Balance" }
+        (balance_part(admin, id, &balance, error))
+        h2 { "Subscriptions" }
+        (subscriptions_part(&subscriptions))
+        h2 { "Activate a subscription" }
+        (activate_form(admin, id, &tariffs, error))
+    };
+    let frame = Frame {
+        title: who,
+        section: "/console/users",
+        admin,
+        notice,
+    };
+    Ok(page::framed(status, frame, content))
+}
+
+fn profile(user: &Value) -> Markup {
+    let status = user["status"].as_str().unwrap_or_default();
+    html! {
+        div.cards {
+            div.card { div.l { "State" } div { (page::pill(status)) @if user["blocked"].as_bool() == Some(true) { " " (page::pill("blocked")) } } }
+            div.card { div.l { "Role" } div { (user["role"].as_str().unwrap_or_default()) } }
+            div.card { div.l { "Telegram" } div { (user["telegramUsername"].as_str().unwrap_or("-")) } }
+            div.card { div.l { "Registered" } div { (format::moment(user["createdAt"].as_i64().unwrap_or(0))) } }
+            div.card { div.l { "Last seen" } div { (user["lastSeenAt"].as_i64().map_or_else(|| "never".into(), format::moment)) } }
+        }
+    }
+}
+
+fn balance_part(admin: &Admin, id: &str, balance: &Value, error: Option<&ApiError>) -> Markup {
+    let currency = balance["currency"].as_str().unwrap_or_default();
+    html! {
+        div.panel {
+            p { "Balance: " strong #balance { (format::money(balance["amount"].as_i64().unwrap_or(0), currency)) } }
+            form method="post" action={"/console/users/" (id) "/balance"} {
+                (page::token_field(admin))
+                input type="hidden" name="key" value=(fresh_key());
+                label for="amount" { "Amount (" (currency) ")" }
+                input #amount name="amount" inputmode="decimal" placeholder="e.g. 300.00" required;
+                (field_error(error, "amount"))
+                label for="reason" { "Reason" }
+                input #reason name="reason" maxlength="500" placeholder="optional, kept in the ledger";
+                (field_error(error, "reason"))
+                p {
+                    button type="submit" name="move" value="deposit" { "Deposit" } " "
+                    button.quiet type="submit" name="move" value="withdraw" { "Withdraw" }
+                }
+            }
+        }
+    }
+}
+
+/// A fresh idempotency key for a money form, so a form sent twice moves money once.
+fn fresh_key() -> String {
+    let mut bytes = [0u8; 16];
+    // No randomness: no key, and the API takes the movement as it comes.
+    if getrandom::fill(&mut bytes).is_err() {
+        return String::new();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn subscriptions_part(subscriptions: &Value) -> Markup {
+    let items = subscriptions["items"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    page::table(
+        &["Tariff", "State", "Expires", "Traffic used", "Links"],
+        items.iter().map(|sub| {
+            html! {
+                tr {
+                    td { (sub["tariffName"].as_str().unwrap_or_default()) }
+                    td { (page::pill(sub["status"].as_str().unwrap_or_default())) }
+                    td { (sub["expiresAt"].as_i64().map_or_else(|| "never".into(), format::moment)) }
+                    td { (format::bytes(sub["trafficUsedBytes"].as_i64().unwrap_or(0))) }
+                    td { (links(&sub["links"])) }
+                }
+            }
+        }),
+        "No subscriptions.",
+    )
+}
+
+/// Each link's subscription address, ready to select and copy.
+fn links(links: &Value) -> Markup {
+    html! {
+        @for link in links.as_array().into_iter().flatten() {
+            div {
+                input.link readonly value=(link["url"].as_str().unwrap_or_default()) aria-label="Subscription address";
+                @if link["enabled"].as_bool() == Some(false) { " " (page::pill("disabled")) }
+            }
+        }
+    }
+}
+
+fn activate_form(admin: &Admin, id: &str, tariffs: &Value, error: Option<&ApiError>) -> Markup {
+    let items = tariffs["items"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    html! {
+        div.panel {
+            @if items.is_empty() {
+                p { "There is no tariff yet: " a href="/console/tariffs" { "create one" } " first." }
+            } @else {
+                form method="post" action={"/console/users/" (id) "/subscriptions"} {
+                    (page::token_field(admin))
+                    label for="tariffId" { "Tariff" }
+                    select #tariffId name="tariffId" {
+                        @for t in items {
+                            option value=(t["id"].as_str().unwrap_or_default()) {
+                                (t["name"].as_str().unwrap_or_default()) " — "
+                                (format::money(t["price"].as_i64().unwrap_or(0), t["currency"].as_str().unwrap_or_default()))
+                            }
+                        }
+                    }
+                    (field_error(error, "tariffId"))
+                    div.checks { label { input type="checkbox" name="charge" value="yes"; "Take the price from the balance" } }
+                    p.hint { "Unticked: a gift, free of charge." }
+                    p { button type="submit" { "Activate" } }
+                }
+            }
+        }
+    }
+}
+
+/// `POST /console/users/:id/subscriptions`: activates a subscription of the chosen tariff.
+pub fn activate(req: &Request) -> Result<Response, ApiError> {
+    let fields = Form::of(req);
+    let admin = match session::admin_posting(req, &fields) {
+        Ok(admin) => admin,
+        Err(page) => return Ok(page),
+    };
+    let id = req.param("id")?;
+    let body = json!({
+        "userId": id,
+        "tariffId": fields.get("tariffId").unwrap_or_default(),
+        "charge": fields.get("charge") == Some("yes"),
+    });
+    let result = call::send(&admin, "POST", "/admin/subscriptions", Some(&body));
+    answer(&admin, id, "activated", result)
+}
+
+/// `POST /console/users/:id/balance`: a deposit or a withdrawal, once per form.
+pub fn move_balance(req: &Request) -> Result<Response, ApiError> {
+    let fields = Form::of(req);
+    let admin = match session::admin_posting(req, &fields) {
+        Ok(admin) => admin,
+        Err(page) => return Ok(page),
+    };
+    let id = req.param("id")?;
+    let direction = match fields.get("move") {
+        Some(m @ ("deposit" | "withdraw")) => m,
+        _ => return Err(ApiError::validation("move", "must be deposit or withdraw")),
+    };
+    let result =
+        minor_units("amount", fields.get("amount").unwrap_or_default()).and_then(|amount| {
+            let mut body = json!({ "amount": amount });
+            if let Some(reason) = fields.filled("reason") {
+                body["reason"] = json!(reason);
+            }
+            if let Some(key) = fields.filled("key") {
+                body["idempotencyKey"] = json!(key);
+            }
+            call::send(
+                &admin,
+                "POST",
+                &format!("/admin/users/{}/balance/{direction}", encode(id)),
+                Some(&body),
+            )
+        });
+    answer(&admin, id, direction, result)
+}
+
+/// After a form: the user's page with what was done, or again with the API's refusal.
+fn answer(
+    admin: &Admin,
+    id: &str,
+    done: &str,
+    result: Result<Value, ApiError>,
+) -> Result<Response, ApiError> {
+    match result {
+        Ok(_) => Ok(page::redirect(
+            &format!("/console/users/{id}?done={done}"),
+            Some(admin.cookie()),
+        )),
+        Err(err) if err.status < 500 && err.status != 404 => {
+            let notice = page::form_error(Some(&err), &["amount", "reason", "tariffId"]);
+            user_page(admin, id, err.status, notice, Some(&err))
+        }
+        Err(err) => Err(err),
+    }
+}
