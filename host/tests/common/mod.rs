@@ -14,6 +14,7 @@ pub mod components;
 pub mod proxy;
 pub mod routes;
 pub mod stores;
+pub mod webdriver;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

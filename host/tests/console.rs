@@ -1,0 +1,226 @@
+//! The console in a real browser (headless Chromium over WebDriver): an operator signs in,
+//! creates a tariff (a bad price refused beside its field), a node with a one-time code that a
+//! real pull agent registers with, approves a user, activates a subscription, copies its
+//! address — which a client then fetches and finds the node in — and meets the refusal of
+//! deleting a tariff in use after confirming. The dashboard and the users page are screenshot at
+//! desktop and phone widths and checked to have painted, without an error on them.
+
+mod common;
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use common::proxy::{eventually, free_port, pull_agent};
+use common::webdriver::{assert_rendered, Browser, SizeClass, DESKTOP, PHONE};
+use common::{production_components, Backend, Core, Options};
+use fantoccini::Locator;
+use serde_json::json;
+
+const SYNC: Duration = Duration::from_secs(60);
+
+/// Texts no console page may show after a flow that went right.
+const ERROR_TEXTS: [&str; 3] = ["Something went wrong", "internal", "This form has expired"];
+
+/// Checks the page painted at `size` without an error on it. With `NEXUMA_TEST_SCREENSHOTS`
+/// set to a folder, the screenshot is kept there as `<name>.png` for a person to look at.
+async fn assert_painted(browser: &Browser, name: &str, size: (u32, u32), class: SizeClass) {
+    browser.set_size(size.0, size.1).await;
+    let text = browser.text().await;
+    for error in ERROR_TEXTS {
+        assert!(!text.contains(error), "{error:?} on the page:\n{text}");
+    }
+    let png = browser.screenshot().await;
+    assert_eq!(assert_rendered(&png), class);
+    if let Some(dir) = std::env::var_os("NEXUMA_TEST_SCREENSHOTS") {
+        let path = std::path::Path::new(&dir).join(format!("{name}.png"));
+        std::fs::write(&path, &png).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+}
+
+/// The value of the first element matching `css` (an input's current value).
+async fn value_of(browser: &Browser, css: &str) -> String {
+    let element = browser
+        .client()
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"));
+    element
+        .prop("value")
+        .await
+        .expect("value")
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_runs_the_service_from_the_console() {
+    let core = Core::start_with(
+        Backend::Servers,
+        Options::default().components(&production_components()),
+    )
+    .await;
+    let admin = core.admin_token().await;
+    let r = core
+        .patch(
+            "/admin/settings",
+            Some(&admin),
+            json!({ "registrationRequireApproval": true }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = core
+        .post(
+            "/auth/register",
+            None,
+            json!({ "email": "ann@example.com", "password": "ann-password-1" }),
+        )
+        .await;
+    assert!(r.status < 300, "{}", r.text);
+
+    let browser = Browser::start(core.dir.path(), DESKTOP).await;
+    // Signing in.
+    browser.goto(&core.url("/console")).await;
+    browser.wait_for_text("Nexuma console").await;
+    browser.fill("email", "root@example.com").await;
+    browser.fill("password", "admin-password-1").await;
+    browser.click_button("Sign in").await;
+    browser.wait_for_text("Dashboard").await;
+    browser.wait_for_text("waiting for approval").await;
+    let session = browser
+        .cookies()
+        .await
+        .into_iter()
+        .find(|c| c.name() == "nexuma_access")
+        .expect("the session cookie");
+    assert_eq!(session.http_only(), Some(true));
+    assert_painted(&browser, "dashboard-desktop", DESKTOP, SizeClass::Desktop).await;
+    assert_painted(&browser, "dashboard-phone", PHONE, SizeClass::Phone).await;
+    browser.set_size(DESKTOP.0, DESKTOP.1).await;
+
+    // A tariff: a price that is not one is refused beside its field, then created.
+    browser.goto(&core.url("/console/tariffs")).await;
+    browser.fill("name", "Monthly").await;
+    browser.fill("price", "three hundred").await;
+    browser.fill("durationMonths", "1").await;
+    browser.click_button("Create tariff").await;
+    browser.wait_for_text("price: must be an amount").await;
+    assert_eq!(
+        value_of(&browser, "input[name=name]").await,
+        "Monthly",
+        "kept as typed"
+    );
+    browser.fill("price", "300").await;
+    browser.click_button("Create tariff").await;
+    browser.wait_for_text("The tariff was created.").await;
+    let tariffs = core.get("/admin/tariffs", Some(&admin)).await.body;
+    assert_eq!(tariffs["items"][0]["name"], "Monthly");
+    assert_eq!(tariffs["items"][0]["price"], 30_000);
+
+    // A node with a VMess inbound, and a code a real agent registers with.
+    let port = free_port();
+    browser.goto(&core.url("/console/nodes")).await;
+    browser.fill("name", "Local").await;
+    browser.fill("address", "127.0.0.1").await;
+    browser.select("kind", "vmess-ws").await;
+    browser.fill("tag", "vmess-in").await;
+    browser.fill("port", &port.to_string()).await;
+    browser.fill("listen", "127.0.0.1").await;
+    browser.fill("path", "/vm").await;
+    browser.click_button("Create node").await;
+    browser.wait_for_text("No agent has registered yet").await;
+    let node_url = browser.url().await;
+    let node = node_url.rsplit('/').next().expect("node id").to_string();
+    browser.click_button("Make a registration code").await;
+    browser.wait_for_text("One-time code").await;
+    let code = value_of(&browser, "#registration-code").await;
+    assert_eq!(code.len(), 24, "{code}");
+    let command = browser.text().await;
+    assert!(
+        command.contains(&format!("NEXUMA_NODE_CODE={code}|")),
+        "the command carries the code:\n{command}"
+    );
+    let agent = pull_agent(&core.dir.path().join("agent"), &core.base, &code);
+    eventually(
+        &format!("the node is up; agent log:\n{}", agent.log()),
+        SYNC,
+        || async {
+            core.post("/admin/nodes/sync", Some(&admin), json!({}))
+                .await;
+            let n = core
+                .get(&format!("/admin/nodes/{node}"), Some(&admin))
+                .await
+                .body;
+            if n["effectiveStatus"] == "active" && n["syncState"] == "synced" {
+                Ok(())
+            } else {
+                Err(n.to_string())
+            }
+        },
+    )
+    .await;
+    browser.goto(&node_url).await;
+    browser.wait_for_text("The agent is registered").await;
+
+    // The waiting user, approved.
+    browser
+        .goto(&core.url("/console/users?status=pending"))
+        .await;
+    browser.wait_for_text("ann@example.com").await;
+    browser.click_button("Approve").await;
+    browser.wait_for_text("The user was approved.").await;
+    assert_painted(&browser, "users-desktop", DESKTOP, SizeClass::Desktop).await;
+    assert_painted(&browser, "users-phone", PHONE, SizeClass::Phone).await;
+    browser.set_size(DESKTOP.0, DESKTOP.1).await;
+
+    // A subscription for her, and its address copied.
+    browser.click("a[href^='/console/users/']").await;
+    browser.wait_for_text("Activate a subscription").await;
+    browser
+        .select("tariffId", tariffs["items"][0]["id"].as_str().expect("id"))
+        .await;
+    browser.click_button("Activate").await;
+    browser
+        .wait_for_text("The subscription was activated.")
+        .await;
+    let address = value_of(&browser, "input.link").await;
+    // The Core's public address (`PUBLIC_URL`) with the link's credential.
+    assert!(
+        address.starts_with("http://localhost:") && address.contains("/sub/"),
+        "{address}"
+    );
+
+    // What a client fetching that address gets: the node's VMess entry.
+    let body = reqwest::get(&address)
+        .await
+        .expect("fetch the subscription")
+        .text()
+        .await
+        .expect("body");
+    let links = base64::engine::general_purpose::STANDARD
+        .decode(body.trim())
+        .expect("a base64 subscription");
+    let links = String::from_utf8(links).expect("utf-8");
+    let vmess = links
+        .lines()
+        .find_map(|l| l.strip_prefix("vmess://"))
+        .unwrap_or_else(|| panic!("no vmess entry in {links}"));
+    let entry = base64::engine::general_purpose::STANDARD
+        .decode(vmess)
+        .expect("vmess JSON in base64");
+    let entry: serde_json::Value = serde_json::from_slice(&entry).expect("vmess JSON");
+    assert_eq!(entry["add"], "127.0.0.1", "{entry}");
+    assert_eq!(
+        entry["port"].to_string().trim_matches('"'),
+        port.to_string()
+    );
+    assert_eq!(entry["path"], "/vm", "{entry}");
+
+    // Deleting the tariff she uses: asked first, then refused plainly.
+    browser.goto(&core.url("/console/tariffs")).await;
+    browser.click_button("Delete").await;
+    browser.wait_for_text("Delete the tariff “Monthly”?").await;
+    browser.click_button("Yes, go ahead").await;
+    browser.wait_for_text("cannot be deleted").await;
+    let tariffs = core.get("/admin/tariffs", Some(&admin)).await.body;
+    assert_eq!(tariffs["total"], 1, "still there");
+    browser.close().await;
+}
