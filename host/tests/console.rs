@@ -2,8 +2,10 @@
 //! creates a tariff (a bad price refused beside its field), a node with a one-time code that a
 //! real pull agent registers with, approves a user, activates a subscription, copies its
 //! address — which a client then fetches and finds the node in — and meets the refusal of
-//! deleting a tariff in use after confirming. The dashboard and the users page are screenshot at
-//! desktop and phone widths and checked to have painted, without an error on them.
+//! deleting a tariff in use after confirming; resets the link and cancels the subscription
+//! (each asked first), saves a setting, filters the audit log and lists the components. The
+//! dashboard and the users page are screenshot at desktop and phone widths and checked to have
+//! painted, without an error on them.
 
 mod common;
 
@@ -75,6 +77,7 @@ async fn an_operator_runs_the_service_from_the_console() {
         )
         .await;
     assert!(r.status < 300, "{}", r.text);
+    let ann = r.body["user"]["id"].as_str().expect("her id").to_string();
 
     let browser = Browser::start(core.dir.path(), DESKTOP).await;
     // Signing in.
@@ -172,8 +175,11 @@ async fn an_operator_runs_the_service_from_the_console() {
     browser.set_size(DESKTOP.0, DESKTOP.1).await;
 
     // A subscription for her, and its address copied.
-    browser.click("a[href^='/console/users/']").await;
+    browser
+        .click(&format!("a[href='/console/users/{ann}']"))
+        .await;
     browser.wait_for_text("Activate a subscription").await;
+    let user_url = browser.url().await;
     browser
         .select("tariffId", tariffs["items"][0]["id"].as_str().expect("id"))
         .await;
@@ -222,5 +228,61 @@ async fn an_operator_runs_the_service_from_the_console() {
     browser.wait_for_text("cannot be deleted").await;
     let tariffs = core.get("/admin/tariffs", Some(&admin)).await.body;
     assert_eq!(tariffs["total"], 1, "still there");
+
+    // Her link: a QR code of the address; reset after confirming, the old address then gone.
+    browser.goto(&user_url).await;
+    browser.click("details summary").await;
+    let qr = browser
+        .client()
+        .find(Locator::Css(".qr svg"))
+        .await
+        .expect("a QR code");
+    assert!(qr.is_displayed().await.expect("shown"));
+    browser.click_button("Reset").await;
+    browser.wait_for_text("Reset this link?").await;
+    browser.click_button("Yes, go ahead").await;
+    browser.wait_for_text("the old one no longer works").await;
+    let new_address = value_of(&browser, "input.link").await;
+    assert_ne!(new_address, address);
+    let old = reqwest::get(&address).await.expect("fetch the old address");
+    assert_eq!(old.status(), 404, "the old address still answers");
+
+    // Cancelling asks which refund rule, then ends it.
+    browser.click_button("Cancel").await;
+    browser.wait_for_text("Pro rata: the unused part").await;
+    browser.click("input[name=refund][value=prorata]").await;
+    browser.click_button("Yes, cancel it").await;
+    browser
+        .wait_for_text("The subscription was cancelled.")
+        .await;
+    let subs = core
+        .get("/admin/subscriptions?status=cancelled", Some(&admin))
+        .await
+        .body;
+    assert_eq!(subs["total"], 1, "{subs}");
+    assert_eq!(subs["items"][0]["userId"], ann.as_str());
+
+    // Settings: registration no longer waits for approval.
+    browser.goto(&core.url("/console/settings")).await;
+    browser.click("input[name=requireApproval]").await;
+    browser.click_button("Save").await;
+    browser.wait_for_text("Saved.").await;
+    let settings = core.get("/admin/settings", Some(&admin)).await.body;
+    assert_eq!(settings["registrationRequireApproval"], false, "{settings}");
+
+    // The audit log, filtered: the tariff's creation with what it was made as.
+    browser.goto(&core.url("/console/audit")).await;
+    browser.fill("action", "tariff.create").await;
+    browser.click_button("Filter").await;
+    browser.wait_for_text("tariff.create").await;
+    let text = browser.text().await;
+    assert!(!text.contains("subscription.cancel"), "filtered:\n{text}");
+    browser.click("details summary").await;
+    browser.wait_for_text("\"Monthly\"").await;
+
+    // The components, each with its active version.
+    browser.goto(&core.url("/console/components")).await;
+    browser.wait_for_text("console").await;
+    assert!(browser.text().await.contains("Active:"));
     browser.close().await;
 }

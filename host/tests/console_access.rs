@@ -10,17 +10,33 @@ use reqwest::redirect::Policy;
 use serde_json::json;
 
 /// Every console page and form, with a well-formed path.
-const PAGES: [&str; 4] = [
+const PAGES: [&str; 10] = [
     "/console",
     "/console/users",
-    "/console/tariffs",
     "/console/users?status=pending",
-];
-const FORMS: [&str; 5] = [
-    "/console/logout",
     "/console/users/00000000-0000-4000-8000-000000000000",
     "/console/tariffs",
+    "/console/nodes",
+    "/console/nodes/00000000-0000-4000-8000-000000000000",
+    "/console/components",
+    "/console/audit",
+    "/console/settings",
+];
+const FORMS: [&str; 15] = [
+    "/console/logout",
+    "/console/users/00000000-0000-4000-8000-000000000000",
+    "/console/users/00000000-0000-4000-8000-000000000000/subscriptions",
+    "/console/users/00000000-0000-4000-8000-000000000000/balance",
+    "/console/users/00000000-0000-4000-8000-000000000000/subscriptions/00000000-0000-4000-8000-000000000000/cancel",
+    "/console/users/00000000-0000-4000-8000-000000000000/links/00000000-0000-4000-8000-000000000000/reset",
+    "/console/tariffs",
     "/console/tariffs/00000000-0000-4000-8000-000000000000/delete",
+    "/console/nodes",
+    "/console/nodes/00000000-0000-4000-8000-000000000000/code",
+    "/console/nodes/00000000-0000-4000-8000-000000000000/inbounds",
+    "/console/nodes/00000000-0000-4000-8000-000000000000/inbounds/remove",
+    "/console/components/auth/rollback",
+    "/console/settings",
     "/console/login",
 ];
 

@@ -1,12 +1,14 @@
 //! `GET /console`: the dashboard — users by state, active subscriptions, nodes by state.
 
 use maud::{html, Markup};
-use nexuma_sdk::{ApiError, Request, Response};
+use nexuma_sdk::notify::format;
+use nexuma_sdk::{clock, ApiError, Request, Response};
 use serde_json::Value;
 
-use crate::call;
+use crate::call::{self, encode};
+use crate::chart::{self, Series};
 use crate::page::{self, Frame};
-use crate::session;
+use crate::session::{self, Admin};
 
 pub fn show(req: &Request) -> Result<Response, ApiError> {
     let admin = match session::admin(req) {
@@ -31,6 +33,8 @@ pub fn show(req: &Request) -> Result<Response, ApiError> {
         div.cards { (card(&active["total"], "active subscriptions")) }
         h2 { "Nodes" }
         (node_states(&nodes))
+        h2 { "Traffic by node, last " (DAYS) " days (UTC)" }
+        div.panel { (traffic(&admin, &nodes)?) }
     };
     let frame = Frame {
         title: "Dashboard",
@@ -39,6 +43,68 @@ pub fn show(req: &Request) -> Result<Response, ApiError> {
         notice: None,
     };
     Ok(page::framed(200, frame, content))
+}
+
+/// Days the traffic chart covers.
+const DAYS: i64 = 14;
+const DAY_MS: i64 = 86_400_000;
+/// Nodes charted one by one; the rest are summed as "other nodes".
+const CHARTED_NODES: usize = 6;
+
+/// Each node's daily traffic (every outbound, both directions) over the last `DAYS` days,
+/// stacked per day.
+fn traffic(admin: &Admin, nodes: &Value) -> Result<Markup, ApiError> {
+    let from_ms = (clock::now_ms().div_euclid(DAY_MS) - (DAYS - 1)) * DAY_MS;
+    let from = format::moment(from_ms)[..10].to_string();
+    let buckets: Vec<String> = (0..DAYS)
+        .map(|d| format::moment(from_ms + d * DAY_MS)[5..10].to_string())
+        .collect();
+    let items = nodes["items"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let mut series: Vec<Series> = Vec::new();
+    for node in items {
+        let id = node["id"].as_str().unwrap_or_default();
+        let usage = call::get(
+            admin,
+            &format!(
+                "/admin/nodes/{}/outbound-usage?granularity=day&from={from}",
+                encode(id)
+            ),
+        )?;
+        let values = daily_sums(&usage, from_ms);
+        let name = node["name"].as_str().unwrap_or_default().to_string();
+        if series.len() < CHARTED_NODES {
+            series.push(Series { name, values });
+        } else if let Some(other) = series.get_mut(CHARTED_NODES) {
+            other
+                .values
+                .iter_mut()
+                .zip(values)
+                .for_each(|(a, b)| *a += b);
+        } else {
+            series.push(Series {
+                name: "other nodes".into(),
+                values,
+            });
+        }
+    }
+    Ok(chart::stacked(&buckets, &series, chart::bytes))
+}
+
+/// The day buckets' bytes (up and down, every outbound tag) from `from_ms` on, `DAYS` of them.
+fn daily_sums(usage: &Value, from_ms: i64) -> Vec<i64> {
+    let mut days = vec![0; DAYS as usize];
+    for tag in usage["tags"].as_array().into_iter().flatten() {
+        for point in tag["points"].as_array().into_iter().flatten() {
+            let day = (point["time"].as_i64().unwrap_or(0) - from_ms).div_euclid(DAY_MS);
+            if let Some(slot) = usize::try_from(day).ok().and_then(|d| days.get_mut(d)) {
+                *slot += point["up"].as_i64().unwrap_or(0) + point["down"].as_i64().unwrap_or(0);
+            }
+        }
+    }
+    days
 }
 
 fn card(value: &Value, label: &str) -> Markup {
@@ -69,5 +135,27 @@ fn node_states(nodes: &Value) -> Markup {
             (card(&nodes["total"], "nodes in all"))
             @for (state, n) in &states { (card(&Value::from(*n), state)) }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_nodes_days_sum_every_tag_both_ways_and_ignore_other_days() {
+        let from = 20 * DAY_MS;
+        let usage = json!({ "tags": [
+            { "tag": "direct", "points": [
+                { "time": from, "up": 1, "down": 10 },
+                { "time": from + DAY_MS, "up": 2, "down": 20 },
+                { "time": from - DAY_MS, "up": 99, "down": 99 }
+            ] },
+            { "tag": "block", "points": [ { "time": from, "up": 100, "down": 0 } ] }
+        ] });
+        let days = daily_sums(&usage, from);
+        assert_eq!(days.len(), DAYS as usize);
+        assert_eq!(&days[..3], &[111, 22, 0]);
     }
 }

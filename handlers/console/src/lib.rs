@@ -6,7 +6,10 @@
 //! on every page; every form carries the admin's form token (`session.rs`). No script, no asset
 //! from elsewhere; pages work from a phone's width up (`page.rs`).
 
+mod audit;
 mod call;
+mod chart;
+mod components;
 mod dashboard;
 mod form;
 mod inbound;
@@ -14,6 +17,8 @@ mod login;
 mod nodes;
 mod page;
 mod session;
+mod settings;
+mod subscription;
 mod tariffs;
 mod user;
 mod users;
@@ -48,6 +53,21 @@ impl Component for Console {
         Endpoint::post("/console/users/:id/subscriptions", user_activate)
             .summary("Console: activates a subscription for a user (form)")
             .doc(|route| documented_form(route.id_param("user"))),
+        Endpoint::post("/console/users/:id/subscriptions/:sub/cancel", subscription_cancel)
+            .summary("Console: cancels a subscription with the refund rule chosen on a confirmation (form)")
+            .doc(|route| {
+                documented_form(route.id_param("user").param::<nexuma_sdk::id::Uuid>("sub", "The subscription's id"))
+            }),
+        Endpoint::post("/console/users/:id/links/:link/:action", link_action)
+            .summary("Console: resets (after a confirmation), disables or enables a link (form)")
+            .doc(|route| {
+                documented_form(
+                    route
+                        .id_param("user")
+                        .param::<nexuma_sdk::id::Uuid>("link", "The link's id")
+                        .param::<String>("action", "reset, disable or enable"),
+                )
+            }),
         Endpoint::post("/console/users/:id/balance", user_balance)
             .summary("Console: a deposit to or a withdrawal from a user's balance (form)")
             .doc(|route| documented_form(route.id_param("user"))),
@@ -69,6 +89,27 @@ impl Component for Console {
         Endpoint::post("/console/nodes/:id/inbounds/remove", node_remove_inbound)
             .summary("Console: removes an inbound from a node after a confirmation (form)")
             .doc(|route| documented_form(route.id_param("node"))),
+        Endpoint::get("/console/audit", audit_list)
+            .summary("Console: the audit log, filtered, a page at a time (HTML)")
+            .doc(documented_page),
+        Endpoint::get("/console/components", components_list)
+            .summary("Console: the components, their versions and a canary's progress (HTML)")
+            .doc(documented_page),
+        Endpoint::post("/console/components/:name/:action", components_act)
+            .summary("Console: activate, try as a canary, promote or roll back a component version after a confirmation (form)")
+            .doc(|route| {
+                documented_form(
+                    route
+                        .param::<String>("name", "The component's name")
+                        .param::<String>("action", "activate, canary, promote or rollback"),
+                )
+            }),
+        Endpoint::get("/console/settings", settings_show)
+            .summary("Console: registration approval, cancellation refunds, format rules, notification texts (HTML)")
+            .doc(documented_page),
+        Endpoint::post("/console/settings", settings_save)
+            .summary("Console: saves one part of the settings (form)")
+            .doc(documented_form),
         Endpoint::get("/console/tariffs", tariffs_list)
             .summary("Console: the tariffs and the form to create one (HTML)")
             .doc(documented_page),
@@ -106,12 +147,19 @@ pages! {
     user_show => user::show,
     user_activate => user::activate,
     user_balance => user::move_balance,
+    subscription_cancel => subscription::cancel,
+    link_action => subscription::link_action,
     nodes_list => nodes::list,
     nodes_create => nodes::create,
     node_show => nodes::show,
     node_code => nodes::code,
     node_add_inbound => nodes::add_inbound,
     node_remove_inbound => nodes::remove_inbound,
+    audit_list => audit::list,
+    components_list => components::list,
+    components_act => components::act,
+    settings_show => settings::show,
+    settings_save => settings::save,
     tariffs_list => tariffs::list,
     tariffs_create => tariffs::create,
     tariffs_delete => tariffs::delete,
@@ -121,35 +169,61 @@ fn page_schema() -> serde_json::Value {
     serde_json::json!({ "type": "string", "description": "an HTML page" })
 }
 
+/// What a console page or form may answer besides its success, each an HTML page saying why.
+const REFUSALS: [(u16, &str); 8] = [
+    (
+        400,
+        "Something sent is not what the form takes: the page again with the reason",
+    ),
+    (401, "Wrong credentials: the form again"),
+    (402, "The balance is short: the page again with the reason"),
+    (
+        403,
+        "An account that is not an administrator, or a form without this session's token",
+    ),
+    (404, "No such user, node, tariff or component"),
+    (
+        409,
+        "The change clashes with the current state (a tariff in use, say): the reason",
+    ),
+    (
+        429,
+        "Too many sign-in attempts (Retry-After says how long to wait)",
+    ),
+    (508, "In-process calls nested too deeply"),
+];
+
+fn with_refusals(route: Route) -> Route {
+    REFUSALS.into_iter().fold(route, |route, (status, when)| {
+        route.other_answer(status, when, html::MEDIA_TYPE, page_schema())
+    })
+}
+
 /// A console page: HTML, or a 303 to the sign-in form.
 fn documented_page(route: Route) -> Route {
-    route.media(html::MEDIA_TYPE, page_schema()).other_answer(
-        303,
-        "No session: to the sign-in form",
-        html::MEDIA_TYPE,
-        page_schema(),
+    with_refusals(
+        route
+            .media(html::MEDIA_TYPE, page_schema())
+            .redirect_answer(303, "No session (or an expired one): to the sign-in form"),
     )
 }
 
-/// A console form's POST: a 303 to the next page, or the page again with the reason.
+/// A console form's POST: a 303 to the page to show next; a confirmation, or a page with what
+/// was made (a registration code), as a 200; or the page again with the reason.
 fn documented_form(route: Route) -> Route {
     let form =
         serde_json::json!({ "type": "object", "additionalProperties": { "type": "string" } });
     let route = route
         .request_media("application/x-www-form-urlencoded", form)
-        .media(html::MEDIA_TYPE, page_schema())
         .header::<String>("location", "The page to show next")
-        .status(303);
-    [400, 401, 403, 404, 409, 429]
-        .into_iter()
-        .fold(route, |route, status| {
-            route.other_answer(
-                status,
-                "The page again, with the reason",
-                html::MEDIA_TYPE,
-                page_schema(),
-            )
-        })
+        .status(303)
+        .other_answer(
+            200,
+            "A confirmation to give, or a page showing what was made",
+            html::MEDIA_TYPE,
+            page_schema(),
+        );
+    with_refusals(route)
 }
 
 export_component!(Console);

@@ -10,11 +10,14 @@ use nexuma_sdk::{html as sdk_html, ApiError, Response};
 use crate::session::{Admin, FORM_TOKEN};
 
 /// The console's sections, in the navigation's order: path and label.
-const SECTIONS: [(&str, &str); 4] = [
+const SECTIONS: [(&str, &str); 7] = [
     ("/console", "Dashboard"),
     ("/console/users", "Users"),
     ("/console/tariffs", "Tariffs"),
     ("/console/nodes", "Nodes"),
+    ("/console/components", "Components"),
+    ("/console/audit", "Audit log"),
+    ("/console/settings", "Settings"),
 ];
 
 const STYLE: &str = r#"
@@ -46,6 +49,7 @@ button.quiet{background:#fff;color:#2456c9}
 button.danger{background:#c62f3b;border-color:#c62f3b}
 header button{background:transparent;border-color:#c9d3ea;color:#c9d3ea;padding:.15rem .6rem}
 label{display:block;font-weight:600;margin:.6rem 0 .2rem}
+textarea{font:13px/1.4 ui-monospace,monospace;width:100%;padding:.4rem;border:1px solid #c3cada;border-radius:6px}
 input,select{font:inherit;width:100%;max-width:420px;padding:.35rem .5rem;border:1px solid #c3cada;border-radius:6px;background:#fff}
 input[type=checkbox]{width:auto}
 .checks label{display:inline-flex;gap:.3rem;font-weight:400;margin-right:1rem}
@@ -63,7 +67,18 @@ input[type=checkbox]{width:auto}
 .pill.rejected,.pill.blocked,.pill.error{background:#fbe5e7;color:#8c1d27}
 .login{max-width:380px;margin:8vh auto}
 pre{background:#1d2330;color:#e8ecf4;padding:.7rem;border-radius:6px;overflow-x:auto;font-size:.85rem}
-input.link{max-width:none;font-family:ui-monospace,monospace;font-size:.85rem}
+input.link{max-width:none;min-width:18rem;font-family:ui-monospace,monospace;font-size:.85rem}
+.link-row{margin-bottom:.5rem}
+.link-row .actions{display:flex;flex-wrap:wrap;gap:.3rem;align-items:flex-start;margin-top:.3rem}
+.link-row form{margin:0}
+details summary{cursor:pointer;color:#2456c9;padding:.3rem 0}
+.change{display:grid;grid-template-columns:1fr 1fr;gap:.5rem}
+.change pre{white-space:pre-wrap;max-width:40ch}
+svg.chart{width:100%;height:auto;display:block}
+svg.chart .axis{font-size:11px;fill:#5b6478}
+.legend{display:flex;flex-wrap:wrap;gap:.3rem 1rem;font-size:.85rem;margin-top:.4rem}
+.legend i{display:inline-block;width:.8rem;height:.8rem;border-radius:2px;margin-right:.3rem;vertical-align:-1px}
+.qr svg{width:200px;height:200px;background:#fff}
 @media (max-width:600px){main{padding:.6rem}h1{font-size:1.2rem}}
 "#;
 
@@ -116,9 +131,51 @@ fn notice_markup(notice: &Notice) -> Markup {
     }
 }
 
+/// A form that is one button: it posts `fields` (and the form token) to `action`.
+pub fn button(
+    admin: &Admin,
+    action: &str,
+    fields: &[(&str, &str)],
+    label: &str,
+    class: &str,
+) -> Markup {
+    html! {
+        form method="post" action=(action) {
+            (token_field(admin))
+            @for (name, value) in fields { input type="hidden" name=(name) value=(value); }
+            button type="submit" class=(class) { (label) }
+        }
+    }
+}
+
 /// The hidden field every form carries: the admin's form token.
 pub fn token_field(admin: &Admin) -> Markup {
     html! { input type="hidden" name=(FORM_TOKEN) value=(admin.form_token); }
+}
+
+/// After an action: a 303 to `next` when it was done; the route's refusal as a page in
+/// `section` with a link `back` (its address and label); a server error as it is.
+pub fn after(
+    admin: &Admin,
+    result: Result<serde_json::Value, ApiError>,
+    next: &str,
+    section: &str,
+    back: (&str, &str),
+) -> Result<Response, ApiError> {
+    match result {
+        Ok(_) => Ok(redirect(next, Some(admin.cookie()))),
+        Err(err) if err.status < 500 => {
+            let frame = Frame {
+                title: "Not done",
+                section,
+                admin,
+                notice: Some(Notice::Failed(err.message.clone())),
+            };
+            let content = html! { p { a href=(back.0) { (back.1) } } };
+            Ok(framed(err.status, frame, content))
+        }
+        Err(err) => Err(err),
+    }
 }
 
 /// A bare page (no navigation): the login form, a refusal.

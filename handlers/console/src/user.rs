@@ -10,6 +10,7 @@ use crate::call::{self, encode};
 use crate::form::Form;
 use crate::page::{self, field_error, Frame, Notice};
 use crate::session::{self, Admin};
+use crate::subscription;
 use crate::tariffs::minor_units;
 
 /// `GET /console/users/:id`.
@@ -27,6 +28,10 @@ fn done_notice(what: &str) -> Option<Notice> {
         "activated" => "The subscription was activated.",
         "deposit" => "The deposit was credited.",
         "withdraw" => "The withdrawal was taken from the balance.",
+        "cancelled" => "The subscription was cancelled.",
+        "reset" => "The link has a new address; the old one no longer works.",
+        "disable" => "The link was disabled.",
+        "enable" => "The link was enabled.",
         _ => return None,
     };
     Some(Notice::Done(text.into()))
@@ -56,7 +61,7 @@ fn user_page(
         h2 { "Balance" }
         (balance_part(admin, id, &balance, error))
         h2 { "Subscriptions" }
-        (subscriptions_part(&subscriptions))
+        (subscriptions_part(admin, id, &subscriptions))
         h2 { "Activate a subscription" }
         (activate_form(admin, id, &tariffs, error))
     };
@@ -115,13 +120,13 @@ fn fresh_key() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn subscriptions_part(subscriptions: &Value) -> Markup {
+fn subscriptions_part(admin: &Admin, user: &str, subscriptions: &Value) -> Markup {
     let items = subscriptions["items"]
         .as_array()
         .map(Vec::as_slice)
         .unwrap_or_default();
     page::table(
-        &["Tariff", "State", "Expires", "Traffic used", "Links"],
+        &["Tariff", "State", "Expires", "Traffic used", "Links", ""],
         items.iter().map(|sub| {
             html! {
                 tr {
@@ -129,24 +134,17 @@ fn subscriptions_part(subscriptions: &Value) -> Markup {
                     td { (page::pill(sub["status"].as_str().unwrap_or_default())) }
                     td { (sub["expiresAt"].as_i64().map_or_else(|| "never".into(), format::moment)) }
                     td { (format::bytes(sub["trafficUsedBytes"].as_i64().unwrap_or(0))) }
-                    td { (links(&sub["links"])) }
+                    td {
+                        @for link in sub["links"].as_array().into_iter().flatten() {
+                            (subscription::link(admin, user, link))
+                        }
+                    }
+                    td.actions { (subscription::actions(admin, user, sub)) }
                 }
             }
         }),
         "No subscriptions.",
     )
-}
-
-/// Each link's subscription address, ready to select and copy.
-fn links(links: &Value) -> Markup {
-    html! {
-        @for link in links.as_array().into_iter().flatten() {
-            div {
-                input.link readonly value=(link["url"].as_str().unwrap_or_default()) aria-label="Subscription address";
-                @if link["enabled"].as_bool() == Some(false) { " " (page::pill("disabled")) }
-            }
-        }
-    }
 }
 
 fn activate_form(admin: &Admin, id: &str, tariffs: &Value, error: Option<&ApiError>) -> Markup {

@@ -115,13 +115,13 @@ fn row(admin: &Admin, user: &Value) -> Markup {
 }
 
 fn action(admin: &Admin, id: &str, action: &str, label: &str, class: &str) -> Markup {
-    html! {
-        form method="post" action={"/console/users/" (id)} {
-            (page::token_field(admin))
-            input type="hidden" name="action" value=(action);
-            button type="submit" class=(class) { (label) }
-        }
-    }
+    page::button(
+        admin,
+        &format!("/console/users/{id}"),
+        &[("action", action)],
+        label,
+        class,
+    )
 }
 
 /// `POST /console/users/:id`: approve, reject, block (after a confirmation) or unblock.
@@ -161,26 +161,17 @@ pub fn act(req: &Request) -> Result<Response, ApiError> {
             "/console/users",
         ));
     }
-    match call::send(
+    let result = call::send(
         &admin,
         "PATCH",
         &format!("/admin/users/{}", encode(id)),
         Some(&patch),
-    ) {
-        Ok(_) => Ok(page::redirect(
-            &format!("/console/users?done={action}"),
-            Some(admin.cookie()),
-        )),
-        Err(err) if err.status < 500 => {
-            let frame = Frame {
-                title: "Users",
-                section: "/console/users",
-                admin: &admin,
-                notice: Some(Notice::Failed(err.message.clone())),
-            };
-            let back = html! { p { a href="/console/users" { "Back to the users" } } };
-            Ok(page::framed(err.status, frame, back))
-        }
-        Err(err) => Err(err),
-    }
+    );
+    page::after(
+        &admin,
+        result,
+        &format!("/console/users?done={action}"),
+        "/console/users",
+        ("/console/users", "Back to the users"),
+    )
 }

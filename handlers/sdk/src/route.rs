@@ -357,6 +357,16 @@ impl Route {
         self
     }
 
+    /// Another status the route answers with no body, only a `Location` to go to (a page's
+    /// redirect, e.g. to a sign-in form).
+    pub fn redirect_answer(mut self, status: u16, when: &str) -> Self {
+        let location = json!({ "description": "Where to go", "required": true, "schema": schema_of::<String>() });
+        let answer = self.answer(&status.to_string());
+        answer.insert("description".into(), json!(when));
+        answer.entry("headers").or_insert_with(|| json!({}))["location"] = location;
+        self
+    }
+
     /// The doc's answer for one status, created with a description.
     fn answer(&mut self, status: &str) -> &mut Map<String, Value> {
         self.responses.entry(status.to_string()).or_insert_with(|| {
