@@ -167,7 +167,12 @@ async fn an_operator_runs_the_service_from_the_console() {
     browser
         .goto(&core.url("/console/users?status=pending"))
         .await;
+    browser.fill("q", "ANN@").await;
+    browser.click_button("Search").await;
     browser.wait_for_text("ann@example.com").await;
+    let found = browser.text().await;
+    assert!(!found.contains("root@example.com"), "searched:\n{found}");
+    assert!(found.contains("1 user in this view"), "{found}");
     browser.click_button("Approve").await;
     browser.wait_for_text("The user was approved.").await;
     assert_painted(&browser, "users-desktop", DESKTOP, SizeClass::Desktop).await;

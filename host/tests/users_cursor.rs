@@ -159,3 +159,69 @@ both_backends!(
         assert_eq!(next.status, 200, "{}", next.text);
     }
 );
+
+both_backends!(
+    a_search_finds_by_any_part_of_email_name_or_telegram_name_in_any_case,
+    |backend| async move {
+        let core = Core::start_with(backend, Options::default().components(&["auth"])).await;
+        let admin = core.admin_token().await;
+        for (n, email, name, telegram) in [
+            (1, "ann.smith@example.com", "Ann", "NULL"),
+            (2, "bob@example.org", "Robert 50% off", "'annie_tg'"),
+            (3, "carol@example.net", "Carol", "NULL"),
+        ] {
+            exec_sql(
+                &core,
+                &format!(
+                "INSERT INTO users (id, email, name, telegram_username, role, status, blocked, \
+                 created_at, updated_at) VALUES ('{}', '{email}', '{name}', {telegram}, 'user', \
+                 '{}', FALSE, {n}, {n})",
+                id_of(n),
+                if n == 3 { "pending" } else { "active" }
+            ),
+            )
+            .await;
+        }
+        let found = |query: &'static str| {
+            let core = &core;
+            let admin = &admin;
+            async move {
+                let r = core
+                    .get(&format!("/admin/users?{query}"), Some(admin))
+                    .await;
+                assert_eq!(r.status, 200, "{query}: {}", r.text);
+                let mut emails: Vec<String> = r.body["items"]
+                    .as_array()
+                    .expect("items")
+                    .iter()
+                    .map(|u| u["email"].as_str().unwrap_or_default().to_string())
+                    .collect();
+                emails.sort();
+                (emails, r.body["total"].as_i64().expect("total"))
+            }
+        };
+        // Email, name and Telegram username, whatever the case.
+        let (emails, total) = found("q=ANN").await;
+        assert_eq!(emails, ["ann.smith@example.com", "bob@example.org"]);
+        assert_eq!(total, 2, "the total counts the search too");
+        assert_eq!(found("q=example.n").await.0, ["carol@example.net"]);
+        // `%` and `_` are the characters themselves, not wildcards.
+        assert_eq!(found("q=50%25").await.0, ["bob@example.org"]);
+        assert!(
+            found("q=n_s").await.0.is_empty(),
+            "an underscore is no wildcard"
+        );
+        // With a status filter, both hold.
+        assert!(found("q=carol&status=active").await.0.is_empty());
+        assert_eq!(
+            found("q=carol&status=pending").await.0,
+            ["carol@example.net"]
+        );
+        let long = "x".repeat(101);
+        let r = core
+            .get(&format!("/admin/users?q={long}"), Some(&admin))
+            .await;
+        assert_eq!(r.status, 400, "{}", r.text);
+        assert_eq!(r.body["error"]["field"], "q");
+    }
+);

@@ -24,6 +24,27 @@ pub struct UsersQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "String", extend("enum" = STATUSES))]
     status: Option<String>,
+    /// Only users whose email, name or Telegram username contains this text (any case); empty
+    /// or left out: everyone. A scan of the users that pass the other filters, not an index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String", length(max = SEARCH_MAX))]
+    q: Option<String>,
+}
+
+/// The longest search text `q` takes.
+const SEARCH_MAX: usize = 100;
+
+/// `LIKE` pattern for "contains `text`", lower-cased, with `\`, `%` and `_` taken literally.
+fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::from("%");
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
 }
 
 impl UsersQuery {
@@ -33,7 +54,18 @@ impl UsersQuery {
             Some(raw) => Some(validate::one_of("status", raw, &STATUSES)?.to_string()),
             None => None,
         };
-        Ok(UsersQuery { paging, status })
+        let q = req.query("q").map(str::trim).filter(|v| !v.is_empty());
+        if q.is_some_and(|q| q.chars().count() > SEARCH_MAX) {
+            return Err(ApiError::validation(
+                "q",
+                format!("must be at most {SEARCH_MAX} characters"),
+            ));
+        }
+        Ok(UsersQuery {
+            paging,
+            status,
+            q: q.map(str::to_string),
+        })
     }
 }
 
@@ -78,6 +110,14 @@ pub fn list_users(req: &Request) -> Result<Response, ApiError> {
     if let Some(status) = query.status {
         params.push(status.into());
         conditions.push(format!("status = ${}", params.len()));
+    }
+    if let Some(q) = &query.q {
+        params.push(contains_pattern(q).into());
+        let n = params.len();
+        conditions.push(format!(
+            "(LOWER(email) LIKE ${n} ESCAPE '\\' OR LOWER(name) LIKE ${n} ESCAPE '\\' \
+             OR LOWER(telegram_username) LIKE ${n} ESCAPE '\\')"
+        ));
     }
     let total = ORDER.total("users", &conditions, &params)?;
     let mut found = read_page(conditions, params, key.as_ref(), limit, offset)?;
@@ -434,6 +474,12 @@ pub fn update_settings(req: &Request) -> Result<Response, ApiError> {
 mod schema_tests {
     use super::*;
     use nexuma_sdk::{DEFAULT_LIMIT, MAX_LIMIT};
+
+    #[test]
+    fn a_search_is_a_literal_lower_case_contains_pattern() {
+        assert_eq!(contains_pattern("Ann"), "%ann%");
+        assert_eq!(contains_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
+    }
 
     /// One optional parameter per filter, with the handler's bounds and values.
     #[test]

@@ -58,6 +58,8 @@ input[type=checkbox]{width:auto}
 .notice{padding:.6rem .9rem;border-radius:6px;margin-bottom:1rem}
 .notice.ok{background:#e3f4e8;color:#1d5e31}
 .notice.error{background:#fbe5e7;color:#8c1d27}
+form.search{display:flex;gap:.4rem;margin-bottom:.6rem;max-width:520px}
+form.search input{flex:1}
 .filters{display:flex;flex-wrap:wrap;gap:.4rem;margin-bottom:.8rem}
 .filters a{padding:.2rem .7rem;border-radius:99px;background:#fff;text-decoration:none;border:1px solid #d5dbe7}
 .filters a.here{background:#2456c9;color:#fff;border-color:#2456c9}

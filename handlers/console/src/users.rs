@@ -27,10 +27,10 @@ pub fn list(req: &Request) -> Result<Response, ApiError> {
         Err(page) => return Ok(page),
     };
     let status = req.query("status").unwrap_or_default();
-    let mut target = format!("/admin/users?limit={PAGE_SIZE}");
-    if !status.is_empty() {
-        target.push_str(&format!("&status={}", encode(status)));
-    }
+    let q = req.query("q").unwrap_or_default().trim();
+    // The view's filters, as this page's query and the API's.
+    let view = format!("status={}&q={}", encode(status), encode(q));
+    let mut target = format!("/admin/users?limit={PAGE_SIZE}&{view}");
     if let Some(after) = req.query("after").filter(|a| !a.is_empty()) {
         target.push_str(&format!("&after={}", encode(after)));
     }
@@ -42,17 +42,23 @@ pub fn list(req: &Request) -> Result<Response, ApiError> {
     };
     let content = html! {
         h1 { "Users" }
+        form.search method="get" action="/console/users" {
+            input type="hidden" name="status" value=(status);
+            input type="search" name="q" value=(q) placeholder="Email, name or Telegram username" aria-label="Search users";
+            button type="submit" { "Search" }
+        }
         div.filters {
             @for (value, label) in FILTERS {
-                a href={"/console/users" @if !value.is_empty() { "?status=" (value) }}
+                a href={"/console/users?status=" (value) "&q=" (encode(q))}
                     class=[(value == status).then_some("here")] { (label) }
             }
         }
         (table(&admin, &users))
         @if let Some(next) = users["nextCursor"].as_str() {
-            p { a.button href={"/console/users?status=" (encode(status)) "&after=" (encode(next))} { "Next page" } }
+            p { a.button href={"/console/users?" (view) "&after=" (encode(next))} { "Next page" } }
         }
-        p.hint { (users["total"].as_i64().unwrap_or(0)) " users in this view." }
+        @let total = users["total"].as_i64().unwrap_or(0);
+        p.hint { (total) @if total == 1 { " user" } @else { " users" } " in this view." }
     };
     let frame = Frame {
         title: "Users",
