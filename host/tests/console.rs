@@ -162,6 +162,11 @@ async fn an_operator_runs_the_service_from_the_console() {
     .await;
     browser.goto(&node_url).await;
     browser.wait_for_text("The agent is registered").await;
+    // A runtime operation, asked first, reaches the agent's queue.
+    browser.click_button("Apply the config again").await;
+    browser.wait_for_text("Apply the config again?").await;
+    browser.click_button("Yes, go ahead").await;
+    browser.wait_for_text("applies its config again").await;
 
     // The waiting user, approved.
     browser

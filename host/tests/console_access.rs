@@ -22,7 +22,7 @@ const PAGES: [&str; 10] = [
     "/console/audit",
     "/console/settings",
 ];
-const FORMS: [&str; 15] = [
+const FORMS: [&str; 16] = [
     "/console/logout",
     "/console/users/00000000-0000-4000-8000-000000000000",
     "/console/users/00000000-0000-4000-8000-000000000000/subscriptions",
@@ -33,6 +33,7 @@ const FORMS: [&str; 15] = [
     "/console/tariffs/00000000-0000-4000-8000-000000000000/delete",
     "/console/nodes",
     "/console/nodes/00000000-0000-4000-8000-000000000000/code",
+    "/console/nodes/00000000-0000-4000-8000-000000000000/ops/resync",
     "/console/nodes/00000000-0000-4000-8000-000000000000/inbounds",
     "/console/nodes/00000000-0000-4000-8000-000000000000/inbounds/remove",
     "/console/components/auth/rollback",

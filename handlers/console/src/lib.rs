@@ -83,6 +83,15 @@ impl Component for Console {
         Endpoint::post("/console/nodes/:id/code", node_code)
             .summary("Console: makes a one-time registration code and shows the command to run (form)")
             .doc(|route| documented_form(route.id_param("node"))),
+        Endpoint::post("/console/nodes/:id/ops/:op", node_operate)
+            .summary("Console: asks a node's agent to apply its config again or restart its core, or revokes its keys, after a confirmation (form)")
+            .doc(|route| {
+                documented_form(
+                    route
+                        .id_param("node")
+                        .param::<String>("op", "resync, restart-core or revoke-keys"),
+                )
+            }),
         Endpoint::post("/console/nodes/:id/inbounds", node_add_inbound)
             .summary("Console: adds an inbound to a node (form)")
             .doc(|route| documented_form(route.id_param("node"))),
@@ -153,6 +162,7 @@ pages! {
     nodes_create => nodes::create,
     node_show => nodes::show,
     node_code => nodes::code,
+    node_operate => nodes::operate,
     node_add_inbound => nodes::add_inbound,
     node_remove_inbound => nodes::remove_inbound,
     audit_list => audit::list,

@@ -127,6 +127,15 @@ pub fn show(req: &Request) -> Result<Response, ApiError> {
             "The inbound was added; the node gets it with its next config.".into(),
         )),
         Some("inbound-removed") => Some(Notice::Done("The inbound was removed.".into())),
+        Some("resync") => Some(Notice::Done(
+            "The agent applies its config again at its next heartbeat.".into(),
+        )),
+        Some("restart-core") => Some(Notice::Done(
+            "The agent restarts its core at its next heartbeat.".into(),
+        )),
+        Some("revoke-keys") => Some(Notice::Done(
+            "The node's keys are revoked: make a new code to register an agent again.".into(),
+        )),
         _ => None,
     };
     node_page(
@@ -160,6 +169,7 @@ fn node_page(
         h1 { (name) " " (page::pill(node["effectiveStatus"].as_str().unwrap_or_default())) }
         @if let Some(reason) = node["statusReason"].as_str() { p.hint { (reason) } }
         (state(&node))
+        (operations(admin, id, &node))
         (registration(admin, id, &node, code))
         h2 { "Inbounds" }
         (inbounds(admin, id, &node))
@@ -200,6 +210,93 @@ fn state(node: &Value) -> Markup {
         }
         @if let Some(error) = node["syncError"].as_str() { p.notice.error { "The node refused its config: " (error) } }
     }
+}
+
+/// What an operator may ask of the node's agent: its config again, a core restart, or every
+/// key revoked (each asked first); with the operations still waiting for the agent.
+const OPERATIONS: [(&str, &str, &str); 3] = [
+    (
+        "resync",
+        "Apply the config again",
+        "The agent fetches its config and applies it again at its next heartbeat.",
+    ),
+    (
+        "restart-core",
+        "Restart the core",
+        "The agent restarts its proxy core: connections through the node drop for a moment.",
+    ),
+    (
+        "revoke-keys",
+        "Revoke the agent's keys",
+        "Every key of the node stops working at once: the agent is cut off until it registers again with a new code.",
+    ),
+];
+
+fn operations(admin: &Admin, id: &str, node: &Value) -> Markup {
+    let pending: Vec<&str> = node["pendingOps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|op| op["kind"].as_str())
+        .collect();
+    html! {
+        h2 { "Operations" }
+        div.panel {
+            div.actions {
+                @for (op, label, _) in OPERATIONS {
+                    (page::button(admin, &format!("/console/nodes/{id}/ops/{op}"), &[], label, if op == "revoke-keys" { "danger" } else { "quiet" }))
+                }
+            }
+            @if !pending.is_empty() { p.hint { "Waiting for the agent: " (pending.join(", ")) } }
+        }
+    }
+}
+
+/// `POST /console/nodes/:id/ops/:op`: an operation of `OPERATIONS`, after a confirmation.
+pub fn operate(req: &Request) -> Result<Response, ApiError> {
+    let fields = Form::of(req);
+    let admin = match session::admin_posting(req, &fields) {
+        Ok(admin) => admin,
+        Err(page) => return Ok(page),
+    };
+    let (id, op) = (req.param("id")?, req.param("op")?);
+    let Some((_, label, consequence)) = OPERATIONS.iter().find(|(name, _, _)| *name == op) else {
+        return Err(ApiError::not_found(
+            "unknown_operation",
+            format!("{op:?} is not resync, restart-core or revoke-keys"),
+        ));
+    };
+    let back = format!("/console/nodes/{id}");
+    if fields.get("confirm") != Some("yes") {
+        let question = format!("{label}?");
+        let frame = Frame {
+            title: &question,
+            section: "/console/nodes",
+            admin: &admin,
+            notice: None,
+        };
+        return Ok(page::confirm(
+            frame,
+            &question,
+            consequence,
+            &format!("{back}/ops/{op}"),
+            &[],
+            &back,
+        ));
+    }
+    let result = call::send(
+        &admin,
+        "POST",
+        &format!("/admin/nodes/{}/{op}", encode(id)),
+        None,
+    );
+    page::after(
+        &admin,
+        result,
+        &format!("{back}?done={op}"),
+        "/console/nodes",
+        (&back, "Back to the node"),
+    )
 }
 
 /// The registration part: the code just made with the commands that use it, or the button.

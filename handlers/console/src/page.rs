@@ -42,8 +42,8 @@ h2{font-size:1.1rem;margin:1.4rem 0 .6rem}
 table{border-collapse:collapse;width:100%;background:#fff}
 th,td{text-align:left;padding:.45rem .6rem;border-bottom:1px solid #e4e8f0;white-space:nowrap}
 th{font-size:.8rem;color:#5b6478;text-transform:uppercase;letter-spacing:.03em}
-td.actions{display:flex;gap:.3rem;flex-wrap:wrap}
-td.actions form{margin:0}
+td.actions,.actions{display:flex;gap:.3rem;flex-wrap:wrap}
+.actions form{margin:0}
 button,.button{font:inherit;border:1px solid #2456c9;background:#2456c9;color:#fff;border-radius:6px;padding:.3rem .8rem;cursor:pointer;text-decoration:none;display:inline-block}
 button.quiet{background:#fff;color:#2456c9}
 button.danger{background:#c62f3b;border-color:#c62f3b}
