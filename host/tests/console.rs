@@ -198,6 +198,34 @@ async fn an_operator_runs_the_service_from_the_console() {
         .wait_for_text("The subscription was activated.")
         .await;
     let address = value_of(&browser, "input.link").await;
+
+    // Her traffic today through the node, as the usage count would have written it: the
+    // user's chart shows it under the node's name.
+    let subs = core
+        .get(&format!("/admin/subscriptions?userId={ann}"), Some(&admin))
+        .await
+        .body;
+    let link = subs["items"][0]["links"][0]["id"].as_str().expect("link");
+    let day = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64
+        / 86_400_000
+        * 86_400_000;
+    common::exec_sql(
+        &core,
+        &format!(
+            "INSERT INTO traffic_daily (day, user_id, node_id, link_id, up, down) \
+             VALUES ({day}, '{ann}', '{node}', '{link}', 536870912, 536870912)"
+        ),
+    )
+    .await;
+    browser.goto(&user_url).await;
+    let source = browser.client().source().await.expect("page source");
+    assert!(
+        source.contains("<title>Local, ") && source.contains(": 1.0 GiB</title>"),
+        "the chart's bar for her traffic through Local"
+    );
     // The Core's public address (`PUBLIC_URL`) with the link's credential.
     assert!(
         address.starts_with("http://localhost:") && address.contains("/sub/"),

@@ -80,6 +80,37 @@ pub fn stacked(buckets: &[String], series: &[Series], label: fn(i64) -> String) 
     }
 }
 
+/// The last `count` UTC days up to today: the buckets of a daily chart.
+pub struct Days {
+    /// Epoch milliseconds of the first day's start.
+    pub from_ms: i64,
+    /// The first day as the usage routes take it (`2026-12-01`).
+    pub from: String,
+    /// Each day's label (`12-01`).
+    pub labels: Vec<String>,
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+impl Days {
+    pub fn last(count: i64, now_ms: i64) -> Days {
+        let from_ms = (now_ms.div_euclid(DAY_MS) - (count - 1)) * DAY_MS;
+        Days {
+            from_ms,
+            from: format::moment(from_ms)[..10].to_string(),
+            labels: (0..count)
+                .map(|d| format::moment(from_ms + d * DAY_MS)[5..10].to_string())
+                .collect(),
+        }
+    }
+
+    /// The bucket of an instant, if it falls in these days.
+    pub fn index(&self, time_ms: i64) -> Option<usize> {
+        let day = usize::try_from((time_ms - self.from_ms).div_euclid(DAY_MS)).ok()?;
+        (day < self.labels.len()).then_some(day)
+    }
+}
+
 /// Bytes as a chart reads them.
 pub fn bytes(v: i64) -> String {
     format::bytes(v)
@@ -111,6 +142,18 @@ mod tests {
             "legend with the series' sum"
         );
         assert!(svg.contains(">200 B<"), "the scale's top");
+    }
+
+    #[test]
+    fn days_end_today_and_place_instants_in_their_day() {
+        let now = 1_796_678_040_000; // 2026-12-07 21:14 UTC
+        let days = Days::last(3, now);
+        assert_eq!(days.from, "2026-12-05");
+        assert_eq!(days.labels, ["12-05", "12-06", "12-07"]);
+        assert_eq!(days.index(now), Some(2));
+        assert_eq!(days.index(days.from_ms), Some(0));
+        assert_eq!(days.index(days.from_ms - 1), None);
+        assert_eq!(days.index(now + DAY_MS), None);
     }
 
     #[test]

@@ -1,12 +1,11 @@
 //! `GET /console`: the dashboard — users by state, active subscriptions, nodes by state.
 
 use maud::{html, Markup};
-use nexuma_sdk::notify::format;
 use nexuma_sdk::{clock, ApiError, Request, Response};
 use serde_json::Value;
 
 use crate::call::{self, encode};
-use crate::chart::{self, Series};
+use crate::chart::{self, Days, Series};
 use crate::page::{self, Frame};
 use crate::session::{self, Admin};
 
@@ -47,18 +46,13 @@ pub fn show(req: &Request) -> Result<Response, ApiError> {
 
 /// Days the traffic chart covers.
 const DAYS: i64 = 14;
-const DAY_MS: i64 = 86_400_000;
 /// Nodes charted one by one; the rest are summed as "other nodes".
 const CHARTED_NODES: usize = 6;
 
 /// Each node's daily traffic (every outbound, both directions) over the last `DAYS` days,
 /// stacked per day.
 fn traffic(admin: &Admin, nodes: &Value) -> Result<Markup, ApiError> {
-    let from_ms = (clock::now_ms().div_euclid(DAY_MS) - (DAYS - 1)) * DAY_MS;
-    let from = format::moment(from_ms)[..10].to_string();
-    let buckets: Vec<String> = (0..DAYS)
-        .map(|d| format::moment(from_ms + d * DAY_MS)[5..10].to_string())
-        .collect();
+    let days = Days::last(DAYS, clock::now_ms());
     let items = nodes["items"]
         .as_array()
         .map(Vec::as_slice)
@@ -69,11 +63,12 @@ fn traffic(admin: &Admin, nodes: &Value) -> Result<Markup, ApiError> {
         let usage = call::get(
             admin,
             &format!(
-                "/admin/nodes/{}/outbound-usage?granularity=day&from={from}",
-                encode(id)
+                "/admin/nodes/{}/outbound-usage?granularity=day&from={}",
+                encode(id),
+                days.from
             ),
         )?;
-        let values = daily_sums(&usage, from_ms);
+        let values = daily_sums(&usage, &days);
         let name = node["name"].as_str().unwrap_or_default().to_string();
         if series.len() < CHARTED_NODES {
             series.push(Series { name, values });
@@ -90,21 +85,21 @@ fn traffic(admin: &Admin, nodes: &Value) -> Result<Markup, ApiError> {
             });
         }
     }
-    Ok(chart::stacked(&buckets, &series, chart::bytes))
+    Ok(chart::stacked(&days.labels, &series, chart::bytes))
 }
 
-/// The day buckets' bytes (up and down, every outbound tag) from `from_ms` on, `DAYS` of them.
-fn daily_sums(usage: &Value, from_ms: i64) -> Vec<i64> {
-    let mut days = vec![0; DAYS as usize];
+/// Each day's bytes (up and down, every outbound tag).
+fn daily_sums(usage: &Value, days: &Days) -> Vec<i64> {
+    let mut sums = vec![0; days.labels.len()];
     for tag in usage["tags"].as_array().into_iter().flatten() {
         for point in tag["points"].as_array().into_iter().flatten() {
-            let day = (point["time"].as_i64().unwrap_or(0) - from_ms).div_euclid(DAY_MS);
-            if let Some(slot) = usize::try_from(day).ok().and_then(|d| days.get_mut(d)) {
-                *slot += point["up"].as_i64().unwrap_or(0) + point["down"].as_i64().unwrap_or(0);
+            if let Some(day) = days.index(point["time"].as_i64().unwrap_or(0)) {
+                sums[day] +=
+                    point["up"].as_i64().unwrap_or(0) + point["down"].as_i64().unwrap_or(0);
             }
         }
     }
-    days
+    sums
 }
 
 fn card(value: &Value, label: &str) -> Markup {
@@ -130,9 +125,15 @@ fn node_states(nodes: &Value) -> Markup {
             None => states.push((state, 1)),
         }
     }
+    // Links with a device online, over the nodes whose agents report (a silent one counts 0).
+    let online: i64 = items
+        .iter()
+        .map(|n| n["onlineLinks"].as_i64().unwrap_or(0))
+        .sum();
     html! {
         div.cards {
             (card(&nodes["total"], "nodes in all"))
+            (card(&Value::from(online), "devices online now"))
             @for (state, n) in &states { (card(&Value::from(*n), state)) }
         }
     }
@@ -145,7 +146,9 @@ mod tests {
 
     #[test]
     fn a_nodes_days_sum_every_tag_both_ways_and_ignore_other_days() {
-        let from = 20 * DAY_MS;
+        const DAY_MS: i64 = 86_400_000;
+        let days = Days::last(DAYS, 20 * DAY_MS + 5);
+        let from = days.from_ms;
         let usage = json!({ "tags": [
             { "tag": "direct", "points": [
                 { "time": from, "up": 1, "down": 10 },
@@ -154,8 +157,8 @@ mod tests {
             ] },
             { "tag": "block", "points": [ { "time": from, "up": 100, "down": 0 } ] }
         ] });
-        let days = daily_sums(&usage, from);
-        assert_eq!(days.len(), DAYS as usize);
-        assert_eq!(&days[..3], &[111, 22, 0]);
+        let sums = daily_sums(&usage, &days);
+        assert_eq!(sums.len(), DAYS as usize);
+        assert_eq!(&sums[..3], &[111, 22, 0]);
     }
 }

@@ -3,10 +3,11 @@
 
 use maud::{html, Markup};
 use nexuma_sdk::notify::format;
-use nexuma_sdk::{ApiError, Request, Response};
+use nexuma_sdk::{clock, ApiError, Request, Response};
 use serde_json::{json, Value};
 
 use crate::call::{self, encode};
+use crate::chart::{self, Days, Series};
 use crate::form::Form;
 use crate::page::{self, field_error, Frame, Notice};
 use crate::session::{self, Admin};
@@ -60,6 +61,8 @@ fn user_page(
         (profile(&user))
         h2 { "Balance" }
         (balance_part(admin, id, &balance, error))
+        h2 { "Traffic, last " (TRAFFIC_DAYS) " days (UTC)" }
+        div.panel { (traffic(admin, id)?) }
         h2 { "Subscriptions" }
         (subscriptions_part(admin, id, &subscriptions))
         h2 { "Activate a subscription" }
@@ -72,6 +75,50 @@ fn user_page(
         notice,
     };
     Ok(page::framed(status, frame, content))
+}
+
+/// Days the user's traffic chart covers.
+const TRAFFIC_DAYS: i64 = 14;
+
+/// The user's daily traffic by node, from `/admin/usage`'s daily rows.
+fn traffic(admin: &Admin, id: &str) -> Result<Markup, ApiError> {
+    let days = Days::last(TRAFFIC_DAYS, clock::now_ms());
+    let usage = call::get(
+        admin,
+        &format!(
+            "/admin/usage?userId={}&granularity=day&from={}&limit=1000",
+            encode(id),
+            days.from
+        ),
+    )?;
+    let mut series: Vec<(String, Series)> = Vec::new();
+    for row in usage["items"].as_array().into_iter().flatten() {
+        let Some(day) = days.index(row["time"].as_i64().unwrap_or(0)) else {
+            continue;
+        };
+        let node = row["nodeId"].as_str().unwrap_or_default();
+        let index = match series.iter().position(|(n, _)| n == node) {
+            Some(index) => index,
+            None => {
+                let name = node_name(admin, node);
+                let values = vec![0; days.labels.len()];
+                series.push((node.to_string(), Series { name, values }));
+                series.len() - 1
+            }
+        };
+        series[index].1.values[day] +=
+            row["up"].as_i64().unwrap_or(0) + row["down"].as_i64().unwrap_or(0);
+    }
+    let series: Vec<Series> = series.into_iter().map(|(_, s)| s).collect();
+    Ok(chart::stacked(&days.labels, &series, chart::bytes))
+}
+
+/// A node's name for a legend; its id when it cannot be read (deleted since).
+fn node_name(admin: &Admin, id: &str) -> String {
+    call::get(admin, &format!("/admin/nodes/{}", encode(id)))
+        .ok()
+        .and_then(|n| n["name"].as_str().map(String::from))
+        .unwrap_or_else(|| id.to_string())
 }
 
 fn profile(user: &Value) -> Markup {
