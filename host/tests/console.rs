@@ -226,6 +226,37 @@ async fn an_operator_runs_the_service_from_the_console() {
         source.contains("<title>Local, ") && source.contains(": 1.0 GiB</title>"),
         "the chart's bar for her traffic through Local"
     );
+
+    // Her account and balance: a name, a deposit, a withdrawal refunded after confirming.
+    browser.click("details.panel summary").await;
+    browser.fill("name", "Ann Smith").await;
+    browser.click_button("Save").await;
+    browser.wait_for_text("The account was saved.").await;
+    browser.fill("amount", "500").await;
+    browser.click_button("Deposit").await;
+    browser.wait_for_text("The deposit was credited.").await;
+    browser.fill("amount", "120.50").await;
+    browser.click_button("Withdraw").await;
+    browser
+        .wait_for_text("The withdrawal was taken from the balance.")
+        .await;
+    browser.wait_for_text("379.50 RUB").await;
+    browser.click_button("Refund").await;
+    browser.wait_for_text("Refund this transaction?").await;
+    browser.click_button("Yes, refund").await;
+    browser
+        .wait_for_text("The refund was credited to the balance.")
+        .await;
+    let balance = core
+        .get(&format!("/admin/users/{ann}/balance"), Some(&admin))
+        .await
+        .body;
+    assert_eq!(balance["amount"], 50_000, "{balance}");
+    let user = core
+        .get(&format!("/admin/users/{ann}"), Some(&admin))
+        .await
+        .body;
+    assert_eq!(user["name"], "Ann Smith");
     // The Core's public address (`PUBLIC_URL`) with the link's credential.
     assert!(
         address.starts_with("http://localhost:") && address.contains("/sub/"),
@@ -269,7 +300,7 @@ async fn an_operator_runs_the_service_from_the_console() {
 
     // Her link: a QR code of the address; reset after confirming, the old address then gone.
     browser.goto(&user_url).await;
-    browser.click("details summary").await;
+    browser.click(".link-row details summary").await;
     let qr = browser
         .client()
         .find(Locator::Css(".qr svg"))

@@ -22,11 +22,13 @@ const PAGES: [&str; 10] = [
     "/console/audit",
     "/console/settings",
 ];
-const FORMS: [&str; 16] = [
+const FORMS: [&str; 18] = [
     "/console/logout",
     "/console/users/00000000-0000-4000-8000-000000000000",
     "/console/users/00000000-0000-4000-8000-000000000000/subscriptions",
     "/console/users/00000000-0000-4000-8000-000000000000/balance",
+    "/console/users/00000000-0000-4000-8000-000000000000/edit",
+    "/console/users/00000000-0000-4000-8000-000000000000/refund",
     "/console/users/00000000-0000-4000-8000-000000000000/subscriptions/00000000-0000-4000-8000-000000000000/cancel",
     "/console/users/00000000-0000-4000-8000-000000000000/links/00000000-0000-4000-8000-000000000000/reset",
     "/console/tariffs",

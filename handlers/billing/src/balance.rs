@@ -55,7 +55,19 @@ pub fn user_balance(req: &Request) -> Result<Response, ApiError> {
 }
 
 pub fn my_transactions(req: &Request) -> Result<Response, ApiError> {
-    let user = req.caller()?.id.as_str();
+    transactions_of(req, req.caller()?.id.as_str())
+}
+
+/// `GET /admin/users/:id/balance/transactions`: what `/me/balance/transactions` shows the user,
+/// for an admin (the ids a refund names).
+pub fn user_transactions(req: &Request) -> Result<Response, ApiError> {
+    let user = req.param("id")?;
+    user_exists(user)?;
+    transactions_of(req, user)
+}
+
+/// A page of `user`'s ledger, newest first.
+fn transactions_of(req: &Request, user: &str) -> Result<Response, ApiError> {
     let (limit, offset) = req.paging()?;
     let total = db::count(
         &Pool,

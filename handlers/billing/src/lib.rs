@@ -75,6 +75,10 @@ impl Component for Billing {
             .auth(AuthLevel::Admin)
             .summary("A user's balance")
             .doc(|route| route.id_param("user").response_type::<balance::Balance>()),
+        Endpoint::get("/admin/users/:id/balance/transactions", balance::user_transactions)
+            .auth(AuthLevel::Admin)
+            .summary("A user's balance transactions, newest first")
+            .doc(|route| route.id_param("user").page_of::<ledger::Entry>()),
         Endpoint::post("/admin/users/:id/balance/deposit", balance::deposit)
             .auth(AuthLevel::Admin)
             .summary("Add money to a user's balance (idempotency-key header or idempotencyKey)")

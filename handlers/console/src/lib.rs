@@ -13,6 +13,7 @@ mod components;
 mod dashboard;
 mod form;
 mod inbound;
+mod ledger;
 mod login;
 mod nodes;
 mod page;
@@ -68,6 +69,12 @@ impl Component for Console {
                         .param::<String>("action", "reset, disable or enable"),
                 )
             }),
+        Endpoint::post("/console/users/:id/edit", user_edit)
+            .summary("Console: saves a user's name, email and role (form)")
+            .doc(|route| documented_form(route.id_param("user"))),
+        Endpoint::post("/console/users/:id/refund", user_refund)
+            .summary("Console: refunds (part of) a user's charge, renewal or withdrawal after a confirmation (form)")
+            .doc(|route| documented_form(route.id_param("user"))),
         Endpoint::post("/console/users/:id/balance", user_balance)
             .summary("Console: a deposit to or a withdrawal from a user's balance (form)")
             .doc(|route| documented_form(route.id_param("user"))),
@@ -156,6 +163,8 @@ pages! {
     user_show => user::show,
     user_activate => user::activate,
     user_balance => user::move_balance,
+    user_edit => user::edit,
+    user_refund => ledger::refund,
     subscription_cancel => subscription::cancel,
     link_action => subscription::link_action,
     nodes_list => nodes::list,

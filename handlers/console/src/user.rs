@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use crate::call::{self, encode};
 use crate::chart::{self, Days, Series};
 use crate::form::Form;
+use crate::ledger;
 use crate::page::{self, field_error, Frame, Notice};
 use crate::session::{self, Admin};
 use crate::subscription;
@@ -30,6 +31,8 @@ fn done_notice(what: &str) -> Option<Notice> {
         "deposit" => "The deposit was credited.",
         "withdraw" => "The withdrawal was taken from the balance.",
         "cancelled" => "The subscription was cancelled.",
+        "refund" => "The refund was credited to the balance.",
+        "edited" => "The account was saved.",
         "reset" => "The link has a new address; the old one no longer works.",
         "disable" => "The link was disabled.",
         "enable" => "The link was enabled.",
@@ -52,6 +55,14 @@ fn user_page(
         &format!("/admin/subscriptions?userId={}&limit=50", encode(id)),
     )?;
     let tariffs = call::get(admin, "/admin/tariffs?limit=200")?;
+    let transactions = call::get(
+        admin,
+        &format!(
+            "/admin/users/{}/balance/transactions?limit={}",
+            encode(id),
+            ledger::SHOWN
+        ),
+    )?;
     let who = user["email"]
         .as_str()
         .or(user["name"].as_str())
@@ -59,8 +70,13 @@ fn user_page(
     let content = html! {
         h1 { (who) }
         (profile(&user))
+        details.panel {
+            summary { "Edit the account" }
+            (edit_form(admin, id, &user, error))
+        }
         h2 { "Balance" }
         (balance_part(admin, id, &balance, error))
+        (ledger::table(admin, id, &transactions))
         h2 { "Traffic, last " (TRAFFIC_DAYS) " days (UTC)" }
         div.panel { (traffic(admin, id)?) }
         h2 { "Subscriptions" }
@@ -132,6 +148,53 @@ fn profile(user: &Value) -> Markup {
             div.card { div.l { "Last seen" } div { (user["lastSeenAt"].as_i64().map_or_else(|| "never".into(), format::moment)) } }
         }
     }
+}
+
+/// The account's name, email and role, as the API takes them.
+fn edit_form(admin: &Admin, id: &str, user: &Value, error: Option<&ApiError>) -> Markup {
+    let role = user["role"].as_str().unwrap_or_default();
+    html! {
+        form method="post" action={"/console/users/" (id) "/edit"} {
+            (page::token_field(admin))
+            label for="name" { "Name" }
+            input #name name="name" value=(user["name"].as_str().unwrap_or_default()) maxlength="100";
+            (field_error(error, "name"))
+            label for="email" { "Email" }
+            input #email name="email" type="email" value=(user["email"].as_str().unwrap_or_default());
+            (field_error(error, "email"))
+            label for="role" { "Role" }
+            select #role name="role" {
+                @for r in ["user", "admin"] { option value=(r) selected[r == role] { (r) } }
+            }
+            (field_error(error, "role"))
+            p { button type="submit" { "Save" } }
+        }
+    }
+}
+
+/// `POST /console/users/:id/edit`: name, email and role through `PATCH /admin/users/:id` (an
+/// empty name clears it; an empty email is left as it is).
+pub fn edit(req: &Request) -> Result<Response, ApiError> {
+    let fields = Form::of(req);
+    let admin = match session::admin_posting(req, &fields) {
+        Ok(admin) => admin,
+        Err(page) => return Ok(page),
+    };
+    let id = req.param("id")?;
+    let mut patch = json!({
+        "name": fields.get("name").unwrap_or_default(),
+        "role": fields.get("role").unwrap_or_default(),
+    });
+    if let Some(email) = fields.filled("email") {
+        patch["email"] = json!(email);
+    }
+    let result = call::send(
+        &admin,
+        "PATCH",
+        &format!("/admin/users/{}", encode(id)),
+        Some(&patch),
+    );
+    answer(&admin, id, "edited", result)
 }
 
 fn balance_part(admin: &Admin, id: &str, balance: &Value, error: Option<&ApiError>) -> Markup {
@@ -286,7 +349,10 @@ fn answer(
             Some(admin.cookie()),
         )),
         Err(err) if err.status < 500 && err.status != 404 => {
-            let notice = page::form_error(Some(&err), &["amount", "reason", "tariffId"]);
+            let notice = page::form_error(
+                Some(&err),
+                &["amount", "reason", "tariffId", "name", "email", "role"],
+            );
             user_page(admin, id, err.status, notice, Some(&err))
         }
         Err(err) => Err(err),
