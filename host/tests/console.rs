@@ -117,6 +117,16 @@ async fn an_operator_runs_the_service_from_the_console() {
     let tariffs = core.get("/admin/tariffs", Some(&admin)).await.body;
     assert_eq!(tariffs["items"][0]["name"], "Monthly");
     assert_eq!(tariffs["items"][0]["price"], 30_000);
+    // Changed later: its form comes filled with what is stored.
+    browser.click("a[href^='/console/tariffs/']").await;
+    browser.wait_for_text("Tariff “Monthly”").await;
+    assert_eq!(value_of(&browser, "input[name=price]").await, "300.00");
+    browser.fill("price", "350").await;
+    browser.click_button("Save").await;
+    browser.wait_for_text("The tariff was saved.").await;
+    let tariffs = core.get("/admin/tariffs", Some(&admin)).await.body;
+    assert_eq!(tariffs["items"][0]["price"], 35_000);
+    assert_eq!(tariffs["items"][0]["durationMonths"], 1, "kept");
 
     // A node with a VMess inbound, and a code a real agent registers with.
     let port = free_port();

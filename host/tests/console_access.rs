@@ -10,19 +10,20 @@ use reqwest::redirect::Policy;
 use serde_json::json;
 
 /// Every console page and form, with a well-formed path.
-const PAGES: [&str; 10] = [
+const PAGES: [&str; 11] = [
     "/console",
     "/console/users",
     "/console/users?status=pending",
     "/console/users/00000000-0000-4000-8000-000000000000",
     "/console/tariffs",
+    "/console/tariffs/00000000-0000-4000-8000-000000000000",
     "/console/nodes",
     "/console/nodes/00000000-0000-4000-8000-000000000000",
     "/console/components",
     "/console/audit",
     "/console/settings",
 ];
-const FORMS: [&str; 18] = [
+const FORMS: [&str; 19] = [
     "/console/logout",
     "/console/users/00000000-0000-4000-8000-000000000000",
     "/console/users/00000000-0000-4000-8000-000000000000/subscriptions",
@@ -32,6 +33,7 @@ const FORMS: [&str; 18] = [
     "/console/users/00000000-0000-4000-8000-000000000000/subscriptions/00000000-0000-4000-8000-000000000000/cancel",
     "/console/users/00000000-0000-4000-8000-000000000000/links/00000000-0000-4000-8000-000000000000/reset",
     "/console/tariffs",
+    "/console/tariffs/00000000-0000-4000-8000-000000000000",
     "/console/tariffs/00000000-0000-4000-8000-000000000000/delete",
     "/console/nodes",
     "/console/nodes/00000000-0000-4000-8000-000000000000/code",

@@ -15,6 +15,11 @@ impl Form {
         }
     }
 
+    /// A form of these fields (a stored record shown for an edit).
+    pub fn from_fields(fields: Vec<(String, String)>) -> Self {
+        Form { fields }
+    }
+
     /// A form with no fields (a page shown before anything was typed).
     pub fn empty() -> Self {
         Form { fields: Vec::new() }

@@ -132,6 +132,12 @@ impl Component for Console {
         Endpoint::post("/console/tariffs", tariffs_create)
             .summary("Console: creates a tariff (form)")
             .doc(documented_form),
+        Endpoint::get("/console/tariffs/:id", tariff_show)
+            .summary("Console: a tariff's form, to change it or take it off sale (HTML)")
+            .doc(|route| documented_page(route.id_param("tariff"))),
+        Endpoint::post("/console/tariffs/:id", tariff_update)
+            .summary("Console: saves a tariff (form)")
+            .doc(|route| documented_form(route.id_param("tariff"))),
         Endpoint::post("/console/tariffs/:id/delete", tariffs_delete)
             .summary("Console: deletes a tariff after a confirmation (form)")
             .doc(|route| documented_form(route.id_param("tariff"))),
@@ -182,6 +188,8 @@ pages! {
     tariffs_list => tariffs::list,
     tariffs_create => tariffs::create,
     tariffs_delete => tariffs::delete,
+    tariff_show => tariffs::show,
+    tariff_update => tariffs::update,
 }
 
 fn page_schema() -> serde_json::Value {

@@ -15,12 +15,13 @@ use crate::session::{self, Admin};
 
 const PROTOCOLS: [&str; 4] = ["vless", "vmess", "trojan", "shadowsocks"];
 /// The form's fields, as the API names them.
-const FIELDS: [&str; 5] = [
+const FIELDS: [&str; 6] = [
     "name",
     "price",
     "durationMonths",
     "trafficLimitBytes",
     "protocols",
+    "active",
 ];
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
@@ -33,6 +34,7 @@ pub fn list(req: &Request) -> Result<Response, ApiError> {
     let notice = match req.query("done") {
         Some("created") => Some(Notice::Done("The tariff was created.".into())),
         Some("deleted") => Some(Notice::Done("The tariff was deleted.".into())),
+        Some("saved") => Some(Notice::Done("The tariff was saved.".into())),
         _ => None,
     };
     page_with(&admin, 200, notice, None, &Form::empty())
@@ -79,7 +81,10 @@ fn row(admin: &Admin, tariff: &Value) -> Markup {
     let name = tariff["name"].as_str().unwrap_or_default();
     html! {
         tr {
-            td { (name) }
+            td {
+                a href={"/console/tariffs/" (id)} { (name) }
+                @if tariff["active"].as_bool() == Some(false) { " " (page::pill("retired")) }
+            }
             td { (format::money(tariff["price"].as_i64().unwrap_or(0), tariff["currency"].as_str().unwrap_or_default())) }
             td { (period(tariff["durationMonths"].as_i64())) }
             td { (traffic(tariff["trafficLimitBytes"].as_i64())) }
@@ -124,11 +129,31 @@ fn protocols(list: &Value) -> String {
 }
 
 fn create_form(admin: &Admin, error: Option<&ApiError>, typed: &Form) -> Markup {
+    tariff_form(
+        admin,
+        "/console/tariffs",
+        "Create tariff",
+        error,
+        typed,
+        false,
+    )
+}
+
+/// The tariff's fields as typed (or as stored, for an edit), posting to `action`; `edit` adds
+/// whether it can still be bought.
+fn tariff_form(
+    admin: &Admin,
+    action: &str,
+    submit: &str,
+    error: Option<&ApiError>,
+    typed: &Form,
+    edit: bool,
+) -> Markup {
     let value = |name| typed.get(name).unwrap_or_default().to_string();
     let checked: Vec<&str> = typed.all("protocols").collect();
     html! {
         div.panel {
-            form method="post" action="/console/tariffs" {
+            form method="post" action=(action) {
                 (page::token_field(admin))
                 label for="name" { "Name" }
                 input #name name="name" value=(value("name")) required maxlength="100";
@@ -150,7 +175,11 @@ fn create_form(admin: &Admin, error: Option<&ApiError>, typed: &Form) -> Markup 
                 }
                 p.hint { "None ticked: every protocol." }
                 (field_error(error, "protocols"))
-                p { button type="submit" { "Create tariff" } }
+                @if edit {
+                    div.checks { label { input type="checkbox" name="active" value="yes" checked[typed.get("active") == Some("yes")]; "On sale (untick to retire it: subscriptions keep it, nobody new can buy it)" } }
+                    (field_error(error, "active"))
+                }
+                p { button type="submit" { (submit) } }
             }
         }
     }
@@ -164,7 +193,7 @@ pub fn create(req: &Request) -> Result<Response, ApiError> {
         Ok(admin) => admin,
         Err(page) => return Ok(page),
     };
-    let result = tariff_body(&fields)
+    let result = tariff_body(&fields, false)
         .and_then(|body| call::send(&admin, "POST", "/admin/tariffs", Some(&body)));
     match result {
         Ok(_) => Ok(page::redirect(
@@ -180,8 +209,9 @@ pub fn create(req: &Request) -> Result<Response, ApiError> {
 }
 
 /// The API's body from the form: the price in minor units, the traffic in bytes; a figure that
-/// is not one is refused here with the field's name, as the API would.
-fn tariff_body(fields: &Form) -> Result<Value, ApiError> {
+/// is not one is refused here with the field's name, as the API would. For an edit (`patch`),
+/// an empty period or limit is sent as null (indefinite, unlimited) and `active` is sent.
+fn tariff_body(fields: &Form, patch: bool) -> Result<Value, ApiError> {
     let mut body = Map::new();
     body.insert("name".into(), json!(fields.get("name").unwrap_or_default()));
     body.insert(
@@ -197,6 +227,8 @@ fn tariff_body(fields: &Form) -> Result<Value, ApiError> {
             ApiError::validation("durationMonths", "must be a whole number of months")
         })?;
         body.insert("durationMonths".into(), json!(months));
+    } else if patch {
+        body.insert("durationMonths".into(), Value::Null);
     }
     if let Some(gib) = fields.filled("trafficGib") {
         let gib: f64 = gib
@@ -208,12 +240,109 @@ fn tariff_body(fields: &Form) -> Result<Value, ApiError> {
             "trafficLimitBytes".into(),
             json!((gib * GIB).round() as i64),
         );
+    } else if patch {
+        body.insert("trafficLimitBytes".into(), Value::Null);
+    }
+    if patch {
+        body.insert("active".into(), json!(fields.get("active") == Some("yes")));
     }
     body.insert(
         "protocols".into(),
         json!(fields.all("protocols").collect::<Vec<_>>()),
     );
     Ok(Value::Object(body))
+}
+
+/// `GET /console/tariffs/:id`: the tariff's form, filled with what is stored.
+pub fn show(req: &Request) -> Result<Response, ApiError> {
+    let admin = match session::admin(req) {
+        Ok(admin) => admin,
+        Err(page) => return Ok(page),
+    };
+    let id = req.param("id")?;
+    let tariff = call::get(&admin, &format!("/admin/tariffs/{}", encode(id)))?;
+    edit_page(&admin, id, 200, None, &stored(&tariff))
+}
+
+/// A stored tariff as the form's fields.
+fn stored(tariff: &Value) -> Form {
+    let price = tariff["price"].as_i64().unwrap_or(0);
+    let mut fields = vec![
+        (
+            "name".to_string(),
+            tariff["name"].as_str().unwrap_or_default().to_string(),
+        ),
+        (
+            "price".to_string(),
+            format!("{}.{:02}", price / 100, price % 100),
+        ),
+    ];
+    if let Some(months) = tariff["durationMonths"].as_i64() {
+        fields.push(("durationMonths".into(), months.to_string()));
+    }
+    if let Some(bytes) = tariff["trafficLimitBytes"].as_i64() {
+        fields.push(("trafficGib".into(), format!("{}", bytes as f64 / GIB)));
+    }
+    for p in tariff["protocols"].as_array().into_iter().flatten() {
+        fields.push((
+            "protocols".into(),
+            p.as_str().unwrap_or_default().to_string(),
+        ));
+    }
+    if tariff["active"].as_bool() != Some(false) {
+        fields.push(("active".into(), "yes".into()));
+    }
+    Form::from_fields(fields)
+}
+
+fn edit_page(
+    admin: &Admin,
+    id: &str,
+    status: u16,
+    error: Option<&ApiError>,
+    typed: &Form,
+) -> Result<Response, ApiError> {
+    let content = html! {
+        h1 { "Tariff “" (typed.get("name").unwrap_or_default()) "”" }
+        p.hint { "A change applies to new purchases and renewals; subscriptions keep what they were bought with until they renew." }
+        (tariff_form(admin, &format!("/console/tariffs/{id}"), "Save", error, typed, true))
+        p { a href="/console/tariffs" { "Back to the tariffs" } }
+    };
+    let frame = Frame {
+        title: "Tariff",
+        section: "/console/tariffs",
+        admin,
+        notice: page::form_error(error, &FIELDS),
+    };
+    Ok(page::framed(status, frame, content))
+}
+
+/// `POST /console/tariffs/:id`: saves the form through `PATCH /admin/tariffs/:id`.
+pub fn update(req: &Request) -> Result<Response, ApiError> {
+    let fields = Form::of(req);
+    let admin = match session::admin_posting(req, &fields) {
+        Ok(admin) => admin,
+        Err(page) => return Ok(page),
+    };
+    let id = req.param("id")?;
+    let result = tariff_body(&fields, true).and_then(|body| {
+        call::send(
+            &admin,
+            "PATCH",
+            &format!("/admin/tariffs/{}", encode(id)),
+            Some(&body),
+        )
+    });
+    match result {
+        Ok(_) => Ok(page::redirect(
+            "/console/tariffs?done=saved",
+            Some(admin.cookie()),
+        )),
+        Err(err) if err.status < 500 && err.status != 404 => {
+            edit_page(&admin, id, err.status, Some(&err), &fields)
+        }
+        Err(err) => Err(err),
+    }
 }
 
 /// `199`, `199.5`, `199.50` → minor units; anything else is refused naming `field`.
