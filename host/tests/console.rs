@@ -178,6 +178,26 @@ async fn an_operator_runs_the_service_from_the_console() {
     browser.click_button("Yes, go ahead").await;
     browser.wait_for_text("applies its config again").await;
 
+    // A shared rule set that blocks BitTorrent, used by the node; broken JSON refused first.
+    browser.goto(&core.url("/console/routing")).await;
+    browser.fill("name", "No torrents").await;
+    browser.click("input[name=bittorrent]").await;
+    browser.click_button("Create rule set").await;
+    browser.wait_for_text("The rule set was created.").await;
+    browser.goto(&node_url).await;
+    browser.click("input[name=ruleSetIds]").await;
+    browser.fill("outbounds", "[{").await;
+    browser.click_button("Save routing").await;
+    browser.wait_for_text("outbounds: is not JSON").await;
+    browser.fill("outbounds", "[]").await;
+    browser.click_button("Save routing").await;
+    browser.wait_for_text("The routing was saved").await;
+    let n = core
+        .get(&format!("/admin/nodes/{node}"), Some(&admin))
+        .await
+        .body;
+    assert_eq!(n["ruleSetIds"].as_array().map(Vec::len), Some(1), "{n}");
+
     // The waiting user, approved.
     browser
         .goto(&core.url("/console/users?status=pending"))

@@ -10,7 +10,7 @@ use reqwest::redirect::Policy;
 use serde_json::json;
 
 /// Every console page and form, with a well-formed path.
-const PAGES: [&str; 11] = [
+const PAGES: [&str; 12] = [
     "/console",
     "/console/users",
     "/console/users?status=pending",
@@ -20,10 +20,11 @@ const PAGES: [&str; 11] = [
     "/console/nodes",
     "/console/nodes/00000000-0000-4000-8000-000000000000",
     "/console/components",
+    "/console/routing",
     "/console/audit",
     "/console/settings",
 ];
-const FORMS: [&str; 19] = [
+const FORMS: [&str; 22] = [
     "/console/logout",
     "/console/users/00000000-0000-4000-8000-000000000000",
     "/console/users/00000000-0000-4000-8000-000000000000/subscriptions",
@@ -41,6 +42,9 @@ const FORMS: [&str; 19] = [
     "/console/nodes/00000000-0000-4000-8000-000000000000/inbounds",
     "/console/nodes/00000000-0000-4000-8000-000000000000/inbounds/remove",
     "/console/components/auth/rollback",
+    "/console/nodes/00000000-0000-4000-8000-000000000000/routing",
+    "/console/routing",
+    "/console/routing/00000000-0000-4000-8000-000000000000/delete",
     "/console/settings",
     "/console/login",
 ];

@@ -17,6 +17,7 @@ mod ledger;
 mod login;
 mod nodes;
 mod page;
+mod routing;
 mod session;
 mod settings;
 mod subscription;
@@ -99,6 +100,21 @@ impl Component for Console {
                         .param::<String>("op", "resync, restart-core or revoke-keys"),
                 )
             }),
+        Endpoint::post("/console/nodes/:id/routing", node_routing)
+            .summary("Console: saves a node's rule sets, domain strategy, own rules and outbounds (form)")
+            .doc(|route| documented_form(route.id_param("node"))),
+        Endpoint::get("/console/routing", routing_list)
+            .summary("Console: the routing rule sets nodes share (HTML)")
+            .doc(documented_page),
+        Endpoint::post("/console/routing", routing_create)
+            .summary("Console: creates a routing rule set (form)")
+            .doc(documented_form),
+        Endpoint::post("/console/routing/:id", routing_update)
+            .summary("Console: saves a routing rule set (form)")
+            .doc(|route| documented_form(route.id_param("rule set"))),
+        Endpoint::post("/console/routing/:id/delete", routing_delete)
+            .summary("Console: deletes a routing rule set after a confirmation (form)")
+            .doc(|route| documented_form(route.id_param("rule set"))),
         Endpoint::post("/console/nodes/:id/inbounds", node_add_inbound)
             .summary("Console: adds an inbound to a node (form)")
             .doc(|route| documented_form(route.id_param("node"))),
@@ -178,6 +194,11 @@ pages! {
     node_show => nodes::show,
     node_code => nodes::code,
     node_operate => nodes::operate,
+    node_routing => nodes::save_routing,
+    routing_list => routing::list,
+    routing_create => routing::save,
+    routing_update => routing::save,
+    routing_delete => routing::delete,
     node_add_inbound => nodes::add_inbound,
     node_remove_inbound => nodes::remove_inbound,
     audit_list => audit::list,

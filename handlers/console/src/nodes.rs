@@ -11,6 +11,7 @@ use crate::call::{self, encode};
 use crate::form::Form;
 use crate::inbound;
 use crate::page::{self, field_error, Frame, Notice};
+use crate::routing;
 use crate::session::{self, Admin};
 
 /// The create form's fields, as the API names them (an inbound's are `inbounds[0].…`).
@@ -127,6 +128,9 @@ pub fn show(req: &Request) -> Result<Response, ApiError> {
             "The inbound was added; the node gets it with its next config.".into(),
         )),
         Some("inbound-removed") => Some(Notice::Done("The inbound was removed.".into())),
+        Some("routing") => Some(Notice::Done(
+            "The routing was saved; the node gets it with its next config.".into(),
+        )),
         Some("resync") => Some(Notice::Done(
             "The agent applies its config again at its next heartbeat.".into(),
         )),
@@ -173,6 +177,8 @@ fn node_page(
         (registration(admin, id, &node, code))
         h2 { "Inbounds" }
         (inbounds(admin, id, &node))
+        h2 { "Routing" }
+        (routing::node_part(admin, id, &node, error.filter(|_| typed.get("part") == Some("routing")), typed)?)
         h2 { "Add an inbound" }
         div.panel {
             form method="post" action={"/console/nodes/" (id) "/inbounds"} {
@@ -417,6 +423,36 @@ pub fn code(req: &Request) -> Result<Response, ApiError> {
         None,
         &Form::empty(),
     )
+}
+
+/// `POST /console/nodes/:id/routing`: the node's rule sets, domain strategy, own rules and
+/// outbounds through `PATCH /admin/nodes/:id`.
+pub fn save_routing(req: &Request) -> Result<Response, ApiError> {
+    let fields = Form::of(req);
+    let admin = match session::admin_posting(req, &fields) {
+        Ok(admin) => admin,
+        Err(page) => return Ok(page),
+    };
+    let id = req.param("id")?;
+    let result = routing::node_body(&fields).and_then(|body| {
+        call::send(
+            &admin,
+            "PATCH",
+            &format!("/admin/nodes/{}", encode(id)),
+            Some(&body),
+        )
+    });
+    match result {
+        Ok(_) => Ok(page::redirect(
+            &format!("/console/nodes/{id}?done=routing"),
+            Some(admin.cookie()),
+        )),
+        Err(err) if err.status < 500 && err.status != 404 => {
+            let notice = Some(Notice::Failed(format!("Not saved: {}", err.message)));
+            node_page(&admin, id, err.status, notice, None, Some(&err), &fields)
+        }
+        Err(err) => Err(err),
+    }
 }
 
 /// `POST /console/nodes/:id/inbounds`: adds an inbound (the node's others as they are).

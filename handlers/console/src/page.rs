@@ -10,11 +10,12 @@ use nexuma_sdk::{html as sdk_html, ApiError, Response};
 use crate::session::{Admin, FORM_TOKEN};
 
 /// The console's sections, in the navigation's order: path and label.
-const SECTIONS: [(&str, &str); 7] = [
+const SECTIONS: [(&str, &str); 8] = [
     ("/console", "Dashboard"),
     ("/console/users", "Users"),
     ("/console/tariffs", "Tariffs"),
     ("/console/nodes", "Nodes"),
+    ("/console/routing", "Routing"),
     ("/console/components", "Components"),
     ("/console/audit", "Audit log"),
     ("/console/settings", "Settings"),
