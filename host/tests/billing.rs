@@ -782,3 +782,70 @@ async fn billing_routes_are_documented() {
         }
     }
 }
+
+both_backends!(
+    the_money_summary_sums_each_day_by_kind,
+    |backend| async move {
+        let core = start(backend).await;
+        let admin = core.admin_token().await;
+        let (_, _, ann) = core.register("ann@example.com", "password-ann").await;
+        let money = |path: &'static str, body: Value| {
+            let core = &core;
+            let admin = &admin;
+            let ann = ann.clone();
+            async move {
+                let r = core
+                    .post(
+                        &format!("/admin/users/{ann}/balance/{path}"),
+                        Some(admin),
+                        body,
+                    )
+                    .await;
+                assert!(r.status < 300, "{path}: {}", r.text);
+                r.body
+            }
+        };
+        money("deposit", json!({ "amount": 10_000 })).await;
+        let out = money("withdraw", json!({ "amount": 1_500 })).await;
+        let tariff = core
+            .post(
+                "/admin/tariffs",
+                Some(&admin),
+                json!({ "name": "Month", "price": 3_000, "currency": "RUB", "durationMonths": 1 }),
+            )
+            .await;
+        let r = core
+            .post(
+                "/admin/subscriptions",
+                Some(&admin),
+                json!({ "userId": ann, "tariffId": tariff.str("id"), "charge": true }),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        money(
+            "refund",
+            json!({ "transactionId": out["id"], "amount": 500 }),
+        )
+        .await;
+
+        let r = core
+            .get("/admin/billing/summary?days=7", Some(&admin))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let days = r.body["days"].as_array().expect("days");
+        assert_eq!(days.len(), 7, "every day of the range");
+        let today = &days[6];
+        let sums =
+            json!({ "deposits": 10_000, "sales": 3_000, "refunds": 500, "withdrawals": 1_500 });
+        for key in ["deposits", "sales", "refunds", "withdrawals"] {
+            assert_eq!(today[key], sums[key], "{key}: {}", r.body);
+            assert_eq!(r.body["totals"][key], sums[key], "{key}");
+            assert_eq!(days[0][key], 0, "nothing the first day");
+        }
+        assert_eq!(r.body["currency"], "RUB");
+        let r = core
+            .get("/admin/billing/summary?days=0", Some(&admin))
+            .await;
+        assert_eq!(r.status, 400, "{}", r.text);
+    }
+);

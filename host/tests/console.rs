@@ -379,6 +379,11 @@ async fn an_operator_runs_the_service_from_the_console() {
     browser.click("details summary").await;
     browser.wait_for_text("\"Monthly\"").await;
 
+    // The dashboard's money: the deposit made above, among the period's sums.
+    browser.goto(&core.url("/console")).await;
+    browser.wait_for_text("500.00 RUB").await;
+    assert_painted(&browser, "dashboard-with-data", DESKTOP, SizeClass::Desktop).await;
+
     // The components, each with its active version.
     browser.goto(&core.url("/console/components")).await;
     browser.wait_for_text("console").await;

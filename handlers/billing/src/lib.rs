@@ -19,6 +19,7 @@ mod query;
 mod rows;
 mod settings;
 mod subscriptions;
+mod summary;
 mod tariffs;
 mod text;
 
@@ -113,6 +114,14 @@ impl Component for Billing {
                 route
                     .response_type::<audit::LogPage>()
                     .query_type::<audit::LogQuery>()
+            }),
+        Endpoint::get("/admin/billing/summary", summary::get)
+            .auth(AuthLevel::Admin)
+            .summary("Money per UTC day over the last days: deposits, sales (charges and renewals), refunds, withdrawals")
+            .doc(|route| {
+                route
+                    .response_type::<summary::Summary>()
+                    .query_type::<summary::SummaryQuery>()
             }),
         Endpoint::get("/admin/billing/settings", settings::get)
             .auth(AuthLevel::Admin)

@@ -32,6 +32,9 @@ struct Bar {
 /// label under it; `label` reads a value (bytes, money).
 pub fn stacked(buckets: &[String], series: &[Series], label: fn(i64) -> String) -> Markup {
     let value = |s: &Series, i: usize| s.values.get(i).copied().unwrap_or(0).max(0);
+    if series.iter().all(|s| s.values.iter().all(|v| *v <= 0)) {
+        return html! { p.hint { "Nothing in these days." } };
+    }
     let top = (0..buckets.len())
         .map(|i| series.iter().map(|s| value(s, i)).sum::<i64>())
         .max()
@@ -111,6 +114,11 @@ impl Days {
     }
 }
 
+/// Minor units of the balances' currency as a chart reads them.
+pub fn money(v: i64) -> String {
+    format::money(v, nexuma_sdk::money::CURRENCY)
+}
+
 /// Bytes as a chart reads them.
 pub fn bytes(v: i64) -> String {
     format::bytes(v)
@@ -157,9 +165,17 @@ mod tests {
     }
 
     #[test]
-    fn no_traffic_draws_an_empty_chart_not_a_division_by_zero() {
-        let svg = stacked(&["a".to_string()], &[], bytes).into_string();
-        assert!(svg.contains("<svg"));
-        assert!(!svg.contains("<rect"));
+    fn nothing_to_draw_says_so_instead_of_an_empty_chart() {
+        for series in [
+            vec![],
+            vec![Series {
+                name: "a".into(),
+                values: vec![0, 0],
+            }],
+        ] {
+            let page = stacked(&["a".to_string(), "b".to_string()], &series, bytes).into_string();
+            assert!(page.contains("Nothing in these days."), "{page}");
+            assert!(!page.contains("<svg"));
+        }
     }
 }

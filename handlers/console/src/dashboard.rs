@@ -30,6 +30,8 @@ pub fn show(req: &Request) -> Result<Response, ApiError> {
         }
         h2 { "Subscriptions" }
         div.cards { (card(&active["total"], "active subscriptions")) }
+        h2 { "Money, last " (DAYS) " days (UTC)" }
+        (money(&admin)?)
         h2 { "Nodes" }
         (node_states(&nodes))
         h2 { "Traffic by node, last " (DAYS) " days (UTC)" }
@@ -48,6 +50,33 @@ pub fn show(req: &Request) -> Result<Response, ApiError> {
 const DAYS: i64 = 14;
 /// Nodes charted one by one; the rest are summed as "other nodes".
 const CHARTED_NODES: usize = 6;
+
+/// The period's money in cards, and sales per day as a chart.
+fn money(admin: &Admin) -> Result<Markup, ApiError> {
+    let summary = call::get(admin, &format!("/admin/billing/summary?days={DAYS}"))?;
+    let days = Days::last(DAYS, clock::now_ms());
+    let mut sales = vec![0; days.labels.len()];
+    for day in summary["days"].as_array().into_iter().flatten() {
+        if let Some(i) = days.index(day["day"].as_i64().unwrap_or(0)) {
+            sales[i] = day["sales"].as_i64().unwrap_or(0);
+        }
+    }
+    let totals = &summary["totals"];
+    let amount = |key: &str| chart::money(totals[key].as_i64().unwrap_or(0));
+    let series = [Series {
+        name: "sales".into(),
+        values: sales,
+    }];
+    Ok(html! {
+        div.cards {
+            div.card { div.n { (amount("sales")) } div.l { "sales (purchases and renewals)" } }
+            div.card { div.n { (amount("deposits")) } div.l { "deposits" } }
+            div.card { div.n { (amount("refunds")) } div.l { "refunds" } }
+            div.card { div.n { (amount("withdrawals")) } div.l { "withdrawals" } }
+        }
+        div.panel { (chart::stacked(&days.labels, &series, chart::money)) }
+    })
+}
 
 /// Each node's daily traffic (every outbound, both directions) over the last `DAYS` days,
 /// stacked per day.

@@ -77,7 +77,7 @@ input.link{max-width:none;min-width:18rem;font-family:ui-monospace,monospace;fon
 details summary{cursor:pointer;color:#2456c9;padding:.3rem 0}
 .change{display:grid;grid-template-columns:1fr 1fr;gap:.5rem}
 .change pre{white-space:pre-wrap;max-width:40ch}
-svg.chart{width:100%;height:auto;display:block}
+svg.chart{width:100%;max-width:760px;height:auto;display:block}
 svg.chart .axis{font-size:11px;fill:#5b6478}
 .legend{display:flex;flex-wrap:wrap;gap:.3rem 1rem;font-size:.85rem;margin-top:.4rem}
 .legend i{display:inline-block;width:.8rem;height:.8rem;border-radius:2px;margin-right:.3rem;vertical-align:-1px}
