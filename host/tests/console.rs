@@ -228,6 +228,12 @@ async fn an_operator_runs_the_service_from_the_console() {
         .wait_for_text("The subscription was activated.")
         .await;
     let address = value_of(&browser, "input.link").await;
+    assert_painted(&browser, "user-desktop", DESKTOP, SizeClass::Desktop).await;
+    assert_painted(&browser, "user-phone", PHONE, SizeClass::Phone).await;
+    browser.set_size(DESKTOP.0, DESKTOP.1).await;
+    // The page's one script, allowed by its hash, copies it.
+    browser.click_button("Copy").await;
+    browser.wait_for_text("Copied").await;
 
     // Her traffic today through the node, as the usage count would have written it: the
     // user's chart shows it under the node's name.

@@ -314,7 +314,7 @@ fn registration(admin: &Admin, id: &str, node: &Value, code: Option<&Value>) -> 
             @if let Some(code) = code {
                 @let code_text = code["code"].as_str().unwrap_or_default();
                 p { "One-time code (shown once, valid until " (format::moment(code["expiresAt"].as_i64().unwrap_or(0))) "):" }
-                p { input #registration-code readonly value=(code_text); }
+                p { input #registration-code readonly value=(code_text); " " (page::copy_button("registration-code")) }
                 p { "On the node, after " code { "deploy/install.sh node" } ":" }
                 pre #node-command { (install_command(&core, code_text)) }
                 p { "Or with the all-in-one compose file, on the Core's host:" }

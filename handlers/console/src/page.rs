@@ -4,8 +4,10 @@
 //! No script and no asset from outside the Core: one inline stylesheet, charts as inline SVG.
 //! The layout works from a phone's width up (the navigation wraps, wide tables scroll).
 
+use base64::Engine as _;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use nexuma_sdk::{html as sdk_html, ApiError, Response};
+use sha2::{Digest, Sha256};
 
 use crate::session::{Admin, FORM_TOKEN};
 
@@ -43,8 +45,9 @@ h2{font-size:1.1rem;margin:1.4rem 0 .6rem}
 table{border-collapse:collapse;width:100%;background:#fff}
 th,td{text-align:left;padding:.45rem .6rem;border-bottom:1px solid #e4e8f0;white-space:nowrap}
 th{font-size:.8rem;color:#5b6478;text-transform:uppercase;letter-spacing:.03em}
-td.actions,.actions{display:flex;gap:.3rem;flex-wrap:wrap}
+.actions{display:flex;gap:.3rem;flex-wrap:wrap}
 .actions form{margin:0}
+td.actions form{display:inline-block;margin:0 .3rem .3rem 0}
 button,.button{font:inherit;border:1px solid #2456c9;background:#2456c9;color:#fff;border-radius:6px;padding:.3rem .8rem;cursor:pointer;text-decoration:none;display:inline-block}
 button.quiet{background:#fff;color:#2456c9}
 button.danger{background:#c62f3b;border-color:#c62f3b}
@@ -70,8 +73,9 @@ form.search input{flex:1}
 .pill.rejected,.pill.blocked,.pill.error{background:#fbe5e7;color:#8c1d27}
 .login{max-width:380px;margin:8vh auto}
 pre{background:#1d2330;color:#e8ecf4;padding:.7rem;border-radius:6px;overflow-x:auto;font-size:.85rem}
-input.link{max-width:none;min-width:18rem;font-family:ui-monospace,monospace;font-size:.85rem}
-.link-row{margin-bottom:.5rem}
+input.link{width:auto;flex:1;max-width:none;min-width:16rem;font-family:ui-monospace,monospace;font-size:.85rem}
+.link-row{margin-bottom:.5rem;white-space:normal}
+.link-row .address{display:flex;gap:.3rem;align-items:center}
 .link-row .actions{display:flex;flex-wrap:wrap;gap:.3rem;align-items:flex-start;margin-top:.3rem}
 .link-row form{margin:0}
 details summary{cursor:pointer;color:#2456c9;padding:.3rem 0}
@@ -192,16 +196,40 @@ pub fn document(status: u16, title: &str, body: Markup) -> Response {
                 title { (title) " · Nexuma console" }
                 style { (PreEscaped(STYLE)) }
             }
-            body { (body) }
+            body { (body) script { (PreEscaped(COPY_SCRIPT)) } }
         }
     };
     let mut headers = sdk_html::headers();
+    for (name, value) in &mut headers {
+        if name == "content-security-policy" {
+            *value = policy();
+        }
+    }
     headers.push(("cache-control".into(), "no-store".into()));
     Response {
         status,
         headers,
         body: markup.into_string().into_bytes(),
     }
+}
+
+/// The one script of the console: a "Copy" button (`data-copy` naming an input's id) puts the
+/// input's value on the clipboard. Everything else works without it.
+const COPY_SCRIPT: &str = "document.addEventListener('click',function(e){var b=e.target.closest('button[data-copy]');if(!b)return;var i=document.getElementById(b.getAttribute('data-copy'));if(!i)return;i.select();var done=function(){b.textContent='Copied'};if(navigator.clipboard){navigator.clipboard.writeText(i.value).then(done,function(){document.execCommand('copy');done()})}else{document.execCommand('copy');done()}});";
+
+/// The pages' policy: the SDK's (nothing loads but the page's own style), plus exactly the copy
+/// script, by its hash.
+fn policy() -> String {
+    let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(COPY_SCRIPT));
+    format!(
+        "default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{hash}'; \
+         form-action 'self'; frame-ancestors 'none'"
+    )
+}
+
+/// A button that copies the input `input_id`'s value (the copy script).
+pub fn copy_button(input_id: &str) -> Markup {
+    html! { button.quiet type="button" data-copy=(input_id) { "Copy" } }
 }
 
 /// A 303 to `location` (after a form: the page to show next), with a cookie to set.
@@ -314,6 +342,28 @@ pub fn confirm(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_policy_lets_exactly_the_copy_script_run() {
+        let page = document(200, "t", html! { p { "x" } });
+        let csp = &page
+            .headers
+            .iter()
+            .find(|(k, _)| k == "content-security-policy")
+            .expect("csp")
+            .1;
+        assert!(csp.starts_with("default-src 'none'"), "{csp}");
+        let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(COPY_SCRIPT));
+        assert!(
+            csp.contains(&format!("script-src 'sha256-{hash}'")),
+            "{csp}"
+        );
+        let body = String::from_utf8(page.body).expect("utf-8");
+        assert!(
+            body.contains(&format!("<script>{COPY_SCRIPT}</script>")),
+            "the script as hashed"
+        );
+    }
 
     #[test]
     fn a_field_error_shows_only_under_its_field() {

@@ -45,8 +45,11 @@ pub fn link(admin: &Admin, user: &str, link: &Value) -> Markup {
     let action = |what: &str| format!("/console/users/{user}/links/{id}/{what}");
     html! {
         div.link-row {
-            input.link readonly value=(url) aria-label="Subscription address";
-            @if !enabled { " " (page::pill("disabled")) }
+            div.address {
+                input.link id={"link-" (id)} readonly value=(url) aria-label="Subscription address";
+                (page::copy_button(&format!("link-{id}")))
+                @if !enabled { (page::pill("disabled")) }
+            }
             div.actions {
                 details { summary { "QR code" } div.qr { (qr(url)) } }
                 form method="post" action=(action("reset")) {

@@ -74,15 +74,15 @@ fn user_page(
             summary { "Edit the account" }
             (edit_form(admin, id, &user, error))
         }
+        h2 { "Subscriptions" }
+        (subscriptions_part(admin, id, &subscriptions))
+        h2 { "Activate a subscription" }
+        (activate_form(admin, id, &tariffs, error))
         h2 { "Balance" }
         (balance_part(admin, id, &balance, error))
         (ledger::table(admin, id, &transactions))
         h2 { "Traffic, last " (TRAFFIC_DAYS) " days (UTC)" }
         div.panel { (traffic(admin, id)?) }
-        h2 { "Subscriptions" }
-        (subscriptions_part(admin, id, &subscriptions))
-        h2 { "Activate a subscription" }
-        (activate_form(admin, id, &tariffs, error))
     };
     let frame = Frame {
         title: who,
