@@ -22,6 +22,7 @@ mod session;
 mod settings;
 mod subscription;
 mod tariffs;
+mod traffic;
 mod user;
 mod users;
 

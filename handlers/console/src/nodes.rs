@@ -4,15 +4,17 @@
 
 use maud::{html, Markup};
 use nexuma_sdk::notify::format;
-use nexuma_sdk::{settings, ApiError, Request, Response};
+use nexuma_sdk::{clock, settings, ApiError, Request, Response};
 use serde_json::{json, Value};
 
 use crate::call::{self, encode};
+use crate::chart::{self, Days};
 use crate::form::Form;
 use crate::inbound;
 use crate::page::{self, field_error, Frame, Notice};
 use crate::routing;
 use crate::session::{self, Admin};
+use crate::traffic;
 
 /// The create form's fields, as the API names them (an inbound's are `inbounds[0].…`).
 const FIELDS: [&str; 2] = ["name", "address"];
@@ -23,17 +25,26 @@ pub fn list(req: &Request) -> Result<Response, ApiError> {
         Ok(admin) => admin,
         Err(page) => return Ok(page),
     };
-    list_page(&admin, 200, None, None, &Form::empty())
+    let offset = req.int_query("offset", 0, 0, i64::MAX)?;
+    list_page(&admin, offset, 200, None, None, &Form::empty())
 }
+
+/// Nodes a page of the list shows.
+const PAGE_SIZE: i64 = 100;
 
 fn list_page(
     admin: &Admin,
+    offset: i64,
     status: u16,
     notice: Option<Notice>,
     error: Option<&ApiError>,
     typed: &Form,
 ) -> Result<Response, ApiError> {
-    let nodes = call::get(admin, "/admin/nodes?limit=100")?;
+    let nodes = call::get(
+        admin,
+        &format!("/admin/nodes?limit={PAGE_SIZE}&offset={offset}"),
+    )?;
+    let next = offset + PAGE_SIZE;
     let items = nodes["items"]
         .as_array()
         .map(Vec::as_slice)
@@ -45,6 +56,9 @@ fn list_page(
             items.iter().map(row),
             "No nodes yet: create the first below.",
         ))
+        @if next < nodes["total"].as_i64().unwrap_or(0) {
+            p { a.button href={"/console/nodes?offset=" (next)} { "Next page" } }
+        }
         h2 { "New node" }
         div.panel {
             form method="post" action="/console/nodes" {
@@ -111,7 +125,7 @@ pub fn create(req: &Request) -> Result<Response, ApiError> {
         Err(err) if err.status < 500 => {
             let err = inbound::first(err);
             let notice = page::form_error(Some(&err), &[&FIELDS[..], &inbound::FIELDS].concat());
-            list_page(&admin, err.status, notice, Some(&err), &fields)
+            list_page(&admin, 0, err.status, notice, Some(&err), &fields)
         }
         Err(err) => Err(err),
     }
@@ -187,6 +201,8 @@ fn node_page(
                 p { button type="submit" { "Add inbound" } }
             }
         }
+        h2 { "Traffic by outbound, last " (TRAFFIC_DAYS) " days (UTC)" }
+        div.panel { (traffic(admin, id)?) }
         h2 { "Recent errors" }
         (recent_errors(&errors))
     };
@@ -197,6 +213,16 @@ fn node_page(
         notice,
     };
     Ok(page::framed(status, frame, content))
+}
+
+/// Days the node's traffic chart covers.
+const TRAFFIC_DAYS: i64 = 14;
+
+/// The node's daily traffic per outbound tag.
+fn traffic(admin: &Admin, id: &str) -> Result<Markup, ApiError> {
+    let days = Days::last(TRAFFIC_DAYS, clock::now_ms());
+    let series = traffic::by_outbound(admin, id, &days)?;
+    Ok(chart::stacked(&days.labels, &series, chart::bytes))
 }
 
 fn state(node: &Value) -> Markup {
