@@ -203,6 +203,24 @@ async fn every_page_and_form_is_refused_to_anonymous_callers_and_to_users() {
         assert_eq!(page.status, 403, "{path}: {}", page.text);
     }
 
+    // A sign-in posted from another site is refused before any password is checked.
+    let mut elsewhere = Browser::new(&core);
+    let page = elsewhere
+        .post(
+            "/console/login",
+            &[
+                ("email", "root@example.com"),
+                ("password", "admin-password-1"),
+            ],
+            "cross-site",
+        )
+        .await;
+    assert_eq!(page.status, 403, "{}", page.text);
+    assert!(
+        page.set_cookie.is_none(),
+        "no session from another site's form"
+    );
+
     // A wrong password: the login route's own refusal, on the form.
     let mut stranger = Browser::new(&core);
     let page = stranger

@@ -57,6 +57,14 @@ struct LoggedInUser {
 /// `POST /console/login`: signs in through `/auth/login`; only an administrator gets the
 /// cookie. Every refusal is the login route's own message on the form again.
 pub fn submit(req: &Request) -> Result<Response, ApiError> {
+    // A sign-in posted from another site would sign the browser into someone else's account
+    // (login CSRF): only the Core's own form, or a client that is no browser, may post it.
+    if req
+        .header("sec-fetch-site")
+        .is_some_and(|site| !matches!(site, "same-origin" | "none"))
+    {
+        return Ok(form(403, Some("Sign in from this console's own page."), ""));
+    }
     let fields = Form::of(req);
     let email = fields.get("email").unwrap_or_default();
     let body = serde_json::json!({
