@@ -235,6 +235,17 @@ async fn an_operator_runs_the_service_from_the_console() {
     browser.click_button("Copy").await;
     browser.wait_for_text("Copied").await;
 
+    // Every subscription, filtered: hers among the active ones, leading to her page.
+    browser.goto(&core.url("/console/subscriptions")).await;
+    browser
+        .click("a[href^='/console/subscriptions?status=active']")
+        .await;
+    browser.wait_for_text("1 in this view").await;
+    browser
+        .click(&format!("a[href='/console/users/{ann}']"))
+        .await;
+    browser.wait_for_text("Activate a subscription").await;
+
     // Her traffic today through the node, as the usage count would have written it: the
     // user's chart shows it under the node's name.
     let subs = core

@@ -10,11 +10,12 @@ use reqwest::redirect::Policy;
 use serde_json::json;
 
 /// Every console page and form, with a well-formed path.
-const PAGES: [&str; 12] = [
+const PAGES: [&str; 13] = [
     "/console",
     "/console/users",
     "/console/users?status=pending",
     "/console/users/00000000-0000-4000-8000-000000000000",
+    "/console/subscriptions",
     "/console/tariffs",
     "/console/tariffs/00000000-0000-4000-8000-000000000000",
     "/console/nodes",

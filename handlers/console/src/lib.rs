@@ -21,6 +21,7 @@ mod routing;
 mod session;
 mod settings;
 mod subscription;
+mod subscriptions;
 mod tariffs;
 mod traffic;
 mod user;
@@ -143,6 +144,9 @@ impl Component for Console {
         Endpoint::post("/console/settings", settings_save)
             .summary("Console: saves one part of the settings (form)")
             .doc(documented_form),
+        Endpoint::get("/console/subscriptions", subscriptions_list)
+            .summary("Console: every subscription, filtered by state and tariff, a page at a time (HTML)")
+            .doc(documented_page),
         Endpoint::get("/console/tariffs", tariffs_list)
             .summary("Console: the tariffs and the form to create one (HTML)")
             .doc(documented_page),
@@ -207,6 +211,7 @@ pages! {
     components_act => components::act,
     settings_show => settings::show,
     settings_save => settings::save,
+    subscriptions_list => subscriptions::list,
     tariffs_list => tariffs::list,
     tariffs_create => tariffs::create,
     tariffs_delete => tariffs::delete,

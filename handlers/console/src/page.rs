@@ -12,9 +12,10 @@ use sha2::{Digest, Sha256};
 use crate::session::{Admin, FORM_TOKEN};
 
 /// The console's sections, in the navigation's order: path and label.
-const SECTIONS: [(&str, &str); 8] = [
+const SECTIONS: [(&str, &str); 9] = [
     ("/console", "Dashboard"),
     ("/console/users", "Users"),
+    ("/console/subscriptions", "Subscriptions"),
     ("/console/tariffs", "Tariffs"),
     ("/console/nodes", "Nodes"),
     ("/console/routing", "Routing"),
