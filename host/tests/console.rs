@@ -405,5 +405,24 @@ async fn an_operator_runs_the_service_from_the_console() {
     browser.goto(&core.url("/console/components")).await;
     browser.wait_for_text("console").await;
     assert!(browser.text().await.contains("Active:"));
+    // A component of the operator's own, uploaded from the page and activated at once.
+    let hello = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/component-template/target/wasm32-wasip2/release/hello.wasm")
+        .canonicalize()
+        .expect("the template's hello.wasm (make handlers builds it)");
+    let file = browser
+        .client()
+        .find(Locator::Css("#wasm"))
+        .await
+        .expect("the file input");
+    file.send_keys(hello.to_str().expect("a UTF-8 path"))
+        .await
+        .expect("choose the file");
+    browser.click("input[name=activate]").await;
+    browser.click_button("Upload").await;
+    browser.wait_for_text("The version was stored").await;
+    browser.wait_for_text("hello").await;
+    let r = core.get("/hello/operator", None).await;
+    assert_eq!(r.status, 200, "the uploaded component serves: {}", r.text);
     browser.close().await;
 }

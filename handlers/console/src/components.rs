@@ -25,6 +25,7 @@ pub fn list(req: &Request) -> Result<Response, ApiError> {
             "canary" => "The canary is running: it is promoted at the window's end, or rolled back by itself if it fails.",
             "promote" => "The canary was promoted: it serves every request.",
             "rollback" => "Rolled back to the previous version.",
+            "upload" => "The version was stored (and activated, if asked).",
             _ => return None,
         };
         Some(Notice::Done(text.into()))
@@ -36,9 +37,18 @@ pub fn list(req: &Request) -> Result<Response, ApiError> {
         @for c in listed["components"].as_array().into_iter().flatten() { (component(&admin, c)) }
         h2 { "Upload a version" }
         div.panel {
-            p { "Build the component (" code { "make handlers" } ", or your own with the SDK), then push it from any machine:" }
+            form.upload {
+                label for="wasm" { "Component (.wasm)" }
+                input #wasm type="file" accept=".wasm,application/wasm";
+                label for="name" { "Name" }
+                input #name name="name" placeholder="empty: the file's name without .wasm";
+                div.checks { label { input type="checkbox" name="activate" value="yes"; "Activate it at once" } }
+                p { button type="button" data-upload="1" { "Upload" } }
+                p.upload-result role="status" {}
+            }
+            p.hint { "The upload is checked against the components served before anything is stored; unticked, it is stored to activate or try as a canary below." }
+            p { "Or from any machine, with the CLI:" }
             pre { "NEXUMA_URL=" (settings::public_url()) " NEXUMA_TOKEN=<an admin's access token> \\\n  nexuma components push my_component.wasm --canary 10 --window 600" }
-            p.hint { "It appears here once stored, to activate or try as a canary." }
         }
     };
     let frame = Frame {

@@ -197,7 +197,7 @@ pub fn document(status: u16, title: &str, body: Markup) -> Response {
                 title { (title) " · Nexuma console" }
                 style { (PreEscaped(STYLE)) }
             }
-            body { (body) script { (PreEscaped(COPY_SCRIPT)) } }
+            body { (body) script { (PreEscaped(SCRIPT)) } }
         }
     };
     let mut headers = sdk_html::headers();
@@ -214,17 +214,33 @@ pub fn document(status: u16, title: &str, body: Markup) -> Response {
     }
 }
 
-/// The one script of the console: a "Copy" button (`data-copy` naming an input's id) puts the
-/// input's value on the clipboard. Everything else works without it.
-const COPY_SCRIPT: &str = "document.addEventListener('click',function(e){var b=e.target.closest('button[data-copy]');if(!b)return;var i=document.getElementById(b.getAttribute('data-copy'));if(!i)return;i.select();var done=function(){b.textContent='Copied'};if(navigator.clipboard){navigator.clipboard.writeText(i.value).then(done,function(){document.execCommand('copy');done()})}else{document.execCommand('copy');done()}});";
+/// The one script of the console, for what a page cannot do without one: a "Copy" button
+/// (`data-copy` naming an input's id) puts the input's value on the clipboard; an "Upload"
+/// button (`data-upload`) sends its form's `.wasm` file to `/admin/components` (the session's
+/// cookie goes with it: the Core takes it from its own pages only) and shows the API's
+/// refusal, or goes to the components page. Everything else works without it.
+const SCRIPT: &str = concat!(
+    "document.addEventListener('click',function(e){",
+    "var b=e.target.closest('button[data-copy]');if(b){var i=document.getElementById(b.getAttribute('data-copy'));if(!i)return;i.select();",
+    "var done=function(){b.textContent='Copied'};",
+    "if(navigator.clipboard){navigator.clipboard.writeText(i.value).then(done,function(){document.execCommand('copy');done()})}else{document.execCommand('copy');done()}return}",
+    "var u=e.target.closest('button[data-upload]');if(!u)return;var f=u.form,out=f.querySelector('.upload-result'),file=f.querySelector('input[type=file]').files[0];",
+    "if(!file){out.textContent='Choose a .wasm file first.';return}",
+    "var name=f.querySelector('input[name=name]').value.trim()||file.name.replace(/\\.wasm$/,'');",
+    "var q='?name='+encodeURIComponent(name)+(f.querySelector('input[name=activate]').checked?'&activate=true':'');",
+    "out.textContent='Uploading…';",
+    "fetch('/admin/components'+q,{method:'POST',body:file,credentials:'same-origin',headers:{'content-type':'application/wasm'}})",
+    ".then(function(r){return r.json().then(function(j){if(r.ok){location.href='/console/components?done=upload'}else{out.textContent=(j.error&&j.error.message)||('refused: '+r.status)}})})",
+    ".catch(function(){out.textContent='The upload did not reach the Core.'})});"
+);
 
-/// The pages' policy: the SDK's (nothing loads but the page's own style), plus exactly the copy
-/// script, by its hash.
+/// The pages' policy: the SDK's (nothing loads but the page's own style), plus exactly the
+/// console's script, by its hash, and its requests to this origin.
 fn policy() -> String {
-    let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(COPY_SCRIPT));
+    let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(SCRIPT));
     format!(
         "default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{hash}'; \
-         form-action 'self'; frame-ancestors 'none'"
+         connect-src 'self'; form-action 'self'; frame-ancestors 'none'"
     )
 }
 
@@ -345,7 +361,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_policy_lets_exactly_the_copy_script_run() {
+    fn the_policy_lets_exactly_the_consoles_script_run() {
         let page = document(200, "t", html! { p { "x" } });
         let csp = &page
             .headers
@@ -354,14 +370,14 @@ mod tests {
             .expect("csp")
             .1;
         assert!(csp.starts_with("default-src 'none'"), "{csp}");
-        let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(COPY_SCRIPT));
+        let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(SCRIPT));
         assert!(
             csp.contains(&format!("script-src 'sha256-{hash}'")),
             "{csp}"
         );
         let body = String::from_utf8(page.body).expect("utf-8");
         assert!(
-            body.contains(&format!("<script>{COPY_SCRIPT}</script>")),
+            body.contains(&format!("<script>{SCRIPT}</script>")),
             "the script as hashed"
         );
     }
