@@ -399,6 +399,9 @@ async fn an_operator_runs_the_service_from_the_console() {
     // The dashboard's money: the deposit made above, among the period's sums.
     browser.goto(&core.url("/console")).await;
     browser.wait_for_text("500.00 RUB").await;
+    browser.click("a[href='/console?days=90']").await;
+    browser.wait_for_text("Money, last 90 days").await;
+    browser.wait_for_text("500.00 RUB").await;
     assert_painted(&browser, "dashboard-with-data", DESKTOP, SizeClass::Desktop).await;
 
     // The components, each with its active version.

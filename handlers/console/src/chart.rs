@@ -43,6 +43,8 @@ pub fn stacked(buckets: &[String], series: &[Series], label: fn(i64) -> String) 
     let plot_h = HEIGHT - BOTTOM - 8;
     let slot = (WIDTH - LEFT) / (buckets.len().max(1) as i64);
     let width = (slot * 7 / 10).max(2);
+    // At most about fourteen labels under the bars, however many buckets.
+    let stride = buckets.len().div_ceil(14).max(1);
     let mut bars = Vec::new();
     for (i, bucket) in buckets.iter().enumerate() {
         let x = LEFT + slot * i as i64 + (slot - width) / 2;
@@ -70,7 +72,7 @@ pub fn stacked(buckets: &[String], series: &[Series], label: fn(i64) -> String) 
                 rect x=(bar.x) y=(bar.y) width=(width) height=(bar.height) fill=(bar.colour) { title { (bar.title) } }
             }
             @for (i, bucket) in buckets.iter().enumerate() {
-                @if buckets.len() <= 16 || i % 2 == 0 {
+                @if i % stride == 0 {
                     text x=(LEFT + slot * i as i64 + slot / 2) y=(HEIGHT - 6) class="axis" text-anchor="middle" { (bucket) }
                 }
             }

@@ -33,7 +33,10 @@ pub fn list(req: &Request) -> Result<Response, ApiError> {
     let listed = call::get(&admin, "/admin/components")?;
     let content = html! {
         h1 { "Components" }
-        p.hint { "Set revision " (listed["revision"]) "; this replica serves revision " (listed["servedRevision"]) "." }
+        p.hint {
+            "Set revision " (listed["revision"]) "; this replica serves revision " (listed["servedRevision"]) ". "
+            a href="/console/audit?targetType=component" { "History of every change" }
+        }
         @for c in listed["components"].as_array().into_iter().flatten() { (component(&admin, c)) }
         h2 { "Upload a version" }
         div.panel {

@@ -18,6 +18,11 @@ pub fn show(req: &Request) -> Result<Response, ApiError> {
     let users = call::get(&admin, "/admin/users/stats")?;
     let active = call::get(&admin, "/admin/subscriptions?status=active&limit=1")?;
     let (nodes, total) = every_node(&admin)?;
+    let days = req
+        .query("days")
+        .and_then(|d| d.parse().ok())
+        .filter(|d| PERIODS.contains(d))
+        .unwrap_or(DAYS);
     let content = html! {
         h1 { "Dashboard" }
         h2 { "Users" }
@@ -31,12 +36,18 @@ pub fn show(req: &Request) -> Result<Response, ApiError> {
         }
         h2 { "Subscriptions" }
         div.cards { (card(&active["total"], "active subscriptions")) }
-        h2 { "Money, last " (DAYS) " days (UTC)" }
-        (money(&admin)?)
+        div.filters {
+            "Period: "
+            @for d in PERIODS {
+                a href={"/console?days=" (d)} class=[(d == days).then_some("here")] { (d) " days" }
+            }
+        }
+        h2 { "Money, last " (days) " days (UTC)" }
+        (money(&admin, days)?)
         h2 { "Nodes" }
         (node_states(&nodes, total))
-        h2 { "Traffic by node, last " (DAYS) " days (UTC)" }
-        div.panel { (traffic(&admin, &nodes)?) }
+        h2 { "Traffic by node, last " (days) " days (UTC)" }
+        div.panel { (traffic(&admin, &nodes, days)?) }
     };
     let frame = Frame {
         title: "Dashboard",
@@ -47,8 +58,10 @@ pub fn show(req: &Request) -> Result<Response, ApiError> {
     Ok(page::framed(200, frame, content))
 }
 
-/// Days the traffic chart covers.
+/// Days the money and traffic cover unless the query picks one of `PERIODS`.
 const DAYS: i64 = 14;
+/// The periods the dashboard offers, in days.
+const PERIODS: [i64; 4] = [7, 14, 30, 90];
 /// Nodes charted on the dashboard.
 const CHARTED_NODES: usize = 6;
 
@@ -75,9 +88,9 @@ fn every_node(admin: &Admin) -> Result<(Vec<Value>, i64), ApiError> {
 }
 
 /// The period's money in cards, and sales per day as a chart.
-fn money(admin: &Admin) -> Result<Markup, ApiError> {
-    let summary = call::get(admin, &format!("/admin/billing/summary?days={DAYS}"))?;
-    let days = Days::last(DAYS, clock::now_ms());
+fn money(admin: &Admin, count: i64) -> Result<Markup, ApiError> {
+    let summary = call::get(admin, &format!("/admin/billing/summary?days={count}"))?;
+    let days = Days::last(count, clock::now_ms());
     let mut sales = vec![0; days.labels.len()];
     for day in summary["days"].as_array().into_iter().flatten() {
         if let Some(i) = days.index(day["day"].as_i64().unwrap_or(0)) {
@@ -102,9 +115,9 @@ fn money(admin: &Admin) -> Result<Markup, ApiError> {
 }
 
 /// The daily traffic (every outbound, both directions) of the first `CHARTED_NODES` nodes over
-/// the last `DAYS` days, stacked per day; one in-process call per node charted.
-fn traffic(admin: &Admin, nodes: &[Value]) -> Result<Markup, ApiError> {
-    let days = Days::last(DAYS, clock::now_ms());
+/// the last `count` days, stacked per day; one in-process call per node charted.
+fn traffic(admin: &Admin, nodes: &[Value], count: i64) -> Result<Markup, ApiError> {
+    let days = Days::last(count, clock::now_ms());
     let mut series = Vec::new();
     for node in nodes.iter().take(CHARTED_NODES) {
         let tags = traffic::by_outbound(admin, node["id"].as_str().unwrap_or_default(), &days)?;
