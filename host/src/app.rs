@@ -8,7 +8,7 @@ use anyhow::Context;
 use crate::cache::ResponseCache;
 use crate::components::{self, Components};
 use crate::config::Config;
-use crate::iface::api::{Api, Dispatch};
+use crate::iface::api::Api;
 use crate::iface::db::Database;
 use crate::iface::http::Http;
 use crate::iface::kv::Store;
@@ -118,7 +118,7 @@ impl Core {
             tls,
         });
         // Components' in-process calls (`api`) are served by this Core's pipeline.
-        let server: Weak<dyn Dispatch> = Arc::downgrade(&core) as Weak<Core>;
+        let server: Weak<Core> = Arc::downgrade(&core);
         core.caps.api.serve_with(server);
         // Subscribed before the first load, so a change committed meanwhile is not missed.
         let announcements = components::follow::subscribe(&core);

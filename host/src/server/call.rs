@@ -46,7 +46,8 @@ impl Routed<'_> {
         request_headers: &HeaderMap,
     ) -> Response {
         let caps = &self.core.caps;
-        // The in-process calls the component makes act for the same client, one level deeper.
+        // The in-process calls the component makes (`api`) act for the same client, nested
+        // below this request's depth.
         let source = Source {
             client: request.remote_addr.parse().unwrap_or(self.peer.ip()),
             depth: self.depth,
