@@ -212,7 +212,16 @@ async fn an_operator_runs_the_service_from_the_console() {
     browser.wait_for_text("The user was approved.").await;
     assert_painted(&browser, "users-desktop", DESKTOP, SizeClass::Desktop).await;
     assert_painted(&browser, "users-phone", PHONE, SizeClass::Phone).await;
+    // On a phone the sections are a menu that opens without a script.
+    browser.click("details.menu summary").await;
+    browser
+        .click("details.menu a[href='/console/tariffs']")
+        .await;
+    browser.wait_for_text("New tariff").await;
     browser.set_size(DESKTOP.0, DESKTOP.1).await;
+    browser
+        .goto(&core.url("/console/users?status=active"))
+        .await;
 
     // A subscription for her, and its address copied.
     browser
@@ -393,7 +402,7 @@ async fn an_operator_runs_the_service_from_the_console() {
     browser.wait_for_text("tariff.create").await;
     let text = browser.text().await;
     assert!(!text.contains("subscription.cancel"), "filtered:\n{text}");
-    browser.click("details summary").await;
+    browser.click("td details summary").await;
     browser.wait_for_text("\"Monthly\"").await;
 
     // The dashboard's money: the deposit made above, among the period's sums.

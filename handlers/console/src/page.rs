@@ -87,6 +87,11 @@ svg.chart .axis{font-size:11px;fill:#5b6478}
 .legend{display:flex;flex-wrap:wrap;gap:.3rem 1rem;font-size:.85rem;margin-top:.4rem}
 .legend i{display:inline-block;width:.8rem;height:.8rem;border-radius:2px;margin-right:.3rem;vertical-align:-1px}
 .qr svg{width:200px;height:200px;background:#fff}
+header details.menu{display:none;flex:1}
+header details.menu summary{color:#fff;cursor:pointer;padding:.15rem 0;list-style:none}
+header details.menu summary::-webkit-details-marker{display:none}
+header details.menu nav{flex-direction:column;padding:.4rem 0 .2rem}
+@media (max-width:760px){header nav.wide{display:none}header details.menu{display:block}}
 @media (max-width:600px){main{padding:.6rem}h1{font-size:1.2rem}}
 "#;
 
@@ -110,10 +115,13 @@ pub fn framed(status: u16, frame: Frame<'_>, content: Markup) -> Response {
     let body = html! {
         header {
             span.brand { "Nexuma" }
-            nav {
-                @for (path, label) in SECTIONS {
-                    a href=(path) class=[(path == frame.section).then_some("here")] { (label) }
+            nav.wide { (links(frame.section)) }
+            // On a phone the sections fold into a menu (no script: a details element).
+            details.menu {
+                summary {
+                    "☰ " (SECTIONS.iter().find(|(p, _)| *p == frame.section).map_or("Menu", |(_, l)| *l))
                 }
+                nav { (links(frame.section)) }
             }
             form method="post" action="/console/logout" {
                 (token_field(frame.admin))
@@ -130,6 +138,15 @@ pub fn framed(status: u16, frame: Frame<'_>, content: Markup) -> Response {
         .headers
         .push(("set-cookie".into(), frame.admin.cookie()));
     response
+}
+
+/// The sections' links, the current one marked.
+fn links(section: &str) -> Markup {
+    html! {
+        @for (path, label) in SECTIONS {
+            a href=(path) class=[(path == section).then_some("here")] { (label) }
+        }
+    }
 }
 
 fn notice_markup(notice: &Notice) -> Markup {
