@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::call::{self, encode};
 use crate::page::{self, Frame, Notice};
-use crate::session;
+use crate::session::Admin;
 
 const PAGE_SIZE: u32 = 30;
 /// The filters the page passes on to `/admin/logs`: query name and label.
@@ -20,11 +20,7 @@ const FILTERS: [(&str, &str); 4] = [
 ];
 
 /// `GET /console/audit`.
-pub fn list(req: &Request) -> Result<Response, ApiError> {
-    let admin = match session::admin(req) {
-        Ok(admin) => admin,
-        Err(page) => return Ok(page),
-    };
+pub fn list(req: &Request, admin: &Admin) -> Result<Response, ApiError> {
     let filters: Vec<(&str, &str)> = FILTERS
         .iter()
         .filter_map(|(name, _)| Some((*name, req.query(name).filter(|v| !v.trim().is_empty())?)))
@@ -37,7 +33,7 @@ pub fn list(req: &Request) -> Result<Response, ApiError> {
     if let Some(after) = req.query("after").filter(|a| !a.is_empty()) {
         target.push_str(&format!("&after={}", encode(after)));
     }
-    let (logs, notice) = match call::get(&admin, &target) {
+    let (logs, notice) = match call::get(admin, &target) {
         Ok(logs) => (logs, None),
         Err(err) if err.status < 500 => (Value::Null, Some(Notice::Failed(err.message))),
         Err(err) => return Err(err),
@@ -63,7 +59,7 @@ pub fn list(req: &Request) -> Result<Response, ApiError> {
     let frame = Frame {
         title: "Audit log",
         section: "/console/audit",
-        admin: &admin,
+        admin,
         notice,
     };
     Ok(page::framed(200, frame, content))

@@ -11,14 +11,10 @@ use serde_json::{json, Value};
 use crate::call::{self, encode};
 use crate::form::Form;
 use crate::page::{self, Frame, Notice};
-use crate::session::{self, Admin};
+use crate::session::Admin;
 
 /// `GET /console/components`.
-pub fn list(req: &Request) -> Result<Response, ApiError> {
-    let admin = match session::admin(req) {
-        Ok(admin) => admin,
-        Err(page) => return Ok(page),
-    };
+pub fn list(req: &Request, admin: &Admin) -> Result<Response, ApiError> {
     let notice = req.query("done").and_then(|done| {
         let text = match done {
             "activate" => "The version is active on every replica.",
@@ -30,14 +26,14 @@ pub fn list(req: &Request) -> Result<Response, ApiError> {
         };
         Some(Notice::Done(text.into()))
     });
-    let listed = call::get(&admin, "/admin/components")?;
+    let listed = call::get(admin, "/admin/components")?;
     let content = html! {
         h1 { "Components" }
         p.hint {
             "Set revision " (listed["revision"]) "; this replica serves revision " (listed["servedRevision"]) ". "
             a href="/console/audit?targetType=component" { "History of every change" }
         }
-        @for c in listed["components"].as_array().into_iter().flatten() { (component(&admin, c)) }
+        @for c in listed["components"].as_array().into_iter().flatten() { (component(admin, c)) }
         h2 { "Upload a version" }
         div.panel {
             form.upload {
@@ -57,7 +53,7 @@ pub fn list(req: &Request) -> Result<Response, ApiError> {
     let frame = Frame {
         title: "Components",
         section: "/console/components",
-        admin: &admin,
+        admin,
         notice,
     };
     Ok(page::framed(200, frame, content))
@@ -143,12 +139,7 @@ fn button(admin: &Admin, name: &str, action: &str, hash: &str, label: &str, clas
 
 /// `POST /console/components/:name/:action`: activate, canary, promote or roll back, each
 /// asked first.
-pub fn act(req: &Request) -> Result<Response, ApiError> {
-    let fields = Form::of(req);
-    let admin = match session::admin_posting(req, &fields) {
-        Ok(admin) => admin,
-        Err(page) => return Ok(page),
-    };
+pub fn act(req: &Request, admin: &Admin, fields: &Form) -> Result<Response, ApiError> {
     let (name, action) = (req.param("name")?, req.param("action")?);
     let hash = fields.get("hash").unwrap_or_default();
     let (path, body, question) = match action {
@@ -175,7 +166,7 @@ pub fn act(req: &Request) -> Result<Response, ApiError> {
         let frame = Frame {
             title: question,
             section: "/console/components",
-            admin: &admin,
+            admin,
             notice: None,
         };
         return Ok(page::confirm(
@@ -188,9 +179,9 @@ pub fn act(req: &Request) -> Result<Response, ApiError> {
         ));
     }
     let target = format!("/admin/components/{}/{path}", encode(name));
-    let result = call::send(&admin, "POST", &target, body.as_ref());
+    let result = call::send(admin, "POST", &target, body.as_ref());
     page::after(
-        &admin,
+        admin,
         result,
         &format!("/console/components?done={action}"),
         "/console/components",

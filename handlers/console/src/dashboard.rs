@@ -7,17 +7,13 @@ use serde_json::Value;
 use crate::call;
 use crate::chart::{self, Days, Series};
 use crate::page::{self, Frame};
-use crate::session::{self, Admin};
+use crate::session::Admin;
 use crate::traffic;
 
-pub fn show(req: &Request) -> Result<Response, ApiError> {
-    let admin = match session::admin(req) {
-        Ok(admin) => admin,
-        Err(page) => return Ok(page),
-    };
-    let users = call::get(&admin, "/admin/users/stats")?;
-    let active = call::get(&admin, "/admin/subscriptions?status=active&limit=1")?;
-    let (nodes, total) = every_node(&admin)?;
+pub fn show(req: &Request, admin: &Admin) -> Result<Response, ApiError> {
+    let users = call::get(admin, "/admin/users/stats")?;
+    let active = call::get(admin, "/admin/subscriptions?status=active&limit=1")?;
+    let (nodes, total) = every_node(admin)?;
     let days = req
         .query("days")
         .and_then(|d| d.parse().ok())
@@ -43,16 +39,16 @@ pub fn show(req: &Request) -> Result<Response, ApiError> {
             }
         }
         h2 { "Money, last " (days) " days (UTC)" }
-        (money(&admin, days)?)
+        (money(admin, days)?)
         h2 { "Nodes" }
         (node_states(&nodes, total))
         h2 { "Traffic by node, last " (days) " days (UTC)" }
-        div.panel { (traffic(&admin, &nodes, days)?) }
+        div.panel { (traffic(admin, &nodes, days)?) }
     };
     let frame = Frame {
         title: "Dashboard",
         section: "/console",
-        admin: &admin,
+        admin,
         notice: None,
     };
     Ok(page::framed(200, frame, content))

@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 
 use crate::call::{self, encode};
 use crate::form::Form;
-use crate::page::{self, Frame};
-use crate::session::{self, Admin};
+use crate::page::{self, Asked, Frame};
+use crate::session::Admin;
 use crate::tariffs::minor_units;
 
 /// How many of the newest transactions the user's page shows.
@@ -50,17 +50,12 @@ pub fn table(admin: &Admin, user: &str, transactions: &Value) -> Markup {
 }
 
 /// `POST /console/users/:id/refund`: asks how much (empty: all that is left), then refunds.
-pub fn refund(req: &Request) -> Result<Response, ApiError> {
-    let fields = Form::of(req);
-    let admin = match session::admin_posting(req, &fields) {
-        Ok(admin) => admin,
-        Err(page) => return Ok(page),
-    };
+pub fn refund(req: &Request, admin: &Admin, fields: &Form) -> Result<Response, ApiError> {
     let user = req.param("id")?;
     let transaction = fields.get("transactionId").unwrap_or_default();
     let back = format!("/console/users/{user}");
     if fields.get("confirm") != Some("yes") {
-        return Ok(confirm_page(&admin, user, transaction, &back));
+        return Ok(confirm_page(admin, user, transaction, &back));
     }
     let mut body = json!({ "transactionId": transaction });
     let result = fields
@@ -75,14 +70,14 @@ pub fn refund(req: &Request) -> Result<Response, ApiError> {
                 body["reason"] = json!(reason);
             }
             call::send(
-                &admin,
+                admin,
                 "POST",
                 &format!("/admin/users/{}/balance/refund", encode(user)),
                 Some(&body),
             )
         });
     page::after(
-        &admin,
+        admin,
         result,
         &format!("{back}?done=refund"),
         "/console/users",
@@ -97,24 +92,21 @@ fn confirm_page(admin: &Admin, user: &str, transaction: &str, back: &str) -> Res
         admin,
         notice: None,
     };
-    let content = html! {
-        div.panel {
-            h1 { "Refund this transaction?" }
-            p { "The amount goes back to the user's balance. Leave it empty to refund all that is not refunded yet." }
-            form method="post" action={"/console/users/" (user) "/refund"} {
-                (page::token_field(admin))
-                input type="hidden" name="transactionId" value=(transaction);
-                input type="hidden" name="confirm" value="yes";
-                label for="amount" { "Amount" }
-                input #amount name="amount" inputmode="decimal" placeholder="empty: all that is left";
-                label for="reason" { "Reason" }
-                input #reason name="reason" maxlength="500" placeholder="optional, kept in the ledger";
-                p {
-                    button.danger type="submit" { "Yes, refund" } " "
-                    a.button href=(back) style="background:#fff;color:#2456c9" { "Keep it" }
-                }
-            }
-        }
+    let action = format!("/console/users/{user}/refund");
+    let asked = Asked {
+        question: "Refund this transaction?",
+        consequence: "The amount goes back to the user's balance. Leave it empty to refund all \
+                      that is not refunded yet.",
+        action: &action,
+        fields: &[("transactionId", transaction)],
+        choice: html! {
+            label for="amount" { "Amount" }
+            input #amount name="amount" inputmode="decimal" placeholder="empty: all that is left";
+            label for="reason" { "Reason" }
+            input #reason name="reason" maxlength="500" placeholder="optional, kept in the ledger";
+        },
+        yes: "Yes, refund",
+        back,
     };
-    page::framed(200, frame, content)
+    page::confirm_choosing(frame, asked)
 }

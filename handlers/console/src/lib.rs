@@ -171,51 +171,71 @@ fn shown(result: Result<Response, ApiError>) -> Result<Response, ApiError> {
     Ok(result.unwrap_or_else(page::failure))
 }
 
-/// Route handlers whose every error is shown as a page ([`shown`]).
-macro_rules! pages {
-    ($($name:ident => $page:path),* $(,)?) => {
-        $(fn $name(req: &Request) -> Result<Response, ApiError> {
-            shown($page(req))
+/// Route handlers, each answering only once its caller may see the console — an admin for a
+/// page, an admin whose form carries this session's token for a form (`session.rs`); anyone
+/// else gets the sign-in form or a refusal — and every error shown as a page ([`shown`]).
+macro_rules! routes {
+    (public: $($public:ident => $open:path),* ;
+     pages: $($page:ident => $show:path),* ;
+     forms: $($form:ident => $act:path),* $(,)?) => {
+        $(fn $public(req: &Request) -> Result<Response, ApiError> {
+            shown($open(req))
+        })*
+        $(fn $page(req: &Request) -> Result<Response, ApiError> {
+            shown(match session::admin(req) {
+                Ok(admin) => $show(req, &admin),
+                Err(page) => Ok(page),
+            })
+        })*
+        $(fn $form(req: &Request) -> Result<Response, ApiError> {
+            let fields = form::Form::of(req);
+            shown(match session::admin_posting(req, &fields) {
+                Ok(admin) => $act(req, &admin, &fields),
+                Err(page) => Ok(page),
+            })
         })*
     };
 }
 
-pages! {
-    dashboard => dashboard::show,
+routes! {
+    public:
     login_form => login::show,
-    login_submit => login::submit,
-    logout => login::logout,
+    login_submit => login::submit;
+    pages:
+    dashboard => dashboard::show,
     users_list => users::list,
-    users_act => users::act,
     user_show => user::show,
+    subscriptions_list => subscriptions::list,
+    nodes_list => nodes::list,
+    node_show => nodes::show,
+    routing_list => routing::list,
+    audit_list => audit::list,
+    components_list => components::list,
+    settings_show => settings::show,
+    tariffs_list => tariffs::list,
+    tariff_show => tariffs::show;
+    forms:
+    logout => login::logout,
+    users_act => users::act,
     user_activate => user::activate,
     user_balance => user::move_balance,
     user_edit => user::edit,
     user_refund => ledger::refund,
     subscription_cancel => subscription::cancel,
     link_action => subscription::link_action,
-    nodes_list => nodes::list,
     nodes_create => nodes::create,
-    node_show => nodes::show,
     node_code => nodes::code,
     node_operate => nodes::operate,
     node_routing => nodes::save_routing,
-    routing_list => routing::list,
+    node_add_inbound => nodes::add_inbound,
+    node_remove_inbound => nodes::remove_inbound,
     routing_create => routing::save,
     routing_update => routing::save,
     routing_delete => routing::delete,
-    node_add_inbound => nodes::add_inbound,
-    node_remove_inbound => nodes::remove_inbound,
-    audit_list => audit::list,
-    components_list => components::list,
     components_act => components::act,
-    settings_show => settings::show,
     settings_save => settings::save,
-    subscriptions_list => subscriptions::list,
-    tariffs_list => tariffs::list,
     tariffs_create => tariffs::create,
     tariffs_delete => tariffs::delete,
-    tariff_show => tariffs::show,
     tariff_update => tariffs::update,
 }
 

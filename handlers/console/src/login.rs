@@ -2,12 +2,12 @@
 //! its messages), the cookie set only for an administrator.
 
 use maud::html;
-use nexuma_sdk::{api, log, ApiError, Request, Response};
+use nexuma_sdk::{api, html, log, ApiError, Request, Response};
 use serde::Deserialize;
 
 use crate::form::Form;
 use crate::page;
-use crate::session;
+use crate::session::{self, Admin};
 
 /// `GET /console/login`: the form, or the dashboard for an admin already signed in.
 pub fn show(req: &Request) -> Result<Response, ApiError> {
@@ -94,20 +94,15 @@ pub fn submit(req: &Request) -> Result<Response, ApiError> {
     log::info("console login", &[("userId", &login.user.id)]);
     Ok(page::redirect(
         "/console",
-        Some(session::cookie(&login.access_token, login.expires_in)),
+        Some(html::access_cookie(&login.access_token, login.expires_in)),
     ))
 }
 
 /// `POST /console/logout`: the cookie cleared and the form token ended.
-pub fn logout(req: &Request) -> Result<Response, ApiError> {
-    let fields = Form::of(req);
-    let admin = match session::admin_posting(req, &fields) {
-        Ok(admin) => admin,
-        Err(page) => return Ok(page),
-    };
+pub fn logout(_req: &Request, admin: &Admin, _fields: &Form) -> Result<Response, ApiError> {
     session::end(&admin.id)?;
     Ok(page::redirect(
         "/console/login",
-        Some(session::cookie("", 0)),
+        Some(html::access_cookie("", 0)),
     ))
 }

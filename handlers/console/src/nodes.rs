@@ -4,29 +4,24 @@
 
 use maud::{html, Markup};
 use nexuma_sdk::notify::format;
-use nexuma_sdk::{clock, settings, ApiError, Request, Response};
+use nexuma_sdk::{settings, ApiError, Request, Response};
 use serde_json::{json, Value};
 
 use crate::call::{self, encode};
-use crate::chart::{self, Days};
 use crate::form::Form;
 use crate::inbound;
 use crate::page::{self, field_error, Frame, Notice};
 use crate::routing;
-use crate::session::{self, Admin};
+use crate::session::Admin;
 use crate::traffic;
 
 /// The create form's fields, as the API names them (an inbound's are `inbounds[0].…`).
 const FIELDS: [&str; 2] = ["name", "address"];
 
 /// `GET /console/nodes`.
-pub fn list(req: &Request) -> Result<Response, ApiError> {
-    let admin = match session::admin(req) {
-        Ok(admin) => admin,
-        Err(page) => return Ok(page),
-    };
+pub fn list(req: &Request, admin: &Admin) -> Result<Response, ApiError> {
     let offset = req.int_query("offset", 0, 0, i64::MAX)?;
-    list_page(&admin, offset, 200, None, None, &Form::empty())
+    list_page(admin, offset, 200, None, None, &Form::empty())
 }
 
 /// Nodes a page of the list shows.
@@ -103,19 +98,14 @@ fn seen(at: Option<i64>) -> String {
 }
 
 /// `POST /console/nodes`: creates the node with its first inbound, then shows its page.
-pub fn create(req: &Request) -> Result<Response, ApiError> {
-    let fields = Form::of(req);
-    let admin = match session::admin_posting(req, &fields) {
-        Ok(admin) => admin,
-        Err(page) => return Ok(page),
-    };
-    let result = inbound::spec(&admin, &fields).and_then(|inbound| {
+pub fn create(_req: &Request, admin: &Admin, fields: &Form) -> Result<Response, ApiError> {
+    let result = inbound::spec(admin, fields).and_then(|inbound| {
         let body = json!({
             "name": fields.get("name").unwrap_or_default(),
             "address": fields.get("address").unwrap_or_default(),
             "inbounds": [inbound],
         });
-        call::send(&admin, "POST", "/admin/nodes", Some(&body))
+        call::send(admin, "POST", "/admin/nodes", Some(&body))
     });
     match result {
         Ok(node) => Ok(page::redirect(
@@ -125,18 +115,14 @@ pub fn create(req: &Request) -> Result<Response, ApiError> {
         Err(err) if err.status < 500 => {
             let err = inbound::first(err);
             let notice = page::form_error(Some(&err), &[&FIELDS[..], &inbound::FIELDS].concat());
-            list_page(&admin, 0, err.status, notice, Some(&err), &fields)
+            list_page(admin, 0, err.status, notice, Some(&err), fields)
         }
         Err(err) => Err(err),
     }
 }
 
 /// `GET /console/nodes/:id`.
-pub fn show(req: &Request) -> Result<Response, ApiError> {
-    let admin = match session::admin(req) {
-        Ok(admin) => admin,
-        Err(page) => return Ok(page),
-    };
+pub fn show(req: &Request, admin: &Admin) -> Result<Response, ApiError> {
     let notice = match req.query("done") {
         Some("inbound-added") => Some(Notice::Done(
             "The inbound was added; the node gets it with its next config.".into(),
@@ -157,7 +143,7 @@ pub fn show(req: &Request) -> Result<Response, ApiError> {
         _ => None,
     };
     node_page(
-        &admin,
+        admin,
         req.param("id")?,
         200,
         notice,
@@ -201,8 +187,9 @@ fn node_page(
                 p { button type="submit" { "Add inbound" } }
             }
         }
-        h2 { "Traffic by outbound, last " (TRAFFIC_DAYS) " days (UTC)" }
-        div.panel { (traffic(admin, id)?) }
+        h2 { "Traffic by outbound, last " (traffic::DAYS) " days (UTC)" }
+        @let days = traffic::days();
+        div.panel { (traffic::chart(&days, &traffic::by_outbound(admin, id, &days)?)) }
         h2 { "Recent errors" }
         (recent_errors(&errors))
     };
@@ -213,16 +200,6 @@ fn node_page(
         notice,
     };
     Ok(page::framed(status, frame, content))
-}
-
-/// Days the node's traffic chart covers.
-const TRAFFIC_DAYS: i64 = 14;
-
-/// The node's daily traffic per outbound tag.
-fn traffic(admin: &Admin, id: &str) -> Result<Markup, ApiError> {
-    let days = Days::last(TRAFFIC_DAYS, clock::now_ms());
-    let series = traffic::by_outbound(admin, id, &days)?;
-    Ok(chart::stacked(&days.labels, &series, chart::bytes))
 }
 
 fn state(node: &Value) -> Markup {
@@ -285,12 +262,7 @@ fn operations(admin: &Admin, id: &str, node: &Value) -> Markup {
 }
 
 /// `POST /console/nodes/:id/ops/:op`: an operation of `OPERATIONS`, after a confirmation.
-pub fn operate(req: &Request) -> Result<Response, ApiError> {
-    let fields = Form::of(req);
-    let admin = match session::admin_posting(req, &fields) {
-        Ok(admin) => admin,
-        Err(page) => return Ok(page),
-    };
+pub fn operate(req: &Request, admin: &Admin, fields: &Form) -> Result<Response, ApiError> {
     let (id, op) = (req.param("id")?, req.param("op")?);
     let Some((_, label, consequence)) = OPERATIONS.iter().find(|(name, _, _)| *name == op) else {
         return Err(ApiError::not_found(
@@ -304,7 +276,7 @@ pub fn operate(req: &Request) -> Result<Response, ApiError> {
         let frame = Frame {
             title: &question,
             section: "/console/nodes",
-            admin: &admin,
+            admin,
             notice: None,
         };
         return Ok(page::confirm(
@@ -317,13 +289,13 @@ pub fn operate(req: &Request) -> Result<Response, ApiError> {
         ));
     }
     let result = call::send(
-        &admin,
+        admin,
         "POST",
         &format!("/admin/nodes/{}/{op}", encode(id)),
         None,
     );
     page::after(
-        &admin,
+        admin,
         result,
         &format!("{back}?done={op}"),
         "/console/nodes",
@@ -425,15 +397,10 @@ fn recent_errors(errors: &Value) -> Markup {
 }
 
 /// `POST /console/nodes/:id/code`: a one-time registration code, shown once on the node's page.
-pub fn code(req: &Request) -> Result<Response, ApiError> {
-    let fields = Form::of(req);
-    let admin = match session::admin_posting(req, &fields) {
-        Ok(admin) => admin,
-        Err(page) => return Ok(page),
-    };
+pub fn code(req: &Request, admin: &Admin, _fields: &Form) -> Result<Response, ApiError> {
     let id = req.param("id")?;
     let code = call::send(
-        &admin,
+        admin,
         "POST",
         &format!("/admin/nodes/{}/registration-code", encode(id)),
         None,
@@ -441,7 +408,7 @@ pub fn code(req: &Request) -> Result<Response, ApiError> {
     let notice =
         Notice::Done("A registration code was made: run the command below on the node.".into());
     node_page(
-        &admin,
+        admin,
         id,
         200,
         Some(notice),
@@ -453,16 +420,11 @@ pub fn code(req: &Request) -> Result<Response, ApiError> {
 
 /// `POST /console/nodes/:id/routing`: the node's rule sets, domain strategy, own rules and
 /// outbounds through `PATCH /admin/nodes/:id`.
-pub fn save_routing(req: &Request) -> Result<Response, ApiError> {
-    let fields = Form::of(req);
-    let admin = match session::admin_posting(req, &fields) {
-        Ok(admin) => admin,
-        Err(page) => return Ok(page),
-    };
+pub fn save_routing(req: &Request, admin: &Admin, fields: &Form) -> Result<Response, ApiError> {
     let id = req.param("id")?;
-    let result = routing::node_body(&fields).and_then(|body| {
+    let result = routing::node_body(fields).and_then(|body| {
         call::send(
-            &admin,
+            admin,
             "PATCH",
             &format!("/admin/nodes/{}", encode(id)),
             Some(&body),
@@ -475,27 +437,22 @@ pub fn save_routing(req: &Request) -> Result<Response, ApiError> {
         )),
         Err(err) if err.status < 500 && err.status != 404 => {
             let notice = Some(Notice::Failed(format!("Not saved: {}", err.message)));
-            node_page(&admin, id, err.status, notice, None, Some(&err), &fields)
+            node_page(admin, id, err.status, notice, None, Some(&err), fields)
         }
         Err(err) => Err(err),
     }
 }
 
 /// `POST /console/nodes/:id/inbounds`: adds an inbound (the node's others as they are).
-pub fn add_inbound(req: &Request) -> Result<Response, ApiError> {
-    let fields = Form::of(req);
-    let admin = match session::admin_posting(req, &fields) {
-        Ok(admin) => admin,
-        Err(page) => return Ok(page),
-    };
+pub fn add_inbound(req: &Request, admin: &Admin, fields: &Form) -> Result<Response, ApiError> {
     let id = req.param("id")?;
-    let result = inbound::spec(&admin, &fields).and_then(|new| {
-        let node = call::get(&admin, &format!("/admin/nodes/{}", encode(id)))?;
+    let result = inbound::spec(admin, fields).and_then(|new| {
+        let node = call::get(admin, &format!("/admin/nodes/{}", encode(id)))?;
         let mut all = kept_inbounds(&node);
         let index = all.len();
         all.push(new);
         call::send(
-            &admin,
+            admin,
             "PATCH",
             &format!("/admin/nodes/{}", encode(id)),
             Some(&json!({ "inbounds": all })),
@@ -509,26 +466,21 @@ pub fn add_inbound(req: &Request) -> Result<Response, ApiError> {
         )),
         Err(err) if err.status < 500 && err.status != 404 => {
             let notice = page::form_error(Some(&err), &inbound::FIELDS);
-            node_page(&admin, id, err.status, notice, None, Some(&err), &fields)
+            node_page(admin, id, err.status, notice, None, Some(&err), fields)
         }
         Err(err) => Err(err),
     }
 }
 
 /// `POST /console/nodes/:id/inbounds/remove`: removes the inbound `tag` after a confirmation.
-pub fn remove_inbound(req: &Request) -> Result<Response, ApiError> {
-    let fields = Form::of(req);
-    let admin = match session::admin_posting(req, &fields) {
-        Ok(admin) => admin,
-        Err(page) => return Ok(page),
-    };
+pub fn remove_inbound(req: &Request, admin: &Admin, fields: &Form) -> Result<Response, ApiError> {
     let id = req.param("id")?;
     let tag = fields.get("tag").unwrap_or_default();
     if fields.get("confirm") != Some("yes") {
         let frame = Frame {
             title: "Remove this inbound?",
             section: "/console/nodes",
-            admin: &admin,
+            admin,
             notice: None,
         };
         return Ok(page::confirm(
@@ -540,13 +492,13 @@ pub fn remove_inbound(req: &Request) -> Result<Response, ApiError> {
             &format!("/console/nodes/{id}"),
         ));
     }
-    let node = call::get(&admin, &format!("/admin/nodes/{}", encode(id)))?;
+    let node = call::get(admin, &format!("/admin/nodes/{}", encode(id)))?;
     let rest: Vec<Value> = kept_inbounds(&node)
         .into_iter()
         .filter(|i| i["tag"].as_str() != Some(tag))
         .collect();
     match call::send(
-        &admin,
+        admin,
         "PATCH",
         &format!("/admin/nodes/{}", encode(id)),
         Some(&json!({ "inbounds": rest })),
@@ -556,7 +508,7 @@ pub fn remove_inbound(req: &Request) -> Result<Response, ApiError> {
             Some(admin.cookie()),
         )),
         Err(err) if err.status < 500 && err.status != 404 => node_page(
-            &admin,
+            admin,
             id,
             err.status,
             Some(Notice::Failed(err.message.clone())),

@@ -355,18 +355,51 @@ pub fn confirm(
     fields: &[(&str, &str)],
     back: &str,
 ) -> Response {
+    let asked = Asked {
+        question,
+        consequence,
+        action,
+        fields,
+        choice: html! {},
+        yes: "Yes, go ahead",
+        back,
+    };
+    confirm_choosing(frame, asked)
+}
+
+/// A confirmation that asks for more than yes: what the admin picks or types with it.
+pub struct Asked<'a> {
+    pub question: &'a str,
+    pub consequence: &'a str,
+    /// Where the form posts (with `confirm=yes`).
+    pub action: &'a str,
+    /// Hidden fields the form carries on.
+    pub fields: &'a [(&'a str, &'a str)],
+    /// The fields to fill or pick before saying yes (a refund rule, an amount).
+    pub choice: Markup,
+    /// The yes button's label.
+    pub yes: &'a str,
+    /// The way back without doing it.
+    pub back: &'a str,
+}
+
+/// A confirmation page for `asked`.
+pub fn confirm_choosing(frame: Frame<'_>, asked: Asked<'_>) -> Response {
     let admin = frame.admin;
     let content = html! {
         div.panel {
-            h1 { (question) }
-            p { (consequence) }
-            form method="post" action=(action) {
+            h1 { (asked.question) }
+            p { (asked.consequence) }
+            form method="post" action=(asked.action) {
                 (token_field(admin))
-                @for (name, value) in fields { input type="hidden" name=(name) value=(value); }
+                @for (name, value) in asked.fields { input type="hidden" name=(name) value=(value); }
                 input type="hidden" name="confirm" value="yes";
-                button.danger type="submit" { "Yes, go ahead" }
-                " "
-                a.button href=(back) style="background:#fff;color:#2456c9" { "Cancel" }
+                (asked.choice)
+                p {
+                    button.danger type="submit" { (asked.yes) }
+                    " "
+                    a.button href=(asked.back) style="background:#fff;color:#2456c9" { "Cancel" }
+                }
             }
         }
     };

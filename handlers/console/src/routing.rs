@@ -10,21 +10,17 @@ use serde_json::{json, Map, Value};
 use crate::call::{self, encode};
 use crate::form::Form;
 use crate::page::{self, field_error, Frame, Notice};
-use crate::session::{self, Admin};
+use crate::session::Admin;
 
 const DOMAIN_STRATEGIES: [&str; 3] = ["AsIs", "IPIfNonMatch", "IPOnDemand"];
 
 /// `GET /console/routing`.
-pub fn list(req: &Request) -> Result<Response, ApiError> {
-    let admin = match session::admin(req) {
-        Ok(admin) => admin,
-        Err(page) => return Ok(page),
-    };
+pub fn list(req: &Request, admin: &Admin) -> Result<Response, ApiError> {
     let notice = req
         .query("done")
         .filter(|d| !d.is_empty())
         .map(|d| Notice::Done(format!("The rule set was {d}.")));
-    sets_page(&admin, 200, notice, None, &Form::empty())
+    sets_page(admin, 200, notice, None, &Form::empty())
 }
 
 fn sets_page(
@@ -163,12 +159,7 @@ fn set_body(form: &Form) -> Result<Value, ApiError> {
 }
 
 /// `POST /console/routing` (a new set) and `POST /console/routing/:id` (a change).
-pub fn save(req: &Request) -> Result<Response, ApiError> {
-    let fields = Form::of(req);
-    let admin = match session::admin_posting(req, &fields) {
-        Ok(admin) => admin,
-        Err(page) => return Ok(page),
-    };
+pub fn save(req: &Request, admin: &Admin, fields: &Form) -> Result<Response, ApiError> {
     let id = req
         .params
         .iter()
@@ -182,8 +173,7 @@ pub fn save(req: &Request) -> Result<Response, ApiError> {
         ),
         None => ("POST", "/admin/routing-rule-sets".to_string(), "created"),
     };
-    let result =
-        set_body(&fields).and_then(|body| call::send(&admin, method, &target, Some(&body)));
+    let result = set_body(fields).and_then(|body| call::send(admin, method, &target, Some(&body)));
     match result {
         Ok(_) => Ok(page::redirect(
             &format!("/console/routing?done={done}"),
@@ -192,11 +182,11 @@ pub fn save(req: &Request) -> Result<Response, ApiError> {
         Err(err) if err.status < 500 && err.status != 404 => {
             let notice = Some(Notice::Failed(format!("Not saved: {}", err.message)));
             sets_page(
-                &admin,
+                admin,
                 err.status,
                 notice,
                 Some((id.unwrap_or_default(), &err)),
-                &fields,
+                fields,
             )
         }
         Err(err) => Err(err),
@@ -204,18 +194,13 @@ pub fn save(req: &Request) -> Result<Response, ApiError> {
 }
 
 /// `POST /console/routing/:id/delete`: after a confirmation (a set nodes use is refused).
-pub fn delete(req: &Request) -> Result<Response, ApiError> {
-    let fields = Form::of(req);
-    let admin = match session::admin_posting(req, &fields) {
-        Ok(admin) => admin,
-        Err(page) => return Ok(page),
-    };
+pub fn delete(req: &Request, admin: &Admin, fields: &Form) -> Result<Response, ApiError> {
     let id = req.param("id")?;
     if fields.get("confirm") != Some("yes") {
         let frame = Frame {
             title: "Delete this rule set?",
             section: "/console/routing",
-            admin: &admin,
+            admin,
             notice: None,
         };
         return Ok(page::confirm(
@@ -228,13 +213,13 @@ pub fn delete(req: &Request) -> Result<Response, ApiError> {
         ));
     }
     let result = call::send(
-        &admin,
+        admin,
         "DELETE",
         &format!("/admin/routing-rule-sets/{}", encode(id)),
         None,
     );
     page::after(
-        &admin,
+        admin,
         result,
         "/console/routing?done=deleted",
         "/console/routing",

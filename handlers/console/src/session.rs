@@ -1,21 +1,19 @@
 //! Who is using the console, and the session's cookie and form token.
 //!
-//! The session is the host's access-token cookie (`nexuma_access`, HttpOnly, SameSite=Strict,
-//! Secure behind an `https://` public URL): the host verifies it and hands the account in
-//! `req.caller`, as it stands now. Every page an admin loads sets a freshly issued token, so a
-//! session lasts while it is used and ends `JWT_EXPIRES_IN` after the last page.
+//! The session is the host's access-token cookie (`html::access_cookie`: HttpOnly,
+//! SameSite=Strict, Secure behind an `https://` public URL): the host verifies it and hands the
+//! account in `req.caller`, as it stands now. Every page an admin loads sets a freshly issued
+//! token, so a session lasts while it is used and ends `JWT_EXPIRES_IN` after the last page.
 //!
 //! Forms carry a token kept in the key-value store per admin (`console:form:<id>`, made at
 //! login): the host takes the cookie on a POST only from the Core's own pages (same origin),
 //! and the form token is checked on top, so a page elsewhere cannot make a browser act.
 
-use nexuma_sdk::{kv, log, settings, tokens, ApiError, Request, Response};
+use nexuma_sdk::{html, id, kv, log, tokens, ApiError, Request, Response};
 
 use crate::form::Form;
 use crate::page;
 
-/// The host's cookie for pages (`auth::ACCESS_COOKIE` in the host).
-pub const COOKIE: &str = "nexuma_access";
 /// The form field that carries the form token.
 pub const FORM_TOKEN: &str = "csrf";
 /// How long a form token lives without a login: a day.
@@ -34,7 +32,7 @@ pub struct Admin {
 impl Admin {
     /// The `set-cookie` that renews the session with this request's token.
     pub fn cookie(&self) -> String {
-        cookie(&self.token, self.expires_in)
+        html::access_cookie(&self.token, self.expires_in)
     }
 }
 
@@ -93,7 +91,7 @@ fn form_token(user_id: &str) -> Result<String, ApiError> {
     if let Some(token) = kv::get(&key)? {
         return Ok(token);
     }
-    let token = random_hex()?;
+    let token = id::new_v4();
     kv::set(&key, &token, Some(FORM_TOKEN_TTL_MS))?;
     Ok(token)
 }
@@ -102,7 +100,7 @@ fn form_token(user_id: &str) -> Result<String, ApiError> {
 pub fn renew_form_token(user_id: &str) -> Result<(), ApiError> {
     kv::set(
         &form_token_key(user_id),
-        &random_hex()?,
+        &id::new_v4(),
         Some(FORM_TOKEN_TTL_MS),
     )?;
     Ok(())
@@ -112,22 +110,6 @@ pub fn renew_form_token(user_id: &str) -> Result<(), ApiError> {
 pub fn end(user_id: &str) -> Result<(), ApiError> {
     kv::delete(&form_token_key(user_id))?;
     Ok(())
-}
-
-fn random_hex() -> Result<String, ApiError> {
-    let mut bytes = [0u8; 24];
-    getrandom::fill(&mut bytes).map_err(|e| ApiError::internal(format!("no randomness: {e}")))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
-
-/// The session cookie holding `token` for `max_age` seconds (0 clears it).
-pub fn cookie(token: &str, max_age: u64) -> String {
-    let secure = if settings::public_url().starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
-    format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}")
 }
 
 #[cfg(test)]

@@ -10,19 +10,15 @@ use serde_json::{json, Value};
 use crate::call::{self, encode};
 use crate::form::Form;
 use crate::page::{self, field_error, Frame, Notice};
-use crate::session::{self, Admin};
+use crate::session::Admin;
 
 /// `GET /console/settings`.
-pub fn show(req: &Request) -> Result<Response, ApiError> {
-    let admin = match session::admin(req) {
-        Ok(admin) => admin,
-        Err(page) => return Ok(page),
-    };
+pub fn show(req: &Request, admin: &Admin) -> Result<Response, ApiError> {
     let notice = req
         .query("done")
         .filter(|d| !d.is_empty())
         .map(|_| Notice::Done("Saved.".into()));
-    settings_page(&admin, 200, notice, None, &Form::empty())
+    settings_page(admin, 200, notice, None, &Form::empty())
 }
 
 fn settings_page(
@@ -127,16 +123,11 @@ fn pretty(value: &Value) -> String {
 }
 
 /// `POST /console/settings`: saves the part the form was, through its route.
-pub fn save(req: &Request) -> Result<Response, ApiError> {
-    let fields = Form::of(req);
-    let admin = match session::admin_posting(req, &fields) {
-        Ok(admin) => admin,
-        Err(page) => return Ok(page),
-    };
+pub fn save(_req: &Request, admin: &Admin, fields: &Form) -> Result<Response, ApiError> {
     let part = fields.get("part").unwrap_or_default();
     let result = match part {
         "registration" => call::send(
-            &admin,
+            admin,
             "PATCH",
             "/admin/settings",
             Some(
@@ -144,7 +135,7 @@ pub fn save(req: &Request) -> Result<Response, ApiError> {
             ),
         ),
         "billing" => call::send(
-            &admin,
+            admin,
             "PATCH",
             "/admin/billing/settings",
             Some(
@@ -155,14 +146,14 @@ pub fn save(req: &Request) -> Result<Response, ApiError> {
             .map_err(|e| ApiError::validation("rules", format!("is not JSON: {e}")))
             .and_then(|rules| {
                 call::send(
-                    &admin,
+                    admin,
                     "PUT",
                     "/admin/subscription-rules",
                     Some(&json!({ "rules": rules })),
                 )
             }),
         kind => call::send(
-            &admin,
+            admin,
             "PUT",
             &format!("/admin/notifications/templates/{}", encode(kind)),
             Some(&json!({ "text": fields.get("text").unwrap_or_default() })),
@@ -175,7 +166,7 @@ pub fn save(req: &Request) -> Result<Response, ApiError> {
         )),
         Err(err) if err.status < 500 => {
             let notice = Some(Notice::Failed(format!("Not saved: {}", err.message)));
-            settings_page(&admin, err.status, notice, Some((part, &err)), &fields)
+            settings_page(admin, err.status, notice, Some((part, &err)), fields)
         }
         Err(err) => Err(err),
     }

@@ -8,8 +8,8 @@ use serde_json::{json, Value};
 
 use crate::call::{self, encode};
 use crate::form::Form;
-use crate::page::{self, Frame};
-use crate::session::{self, Admin};
+use crate::page::{self, Asked, Frame};
+use crate::session::Admin;
 
 /// The refund rules `POST /admin/subscriptions/:id/cancel` takes, each with what it means.
 const REFUND_RULES: [(&str, &str); 3] = [
@@ -81,28 +81,23 @@ fn qr(text: &str) -> Markup {
 
 /// `POST /console/users/:id/subscriptions/:sub/cancel`: the rule chosen on a confirmation page,
 /// then the cancellation with its refund.
-pub fn cancel(req: &Request) -> Result<Response, ApiError> {
-    let fields = Form::of(req);
-    let admin = match session::admin_posting(req, &fields) {
-        Ok(admin) => admin,
-        Err(page) => return Ok(page),
-    };
+pub fn cancel(req: &Request, admin: &Admin, fields: &Form) -> Result<Response, ApiError> {
     let (user, sub) = (req.param("id")?, req.param("sub")?);
     let back = format!("/console/users/{user}");
     let Some(rule) = fields
         .get("refund")
         .filter(|_| fields.get("confirm") == Some("yes"))
     else {
-        return Ok(cancel_page(&admin, user, sub, &back));
+        return Ok(cancel_page(admin, user, sub, &back));
     };
     let body = json!({ "refund": rule });
     let result = call::send(
-        &admin,
+        admin,
         "POST",
         &format!("/admin/subscriptions/{}/cancel", encode(sub)),
         Some(&body),
     );
-    done(&admin, &back, "cancelled", result)
+    done(admin, &back, "cancelled", result)
 }
 
 fn cancel_page(admin: &Admin, user: &str, sub: &str, back: &str) -> Response {
@@ -112,34 +107,27 @@ fn cancel_page(admin: &Admin, user: &str, sub: &str, back: &str) -> Response {
         admin,
         notice: None,
     };
-    let content = html! {
-        div.panel {
-            h1 { "Cancel this subscription?" }
-            p { "It ends now: the user's links stop working at once. Choose what the user gets back." }
-            form method="post" action={"/console/users/" (user) "/subscriptions/" (sub) "/cancel"} {
-                (page::token_field(admin))
-                input type="hidden" name="confirm" value="yes";
-                @for (i, (rule, meaning)) in REFUND_RULES.iter().enumerate() {
-                    label { input type="radio" name="refund" value=(rule) checked[i == 0]; " " (meaning) }
-                }
-                p {
-                    button.danger type="submit" { "Yes, cancel it" } " "
-                    a.button href=(back) style="background:#fff;color:#2456c9" { "Keep it" }
-                }
+    let action = format!("/console/users/{user}/subscriptions/{sub}/cancel");
+    let asked = Asked {
+        question: "Cancel this subscription?",
+        consequence: "It ends now: the user's links stop working at once. Choose what the user \
+                      gets back.",
+        action: &action,
+        fields: &[],
+        choice: html! {
+            @for (i, (rule, meaning)) in REFUND_RULES.iter().enumerate() {
+                label { input type="radio" name="refund" value=(rule) checked[i == 0]; " " (meaning) }
             }
-        }
+        },
+        yes: "Yes, cancel it",
+        back,
     };
-    page::framed(200, frame, content)
+    page::confirm_choosing(frame, asked)
 }
 
 /// `POST /console/users/:id/links/:link/:action`: reset (after a confirmation), disable or
 /// enable a link.
-pub fn link_action(req: &Request) -> Result<Response, ApiError> {
-    let fields = Form::of(req);
-    let admin = match session::admin_posting(req, &fields) {
-        Ok(admin) => admin,
-        Err(page) => return Ok(page),
-    };
+pub fn link_action(req: &Request, admin: &Admin, fields: &Form) -> Result<Response, ApiError> {
     let (user, link, action) = (req.param("id")?, req.param("link")?, req.param("action")?);
     let back = format!("/console/users/{user}");
     let target = format!("/admin/subscriptions/links/{}", encode(link));
@@ -148,7 +136,7 @@ pub fn link_action(req: &Request) -> Result<Response, ApiError> {
             let frame = Frame {
                 title: "Reset this link?",
                 section: "/console/users",
-                admin: &admin,
+                admin,
                 notice: None,
             };
             return Ok(page::confirm(
@@ -160,10 +148,10 @@ pub fn link_action(req: &Request) -> Result<Response, ApiError> {
                 &back,
             ));
         }
-        "reset" => call::send(&admin, "POST", &format!("{target}/reset"), None),
+        "reset" => call::send(admin, "POST", &format!("{target}/reset"), None),
         "disable" | "enable" => {
             let body = json!({ "enabled": action == "enable" });
-            call::send(&admin, "PATCH", &target, Some(&body))
+            call::send(admin, "PATCH", &target, Some(&body))
         }
         other => {
             return Err(ApiError::not_found(
@@ -172,7 +160,7 @@ pub fn link_action(req: &Request) -> Result<Response, ApiError> {
             ))
         }
     };
-    done(&admin, &back, action, result)
+    done(admin, &back, action, result)
 }
 
 /// Back to the user's page with what was done, or the API's refusal with the way back.

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::call::{self, encode};
 use crate::page::{self, Frame, Notice};
-use crate::session;
+use crate::session::Admin;
 
 const PAGE_SIZE: u32 = 25;
 const STATES: [(&str, &str); 4] = [
@@ -19,11 +19,7 @@ const STATES: [(&str, &str); 4] = [
 ];
 
 /// `GET /console/subscriptions`.
-pub fn list(req: &Request) -> Result<Response, ApiError> {
-    let admin = match session::admin(req) {
-        Ok(admin) => admin,
-        Err(page) => return Ok(page),
-    };
+pub fn list(req: &Request, admin: &Admin) -> Result<Response, ApiError> {
     let status = req.query("status").unwrap_or_default();
     let tariff = req.query("tariffId").unwrap_or_default();
     let view = format!("status={}&tariffId={}", encode(status), encode(tariff));
@@ -36,13 +32,13 @@ pub fn list(req: &Request) -> Result<Response, ApiError> {
     if let Some(after) = req.query("after").filter(|a| !a.is_empty()) {
         target.push_str(&format!("&after={}", encode(after)));
     }
-    let (subs, notice) = match call::get(&admin, &target) {
+    let (subs, notice) = match call::get(admin, &target) {
         Ok(subs) => (subs, None),
         // A stale cursor or a bad filter: the API's message, and an empty list.
         Err(err) if err.status < 500 => (Value::Null, Some(Notice::Failed(err.message))),
         Err(err) => return Err(err),
     };
-    let tariffs = call::get(&admin, "/admin/tariffs?limit=200")?;
+    let tariffs = call::get(admin, "/admin/tariffs?limit=200")?;
     let items = subs["items"]
         .as_array()
         .map(Vec::as_slice)
@@ -75,7 +71,7 @@ pub fn list(req: &Request) -> Result<Response, ApiError> {
     let frame = Frame {
         title: "Subscriptions",
         section: "/console/subscriptions",
-        admin: &admin,
+        admin,
         notice,
     };
     Ok(page::framed(200, frame, content))

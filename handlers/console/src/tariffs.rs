@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use crate::call::{self, encode};
 use crate::form::Form;
 use crate::page::{self, field_error, Frame, Notice};
-use crate::session::{self, Admin};
+use crate::session::Admin;
 
 const PROTOCOLS: [&str; 4] = ["vless", "vmess", "trojan", "shadowsocks"];
 /// The form's fields, as the API names them.
@@ -26,18 +26,14 @@ const FIELDS: [&str; 6] = [
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
 /// `GET /console/tariffs`.
-pub fn list(req: &Request) -> Result<Response, ApiError> {
-    let admin = match session::admin(req) {
-        Ok(admin) => admin,
-        Err(page) => return Ok(page),
-    };
+pub fn list(req: &Request, admin: &Admin) -> Result<Response, ApiError> {
     let notice = match req.query("done") {
         Some("created") => Some(Notice::Done("The tariff was created.".into())),
         Some("deleted") => Some(Notice::Done("The tariff was deleted.".into())),
         Some("saved") => Some(Notice::Done("The tariff was saved.".into())),
         _ => None,
     };
-    page_with(&admin, 200, notice, None, &Form::empty())
+    page_with(admin, 200, notice, None, &Form::empty())
 }
 
 /// The list and the creation form, with what was typed and the API's error if any.
@@ -187,14 +183,9 @@ fn tariff_form(
 
 /// `POST /console/tariffs`: creates a tariff through `POST /admin/tariffs`; a refusal shows
 /// the form again as typed, with the API's message beside its field.
-pub fn create(req: &Request) -> Result<Response, ApiError> {
-    let fields = Form::of(req);
-    let admin = match session::admin_posting(req, &fields) {
-        Ok(admin) => admin,
-        Err(page) => return Ok(page),
-    };
-    let result = tariff_body(&fields, false)
-        .and_then(|body| call::send(&admin, "POST", "/admin/tariffs", Some(&body)));
+pub fn create(_req: &Request, admin: &Admin, fields: &Form) -> Result<Response, ApiError> {
+    let result = tariff_body(fields, false)
+        .and_then(|body| call::send(admin, "POST", "/admin/tariffs", Some(&body)));
     match result {
         Ok(_) => Ok(page::redirect(
             "/console/tariffs?done=created",
@@ -202,7 +193,7 @@ pub fn create(req: &Request) -> Result<Response, ApiError> {
         )),
         Err(err) if err.status < 500 => {
             let notice = page::form_error(Some(&err), &FIELDS);
-            page_with(&admin, err.status, notice, Some(&err), &fields)
+            page_with(admin, err.status, notice, Some(&err), fields)
         }
         Err(err) => Err(err),
     }
@@ -254,14 +245,10 @@ fn tariff_body(fields: &Form, patch: bool) -> Result<Value, ApiError> {
 }
 
 /// `GET /console/tariffs/:id`: the tariff's form, filled with what is stored.
-pub fn show(req: &Request) -> Result<Response, ApiError> {
-    let admin = match session::admin(req) {
-        Ok(admin) => admin,
-        Err(page) => return Ok(page),
-    };
+pub fn show(req: &Request, admin: &Admin) -> Result<Response, ApiError> {
     let id = req.param("id")?;
-    let tariff = call::get(&admin, &format!("/admin/tariffs/{}", encode(id)))?;
-    edit_page(&admin, id, 200, None, &stored(&tariff))
+    let tariff = call::get(admin, &format!("/admin/tariffs/{}", encode(id)))?;
+    edit_page(admin, id, 200, None, &stored(&tariff))
 }
 
 /// A stored tariff as the form's fields.
@@ -318,16 +305,11 @@ fn edit_page(
 }
 
 /// `POST /console/tariffs/:id`: saves the form through `PATCH /admin/tariffs/:id`.
-pub fn update(req: &Request) -> Result<Response, ApiError> {
-    let fields = Form::of(req);
-    let admin = match session::admin_posting(req, &fields) {
-        Ok(admin) => admin,
-        Err(page) => return Ok(page),
-    };
+pub fn update(req: &Request, admin: &Admin, fields: &Form) -> Result<Response, ApiError> {
     let id = req.param("id")?;
-    let result = tariff_body(&fields, true).and_then(|body| {
+    let result = tariff_body(fields, true).and_then(|body| {
         call::send(
-            &admin,
+            admin,
             "PATCH",
             &format!("/admin/tariffs/{}", encode(id)),
             Some(&body),
@@ -339,7 +321,7 @@ pub fn update(req: &Request) -> Result<Response, ApiError> {
             Some(admin.cookie()),
         )),
         Err(err) if err.status < 500 && err.status != 404 => {
-            edit_page(&admin, id, err.status, Some(&err), &fields)
+            edit_page(admin, id, err.status, Some(&err), fields)
         }
         Err(err) => Err(err),
     }
@@ -365,19 +347,14 @@ pub fn minor_units(field: &str, price: &str) -> Result<i64, ApiError> {
 
 /// `POST /console/tariffs/:id/delete`: asks first; then `DELETE /admin/tariffs/:id`, whose
 /// refusal of a tariff in use is shown as it is.
-pub fn delete(req: &Request) -> Result<Response, ApiError> {
-    let fields = Form::of(req);
-    let admin = match session::admin_posting(req, &fields) {
-        Ok(admin) => admin,
-        Err(page) => return Ok(page),
-    };
+pub fn delete(req: &Request, admin: &Admin, fields: &Form) -> Result<Response, ApiError> {
     let id = req.param("id")?;
     if fields.get("confirm") != Some("yes") {
-        let tariff = call::get(&admin, &format!("/admin/tariffs/{}", encode(id)))?;
+        let tariff = call::get(admin, &format!("/admin/tariffs/{}", encode(id)))?;
         let frame = Frame {
             title: "Delete this tariff?",
             section: "/console/tariffs",
-            admin: &admin,
+            admin,
             notice: None,
         };
         let question = format!(
@@ -394,7 +371,7 @@ pub fn delete(req: &Request) -> Result<Response, ApiError> {
         ));
     }
     match call::send(
-        &admin,
+        admin,
         "DELETE",
         &format!("/admin/tariffs/{}", encode(id)),
         None,
@@ -404,7 +381,7 @@ pub fn delete(req: &Request) -> Result<Response, ApiError> {
             Some(admin.cookie()),
         )),
         Err(err) if err.status < 500 => page_with(
-            &admin,
+            admin,
             err.status,
             Some(Notice::Failed(err.message.clone())),
             None,

@@ -1,11 +1,64 @@
 //! Traffic series the charts draw, read through the usage routes.
 
-use nexuma_sdk::ApiError;
+use maud::Markup;
+use nexuma_sdk::{clock, ApiError};
 use serde_json::Value;
 
 use crate::call::{self, encode};
-use crate::chart::{Days, Series};
+use crate::chart::{self, Days, Series};
 use crate::session::Admin;
+
+/// Days a user's or a node's traffic chart covers.
+pub const DAYS: i64 = 14;
+
+/// The last `DAYS` days, the buckets of a user's or a node's chart.
+pub fn days() -> Days {
+    Days::last(DAYS, clock::now_ms())
+}
+
+/// Daily series, stacked, in bytes.
+pub fn chart(days: &Days, series: &[Series]) -> Markup {
+    chart::stacked(&days.labels, series, chart::bytes)
+}
+
+/// A user's daily traffic by node, from `/admin/usage`'s daily rows.
+pub fn by_node(admin: &Admin, user: &str, days: &Days) -> Result<Vec<Series>, ApiError> {
+    let usage = call::get(
+        admin,
+        &format!(
+            "/admin/usage?userId={}&granularity=day&from={}&limit=1000",
+            encode(user),
+            days.from
+        ),
+    )?;
+    let mut series: Vec<(String, Series)> = Vec::new();
+    for row in usage["items"].as_array().into_iter().flatten() {
+        let Some(day) = days.index(row["time"].as_i64().unwrap_or(0)) else {
+            continue;
+        };
+        let node = row["nodeId"].as_str().unwrap_or_default();
+        let index = match series.iter().position(|(n, _)| n == node) {
+            Some(index) => index,
+            None => {
+                let name = node_name(admin, node);
+                let values = vec![0; days.labels.len()];
+                series.push((node.to_string(), Series { name, values }));
+                series.len() - 1
+            }
+        };
+        series[index].1.values[day] +=
+            row["up"].as_i64().unwrap_or(0) + row["down"].as_i64().unwrap_or(0);
+    }
+    Ok(series.into_iter().map(|(_, s)| s).collect())
+}
+
+/// A node's name for a legend; its id when it cannot be read (deleted since).
+fn node_name(admin: &Admin, id: &str) -> String {
+    call::get(admin, &format!("/admin/nodes/{}", encode(id)))
+        .ok()
+        .and_then(|n| n["name"].as_str().map(String::from))
+        .unwrap_or_else(|| id.to_string())
+}
 
 /// A node's daily traffic per outbound tag (direct, block, its own), both directions.
 pub fn by_outbound(admin: &Admin, node: &str, days: &Days) -> Result<Vec<Series>, ApiError> {

@@ -3,26 +3,22 @@
 
 use maud::{html, Markup};
 use nexuma_sdk::notify::format;
-use nexuma_sdk::{clock, ApiError, Request, Response};
+use nexuma_sdk::{id, ApiError, Request, Response};
 use serde_json::{json, Value};
 
 use crate::call::{self, encode};
-use crate::chart::{self, Days, Series};
 use crate::form::Form;
 use crate::ledger;
 use crate::page::{self, field_error, Frame, Notice};
-use crate::session::{self, Admin};
+use crate::session::Admin;
 use crate::subscription;
 use crate::tariffs::minor_units;
+use crate::traffic;
 
 /// `GET /console/users/:id`.
-pub fn show(req: &Request) -> Result<Response, ApiError> {
-    let admin = match session::admin(req) {
-        Ok(admin) => admin,
-        Err(page) => return Ok(page),
-    };
+pub fn show(req: &Request, admin: &Admin) -> Result<Response, ApiError> {
     let notice = req.query("done").and_then(done_notice);
-    user_page(&admin, req.param("id")?, 200, notice, None)
+    user_page(admin, req.param("id")?, 200, notice, None)
 }
 
 fn done_notice(what: &str) -> Option<Notice> {
@@ -81,8 +77,9 @@ fn user_page(
         h2 { "Balance" }
         (balance_part(admin, id, &balance, error))
         (ledger::table(admin, id, &transactions))
-        h2 { "Traffic, last " (TRAFFIC_DAYS) " days (UTC)" }
-        div.panel { (traffic(admin, id)?) }
+        h2 { "Traffic, last " (traffic::DAYS) " days (UTC)" }
+        @let days = traffic::days();
+        div.panel { (traffic::chart(&days, &traffic::by_node(admin, id, &days)?)) }
     };
     let frame = Frame {
         title: who,
@@ -91,50 +88,6 @@ fn user_page(
         notice,
     };
     Ok(page::framed(status, frame, content))
-}
-
-/// Days the user's traffic chart covers.
-const TRAFFIC_DAYS: i64 = 14;
-
-/// The user's daily traffic by node, from `/admin/usage`'s daily rows.
-fn traffic(admin: &Admin, id: &str) -> Result<Markup, ApiError> {
-    let days = Days::last(TRAFFIC_DAYS, clock::now_ms());
-    let usage = call::get(
-        admin,
-        &format!(
-            "/admin/usage?userId={}&granularity=day&from={}&limit=1000",
-            encode(id),
-            days.from
-        ),
-    )?;
-    let mut series: Vec<(String, Series)> = Vec::new();
-    for row in usage["items"].as_array().into_iter().flatten() {
-        let Some(day) = days.index(row["time"].as_i64().unwrap_or(0)) else {
-            continue;
-        };
-        let node = row["nodeId"].as_str().unwrap_or_default();
-        let index = match series.iter().position(|(n, _)| n == node) {
-            Some(index) => index,
-            None => {
-                let name = node_name(admin, node);
-                let values = vec![0; days.labels.len()];
-                series.push((node.to_string(), Series { name, values }));
-                series.len() - 1
-            }
-        };
-        series[index].1.values[day] +=
-            row["up"].as_i64().unwrap_or(0) + row["down"].as_i64().unwrap_or(0);
-    }
-    let series: Vec<Series> = series.into_iter().map(|(_, s)| s).collect();
-    Ok(chart::stacked(&days.labels, &series, chart::bytes))
-}
-
-/// A node's name for a legend; its id when it cannot be read (deleted since).
-fn node_name(admin: &Admin, id: &str) -> String {
-    call::get(admin, &format!("/admin/nodes/{}", encode(id)))
-        .ok()
-        .and_then(|n| n["name"].as_str().map(String::from))
-        .unwrap_or_else(|| id.to_string())
 }
 
 fn profile(user: &Value) -> Markup {
@@ -174,12 +127,7 @@ fn edit_form(admin: &Admin, id: &str, user: &Value, error: Option<&ApiError>) ->
 
 /// `POST /console/users/:id/edit`: name, email and role through `PATCH /admin/users/:id` (an
 /// empty name clears it; an empty email is left as it is).
-pub fn edit(req: &Request) -> Result<Response, ApiError> {
-    let fields = Form::of(req);
-    let admin = match session::admin_posting(req, &fields) {
-        Ok(admin) => admin,
-        Err(page) => return Ok(page),
-    };
+pub fn edit(req: &Request, admin: &Admin, fields: &Form) -> Result<Response, ApiError> {
     let id = req.param("id")?;
     let mut patch = json!({
         "name": fields.get("name").unwrap_or_default(),
@@ -189,12 +137,12 @@ pub fn edit(req: &Request) -> Result<Response, ApiError> {
         patch["email"] = json!(email);
     }
     let result = call::send(
-        &admin,
+        admin,
         "PATCH",
         &format!("/admin/users/{}", encode(id)),
         Some(&patch),
     );
-    answer(&admin, id, "edited", result)
+    answer(admin, id, "edited", result)
 }
 
 fn balance_part(admin: &Admin, id: &str, balance: &Value, error: Option<&ApiError>) -> Markup {
@@ -204,7 +152,8 @@ fn balance_part(admin: &Admin, id: &str, balance: &Value, error: Option<&ApiErro
             p { "Balance: " strong #balance { (format::money(balance["amount"].as_i64().unwrap_or(0), currency)) } }
             form method="post" action={"/console/users/" (id) "/balance"} {
                 (page::token_field(admin))
-                input type="hidden" name="key" value=(fresh_key());
+                // A fresh idempotency key per form shown, so a form sent twice moves money once.
+                input type="hidden" name="key" value=(id::new_v4());
                 label for="amount" { "Amount (" (currency) ")" }
                 input #amount name="amount" inputmode="decimal" placeholder="e.g. 300.00" required;
                 (field_error(error, "amount"))
@@ -218,16 +167,6 @@ fn balance_part(admin: &Admin, id: &str, balance: &Value, error: Option<&ApiErro
             }
         }
     }
-}
-
-/// A fresh idempotency key for a money form, so a form sent twice moves money once.
-fn fresh_key() -> String {
-    let mut bytes = [0u8; 16];
-    // No randomness: no key, and the API takes the movement as it comes.
-    if getrandom::fill(&mut bytes).is_err() {
-        return String::new();
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn subscriptions_part(admin: &Admin, user: &str, subscriptions: &Value) -> Markup {
@@ -289,29 +228,19 @@ fn activate_form(admin: &Admin, id: &str, tariffs: &Value, error: Option<&ApiErr
 }
 
 /// `POST /console/users/:id/subscriptions`: activates a subscription of the chosen tariff.
-pub fn activate(req: &Request) -> Result<Response, ApiError> {
-    let fields = Form::of(req);
-    let admin = match session::admin_posting(req, &fields) {
-        Ok(admin) => admin,
-        Err(page) => return Ok(page),
-    };
+pub fn activate(req: &Request, admin: &Admin, fields: &Form) -> Result<Response, ApiError> {
     let id = req.param("id")?;
     let body = json!({
         "userId": id,
         "tariffId": fields.get("tariffId").unwrap_or_default(),
         "charge": fields.get("charge") == Some("yes"),
     });
-    let result = call::send(&admin, "POST", "/admin/subscriptions", Some(&body));
-    answer(&admin, id, "activated", result)
+    let result = call::send(admin, "POST", "/admin/subscriptions", Some(&body));
+    answer(admin, id, "activated", result)
 }
 
 /// `POST /console/users/:id/balance`: a deposit or a withdrawal, once per form.
-pub fn move_balance(req: &Request) -> Result<Response, ApiError> {
-    let fields = Form::of(req);
-    let admin = match session::admin_posting(req, &fields) {
-        Ok(admin) => admin,
-        Err(page) => return Ok(page),
-    };
+pub fn move_balance(req: &Request, admin: &Admin, fields: &Form) -> Result<Response, ApiError> {
     let id = req.param("id")?;
     let direction = match fields.get("move") {
         Some(m @ ("deposit" | "withdraw")) => m,
@@ -327,13 +256,13 @@ pub fn move_balance(req: &Request) -> Result<Response, ApiError> {
                 body["idempotencyKey"] = json!(key);
             }
             call::send(
-                &admin,
+                admin,
                 "POST",
                 &format!("/admin/users/{}/balance/{direction}", encode(id)),
                 Some(&body),
             )
         });
-    answer(&admin, id, direction, result)
+    answer(admin, id, direction, result)
 }
 
 /// After a form: the user's page with what was done, or again with the API's refusal.

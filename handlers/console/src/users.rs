@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::call::{self, encode};
 use crate::form::Form;
 use crate::page::{self, Frame, Notice};
-use crate::session::{self, Admin};
+use crate::session::Admin;
 
 const PAGE_SIZE: u32 = 25;
 const FILTERS: [(&str, &str); 4] = [
@@ -21,11 +21,7 @@ const FILTERS: [(&str, &str); 4] = [
 ];
 
 /// `GET /console/users`: a page of users, filtered by state.
-pub fn list(req: &Request) -> Result<Response, ApiError> {
-    let admin = match session::admin(req) {
-        Ok(admin) => admin,
-        Err(page) => return Ok(page),
-    };
+pub fn list(req: &Request, admin: &Admin) -> Result<Response, ApiError> {
     let status = req.query("status").unwrap_or_default();
     let q = req.query("q").unwrap_or_default().trim();
     // The view's filters, as this page's query and the API's.
@@ -34,7 +30,7 @@ pub fn list(req: &Request) -> Result<Response, ApiError> {
     if let Some(after) = req.query("after").filter(|a| !a.is_empty()) {
         target.push_str(&format!("&after={}", encode(after)));
     }
-    let (users, notice) = match call::get(&admin, &target) {
+    let (users, notice) = match call::get(admin, &target) {
         Ok(users) => (users, done_notice(req)),
         // A stale cursor or a bad filter: the API's message, and an empty list.
         Err(err) if err.status < 500 => (Value::Null, Some(Notice::Failed(err.message))),
@@ -53,7 +49,7 @@ pub fn list(req: &Request) -> Result<Response, ApiError> {
                     class=[(value == status).then_some("here")] { (label) }
             }
         }
-        (table(&admin, &users))
+        (table(admin, &users))
         @if let Some(next) = users["nextCursor"].as_str() {
             p { a.button href={"/console/users?" (view) "&after=" (encode(next))} { "Next page" } }
         }
@@ -63,7 +59,7 @@ pub fn list(req: &Request) -> Result<Response, ApiError> {
     let frame = Frame {
         title: "Users",
         section: "/console/users",
-        admin: &admin,
+        admin,
         notice,
     };
     Ok(page::framed(200, frame, content))
@@ -131,12 +127,7 @@ fn action(admin: &Admin, id: &str, action: &str, label: &str, class: &str) -> Ma
 }
 
 /// `POST /console/users/:id`: approve, reject, block (after a confirmation) or unblock.
-pub fn act(req: &Request) -> Result<Response, ApiError> {
-    let fields = Form::of(req);
-    let admin = match session::admin_posting(req, &fields) {
-        Ok(admin) => admin,
-        Err(page) => return Ok(page),
-    };
+pub fn act(req: &Request, admin: &Admin, fields: &Form) -> Result<Response, ApiError> {
     let id = req.param("id")?;
     let action = fields.get("action").unwrap_or_default();
     let patch = match action {
@@ -155,7 +146,7 @@ pub fn act(req: &Request) -> Result<Response, ApiError> {
         let frame = Frame {
             title: "Block this user?",
             section: "/console/users",
-            admin: &admin,
+            admin,
             notice: None,
         };
         return Ok(page::confirm(
@@ -168,13 +159,13 @@ pub fn act(req: &Request) -> Result<Response, ApiError> {
         ));
     }
     let result = call::send(
-        &admin,
+        admin,
         "PATCH",
         &format!("/admin/users/{}", encode(id)),
         Some(&patch),
     );
     page::after(
-        &admin,
+        admin,
         result,
         &format!("/console/users?done={action}"),
         "/console/users",

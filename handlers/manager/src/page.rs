@@ -2,15 +2,12 @@
 //! `POST /ui/login` (form: email, password; admins only) and `POST /ui/logout`.
 
 use nexuma_sdk::db::{Executor, Pool};
-use nexuma_sdk::{
-    clock, log, passwords, settings, throttle, tokens, ApiError, Request, Response, Route,
-};
+use nexuma_sdk::{clock, log, passwords, throttle, tokens, ApiError, Request, Response, Route};
 
 use crate::nodes::{self, Node};
 use crate::roster;
 use crate::users::{self, UserTraffic};
 
-const COOKIE: &str = "nexuma_access";
 const HOUR_MS: i64 = 3_600_000;
 const WRONG_CREDENTIALS: &str = "Wrong email or password.";
 
@@ -349,15 +346,6 @@ fn form_field(body: &str, name: &str) -> Option<String> {
         .map(|(_, v)| form_decode(v))
 }
 
-fn cookie(value: &str, max_age: u64) -> String {
-    let secure = if settings::public_url().starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
-    format!("{COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}")
-}
-
 /// `GET /` as the document shows it: a page, whoever asks.
 pub fn documented_index(route: Route) -> Route {
     route
@@ -466,7 +454,10 @@ pub fn login(req: &Request) -> Result<Response, ApiError> {
     };
     let token = tokens::issue_access(&id, "admin");
     log::info("monitoring login", &[("userId", &id)]);
-    Ok(redirect_home(cookie(&token.token, token.expires_in)))
+    Ok(redirect_home(nexuma_sdk::html::access_cookie(
+        &token.token,
+        token.expires_in,
+    )))
 }
 
 /// The id of the active, unblocked admin with this email and password; `None` for anything else
@@ -511,7 +502,7 @@ fn too_many(err: ApiError) -> Response {
 }
 
 pub fn logout(_req: &Request) -> Result<Response, ApiError> {
-    Ok(redirect_home(cookie("", 0)))
+    Ok(redirect_home(nexuma_sdk::html::access_cookie("", 0)))
 }
 
 #[cfg(test)]

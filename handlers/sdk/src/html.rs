@@ -9,6 +9,21 @@ pub const CONTENT_TYPE: &str = "text/html; charset=utf-8";
 /// The media type of a page, as the API document names it.
 pub const MEDIA_TYPE: &str = "text/html";
 
+/// The cookie the host takes an access token from on a page's requests (the host's
+/// `auth::ACCESS_COOKIE`): the session of server-rendered pages.
+pub const ACCESS_COOKIE: &str = "nexuma_access";
+
+/// The `set-cookie` value that holds `token` for `max_age` seconds (0 clears it): HttpOnly,
+/// SameSite=Strict, the whole site, and Secure when the Core's public address is `https://`.
+pub fn access_cookie(token: &str, max_age: u64) -> String {
+    let secure = if crate::settings::public_url().starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!("{ACCESS_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}")
+}
+
 /// Escapes text for HTML element content and quoted attribute values.
 pub fn escape(s: &str) -> Cow<'_, str> {
     html_escape::encode_quoted_attribute(s)

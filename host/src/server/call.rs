@@ -7,7 +7,7 @@ use http::{HeaderMap, StatusCode};
 
 use super::Routed;
 use crate::bindings::{self, Caller};
-use crate::headers::{client_ip, to_http, visible_headers};
+use crate::headers::{to_http, visible_headers};
 use crate::iface::api::Source;
 use crate::response::{error, Response};
 use crate::runtime::{Answer, CallError};
@@ -22,7 +22,6 @@ impl Routed<'_> {
         body: Bytes,
         caller: Option<Caller>,
     ) -> bindings::Request {
-        let trusted = &self.core.config.trusted_proxies;
         bindings::Request {
             request_id: self.id.to_string(),
             method: self.run.method.as_str().to_string(),
@@ -33,7 +32,7 @@ impl Routed<'_> {
             headers: visible_headers(&parts.headers),
             body: body.to_vec(),
             caller,
-            remote_addr: client_ip(self.peer.ip(), &parts.headers, trusted).to_string(),
+            remote_addr: self.client.to_string(),
         }
     }
 
@@ -49,7 +48,7 @@ impl Routed<'_> {
         // The in-process calls the component makes (`api`) act for the same client, nested
         // below this request's depth.
         let source = Source {
-            client: request.remote_addr.parse().unwrap_or(self.peer.ip()),
+            client: self.client,
             depth: self.depth,
         };
         match self

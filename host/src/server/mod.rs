@@ -12,7 +12,7 @@ mod call;
 mod host_routes;
 mod nested;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -133,7 +133,8 @@ async fn component_route<B: RequestBody>(
     };
     let routed = Routed {
         core,
-        peer,
+        // Resolved once: the guest request's address and whom its in-process calls act for.
+        client: headers::client_ip(peer.ip(), req.headers(), &core.config.trusted_proxies),
         id,
         depth,
         run,
@@ -217,7 +218,8 @@ struct Delivered {
 /// A request whose route is known, on its way to the component's version that serves it.
 struct Routed<'a> {
     core: &'a Core,
-    peer: SocketAddr,
+    /// The client's address (`X-Forwarded-For` read from trusted proxies only).
+    client: IpAddr,
     id: &'a str,
     /// How deep in in-process calls this request is (0: from a connection).
     depth: u8,

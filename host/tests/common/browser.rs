@@ -5,6 +5,19 @@
 use std::path::Path;
 use std::time::Duration;
 
+/// The flags Chromium runs with here, for a screenshot or under WebDriver (`webdriver.rs`).
+pub const CHROMIUM_ARGS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+];
+
 /// Runs Chromium on `url` with `args` (e.g. `--dump-dom`, `--screenshot=...`) and a profile
 /// under `dir`; its output.
 pub async fn chromium(dir: &Path, args: &[String], url: &str) -> std::process::Output {
@@ -12,17 +25,7 @@ pub async fn chromium(dir: &Path, args: &[String], url: &str) -> std::process::O
         .expect("chromium is not installed: `make chromium` (apt-get install -y chromium)");
     let profile = dir.join(format!("chromium-{}", uuid::Uuid::new_v4()));
     let out = tokio::process::Command::new(&chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-        ])
+        .args(CHROMIUM_ARGS)
         .arg(format!("--user-data-dir={}", profile.display()))
         .args(args)
         .arg(url)

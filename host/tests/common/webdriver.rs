@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
+use super::browser::CHROMIUM_ARGS;
+
 pub use fantoccini::cookies::Cookie;
 
 /// A desktop window, width by height.
@@ -27,19 +29,6 @@ pub const PHONE: (u32, u32) = (390, 844);
 const WAIT: Duration = Duration::from_secs(10);
 /// How long chromedriver may take to answer, and Chromium to start or load a page.
 const START: Duration = Duration::from_secs(60);
-
-/// The flags Chromium runs with (as in `browser.rs`).
-const CHROMIUM_ARGS: &[&str] = &[
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-];
 
 /// The chromedriver child, in a process group of its own that Chromium joins: dropping it
 /// kills the whole group (killing chromedriver alone leaves Chromium running).
